@@ -1,0 +1,197 @@
+package hashike
+
+import (
+	"context"
+	"time"
+)
+
+// Backend starts, observes and stops tasks on one platform (the local Docker Engine, Amazon
+// ECS). Every method is safe to call from any process at any time: a backend keeps no state
+// that a new process could not rebuild from the platform and the TaskRef, which is what lets
+// `hashike wait` reattach after the starting process died.
+type Backend interface {
+	// Name is the backend's name in job files and the run history ("local", "ecs").
+	Name() string
+
+	// Check reports what this backend cannot honour in spec: errors make the spec unrunnable
+	// here; warnings name fields it ignores. It touches nothing.
+	Check(spec *JobSpec) []FieldError
+
+	// Start creates and starts the run's task. It is idempotent per run ID: when a task for
+	// req.RunID already exists it returns that task instead of starting a second one.
+	// Errors: EInvalid when the platform refuses the definition; EUnavailable when the
+	// platform cannot be reached. A task that fails after creation (image missing, bad
+	// entrypoint) is not an error here: Wait reports it with no exit code.
+	Start(ctx context.Context, req StartRequest) (TaskRef, error)
+
+	// Find returns the task started for runID (by the labels or tags Start put on it), or an
+	// ENotFound error.
+	Find(ctx context.Context, runID string) (TaskRef, error)
+
+	// Wait blocks until the task has stopped and returns its final status. Where the platform
+	// does not enforce essential containers and dependsOn itself, Wait does; calling Wait
+	// again (in any process) resumes that work. ctx ends the waiting, not the task.
+	Wait(ctx context.Context, ref TaskRef) (TaskStatus, error)
+
+	// Describe returns the task's current status without waiting. ENotFound when the
+	// platform has no such task any more.
+	Describe(ctx context.Context, ref TaskRef) (TaskStatus, error)
+
+	// Logs sends the output of the task's containers to sink, in order per container, skipping
+	// entries at or before opts.After. With Follow it returns once the task has stopped and
+	// every container's output is drained; without, once what exists now is sent.
+	Logs(ctx context.Context, ref TaskRef, opts LogsOptions, sink func(LogEntry) error) error
+
+	// Stop asks the task to stop: every running container gets SIGTERM, then SIGKILL after its
+	// stopTimeout (or after grace, when grace >= 0 is smaller). It returns once the stop is
+	// requested; Wait observes the end. Stopping a stopped task is not an error.
+	Stop(ctx context.Context, ref TaskRef, reason string, grace time.Duration) error
+
+	// Remove deletes the stopped task's containers and task-scoped volumes. Idempotent.
+	Remove(ctx context.Context, ref TaskRef) error
+}
+
+// StartRequest is what Backend.Start needs.
+type StartRequest struct {
+	RunID string
+	Spec  JobSpec
+	// Secrets holds resolved secret values by secret name, for backends that inject them
+	// (local). Never persisted, never logged.
+	Secrets map[string]string
+}
+
+// TaskRef identifies a task at its backend. It is stored with the run.
+type TaskRef struct {
+	// ID is the task's identifier: the task ARN on ECS, the run's label value locally.
+	ID         string         `json:"id"`
+	Containers []ContainerRef `json:"containers,omitempty"`
+}
+
+// ContainerRef is one container of a task.
+type ContainerRef struct {
+	Name string `json:"name"`
+	ID   string `json:"id"`
+}
+
+// Task and container states, with ECS's names.
+const (
+	TaskProvisioning = "PROVISIONING"
+	TaskPending      = "PENDING"
+	TaskRunning      = "RUNNING"
+	TaskStopped      = "STOPPED"
+)
+
+// TaskStatus is a task's observed state.
+type TaskStatus struct {
+	// LastStatus is TaskPending, TaskRunning or TaskStopped (and TaskProvisioning on ECS).
+	LastStatus string `json:"lastStatus"`
+	// StopCode and StoppedReason as ECS reports them: "EssentialContainerExited",
+	// "TaskFailedToStart", "UserInitiated".
+	StopCode      string            `json:"stopCode,omitempty"`
+	StoppedReason string            `json:"stoppedReason,omitempty"`
+	Containers    []ContainerStatus `json:"containers"`
+	CreatedAt     *time.Time        `json:"createdAt,omitempty"`
+	StartedAt     *time.Time        `json:"startedAt,omitempty"`
+	StoppedAt     *time.Time        `json:"stoppedAt,omitempty"`
+}
+
+// Container returns the status of the named container (the zero value named name if absent).
+func (t TaskStatus) Container(name string) ContainerStatus {
+	for _, c := range t.Containers {
+		if c.Name == name {
+			return c
+		}
+	}
+	return ContainerStatus{Name: name}
+}
+
+// ContainerStatus is one container's observed state.
+type ContainerStatus struct {
+	Name string `json:"name"`
+	// LastStatus: PENDING (created, not started), RUNNING, STOPPED.
+	LastStatus string `json:"lastStatus"`
+	// ExitCode is nil while running and when the container never ran.
+	ExitCode  *int `json:"exitCode,omitempty"`
+	OOMKilled bool `json:"oomKilled,omitempty"`
+	// Reason says why a container stopped or never started ("CannotPullContainerError: ...").
+	Reason string `json:"reason,omitempty"`
+	// Health: "", HEALTHY, UNHEALTHY, UNKNOWN (ECS's healthStatus).
+	Health     string     `json:"healthStatus,omitempty"`
+	StartedAt  *time.Time `json:"startedAt,omitempty"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+}
+
+// Stream names a container output stream.
+type Stream uint8
+
+const (
+	Stdout Stream = 1
+	Stderr Stream = 2
+)
+
+func (s Stream) String() string {
+	if s == Stderr {
+		return "stderr"
+	}
+	return "stdout"
+}
+
+// LogEntry is one record of a container's output: usually one line, newline included.
+type LogEntry struct {
+	Container string
+	Stream    Stream
+	Time      time.Time
+	Data      []byte
+}
+
+// LogsOptions select what Backend.Logs sends.
+type LogsOptions struct {
+	Follow bool
+	// After skips what was already seen, per container.
+	After LogCursor
+}
+
+// LogCursor records, per container, how far its output has been read: the time of the last
+// entry seen and how many entries carried exactly that time. It lets a reader resume from a
+// timestamp-based source without losing or repeating entries that share a timestamp.
+type LogCursor map[string]LogPosition
+
+// LogPosition is one container's place in its output.
+type LogPosition struct {
+	Time time.Time `json:"time"`
+	// AtTime is the number of entries seen whose time equals Time.
+	AtTime int `json:"atTime"`
+}
+
+// Seen reports whether e is at or before the cursor (already read). Entries of one container
+// must be offered in order.
+func (c LogCursor) Seen(e LogEntry, countAtTime int) bool {
+	p, ok := c[e.Container]
+	if !ok {
+		return false
+	}
+	if e.Time.Before(p.Time) {
+		return true
+	}
+	return e.Time.Equal(p.Time) && countAtTime <= p.AtTime
+}
+
+// Advance moves the cursor past e.
+func (c LogCursor) Advance(e LogEntry) {
+	p := c[e.Container]
+	if e.Time.Equal(p.Time) {
+		p.AtTime++
+	} else {
+		p = LogPosition{Time: e.Time, AtTime: 1}
+	}
+	c[e.Container] = p
+}
+
+// Clone returns a copy of c.
+func (c LogCursor) Clone() LogCursor {
+	out := make(LogCursor, len(c))
+	for k, v := range c {
+		out[k] = v
+	}
+	return out
+}

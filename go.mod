@@ -1,0 +1,3 @@
+module github.com/hashike/hashike
+
+go 1.26.0

@@ -1,0 +1,742 @@
+package hashike
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// JobSpec is everything needed to run a job once: an Amazon ECS task definition (the
+// RegisterTaskDefinition input, with AWS's field names) plus hashike's run options.
+type JobSpec struct {
+	// Backend names where the job runs: "local" (the Docker Engine, the default) or "ecs".
+	Backend string `json:"backend,omitempty"`
+	// TaskDefinition is the container part, exactly as ECS spells it.
+	TaskDefinition TaskDefinition `json:"taskDefinition"`
+	// WatchContainer names the container whose exit code is the run's. Default: the first
+	// essential container.
+	WatchContainer string `json:"watchContainer,omitempty"`
+	// Timeout stops the task (stopTimeout, then kill) once it has run this long. 0: none.
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// Duration is a time.Duration written as Go's duration text ("90s", "1h30m").
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"10m\"")
+	}
+	v, err := ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseDuration parses Go duration text and refuses negative values.
+func ParseDuration(s string) (time.Duration, error) {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (use a value such as \"90s\", \"10m\" or \"1h30m\")", s)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("duration %q must not be negative", s)
+	}
+	return v, nil
+}
+
+// TaskDefinition mirrors the ECS RegisterTaskDefinition input. Fields ECS knows but hashike
+// does not model are kept in Extra (by their ECS names) so a backend can honour, refuse or
+// warn about them; they are never silently dropped.
+type TaskDefinition struct {
+	Family                  string                `json:"family"`
+	TaskRoleArn             string                `json:"taskRoleArn,omitempty"`
+	ExecutionRoleArn        string                `json:"executionRoleArn,omitempty"`
+	NetworkMode             string                `json:"networkMode,omitempty"`
+	ContainerDefinitions    []ContainerDefinition `json:"containerDefinitions"`
+	Volumes                 []Volume              `json:"volumes,omitempty"`
+	RequiresCompatibilities []string              `json:"requiresCompatibilities,omitempty"`
+	// Cpu is the task's CPU in ECS units (1024 = 1 vCPU), or "1 vCPU"; a number is accepted.
+	Cpu TaskSize `json:"cpu,omitempty"`
+	// Memory is the task's memory in MiB, or "2 GB"; a number is accepted.
+	Memory TaskSize `json:"memory,omitempty"`
+	Tags   []Tag    `json:"tags,omitempty"`
+	// Extra holds the other ECS task definition fields, verbatim.
+	Extra map[string]any `json:"-"`
+}
+
+// ContainerDefinition mirrors an ECS container definition.
+type ContainerDefinition struct {
+	Name              string                `json:"name"`
+	Image             string                `json:"image"`
+	Cpu               int                   `json:"cpu,omitempty"`
+	Memory            *int                  `json:"memory,omitempty"`
+	MemoryReservation *int                  `json:"memoryReservation,omitempty"`
+	Essential         *bool                 `json:"essential,omitempty"`
+	EntryPoint        []string              `json:"entryPoint,omitempty"`
+	Command           []string              `json:"command,omitempty"`
+	Environment       []KeyValuePair        `json:"environment,omitempty"`
+	Secrets           []Secret              `json:"secrets,omitempty"`
+	MountPoints       []MountPoint          `json:"mountPoints,omitempty"`
+	DependsOn         []ContainerDependency `json:"dependsOn,omitempty"`
+	StartTimeout      *int                  `json:"startTimeout,omitempty"`
+	// StopTimeout is the seconds between SIGTERM and SIGKILL when the task is stopped
+	// (ECS default 30).
+	StopTimeout            *int              `json:"stopTimeout,omitempty"`
+	WorkingDirectory       string            `json:"workingDirectory,omitempty"`
+	User                   string            `json:"user,omitempty"`
+	HealthCheck            *HealthCheck      `json:"healthCheck,omitempty"`
+	DockerLabels           map[string]string `json:"dockerLabels,omitempty"`
+	ReadonlyRootFilesystem *bool             `json:"readonlyRootFilesystem,omitempty"`
+	Ulimits                []Ulimit          `json:"ulimits,omitempty"`
+	LogConfiguration       *LogConfiguration `json:"logConfiguration,omitempty"`
+	// Extra holds the other ECS container definition fields, verbatim.
+	Extra map[string]any `json:"-"`
+}
+
+type KeyValuePair struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Secret is a reference: ValueFrom names where the value lives (an ARN on ECS; locally a key
+// of the secrets file). The value itself never enters a JobSpec.
+type Secret struct {
+	Name      string `json:"name"`
+	ValueFrom string `json:"valueFrom"`
+}
+
+type MountPoint struct {
+	SourceVolume  string `json:"sourceVolume"`
+	ContainerPath string `json:"containerPath"`
+	ReadOnly      bool   `json:"readOnly,omitempty"`
+}
+
+// Dependency conditions, as ECS names them.
+const (
+	ConditionStart    = "START"
+	ConditionComplete = "COMPLETE"
+	ConditionSuccess  = "SUCCESS"
+	ConditionHealthy  = "HEALTHY"
+)
+
+type ContainerDependency struct {
+	ContainerName string `json:"containerName"`
+	Condition     string `json:"condition"`
+}
+
+type HealthCheck struct {
+	Command     []string `json:"command"`
+	Interval    *int     `json:"interval,omitempty"`
+	Timeout     *int     `json:"timeout,omitempty"`
+	Retries     *int     `json:"retries,omitempty"`
+	StartPeriod *int     `json:"startPeriod,omitempty"`
+}
+
+type Ulimit struct {
+	Name      string `json:"name"`
+	SoftLimit int64  `json:"softLimit"`
+	HardLimit int64  `json:"hardLimit"`
+}
+
+type LogConfiguration struct {
+	LogDriver string            `json:"logDriver"`
+	Options   map[string]string `json:"options,omitempty"`
+}
+
+// Volume is an ECS task volume. With Host.SourcePath it is a bind mount; with
+// DockerVolumeConfiguration a Docker volume; with neither, an empty volume that lives as long
+// as the task.
+type Volume struct {
+	Name                      string                     `json:"name"`
+	Host                      *HostVolumeProperties      `json:"host,omitempty"`
+	DockerVolumeConfiguration *DockerVolumeConfiguration `json:"dockerVolumeConfiguration,omitempty"`
+	Extra                     map[string]any             `json:"-"`
+}
+
+type HostVolumeProperties struct {
+	SourcePath string `json:"sourcePath,omitempty"`
+}
+
+type DockerVolumeConfiguration struct {
+	Scope         string            `json:"scope,omitempty"` // "task" (default) or "shared"
+	Autoprovision *bool             `json:"autoprovision,omitempty"`
+	Driver        string            `json:"driver,omitempty"`
+	DriverOpts    map[string]string `json:"driverOpts,omitempty"`
+	Labels        map[string]string `json:"labels,omitempty"`
+}
+
+type Tag struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// TaskSize is a task-level cpu or memory value: ECS takes it as a string ("256", "1 vCPU",
+// "2 GB"); job files may also write a plain number.
+type TaskSize string
+
+// CPUUnits parses a task cpu value into ECS CPU units. "" is 0.
+func (s TaskSize) CPUUnits() (int, error) {
+	return parseSize(string(s), "vcpu", 1024, "CPU units")
+}
+
+// MemoryMiB parses a task memory value into MiB. "" is 0.
+func (s TaskSize) MemoryMiB() (int, error) {
+	return parseSize(string(s), "gb", 1024, "MiB")
+}
+
+func parseSize(s, unit string, perUnit float64, base string) (int, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	if t == "" {
+		return 0, nil
+	}
+	mul := 1.0
+	if strings.HasSuffix(t, unit) {
+		t = strings.TrimSpace(strings.TrimSuffix(t, unit))
+		mul = perUnit
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f <= 0 || f*mul > 1<<31 {
+		return 0, fmt.Errorf("%q is not a size: use a whole number of %s or a value such as \"1 %s\"", s, base, map[string]string{"vcpu": "vCPU", "gb": "GB"}[unit])
+	}
+	v := f * mul
+	if v != float64(int(v)) {
+		return 0, fmt.Errorf("%q is not a whole number of %s", s, base)
+	}
+	return int(v), nil
+}
+
+// Resources is an amount of CPU (ECS units, 1024 = 1 vCPU) and memory (MiB).
+type Resources struct {
+	CPU       int `json:"cpu"`
+	MemoryMiB int `json:"memoryMiB"`
+}
+
+// IsEssential reports whether c is essential (ECS default: true).
+func (c *ContainerDefinition) IsEssential() bool { return c.Essential == nil || *c.Essential }
+
+// StopTimeoutOrDefault is the container's stopTimeout, or ECS's default of 30 s.
+func (c *ContainerDefinition) StopTimeoutOrDefault() time.Duration {
+	if c.StopTimeout != nil {
+		return time.Duration(*c.StopTimeout) * time.Second
+	}
+	return 30 * time.Second
+}
+
+// Container returns the container definition with the given name, or nil.
+func (t *TaskDefinition) Container(name string) *ContainerDefinition {
+	for i := range t.ContainerDefinitions {
+		if t.ContainerDefinitions[i].Name == name {
+			return &t.ContainerDefinitions[i]
+		}
+	}
+	return nil
+}
+
+// Watched returns the name of the container whose exit code is the run's.
+func (s *JobSpec) Watched() string {
+	if s.WatchContainer != "" {
+		return s.WatchContainer
+	}
+	for _, c := range s.TaskDefinition.ContainerDefinitions {
+		if c.IsEssential() {
+			return c.Name
+		}
+	}
+	if len(s.TaskDefinition.ContainerDefinitions) > 0 {
+		return s.TaskDefinition.ContainerDefinitions[0].Name
+	}
+	return ""
+}
+
+// Resources returns the task's size: the task-level cpu and memory when given, otherwise the
+// sum over its containers (memory: the hard limit, or the reservation when there is none).
+// Invalid sizes count as 0; Validate reports them.
+func (s *JobSpec) Resources() Resources {
+	td := &s.TaskDefinition
+	cpu, _ := td.Cpu.CPUUnits()
+	mem, _ := td.Memory.MemoryMiB()
+	if cpu == 0 || mem == 0 {
+		var sumCPU, sumMem int
+		for _, c := range td.ContainerDefinitions {
+			sumCPU += c.Cpu
+			sumMem += c.MemoryMiB()
+		}
+		if cpu == 0 {
+			cpu = sumCPU
+		}
+		if mem == 0 {
+			mem = sumMem
+		}
+	}
+	return Resources{CPU: cpu, MemoryMiB: mem}
+}
+
+// MemoryMiB is the memory the container is sized by: its hard limit, or its reservation.
+func (c *ContainerDefinition) MemoryMiB() int {
+	if c.Memory != nil {
+		return *c.Memory
+	}
+	if c.MemoryReservation != nil {
+		return *c.MemoryReservation
+	}
+	return 0
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
+
+// Validate reports every problem with the spec at once, each with its field path. It checks
+// what ECS's RegisterTaskDefinition would refuse plus hashike's own options; what a particular
+// backend cannot do is its Check's business.
+func (s *JobSpec) Validate() []FieldError {
+	var errs []FieldError
+	add := func(path, format string, args ...any) {
+		errs = append(errs, FieldError{Path: path, Message: fmt.Sprintf(format, args...), Severity: SeverityError})
+	}
+	switch s.Backend {
+	case "", "local", "ecs":
+	default:
+		add("backend", "unknown backend %q (use \"local\" or \"ecs\")", s.Backend)
+	}
+	td := &s.TaskDefinition
+	const tdp = "taskDefinition"
+	if td.Family == "" {
+		add(tdp+".family", "is required")
+	} else if !nameRE.MatchString(td.Family) {
+		add(tdp+".family", "%q must be 1-255 letters, digits, hyphens or underscores", td.Family)
+	}
+	taskCPU, err := td.Cpu.CPUUnits()
+	if err != nil {
+		add(tdp+".cpu", "%v", err)
+	}
+	taskMem, err := td.Memory.MemoryMiB()
+	if err != nil {
+		add(tdp+".memory", "%v", err)
+	}
+	if len(td.ContainerDefinitions) == 0 {
+		add(tdp+".containerDefinitions", "needs at least one container")
+	}
+	if len(td.ContainerDefinitions) > 10 {
+		add(tdp+".containerDefinitions", "has %d containers; ECS allows at most 10 per task", len(td.ContainerDefinitions))
+	}
+	volumes := map[string]bool{}
+	for i, v := range td.Volumes {
+		p := fmt.Sprintf("%s.volumes[%d]", tdp, i)
+		switch {
+		case v.Name == "":
+			add(p+".name", "is required")
+		case !nameRE.MatchString(v.Name):
+			add(p+".name", "%q must be 1-255 letters, digits, hyphens or underscores", v.Name)
+		case volumes[v.Name]:
+			add(p+".name", "duplicate volume name %q", v.Name)
+		}
+		volumes[v.Name] = true
+		if v.Host != nil && v.Host.SourcePath != "" && !strings.HasPrefix(v.Host.SourcePath, "/") {
+			add(p+".host.sourcePath", "%q must be an absolute path", v.Host.SourcePath)
+		}
+		if v.Host != nil && v.DockerVolumeConfiguration != nil {
+			add(p, "give either host or dockerVolumeConfiguration, not both")
+		}
+		if d := v.DockerVolumeConfiguration; d != nil && d.Scope != "" && d.Scope != "task" && d.Scope != "shared" {
+			add(p+".dockerVolumeConfiguration.scope", "%q must be \"task\" or \"shared\"", d.Scope)
+		}
+	}
+	names := map[string]int{}
+	essential := 0
+	sumCPU, sumMem := 0, 0
+	for i := range td.ContainerDefinitions {
+		c := &td.ContainerDefinitions[i]
+		p := fmt.Sprintf("%s.containerDefinitions[%d]", tdp, i)
+		switch {
+		case c.Name == "":
+			add(p+".name", "is required")
+		case !nameRE.MatchString(c.Name):
+			add(p+".name", "%q must be 1-255 letters, digits, hyphens or underscores", c.Name)
+		default:
+			if j, dup := names[c.Name]; dup {
+				add(p+".name", "duplicate container name %q (also containerDefinitions[%d])", c.Name, j)
+			}
+			names[c.Name] = i
+		}
+		if strings.TrimSpace(c.Image) == "" {
+			add(p+".image", "is required")
+		}
+		if c.IsEssential() {
+			essential++
+		}
+		if c.Cpu < 0 {
+			add(p+".cpu", "must not be negative")
+		}
+		sumCPU += c.Cpu
+		if c.Memory != nil && *c.Memory < 6 {
+			add(p+".memory", "%d MiB is below ECS's minimum of 6 MiB", *c.Memory)
+		}
+		if c.MemoryReservation != nil && *c.MemoryReservation < 6 {
+			add(p+".memoryReservation", "%d MiB is below ECS's minimum of 6 MiB", *c.MemoryReservation)
+		}
+		if c.Memory != nil && c.MemoryReservation != nil && *c.MemoryReservation > *c.Memory {
+			add(p+".memoryReservation", "%d MiB exceeds the container's memory limit of %d MiB", *c.MemoryReservation, *c.Memory)
+		}
+		if taskMem == 0 && c.Memory == nil && c.MemoryReservation == nil && td.Memory == "" {
+			add(p, "needs memory or memoryReservation when the task has no memory")
+		}
+		sumMem += c.MemoryMiB()
+		if c.StopTimeout != nil && (*c.StopTimeout < 0 || *c.StopTimeout > 120) {
+			add(p+".stopTimeout", "%d must be between 0 and 120 seconds", *c.StopTimeout)
+		}
+		if c.StartTimeout != nil && *c.StartTimeout < 0 {
+			add(p+".startTimeout", "must not be negative")
+		}
+		seen := map[string]string{}
+		for j, e := range c.Environment {
+			if e.Name == "" {
+				add(fmt.Sprintf("%s.environment[%d].name", p, j), "is required")
+			}
+			seen[e.Name] = "environment"
+		}
+		for j, sec := range c.Secrets {
+			sp := fmt.Sprintf("%s.secrets[%d]", p, j)
+			if sec.Name == "" {
+				add(sp+".name", "is required")
+			} else if where, dup := seen[sec.Name]; dup {
+				add(sp+".name", "%q is also set in %s", sec.Name, where)
+			}
+			seen[sec.Name] = "secrets"
+			if sec.ValueFrom == "" {
+				add(sp+".valueFrom", "is required")
+			}
+		}
+		for j, m := range c.MountPoints {
+			mp := fmt.Sprintf("%s.mountPoints[%d]", p, j)
+			if m.SourceVolume == "" {
+				add(mp+".sourceVolume", "is required")
+			} else if !volumes[m.SourceVolume] {
+				add(mp+".sourceVolume", "names no volume of the task (%s)", strings.Join(sortedKeys(volumes), ", "))
+			}
+			if !strings.HasPrefix(m.ContainerPath, "/") {
+				add(mp+".containerPath", "%q must be an absolute path", m.ContainerPath)
+			}
+		}
+		if hc := c.HealthCheck; hc != nil {
+			hp := p + ".healthCheck"
+			if len(hc.Command) == 0 {
+				add(hp+".command", "is required")
+			} else if hc.Command[0] != "CMD" && hc.Command[0] != "CMD-SHELL" {
+				add(hp+".command", "must start with \"CMD\" or \"CMD-SHELL\"")
+			}
+			checkRange := func(field string, v *int, lo, hi int) {
+				if v != nil && (*v < lo || *v > hi) {
+					add(hp+"."+field, "%d must be between %d and %d", *v, lo, hi)
+				}
+			}
+			checkRange("interval", hc.Interval, 5, 300)
+			checkRange("timeout", hc.Timeout, 2, 60)
+			checkRange("retries", hc.Retries, 1, 10)
+			checkRange("startPeriod", hc.StartPeriod, 0, 300)
+		}
+	}
+	if len(td.ContainerDefinitions) > 0 && essential == 0 {
+		add(tdp+".containerDefinitions", "needs at least one essential container")
+	}
+	if taskCPU > 0 && sumCPU > taskCPU {
+		add(tdp+".cpu", "%d CPU units is below the sum of its containers' cpu (%d)", taskCPU, sumCPU)
+	}
+	if taskMem > 0 && sumMem > taskMem {
+		add(tdp+".memory", "%d MiB is below the sum of its containers' memory (%d MiB)", taskMem, sumMem)
+	}
+	errs = append(errs, validateDependsOn(td, names)...)
+	if _, ok := names[s.WatchContainer]; s.WatchContainer != "" && !ok {
+		add("watchContainer", "%q names no container of the task", s.WatchContainer)
+	}
+	if s.Timeout < 0 {
+		add("timeout", "must not be negative")
+	}
+	return errs
+}
+
+func validateDependsOn(td *TaskDefinition, names map[string]int) []FieldError {
+	var errs []FieldError
+	add := func(path, format string, args ...any) {
+		errs = append(errs, FieldError{Path: path, Message: fmt.Sprintf(format, args...), Severity: SeverityError})
+	}
+	graph := map[string][]string{}
+	for i := range td.ContainerDefinitions {
+		c := &td.ContainerDefinitions[i]
+		for j, d := range c.DependsOn {
+			p := fmt.Sprintf("taskDefinition.containerDefinitions[%d].dependsOn[%d]", i, j)
+			k, ok := names[d.ContainerName]
+			if !ok {
+				add(p+".containerName", "%q names no container of the task", d.ContainerName)
+				continue
+			}
+			if d.ContainerName == c.Name {
+				add(p+".containerName", "a container cannot depend on itself")
+				continue
+			}
+			dep := &td.ContainerDefinitions[k]
+			switch d.Condition {
+			case ConditionStart:
+			case ConditionComplete, ConditionSuccess:
+				if dep.IsEssential() {
+					add(p+".condition", "%s needs %q to be non-essential (essential: false), as ECS requires", d.Condition, dep.Name)
+				}
+			case ConditionHealthy:
+				if dep.HealthCheck == nil {
+					add(p+".condition", "HEALTHY needs a healthCheck on %q", dep.Name)
+				}
+			default:
+				add(p+".condition", "%q must be one of START, COMPLETE, SUCCESS, HEALTHY", d.Condition)
+			}
+			graph[c.Name] = append(graph[c.Name], d.ContainerName)
+		}
+	}
+	if cycle := findCycle(td, graph); cycle != nil {
+		i := names[cycle[0]]
+		errs = append(errs, FieldError{
+			Path:     fmt.Sprintf("taskDefinition.containerDefinitions[%d].dependsOn", i),
+			Message:  "dependency cycle: " + strings.Join(cycle, " -> "),
+			Severity: SeverityError,
+		})
+	}
+	return errs
+}
+
+// findCycle returns one dependsOn cycle as a path that ends where it starts, or nil.
+func findCycle(td *TaskDefinition, graph map[string][]string) []string {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var stack []string
+	var visit func(n string) []string
+	visit = func(n string) []string {
+		color[n] = grey
+		stack = append(stack, n)
+		for _, m := range graph[n] {
+			switch color[m] {
+			case grey:
+				for k := range stack {
+					if stack[k] == m {
+						return append(append([]string{}, stack[k:]...), m)
+					}
+				}
+			case white:
+				if c := visit(m); c != nil {
+					return c
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[n] = black
+		return nil
+	}
+	for _, c := range td.ContainerDefinitions {
+		if color[c.Name] == white {
+			if cyc := visit(c.Name); cyc != nil {
+				return cyc
+			}
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Overrides are the command-line changes to one container of a spec, as ECS containerOverrides.
+type Overrides struct {
+	// Container names the container the overrides apply to; "" means the watched container.
+	Container   string
+	Command     []string
+	Environment []KeyValuePair
+	Cpu         *int
+	Memory      *int
+	Timeout     *time.Duration
+}
+
+// Apply returns a copy of s with o applied. An unknown container is an EInvalid error naming
+// the flag. The result still needs Validate (an override can break the memory sum).
+func (o Overrides) Apply(s JobSpec) (JobSpec, error) {
+	out := s.Clone()
+	if o.Timeout != nil {
+		out.Timeout = Duration(*o.Timeout)
+	}
+	if o.Command == nil && o.Environment == nil && o.Cpu == nil && o.Memory == nil {
+		if o.Container != "" && out.TaskDefinition.Container(o.Container) == nil {
+			return s, unknownContainer(o.Container, &out)
+		}
+		return out, nil
+	}
+	name := o.Container
+	if name == "" {
+		name = out.Watched()
+	}
+	c := out.TaskDefinition.Container(name)
+	if c == nil {
+		return s, unknownContainer(name, &out)
+	}
+	if o.Command != nil {
+		c.Command = append([]string(nil), o.Command...)
+	}
+	for _, e := range o.Environment {
+		replaced := false
+		for i := range c.Environment {
+			if c.Environment[i].Name == e.Name {
+				c.Environment[i].Value = e.Value
+				replaced = true
+			}
+		}
+		if !replaced {
+			c.Environment = append(c.Environment, e)
+		}
+	}
+	if o.Cpu != nil {
+		c.Cpu = *o.Cpu
+	}
+	if o.Memory != nil {
+		m := *o.Memory
+		c.Memory = &m
+	}
+	return out, nil
+}
+
+func unknownContainer(name string, s *JobSpec) error {
+	var have []string
+	for _, c := range s.TaskDefinition.ContainerDefinitions {
+		have = append(have, c.Name)
+	}
+	return &Error{Code: EInvalid, Fields: []FieldError{{
+		Path: "--container", Severity: SeverityError,
+		Message: fmt.Sprintf("%q names no container of the task (have: %s)", name, strings.Join(have, ", ")),
+	}}, Message: "invalid overrides"}
+}
+
+// Clone returns a deep copy of s.
+func (s JobSpec) Clone() JobSpec {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(fmt.Sprintf("hashike: clone job spec: %v", err))
+	}
+	var out JobSpec
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic(fmt.Sprintf("hashike: clone job spec: %v", err))
+	}
+	return out
+}
+
+// Digest is the sha256 of the spec's canonical JSON: equal specs have equal digests.
+func (s JobSpec) Digest() string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(fmt.Sprintf("hashike: digest job spec: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// MarshalJSON writes the modelled fields and Extra side by side, keys sorted.
+func (t TaskDefinition) MarshalJSON() ([]byte, error) {
+	type plain TaskDefinition
+	return marshalWithExtra(plain(t), t.Extra)
+}
+
+func (t *TaskDefinition) UnmarshalJSON(b []byte) error {
+	type plain TaskDefinition
+	return unmarshalWithExtra(b, (*plain)(t), &t.Extra)
+}
+
+func (c ContainerDefinition) MarshalJSON() ([]byte, error) {
+	type plain ContainerDefinition
+	return marshalWithExtra(plain(c), c.Extra)
+}
+
+func (c *ContainerDefinition) UnmarshalJSON(b []byte) error {
+	type plain ContainerDefinition
+	return unmarshalWithExtra(b, (*plain)(c), &c.Extra)
+}
+
+func (v Volume) MarshalJSON() ([]byte, error) {
+	type plain Volume
+	return marshalWithExtra(plain(v), v.Extra)
+}
+
+func (v *Volume) UnmarshalJSON(b []byte) error {
+	type plain Volume
+	return unmarshalWithExtra(b, (*plain)(v), &v.Extra)
+}
+
+func marshalWithExtra(v any, extra map[string]any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil || len(extra) == 0 {
+		return b, err
+	}
+	m := map[string]json.RawMessage{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, x := range extra {
+		if _, modelled := m[k]; modelled {
+			continue
+		}
+		xb, err := json.Marshal(x)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", k, err)
+		}
+		m[k] = xb
+	}
+	return json.Marshal(m)
+}
+
+func unmarshalWithExtra(b []byte, v any, extra *map[string]any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return err
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return err
+	}
+	known, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var modelled map[string]json.RawMessage
+	if err := json.Unmarshal(known, &modelled); err != nil {
+		return err
+	}
+	for k, raw := range all {
+		if _, ok := modelled[k]; ok || jsonFieldNames(v)[k] {
+			continue
+		}
+		var x any
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
+		if err := d.Decode(&x); err != nil {
+			return err
+		}
+		if *extra == nil {
+			*extra = map[string]any{}
+		}
+		(*extra)[k] = x
+	}
+	return nil
+}

@@ -1,0 +1,74 @@
+package hashike
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps the run history: runs, their state transitions and their logs. Implementations
+// run storetest's conformance suite.
+type Store interface {
+	// CreateRun records run (in StatePending, with its first Transition). When
+	// run.IdempotencyKey is set and a run with that key exists, nothing is written and the
+	// existing run is returned with created=false. ID collisions are EConflict.
+	CreateRun(ctx context.Context, run *Run) (existing *Run, created bool, err error)
+
+	// GetRun returns a run with its History. id may be a unique prefix of a run ID (as
+	// Docker accepts container ID prefixes): ENotFound when none matches, EConflict when
+	// several do.
+	GetRun(ctx context.Context, id string) (*Run, error)
+
+	// ListRuns returns runs newest first.
+	ListRuns(ctx context.Context, f RunFilter) ([]*Run, error)
+
+	// UpdateRun applies u to the run atomically. A state change must be legal per
+	// Transitions (else EConflict, nothing written) and is recorded as a Transition with
+	// u.At and u.Reason. With u.IfOwner set, the update applies only while the stored owner
+	// equals *u.IfOwner (nil matching a run without owner), else EConflict: that is how a
+	// process takes over a run whose owner died without racing another.
+	UpdateRun(ctx context.Context, id string, u RunUpdate) (*Run, error)
+
+	// AppendLogs stores entries after those already stored for the run, in order.
+	AppendLogs(ctx context.Context, runID string, entries []LogEntry) error
+
+	// ReadLogs calls fn for every stored entry of the run after position after (0: from the
+	// start), in the order they were appended, and returns the position to pass next time to
+	// read only what was appended since.
+	ReadLogs(ctx context.Context, runID string, after int64, fn func(LogEntry) error) (next int64, err error)
+
+	// Close releases the store.
+	Close() error
+}
+
+// RunFilter selects runs for ListRuns. Zero fields select everything.
+type RunFilter struct {
+	States []RunState
+	Family string
+	Since  time.Time // created at or after
+	// Active selects only non-terminal runs (for reconciliation).
+	Active bool
+	Limit  int
+}
+
+// RunUpdate is a change to a run. Nil/zero fields are left as they are.
+type RunUpdate struct {
+	At     time.Time
+	State  RunState // "" keeps the state
+	Reason string   // recorded with the transition
+	Task   *TaskRef
+	Exit   *ExitStatus
+	// StopCause is set only if the run has none yet (the first cause wins).
+	StopCause  StopCause
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+	// SetOwner replaces the owner (with ClearOwner, removes it).
+	SetOwner   *Owner
+	ClearOwner bool
+	// IfOwner, when non-nil, is a precondition on the current owner (see UpdateRun).
+	IfOwner *OwnerMatch
+}
+
+// OwnerMatch is a precondition on a run's owner: Owner nil means "has no owner".
+type OwnerMatch struct {
+	Owner *Owner
+}
