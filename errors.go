@@ -109,3 +109,11 @@ func Errors(fs []FieldError) []FieldError {
 	}
 	return out
 }
+
+// StartError says the backend could not start the task at all: the image is missing, the
+// platform refused a container. Nothing of the task is running. The run ends start_failed.
+type StartError struct {
+	Reason string
+}
+
+func (e *StartError) Error() string { return "task failed to start: " + e.Reason }

@@ -1,0 +1,173 @@
+// Command hashike-testjob is the workload hashike's tests and demo run in containers. It is a
+// static program (CGO_ENABLED=0) so it runs in an image built FROM scratch, with no registry.
+//
+// Its arguments are a script of steps run in order:
+//
+//	print N [TEXT]     N lines "TEXT i" (default TEXT "line") to stdout
+//	stderr N [TEXT]    N lines to stderr
+//	bytes N            about N bytes of 100-byte log lines to stdout
+//	partial TEXT       TEXT to stdout with no trailing newline
+//	env NAME           "NAME=value" to stdout
+//	sleep DURATION     sleep (Go duration text)
+//	alloc MIB          allocate and touch MIB mebibytes, then hold them
+//	ignore-term        ignore SIGTERM from now on
+//	trap-term CODE     on SIGTERM print "caught SIGTERM" and exit CODE
+//	touch PATH         create PATH (and its directories)
+//	cat PATH           print PATH's content
+//	exists PATH        exit 0 if PATH exists, else 1 (for health checks)
+//	exit CODE          exit with CODE
+//
+// With no arguments it prints a greeting and exits 0.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+var held [][]byte
+
+func main() {
+	args := os.Args[1:]
+	if len(args) == 0 {
+		fmt.Println("hello from hashike-testjob")
+		return
+	}
+	out := bufio.NewWriterSize(os.Stdout, 64<<10)
+	defer out.Flush()
+	num := func(i int) int {
+		if i >= len(args) {
+			fail("step %q needs an argument", args[i-1])
+		}
+		n, err := strconv.Atoi(args[i])
+		if err != nil {
+			fail("step %q: %v", args[i-1], err)
+		}
+		return n
+	}
+	text := func(i int, def string) (string, int) {
+		if i < len(args) && !isStep(args[i]) {
+			return args[i], 1
+		}
+		return def, 0
+	}
+	for i := 0; i < len(args); i++ {
+		switch args[i] {
+		case "print", "stderr":
+			n := num(i + 1)
+			t, used := text(i+2, "line")
+			w := out
+			if args[i] == "stderr" {
+				out.Flush()
+				w = bufio.NewWriter(os.Stderr)
+			}
+			for k := 1; k <= n; k++ {
+				fmt.Fprintf(w, "%s %d\n", t, k)
+			}
+			w.Flush()
+			i += 1 + used
+		case "bytes":
+			n := num(i + 1)
+			line := []byte(strings.Repeat("x", 90))
+			for written, k := 0, 0; written < n; k++ {
+				s := fmt.Sprintf("%08d %s\n", k, line)
+				out.WriteString(s)
+				written += len(s)
+			}
+			out.Flush()
+			i++
+		case "partial":
+			t, _ := text(i+1, "")
+			out.WriteString(t)
+			out.Flush()
+			i++
+		case "env":
+			name, _ := text(i+1, "")
+			fmt.Fprintf(out, "%s=%s\n", name, os.Getenv(name))
+			out.Flush()
+			i++
+		case "sleep":
+			d, err := time.ParseDuration(args[i+1])
+			if err != nil {
+				fail("sleep: %v", err)
+			}
+			out.Flush()
+			time.Sleep(d)
+			i++
+		case "alloc":
+			mib := num(i + 1)
+			for k := 0; k < mib; k++ {
+				b := make([]byte, 1<<20)
+				for j := 0; j < len(b); j += 4096 {
+					b[j] = 1
+				}
+				held = append(held, b)
+			}
+			fmt.Fprintf(out, "allocated %d MiB\n", mib)
+			out.Flush()
+			i++
+		case "ignore-term":
+			signal.Ignore(syscall.SIGTERM)
+		case "trap-term":
+			code := num(i + 1)
+			c := make(chan os.Signal, 1)
+			signal.Notify(c, syscall.SIGTERM)
+			go func() {
+				<-c
+				out.Flush()
+				fmt.Println("caught SIGTERM")
+				os.Exit(code)
+			}()
+			i++
+		case "touch":
+			p := args[i+1]
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				fail("touch: %v", err)
+			}
+			if err := os.WriteFile(p, []byte("touched\n"), 0o644); err != nil {
+				fail("touch: %v", err)
+			}
+			i++
+		case "cat":
+			b, err := os.ReadFile(args[i+1])
+			if err != nil {
+				fail("cat: %v", err)
+			}
+			out.Write(b)
+			out.Flush()
+			i++
+		case "exists":
+			out.Flush()
+			if _, err := os.Stat(args[i+1]); err != nil {
+				os.Exit(1)
+			}
+			os.Exit(0)
+		case "exit":
+			code := num(i + 1)
+			out.Flush()
+			os.Exit(code)
+		default:
+			fail("unknown step %q", args[i])
+		}
+	}
+}
+
+func isStep(s string) bool {
+	switch s {
+	case "print", "stderr", "bytes", "partial", "env", "sleep", "alloc", "ignore-term", "trap-term", "touch", "cat", "exists", "exit":
+		return true
+	}
+	return false
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "hashike-testjob: "+format+"\n", args...)
+	os.Exit(99)
+}
