@@ -160,11 +160,11 @@ func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (hashike.
 		}
 		stop := int(c.StopTimeoutOrDefault() / time.Second)
 		cfg := &container.Config{
-			Image:      c.Image,
-			Env:        env,
-			Labels:     clabels,
-			WorkingDir: c.WorkingDirectory,
-			User:       c.User,
+			Image:       c.Image,
+			Env:         env,
+			Labels:      clabels,
+			WorkingDir:  c.WorkingDirectory,
+			User:        c.User,
 			StopTimeout: &stop,
 		}
 		if c.EntryPoint != nil {
