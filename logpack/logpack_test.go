@@ -243,7 +243,7 @@ func TestCorruptInput(t *testing.T) {
 // frame checksum cannot catch.
 func TestCorruptPayload(t *testing.T) {
 	payloads := map[string]string{
-		"name index out of range": "\x01\x03app" + "\x05\x01\x00\x00",
+		"name index out of range":  "\x01\x03app" + "\x05\x01\x00\x00",
 		"data longer than payload": "\x01\x03app" + "\x00\x01\x00\x7f",
 		"truncated entry":          "\x01\x03app" + "\x00\x01",
 		"trailing bytes":           "\x01\x03app" + "\x00\x01\x00\x00" + "\x00\x00\x00\x00",
