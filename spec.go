@@ -740,3 +740,7 @@ func unmarshalWithExtra(b []byte, v any, extra *map[string]any) error {
 	}
 	return nil
 }
+
+func (r Resources) String() string {
+	return fmt.Sprintf("%d CPU units, %d MiB", r.CPU, r.MemoryMiB)
+}

@@ -1,0 +1,47 @@
+# hashike's build, test and benchmark entry points. `make test` is what CI runs (via .ci/run).
+GO      ?= go
+BIN     ?= bin/hashike
+IMAGE   ?= hashike-testjob:latest
+PKGS    := ./...
+
+.PHONY: build demo image test test-race vet tidy-check check-imports fuzz bench
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/hashike
+
+# The test workload image: a static Go program, FROM scratch (no registry needed).
+image:
+	mkdir -p bin/image
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/image/testjob ./cmd/hashike-testjob
+	printf 'FROM scratch\nCOPY testjob /testjob\nENTRYPOINT ["/testjob"]\n' > bin/image/Dockerfile
+	docker build -q -t $(IMAGE) bin/image >/dev/null
+
+# Builds hashike and the demo image, runs the demo job and shows its history.
+demo: build image
+	./$(BIN) run examples/hello.yaml
+	./$(BIN) runs --limit 3
+
+vet:
+	$(GO) vet $(PKGS)
+
+tidy-check:
+	$(GO) mod tidy
+	git diff --exit-code -- go.mod go.sum
+
+# The domain and the pure packages must not reach Docker, SQL, AWS, HTTP or YAML.
+DOMAIN_PKGS := . ./runner ./process ./secret
+check-imports:
+	@bad=$$($(GO) list -deps $(DOMAIN_PKGS) | grep -E '^(github\.com/|golang\.org/x/|modernc\.org/|gopkg\.in/|go\.opentelemetry\.io/)|^(database/sql|net/http)$$' | grep -v '^github.com/hashike/hashike' ); \
+	if [ -n "$$bad" ]; then echo "domain packages import outside dependencies:"; echo "$$bad"; exit 1; fi; \
+	for p in $(DOMAIN_PKGS); do \
+	  if $(GO) list -deps $$p | grep -qE '^github.com/hashike/hashike/(docker|sqlite|jobfile|logpack|cmd)'; then echo "$$p imports an adapter"; exit 1; fi; \
+	done; echo "check-imports: ok"
+
+test: vet check-imports
+	$(GO) test -race -count=1 $(PKGS)
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzLoadBytes -fuzztime=30s ./jobfile/
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchtime=5x -count=1 ./bench/

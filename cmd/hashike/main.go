@@ -1,0 +1,153 @@
+// Command hashike runs containerized jobs, defined as Amazon ECS task definitions, on the
+// local Docker Engine (and, later, on Amazon ECS), and keeps their history.
+//
+// This is the only package that reads configuration and wires adapters together.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/docker"
+	"github.com/hashike/hashike/process"
+	"github.com/hashike/hashike/runner"
+	"github.com/hashike/hashike/sqlite"
+)
+
+func main() {
+	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv))
+}
+
+// app is one invocation: its configuration and its outputs.
+type app struct {
+	stdout, stderr io.Writer
+	lookupEnv      func(string) (string, bool)
+	dbPath         string
+	secretsFile    string
+	clock          hashike.Clock
+}
+
+// Main runs the CLI and returns the process's exit code.
+func Main(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
+	a := &app{stdout: stdout, stderr: stderr, lookupEnv: lookupEnv, clock: hashike.SystemClock{}}
+	root := &cobra.Command{
+		Use:           "hashike",
+		Short:         "Run containerized jobs defined as Amazon ECS task definitions, locally or on ECS",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &hashike.Error{Code: hashike.EInvalid, Message: fmt.Sprintf("%v (see '%s --help')", err, c.CommandPath())}
+	})
+	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "run history database (env HASHIKE_DB; default $XDG_STATE_HOME/hashike/hashike.db)")
+	root.PersistentFlags().StringVar(&a.secretsFile, "secrets-file", "", "local secrets file, JSON valueFrom -> value, mode 0600 (env HASHIKE_SECRETS_FILE)")
+	root.AddCommand(
+		a.runCmd(), a.waitCmd(), a.logsCmd(), a.runsCmd(), a.describeCmd(), a.stopCmd(),
+		a.validateCmd(), a.superviseCmd(),
+	)
+	err := root.ExecuteContext(context.Background())
+	if err == nil {
+		return 0
+	}
+	code := exitCode(err)
+	if msg := err.Error(); msg != "" {
+		fmt.Fprintf(stderr, "hashike: %s\n", msg)
+	}
+	return code
+}
+
+// exitStatusError ends the process with a code after the command printed what it had to.
+type exitStatusError struct {
+	code int
+	msg  string
+}
+
+func (e *exitStatusError) Error() string { return e.msg }
+
+// exitCode maps an error to the documented exit codes (README "Exit codes"). This is the only
+// place that does.
+func exitCode(err error) int {
+	if e, ok := err.(*exitStatusError); ok {
+		return e.code
+	}
+	switch hashike.ErrorCodeOf(err) {
+	case hashike.EInvalid, hashike.ENotFound, hashike.EConflict:
+		return hashike.ExitUsage
+	case hashike.EUnavailable:
+		return hashike.ExitStartFailed
+	}
+	return 1
+}
+
+func (a *app) env(name string) string {
+	v, _ := a.lookupEnv(name)
+	return v
+}
+
+// database returns the path of the run history.
+func (a *app) database() string {
+	if a.dbPath != "" {
+		return a.dbPath
+	}
+	if v := a.env("HASHIKE_DB"); v != "" {
+		return v
+	}
+	dir := a.env("XDG_STATE_HOME")
+	if dir == "" {
+		home := a.env("HOME")
+		if home == "" {
+			home, _ = os.UserHomeDir()
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "hashike", "hashike.db")
+}
+
+func (a *app) secrets() string {
+	if a.secretsFile != "" {
+		return a.secretsFile
+	}
+	return a.env("HASHIKE_SECRETS_FILE")
+}
+
+func (a *app) openStore() (hashike.Store, error) {
+	s, err := sqlite.Open(a.database())
+	if err != nil {
+		return nil, &hashike.Error{Code: hashike.EUnavailable, Message: "open the run history " + a.database(), Err: err}
+	}
+	return s, nil
+}
+
+// backend returns the local backend. It does not contact the engine until used.
+func (a *app) backend() (hashike.Backend, error) {
+	return docker.New("", a.clock)
+}
+
+// wire opens the store and the local backend and returns a runner over them.
+func (a *app) wire() (*runner.Runner, func(), error) {
+	backend, err := a.backend()
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := a.openStore()
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &runner.Runner{
+		Backend: backend, Store: store, Clock: a.clock,
+		Self: process.Self(), Alive: process.Alive, Random: rand.Reader,
+	}
+	return r, func() { store.Close() }, nil
+}
+
+func (a *app) warn(err error) { fmt.Fprintf(a.stderr, "hashike: warning: %v\n", err) }

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hashike/hashike"
+)
+
+func (a *app) runsCmd() *cobra.Command {
+	var (
+		states []string
+		family string
+		since  string
+		limit  int
+		output string
+	)
+	c := &cobra.Command{
+		Use:   "runs",
+		Short: "List runs from the run history, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := hashike.RunFilter{Family: family, Limit: limit}
+			var bad []hashike.FieldError
+			for _, s := range states {
+				for _, one := range strings.Split(s, ",") {
+					st := hashike.RunState(strings.TrimSpace(one))
+					if !st.Valid() {
+						bad = append(bad, hashike.FieldError{Path: "--state", Message: fmt.Sprintf("%q is not a run state (%s)", one, stateNames())})
+					}
+					f.States = append(f.States, st)
+				}
+			}
+			if since != "" {
+				t, err := parseSince(since, a.clock.Now())
+				if err != nil {
+					bad = append(bad, hashike.FieldError{Path: "--since", Message: err.Error()})
+				}
+				f.Since = t
+			}
+			if output != "text" && output != "json" {
+				bad = append(bad, hashike.FieldError{Path: "--output", Message: "must be text or json"})
+			}
+			if len(bad) > 0 {
+				return &hashike.Error{Code: hashike.EInvalid, Message: "invalid flags", Fields: bad}
+			}
+			r, closeAll, err := a.wire()
+			if err != nil {
+				return err
+			}
+			defer closeAll()
+			a.reconcile(cmd.Context(), r)
+			runs, err := r.Store.ListRuns(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				if runs == nil {
+					runs = []*hashike.Run{}
+				}
+				return writeJSON(a.stdout, runs)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "RUN ID\tFAMILY\tSTATE\tEXIT\tCREATED\tDURATION\tREASON")
+			for _, run := range runs {
+				exit, reason := "-", ""
+				if run.Exit != nil {
+					exit, reason = fmt.Sprint(run.Exit.Code), run.Exit.Reason
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", run.ID, run.Family, run.State, exit,
+					run.CreatedAt.Local().Format("2006-01-02 15:04:05"), duration(run, a.clock.Now()), reason)
+			}
+			return tw.Flush()
+		},
+	}
+	fl := c.Flags()
+	fl.StringArrayVar(&states, "state", nil, "only runs in these states (repeatable or comma-separated): "+stateNames())
+	fl.StringVar(&family, "family", "", "only runs of this task definition family")
+	fl.StringVar(&since, "since", "", "only runs created since a duration ago (1h) or a time (RFC 3339)")
+	fl.IntVar(&limit, "limit", 50, "at most this many runs (0: all)")
+	fl.StringVarP(&output, "output", "o", "text", "text or json")
+	return c
+}
+
+func stateNames() string {
+	var s []string
+	for _, st := range hashike.RunStates {
+		s = append(s, string(st))
+	}
+	return strings.Join(s, ", ")
+}
+
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither a duration (1h) nor an RFC 3339 time", s)
+}
+
+func duration(run *hashike.Run, now time.Time) string {
+	if run.StartedAt == nil {
+		return "-"
+	}
+	end := now
+	if run.FinishedAt != nil {
+		end = *run.FinishedAt
+	}
+	return end.Sub(*run.StartedAt).Round(time.Millisecond).String()
+}

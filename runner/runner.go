@@ -1,0 +1,473 @@
+// Package runner executes runs: it records a run, starts its task on a Backend, streams the
+// output live and into the Store, enforces the timeout, stops the task on request, decides the
+// outcome and removes the task. Every step is resumable: a run whose supervising process died
+// is picked up by another process from what the Store and the Backend hold.
+//
+// It imports only the domain; the CLI wires the adapters.
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/hashike/hashike"
+)
+
+// Runner supervises runs of one Backend, recorded in one Store.
+type Runner struct {
+	Backend hashike.Backend
+	Store   hashike.Store
+	Clock   hashike.Clock
+	// Self is this process as a run owner; Alive tells whether another owner still runs.
+	Self  hashike.Owner
+	Alive func(hashike.Owner) bool
+	// Random feeds run IDs.
+	Random io.Reader
+	// FlushInterval bounds how long output waits before it is stored (default 250 ms);
+	// FlushBytes bounds how much is buffered (default 1 MiB).
+	FlushInterval time.Duration
+	FlushBytes    int
+	// PollInterval is how often a follower looks for new output (default 200 ms).
+	PollInterval time.Duration
+}
+
+// Create records a pending run of spec. With a non-empty key, a run already recorded with that
+// key is returned instead (created=false); if its definition differs, that is an EConflict, as
+// an idempotency token reused with other parameters is in AWS's APIs. owner may be nil: a
+// supervisor started later takes the run.
+func (r *Runner) Create(ctx context.Context, spec hashike.JobSpec, key string, owner *hashike.Owner) (*hashike.Run, bool, error) {
+	now := r.Clock.Now()
+	id, err := hashike.NewRunID(now, r.Random)
+	if err != nil {
+		return nil, false, fmt.Errorf("new run id: %w", err)
+	}
+	backend := spec.Backend
+	if backend == "" {
+		backend = r.Backend.Name()
+	}
+	run := &hashike.Run{
+		ID: id, Family: spec.TaskDefinition.Family, Backend: backend, Spec: spec, Digest: spec.Digest(),
+		Resources: spec.Resources(), IdempotencyKey: key, State: hashike.StatePending, CreatedAt: now, Owner: owner,
+	}
+	existing, created, err := r.Store.CreateRun(ctx, run)
+	if err != nil {
+		return nil, false, err
+	}
+	if !created {
+		if existing.Digest != run.Digest {
+			return existing, false, hashike.Errorf(hashike.EConflict,
+				"idempotency key %q was used by run %s with a different definition (%s, now %s)", key, existing.ID, existing.Digest, run.Digest)
+		}
+		return existing, false, nil
+	}
+	return existing, true, nil
+}
+
+// StopRequest asks a supervised run to stop. Grace < 0 gives each container its stopTimeout;
+// 0 kills at once (a second Ctrl-C).
+type StopRequest struct {
+	Cause hashike.StopCause
+	Grace time.Duration
+}
+
+// Options for Supervise.
+type Options struct {
+	// Secrets are the resolved secret values, by secret name: given to the backend at start and
+	// masked ("***") in the output, live and stored.
+	Secrets map[string]string
+	// Output receives every entry live (already masked); nil for none. Its Data is valid only
+	// during the call.
+	Output func(hashike.LogEntry)
+	// Stop delivers stop requests (signals).
+	Stop <-chan StopRequest
+	// Keep leaves the task's containers in place after the run is recorded.
+	Keep bool
+	// Adopt is for a process that takes over a run it did not start: a pending run whose task
+	// does not exist is marked lost rather than started.
+	Adopt bool
+	// Warn receives problems that do not change the outcome (cleanup failures).
+	Warn func(error)
+}
+
+// ErrOwned is returned by Supervise when another live process supervises the run.
+var ErrOwned = errors.New("run is supervised by another process")
+
+// Supervise owns the run until it is finished and returns it in its final state. When ctx
+// ends first, it releases the run (the task keeps running) and returns ctx's error: the next
+// process reconciles it.
+func (r *Runner) Supervise(ctx context.Context, id string, opts Options) (*hashike.Run, error) {
+	run, err := r.Store.GetRun(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if run.State.Terminal() {
+		return run, nil
+	}
+	if run.Owner != nil && *run.Owner != r.Self && r.Alive(*run.Owner) {
+		return run, fmt.Errorf("%w: run %s (pid %d on %s)", ErrOwned, run.ID, run.Owner.PID, run.Owner.Host)
+	}
+	self := r.Self
+	run, err = r.Store.UpdateRun(ctx, id, hashike.RunUpdate{At: r.Clock.Now(), IfOwner: &hashike.OwnerMatch{Owner: run.Owner}, SetOwner: &self})
+	if err != nil {
+		if hashike.ErrorCodeOf(err) == hashike.EConflict {
+			return run, fmt.Errorf("%w: run %s was taken by another process", ErrOwned, id)
+		}
+		return nil, err
+	}
+	s := &supervision{r: r, run: run, opts: opts}
+	out, err := s.do(ctx)
+	if err != nil && out == nil {
+		// Not finished: let the next process reconcile it.
+		_, _ = r.Store.UpdateRun(context.WithoutCancel(ctx), id, hashike.RunUpdate{At: r.Clock.Now(), IfOwner: &hashike.OwnerMatch{Owner: &self}, ClearOwner: true})
+	}
+	return out, err
+}
+
+type supervision struct {
+	r    *Runner
+	run  *hashike.Run
+	opts Options
+}
+
+func (s *supervision) do(ctx context.Context) (*hashike.Run, error) {
+	r, run := s.r, s.run
+	if run.State == hashike.StatePending {
+		ref, err := s.start(ctx)
+		if err != nil {
+			var se *hashike.StartError
+			switch {
+			case errors.As(err, &se):
+				return s.finish(ctx, hashike.StateStartFailed, hashike.ExitStatus{Code: hashike.ExitStartFailed, Reason: se.Reason})
+			case hashike.ErrorCodeOf(err) == hashike.ENotFound && s.opts.Adopt:
+				return s.finish(ctx, hashike.StateLost, hashike.ExitStatus{Code: hashike.ExitStartFailed,
+					Reason: "the process starting the run died before its task was created"})
+			case ctx.Err() != nil:
+				return nil, ctx.Err()
+			default:
+				return s.finish(ctx, hashike.StateStartFailed, hashike.ExitStatus{Code: hashike.ExitStartFailed, Reason: err.Error()})
+			}
+		}
+		now := r.Clock.Now()
+		run, err = r.Store.UpdateRun(ctx, run.ID, hashike.RunUpdate{At: now, State: hashike.StateRunning, Reason: "task started", Task: &ref, StartedAt: &now})
+		if err != nil {
+			return nil, err
+		}
+		s.run = run
+	}
+	ref := *run.Task
+
+	cursor, err := s.storedCursor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	logs := &logWriter{r: r, runID: run.ID, out: s.opts.Output, cursor: cursor, masks: masks(s.opts.Secrets)}
+	flushCtx, stopFlush := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopFlush()
+	go logs.flushEvery(flushCtx)
+
+	logCtx, cancelLogs := context.WithCancel(ctx)
+	defer cancelLogs()
+	logsDone := make(chan error, 1)
+	go func() {
+		logsDone <- r.Backend.Logs(logCtx, ref, hashike.LogsOptions{Follow: true, After: cursor.Clone()}, logs.add)
+	}()
+
+	type waited struct {
+		st  hashike.TaskStatus
+		err error
+	}
+	waitDone := make(chan waited, 1)
+	go func() {
+		st, err := s.wait(ctx, ref)
+		waitDone <- waited{st, err}
+	}()
+
+	var timeout <-chan time.Time
+	if deadline, ok := run.Deadline(); ok {
+		timeout = r.Clock.After(deadline.Sub(r.Clock.Now()))
+	}
+	var stopping sync.WaitGroup
+	defer stopping.Wait()
+	var w waited
+loop:
+	for {
+		select {
+		case w = <-waitDone:
+			break loop
+		case req := <-s.opts.Stop:
+			s.requestStop(ctx, ref, req.Cause, req.Grace, &stopping)
+		case <-timeout:
+			timeout = nil
+			s.requestStop(ctx, ref, hashike.StopTimeout, -1, &stopping)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if w.err != nil {
+		if hashike.ErrorCodeOf(w.err) == hashike.ENotFound {
+			cancelLogs()
+			<-logsDone
+			if err := logs.flush(context.WithoutCancel(ctx)); err != nil {
+				return nil, err
+			}
+			return s.finish(ctx, hashike.StateLost, hashike.ExitStatus{Code: hashike.ExitStartFailed,
+				Reason: "the task's containers disappeared while it ran"})
+		}
+		return nil, w.err
+	}
+
+	// The task stopped: the log streams end once drained. Should one hang, read what is left.
+	select {
+	case err = <-logsDone:
+	case <-r.Clock.After(30 * time.Second):
+		cancelLogs()
+		<-logsDone
+		err = r.Backend.Logs(ctx, ref, hashike.LogsOptions{After: logs.position()}, logs.add)
+	}
+	if err != nil && ctx.Err() == nil {
+		if w := s.opts.Warn; w != nil {
+			w(fmt.Errorf("reading the output of run %s: %w", run.ID, err))
+		}
+	}
+	if err := logs.flush(context.WithoutCancel(ctx)); err != nil {
+		return nil, err
+	}
+
+	latest, err := r.Store.GetRun(ctx, run.ID)
+	if err != nil {
+		return nil, err
+	}
+	state, exit := hashike.Outcome(latest.StopCause, time.Duration(latest.Spec.Timeout), w.st.Container(latest.Spec.Watched()), w.st)
+	done, err := s.finish(ctx, state, exit)
+	if err != nil {
+		return done, err
+	}
+	if !s.opts.Keep {
+		if err := r.Backend.Remove(context.WithoutCancel(ctx), ref); err != nil && s.opts.Warn != nil {
+			s.opts.Warn(fmt.Errorf("removing the containers of run %s: %w", run.ID, err))
+		}
+	}
+	return done, nil
+}
+
+func (s *supervision) start(ctx context.Context) (hashike.TaskRef, error) {
+	if s.opts.Adopt {
+		// Never start what this process was not asked to start: adopt the task if the dead
+		// starter created it.
+		return s.r.Backend.Find(ctx, s.run.ID)
+	}
+	return s.r.Backend.Start(ctx, hashike.StartRequest{RunID: s.run.ID, Spec: s.run.Spec, Secrets: s.opts.Secrets})
+}
+
+// wait waits for the task, riding out a backend that is briefly unreachable.
+func (s *supervision) wait(ctx context.Context, ref hashike.TaskRef) (hashike.TaskStatus, error) {
+	backoff := 500 * time.Millisecond
+	var gaveUp time.Time
+	for {
+		st, err := s.r.Backend.Wait(ctx, ref)
+		if err == nil || hashike.ErrorCodeOf(err) != hashike.EUnavailable || ctx.Err() != nil {
+			return st, err
+		}
+		now := s.r.Clock.Now()
+		if gaveUp.IsZero() {
+			gaveUp = now.Add(2 * time.Minute)
+		}
+		if now.After(gaveUp) {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-s.r.Clock.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+func (s *supervision) requestStop(ctx context.Context, ref hashike.TaskRef, cause hashike.StopCause, grace time.Duration, wg *sync.WaitGroup) {
+	r := s.r
+	u := hashike.RunUpdate{At: r.Clock.Now(), StopCause: cause, Reason: "stop requested: " + string(cause)}
+	if cur, err := r.Store.GetRun(ctx, s.run.ID); err == nil && hashike.CanTransition(cur.State, hashike.StateStopping) {
+		u.State = hashike.StateStopping
+	}
+	if _, err := r.Store.UpdateRun(ctx, s.run.ID, u); err != nil && s.opts.Warn != nil {
+		s.opts.Warn(fmt.Errorf("recording the stop of run %s: %w", s.run.ID, err))
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := r.Backend.Stop(context.WithoutCancel(ctx), ref, string(cause), grace); err != nil && s.opts.Warn != nil {
+			s.opts.Warn(fmt.Errorf("stopping run %s: %w", s.run.ID, err))
+		}
+	}()
+}
+
+func (s *supervision) finish(ctx context.Context, state hashike.RunState, exit hashike.ExitStatus) (*hashike.Run, error) {
+	now := s.r.Clock.Now()
+	run, err := s.r.Store.UpdateRun(context.WithoutCancel(ctx), s.run.ID, hashike.RunUpdate{
+		At: now, State: state, Reason: exit.Reason, Exit: &exit, FinishedAt: &now, ClearOwner: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record the end of run %s: %w", s.run.ID, err)
+	}
+	return run, nil
+}
+
+// storedCursor is how far the stored output of the run reaches, per container.
+func (s *supervision) storedCursor(ctx context.Context) (hashike.LogCursor, error) {
+	cursor := hashike.LogCursor{}
+	_, err := s.r.Store.ReadLogs(ctx, s.run.ID, 0, func(e hashike.LogEntry) error {
+		cursor.Advance(e)
+		return nil
+	})
+	return cursor, err
+}
+
+// logWriter masks, shows and batches output into the Store.
+type logWriter struct {
+	r      *Runner
+	runID  string
+	out    func(hashike.LogEntry)
+	masks  [][]byte
+	mu     sync.Mutex
+	batch  []hashike.LogEntry
+	size   int
+	cursor hashike.LogCursor
+	err    error
+}
+
+func masks(secrets map[string]string) [][]byte {
+	var m [][]byte
+	for _, v := range secrets {
+		if len(v) >= 3 { // shorter values would mask ordinary text
+			m = append(m, []byte(v))
+		}
+	}
+	return m
+}
+
+func (l *logWriter) add(e hashike.LogEntry) error {
+	for _, m := range l.masks {
+		if bytes.Contains(e.Data, m) {
+			e.Data = bytes.ReplaceAll(e.Data, m, []byte("***"))
+		}
+	}
+	if l.out != nil {
+		l.out(e)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return l.err
+	}
+	e.Data = bytes.Clone(e.Data)
+	l.batch = append(l.batch, e)
+	l.size += len(e.Data) + 32
+	l.cursor.Advance(e)
+	limit := l.r.FlushBytes
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	if l.size >= limit {
+		return l.flushLocked(context.Background())
+	}
+	return nil
+}
+
+func (l *logWriter) position() hashike.LogCursor {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cursor.Clone()
+}
+
+func (l *logWriter) flush(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.flushLocked(ctx)
+}
+
+func (l *logWriter) flushLocked(ctx context.Context) error {
+	if l.err != nil || len(l.batch) == 0 {
+		return l.err
+	}
+	if err := l.r.Store.AppendLogs(ctx, l.runID, l.batch); err != nil {
+		l.err = fmt.Errorf("store output of run %s: %w", l.runID, err)
+		return l.err
+	}
+	l.batch, l.size = l.batch[:0], 0
+	return nil
+}
+
+func (l *logWriter) flushEvery(ctx context.Context) {
+	every := l.r.FlushInterval
+	if every <= 0 {
+		every = 250 * time.Millisecond
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.r.Clock.After(every):
+			_ = l.flush(ctx)
+		}
+	}
+}
+
+// Follow shows the stored output of a run from the start and, with follow, keeps showing new
+// output until the run finishes; it returns the run as last read. It never touches the task:
+// reconcile is called (at most once a second) when the run has no live owner, so that someone
+// supervises it.
+func (r *Runner) Follow(ctx context.Context, id string, follow bool, out func(hashike.LogEntry), reconcile func(*hashike.Run)) (*hashike.Run, error) {
+	poll := r.PollInterval
+	if poll <= 0 {
+		poll = 200 * time.Millisecond
+	}
+	var pos int64
+	var lastReconcile time.Time
+	for {
+		// State first, then output: a run is recorded finished only after its output is stored.
+		run, err := r.Store.GetRun(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		pos, err = r.Store.ReadLogs(ctx, run.ID, pos, func(e hashike.LogEntry) error {
+			out(e)
+			return nil
+		})
+		if err != nil {
+			return run, err
+		}
+		if run.State.Terminal() || !follow {
+			return run, nil
+		}
+		if reconcile != nil && (run.Owner == nil || !r.Alive(*run.Owner)) && r.Clock.Now().Sub(lastReconcile) >= time.Second {
+			lastReconcile = r.Clock.Now()
+			reconcile(run)
+		}
+		select {
+		case <-ctx.Done():
+			return run, ctx.Err()
+		case <-r.Clock.After(poll):
+		}
+	}
+}
+
+// Orphans returns the active runs that no live process supervises.
+func (r *Runner) Orphans(ctx context.Context) ([]*hashike.Run, error) {
+	runs, err := r.Store.ListRuns(ctx, hashike.RunFilter{Active: true})
+	if err != nil {
+		return nil, err
+	}
+	var out []*hashike.Run
+	for _, run := range runs {
+		if run.Owner == nil || !r.Alive(*run.Owner) {
+			out = append(out, run)
+		}
+	}
+	return out, nil
+}
