@@ -151,22 +151,27 @@ type LogsOptions struct {
 	After LogCursor
 }
 
-// LogCursor records, per container, how far its output has been read: the time of the last
-// entry seen and how many entries carried exactly that time. It lets a reader resume from a
-// timestamp-based source without losing or repeating entries that share a timestamp.
+// LogCursor records how far a task's output has been read, per container and stream: the
+// time of the last entry seen and how many entries carried exactly that time. Timestamps are
+// monotonic within one stream of one container but not across a container's stdout and
+// stderr (Docker stamps them in separate goroutines), so each stream keeps its own place. It
+// lets a reader resume from a timestamp-based source without losing or repeating entries.
 type LogCursor map[string]LogPosition
 
-// LogPosition is one container's place in its output.
+// LogPosition is one stream's place in its output.
 type LogPosition struct {
 	Time time.Time `json:"time"`
 	// AtTime is the number of entries seen whose time equals Time.
 	AtTime int `json:"atTime"`
 }
 
-// Seen reports whether e is at or before the cursor (already read). Entries of one container
-// must be offered in order.
+func cursorKey(container string, s Stream) string { return container + "/" + s.String() }
+
+// Seen reports whether e was already read. countAtTime is e's ordinal among the entries of its
+// stream read so far with exactly e.Time (1 for the first). Entries of one stream must be
+// offered in order.
 func (c LogCursor) Seen(e LogEntry, countAtTime int) bool {
-	p, ok := c[e.Container]
+	p, ok := c[cursorKey(e.Container, e.Stream)]
 	if !ok {
 		return false
 	}
@@ -178,13 +183,28 @@ func (c LogCursor) Seen(e LogEntry, countAtTime int) bool {
 
 // Advance moves the cursor past e.
 func (c LogCursor) Advance(e LogEntry) {
-	p := c[e.Container]
+	k := cursorKey(e.Container, e.Stream)
+	p := c[k]
 	if e.Time.Equal(p.Time) {
 		p.AtTime++
 	} else {
 		p = LogPosition{Time: e.Time, AtTime: 1}
 	}
-	c[e.Container] = p
+	c[k] = p
+}
+
+// Since is the time from which a container's output must be read again to resume: the
+// earlier of its streams' positions, or the zero time (from the start) when a stream has none.
+func (c LogCursor) Since(container string) time.Time {
+	out, okOut := c[cursorKey(container, Stdout)]
+	errp, okErr := c[cursorKey(container, Stderr)]
+	if !okOut || !okErr {
+		return time.Time{}
+	}
+	if errp.Time.Before(out.Time) {
+		return errp.Time
+	}
+	return out.Time
 }
 
 // Clone returns a copy of c.

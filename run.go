@@ -189,6 +189,10 @@ func Outcome(cause StopCause, timeout time.Duration, watched ContainerStatus, ta
 		return StateFailed, ExitStatus{ContainerExitCode: watched.ExitCode, OOMKilled: true, Code: ExitOOM,
 			Reason: fmt.Sprintf("container %s was OOM-killed (exceeded its memory limit)", watched.Name)}
 	}
+	if code == 137 {
+		return StateFailed, ExitStatus{ContainerExitCode: watched.ExitCode, Code: code,
+			Reason: fmt.Sprintf("container %s was killed (SIGKILL, exit 137)", watched.Name)}
+	}
 	if code == 0 {
 		return StateSucceeded, ExitStatus{ContainerExitCode: watched.ExitCode, Code: 0, Reason: fmt.Sprintf("container %s exited 0", watched.Name)}
 	}

@@ -288,7 +288,7 @@ func waitForOutput(t *testing.T, b hashike.Backend, ref hashike.TaskRef, want st
 
 func (s *suite) oomKilled(t *testing.T) {
 	b := s.h.New(t)
-	c := s.container("app", true, "alloc", "200")
+	c := s.container("app", true, "sleep", "300ms", "alloc", "200")
 	c.Memory = intp(32)
 	_, ref := s.start(t, b, s.spec(c), nil)
 	r := waitWithLogs(t, b, ref)

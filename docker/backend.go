@@ -572,7 +572,7 @@ func (b *Backend) Wait(ctx context.Context, ref hashike.TaskRef) (hashike.TaskSt
 			return st, err
 		}
 		if st.LastStatus == hashike.TaskStopped {
-			return st, nil
+			return b.settleOOM(ctx, ref.ID, st), nil
 		}
 		select {
 		case <-ctx.Done():
@@ -585,6 +585,34 @@ func (b *Backend) Wait(ctx context.Context, ref hashike.TaskRef) (hashike.TaskSt
 		case <-b.clock.After(b.poll):
 		}
 	}
+}
+
+// settleOOM gives the engine a moment to record an OOM kill: it handles the kernel's OOM event
+// apart from the exit, so a container killed for its memory can be seen exited 137 with
+// OOMKilled still false for a few milliseconds.
+func (b *Backend) settleOOM(ctx context.Context, runID string, st hashike.TaskStatus) hashike.TaskStatus {
+	for i := range st.Containers {
+		c := &st.Containers[i]
+		if c.ExitCode == nil || *c.ExitCode != 137 || c.OOMKilled {
+			continue
+		}
+		for try := 0; try < 10; try++ {
+			o, err := b.observe(ctx, runID)
+			if err != nil {
+				return st
+			}
+			if now := o.status.Container(c.Name); now.OOMKilled {
+				c.OOMKilled, c.Reason = true, now.Reason
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return st
+			case <-b.clock.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return st
 }
 
 // Stop implements hashike.Backend. Containers that have not started are removed so that

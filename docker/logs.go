@@ -44,7 +44,7 @@ func (b *Backend) Logs(ctx context.Context, ref hashike.TaskRef, opts hashike.Lo
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := b.containerLogs(ctx, ref.ID, def.Name, id, opts.After[def.Name], opts.Follow, locked); err != nil {
+			if err := b.containerLogs(ctx, ref.ID, def.Name, id, opts.After.Clone(), opts.Follow, locked); err != nil {
 				errs[i] = err
 				cancel()
 			}
@@ -54,7 +54,10 @@ func (b *Backend) Logs(ctx context.Context, ref hashike.TaskRef, opts hashike.Lo
 	return errors.Join(errs...)
 }
 
-func (b *Backend) containerLogs(ctx context.Context, runID, name, id string, pos hashike.LogPosition, follow bool, sink func(hashike.LogEntry) error) error {
+func (b *Backend) containerLogs(ctx context.Context, runID, name, id string, cursor hashike.LogCursor, follow bool, sink func(hashike.LogEntry) error) error {
+	if cursor == nil {
+		cursor = hashike.LogCursor{}
+	}
 	for {
 		in, err := b.api.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 		if cerrdefs.IsNotFound(err) {
@@ -80,7 +83,7 @@ func (b *Backend) containerLogs(ctx context.Context, runID, name, id string, pos
 			continue
 		}
 		running := st.Status == container.StateRunning || st.Status == container.StatePaused || st.Status == container.StateRestarting
-		if err := b.readLogs(ctx, name, id, &pos, follow && running, sink); err != nil {
+		if err := b.readLogs(ctx, name, id, cursor, follow && running, sink); err != nil {
 			return err
 		}
 		if !follow || !running {
@@ -103,10 +106,10 @@ func (b *Backend) taskDone(ctx context.Context, runID string) (bool, error) {
 }
 
 // readLogs reads one logs stream and sends what the cursor has not seen.
-func (b *Backend) readLogs(ctx context.Context, name, id string, pos *hashike.LogPosition, follow bool, sink func(hashike.LogEntry) error) error {
+func (b *Backend) readLogs(ctx context.Context, name, id string, cursor hashike.LogCursor, follow bool, sink func(hashike.LogEntry) error) error {
 	opts := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true, Follow: follow}
-	if !pos.Time.IsZero() {
-		opts.Since = fmt.Sprintf("%d.%09d", pos.Time.Unix(), pos.Time.Nanosecond())
+	if since := cursor.Since(name); !since.IsZero() {
+		opts.Since = fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())
 	}
 	rc, err := b.api.ContainerLogs(ctx, id, opts)
 	if err != nil {
@@ -116,12 +119,12 @@ func (b *Backend) readLogs(ctx context.Context, name, id string, pos *hashike.Lo
 		return fmt.Errorf("logs of container %s: %w", name, err)
 	}
 	defer rc.Close()
-	cursor := hashike.LogCursor{name: *pos}
 	r := bufio.NewReaderSize(rc, 64<<10)
 	var hdr [8]byte
 	buf := make([]byte, 0, 64<<10)
-	var lastTS time.Time
-	n := 0
+	// Per stream: the last timestamp read in this stream and how many entries carried it.
+	var lastTS [3]time.Time
+	var n [3]int
 	for {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			if err == io.EOF || errors.Is(err, context.Canceled) && ctx.Err() == nil {
@@ -148,20 +151,19 @@ func (b *Backend) readLogs(ctx context.Context, name, id string, pos *hashike.Lo
 		if !ok {
 			return fmt.Errorf("logs of container %s: entry without timestamp", name)
 		}
-		if ts.Equal(lastTS) {
-			n++
+		if ts.Equal(lastTS[stream]) {
+			n[stream]++
 		} else {
-			lastTS, n = ts, 1
+			lastTS[stream], n[stream] = ts, 1
 		}
 		e := hashike.LogEntry{Container: name, Stream: stream, Time: ts, Data: data}
-		if cursor.Seen(e, n) {
+		if cursor.Seen(e, n[stream]) {
 			continue
 		}
 		if err := sink(e); err != nil {
 			return err
 		}
 		cursor.Advance(e)
-		*pos = cursor[name]
 	}
 }
 
