@@ -1,0 +1,481 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashike/hashike"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// timeLayout is fixed-width, so that stored times sort as text in instant order.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func formatTime(t time.Time) (string, error) {
+	u := t.UTC()
+	if y := u.Year(); y < 0 || y > 9999 {
+		return "", hashike.Errorf(hashike.EInvalid, "time %s is outside years 0 to 9999", t)
+	}
+	return u.Format(timeLayout), nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	return time.Parse(timeLayout, s)
+}
+
+// querier is what both *sql.DB and *sql.Tx offer.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+const runColumns = `id, family, backend, state, spec, digest, cpu, memory_mib, idempotency_key,
+	stop_cause, exit, task, owner, created_at, started_at, finished_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRun(row scanner) (*hashike.Run, error) {
+	var (
+		r                      hashike.Run
+		spec                   string
+		key, exit, task, owner sql.NullString
+		createdAt              string
+		startedAt, finishedAt  sql.NullString
+		state, stopCause       string
+	)
+	if err := row.Scan(&r.ID, &r.Family, &r.Backend, &state, &spec, &r.Digest, &r.Resources.CPU,
+		&r.Resources.MemoryMiB, &key, &stopCause, &exit, &task, &owner, &createdAt, &startedAt, &finishedAt); err != nil {
+		return nil, err
+	}
+	r.State = hashike.RunState(state)
+	r.StopCause = hashike.StopCause(stopCause)
+	r.IdempotencyKey = key.String
+	if err := json.Unmarshal([]byte(spec), &r.Spec); err != nil {
+		return nil, fmt.Errorf("run %s: spec: %w", r.ID, err)
+	}
+	for _, j := range []struct {
+		col  sql.NullString
+		dst  any
+		name string
+	}{{exit, &r.Exit, "exit"}, {task, &r.Task, "task"}, {owner, &r.Owner, "owner"}} {
+		if j.col.Valid {
+			if err := json.Unmarshal([]byte(j.col.String), j.dst); err != nil {
+				return nil, fmt.Errorf("run %s: %s: %w", r.ID, j.name, err)
+			}
+		}
+	}
+	var err error
+	if r.CreatedAt, err = parseTime(createdAt); err != nil {
+		return nil, fmt.Errorf("run %s: created_at: %w", r.ID, err)
+	}
+	if r.StartedAt, err = parseNullTime(startedAt); err != nil {
+		return nil, fmt.Errorf("run %s: started_at: %w", r.ID, err)
+	}
+	if r.FinishedAt, err = parseNullTime(finishedAt); err != nil {
+		return nil, fmt.Errorf("run %s: finished_at: %w", r.ID, err)
+	}
+	return &r, nil
+}
+
+func parseNullTime(s sql.NullString) (*time.Time, error) {
+	if !s.Valid {
+		return nil, nil
+	}
+	t, err := parseTime(s.String)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// nullJSON encodes v, or NULL when v is a nil pointer.
+func nullJSON[T any](v *T) (sql.NullString, error) {
+	if v == nil {
+		return sql.NullString{}, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return sql.NullString{}, err
+	}
+	return sql.NullString{String: string(b), Valid: true}, nil
+}
+
+func nullTime(t *time.Time) (sql.NullString, error) {
+	if t == nil {
+		return sql.NullString{}, nil
+	}
+	s, err := formatTime(*t)
+	return sql.NullString{String: s, Valid: err == nil}, err
+}
+
+// CreateRun records run in StatePending with its first transition (from "" at
+// run.CreatedAt) and returns the run as stored. run.State must be "" or StatePending; its
+// History is ignored. With an IdempotencyKey that a stored run already has, it returns that
+// run and created=false, writing nothing; the check and the insert share one write
+// transaction, so concurrent creates with one key (from any process) make one run.
+func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, bool, error) {
+	if run == nil || run.ID == "" {
+		return nil, false, hashike.Errorf(hashike.EInvalid, "create run: no run ID")
+	}
+	if run.State != "" && run.State != hashike.StatePending {
+		return nil, false, hashike.Errorf(hashike.EInvalid, "create run %s: a new run is %s, not %s", run.ID, hashike.StatePending, run.State)
+	}
+	spec, err := json.Marshal(run.Spec)
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlite: create run %s: spec: %w", run.ID, err)
+	}
+	exit, err := nullJSON(run.Exit)
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlite: create run %s: exit: %w", run.ID, err)
+	}
+	task, err := nullJSON(run.Task)
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlite: create run %s: task: %w", run.ID, err)
+	}
+	owner, err := nullJSON(run.Owner)
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlite: create run %s: owner: %w", run.ID, err)
+	}
+	createdAt, err := formatTime(run.CreatedAt)
+	if err != nil {
+		return nil, false, err
+	}
+	startedAt, err := nullTime(run.StartedAt)
+	if err != nil {
+		return nil, false, err
+	}
+	finishedAt, err := nullTime(run.FinishedAt)
+	if err != nil {
+		return nil, false, err
+	}
+	key := sql.NullString{String: run.IdempotencyKey, Valid: run.IdempotencyKey != ""}
+
+	op := "create run " + run.ID
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, false, dbErr(op, err)
+	}
+	defer tx.Rollback()
+
+	if key.Valid {
+		existing, err := getRun(ctx, tx, "idempotency_key = ?", key)
+		if err == nil {
+			return existing, false, nil // nothing written; the rollback ends the transaction
+		}
+		if hashike.ErrorCodeOf(err) != hashike.ENotFound {
+			return nil, false, dbErr(op, err)
+		}
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		run.ID, run.Family, run.Backend, string(hashike.StatePending), string(spec), run.Digest,
+		run.Resources.CPU, run.Resources.MemoryMiB, key, string(run.StopCause), exit, task, owner,
+		createdAt, startedAt, finishedAt)
+	if constraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
+		return nil, false, hashike.Errorf(hashike.EConflict, "run %s exists", run.ID)
+	}
+	if err != nil {
+		return nil, false, dbErr(op, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, reason)
+		VALUES (?, 1, '', ?, ?, '')`, run.ID, string(hashike.StatePending), createdAt); err != nil {
+		return nil, false, dbErr(op, err)
+	}
+	created, err := getRun(ctx, tx, "id = ?", run.ID)
+	if err != nil {
+		return nil, false, dbErr(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, false, dbErr(op, err)
+	}
+	return created, true, nil
+}
+
+// getRun returns the one run matching where, with its history, or an ENotFound error.
+func getRun(ctx context.Context, q querier, where string, args ...any) (*hashike.Run, error) {
+	r, err := scanRun(q.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE `+where, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, hashike.Errorf(hashike.ENotFound, "no such run")
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.QueryContext(ctx, `SELECT from_state, to_state, at, reason FROM run_transitions
+		WHERE run_id = ? ORDER BY seq`, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var tr hashike.Transition
+		var at string
+		if err := rows.Scan(&tr.From, &tr.To, &at, &tr.Reason); err != nil {
+			return nil, err
+		}
+		if tr.At, err = parseTime(at); err != nil {
+			return nil, fmt.Errorf("run %s: transition time: %w", r.ID, err)
+		}
+		r.History = append(r.History, tr)
+	}
+	return r, rows.Err()
+}
+
+// GetRun returns the run whose ID is id or, failing that, the only one whose ID starts with
+// id, with its History.
+func (s *Store) GetRun(ctx context.Context, id string) (*hashike.Run, error) {
+	if id == "" {
+		return nil, hashike.Errorf(hashike.ENotFound, "no run ID given")
+	}
+	op := "get run " + id
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}) // one snapshot for run and history
+	if err != nil {
+		return nil, dbErr(op, err)
+	}
+	defer tx.Rollback()
+
+	// IDs starting with id form one contiguous range of the index, beginning at the first ID
+	// >= id; the first two IDs there tell a unique match from an ambiguous one.
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM runs WHERE id >= ? ORDER BY id LIMIT 2`, id)
+	if err != nil {
+		return nil, dbErr(op, err)
+	}
+	var matches []string
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			rows.Close()
+			return nil, dbErr(op, err)
+		}
+		if strings.HasPrefix(m, id) {
+			matches = append(matches, m)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, dbErr(op, err)
+	}
+	switch {
+	case len(matches) == 0:
+		return nil, hashike.Errorf(hashike.ENotFound, "no run %s", id)
+	case len(matches) > 1 && matches[0] != id:
+		return nil, hashike.Errorf(hashike.EConflict, "run ID prefix %s is ambiguous: it matches %s, %s and maybe more", id, matches[0], matches[1])
+	}
+	r, err := getRun(ctx, tx, "id = ?", matches[0])
+	if err != nil {
+		if hashike.ErrorCodeOf(err) == hashike.ENotFound {
+			return nil, hashike.Errorf(hashike.ENotFound, "no run %s", id)
+		}
+		return nil, dbErr(op, err)
+	}
+	return r, nil
+}
+
+// ListRuns returns the runs f selects, newest (by CreatedAt, then ID) first. Their History is
+// not loaded: GetRun has it.
+func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.Run, error) {
+	var where []string
+	var args []any
+	if len(f.States) > 0 {
+		where = append(where, "state IN ("+placeholders(len(f.States))+")")
+		for _, st := range f.States {
+			args = append(args, string(st))
+		}
+	}
+	if f.Active {
+		var active []any
+		for _, st := range hashike.RunStates {
+			if !st.Terminal() {
+				active = append(active, string(st))
+			}
+		}
+		where = append(where, "state IN ("+placeholders(len(active))+")")
+		args = append(args, active...)
+	}
+	if f.Family != "" {
+		where = append(where, "family = ?")
+		args = append(args, f.Family)
+	}
+	if !f.Since.IsZero() {
+		since, err := formatTime(f.Since)
+		if err != nil {
+			return nil, err
+		}
+		where = append(where, "created_at >= ?")
+		args = append(args, since)
+	}
+	q := `SELECT ` + runColumns + ` FROM runs`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY created_at DESC, id DESC`
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, dbErr("list runs", err)
+	}
+	defer rows.Close()
+	var out []*hashike.Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, dbErr("list runs", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("list runs", err)
+	}
+	return out, nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// UpdateRun applies u to the run with exactly this ID in one write transaction and returns
+// the run as stored afterwards. Besides the hashike.Store contract: a state change needs u.At
+// (EInvalid without it, as the Store does not read the clock); u.State equal to the current
+// state is a transition like any other, and no transition leads from a state to itself
+// (EConflict); SetOwner with ClearOwner is EInvalid; Reason without a state change is ignored.
+func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (*hashike.Run, error) {
+	op := "update run " + id
+	if u.State != "" && !u.State.Valid() {
+		return nil, hashike.Errorf(hashike.EInvalid, "%s: unknown state %q", op, u.State)
+	}
+	if u.State != "" && u.At.IsZero() {
+		return nil, hashike.Errorf(hashike.EInvalid, "%s: a state change needs the time it happened", op)
+	}
+	if u.SetOwner != nil && u.ClearOwner {
+		return nil, hashike.Errorf(hashike.EInvalid, "%s: both SetOwner and ClearOwner", op)
+	}
+	var sets []string
+	var args []any
+	set := func(col string, v any) {
+		sets = append(sets, col+" = ?")
+		args = append(args, v)
+	}
+	if u.Task != nil {
+		v, err := nullJSON(u.Task)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: %s: task: %w", op, err)
+		}
+		set("task", v)
+	}
+	if u.Exit != nil {
+		v, err := nullJSON(u.Exit)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: %s: exit: %w", op, err)
+		}
+		set("exit", v)
+	}
+	if u.StartedAt != nil {
+		v, err := nullTime(u.StartedAt)
+		if err != nil {
+			return nil, err
+		}
+		set("started_at", v)
+	}
+	if u.FinishedAt != nil {
+		v, err := nullTime(u.FinishedAt)
+		if err != nil {
+			return nil, err
+		}
+		set("finished_at", v)
+	}
+	if u.SetOwner != nil {
+		v, err := nullJSON(u.SetOwner)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: %s: owner: %w", op, err)
+		}
+		set("owner", v)
+	}
+	if u.ClearOwner {
+		set("owner", nil)
+	}
+	var at string
+	if u.State != "" {
+		var err error
+		if at, err = formatTime(u.At); err != nil {
+			return nil, err
+		}
+	}
+
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, dbErr(op, err)
+	}
+	defer tx.Rollback()
+	var (
+		state, stopCause string
+		owner            sql.NullString
+	)
+	err = tx.QueryRowContext(ctx, `SELECT state, stop_cause, owner FROM runs WHERE id = ?`, id).Scan(&state, &stopCause, &owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, hashike.Errorf(hashike.ENotFound, "no run %s", id)
+	}
+	if err != nil {
+		return nil, dbErr(op, err)
+	}
+	if u.IfOwner != nil {
+		var cur *hashike.Owner
+		if owner.Valid {
+			if err := json.Unmarshal([]byte(owner.String), &cur); err != nil {
+				return nil, fmt.Errorf("sqlite: %s: stored owner: %w", op, err)
+			}
+		}
+		if !sameOwner(cur, u.IfOwner.Owner) {
+			return nil, hashike.Errorf(hashike.EConflict, "run %s is owned by %s, not %s", id, describeOwner(cur), describeOwner(u.IfOwner.Owner))
+		}
+	}
+	if u.StopCause != hashike.StopNone && stopCause == "" {
+		set("stop_cause", string(u.StopCause))
+	}
+	if u.State != "" {
+		from := hashike.RunState(state)
+		if !hashike.CanTransition(from, u.State) {
+			return nil, hashike.Errorf(hashike.EConflict, "run %s is %s: it cannot become %s", id, from, u.State)
+		}
+		set("state", string(u.State))
+		if _, err := tx.ExecContext(ctx, `INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, reason)
+			SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ? FROM run_transitions WHERE run_id = ?`,
+			id, state, string(u.State), at, u.Reason, id); err != nil {
+			return nil, dbErr(op, err)
+		}
+	}
+	if len(sets) > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET `+strings.Join(sets, ", ")+` WHERE id = ?`, append(args, id)...); err != nil {
+			return nil, dbErr(op, err)
+		}
+	}
+	r, err := getRun(ctx, tx, "id = ?", id)
+	if err != nil {
+		return nil, dbErr(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, dbErr(op, err)
+	}
+	return r, nil
+}
+
+func sameOwner(a, b *hashike.Owner) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func describeOwner(o *hashike.Owner) string {
+	if o == nil {
+		return "nobody"
+	}
+	return fmt.Sprintf("pid %d on %s (started %s)", o.PID, o.Host, o.Start)
+}

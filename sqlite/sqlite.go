@@ -1,0 +1,243 @@
+// Package sqlite keeps hashike's run history in a SQLite database file: a hashike.Store for
+// one machine, shared by every hashike process on it.
+//
+// Several processes use the same file at once (the `run` process, a detached supervisor, a
+// `wait` follower). The file is in WAL mode so readers never block the writer; each Store
+// writes through one connection and only in BEGIN IMMEDIATE transactions, which take the
+// database's write lock before reading, so a read-modify-write (an idempotent create, an
+// owner compare-and-set, a legal-transition check) cannot be overtaken by another process.
+// Contention waits up to BusyTimeout; past that the error is hashike.EUnavailable.
+//
+// The schema is created and upgraded by the SQL files in migrations/, applied in order; the
+// number applied is the database's user_version. A database written by a newer hashike
+// (a higher user_version than this package knows) is refused with a *SchemaError.
+//
+// The Store never reads the clock: every time it records comes from the caller.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashike/hashike"
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// BusyTimeout is how long a statement waits for another connection's lock before failing.
+const BusyTimeout = 10 * time.Second
+
+// maxReaders bounds the read-only pool. Readers in WAL mode do not block each other or the
+// writer; a few cover a process's concurrent GetRun/ReadLogs callers.
+const maxReaders = 4
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+var _ hashike.Store = (*Store)(nil)
+
+// Store is a hashike.Store in a SQLite file. It is safe for concurrent use, and any number of
+// Stores (in this process or others) may use the same file.
+type Store struct {
+	path string
+	w    *sql.DB // one connection: every write, in BEGIN IMMEDIATE transactions
+	r    *sql.DB // read-only connections
+}
+
+// SchemaError reports a database whose schema is newer than this binary knows: it was
+// written by a newer hashike, and this one must not touch it.
+type SchemaError struct {
+	Path    string
+	Version int // the database's
+	Known   int // the newest this package knows
+}
+
+func (e *SchemaError) Error() string {
+	return fmt.Sprintf("sqlite: %s has schema version %d, newer than the %d this hashike knows: use a newer hashike",
+		e.Path, e.Version, e.Known)
+}
+
+// Open opens the database at path, creating it (and its directory, mode 0700; the file is
+// 0600: it holds job definitions and logs) if needed, and brings its schema up to date.
+func Open(path string) (*Store, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	// Create the file ourselves so that it gets 0600 (SQLite would use 0644); SQLite gives
+	// the -wal and -shm files it creates the database file's mode.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		f.Close()
+	case !errors.Is(err, fs.ErrExist):
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+
+	s := &Store{path: abs}
+	busy := strconv.FormatInt(BusyTimeout.Milliseconds(), 10)
+	s.w, err = sql.Open("sqlite", dsn(abs, url.Values{
+		"_busy_timeout": {busy},
+		"_journal_mode": {"WAL"},
+		"_synchronous":  {"NORMAL"},
+		"_foreign_keys": {"1"},
+		"_txlock":       {"immediate"},
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxLifetime(0)
+	s.w.SetConnMaxIdleTime(0)
+
+	ctx := context.Background()
+	if err := migrate(ctx, s.w, abs); err != nil {
+		s.w.Close()
+		return nil, err
+	}
+
+	// Opened after the writer has put the file in WAL mode, which a read-only connection
+	// could not do.
+	s.r, err = sql.Open("sqlite", dsn(abs, url.Values{
+		"mode":          {"ro"},
+		"_busy_timeout": {busy},
+	}))
+	if err != nil {
+		s.w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s.r.SetMaxOpenConns(maxReaders)
+	s.r.SetMaxIdleConns(maxReaders)
+	if err := s.r.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %s read-only: %w", path, err)
+	}
+	return s, nil
+}
+
+// dsn is a file: URI (so that a path holding '?' or '#' stays a path, and SQLite applies
+// mode=ro) with the driver's parameters.
+func dsn(path string, q url.Values) string {
+	return (&url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}).String()
+}
+
+// Close closes both connection pools.
+func (s *Store) Close() error {
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	errs = append(errs, s.w.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlite: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations in order. Their names start with their version,
+// 1, 2, ... without gaps: "0001_runs.sql".
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	var out []migration
+	for i, e := range entries {
+		num, _, _ := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if err != nil || v != i+1 {
+			return nil, fmt.Errorf("migration %s: want version %d", e.Name(), i+1)
+		}
+		b, err := fs.ReadFile(migrationFiles, "migrations/"+e.Name())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	return out, nil
+}
+
+// migrate applies the migrations the database lacks, each in its own write transaction that
+// re-reads the version, so processes opening the same new file at once apply each just once.
+func migrate(ctx context.Context, db *sql.DB, path string) error {
+	ms, err := migrations()
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return dbErr("open "+path, err)
+	}
+	if version > len(ms) {
+		return &SchemaError{Path: path, Version: version, Known: len(ms)}
+	}
+	for _, m := range ms {
+		if m.version <= version {
+			continue
+		}
+		err := func() error {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback()
+			var current int
+			if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+				return err
+			}
+			if current >= m.version {
+				return nil // another process got there first
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			// PRAGMA takes no bound parameters; the version is our own integer.
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version)); err != nil {
+				return err
+			}
+			return tx.Commit()
+		}()
+		if err != nil {
+			return dbErr(fmt.Sprintf("migrate %s to %s", path, m.name), err)
+		}
+	}
+	return nil
+}
+
+// dbErr wraps a database error with the operation. A lock held past BusyTimeout is
+// EUnavailable: another process holds the database, and trying again later may work.
+func dbErr(op string, err error) error {
+	var se *msqlite.Error
+	if errors.As(err, &se) && (se.Code()&0xff == sqlite3.SQLITE_BUSY || se.Code()&0xff == sqlite3.SQLITE_LOCKED) {
+		return &hashike.Error{Code: hashike.EUnavailable, Message: "sqlite: " + op + ": database is locked by another process", Err: err}
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+// constraint reports whether err is the given SQLite constraint violation (an extended code).
+func constraint(err error, code int) bool {
+	var se *msqlite.Error
+	return errors.As(err, &se) && se.Code() == code
+}
