@@ -1,0 +1,24 @@
+// Package jobfile loads hashike job definition files into a hashike.JobSpec.
+//
+// A job file is YAML (or JSON, which is read as YAML) with the fields of JobSpec: backend,
+// watchContainer, timeout and taskDefinition. taskDefinition is an Amazon ECS task
+// definition, written inline as a mapping with ECS's own field names, or the path (relative
+// to the job file) of a task definition file such as the ecs-task-def.json that ecspresso
+// keeps:
+//
+//	backend: ecs
+//	timeout: 30m
+//	taskDefinition: ./ecs-task-def.json
+//
+// Before parsing, both files go through text/template with ecspresso's functions:
+// {{ env "NAME" "default" }} (the default when NAME is unset or empty) and
+// {{ must_env "NAME" }} (an error when NAME is unset). A literal "{{" is written {{"{{"}}.
+// Jsonnet task definitions are not read: render them to JSON first.
+//
+// Loading reports every problem at once, each with its field path and its file:line:col:
+// YAML syntax, unknown fields (with a suggestion when one is close), repeated keys, values of
+// the wrong type, unset must_env variables and whatever JobSpec.Validate finds. ECS fields
+// that hashike does not model (hashike.ECSTaskDefinitionExtraFields and the like) are not
+// errors: they are kept in the Extra maps for the backend to honour, warn about or refuse.
+// File.Annotate gives a backend's findings positions the same way.
+package jobfile
