@@ -17,8 +17,10 @@ type Backend interface {
 	// here; warnings name fields it ignores. It touches nothing.
 	Check(spec *JobSpec) []FieldError
 
-	// Start creates and starts the run's task. It is idempotent per run ID: when a task for
-	// req.RunID already exists it returns that task instead of starting a second one.
+	// Start creates the run's task and has it started: at once (ECS RunTask), or by the first
+	// Wait where the backend runs the task itself (local: Wait starts the containers, so that a
+	// log follower can attach first). It is idempotent per run ID: when a task for req.RunID
+	// already exists it returns that task instead of starting a second one.
 	// Errors: EInvalid when the platform refuses the definition; EUnavailable when the
 	// platform cannot be reached. A task that fails after creation (image missing, bad
 	// entrypoint) is not an error here: Wait reports it with no exit code.
@@ -37,9 +39,10 @@ type Backend interface {
 	// platform has no such task any more.
 	Describe(ctx context.Context, ref TaskRef) (TaskStatus, error)
 
-	// Logs sends the output of the task's containers to sink, in order per container, skipping
-	// entries at or before opts.After. With Follow it returns once the task has stopped and
-	// every container's output is drained; without, once what exists now is sent.
+	// Logs sends the output of the task's containers to sink, in order per container and
+	// stream, skipping the bytes opts.After says were read. With Follow it returns once the
+	// task has stopped and every container's output is drained; without, once what exists now
+	// is sent. Entries' Data is valid only during the sink call.
 	Logs(ctx context.Context, ref TaskRef, opts LogsOptions, sink func(LogEntry) error) error
 
 	// Stop asks the task to stop: every running container gets SIGTERM, then SIGKILL after its
@@ -147,64 +150,40 @@ type LogEntry struct {
 // LogsOptions select what Backend.Logs sends.
 type LogsOptions struct {
 	Follow bool
-	// After skips what was already seen, per container.
+	// After skips what was already seen, per container and stream.
 	After LogCursor
+	// Ready, when set, is called once the backend is sure to capture all output from then on
+	// (the local backend attaches to its containers before they start). A caller that wants
+	// every byte starts the task's containers (Wait) only after Ready.
+	Ready func()
 }
 
-// LogCursor records how far a task's output has been read, per container and stream: the
-// time of the last entry seen and how many entries carried exactly that time. Timestamps are
-// monotonic within one stream of one container but not across a container's stdout and
-// stderr (Docker stamps them in separate goroutines), so each stream keeps its own place. It
-// lets a reader resume from a timestamp-based source without losing or repeating entries.
-type LogCursor map[string]LogPosition
-
-// LogPosition is one stream's place in its output.
-type LogPosition struct {
-	Time time.Time `json:"time"`
-	// AtTime is the number of entries seen whose time equals Time.
-	AtTime int `json:"atTime"`
-}
+// LogCursor records how much of a task's output has been read: bytes per container and stream.
+// Bytes, not timestamps: the local engine's live stream and its log store carry the same
+// bytes but not the same times, and Docker stamps a container's stdout and stderr in separate
+// goroutines, so times are not monotonic across them. Resuming skips exactly what was read.
+type LogCursor map[string]int64
 
 func cursorKey(container string, s Stream) string { return container + "/" + s.String() }
 
-// Seen reports whether e was already read. countAtTime is e's ordinal among the entries of its
-// stream read so far with exactly e.Time (1 for the first). Entries of one stream must be
-// offered in order.
-func (c LogCursor) Seen(e LogEntry, countAtTime int) bool {
-	p, ok := c[cursorKey(e.Container, e.Stream)]
-	if !ok {
-		return false
-	}
-	if e.Time.Before(p.Time) {
-		return true
-	}
-	return e.Time.Equal(p.Time) && countAtTime <= p.AtTime
-}
+// Advance records e as read.
+func (c LogCursor) Advance(e LogEntry) { c[cursorKey(e.Container, e.Stream)] += int64(len(e.Data)) }
 
-// Advance moves the cursor past e.
-func (c LogCursor) Advance(e LogEntry) {
-	k := cursorKey(e.Container, e.Stream)
-	p := c[k]
-	if e.Time.Equal(p.Time) {
-		p.AtTime++
-	} else {
-		p = LogPosition{Time: e.Time, AtTime: 1}
-	}
-	c[k] = p
-}
+// Read returns how many bytes of a container's stream were read.
+func (c LogCursor) Read(container string, s Stream) int64 { return c[cursorKey(container, s)] }
 
-// Since is the time from which a container's output must be read again to resume: the
-// earlier of its streams' positions, or the zero time (from the start) when a stream has none.
-func (c LogCursor) Since(container string) time.Time {
-	out, okOut := c[cursorKey(container, Stdout)]
-	errp, okErr := c[cursorKey(container, Stderr)]
-	if !okOut || !okErr {
-		return time.Time{}
+// Unseen returns the part of data not read yet, for data found at byte offset in its stream
+// (nil when all of it was read).
+func (c LogCursor) Unseen(container string, s Stream, offset int64, data []byte) []byte {
+	seen := c.Read(container, s)
+	end := offset + int64(len(data))
+	switch {
+	case end <= seen:
+		return nil
+	case offset < seen:
+		return data[seen-offset:]
 	}
-	if errp.Time.Before(out.Time) {
-		return errp.Time
-	}
-	return out.Time
+	return data
 }
 
 // Clone returns a copy of c.

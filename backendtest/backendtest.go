@@ -123,10 +123,18 @@ func waitWithLogs(t *testing.T, b hashike.Backend, ref hashike.TaskRef) result {
 		lerr error
 	)
 	c := ctx(t)
+	ready := make(chan struct{})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		lerr = b.Logs(c, ref, hashike.LogsOptions{Follow: true}, func(e hashike.LogEntry) error {
+		defer func() {
+			select {
+			case <-ready:
+			default:
+				close(ready)
+			}
+		}()
+		lerr = b.Logs(c, ref, hashike.LogsOptions{Follow: true, Ready: func() { close(ready) }}, func(e hashike.LogEntry) error {
 			mu.Lock()
 			defer mu.Unlock()
 			e.Data = append([]byte(nil), e.Data...)
@@ -134,6 +142,7 @@ func waitWithLogs(t *testing.T, b hashike.Backend, ref hashike.TaskRef) result {
 			return nil
 		})
 	}()
+	<-ready
 	st, err := b.Wait(c, ref)
 	if err != nil {
 		t.Fatalf("Wait: %v", err)
@@ -235,11 +244,15 @@ func (s *suite) stopGracefulThenKill(t *testing.T) {
 	c := s.container("app", true, "ignore-term", "print", "1", "ready", "sleep", "60s")
 	c.StopTimeout = intp(1)
 	_, ref := s.start(t, b, s.spec(c), nil)
+	done := running(t, b, ref)
 	waitForOutput(t, b, ref, "ready 1")
 	if err := b.Stop(ctx(t), ref, "test", -1); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	r := waitWithLogs(t, b, ref)
+	r := <-done
+	if t.Failed() {
+		t.FailNow()
+	}
 	if got := exitCode(t, r.status.Container("app")); got != 137 {
 		t.Fatalf("exit code %d, want 137 (SIGKILL after stopTimeout)", got)
 	}
@@ -253,17 +266,32 @@ func (s *suite) stopHonoursTrap(t *testing.T) {
 	c := s.container("app", true, "trap-term", "7", "print", "1", "ready", "sleep", "60s")
 	c.StopTimeout = intp(30)
 	_, ref := s.start(t, b, s.spec(c), nil)
+	done := running(t, b, ref)
 	waitForOutput(t, b, ref, "ready 1")
 	if err := b.Stop(ctx(t), ref, "test", -1); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	r := waitWithLogs(t, b, ref)
+	r := <-done
+	if t.Failed() {
+		t.FailNow()
+	}
 	if got := exitCode(t, r.status.Container("app")); got != 7 {
 		t.Fatalf("exit code %d, want 7 (the program's SIGTERM handler)", got)
 	}
 	if !strings.Contains(r.text("app", hashike.Stdout), "caught SIGTERM") {
 		t.Fatalf("output lacks the handler's line: %q", r.text("app", hashike.Stdout))
 	}
+}
+
+// running drives the task (Wait, with logs) in the background, as a supervisor does.
+func running(t *testing.T, b hashike.Backend, ref hashike.TaskRef) <-chan result {
+	ch := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() { ch <- r }() // also when waitWithLogs failed the test (Goexit)
+		r = waitWithLogs(t, b, ref)
+	}()
+	return ch
 }
 
 // waitForOutput polls the logs until want appears.
@@ -404,8 +432,21 @@ func (s *suite) dependsOnHealthy(t *testing.T) {
 }
 
 func (s *suite) reattach(t *testing.T) {
+	// A first process drives the task, then goes away mid-run (its context ends; the task
+	// goes on). A second process, with a backend of its own, reattaches by TaskRef.
 	first := s.h.New(t)
-	_, ref := s.start(t, first, s.spec(s.container("app", true, "print", "3", "before", "sleep", "1s", "print", "2", "after", "exit", "5")), nil)
+	_, ref := s.start(t, first, s.spec(s.container("app", true, "print", "3", "before", "sleep", "2s", "print", "2", "after", "exit", "5")), nil)
+	c1, gone := context.WithCancel(ctx(t))
+	waited := make(chan error, 1)
+	go func() {
+		_, err := first.Wait(c1, ref)
+		waited <- err
+	}()
+	waitForOutput(t, first, ref, "before 3")
+	gone()
+	if err := <-waited; !errors.Is(err, context.Canceled) {
+		t.Fatalf("first Wait ended with %v, want context.Canceled", err)
+	}
 	second := s.h.New(t)
 	r := waitWithLogs(t, second, ref)
 	if got := exitCode(t, r.status.Container("app")); got != 5 {

@@ -173,9 +173,18 @@ func (s *supervision) do(ctx context.Context) (*hashike.Run, error) {
 	logCtx, cancelLogs := context.WithCancel(ctx)
 	defer cancelLogs()
 	logsDone := make(chan error, 1)
+	ready := make(chan struct{})
+	readyOnce := sync.OnceFunc(func() { close(ready) })
 	go func() {
-		logsDone <- r.Backend.Logs(logCtx, ref, hashike.LogsOptions{Follow: true, After: cursor.Clone()}, logs.add)
+		logsDone <- r.Backend.Logs(logCtx, ref, hashike.LogsOptions{Follow: true, After: cursor.Clone(), Ready: readyOnce}, logs.add)
+		readyOnce()
 	}()
+	// Start the containers (Wait) only once every byte of their output will be caught.
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 
 	type waited struct {
 		st  hashike.TaskStatus
@@ -341,6 +350,8 @@ type logWriter struct {
 	err    error
 }
 
+// masks are the secret values to hide. A value is replaced by as many '*' as it has bytes, so
+// the stored output keeps the length of what the container wrote: resuming counts bytes.
 func masks(secrets map[string]string) [][]byte {
 	var m [][]byte
 	for _, v := range secrets {
@@ -354,7 +365,7 @@ func masks(secrets map[string]string) [][]byte {
 func (l *logWriter) add(e hashike.LogEntry) error {
 	for _, m := range l.masks {
 		if bytes.Contains(e.Data, m) {
-			e.Data = bytes.ReplaceAll(e.Data, m, []byte("***"))
+			e.Data = bytes.ReplaceAll(e.Data, m, bytes.Repeat([]byte("*"), len(m)))
 		}
 	}
 	if l.out != nil {

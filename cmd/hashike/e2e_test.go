@@ -567,7 +567,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	if out != "DB_PASSWORD=***\nTOKEN=***\n" {
+	if out != "DB_PASSWORD=***************\nTOKEN=****************\n" {
 		t.Fatalf("output %q: secret values not masked", out)
 	}
 	dry, _, _ := e.run("run", "--dry-run", "--secrets-file", secrets, job)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -22,6 +23,13 @@ import (
 )
 
 func main() {
+	if p := os.Getenv("HASHIKE_CPUPROFILE"); p != "" {
+		f, _ := os.Create(p)
+		pprof.StartCPUProfile(f)
+		code := Main(os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
+		pprof.StopCPUProfile()
+		os.Exit(code)
+	}
 	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv))
 }
 
