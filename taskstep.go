@@ -43,7 +43,9 @@ func NextTaskActions(td *TaskDefinition, status TaskStatus, stopRequested bool, 
 	for _, c := range status.Containers {
 		byName[c.Name] = c
 	}
-	started := func(c ContainerStatus) bool { return c.LastStatus == TaskRunning || c.StartedAt != nil || c.ExitCode != nil }
+	started := func(c ContainerStatus) bool {
+		return c.LastStatus == TaskRunning || c.StartedAt != nil || c.ExitCode != nil
+	}
 	stopped := func(c ContainerStatus) bool { return c.LastStatus == TaskStopped }
 
 	for _, def := range td.ContainerDefinitions {
