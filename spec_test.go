@@ -1,0 +1,102 @@
+package hashike
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func intp(v int) *int { return &v }
+
+func validSpec() JobSpec {
+	return JobSpec{TaskDefinition: TaskDefinition{Family: "f", Cpu: "512", Memory: "1 GB",
+		ContainerDefinitions: []ContainerDefinition{{Name: "app", Image: "img", Memory: intp(512)}}}}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	s := validSpec()
+	if errs := s.Validate(); len(errs) != 0 {
+		t.Fatalf("valid spec: %v", errs)
+	}
+	s.TaskDefinition.Memory = "256"
+	s.TaskDefinition.Cpu = "lots"
+	s.TaskDefinition.ContainerDefinitions = append(s.TaskDefinition.ContainerDefinitions,
+		ContainerDefinition{Name: "app", MemoryReservation: intp(2)})
+	s.WatchContainer = "nope"
+	errs := s.Validate()
+	want := []string{
+		"taskDefinition.cpu", "taskDefinition.memory", "containerDefinitions[1].name",
+		"containerDefinitions[1].image", "containerDefinitions[1].memoryReservation", "watchContainer",
+	}
+	joined := ""
+	for _, e := range errs {
+		joined += e.Path + ": " + e.Message + "\n"
+	}
+	for _, w := range want {
+		if !strings.Contains(joined, w) {
+			t.Errorf("no problem reported at %s:\n%s", w, joined)
+		}
+	}
+}
+
+func TestTaskSizes(t *testing.T) {
+	for in, want := range map[TaskSize]int{"256": 256, "1 vCPU": 1024, "0.5 vcpu": 512, "": 0} {
+		if got, err := in.CPUUnits(); err != nil || got != want {
+			t.Errorf("CPUUnits(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for in, want := range map[TaskSize]int{"512": 512, "2 GB": 2048, "1GB": 1024} {
+		if got, err := in.MemoryMiB(); err != nil || got != want {
+			t.Errorf("MemoryMiB(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []TaskSize{"lots", "-1", "0.3"} {
+		if _, err := bad.CPUUnits(); err == nil {
+			t.Errorf("CPUUnits(%q) accepted", bad)
+		}
+	}
+}
+
+func TestOverridesApply(t *testing.T) {
+	s := validSpec()
+	timeout := time.Minute
+	got, err := Overrides{Command: []string{"x"}, Environment: []KeyValuePair{{Name: "A", Value: "1"}}, Cpu: intp(256), Memory: intp(128), Timeout: &timeout}.Apply(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := got.TaskDefinition.ContainerDefinitions[0]
+	if c.Command[0] != "x" || c.Environment[0].Value != "1" || c.Cpu != 256 || *c.Memory != 128 || time.Duration(got.Timeout) != time.Minute {
+		t.Fatalf("overrides not applied: %+v", c)
+	}
+	if *s.TaskDefinition.ContainerDefinitions[0].Memory != 512 {
+		t.Fatal("Apply changed its input")
+	}
+	if _, err := (Overrides{Container: "nope", Cpu: intp(1)}).Apply(s); ErrorCodeOf(err) != EInvalid || !strings.Contains(err.Error(), "--container") {
+		t.Fatalf("unknown container: %v", err)
+	}
+}
+
+func TestExtraFieldsSurviveJSONAndDigest(t *testing.T) {
+	s := validSpec()
+	s.TaskDefinition.ContainerDefinitions[0].Extra = map[string]any{"portMappings": []any{map[string]any{"containerPort": float64(80)}}}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"portMappings":[{"containerPort":80}]`) {
+		t.Fatalf("Extra not written: %s", b)
+	}
+	var back JobSpec
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Digest() != s.Digest() {
+		t.Fatal("digest changed across a JSON round trip")
+	}
+	other := s.Clone()
+	other.TaskDefinition.ContainerDefinitions[0].Image = "img2"
+	if other.Digest() == s.Digest() {
+		t.Fatal("different specs share a digest")
+	}
+}
