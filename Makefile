@@ -42,6 +42,7 @@ test: vet check-imports
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzLoadBytes -fuzztime=30s ./jobfile/
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=30s ./logpack/
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=5x -count=1 ./bench/

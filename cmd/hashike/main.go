@@ -131,7 +131,7 @@ func (a *app) secrets() string {
 func (a *app) openStore() (hashike.Store, error) {
 	s, err := sqlite.Open(a.database())
 	if err != nil {
-		return nil, &hashike.Error{Code: hashike.EUnavailable, Message: "open the run history " + a.database(), Err: err}
+		return nil, fmt.Errorf("open the run history %s: %w", a.database(), err)
 	}
 	return s, nil
 }
