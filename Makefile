@@ -18,8 +18,9 @@ image:
 
 # Builds hashike and the demo image, runs the demo job and shows its history.
 demo: build image
-	./$(BIN) run examples/hello.yaml
+	./$(BIN) run examples/hello.yaml; echo "hashike run exited $$?"
 	./$(BIN) runs --limit 3
+	@echo "See a run's stored output with: ./$(BIN) logs RUN_ID (and ./$(BIN) describe RUN_ID)"
 
 vet:
 	$(GO) vet $(PKGS)

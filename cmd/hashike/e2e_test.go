@@ -687,3 +687,46 @@ func TestLogsFollowAndStop(t *testing.T) {
 		t.Fatalf("recorded %s cause %q", run.State, run.StopCause)
 	}
 }
+
+func TestVanishedContainersMarkedLost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := e.background("up 1", "run", e.simpleJob("vanish", "print", "1", "up", "sleep", "120s"))
+	id := e.onlyRun().ID
+	// Once the output is stored (at most 250 ms after it was shown), kill hashike and remove
+	// the container behind its back.
+	e.waitFor(func() bool { out, _, _ := e.run("logs", id); return out == "up 1\n" }, "the output to be stored")
+	_ = p.cmd.Process.Kill()
+	p.exit(t)
+	for _, c := range e.containers(id) {
+		if _, err := e.dc.ContainerRemove(context.Background(), c, client.ContainerRemoveOptions{Force: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := e.waitTerminal(id) // describe reconciles: a supervisor adopts the run and finds nothing
+	if run.State != hashike.StateLost || run.Exit == nil || run.Exit.Code != hashike.ExitStartFailed || !strings.Contains(run.Exit.Reason, "disappeared") {
+		t.Fatalf("recorded %s %+v, want lost with a reason", run.State, run.Exit)
+	}
+	if out, _, _ := e.run("logs", id); out != "up 1\n" {
+		t.Fatalf("output stored before the loss: %q", out)
+	}
+	if _, errs, code := e.run("wait", id); code != hashike.ExitStartFailed || !strings.Contains(errs, "lost") {
+		t.Fatalf("wait on a lost run: exit %d, %q", code, errs)
+	}
+}
+
+func TestRunsSince(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if _, errs, code := e.run("run", e.simpleJob("since", "exit", "0")); code != 0 {
+		t.Fatalf("run: %s", errs)
+	}
+	recent, _, _ := e.run("runs", "--since", "1h")
+	future, _, _ := e.run("runs", "--since", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	if !strings.Contains(recent, "since") || strings.Contains(future, "since") {
+		t.Fatalf("--since 1h:\n%s\n--since <in an hour>:\n%s", recent, future)
+	}
+	if _, errs, code := e.run("runs", "--since", "yesterday-ish", "--state", "bogus"); code != 2 || !strings.Contains(errs, "--since") || !strings.Contains(errs, "--state") {
+		t.Fatalf("bad filters: exit %d, %q", code, errs)
+	}
+}
