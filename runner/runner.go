@@ -136,14 +136,18 @@ type supervision struct {
 
 func (s *supervision) do(ctx context.Context) (*hashike.Run, error) {
 	r, run := s.r, s.run
-	if run.State == hashike.StatePending {
+	if run.Task == nil {
 		ref, err := s.start(ctx)
 		if err != nil {
 			var se *hashike.StartError
 			switch {
 			case errors.As(err, &se):
 				return s.finish(ctx, hashike.StateStartFailed, hashike.ExitStatus{Code: hashike.ExitStartFailed, Reason: se.Reason})
-			case hashike.ErrorCodeOf(err) == hashike.ENotFound && s.opts.Adopt:
+			case hashike.ErrorCodeOf(err) == hashike.ENotFound && run.StopCause != "":
+				state, exit := hashike.Outcome(run.StopCause, time.Duration(run.Spec.Timeout), hashike.ContainerStatus{}, hashike.TaskStatus{})
+				exit.Reason += " before its task was created"
+				return s.finish(ctx, state, exit)
+			case hashike.ErrorCodeOf(err) == hashike.ENotFound:
 				return s.finish(ctx, hashike.StateLost, hashike.ExitStatus{Code: hashike.ExitStartFailed,
 					Reason: "the process starting the run died before its task was created"})
 			case ctx.Err() != nil:
@@ -152,9 +156,7 @@ func (s *supervision) do(ctx context.Context) (*hashike.Run, error) {
 				return s.finish(ctx, hashike.StateStartFailed, hashike.ExitStatus{Code: hashike.ExitStartFailed, Reason: err.Error()})
 			}
 		}
-		now := r.Clock.Now()
-		run, err = r.Store.UpdateRun(ctx, run.ID, hashike.RunUpdate{At: now, State: hashike.StateRunning, Reason: "task started", Task: &ref, StartedAt: &now})
-		if err != nil {
+		if run, err = s.recordStart(ctx, ref); err != nil {
 			return nil, err
 		}
 		s.run = run
@@ -202,6 +204,11 @@ func (s *supervision) do(ctx context.Context) (*hashike.Run, error) {
 	}
 	var stopping sync.WaitGroup
 	defer stopping.Wait()
+	if latest, err := r.Store.GetRun(ctx, run.ID); err == nil && latest.StopCause != "" {
+		// Stopped before this process got here (hashike stop of a pending run, or a stop
+		// whose supervisor died): carry it out.
+		s.requestStop(ctx, ref, latest.StopCause, -1, &stopping)
+	}
 	var w waited
 loop:
 	for {
@@ -264,8 +271,24 @@ loop:
 	return done, nil
 }
 
+// recordStart records the task and, if the run is still pending, that it runs. A stop may have
+// been requested meanwhile (pending -> stopping): then only the task is recorded.
+func (s *supervision) recordStart(ctx context.Context, ref hashike.TaskRef) (*hashike.Run, error) {
+	now := s.r.Clock.Now()
+	u := hashike.RunUpdate{At: now, Task: &ref, StartedAt: &now}
+	if s.run.State == hashike.StatePending {
+		u.State, u.Reason = hashike.StateRunning, "task started"
+	}
+	run, err := s.r.Store.UpdateRun(ctx, s.run.ID, u)
+	if hashike.ErrorCodeOf(err) == hashike.EConflict && u.State != "" {
+		u.State, u.Reason = "", ""
+		run, err = s.r.Store.UpdateRun(ctx, s.run.ID, u)
+	}
+	return run, err
+}
+
 func (s *supervision) start(ctx context.Context) (hashike.TaskRef, error) {
-	if s.opts.Adopt {
+	if s.opts.Adopt || s.run.State != hashike.StatePending {
 		// Never start what this process was not asked to start: adopt the task if the dead
 		// starter created it.
 		return s.r.Backend.Find(ctx, s.run.ID)

@@ -1,0 +1,358 @@
+package runner_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/runner"
+	"github.com/hashike/hashike/sqlite"
+)
+
+// fakeBackend models a task with one container: it writes its output, then exits with
+// exitCode when released, or 143 when stopped. Wait and Logs block like the real thing.
+type fakeBackend struct {
+	mu       sync.Mutex
+	tasks    map[string]*fakeTask
+	startErr error
+	output   []string
+	exitCode int
+	vanish   bool // Wait reports the task gone
+	stops    int
+	removed  []string
+}
+
+type fakeTask struct {
+	done chan struct{}
+	code int
+}
+
+func (f *fakeBackend) Name() string                              { return "local" }
+func (f *fakeBackend) Check(*hashike.JobSpec) []hashike.FieldError { return nil }
+
+func (f *fakeBackend) Start(_ context.Context, req hashike.StartRequest) (hashike.TaskRef, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.startErr != nil {
+		return hashike.TaskRef{}, f.startErr
+	}
+	if f.tasks == nil {
+		f.tasks = map[string]*fakeTask{}
+	}
+	if _, ok := f.tasks[req.RunID]; !ok {
+		f.tasks[req.RunID] = &fakeTask{done: make(chan struct{}), code: f.exitCode}
+	}
+	return hashike.TaskRef{ID: req.RunID}, nil
+}
+
+func (f *fakeBackend) task(id string) (*fakeTask, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.tasks[id]
+	if !ok {
+		return nil, hashike.Errorf(hashike.ENotFound, "no task %s", id)
+	}
+	return t, nil
+}
+
+func (f *fakeBackend) Find(_ context.Context, id string) (hashike.TaskRef, error) {
+	if _, err := f.task(id); err != nil {
+		return hashike.TaskRef{}, err
+	}
+	return hashike.TaskRef{ID: id}, nil
+}
+
+// release lets the task exit with its code.
+func (f *fakeBackend) release(id string) {
+	t, _ := f.task(id)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	select {
+	case <-t.done:
+	default:
+		close(t.done)
+	}
+}
+
+func (f *fakeBackend) Wait(ctx context.Context, ref hashike.TaskRef) (hashike.TaskStatus, error) {
+	if f.vanish {
+		return hashike.TaskStatus{}, hashike.Errorf(hashike.ENotFound, "gone")
+	}
+	t, err := f.task(ref.ID)
+	if err != nil {
+		return hashike.TaskStatus{}, err
+	}
+	select {
+	case <-ctx.Done():
+		return hashike.TaskStatus{}, ctx.Err()
+	case <-t.done:
+	}
+	f.mu.Lock()
+	code := t.code
+	f.mu.Unlock()
+	return hashike.TaskStatus{LastStatus: hashike.TaskStopped, Containers: []hashike.ContainerStatus{
+		{Name: "app", LastStatus: hashike.TaskStopped, ExitCode: &code}}}, nil
+}
+
+func (f *fakeBackend) Describe(ctx context.Context, ref hashike.TaskRef) (hashike.TaskStatus, error) {
+	return hashike.TaskStatus{}, nil
+}
+
+func (f *fakeBackend) Logs(ctx context.Context, ref hashike.TaskRef, opts hashike.LogsOptions, sink func(hashike.LogEntry) error) error {
+	if opts.Ready != nil {
+		opts.Ready()
+	}
+	var offset int64
+	for _, line := range f.output {
+		data := opts.After.Unseen("app", hashike.Stdout, offset, []byte(line))
+		offset += int64(len(line))
+		if data == nil {
+			continue
+		}
+		if err := sink(hashike.LogEntry{Container: "app", Stream: hashike.Stdout, Time: time.Now(), Data: data}); err != nil {
+			return err
+		}
+	}
+	if !opts.Follow {
+		return nil
+	}
+	t, err := f.task(ref.ID)
+	if err != nil {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.done:
+		return nil
+	}
+}
+
+func (f *fakeBackend) Stop(_ context.Context, ref hashike.TaskRef, _ string, _ time.Duration) error {
+	t, err := f.task(ref.ID)
+	if err != nil {
+		return nil
+	}
+	f.mu.Lock()
+	f.stops++
+	t.code = 143
+	f.mu.Unlock()
+	f.release(ref.ID)
+	return nil
+}
+
+func (f *fakeBackend) Remove(_ context.Context, ref hashike.TaskRef) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removed = append(f.removed, ref.ID)
+	return nil
+}
+
+var self = hashike.Owner{Host: "here", PID: 1, Start: "1"}
+
+func newRunner(t *testing.T, b *fakeBackend) *runner.Runner {
+	store, err := sqlite.Open(filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return &runner.Runner{Backend: b, Store: store, Clock: hashike.SystemClock{}, Self: self,
+		Alive: func(o hashike.Owner) bool { return o == self || o.PID == 2 }, Random: rand.Reader, FlushInterval: 10 * time.Millisecond}
+}
+
+func spec(timeout time.Duration) hashike.JobSpec {
+	return hashike.JobSpec{Timeout: hashike.Duration(timeout), TaskDefinition: hashike.TaskDefinition{Family: "f",
+		ContainerDefinitions: []hashike.ContainerDefinition{{Name: "app", Image: "img", Memory: new(int)}}}}
+}
+
+func create(t *testing.T, r *runner.Runner, s hashike.JobSpec) *hashike.Run {
+	run, created, err := r.Create(context.Background(), s, "", nil)
+	if err != nil || !created {
+		t.Fatalf("Create: %v %v", created, err)
+	}
+	return run
+}
+
+func storedOutput(t *testing.T, r *runner.Runner, id string) string {
+	var b strings.Builder
+	if _, err := r.Store.ReadLogs(context.Background(), id, 0, func(e hashike.LogEntry) error { b.Write(e.Data); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestSuperviseRecordsOutcomeOutputAndMasks(t *testing.T) {
+	b := &fakeBackend{output: []string{"one\n", "token=hunter22\n"}, exitCode: 3}
+	r := newRunner(t, b)
+	run := create(t, r, spec(0))
+	var shown strings.Builder
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		b.release(run.ID)
+	}()
+	done, err := r.Supervise(context.Background(), run.ID, runner.Options{
+		Secrets: map[string]string{"TOKEN": "hunter22"},
+		Output:  func(e hashike.LogEntry) { shown.Write(e.Data) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.State != hashike.StateFailed || done.Exit.Code != 3 || done.Owner != nil || done.FinishedAt == nil {
+		t.Fatalf("recorded %s %+v owner %v", done.State, done.Exit, done.Owner)
+	}
+	if shown.String() != "one\ntoken=********\n" || storedOutput(t, r, run.ID) != shown.String() {
+		t.Fatalf("shown %q, stored %q", shown.String(), storedOutput(t, r, run.ID))
+	}
+	if len(b.removed) != 1 {
+		t.Fatalf("task removed %d times", len(b.removed))
+	}
+}
+
+func TestTimeoutStopsTheTask(t *testing.T) {
+	b := &fakeBackend{output: []string{"working\n"}}
+	r := newRunner(t, b)
+	run := create(t, r, spec(30*time.Millisecond))
+	done, err := r.Supervise(context.Background(), run.ID, runner.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.State != hashike.StateTimedOut || done.Exit.Code != hashike.ExitTimeout || done.StopCause != hashike.StopTimeout || b.stops != 1 {
+		t.Fatalf("recorded %s %+v cause %s, stops %d", done.State, done.Exit, done.StopCause, b.stops)
+	}
+}
+
+func TestStopRequestDeliveredBySignal(t *testing.T) {
+	b := &fakeBackend{}
+	r := newRunner(t, b)
+	run := create(t, r, spec(0))
+	stops := make(chan runner.StopRequest, 1)
+	stops <- runner.StopRequest{Cause: hashike.StopInterrupt, Grace: -1}
+	done, err := r.Supervise(context.Background(), run.ID, runner.Options{Stop: stops})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.State != hashike.StateCanceled || done.Exit.Code != hashike.ExitSIGINT {
+		t.Fatalf("recorded %s %+v", done.State, done.Exit)
+	}
+	var path []string
+	for _, tr := range done.History {
+		path = append(path, string(tr.To))
+	}
+	if strings.Join(path, ",") != "pending,running,stopping,canceled" {
+		t.Fatalf("history %v", path)
+	}
+}
+
+func TestStopBeforeStartIsHonoured(t *testing.T) {
+	b := &fakeBackend{}
+	r := newRunner(t, b)
+	run := create(t, r, spec(0))
+	// hashike stop of a run no process has started yet.
+	if _, err := r.Store.UpdateRun(context.Background(), run.ID, hashike.RunUpdate{At: time.Now(), State: hashike.StateStopping, StopCause: hashike.StopUser}); err != nil {
+		t.Fatal(err)
+	}
+	done, err := r.Supervise(context.Background(), run.ID, runner.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.State != hashike.StateCanceled || !strings.Contains(done.Exit.Reason, "before its task was created") || len(b.tasks) != 0 {
+		t.Fatalf("recorded %s %+v; tasks started: %d", done.State, done.Exit, len(b.tasks))
+	}
+}
+
+func TestStartErrorIsStartFailed(t *testing.T) {
+	b := &fakeBackend{startErr: &hashike.StartError{Reason: "CannotPullContainerError: nope"}}
+	r := newRunner(t, b)
+	run := create(t, r, spec(0))
+	done, err := r.Supervise(context.Background(), run.ID, runner.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.State != hashike.StateStartFailed || done.Exit.Code != hashike.ExitStartFailed || done.Exit.Reason != "CannotPullContainerError: nope" {
+		t.Fatalf("recorded %s %+v", done.State, done.Exit)
+	}
+}
+
+func TestVanishedTaskIsLost(t *testing.T) {
+	b := &fakeBackend{vanish: true}
+	r := newRunner(t, b)
+	run := create(t, r, spec(0))
+	done, err := r.Supervise(context.Background(), run.ID, runner.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.State != hashike.StateLost || done.Exit.Code != hashike.ExitStartFailed {
+		t.Fatalf("recorded %s %+v", done.State, done.Exit)
+	}
+}
+
+func TestAdoptNeverStartsATask(t *testing.T) {
+	b := &fakeBackend{}
+	r := newRunner(t, b)
+	run := create(t, r, spec(0))
+	done, err := r.Supervise(context.Background(), run.ID, runner.Options{Adopt: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.State != hashike.StateLost || len(b.tasks) != 0 {
+		t.Fatalf("adopting a run with no task: %s, %d tasks started", done.State, len(b.tasks))
+	}
+}
+
+func TestRunOwnedByALiveProcessIsRefused(t *testing.T) {
+	b := &fakeBackend{}
+	r := newRunner(t, b)
+	other := hashike.Owner{Host: "here", PID: 2, Start: "9"}
+	run, _, err := r.Create(context.Background(), spec(0), "", &other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Supervise(context.Background(), run.ID, runner.Options{}); !errors.Is(err, runner.ErrOwned) {
+		t.Fatalf("Supervise of a run owned by a live process: %v", err)
+	}
+	orphans, _ := r.Orphans(context.Background())
+	if len(orphans) != 0 {
+		t.Fatalf("a run with a live owner listed as orphan")
+	}
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	r := newRunner(t, &fakeBackend{})
+	first, created, err := r.Create(context.Background(), spec(0), "k", nil)
+	if err != nil || !created {
+		t.Fatal(err)
+	}
+	again, created, err := r.Create(context.Background(), spec(0), "k", nil)
+	if err != nil || created || again.ID != first.ID {
+		t.Fatalf("same key, same spec: %v %v %v", again.ID, created, err)
+	}
+	if _, _, err := r.Create(context.Background(), spec(time.Minute), "k", nil); hashike.ErrorCodeOf(err) != hashike.EConflict {
+		t.Fatalf("same key, other spec: %v", err)
+	}
+}
+
+func TestFollowAsksToReconcileAnOrphan(t *testing.T) {
+	b := &fakeBackend{}
+	r := newRunner(t, b)
+	run := create(t, r, spec(0)) // no owner
+	ctx, cancel := context.WithCancel(context.Background())
+	asked := make(chan string, 1)
+	go func() {
+		_, _ = r.Follow(ctx, run.ID, true, func(hashike.LogEntry) {}, func(o *hashike.Run) { asked <- o.ID })
+	}()
+	select {
+	case id := <-asked:
+		if id != run.ID {
+			t.Fatalf("asked to reconcile %s", id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Follow never asked to reconcile the ownerless run")
+	}
+	cancel()
+}
