@@ -495,7 +495,14 @@ func (b *Backend) step(ctx context.Context, runID string, stopping *stopper) (ha
 			}
 		}
 	}
+	return summarize(o, act), nil
+}
+
+// summarize is the task's status as observed, with what the next actions say about it: the
+// containers that will never start, and whether (and why) the task has stopped.
+func summarize(o *observed, act hashike.TaskActions) hashike.TaskStatus {
 	st := o.status
+	st.Containers = append([]hashike.ContainerStatus(nil), o.status.Containers...)
 	for i := range st.Containers {
 		if why, never := act.NeverStart[st.Containers[i].Name]; never {
 			st.Containers[i].LastStatus = hashike.TaskStopped
@@ -518,7 +525,7 @@ func (b *Backend) step(ctx context.Context, runID string, stopping *stopper) (ha
 	default:
 		st.LastStatus = hashike.TaskPending
 	}
-	return st, nil
+	return st
 }
 
 // stopper issues at most one stop per container, in the background.
@@ -550,18 +557,7 @@ func (b *Backend) Describe(ctx context.Context, ref hashike.TaskRef) (hashike.Ta
 	if err != nil {
 		return hashike.TaskStatus{}, err
 	}
-	act := hashike.NextTaskActions(&o.td, o.status, false, b.clock.Now())
-	st := o.status
-	switch {
-	case act.Done:
-		st.LastStatus = hashike.TaskStopped
-		st.StopCode, st.StoppedReason = act.StopCode, act.StoppedReason
-	case st.StartedAt != nil:
-		st.LastStatus = hashike.TaskRunning
-	default:
-		st.LastStatus = hashike.TaskPending
-	}
-	return st, nil
+	return summarize(o, hashike.NextTaskActions(&o.td, o.status, false, b.clock.Now())), nil
 }
 
 // Wait implements hashike.Backend. It drives the task (starts containers whose dependencies
