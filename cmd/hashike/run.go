@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -153,7 +154,11 @@ func (a *app) run(ctx context.Context, path string, command []string, f runFlags
 	}
 	secrets, err := secret.Resolve(spec, a.lookupEnv, a.secrets())
 	if err != nil {
-		return &hashike.Error{Code: hashike.EInvalid, Message: err.(*hashike.Error).Message, Fields: file.Annotate(err.(*hashike.Error).Fields)}
+		var he *hashike.Error
+		if errors.As(err, &he) {
+			he.Fields = file.Annotate(he.Fields)
+		}
+		return err
 	}
 	if f.dryRun {
 		return a.dryRun(spec, f)
@@ -165,10 +170,8 @@ func (a *app) run(ctx context.Context, path string, command []string, f runFlags
 	defer closeAll()
 	a.reconcile(ctx, r)
 
-	var owner *hashike.Owner
 	self := r.Self
-	owner = &self
-	run, created, err := r.Create(ctx, *spec, f.idempotencyKey, owner)
+	run, created, err := r.Create(ctx, *spec, f.idempotencyKey, &self)
 	if err != nil {
 		return err
 	}

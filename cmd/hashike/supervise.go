@@ -46,8 +46,10 @@ func (a *app) superviseCmd() *cobra.Command {
 			if vals, err := secret.Resolve(&run.Spec, a.lookupEnv, a.secrets()); err == nil {
 				opts.Secrets = vals
 			} else if !adopt {
-				_, _ = r.Store.UpdateRun(ctx, run.ID, hashike.RunUpdate{At: a.clock.Now(), State: hashike.StateStartFailed,
-					Reason: "secrets", Exit: &hashike.ExitStatus{Code: hashike.ExitStartFailed, Reason: err.Error()}})
+				// The parent resolved them a moment ago; the environment changed under it.
+				now := a.clock.Now()
+				_, _ = r.Store.UpdateRun(ctx, run.ID, hashike.RunUpdate{At: now, State: hashike.StateStartFailed, Reason: err.Error(),
+					Exit: &hashike.ExitStatus{Code: hashike.ExitStartFailed, Reason: err.Error()}, FinishedAt: &now, ClearOwner: true})
 				return err
 			}
 			if h := a.env(handoffEnv); h != "" {
