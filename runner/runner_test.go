@@ -33,7 +33,7 @@ type fakeTask struct {
 	code int
 }
 
-func (f *fakeBackend) Name() string                              { return "local" }
+func (f *fakeBackend) Name() string                                { return "local" }
 func (f *fakeBackend) Check(*hashike.JobSpec) []hashike.FieldError { return nil }
 
 func (f *fakeBackend) Start(_ context.Context, req hashike.StartRequest) (hashike.TaskRef, error) {
