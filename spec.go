@@ -6,8 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -423,7 +424,7 @@ func (s *JobSpec) Validate() []FieldError {
 			if m.SourceVolume == "" {
 				add(mp+".sourceVolume", "is required")
 			} else if !volumes[m.SourceVolume] {
-				add(mp+".sourceVolume", "names no volume of the task (%s)", strings.Join(sortedKeys(volumes), ", "))
+				add(mp+".sourceVolume", "names no volume of the task (%s)", strings.Join(slices.Sorted(maps.Keys(volumes)), ", "))
 			}
 			if !strings.HasPrefix(m.ContainerPath, "/") {
 				add(mp+".containerPath", "%q must be an absolute path", m.ContainerPath)
@@ -552,15 +553,6 @@ func findCycle(td *TaskDefinition, graph map[string][]string) []string {
 		}
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Overrides are the command-line changes to one container of a spec, as ECS containerOverrides.

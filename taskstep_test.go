@@ -10,7 +10,9 @@ func def(name string, essential bool, deps ...ContainerDependency) ContainerDefi
 	return ContainerDefinition{Name: name, Essential: &essential, DependsOn: deps}
 }
 
-func pending(name string) ContainerStatus { return ContainerStatus{Name: name, LastStatus: TaskPending} }
+func pending(name string) ContainerStatus {
+	return ContainerStatus{Name: name, LastStatus: TaskPending}
+}
 func runningC(name string) ContainerStatus {
 	now := time.Unix(100, 0)
 	return ContainerStatus{Name: name, LastStatus: TaskRunning, StartedAt: &now}
@@ -22,7 +24,9 @@ func exited(name string, c int) ContainerStatus {
 
 func TestNextTaskActions(t *testing.T) {
 	created := time.Unix(0, 0)
-	dep := func(name, cond string) ContainerDependency { return ContainerDependency{ContainerName: name, Condition: cond} }
+	dep := func(name, cond string) ContainerDependency {
+		return ContainerDependency{ContainerName: name, Condition: cond}
+	}
 	td := &TaskDefinition{ContainerDefinitions: []ContainerDefinition{
 		def("app", true, dep("init", ConditionSuccess), dep("db", ConditionHealthy)),
 		def("init", false),

@@ -239,10 +239,10 @@ func (s *suite) startIsIdempotent(t *testing.T) {
 	}
 }
 
-func (s *suite) stopGracefulThenKill(t *testing.T) {
+// stopped starts c, waits for its "ready 1" line, stops the task and returns the result.
+func (s *suite) stopped(t *testing.T, c hashike.ContainerDefinition) (hashike.Backend, hashike.TaskRef, result) {
+	t.Helper()
 	b := s.h.New(t)
-	c := s.container("app", true, "ignore-term", "print", "1", "ready", "sleep", "60s")
-	c.StopTimeout = intp(1)
 	_, ref := s.start(t, b, s.spec(c), nil)
 	done := running(t, b, ref)
 	waitForOutput(t, b, ref, "ready 1")
@@ -253,6 +253,13 @@ func (s *suite) stopGracefulThenKill(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
+	return b, ref, r
+}
+
+func (s *suite) stopGracefulThenKill(t *testing.T) {
+	c := s.container("app", true, "ignore-term", "print", "1", "ready", "sleep", "60s")
+	c.StopTimeout = intp(1)
+	b, ref, r := s.stopped(t, c)
 	if got := exitCode(t, r.status.Container("app")); got != 137 {
 		t.Fatalf("exit code %d, want 137 (SIGKILL after stopTimeout)", got)
 	}
@@ -262,19 +269,9 @@ func (s *suite) stopGracefulThenKill(t *testing.T) {
 }
 
 func (s *suite) stopHonoursTrap(t *testing.T) {
-	b := s.h.New(t)
 	c := s.container("app", true, "trap-term", "7", "print", "1", "ready", "sleep", "60s")
 	c.StopTimeout = intp(30)
-	_, ref := s.start(t, b, s.spec(c), nil)
-	done := running(t, b, ref)
-	waitForOutput(t, b, ref, "ready 1")
-	if err := b.Stop(ctx(t), ref, "test", -1); err != nil {
-		t.Fatalf("Stop: %v", err)
-	}
-	r := <-done
-	if t.Failed() {
-		t.FailNow()
-	}
+	_, _, r := s.stopped(t, c)
 	if got := exitCode(t, r.status.Container("app")); got != 7 {
 		t.Fatalf("exit code %d, want 7 (the program's SIGTERM handler)", got)
 	}

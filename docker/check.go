@@ -2,7 +2,8 @@ package docker
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/hashike/hashike"
 )
@@ -60,7 +61,7 @@ func (b *Backend) Check(spec *hashike.JobSpec) []hashike.FieldError {
 	if len(td.Tags) > 0 {
 		warn(tdp+".tags", "ignored by the local backend (tags are ECS resource tags)")
 	}
-	for _, k := range sortedKeys(td.Extra) {
+	for _, k := range slices.Sorted(maps.Keys(td.Extra)) {
 		if why, ok := ignoredTaskFields[k]; ok {
 			warn(tdp+"."+k, "ignored by the local backend: %s", why)
 		} else {
@@ -69,7 +70,7 @@ func (b *Backend) Check(spec *hashike.JobSpec) []hashike.FieldError {
 	}
 	for i, v := range td.Volumes {
 		p := fmt.Sprintf("%s.volumes[%d]", tdp, i)
-		for _, k := range sortedKeys(v.Extra) {
+		for _, k := range slices.Sorted(maps.Keys(v.Extra)) {
 			refuse(p+"."+k, "not supported by the local backend (use host.sourcePath or dockerVolumeConfiguration)")
 		}
 	}
@@ -79,7 +80,7 @@ func (b *Backend) Check(spec *hashike.JobSpec) []hashike.FieldError {
 		if c.LogConfiguration != nil {
 			warn(p+".logConfiguration", "ignored by the local backend: hashike collects and stores container output itself")
 		}
-		for _, k := range sortedKeys(c.Extra) {
+		for _, k := range slices.Sorted(maps.Keys(c.Extra)) {
 			if why, ok := ignoredContainerFields[k]; ok {
 				warn(p+"."+k, "ignored by the local backend: %s", why)
 			} else {
@@ -88,13 +89,4 @@ func (b *Backend) Check(spec *hashike.JobSpec) []hashike.FieldError {
 		}
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
