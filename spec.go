@@ -26,6 +26,8 @@ type JobSpec struct {
 	WatchContainer string `json:"watchContainer,omitempty"`
 	// Timeout stops the task (stopTimeout, then kill) once it has run this long. 0: none.
 	Timeout Duration `json:"timeout,omitempty"`
+	// ECS holds the options of the ecs backend (RunTask's cluster, launch type, network...).
+	ECS *ECSOptions `json:"ecs,omitempty"`
 }
 
 // Duration is a time.Duration written as Go's duration text ("90s", "1h30m").
