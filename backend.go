@@ -27,8 +27,8 @@ type Backend interface {
 	Start(ctx context.Context, req StartRequest) (TaskRef, error)
 
 	// Find returns the task started for runID (by the labels or tags Start put on it), or an
-	// ENotFound error.
-	Find(ctx context.Context, runID string) (TaskRef, error)
+	// ENotFound error. spec says where to look (the ECS cluster).
+	Find(ctx context.Context, runID string, spec *JobSpec) (TaskRef, error)
 
 	// Wait blocks until the task has stopped and returns its final status. Where the platform
 	// does not enforce essential containers and dependsOn itself, Wait does; calling Wait
@@ -66,7 +66,9 @@ type StartRequest struct {
 // TaskRef identifies a task at its backend. It is stored with the run.
 type TaskRef struct {
 	// ID is the task's identifier: the task ARN on ECS, the run's label value locally.
-	ID         string         `json:"id"`
+	ID string `json:"id"`
+	// Cluster is the ECS cluster the task runs in ("" locally).
+	Cluster    string         `json:"cluster,omitempty"`
 	Containers []ContainerRef `json:"containers,omitempty"`
 }
 

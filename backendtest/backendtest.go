@@ -24,6 +24,13 @@ type Harness struct {
 	New func(t *testing.T) hashike.Backend
 	// Image is the hashike-testjob image as this backend names it.
 	Image string
+	// LineOutput says the backend delivers output as lines with stdout and stderr merged into
+	// one stream and a final newline implied (ECS's awslogs driver); output is then compared
+	// line by line, each stream's lines in order.
+	LineOutput bool
+	// Secret makes valueFrom resolve to value on the platform (ECS: Secrets Manager); nil when
+	// StartRequest.Secrets is how values arrive (local).
+	Secret func(t *testing.T, valueFrom, value string)
 }
 
 // Run runs the suite.
@@ -198,13 +205,32 @@ func (s *suite) stdoutStderrNothingLost(t *testing.T) {
 	for i := 1; i <= 5000; i++ {
 		fmt.Fprintf(&want, "out %d\n", i)
 	}
-	want.WriteString("no newline at the end")
-	if got := r.text("app", hashike.Stdout); got != want.String() {
-		t.Fatalf("stdout: got %d bytes, want %d; tail %q", len(got), want.Len(), tail(got))
-	}
 	var wantErr strings.Builder
 	for i := 1; i <= 300; i++ {
 		fmt.Fprintf(&wantErr, "err %d\n", i)
+	}
+	if s.h.LineOutput {
+		all := r.text("app", hashike.Stdout) + r.text("app", hashike.Stderr)
+		var out, errs, other strings.Builder
+		for _, line := range strings.SplitAfter(all, "\n") {
+			switch {
+			case strings.HasPrefix(line, "out "):
+				out.WriteString(line)
+			case strings.HasPrefix(line, "err "):
+				errs.WriteString(line)
+			default:
+				other.WriteString(line)
+			}
+		}
+		if out.String() != want.String() || errs.String() != wantErr.String() || strings.TrimSuffix(other.String(), "\n") != "no newline at the end" {
+			t.Fatalf("lines: %d stdout bytes (want %d), %d stderr bytes (want %d), rest %q",
+				out.Len(), want.Len(), errs.Len(), wantErr.Len(), other.String())
+		}
+		return
+	}
+	want.WriteString("no newline at the end")
+	if got := r.text("app", hashike.Stdout); got != want.String() {
+		t.Fatalf("stdout: got %d bytes, want %d; tail %q", len(got), want.Len(), tail(got))
 	}
 	if got := r.text("app", hashike.Stderr); got != wantErr.String() {
 		t.Fatalf("stderr: got %d bytes, want %d", len(got), wantErr.Len())
@@ -233,7 +259,7 @@ func (s *suite) startIsIdempotent(t *testing.T) {
 	if got := r.text("app", hashike.Stdout); got != "once 1\n" {
 		t.Fatalf("output %q: the task ran more than once", got)
 	}
-	found, err := b.Find(ctx(t), id)
+	found, err := b.Find(ctx(t), id, &spec)
 	if err != nil || found.ID != ref.ID {
 		t.Fatalf("Find(%s) = %+v, %v", id, found, err)
 	}
@@ -327,16 +353,28 @@ func (s *suite) oomKilled(t *testing.T) {
 }
 
 func (s *suite) missingImage(t *testing.T) {
+	// A backend may refuse at Start (the local engine checks images first) or start the task
+	// and report it stopped (ECS: RunTask succeeds, the pull fails later). Either way the
+	// watched container has no exit code and the reason names CannotPullContainerError.
 	b := s.h.New(t)
 	c := s.container("app", true)
 	c.Image = "hashike-does-not-exist:never"
-	_, err := b.Start(ctx(t), hashike.StartRequest{RunID: runID(t), Spec: s.spec(c)})
+	ref, err := b.Start(ctx(t), hashike.StartRequest{RunID: runID(t), Spec: s.spec(c)})
 	var se *hashike.StartError
-	if !errors.As(err, &se) {
-		t.Fatalf("Start error %v, want a *hashike.StartError", err)
-	}
-	if !strings.Contains(se.Reason, "CannotPullContainerError") {
-		t.Fatalf("reason %q lacks CannotPullContainerError", se.Reason)
+	switch {
+	case errors.As(err, &se):
+		if !strings.Contains(se.Reason, "CannotPullContainerError") {
+			t.Fatalf("reason %q lacks CannotPullContainerError", se.Reason)
+		}
+	case err != nil:
+		t.Fatalf("Start: %v, want a *hashike.StartError or a task that stops", err)
+	default:
+		t.Cleanup(func() { _ = b.Remove(context.Background(), ref) })
+		r := waitWithLogs(t, b, ref)
+		app := r.status.Container("app")
+		if app.ExitCode != nil || !strings.Contains(app.Reason+r.status.StoppedReason, "CannotPullContainerError") {
+			t.Fatalf("container %+v, stoppedReason %q: want no exit code and CannotPullContainerError", app, r.status.StoppedReason)
+		}
 	}
 }
 
@@ -494,7 +532,8 @@ func (s *suite) removeForgets(t *testing.T) {
 	if err := b.Remove(ctx(t), ref); err != nil {
 		t.Fatalf("second Remove: %v", err)
 	}
-	if _, err := b.Find(ctx(t), id); hashike.ErrorCodeOf(err) != hashike.ENotFound {
+	spec := s.spec(s.container("app", true))
+	if _, err := b.Find(ctx(t), id, &spec); hashike.ErrorCodeOf(err) != hashike.ENotFound {
 		t.Fatalf("Find after Remove: %v, want not_found", err)
 	}
 }
@@ -503,6 +542,9 @@ func (s *suite) secretsInjected(t *testing.T) {
 	b := s.h.New(t)
 	c := s.container("app", true, "env", "DB_PASSWORD")
 	c.Secrets = []hashike.Secret{{Name: "DB_PASSWORD", ValueFrom: "arn:aws:secretsmanager:us-east-1:123456789012:secret:db"}}
+	if s.h.Secret != nil {
+		s.h.Secret(t, c.Secrets[0].ValueFrom, "s3cr3t-value")
+	}
 	_, ref := s.start(t, b, s.spec(c), map[string]string{"DB_PASSWORD": "s3cr3t-value"})
 	r := waitWithLogs(t, b, ref)
 	if got := r.text("app", hashike.Stdout); got != "DB_PASSWORD=s3cr3t-value\n" {

@@ -103,7 +103,7 @@ func volumeName(runID, name string) string    { return "hashike-" + runID + "-" 
 // Start implements hashike.Backend. It creates the task's containers, volumes and network; Wait
 // starts them (honouring dependsOn), after a log follower had the chance to attach.
 func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (hashike.TaskRef, error) {
-	if ref, err := b.Find(ctx, req.RunID); err == nil {
+	if ref, err := b.Find(ctx, req.RunID, &req.Spec); err == nil {
 		return ref, nil
 	} else if hashike.ErrorCodeOf(err) != hashike.ENotFound {
 		return hashike.TaskRef{}, err
@@ -330,7 +330,7 @@ func (b *Backend) ensureVolume(ctx context.Context, runID string, v hashike.Volu
 }
 
 // Find implements hashike.Backend.
-func (b *Backend) Find(ctx context.Context, runID string) (hashike.TaskRef, error) {
+func (b *Backend) Find(ctx context.Context, runID string, _ *hashike.JobSpec) (hashike.TaskRef, error) {
 	list, err := b.list(ctx, runID)
 	if err != nil {
 		return hashike.TaskRef{}, err

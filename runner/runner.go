@@ -291,7 +291,7 @@ func (s *supervision) start(ctx context.Context) (hashike.TaskRef, error) {
 	if s.opts.Adopt || s.run.State != hashike.StatePending {
 		// Never start what this process was not asked to start: adopt the task if the dead
 		// starter created it.
-		return s.r.Backend.Find(ctx, s.run.ID)
+		return s.r.Backend.Find(ctx, s.run.ID, &s.run.Spec)
 	}
 	return s.r.Backend.Start(ctx, hashike.StartRequest{RunID: s.run.ID, Spec: s.run.Spec, Secrets: s.opts.Secrets})
 }

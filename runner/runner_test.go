@@ -61,7 +61,7 @@ func (f *fakeBackend) task(id string) (*fakeTask, error) {
 	return t, nil
 }
 
-func (f *fakeBackend) Find(_ context.Context, id string) (hashike.TaskRef, error) {
+func (f *fakeBackend) Find(_ context.Context, id string, _ *hashike.JobSpec) (hashike.TaskRef, error) {
 	if _, err := f.task(id); err != nil {
 		return hashike.TaskRef{}, err
 	}

@@ -39,7 +39,7 @@ as ECS StopTask does. The run ends canceled and 'hashike wait' exits 143.`,
 			}
 			ref := run.Task
 			if ref == nil {
-				found, err := r.Backend.Find(ctx, run.ID)
+				found, err := r.Backend.Find(ctx, run.ID, &run.Spec)
 				if err != nil && hashike.ErrorCodeOf(err) != hashike.ENotFound {
 					return err
 				}
