@@ -44,6 +44,9 @@ func (b *Backend) Check(spec *hashike.JobSpec) []hashike.FieldError {
 	refuse := func(path, format string, args ...any) {
 		out = append(out, hashike.FieldError{Path: path, Severity: hashike.SeverityError, Message: fmt.Sprintf(format, args...)})
 	}
+	if spec.ECS != nil {
+		warn("ecs", "ignored by the local backend: these are the ecs backend's RunTask options")
+	}
 	td := &spec.TaskDefinition
 	const tdp = "taskDefinition"
 	if td.TaskRoleArn != "" {
