@@ -15,7 +15,7 @@ func (a *app) describeCmd() *cobra.Command {
 		Short: "Show one run: state, exit, resources, containers and every state transition",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, closeAll, err := a.wire()
+			r, closeAll, err := a.wireStore()
 			if err != nil {
 				return err
 			}

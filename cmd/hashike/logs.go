@@ -13,7 +13,7 @@ func (a *app) logsCmd() *cobra.Command {
 containers are gone. With --follow, keep showing new output until the run ends.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, closeAll, err := a.wire()
+			r, closeAll, err := a.wireStore()
 			if err != nil {
 				return err
 			}

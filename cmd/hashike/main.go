@@ -136,17 +136,29 @@ func (a *app) openStore() (hashike.Store, error) {
 	return s, nil
 }
 
-// backend returns the local backend. It does not contact the engine until used.
-func (a *app) backend() (hashike.Backend, error) {
-	return docker.New("", a.clock)
+// backend returns the named backend ("" is local). It contacts nothing until used.
+func (a *app) backend(ctx context.Context, name string) (hashike.Backend, error) {
+	switch name {
+	case "", "local":
+		return docker.New("", a.clock)
+	}
+	return nil, hashike.Errorf(hashike.EInvalid, "unknown backend %q (use local)", name)
 }
 
-// wire opens the store and the local backend and returns a runner over them.
-func (a *app) wire() (*runner.Runner, func(), error) {
-	backend, err := a.backend()
+// wire opens the store and returns a runner over it and the named backend.
+func (a *app) wire(ctx context.Context, backendName string) (*runner.Runner, func(), error) {
+	backend, err := a.backend(ctx, backendName)
 	if err != nil {
 		return nil, nil, err
 	}
+	return a.wireWith(backend)
+}
+
+// wireStore is wire for commands that only read the history (and start supervisors): their
+// runner has no backend.
+func (a *app) wireStore() (*runner.Runner, func(), error) { return a.wireWith(nil) }
+
+func (a *app) wireWith(backend hashike.Backend) (*runner.Runner, func(), error) {
 	store, err := a.openStore()
 	if err != nil {
 		return nil, nil, err
@@ -156,6 +168,23 @@ func (a *app) wire() (*runner.Runner, func(), error) {
 		Self: process.Self(), Alive: process.Alive, Random: rand.Reader,
 	}
 	return r, func() { store.Close() }, nil
+}
+
+// wireRun reads a run and returns a runner over the backend it ran on.
+func (a *app) wireRun(ctx context.Context, id string) (*hashike.Run, func(), *runner.Runner, error) {
+	r, closeAll, err := a.wireStore()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	run, err := r.Store.GetRun(ctx, id)
+	if err == nil {
+		r.Backend, err = a.backend(ctx, run.Backend)
+	}
+	if err != nil {
+		closeAll()
+		return nil, nil, nil, err
+	}
+	return run, closeAll, r, nil
 }
 
 func (a *app) warn(err error) { fmt.Fprintf(a.stderr, "hashike: warning: %v\n", err) }

@@ -29,6 +29,7 @@ type runFlags struct {
 	idempotencyKey string
 	dryRun         bool
 	keep           bool
+	backend        string
 	// which of the override flags were given
 	cpuSet, memSet, timeoutSet bool
 }
@@ -72,13 +73,21 @@ A COMMAND after -- replaces the command of the container chosen by --container
 	fl.StringVar(&f.idempotencyKey, "idempotency-key", "", "a second run with the same key returns the first run instead of starting another")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the resolved definition and what would be started; start and record nothing")
 	fl.BoolVar(&f.keep, "keep", false, "keep the containers after the run is recorded")
+	fl.StringVar(&f.backend, "backend", "", "where to run: local (default) or ecs; overrides the file's backend")
 	return c
 }
 
 // loadSpec reads a job file, applies the overrides and checks everything the backend will
 // need. Every problem is reported at once; nothing is started or recorded.
-func (a *app) loadSpec(path string, command []string, f runFlags, backend hashike.Backend) (*hashike.JobSpec, *jobfile.File, error) {
+func (a *app) loadSpec(ctx context.Context, path string, command []string, f runFlags) (*hashike.JobSpec, *jobfile.File, error) {
 	file, err := jobfile.Load(path, a.lookupEnv)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f.backend != "" {
+		file.Spec.Backend = f.backend
+	}
+	backend, err := a.backend(ctx, file.Spec.Backend)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -144,11 +153,7 @@ func (a *app) run(ctx context.Context, path string, command []string, f runFlags
 	if f.output == "json" && !f.noWait && !f.dryRun {
 		return hashike.Errorf(hashike.EInvalid, "--output json goes with --no-wait or --dry-run (a waiting run prints the job's own output)")
 	}
-	backend, err := a.backend()
-	if err != nil {
-		return err
-	}
-	spec, file, err := a.loadSpec(path, command, f, backend)
+	spec, file, err := a.loadSpec(ctx, path, command, f)
 	if err != nil {
 		return err
 	}
@@ -163,7 +168,7 @@ func (a *app) run(ctx context.Context, path string, command []string, f runFlags
 	if f.dryRun {
 		return a.dryRun(spec, f)
 	}
-	r, closeAll, err := a.wire()
+	r, closeAll, err := a.wire(ctx, spec.Backend)
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,7 @@ func (a *app) runsCmd() *cobra.Command {
 			if len(bad) > 0 {
 				return &hashike.Error{Code: hashike.EInvalid, Message: "invalid flags", Fields: bad}
 			}
-			r, closeAll, err := a.wire()
+			r, closeAll, err := a.wireStore()
 			if err != nil {
 				return err
 			}

@@ -16,16 +16,12 @@ func (a *app) stopCmd() *cobra.Command {
 as ECS StopTask does. The run ends canceled and 'hashike wait' exits 143.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, closeAll, err := a.wire()
+			ctx := cmd.Context()
+			run, closeAll, r, err := a.wireRun(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer closeAll()
-			ctx := cmd.Context()
-			run, err := r.Store.GetRun(ctx, args[0])
-			if err != nil {
-				return err
-			}
 			if run.State.Terminal() {
 				fmt.Fprintf(a.stdout, "run %s already ended %s\n", run.ID, run.State)
 				return nil

@@ -30,16 +30,12 @@ func (a *app) superviseCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, closeAll, err := a.wire()
+			ctx := cmd.Context()
+			run, closeAll, r, err := a.wireRun(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer closeAll()
-			ctx := cmd.Context()
-			run, err := r.Store.GetRun(ctx, args[0])
-			if err != nil {
-				return err
-			}
 			opts := runner.Options{Adopt: adopt, Warn: a.warn}
 			// Values for the start, and for masking; a process that adopts a run may not
 			// resolve them all (a different environment), and then masks what it can.

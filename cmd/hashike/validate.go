@@ -16,10 +16,6 @@ func (a *app) validateCmd() *cobra.Command {
 		Short: "Check a job file and report every problem at once, with file:line:col",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			backend, err := a.backend()
-			if err != nil {
-				return err
-			}
 			file, err := jobfile.Load(args[0], a.lookupEnv)
 			if err != nil {
 				var he *hashike.Error
@@ -29,6 +25,10 @@ func (a *app) validateCmd() *cobra.Command {
 					}
 					return &exitStatusError{code: hashike.ExitUsage, msg: fmt.Sprintf("%s: %d problem(s)", args[0], len(hashike.Errors(he.Fields)))}
 				}
+				return err
+			}
+			backend, err := a.backend(cmd.Context(), file.Spec.Backend)
+			if err != nil {
 				return err
 			}
 			problems := append(append([]hashike.FieldError(nil), file.Warnings...), file.Annotate(backend.Check(&file.Spec))...)

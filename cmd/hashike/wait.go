@@ -23,7 +23,7 @@ wait only watches: Ctrl-C ends the wait (exit 130), not the run; use hashike sto
 If the process supervising the run died, a new supervisor takes it over.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, closeAll, err := a.wire()
+			r, closeAll, err := a.wireStore()
 			if err != nil {
 				return err
 			}
