@@ -1,0 +1,486 @@
+package ecs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/hashike/hashike"
+)
+
+// Tags the backend puts on what it starts.
+const (
+	// TagRunID carries the run ID on the task (StartedBy carries it too, for ListTasks).
+	TagRunID = "hashike:run-id"
+	// TagCapacityTimeout carries the run's capacity timeout, so that any process waiting for
+	// the task stops it when it stays PROVISIONING longer.
+	TagCapacityTimeout = "hashike:capacity-timeout"
+	// TagRemoved marks a task Remove was called for: Find no longer returns it. ECS itself
+	// forgets a stopped task about an hour after it stopped; there is nothing to delete.
+	TagRemoved = "hashike:removed"
+)
+
+// DefaultCluster is RunTask's cluster when the job names none.
+const DefaultCluster = "default"
+
+// Config is what New needs. ECS is required; AutoScaling only for jobs that name an
+// autoScalingGroupName; Logs only for following awslogs output.
+type Config struct {
+	ECS         ECSAPI
+	AutoScaling AutoScalingAPI
+	Logs        LogsAPI
+	// Clock drives every wait (default: the wall clock).
+	Clock hashike.Clock
+	// PollMin and PollMax bound the DescribeTasks backoff (defaults 1 s and 15 s). The shared
+	// poller also spends at least PollMin per DescribeTasks call of a round, which keeps any
+	// number of waiting runs at or below one call per PollMin. Capacity retries back off
+	// between the same bounds.
+	PollMin, PollMax time.Duration
+	// LogPoll is how long a follower waits at the end of a log stream before reading again,
+	// and between the empty pages that end a stopped task's stream (default 1 s).
+	LogPoll time.Duration
+	// Rand returns jitter in [0, 1) (default math/rand/v2).
+	Rand func() float64
+	// DefaultLogConfiguration, like ecspresso's, is given to containers that have none when the
+	// task definition is registered, so their output can be followed.
+	DefaultLogConfiguration *hashike.LogConfiguration
+	Logger                  *slog.Logger
+}
+
+// Backend runs tasks on Amazon ECS. It is safe for concurrent use; one Backend per process
+// shares one DescribeTasks poller between all waiting runs. It holds no state that another
+// process could not rebuild from ECS: tasks are found by StartedBy and tags.
+type Backend struct {
+	ecs         ECSAPI
+	autoscaling AutoScalingAPI
+	logs        LogsAPI
+	clock       hashike.Clock
+	pollMin     time.Duration
+	pollMax     time.Duration
+	logPoll     time.Duration
+	rand        func() float64
+	defaultLog  *hashike.LogConfiguration
+	log         *slog.Logger
+
+	poller *poller
+
+	mu sync.Mutex
+	// taskDefs caches described task definitions by ARN (revisions are immutable).
+	taskDefs map[string]*types.TaskDefinition
+	// registered caches the ARN registered or reused for a normalized definition.
+	registered map[string]registration
+}
+
+type registration struct {
+	arn  string
+	at   time.Time
+	done chan struct{}
+	err  error
+}
+
+var _ hashike.Backend = (*Backend)(nil)
+
+// New returns a backend on the given clients.
+func New(cfg Config) *Backend {
+	b := &Backend{
+		ecs: cfg.ECS, autoscaling: cfg.AutoScaling, logs: cfg.Logs, clock: cfg.Clock,
+		pollMin: cfg.PollMin, pollMax: cfg.PollMax, logPoll: cfg.LogPoll, rand: cfg.Rand,
+		defaultLog: cfg.DefaultLogConfiguration, log: cfg.Logger,
+		taskDefs: map[string]*types.TaskDefinition{}, registered: map[string]registration{},
+	}
+	if b.clock == nil {
+		b.clock = hashike.SystemClock{}
+	}
+	if b.pollMin <= 0 {
+		b.pollMin = time.Second
+	}
+	if b.pollMax <= 0 {
+		b.pollMax = 15 * time.Second
+	}
+	if b.pollMax < b.pollMin {
+		b.pollMax = b.pollMin
+	}
+	if b.logPoll <= 0 {
+		b.logPoll = time.Second
+	}
+	if b.rand == nil {
+		b.rand = rand.Float64
+	}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	b.poller = newPoller(b)
+	return b
+}
+
+// Name implements hashike.Backend.
+func (b *Backend) Name() string { return "ecs" }
+
+func options(spec *hashike.JobSpec) hashike.ECSOptions {
+	var o hashike.ECSOptions
+	if spec != nil && spec.ECS != nil {
+		o = *spec.ECS
+	}
+	if o.Cluster == "" {
+		o.Cluster = DefaultCluster
+	}
+	if o.CapacityTimeout <= 0 {
+		o.CapacityTimeout = hashike.Duration(hashike.DefaultCapacityTimeout)
+	}
+	return o
+}
+
+func clusterOf(ref hashike.TaskRef) string {
+	if ref.Cluster == "" {
+		return DefaultCluster
+	}
+	return ref.Cluster
+}
+
+// StartedBy is the RunTask startedBy value of a run (at most 128 characters).
+func StartedBy(runID string) string {
+	s := "hashike/" + runID
+	if len(s) > 128 {
+		sum := sha256.Sum256([]byte(runID))
+		s = "hashike/" + hex.EncodeToString(sum[:])
+	}
+	return s
+}
+
+// ClientToken is the RunTask clientToken of a run's attempt: the same run and attempt always
+// give the same token, so a RunTask retried after a lost answer never starts a second task.
+// A new attempt follows only an answer that says no task was started.
+func ClientToken(runID string, attempt int) string {
+	s := fmt.Sprintf("hashike-%s-%d", runID, attempt)
+	if len(s) > 64 {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%s/%d", runID, attempt)))
+		s = "hashike-" + hex.EncodeToString(sum[:])[:56]
+	}
+	return s
+}
+
+// Start implements hashike.Backend. It registers the task definition when it differs from
+// the family's latest ACTIVE revision, then calls RunTask. RunTask failures for lack of
+// capacity (RESOURCE:*, AGENT, no container instances) are retried with backoff until the
+// capacity timeout, raising the Auto Scaling group's desired capacity when the job names one;
+// then Start returns a *hashike.StartError. A task that goes to PROVISIONING is returned at
+// once: Wait stops it if it is still PROVISIONING when the capacity timeout expires.
+// StartRequest.Secrets is ignored: ECS resolves the valueFrom references itself.
+func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (hashike.TaskRef, error) {
+	if ref, err := b.Find(ctx, req.RunID, &req.Spec); err == nil {
+		return ref, nil
+	} else if hashike.ErrorCodeOf(err) != hashike.ENotFound {
+		return hashike.TaskRef{}, err
+	}
+	o := options(&req.Spec)
+	tdArn, err := b.ensureTaskDefinition(ctx, &req.Spec)
+	if err != nil {
+		return hashike.TaskRef{}, err
+	}
+	in := runTaskInput(req.RunID, tdArn, o)
+	deadline := b.clock.Now().Add(time.Duration(o.CapacityTimeout))
+	backoff := b.pollMin
+	attempt := 0
+	lastWhy := ""
+	for {
+		in.ClientToken = aws.String(ClientToken(req.RunID, attempt))
+		out, err := b.ecs.RunTask(ctx, in)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return hashike.TaskRef{}, fmt.Errorf("run task %s: %w", tdArn, ctx.Err())
+		case err != nil && noInstances(err):
+			lastWhy = apiMessage(err)
+			attempt++
+		case err != nil && retryable(err):
+			// The answer may have been lost: retry with the same token.
+			lastWhy = err.Error()
+		case err != nil:
+			return hashike.TaskRef{}, classify("run task "+tdArn, err)
+		case len(out.Tasks) > 0:
+			return taskRef(out.Tasks[0], o.Cluster), nil
+		default:
+			why := failureText(out.Failures)
+			if !capacityFailure(out.Failures) {
+				return hashike.TaskRef{}, &hashike.StartError{Reason: "RunTask: " + why}
+			}
+			lastWhy = why
+			attempt++
+		}
+		if o.AutoScalingGroupName != "" && attempt > 0 {
+			if err := b.scaleOut(ctx, o.Cluster, o.AutoScalingGroupName, req.Spec.Resources()); err != nil {
+				var se *hashike.StartError
+				if errors.As(err, &se) || ctx.Err() != nil {
+					return hashike.TaskRef{}, err
+				}
+				b.log.Warn("scale out", "group", o.AutoScalingGroupName, "err", err)
+			}
+		}
+		now := b.clock.Now()
+		if !now.Before(deadline) {
+			return hashike.TaskRef{}, &hashike.StartError{Reason: fmt.Sprintf("capacity timeout: no room for the task in cluster %s within %s: %s",
+				o.Cluster, time.Duration(o.CapacityTimeout), lastWhy)}
+		}
+		b.log.Debug("waiting for capacity", "cluster", o.Cluster, "run", req.RunID, "why", lastWhy)
+		if err := b.sleep(ctx, min(b.jitter(backoff), deadline.Sub(now))); err != nil {
+			return hashike.TaskRef{}, fmt.Errorf("run task %s: waiting for capacity: %w", tdArn, err)
+		}
+		backoff = min(backoff*2, b.pollMax)
+	}
+}
+
+func runTaskInput(runID, tdArn string, o hashike.ECSOptions) *ecs.RunTaskInput {
+	in := &ecs.RunTaskInput{
+		Cluster:              aws.String(o.Cluster),
+		TaskDefinition:       aws.String(tdArn),
+		Count:                aws.Int32(1),
+		StartedBy:            aws.String(StartedBy(runID)),
+		LaunchType:           types.LaunchType(o.LaunchType),
+		EnableExecuteCommand: o.EnableExecuteCommand,
+		PropagateTags:        types.PropagateTags(o.PropagateTags),
+	}
+	if o.PlatformVersion != "" {
+		in.PlatformVersion = aws.String(o.PlatformVersion)
+	}
+	for _, s := range o.CapacityProviderStrategy {
+		in.CapacityProviderStrategy = append(in.CapacityProviderStrategy, types.CapacityProviderStrategyItem{
+			CapacityProvider: aws.String(s.CapacityProvider), Weight: int32(s.Weight), Base: int32(s.Base),
+		})
+	}
+	if n := o.NetworkConfiguration; n != nil && n.AwsvpcConfiguration != nil {
+		a := n.AwsvpcConfiguration
+		in.NetworkConfiguration = &types.NetworkConfiguration{AwsvpcConfiguration: &types.AwsVpcConfiguration{
+			Subnets: a.Subnets, SecurityGroups: a.SecurityGroups, AssignPublicIp: types.AssignPublicIp(a.AssignPublicIp),
+		}}
+	}
+	for _, c := range o.PlacementConstraints {
+		pc := types.PlacementConstraint{Type: types.PlacementConstraintType(c.Type)}
+		if c.Expression != "" {
+			pc.Expression = aws.String(c.Expression)
+		}
+		in.PlacementConstraints = append(in.PlacementConstraints, pc)
+	}
+	for _, s := range o.PlacementStrategy {
+		ps := types.PlacementStrategy{Type: types.PlacementStrategyType(s.Type)}
+		if s.Field != "" {
+			ps.Field = aws.String(s.Field)
+		}
+		in.PlacementStrategy = append(in.PlacementStrategy, ps)
+	}
+	for _, t := range o.Tags {
+		in.Tags = append(in.Tags, types.Tag{Key: aws.String(t.Key), Value: aws.String(t.Value)})
+	}
+	in.Tags = append(in.Tags,
+		types.Tag{Key: aws.String(TagRunID), Value: aws.String(runID)},
+		types.Tag{Key: aws.String(TagCapacityTimeout), Value: aws.String(time.Duration(o.CapacityTimeout).String())},
+	)
+	return in
+}
+
+// capacityFailure reports whether RunTask's failures say only that there is no room yet.
+func capacityFailure(fs []types.Failure) bool {
+	if len(fs) == 0 {
+		return false
+	}
+	for _, f := range fs {
+		r := aws.ToString(f.Reason)
+		if !strings.HasPrefix(r, "RESOURCE:") && r != "AGENT" {
+			return false
+		}
+	}
+	return true
+}
+
+func failureText(fs []types.Failure) string {
+	if len(fs) == 0 {
+		return "no task and no failure in the answer"
+	}
+	var parts []string
+	seen := map[string]bool{}
+	for _, f := range fs {
+		s := aws.ToString(f.Reason)
+		if d := aws.ToString(f.Detail); d != "" {
+			s += " (" + d + ")"
+		}
+		if !seen[s] {
+			seen[s] = true
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func taskRef(t types.Task, cluster string) hashike.TaskRef {
+	ref := hashike.TaskRef{ID: aws.ToString(t.TaskArn), Cluster: cluster}
+	for _, c := range t.Containers {
+		ref.Containers = append(ref.Containers, hashike.ContainerRef{Name: aws.ToString(c.Name), ID: aws.ToString(c.ContainerArn)})
+	}
+	return ref
+}
+
+// Find implements hashike.Backend: the task RunTask started with the run's startedBy, running
+// or recently stopped (ECS forgets stopped tasks after about an hour), unless Remove marked it.
+func (b *Backend) Find(ctx context.Context, runID string, spec *hashike.JobSpec) (hashike.TaskRef, error) {
+	o := options(spec)
+	var arns []string
+	for _, desired := range []types.DesiredStatus{types.DesiredStatusRunning, types.DesiredStatusStopped} {
+		var token *string
+		for {
+			var out *ecs.ListTasksOutput
+			err := b.retry(ctx, func() error {
+				var err error
+				out, err = b.ecs.ListTasks(ctx, &ecs.ListTasksInput{
+					Cluster: aws.String(o.Cluster), StartedBy: aws.String(StartedBy(runID)), DesiredStatus: desired, NextToken: token,
+				})
+				return err
+			})
+			if err != nil {
+				return hashike.TaskRef{}, classify("list tasks of run "+runID+" in "+o.Cluster, err)
+			}
+			arns = append(arns, out.TaskArns...)
+			if token = out.NextToken; token == nil {
+				break
+			}
+		}
+	}
+	if len(arns) > 0 {
+		tasks, _, err := b.describeTasks(ctx, o.Cluster, arns)
+		if err != nil {
+			return hashike.TaskRef{}, err
+		}
+		for _, t := range tasks {
+			if tagValue(t.Tags, TagRemoved) == "" {
+				return taskRef(t, o.Cluster), nil
+			}
+		}
+	}
+	return hashike.TaskRef{}, hashike.Errorf(hashike.ENotFound, "no task of run %s in cluster %s", runID, o.Cluster)
+}
+
+func tagValue(tags []types.Tag, key string) string {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value)
+		}
+	}
+	return ""
+}
+
+// describeTasks calls DescribeTasks (with tags) in batches of 100, retrying throttling. It
+// returns the tasks found and the ARNs ECS reported MISSING.
+func (b *Backend) describeTasks(ctx context.Context, cluster string, arns []string) ([]types.Task, []string, error) {
+	var tasks []types.Task
+	var missing []string
+	for start := 0; start < len(arns); start += 100 {
+		batch := arns[start:min(start+100, len(arns))]
+		var out *ecs.DescribeTasksOutput
+		err := b.retry(ctx, func() error {
+			var err error
+			out, err = b.ecs.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: batch, Include: []types.TaskField{types.TaskFieldTags}})
+			return err
+		})
+		if err != nil {
+			return nil, nil, classify("describe tasks in "+cluster, err)
+		}
+		tasks = append(tasks, out.Tasks...)
+		for _, f := range out.Failures {
+			missing = append(missing, aws.ToString(f.Arn))
+		}
+	}
+	return tasks, missing, nil
+}
+
+// Describe implements hashike.Backend with one DescribeTasks call.
+func (b *Backend) Describe(ctx context.Context, ref hashike.TaskRef) (hashike.TaskStatus, error) {
+	tasks, _, err := b.describeTasks(ctx, clusterOf(ref), []string{ref.ID})
+	if err != nil {
+		return hashike.TaskStatus{}, err
+	}
+	if len(tasks) == 0 {
+		return hashike.TaskStatus{}, notFound(ref)
+	}
+	return taskStatus(tasks[0]), nil
+}
+
+func notFound(ref hashike.TaskRef) error {
+	return hashike.Errorf(hashike.ENotFound, "task %s not found in cluster %s (ECS forgets stopped tasks after about an hour)", ref.ID, clusterOf(ref))
+}
+
+// Stop implements hashike.Backend with StopTask. ECS gives every container its stopTimeout
+// between SIGTERM and SIGKILL: grace cannot shorten it (a second Ctrl-C does not kill at
+// once on ECS). Stopping a stopped or forgotten task is not an error.
+func (b *Backend) Stop(ctx context.Context, ref hashike.TaskRef, reason string, grace time.Duration) error {
+	if reason == "" {
+		reason = "stopped by hashike"
+	} else if !strings.HasPrefix(reason, "hashike") {
+		reason = "hashike: " + reason
+	}
+	if len(reason) > 255 {
+		reason = reason[:255]
+	}
+	err := b.retry(ctx, func() error {
+		_, err := b.ecs.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(clusterOf(ref)), Task: aws.String(ref.ID), Reason: aws.String(reason)})
+		return err
+	})
+	if err != nil && !taskNotFound(err) {
+		return classify("stop task "+ref.ID, err)
+	}
+	return nil
+}
+
+// Remove implements hashike.Backend. ECS deletes nothing on request: a stopped task vanishes
+// about an hour after it stopped. Remove tags the task hashike:removed so that Find no longer
+// returns it; a task ECS already forgot is fine.
+func (b *Backend) Remove(ctx context.Context, ref hashike.TaskRef) error {
+	err := b.retry(ctx, func() error {
+		_, err := b.ecs.TagResource(ctx, &ecs.TagResourceInput{ResourceArn: aws.String(ref.ID), Tags: []types.Tag{{Key: aws.String(TagRemoved), Value: aws.String("true")}}})
+		return err
+	})
+	if err != nil && !taskNotFound(err) {
+		return classify("tag task "+ref.ID+" removed", err)
+	}
+	return nil
+}
+
+// jitter spreads d over [0.75d, 1.25d).
+func (b *Backend) jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.75 + 0.5*b.rand()))
+}
+
+func (b *Backend) sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.clock.After(d):
+		return nil
+	}
+}
+
+// retry calls fn until it succeeds, fails for good, or ctx ends: throttling and server errors
+// are retried with capped exponential backoff and jitter, at most 8 times.
+func (b *Backend) retry(ctx context.Context, fn func() error) error {
+	backoff := b.pollMin
+	for i := 0; ; i++ {
+		err := fn()
+		if err == nil || !retryable(err) || i >= 8 || ctx.Err() != nil {
+			return err
+		}
+		if serr := b.sleep(ctx, b.jitter(backoff)); serr != nil {
+			return err
+		}
+		backoff = min(backoff*2, b.pollMax)
+	}
+}
