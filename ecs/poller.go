@@ -95,8 +95,9 @@ func (p *poller) subscribe(cluster, arn string) (watchKey, func()) {
 		p.running = true
 		go p.loop()
 	}
+	fresh := !w.seen
 	p.mu.Unlock()
-	if !w.seen {
+	if fresh {
 		p.wake()
 	}
 	var once sync.Once
