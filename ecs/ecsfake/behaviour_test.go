@@ -543,3 +543,35 @@ func TestManyTasksAtOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestManagedScalingLaunchesWhatProvisioningTasksNeed(t *testing.T) {
+	clock := NewManualClock(time.Unix(1e9, 0))
+	c := newCloud(t, Options{Clock: clock, StepDelay: -1, ManagedScalingDelay: time.Minute})
+	c.AddAutoScalingGroup("asg", "c", 0, 10, 0, 2048, 4096, 3*time.Minute)
+	c.AddCapacityProvider("c", "cp", "asg")
+	register(t, c, "job", app("app", 3000, "sleep", "1h"))
+	strategy := []types.CapacityProviderStrategyItem{{CapacityProvider: s("cp")}}
+	var arns []string
+	for i := 0; i < 3; i++ {
+		arns = append(arns, *run(t, c, &awsecs.RunTaskInput{TaskDefinition: s("job"), CapacityProviderStrategy: strategy}).TaskArn)
+	}
+	desired := func() int32 {
+		g, _ := c.AutoScaling().DescribeAutoScalingGroups(bg, &autoscaling.DescribeAutoScalingGroupsInput{})
+		return *g.AutoScalingGroups[0].DesiredCapacity
+	}
+	if d := desired(); d != 0 {
+		t.Fatalf("scaled before the delay: %d", d)
+	}
+	clock.Advance(time.Minute)
+	if d := desired(); d != 3 {
+		t.Fatalf("desired %d, want 3 (one 3000 MiB task per 4096 MiB instance)", d)
+	}
+	clock.Advance(time.Minute)
+	if d := desired(); d != 3 {
+		t.Fatalf("scaled again while instances boot: %d", d)
+	}
+	clock.Advance(2 * time.Minute)
+	for _, arn := range arns {
+		waitFor(t, func() bool { return *describe(t, c, arn).LastStatus == "RUNNING" })
+	}
+}

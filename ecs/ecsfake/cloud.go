@@ -63,6 +63,11 @@ type Options struct {
 	MaxProvisioning int
 	// ForgetAfter is how long a STOPPED task stays visible (default one hour).
 	ForgetAfter time.Duration
+	// ManagedScalingDelay, when positive, makes capacity providers scale their group out as
+	// managed scaling does: once a task has been PROVISIONING that long, the group's desired
+	// capacity rises (up to its maximum) by the instances the waiting tasks need. Zero: the
+	// groups change only through SetDesiredCapacity.
+	ManagedScalingDelay time.Duration
 	// FargateCapacity caps the FARGATE tasks not yet stopped per cluster (0: no cap).
 	FargateCapacity int
 	// HealthCheckInterval caps the interval between health checks so tests need not wait the
@@ -280,6 +285,9 @@ func (c *Cloud) housekeep() {
 		if t.lastStatus == statusProvisioning && t.instance == nil && t.capacityProvider != "" {
 			c.tryPlaceProvisioning(t, now)
 		}
+	}
+	if c.opts.ManagedScalingDelay > 0 {
+		c.managedScaling(now)
 	}
 	kept := c.order[:0]
 	for _, t := range c.order {

@@ -392,4 +392,59 @@ func paginate(items []string, token *string, max *int32) ([]string, *string, err
 	return append([]string{}, items[start:end]...), next, nil
 }
 
-var _ = sort.Strings
+// managedScaling raises each capacity provider's group by the instances its PROVISIONING
+// tasks need, counting instances already launched and not yet registered (c.mu held).
+func (c *Cloud) managedScaling(now time.Time) {
+	for _, name := range sortedKeys(c.clusters) {
+		cl := c.clusters[name]
+		for _, cp := range sortedKeys(cl.providers) {
+			g := c.asgs[cl.providers[cp]]
+			if g == nil {
+				continue
+			}
+			type bin struct{ cpu, mem int }
+			var bins []*bin
+			for _, m := range g.members {
+				if m.registered == nil {
+					bins = append(bins, &bin{g.cpu, g.mem})
+				}
+			}
+			launched := len(bins)
+			due := false
+			for _, t := range c.order {
+				if t.cluster != cl || t.capacityProvider != cp || t.instance != nil || t.lastStatus != statusProvisioning {
+					continue
+				}
+				due = due || now.Sub(*t.createdAt) >= c.opts.ManagedScalingDelay
+				if t.cpu > g.cpu || t.mem > g.mem {
+					continue // no instance of the group can hold it
+				}
+				placed := false
+				for _, b := range bins {
+					if b.cpu >= t.cpu && b.mem >= t.mem {
+						b.cpu -= t.cpu
+						b.mem -= t.mem
+						placed = true
+						break
+					}
+				}
+				if !placed {
+					bins = append(bins, &bin{g.cpu - t.cpu, g.mem - t.mem})
+				}
+			}
+			if extra := len(bins) - launched; due && extra > 0 && g.desired < g.max {
+				g.resize(c, min(g.max, g.desired+extra))
+				g.registerDue(c, now)
+			}
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
