@@ -305,22 +305,22 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func TestLateStreamAndLateEvents(t *testing.T) {
-	c := newCloud(t, Options{LogStreamDelay: 200 * time.Millisecond, LogDeliveryDelay: 300 * time.Millisecond})
+	clock := NewManualClock(time.Unix(1e9, 0))
+	c := newCloud(t, Options{Clock: clock, StepDelay: -1, LogStreamDelay: 200 * time.Millisecond, LogDeliveryDelay: 300 * time.Millisecond})
 	c.AddInstance("c", 2048, 4096)
 	register(t, c, "job", app("app", 64, "print", "3", "l"))
 	tk := run(t, c, &awsecs.RunTaskInput{TaskDefinition: s("job")})
 	stream := "run/app/" + taskID(*tk.TaskArn)
 	in := &cloudwatchlogs.GetLogEventsInput{LogGroupName: s("/hashike"), LogStreamName: s(stream), StartFromHead: ptr(true)}
+	waitFor(t, func() bool { return *describe(t, c, *tk.TaskArn).LastStatus == "STOPPED" })
 	if _, err := c.Logs().GetLogEvents(bg, in); code(err) != "ResourceNotFoundException" {
 		t.Fatalf("before the stream exists: %v", err)
 	}
-	waitStatus(t, c, *tk.TaskArn, "STOPPED")
-	var out *cloudwatchlogs.GetLogEventsOutput
-	waitFor(t, func() bool {
-		var err error
-		out, err = c.Logs().GetLogEvents(bg, in)
-		return err == nil
-	})
+	clock.Advance(200 * time.Millisecond)
+	out, err := c.Logs().GetLogEvents(bg, in)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(out.Events) != 0 {
 		t.Fatalf("events delivered before their delay: %d (task already STOPPED)", len(out.Events))
 	}
@@ -329,7 +329,7 @@ func TestLateStreamAndLateEvents(t *testing.T) {
 	if *again.NextForwardToken != *tok {
 		t.Fatal("token moved with no new events")
 	}
-	time.Sleep(350 * time.Millisecond)
+	clock.Advance(100 * time.Millisecond)
 	got, _ := c.Logs().GetLogEvents(bg, &cloudwatchlogs.GetLogEventsInput{LogGroupName: s("/hashike"), LogStreamName: s(stream), NextToken: tok, Limit: i32(2)})
 	if len(got.Events) != 2 || *got.Events[0].Message != "l 1" {
 		t.Fatalf("page %+v", got.Events)
