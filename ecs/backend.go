@@ -287,14 +287,20 @@ func runTaskInput(runID, tdArn string, o hashike.ECSOptions) *ecs.RunTaskInput {
 	return in
 }
 
-// capacityFailure reports whether RunTask's failures say only that there is no room yet.
+// capacityFailure reports whether RunTask's failures say only that there is no room yet:
+// RESOURCE:* and AGENT per instance, MISSING without an instance (an empty cluster, as an Auto
+// Scaling group scaled to zero leaves it), Fargate's "Capacity is unavailable".
 func capacityFailure(fs []types.Failure) bool {
 	if len(fs) == 0 {
 		return false
 	}
 	for _, f := range fs {
 		r := aws.ToString(f.Reason)
-		if !strings.HasPrefix(r, "RESOURCE:") && r != "AGENT" {
+		switch {
+		case strings.HasPrefix(r, "RESOURCE:"), r == "AGENT":
+		case r == "MISSING" && f.Arn == nil: // a cluster without container instances
+		case strings.HasPrefix(r, "Capacity is unavailable"): // Fargate
+		default:
 			return false
 		}
 	}
