@@ -193,9 +193,11 @@ func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (hashike.
 	backoff := b.pollMin
 	attempt := 0
 	lastWhy := ""
+	var lastErr error // set while the last answer was an error to retry, not a lack of room
 	for {
 		in.ClientToken = aws.String(ClientToken(req.RunID, attempt))
 		out, err := b.ecs.RunTask(ctx, in)
+		lastErr = nil
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return hashike.TaskRef{}, fmt.Errorf("run task %s: %w", tdArn, ctx.Err())
@@ -204,7 +206,7 @@ func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (hashike.
 			attempt++
 		case err != nil && retryable(err):
 			// The answer may have been lost: retry with the same token.
-			lastWhy = err.Error()
+			lastWhy, lastErr = err.Error(), err
 		case err != nil:
 			return hashike.TaskRef{}, classify("run task "+tdArn, err)
 		case len(out.Tasks) > 0:
@@ -227,6 +229,9 @@ func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (hashike.
 			}
 		}
 		now := b.clock.Now()
+		if !now.Before(deadline) && lastErr != nil {
+			return hashike.TaskRef{}, classify("run task "+tdArn, lastErr)
+		}
 		if !now.Before(deadline) {
 			return hashike.TaskRef{}, &hashike.StartError{Reason: fmt.Sprintf("capacity timeout: no room for the task in cluster %s within %s: %s",
 				o.Cluster, time.Duration(o.CapacityTimeout), lastWhy)}
