@@ -141,8 +141,10 @@ func (a *app) backend(ctx context.Context, name string) (hashike.Backend, error)
 	switch name {
 	case "", "local":
 		return docker.New("", a.clock)
+	case "ecs":
+		return a.ecsBackend(ctx)
 	}
-	return nil, hashike.Errorf(hashike.EInvalid, "unknown backend %q (use local)", name)
+	return nil, hashike.Errorf(hashike.EInvalid, "unknown backend %q (use local or ecs)", name)
 }
 
 // wire opens the store and returns a runner over it and the named backend.
