@@ -228,6 +228,30 @@ func (b *Backend) ensureTaskDefinition(ctx context.Context, spec *hashike.JobSpe
 
 func (b *Backend) registerIfChanged(ctx context.Context, in *ecs.RegisterTaskDefinitionInput, key string) (string, error) {
 	family := aws.ToString(in.Family)
+	if arn, err := b.reusable(ctx, in, key); err != nil || arn != "" {
+		return arn, err
+	}
+	backoff := b.pollMin
+	for i := 0; ; i++ {
+		out, err := b.ecs.RegisterTaskDefinition(ctx, in)
+		if err == nil {
+			b.log.Info("registered task definition", "arn", aws.ToString(out.TaskDefinition.TaskDefinitionArn))
+			return aws.ToString(out.TaskDefinition.TaskDefinitionArn), nil
+		}
+		if (!tooManyConcurrent(err) && !retryable(err)) || i >= 10 || ctx.Err() != nil {
+			return "", classify("register task definition "+family, err)
+		}
+		if serr := b.sleep(ctx, b.jitter(backoff)); serr != nil {
+			return "", classify("register task definition "+family, err)
+		}
+		backoff = min(backoff*2, b.pollMax)
+	}
+}
+
+// reusable returns the ARN of the family's latest ACTIVE revision when its normalized form is
+// key, and "" when a new revision is needed. It only reads.
+func (b *Backend) reusable(ctx context.Context, in *ecs.RegisterTaskDefinitionInput, key string) (string, error) {
+	family := aws.ToString(in.Family)
 	var cur *ecs.DescribeTaskDefinitionOutput
 	err := b.retry(ctx, func() error {
 		var err error
@@ -247,22 +271,7 @@ func (b *Backend) registerIfChanged(ctx context.Context, in *ecs.RegisterTaskDef
 	default:
 		return "", classify("describe task definition "+family, err)
 	}
-
-	backoff := b.pollMin
-	for i := 0; ; i++ {
-		out, err := b.ecs.RegisterTaskDefinition(ctx, in)
-		if err == nil {
-			b.log.Info("registered task definition", "arn", aws.ToString(out.TaskDefinition.TaskDefinitionArn))
-			return aws.ToString(out.TaskDefinition.TaskDefinitionArn), nil
-		}
-		if (!tooManyConcurrent(err) && !retryable(err)) || i >= 10 || ctx.Err() != nil {
-			return "", classify("register task definition "+family, err)
-		}
-		if serr := b.sleep(ctx, b.jitter(backoff)); serr != nil {
-			return "", classify("register task definition "+family, err)
-		}
-		backoff = min(backoff*2, b.pollMax)
-	}
+	return "", nil
 }
 
 // taskDefinition returns the registered revision tdArn, described once per process.
