@@ -730,3 +730,37 @@ func TestRunsSince(t *testing.T) {
 		t.Fatalf("bad filters: exit %d, %q", code, errs)
 	}
 }
+
+func TestECSDryRunLeavesSecretsToECS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	job := filepath.Join(dir, "ecs.yaml")
+	if err := os.WriteFile(job, []byte(`backend: ecs
+ecs: {cluster: jobs, launchType: EC2}
+taskDefinition:
+  family: report
+  memory: "512"
+  containerDefinitions:
+    - name: app
+      image: report:latest
+      secrets: [{name: DB_PASSWORD, valueFrom: "arn:aws:secretsmanager:ap-northeast-1:1:secret:db"}]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command(hashikeBin, "run", "--dry-run", job)
+	// No AWS here: a closed loopback port and no instance metadata, so nothing leaves the machine.
+	c.Env = append(os.Environ(), "HASHIKE_DB="+filepath.Join(dir, "h.db"), "AWS_REGION=ap-northeast-1",
+		"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_ENDPOINT_URL=http://127.0.0.1:9", "AWS_EC2_METADATA_DISABLED=true")
+	out, err := c.CombinedOutput()
+	if err != nil {
+		t.Fatalf("dry run of an ECS job with secrets hashike cannot resolve: %v\n%s", err, out)
+	}
+	for _, want := range []string{`"valueFrom": "arn:aws:secretsmanager:ap-northeast-1:1:secret:db"`, `"startedBy": "hashike/<run id>"`, `"action": "unknown`} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("dry run lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "h.db")); !os.IsNotExist(err) {
+		t.Fatal("dry run created the run history")
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/hashike/hashike/docker"
 	"github.com/hashike/hashike/process"
 	"github.com/hashike/hashike/runner"
+	"github.com/hashike/hashike/secret"
 	"github.com/hashike/hashike/sqlite"
 )
 
@@ -187,6 +188,15 @@ func (a *app) wireRun(ctx context.Context, id string) (*hashike.Run, func(), *ru
 		return nil, nil, nil, err
 	}
 	return run, closeAll, r, nil
+}
+
+// resolveSecrets returns the secret values the local backend injects. On ECS a valueFrom stays
+// a reference that ECS resolves: hashike resolves nothing there.
+func (a *app) resolveSecrets(spec *hashike.JobSpec) (map[string]string, error) {
+	if spec.Backend == "ecs" {
+		return nil, nil
+	}
+	return secret.Resolve(spec, a.lookupEnv, a.secrets())
 }
 
 func (a *app) warn(err error) { fmt.Fprintf(a.stderr, "hashike: warning: %v\n", err) }

@@ -16,7 +16,6 @@ import (
 	"github.com/hashike/hashike/jobfile"
 	"github.com/hashike/hashike/process"
 	"github.com/hashike/hashike/runner"
-	"github.com/hashike/hashike/secret"
 )
 
 type runFlags struct {
@@ -157,7 +156,7 @@ func (a *app) run(ctx context.Context, path string, command []string, f runFlags
 	if err != nil {
 		return err
 	}
-	secrets, err := secret.Resolve(spec, a.lookupEnv, a.secrets())
+	secrets, err := a.resolveSecrets(spec)
 	if err != nil {
 		var he *hashike.Error
 		if errors.As(err, &he) {
@@ -166,7 +165,7 @@ func (a *app) run(ctx context.Context, path string, command []string, f runFlags
 		return err
 	}
 	if f.dryRun {
-		return a.dryRun(spec, f)
+		return a.dryRun(ctx, spec, f)
 	}
 	r, closeAll, err := a.wire(ctx, spec.Backend)
 	if err != nil {
@@ -277,11 +276,29 @@ func (a *app) printStarted(run *hashike.Run, output string) error {
 	return err
 }
 
-// dryRun prints the resolved definition and the plan. It opens no database and calls no
-// engine.
-func (a *app) dryRun(spec *hashike.JobSpec, f runFlags) error {
+// planner is a backend that can say, changing nothing, what it would do to start a spec.
+type planner interface {
+	Plan(ctx context.Context, spec *hashike.JobSpec) (map[string]any, error)
+}
+
+// dryRun prints the resolved definition and the plan. It opens no database and changes
+// nothing: the local backend is not even contacted; the ecs backend only reads (whether the task
+// definition would be registered or reused).
+func (a *app) dryRun(ctx context.Context, spec *hashike.JobSpec, f runFlags) error {
+	var plan map[string]any
+	if backend, err := a.backend(ctx, spec.Backend); err != nil {
+		return err
+	} else if p, ok := backend.(planner); ok {
+		if plan, err = p.Plan(ctx, spec); err != nil {
+			return err
+		}
+	}
 	if f.output == "json" {
-		return writeJSON(a.stdout, map[string]any{"dryRun": true, "definition": spec, "digest": spec.Digest()})
+		out := map[string]any{"dryRun": true, "definition": spec, "digest": spec.Digest()}
+		if plan != nil {
+			out["plan"] = plan
+		}
+		return writeJSON(a.stdout, out)
 	}
 	fmt.Fprintln(a.stdout, "# dry run: nothing is started or recorded")
 	fmt.Fprintln(a.stdout, "# resolved definition:")
@@ -328,6 +345,12 @@ func (a *app) dryRun(spec *hashike.JobSpec, f runFlags) error {
 		}
 		for _, s := range c.Secrets {
 			fmt.Fprintf(a.stdout, "#     secret %s from %s (value resolved, not shown)\n", s.Name, s.ValueFrom)
+		}
+	}
+	if plan != nil {
+		fmt.Fprintln(a.stdout, "# plan (nothing was changed):")
+		if err := writeJSON(a.stdout, plan); err != nil {
+			return err
 		}
 	}
 	fmt.Fprintf(a.stdout, "# watch container: %s\n", spec.Watched())

@@ -13,7 +13,6 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/runner"
-	"github.com/hashike/hashike/secret"
 )
 
 // The detached supervisor: `hashike run --no-wait` and reconciliation start one per run, in
@@ -39,7 +38,7 @@ func (a *app) superviseCmd() *cobra.Command {
 			opts := runner.Options{Adopt: adopt, Warn: a.warn}
 			// Values for the start, and for masking; a process that adopts a run may not
 			// resolve them all (a different environment), and then masks what it can.
-			if vals, err := secret.Resolve(&run.Spec, a.lookupEnv, a.secrets()); err == nil {
+			if vals, err := a.resolveSecrets(&run.Spec); err == nil {
 				opts.Secrets = vals
 			} else if !adopt {
 				// The parent resolved them a moment ago; the environment changed under it.
