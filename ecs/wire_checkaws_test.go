@@ -224,6 +224,13 @@ func TestWireCheckAWSErrors(t *testing.T) {
 		_, err := newSSM(srv.URL, srv.Client()).GetParameters(t.Context(), &ssm.GetParametersInput{Names: []string{"p0"}})
 		eq(t, "code", errCode(err), "ValidationException")
 	})
+	t.Run("Logs: no group is an empty list, not an error", func(t *testing.T) {
+		srv, _ := wireServer(t, nil, wireReply{file: "DescribeLogGroups.empty.response.json"})
+		out, err := newLogGroups(srv.URL, srv.Client()).DescribeLogGroups(t.Context(), &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String("/nope")})
+		if err != nil || len(out.LogGroups) != 0 {
+			t.Errorf("DescribeLogGroups = %v, %v; want no groups, no error", out, err)
+		}
+	})
 	t.Run("Logs AccessDeniedException", func(t *testing.T) {
 		srv, _ := wireServer(t, nil, wireReply{status: 400, file: "error.logs.AccessDeniedException.json"})
 		_, err := newLogGroups(srv.URL, srv.Client()).DescribeLogGroups(t.Context(), &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String("/x")})
