@@ -35,11 +35,20 @@ const (
 const DefaultCluster = "default"
 
 // Config is what New needs. ECS is required; AutoScaling only for jobs that name an
-// autoScalingGroupName; Logs only for following awslogs output.
+// autoScalingGroupName; Logs only for following awslogs output; SQS only for jobs that name an
+// eventsQueueUrl (or for EventsQueueURL).
 type Config struct {
 	ECS         ECSAPI
 	AutoScaling AutoScalingAPI
 	Logs        LogsAPI
+	SQS         SQSAPI
+	// EventsQueueURL is the events queue (see events.go) of tasks whose job does not name one,
+	// among them every task Wait is given without Start or Find having seen its job, as after a
+	// restart. Empty: such tasks are only polled.
+	EventsQueueURL string
+	// EventsPoll is how often a task covered by a healthy events queue is still described, in
+	// case an event is lost or late (default 4*PollMax).
+	EventsPoll time.Duration
 	// Clock drives every wait (default: the wall clock).
 	Clock hashike.Clock
 	// PollMin and PollMax bound the DescribeTasks backoff (defaults 1 s and 15 s). The shared
@@ -62,16 +71,19 @@ type Config struct {
 // shares one DescribeTasks poller between all waiting runs. It holds no state that another
 // process could not rebuild from ECS: tasks are found by StartedBy and tags.
 type Backend struct {
-	ecs         ECSAPI
-	autoscaling AutoScalingAPI
-	logs        LogsAPI
-	clock       hashike.Clock
-	pollMin     time.Duration
-	pollMax     time.Duration
-	logPoll     time.Duration
-	rand        func() float64
-	defaultLog  *hashike.LogConfiguration
-	log         *slog.Logger
+	ecs          ECSAPI
+	autoscaling  AutoScalingAPI
+	logs         LogsAPI
+	sqs          SQSAPI
+	clock        hashike.Clock
+	pollMin      time.Duration
+	pollMax      time.Duration
+	eventsPoll   time.Duration
+	defaultQueue string
+	logPoll      time.Duration
+	rand         func() float64
+	defaultLog   *hashike.LogConfiguration
+	log          *slog.Logger
 
 	poller *poller
 
@@ -80,6 +92,9 @@ type Backend struct {
 	taskDefs map[string]*types.TaskDefinition
 	// registered caches the ARN registered or reused for a normalized definition.
 	registered map[string]registration
+	// queues holds the events queue of the tasks Start and Find saw a job with one for, until
+	// Wait sees the task stop or Remove is called.
+	queues map[watchKey]string
 }
 
 type registration struct {
@@ -94,10 +109,12 @@ var _ hashike.Backend = (*Backend)(nil)
 // New returns a backend on the given clients.
 func New(cfg Config) *Backend {
 	b := &Backend{
-		ecs: cfg.ECS, autoscaling: cfg.AutoScaling, logs: cfg.Logs, clock: cfg.Clock,
+		ecs: cfg.ECS, autoscaling: cfg.AutoScaling, logs: cfg.Logs, sqs: cfg.SQS, clock: cfg.Clock,
 		pollMin: cfg.PollMin, pollMax: cfg.PollMax, logPoll: cfg.LogPoll, rand: cfg.Rand,
+		eventsPoll: cfg.EventsPoll, defaultQueue: cfg.EventsQueueURL,
 		defaultLog: cfg.DefaultLogConfiguration, log: cfg.Logger,
 		taskDefs: map[string]*types.TaskDefinition{}, registered: map[string]registration{},
+		queues: map[watchKey]string{},
 	}
 	if b.clock == nil {
 		b.clock = hashike.SystemClock{}
@@ -110,6 +127,9 @@ func New(cfg Config) *Backend {
 	}
 	if b.pollMax < b.pollMin {
 		b.pollMax = b.pollMin
+	}
+	if b.eventsPoll <= 0 {
+		b.eventsPoll = 4 * b.pollMax
 	}
 	if b.logPoll <= 0 {
 		b.logPoll = time.Second
@@ -210,7 +230,9 @@ func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (hashike.
 		case err != nil:
 			return hashike.TaskRef{}, classify("run task "+tdArn, err)
 		case len(out.Tasks) > 0:
-			return taskRef(out.Tasks[0], o.Cluster), nil
+			ref := taskRef(out.Tasks[0], o.Cluster)
+			b.noteQueue(ref, o.EventsQueueURL)
+			return ref, nil
 		default:
 			why := failureText(out.Failures)
 			if !capacityFailure(out.Failures) {
@@ -371,7 +393,9 @@ func (b *Backend) Find(ctx context.Context, runID string, spec *hashike.JobSpec)
 		}
 		for _, t := range tasks {
 			if tagValue(t.Tags, TagRemoved) == "" {
-				return taskRef(t, o.Cluster), nil
+				ref := taskRef(t, o.Cluster)
+				b.noteQueue(ref, o.EventsQueueURL)
+				return ref, nil
 			}
 		}
 	}
@@ -460,6 +484,7 @@ func (b *Backend) Remove(ctx context.Context, ref hashike.TaskRef) error {
 	if err != nil && !taskNotFound(err) {
 		return classify("tag task "+ref.ID+" removed", err)
 	}
+	b.forgetQueue(ref)
 	return nil
 }
 

@@ -25,15 +25,21 @@ import (
 // A round of n calls is followed by at least n*PollMin, so the call rate stays at or below one
 // per PollMin however many runs wait. A new subscription shortens the wait to that minimum.
 //
+// A task covered by a healthy events queue (events.go) is described when first watched, then
+// only every EventsPoll: its changes arrive as events, which update the same state and wake
+// the same waiters. Versions order the two sources: neither overwrites a newer state.
+//
 // The loop's goroutine is owned by the poller: it starts with the first subscription and
-// returns when the last one ends, so an idle Backend runs nothing.
+// returns when the last one ends, so an idle Backend runs nothing. Events consumers are owned
+// the same way, per queue.
 type poller struct {
-	b       *Backend
-	kick    chan struct{}
-	calls   atomic.Int64
-	mu      sync.Mutex
-	watches map[watchKey]*watch
-	running bool
+	b         *Backend
+	kick      chan struct{}
+	calls     atomic.Int64
+	mu        sync.Mutex
+	watches   map[watchKey]*watch
+	consumers map[string]*consumer // by queue URL
+	running   bool
 }
 
 type watchKey struct{ cluster, task string }
@@ -47,6 +53,8 @@ type watch struct {
 	sig     string
 	err     error
 	changed chan struct{} // closed and replaced when the task changes
+	queue   string        // events queue covering the task, "" for none
+	dueAt   time.Time     // when a covered task is next described
 }
 
 // observation is a copy of a watch's state.
@@ -63,7 +71,7 @@ func (o observation) final() bool {
 }
 
 func newPoller(b *Backend) *poller {
-	return &poller{b: b, kick: make(chan struct{}, 1), watches: map[watchKey]*watch{}}
+	return &poller{b: b, kick: make(chan struct{}, 1), watches: map[watchKey]*watch{}, consumers: map[string]*consumer{}}
 }
 
 // taskID is the last part of a task ARN (an ID stays an ID).
@@ -84,11 +92,15 @@ func clusterName(c string) string {
 // subscribe watches the task until the returned func is called.
 func (p *poller) subscribe(cluster, arn string) (watchKey, func()) {
 	k := watchKey{clusterName(cluster), taskID(arn)}
+	queue := p.b.eventsQueue(k)
 	p.mu.Lock()
 	w := p.watches[k]
 	if w == nil {
-		w = &watch{changed: make(chan struct{})}
+		w = &watch{changed: make(chan struct{}), queue: queue}
 		p.watches[k] = w
+		if queue != "" {
+			p.attach(queue)
+		}
 	}
 	w.refs++
 	if !p.running {
@@ -107,6 +119,9 @@ func (p *poller) subscribe(cluster, arn string) (watchKey, func()) {
 			defer p.mu.Unlock()
 			if w.refs--; w.refs == 0 {
 				delete(p.watches, k)
+				if w.queue != "" {
+					p.detach(w.queue)
+				}
 			}
 		})
 	}
@@ -135,18 +150,35 @@ func (p *poller) loop() {
 	b := p.b
 	interval := b.pollMin
 	for {
+		now := b.clock.Now()
 		p.mu.Lock()
-		byCluster := map[string][]string{}
-		for k, w := range p.watches {
-			if w.seen && (w.err != nil || w.status.LastStatus == hashike.TaskStopped) {
-				continue // final: nothing more to learn
-			}
-			byCluster[k.cluster] = append(byCluster[k.cluster], k.task)
-		}
 		if len(p.watches) == 0 {
 			p.running = false
 			p.mu.Unlock()
 			return
+		}
+		byCluster := map[string][]string{}
+		var notDue []watchKey
+		for k, w := range p.watches {
+			if w.seen && (w.err != nil || w.status.LastStatus == hashike.TaskStopped) {
+				continue // final: nothing more to learn
+			}
+			if w.seen && p.covered(w) {
+				if now.Before(w.dueAt) {
+					notDue = append(notDue, k) // events tell us; describe it only now and then
+					continue
+				}
+				w.dueAt = now.Add(b.jitter(b.eventsPoll))
+			}
+			byCluster[k.cluster] = append(byCluster[k.cluster], k.task)
+		}
+		// A covered task rides along in a call made anyway: that costs nothing and keeps the
+		// covered tasks of a cluster due together, in one call, rather than one call each.
+		for _, k := range notDue {
+			if ids := byCluster[k.cluster]; len(ids)%100 != 0 {
+				p.watches[k].dueAt = now.Add(b.jitter(b.eventsPoll))
+				byCluster[k.cluster] = append(ids, k.task)
+			}
 		}
 		p.mu.Unlock()
 
@@ -161,8 +193,12 @@ func (p *poller) loop() {
 		}
 		roundEnd := b.clock.Now()
 		budget := time.Duration(calls) * b.pollMin
+		pause := max(b.jitter(interval), budget)
+		if next, ok := p.nextDue(); ok {
+			pause = max(next.Sub(roundEnd), budget)
+		}
 		select {
-		case <-b.clock.After(max(b.jitter(interval), budget)):
+		case <-b.clock.After(pause):
 		case <-p.kick:
 			if !slowDown {
 				interval = b.pollMin
@@ -172,6 +208,25 @@ func (p *poller) loop() {
 			}
 		}
 	}
+}
+
+// nextDue returns when the next covered task is due if every task still to be learned about
+// is covered by a healthy events queue; ok is false when some task is polled every round.
+func (p *poller) nextDue() (next time.Time, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, w := range p.watches {
+		if w.seen && (w.err != nil || w.status.LastStatus == hashike.TaskStopped) {
+			continue
+		}
+		if !w.seen || !p.covered(w) {
+			return time.Time{}, false
+		}
+		if !ok || w.dueAt.Before(next) {
+			next, ok = w.dueAt, true
+		}
+	}
+	return next, ok
 }
 
 // round describes the given tasks and records what changed. It reports whether anything
@@ -219,15 +274,12 @@ func (p *poller) record(cluster string, out *ecs.DescribeTasksOutput) bool {
 		if w == nil {
 			continue
 		}
-		st := taskStatus(t)
-		sig, _ := json.Marshal(st)
-		if w.seen && w.err == nil && string(sig) == w.sig {
-			continue
+		if w.seen && w.err == nil && t.Version != 0 && t.Version < w.task.Version {
+			continue // an event already told us more
 		}
-		w.seen, w.task, w.status, w.sig, w.err = true, t, st, string(sig), nil
-		close(w.changed)
-		w.changed = make(chan struct{})
-		changed = true
+		if p.set(w, t) {
+			changed = true
+		}
 	}
 	for _, f := range out.Failures {
 		id := taskID(aws.ToString(f.Arn))
@@ -243,6 +295,20 @@ func (p *poller) record(cluster string, out *ecs.DescribeTasksOutput) bool {
 		changed = true
 	}
 	return changed
+}
+
+// set records t as w's task, waking w's waiters when its status changed (p.mu held).
+func (p *poller) set(w *watch, t types.Task) bool {
+	st := taskStatus(t)
+	sig, _ := json.Marshal(st)
+	if w.seen && w.err == nil && string(sig) == w.sig {
+		w.task = t // the same status; keep the newer version and tags
+		return false
+	}
+	w.seen, w.task, w.status, w.sig, w.err = true, t, st, string(sig), nil
+	close(w.changed)
+	w.changed = make(chan struct{})
+	return true
 }
 
 func (p *poller) deliverError(cluster string, ids []string, err error) {
@@ -268,6 +334,7 @@ func (b *Backend) Wait(ctx context.Context, ref hashike.TaskRef) (hashike.TaskSt
 	for {
 		o := b.poller.observe(k)
 		if o.final() {
+			b.forgetQueue(ref)
 			if o.err != nil {
 				return hashike.TaskStatus{}, o.err
 			}

@@ -1,6 +1,7 @@
-// Package ecsfake is a stateful, in-memory fake of the parts of Amazon ECS, EC2 Auto Scaling
-// and CloudWatch Logs that hashike's ecs backend relies on. It stands behind the narrow
-// interfaces of package ecs (ECSAPI, AutoScalingAPI, LogsAPI) and models the real services'
+// Package ecsfake is a stateful, in-memory fake of the parts of Amazon ECS, EC2 Auto Scaling,
+// CloudWatch Logs and Amazon SQS (with EventBridge's task state change events) that hashike's
+// ecs backend relies on. It stands behind the narrow interfaces of package ecs (ECSAPI,
+// AutoScalingAPI, LogsAPI, SQSAPI) and models the real services'
 // behaviour, failures included: binpack placement with RESOURCE:* failures, capacity
 // providers and PROVISIONING tasks, the task lifecycle with its timestamps and stop codes,
 // clientToken idempotency, STOPPED tasks forgotten after an hour, throttling, and awslogs
@@ -135,6 +136,7 @@ type Cloud struct {
 	asgs     map[string]*asg
 	secrets  map[string]string
 	streams  map[string]map[string]*logStream // group -> stream -> events
+	queues   map[string]*queue                // SQS queues by URL (sqs.go)
 	seq      int
 
 	wg     sync.WaitGroup

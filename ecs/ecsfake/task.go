@@ -112,6 +112,7 @@ func (c *Cloud) newTask(cl *cluster, td *taskDef, in *awsecs.RunTaskInput, launc
 	}
 	c.tasks[t.arn] = t
 	c.order = append(c.order, t)
+	c.publishTaskEvent(t)
 	return t
 }
 
@@ -150,8 +151,11 @@ func (t *task) launch() {
 	}()
 }
 
+// touch records a change (c.mu held): a new version, an event for the events queues, a wake-up
+// for the task's driver.
 func (t *task) touch() {
 	t.version++
+	t.c.publishTaskEvent(t)
 	select {
 	case t.wake <- struct{}{}:
 	default:
