@@ -575,3 +575,22 @@ func TestManagedScalingLaunchesWhatProvisioningTasksNeed(t *testing.T) {
 		waitFor(t, func() bool { return *describe(t, c, arn).LastStatus == "RUNNING" })
 	}
 }
+
+func TestStoppedTaskKeepsItsPlacementAndStopCode(t *testing.T) {
+	c := New(Options{})
+	defer c.Close()
+	c.AddCluster("c")
+	arn := c.AddInstance("c", 1024, 2048)
+	td := register(t, c, "keep", app("app", 64, "sleep", "60s"))
+	task := *run(t, c, &awsecs.RunTaskInput{TaskDefinition: td.TaskDefinitionArn, LaunchType: types.LaunchTypeEc2}).TaskArn
+	if _, err := c.ECS().StopTask(bg, &awsecs.StopTaskInput{Cluster: s("c"), Task: &task, Reason: s("enough")}); err != nil {
+		t.Fatal(err)
+	}
+	got := waitStatus(t, c, task, "STOPPED")
+	if got.ContainerInstanceArn == nil || *got.ContainerInstanceArn != arn {
+		t.Fatalf("stopped task lost its containerInstanceArn: %v", got.ContainerInstanceArn)
+	}
+	if got.StopCode != types.TaskStopCodeUserInitiated || *got.StoppedReason != "enough" {
+		t.Fatalf("stopCode %q, reason %q", got.StopCode, *got.StoppedReason)
+	}
+}

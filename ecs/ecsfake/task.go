@@ -36,7 +36,10 @@ type task struct {
 	tags             []types.Tag
 	cpu, mem         int
 	instance         *instance
-	launched         bool
+	// placedOn is the container instance the task was placed on; unlike instance (the
+	// resources held) it stays after the task stopped, as containerInstanceArn does on ECS.
+	placedOn string
+	launched bool
 
 	lastStatus, desiredStatus string
 	stopCode                  types.TaskStopCode
@@ -119,6 +122,7 @@ func (c *Cloud) newTask(cl *cluster, td *taskDef, in *awsecs.RunTaskInput, launc
 // assign reserves the task's resources on host.
 func (t *task) assign(host *instance) {
 	t.instance = host
+	t.placedOn = host.arn
 	host.usedCPU += t.cpu
 	host.usedMem += t.mem
 	host.pending++
@@ -217,6 +221,11 @@ func (t *task) hostGone(reason string) {
 
 // finish marks the task STOPPED and frees its resources (c.mu held).
 func (t *task) finish(now time.Time) {
+	if t.stopCode == "" && t.stopRequested {
+		// Stopped by StopTask before its containers ran (during the pull, say).
+		t.stopCode = types.TaskStopCodeUserInitiated
+		t.stoppedReason = t.userReason
+	}
 	for _, ctr := range t.containers {
 		if ctr.status != statusStopped {
 			ctr.status = statusStopped
@@ -525,8 +534,8 @@ func (t *task) describe(withTags bool) types.Task {
 	if t.stoppedReason != "" {
 		out.StoppedReason = ptr(t.stoppedReason)
 	}
-	if t.instance != nil {
-		out.ContainerInstanceArn = ptr(t.instance.arn)
+	if t.placedOn != "" {
+		out.ContainerInstanceArn = ptr(t.placedOn)
 	}
 	if withTags {
 		out.Tags = append(out.Tags, t.tags...)
