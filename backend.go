@@ -68,8 +68,10 @@ type TaskRef struct {
 	// ID is the task's identifier: the task ARN on ECS, the run's label value locally.
 	ID string `json:"id"`
 	// Cluster is the ECS cluster the task runs in ("" locally).
-	Cluster    string         `json:"cluster,omitempty"`
-	Containers []ContainerRef `json:"containers,omitempty"`
+	Cluster string `json:"cluster,omitempty"`
+	// ContainerInstance is the ECS container instance the task ran on (EC2 launch type).
+	ContainerInstance string         `json:"containerInstance,omitempty"`
+	Containers        []ContainerRef `json:"containers,omitempty"`
 }
 
 // ContainerRef is one container of a task.
@@ -92,12 +94,14 @@ type TaskStatus struct {
 	LastStatus string `json:"lastStatus"`
 	// StopCode and StoppedReason as ECS reports them: "EssentialContainerExited",
 	// "TaskFailedToStart", "UserInitiated".
-	StopCode      string            `json:"stopCode,omitempty"`
-	StoppedReason string            `json:"stoppedReason,omitempty"`
-	Containers    []ContainerStatus `json:"containers"`
-	CreatedAt     *time.Time        `json:"createdAt,omitempty"`
-	StartedAt     *time.Time        `json:"startedAt,omitempty"`
-	StoppedAt     *time.Time        `json:"stoppedAt,omitempty"`
+	StopCode      string `json:"stopCode,omitempty"`
+	StoppedReason string `json:"stoppedReason,omitempty"`
+	// ContainerInstanceArn is where an ECS task was placed ("" on Fargate and locally).
+	ContainerInstanceArn string            `json:"containerInstanceArn,omitempty"`
+	Containers           []ContainerStatus `json:"containers"`
+	CreatedAt            *time.Time        `json:"createdAt,omitempty"`
+	StartedAt            *time.Time        `json:"startedAt,omitempty"`
+	StoppedAt            *time.Time        `json:"stoppedAt,omitempty"`
 }
 
 // Container returns the status of the named container (the zero value named name if absent).

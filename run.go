@@ -109,6 +109,10 @@ type ExitStatus struct {
 	Code int `json:"code"`
 	// Reason is one line for people: "Essential container in task exited", "timeout 5s reached".
 	Reason string `json:"reason,omitempty"`
+	// StopCode and StoppedReason are the task's, as the backend reported them (ECS's names:
+	// EssentialContainerExited, TaskFailedToStart, UserInitiated).
+	StopCode      string `json:"stopCode,omitempty"`
+	StoppedReason string `json:"stoppedReason,omitempty"`
 }
 
 // Run is one execution of a JobSpec.

@@ -16,13 +16,14 @@ import (
 // failure rather than an application exit.
 func taskStatus(t types.Task) hashike.TaskStatus {
 	st := hashike.TaskStatus{
-		LastStatus:    foldTaskStatus(aws.ToString(t.LastStatus), t.StartedAt != nil),
-		StopCode:      string(t.StopCode),
-		StoppedReason: aws.ToString(t.StoppedReason),
-		CreatedAt:     t.CreatedAt,
-		StartedAt:     t.StartedAt,
-		StoppedAt:     t.StoppedAt,
-		Containers:    []hashike.ContainerStatus{},
+		LastStatus:           foldTaskStatus(aws.ToString(t.LastStatus), t.StartedAt != nil),
+		StopCode:             string(t.StopCode),
+		ContainerInstanceArn: aws.ToString(t.ContainerInstanceArn),
+		StoppedReason:        aws.ToString(t.StoppedReason),
+		CreatedAt:            t.CreatedAt,
+		StartedAt:            t.StartedAt,
+		StoppedAt:            t.StoppedAt,
+		Containers:           []hashike.ContainerStatus{},
 	}
 	for _, c := range t.Containers {
 		cs := hashike.ContainerStatus{

@@ -259,6 +259,13 @@ loop:
 		return nil, err
 	}
 	state, exit := hashike.Outcome(latest.StopCause, time.Duration(latest.Spec.Timeout), w.st.Container(latest.Spec.Watched()), w.st)
+	exit.StopCode, exit.StoppedReason = w.st.StopCode, w.st.StoppedReason
+	if w.st.ContainerInstanceArn != "" {
+		ref.ContainerInstance = w.st.ContainerInstanceArn
+		if _, err := r.Store.UpdateRun(ctx, run.ID, hashike.RunUpdate{At: r.Clock.Now(), Task: &ref}); err != nil {
+			return nil, err
+		}
+	}
 	done, err := s.finish(ctx, state, exit)
 	if err != nil {
 		return done, err

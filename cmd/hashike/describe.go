@@ -50,6 +50,12 @@ func (a *app) describeCmd() *cobra.Command {
 				}
 				row("Reason", "%s", run.Exit.Reason)
 			}
+			if run.Exit != nil && run.Exit.StopCode != "" {
+				row("Stop code", "%s", run.Exit.StopCode)
+			}
+			if run.Exit != nil && run.Exit.StoppedReason != "" && run.Exit.StoppedReason != run.Exit.Reason {
+				row("Stopped reason", "%s", run.Exit.StoppedReason)
+			}
 			if run.StopCause != "" {
 				row("Stop cause", "%s", run.StopCause)
 			}
@@ -68,6 +74,12 @@ func (a *app) describeCmd() *cobra.Command {
 			}
 			if run.Task != nil {
 				row("Task", "%s", run.Task.ID)
+				if run.Task.Cluster != "" {
+					row("Cluster", "%s", run.Task.Cluster)
+				}
+				if run.Task.ContainerInstance != "" {
+					row("Container instance", "%s", run.Task.ContainerInstance)
+				}
 				for _, c := range run.Task.Containers {
 					row("  container "+c.Name, "%s", c.ID)
 				}

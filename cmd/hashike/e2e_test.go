@@ -259,7 +259,7 @@ func TestRunExitCodeOutputAndHistory(t *testing.T) {
 		t.Fatalf("history %v", path)
 	}
 	text, _, _ := e.run("describe", run.ID)
-	for _, want := range []string{"State:", "failed", "Exit code:", "container app exited 3", "History:", "running -> failed"} {
+	for _, want := range []string{"State:", "failed", "Exit code:", "container app exited 3", "Stop code:", "EssentialContainerExited", "History:", "running -> failed"} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("describe lacks %q:\n%s", want, text)
 		}
