@@ -3,32 +3,68 @@ package main
 import (
 	"context"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/ecs"
 )
 
-// ecsBackend builds the ECS backend from the SDK's standard configuration chain: environment,
-// shared config and credentials files (profiles, SSO), and instance or task roles. The SDK
-// also honours AWS_REGION, AWS_PROFILE and the endpoint variables AWS_ENDPOINT_URL and
-// AWS_ENDPOINT_URL_ECS / _AUTO_SCALING / _CLOUDWATCH_LOGS, so the backend can be pointed at any
-// ECS-compatible endpoint.
-func (a *app) ecsBackend(ctx context.Context) (hashike.Backend, error) {
+// awsConfig loads the SDK's standard configuration chain: environment, shared config and
+// credentials files (profiles, SSO), and instance or task roles. The SDK also honours
+// AWS_REGION, AWS_PROFILE and the endpoint variables AWS_ENDPOINT_URL and
+// AWS_ENDPOINT_URL_ECS / _AUTO_SCALING / _CLOUDWATCH_LOGS / _SQS / ..., so hashike can be
+// pointed at any ECS-compatible endpoint.
+func awsConfig(ctx context.Context) (aws.Config, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
-		return nil, &hashike.Error{Code: hashike.EInvalid, Message: "AWS configuration", Err: err}
+		return cfg, &hashike.Error{Code: hashike.EInvalid, Message: "AWS configuration", Err: err}
 	}
 	if cfg.Region == "" {
-		return nil, hashike.Errorf(hashike.EInvalid, "AWS configuration: no region (set AWS_REGION or a profile's region)")
+		return cfg, hashike.Errorf(hashike.EInvalid, "AWS configuration: no region (set AWS_REGION or a profile's region)")
+	}
+	return cfg, nil
+}
+
+// ecsBackend builds the ECS backend. Its default events queue (for runs reattached without
+// their job's eventsQueueUrl) is --events-queue, else HASHIKE_EVENTS_QUEUE.
+func (a *app) ecsBackend(ctx context.Context) (hashike.Backend, error) {
+	cfg, err := awsConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	queue := a.eventsQueue
+	if queue == "" {
+		queue = a.env("HASHIKE_EVENTS_QUEUE")
 	}
 	return ecs.New(ecs.Config{
-		ECS:         awsecs.NewFromConfig(cfg),
-		AutoScaling: autoscaling.NewFromConfig(cfg),
-		Logs:        cloudwatchlogs.NewFromConfig(cfg),
-		Clock:       a.clock,
+		ECS:            awsecs.NewFromConfig(cfg),
+		AutoScaling:    autoscaling.NewFromConfig(cfg),
+		Logs:           cloudwatchlogs.NewFromConfig(cfg),
+		SQS:            sqs.NewFromConfig(cfg),
+		EventsQueueURL: queue,
+		Clock:          a.clock,
+	}), nil
+}
+
+// checkAWS verifies that the roles, secrets, SSM parameters and log groups spec refers to exist.
+func (a *app) checkAWS(ctx context.Context, spec *hashike.JobSpec) ([]hashike.FieldError, error) {
+	cfg, err := awsConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ecs.CheckAWS(ctx, spec, ecs.AWSClients{
+		IAM:            iam.NewFromConfig(cfg),
+		SecretsManager: secretsmanager.NewFromConfig(cfg),
+		SSM:            ssm.NewFromConfig(cfg),
+		LogGroups:      cloudwatchlogs.NewFromConfig(cfg),
+		Region:         cfg.Region,
 	}), nil
 }

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -762,5 +763,36 @@ taskDefinition:
 	}
 	if _, err := os.Stat(filepath.Join(dir, "h.db")); !os.IsNotExist(err) {
 		t.Fatal("dry run created the run history")
+	}
+}
+
+func TestValidateCheckAWSNeverPassesWhatItCouldNotCheck(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	job := filepath.Join(dir, "ecs.yaml")
+	if err := os.WriteFile(job, []byte(`backend: ecs
+taskDefinition:
+  family: report
+  memory: "512"
+  taskRoleArn: arn:aws:iam::123456789012:role/report-task
+  containerDefinitions:
+    - name: app
+      image: report:latest
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "AWS_REGION=ap-northeast-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
+		"AWS_ENDPOINT_URL=http://127.0.0.1:9", "AWS_EC2_METADATA_DISABLED=true", "AWS_MAX_ATTEMPTS=1")
+	c := exec.Command(hashikeBin, "validate", job)
+	c.Env = env
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("validate without --check-aws: %v\n%s", err, out)
+	}
+	c = exec.Command(hashikeBin, "validate", "--check-aws", job)
+	c.Env = env
+	out, err := c.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "ecs.yaml:5:") || !strings.Contains(string(out), "role report-task") {
+		t.Fatalf("--check-aws with AWS unreachable: %v\n%s", err, out)
 	}
 }

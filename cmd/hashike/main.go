@@ -40,7 +40,9 @@ type app struct {
 	lookupEnv      func(string) (string, bool)
 	dbPath         string
 	secretsFile    string
-	clock          hashike.Clock
+	// eventsQueue is the ECS events queue of runs that name none (--events-queue).
+	eventsQueue string
+	clock       hashike.Clock
 }
 
 // Main runs the CLI and returns the process's exit code.
@@ -181,6 +183,9 @@ func (a *app) wireRun(ctx context.Context, id string) (*hashike.Run, func(), *ru
 	}
 	run, err := r.Store.GetRun(ctx, id)
 	if err == nil {
+		if o := run.Spec.ECS; o != nil && a.eventsQueue == "" {
+			a.eventsQueue = o.EventsQueueURL
+		}
 		r.Backend, err = a.backend(ctx, run.Backend)
 	}
 	if err != nil {

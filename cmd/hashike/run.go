@@ -29,6 +29,7 @@ type runFlags struct {
 	dryRun         bool
 	keep           bool
 	backend        string
+	eventsQueue    string
 	// which of the override flags were given
 	cpuSet, memSet, timeoutSet bool
 }
@@ -73,6 +74,7 @@ A COMMAND after -- replaces the command of the container chosen by --container
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the resolved definition and what would be started; start and record nothing")
 	fl.BoolVar(&f.keep, "keep", false, "keep the containers after the run is recorded")
 	fl.StringVar(&f.backend, "backend", "", "where to run: local (default) or ecs; overrides the file's backend")
+	fl.StringVar(&f.eventsQueue, "events-queue", "", "ecs: SQS queue URL receiving EventBridge \"ECS Task State Change\" events, the primary status source (polling stays the fallback)")
 	return c
 }
 
@@ -85,6 +87,12 @@ func (a *app) loadSpec(ctx context.Context, path string, command []string, f run
 	}
 	if f.backend != "" {
 		file.Spec.Backend = f.backend
+	}
+	if f.eventsQueue != "" {
+		if file.Spec.ECS == nil {
+			file.Spec.ECS = &hashike.ECSOptions{}
+		}
+		file.Spec.ECS.EventsQueueURL = f.eventsQueue
 	}
 	backend, err := a.backend(ctx, file.Spec.Backend)
 	if err != nil {

@@ -11,7 +11,8 @@ import (
 )
 
 func (a *app) validateCmd() *cobra.Command {
-	return &cobra.Command{
+	var checkAWS bool
+	c := &cobra.Command{
 		Use:   "validate FILE",
 		Short: "Check a job file and report every problem at once, with file:line:col",
 		Args:  cobra.ExactArgs(1),
@@ -32,6 +33,13 @@ func (a *app) validateCmd() *cobra.Command {
 				return err
 			}
 			problems := append(append([]hashike.FieldError(nil), file.Warnings...), file.Annotate(backend.Check(&file.Spec))...)
+			if checkAWS {
+				found, err := a.checkAWS(cmd.Context(), &file.Spec)
+				if err != nil {
+					return err
+				}
+				problems = append(problems, file.Annotate(found)...)
+			}
 			for _, p := range problems {
 				fmt.Fprintln(a.stderr, p)
 			}
@@ -43,4 +51,6 @@ func (a *app) validateCmd() *cobra.Command {
 			return nil
 		},
 	}
+	c.Flags().BoolVar(&checkAWS, "check-aws", false, "also verify in AWS that the referenced roles, secrets, SSM parameters and log groups exist (read-only calls)")
+	return c
 }
