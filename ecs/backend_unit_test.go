@@ -62,9 +62,14 @@ func TestCheck(t *testing.T) {
 		{"no awslogs", func() hashike.JobSpec {
 			s := base()
 			s.TaskDefinition.ContainerDefinitions[0].LogConfiguration = &hashike.LogConfiguration{LogDriver: "fluentd"}
-			s.ECS = &hashike.ECSOptions{EventsQueueURL: "https://sqs"}
+			s.ECS = &hashike.ECSOptions{EventsQueueURL: "https://sqs.us-east-1.amazonaws.com/1/q"}
 			return s
-		}(), nil, []string{"ecs.eventsQueueUrl", "taskDefinition.containerDefinitions[0].logConfiguration"}},
+		}(), nil, []string{"taskDefinition.containerDefinitions[0].logConfiguration"}},
+		{"events queue not a URL", func() hashike.JobSpec {
+			s := base()
+			s.ECS = &hashike.ECSOptions{EventsQueueURL: "hashike-events"}
+			return s
+		}(), []string{"ecs.eventsQueueUrl"}, nil},
 		{"awslogs without group", func() hashike.JobSpec {
 			s := base()
 			s.TaskDefinition.ContainerDefinitions[0].LogConfiguration = &hashike.LogConfiguration{LogDriver: "awslogs"}

@@ -2,6 +2,7 @@ package ecs
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -101,8 +102,10 @@ func (b *Backend) Check(spec *hashike.JobSpec) []hashike.FieldError {
 	if o.AutoScalingGroupName != "" && fargate {
 		refuse("ecs.autoScalingGroupName", "scales EC2 instances; the task runs on Fargate")
 	}
-	if o.EventsQueueURL != "" {
-		warn("ecs.eventsQueueUrl", "ignored: task status comes from batched DescribeTasks polling")
+	if q := o.EventsQueueURL; q != "" {
+		if u, err := url.Parse(q); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			refuse("ecs.eventsQueueUrl", "%q is not an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)", q)
+		}
 	}
 	if fargate || slices.Contains(td.RequiresCompatibilities, "FARGATE") {
 		if td.NetworkMode != "awsvpc" {
