@@ -98,10 +98,11 @@ type Backend struct {
 }
 
 type registration struct {
-	arn  string
-	at   time.Time
-	done chan struct{}
-	err  error
+	arn       string
+	overrides []types.ContainerOverride
+	at        time.Time
+	done      chan struct{}
+	err       error
 }
 
 var _ hashike.Backend = (*Backend)(nil)
@@ -204,11 +205,14 @@ func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (hashike.
 		return hashike.TaskRef{}, err
 	}
 	o := options(&req.Spec)
-	tdArn, err := b.ensureTaskDefinition(ctx, &req.Spec)
+	tdArn, overrides, err := b.ensureTaskDefinition(ctx, &req.Spec)
 	if err != nil {
 		return hashike.TaskRef{}, err
 	}
 	in := runTaskInput(req.RunID, tdArn, o)
+	if len(overrides) > 0 {
+		in.Overrides = &types.TaskOverride{ContainerOverrides: overrides}
+	}
 	deadline := b.clock.Now().Add(time.Duration(o.CapacityTimeout))
 	backoff := b.pollMin
 	attempt := 0

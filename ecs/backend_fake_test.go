@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,20 +88,36 @@ func TestRegisterOnlyWhenChanged(t *testing.T) {
 		name      string
 		spec      hashike.JobSpec
 		registers int
+		exit      int
+		line      string // a line the task must print ("" for none)
 	}{
-		{"first", spec("0.25 vCPU", "0.5 GB", ab, "exit", "0"), 1},
-		{"same in other words", spec("256", "512", ba, "exit", "0"), 1},
-		{"other command", spec("256", "512", ab, "exit", "1"), 2},
-		{"back to the first", spec("256", "512", ab, "exit", "0"), 3},
+		{"first", spec("0.25 vCPU", "0.5 GB", ab, "exit", "0"), 1, 0, ""},
+		{"same in other words", spec("256", "512", ba, "exit", "0"), 1, 0, ""},
+		// What RunTask can override (command, environment) reuses the revision.
+		{"other command", spec("256", "512", ab, "exit", "1"), 1, 1, ""},
+		{"other environment", spec("256", "512", []hashike.KeyValuePair{{Name: "A", Value: "9"}, {Name: "B", Value: "2"}, {Name: "DATE", Value: "x"}},
+			"env", "A", "env", "DATE", "exit", "0"), 1, 0, "DATE=x"},
+		// What it cannot override needs a revision.
+		{"other task memory", spec("256", "1024", ab, "exit", "0"), 2, 0, ""},
+		{"back to the first", spec("256", "512", ab, "exit", "0"), 3, 0, ""},
 	}
 	for _, s := range steps {
 		b := ecs.New(fastConfig(cloud)) // a fresh process: no cache
-		st, _ := runToEnd(t, b, s.spec)
+		st, lines := runToEnd(t, b, s.spec)
 		if st.LastStatus != hashike.TaskStopped {
 			t.Fatalf("%s: %+v", s.name, st)
 		}
 		if got := cloud.Calls("RegisterTaskDefinition"); got != s.registers {
 			t.Fatalf("%s: %d registrations, want %d", s.name, got, s.registers)
+		}
+		if c := st.Container("app"); c.ExitCode == nil || *c.ExitCode != s.exit {
+			t.Fatalf("%s: container %+v, want exit %d: the override did not reach the task", s.name, c, s.exit)
+		}
+		if s.line != "" && !slices.Contains(lines, s.line) {
+			t.Fatalf("%s: output %q lacks %q", s.name, lines, s.line)
+		}
+		if s.line == "DATE=x" && !slices.Contains(lines, "A=9") {
+			t.Fatalf("%s: output %q lacks the replaced A=9", s.name, lines)
 		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
 	"github.com/hashike/hashike"
 )
 
@@ -32,12 +34,15 @@ func (b *Backend) Plan(ctx context.Context, spec *hashike.JobSpec) (map[string]a
 	td := map[string]any{"family": family}
 	lookupCtx, cancel := context.WithTimeout(ctx, planLookupTimeout)
 	defer cancel()
-	arn, lookupErr := b.reusable(lookupCtx, in, key)
+	arn, overrides, lookupErr := b.reusable(lookupCtx, in, key)
 	switch {
 	case lookupErr != nil:
 		td["action"] = "unknown: cannot read the family's latest revision"
 		td["error"] = lookupErr.Error()
 		arn = family
+	case arn != "" && len(overrides) > 0:
+		td["action"] = "reuse, with containerOverrides"
+		td["taskDefinitionArn"] = arn
 	case arn != "":
 		td["action"] = "reuse"
 		td["taskDefinitionArn"] = arn
@@ -47,6 +52,9 @@ func (b *Backend) Plan(ctx context.Context, spec *hashike.JobSpec) (map[string]a
 	}
 	const runID = "<run id>"
 	rt := runTaskInput(runID, arn, options(spec))
+	if len(overrides) > 0 {
+		rt.Overrides = &types.TaskOverride{ContainerOverrides: overrides}
+	}
 	runTask, err := apiShape(rt)
 	if err != nil {
 		return nil, err

@@ -182,17 +182,19 @@ func prune(v any) (any, bool) {
 	return v, false
 }
 
-// ensureTaskDefinition returns the ARN of a revision of the job's family equal to its
-// definition: the family's latest ACTIVE revision when it is the same, else a new one. A
-// process registers a definition at most once per 5 minutes however many runs start.
-func (b *Backend) ensureTaskDefinition(ctx context.Context, spec *hashike.JobSpec) (string, error) {
+// ensureTaskDefinition returns the ARN of a revision of the job's family to run and the
+// containerOverrides to run it with: the family's latest ACTIVE revision when the job equals
+// it, or differs only in what RunTask can override (command, environment, cpu, memory); else a
+// new revision. A process registers a definition at most once per 5 minutes however many runs
+// start.
+func (b *Backend) ensureTaskDefinition(ctx context.Context, spec *hashike.JobSpec) (string, []types.ContainerOverride, error) {
 	in, err := RegisterInput(&spec.TaskDefinition, b.defaultLog)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	key, err := Canonical(in)
 	if err != nil {
-		return "", fmt.Errorf("normalize task definition %s: %w", spec.TaskDefinition.Family, err)
+		return "", nil, fmt.Errorf("normalize task definition %s: %w", spec.TaskDefinition.Family, err)
 	}
 	b.mu.Lock()
 	r, ok := b.registered[key]
@@ -201,56 +203,58 @@ func (b *Backend) ensureTaskDefinition(ctx context.Context, spec *hashike.JobSpe
 		select {
 		case <-r.done:
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return "", nil, ctx.Err()
 		}
 		b.mu.Lock()
 		r, ok = b.registered[key]
 	}
 	if ok && r.done == nil && r.err == nil && b.clock.Now().Sub(r.at) < 5*time.Minute {
 		b.mu.Unlock()
-		return r.arn, nil
+		return r.arn, r.overrides, nil
 	}
 	done := make(chan struct{})
 	b.registered[key] = registration{done: done}
 	b.mu.Unlock()
 
-	arn, err := b.registerIfChanged(ctx, in, key)
+	arn, overrides, err := b.registerIfChanged(ctx, in, key)
 	b.mu.Lock()
 	if err != nil {
 		delete(b.registered, key)
 	} else {
-		b.registered[key] = registration{arn: arn, at: b.clock.Now()}
+		b.registered[key] = registration{arn: arn, overrides: overrides, at: b.clock.Now()}
 	}
 	b.mu.Unlock()
 	close(done)
-	return arn, err
+	return arn, overrides, err
 }
 
-func (b *Backend) registerIfChanged(ctx context.Context, in *ecs.RegisterTaskDefinitionInput, key string) (string, error) {
+func (b *Backend) registerIfChanged(ctx context.Context, in *ecs.RegisterTaskDefinitionInput, key string) (string, []types.ContainerOverride, error) {
 	family := aws.ToString(in.Family)
-	if arn, err := b.reusable(ctx, in, key); err != nil || arn != "" {
-		return arn, err
+	if arn, overrides, err := b.reusable(ctx, in, key); err != nil || arn != "" {
+		return arn, overrides, err
 	}
+
 	backoff := b.pollMin
 	for i := 0; ; i++ {
 		out, err := b.ecs.RegisterTaskDefinition(ctx, in)
 		if err == nil {
 			b.log.Info("registered task definition", "arn", aws.ToString(out.TaskDefinition.TaskDefinitionArn))
-			return aws.ToString(out.TaskDefinition.TaskDefinitionArn), nil
+			return aws.ToString(out.TaskDefinition.TaskDefinitionArn), nil, nil
 		}
 		if (!tooManyConcurrent(err) && !retryable(err)) || i >= 10 || ctx.Err() != nil {
-			return "", classify("register task definition "+family, err)
+			return "", nil, classify("register task definition "+family, err)
 		}
 		if serr := b.sleep(ctx, b.jitter(backoff)); serr != nil {
-			return "", classify("register task definition "+family, err)
+			return "", nil, classify("register task definition "+family, err)
 		}
 		backoff = min(backoff*2, b.pollMax)
 	}
 }
 
-// reusable returns the ARN of the family's latest ACTIVE revision when its normalized form is
-// key, and "" when a new revision is needed. It only reads.
-func (b *Backend) reusable(ctx context.Context, in *ecs.RegisterTaskDefinitionInput, key string) (string, error) {
+// reusable returns the ARN of the family's latest ACTIVE revision when the job equals it (no
+// overrides) or differs only in what RunTask overrides (with those overrides), and "" when a new
+// revision is needed. It only reads.
+func (b *Backend) reusable(ctx context.Context, in *ecs.RegisterTaskDefinitionInput, key string) (string, []types.ContainerOverride, error) {
 	family := aws.ToString(in.Family)
 	var cur *ecs.DescribeTaskDefinitionOutput
 	err := b.retry(ctx, func() error {
@@ -260,18 +264,24 @@ func (b *Backend) reusable(ctx context.Context, in *ecs.RegisterTaskDefinitionIn
 	})
 	switch {
 	case err == nil && cur.TaskDefinition != nil && cur.TaskDefinition.Status == types.TaskDefinitionStatusActive:
-		if have, herr := describedInput(cur.TaskDefinition, cur.Tags); herr == nil {
-			if hk, cerr := Canonical(have); cerr == nil && hk == key {
-				return aws.ToString(cur.TaskDefinition.TaskDefinitionArn), nil
-			}
+		have, herr := describedInput(cur.TaskDefinition, cur.Tags)
+		if herr != nil {
+			break
+		}
+		arn := aws.ToString(cur.TaskDefinition.TaskDefinitionArn)
+		if hk, cerr := Canonical(have); cerr == nil && hk == key {
+			return arn, nil, nil
+		}
+		if overrides, ok := overridesFor(have, in); ok {
+			return arn, overrides, nil
 		}
 	case err == nil:
 	case apiCode(err) == "ClientException":
 		// The family has no ACTIVE revision yet.
 	default:
-		return "", classify("describe task definition "+family, err)
+		return "", nil, classify("describe task definition "+family, err)
 	}
-	return "", nil
+	return "", nil, nil
 }
 
 // taskDefinition returns the registered revision tdArn, described once per process.
