@@ -262,7 +262,7 @@ func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (hashike.
 			return hashike.TaskRef{}, &hashike.StartError{Reason: fmt.Sprintf("capacity timeout: no room for the task in cluster %s within %s: %s",
 				o.Cluster, time.Duration(o.CapacityTimeout), lastWhy)}
 		}
-		b.log.Debug("waiting for capacity", "cluster", o.Cluster, "run", req.RunID, "why", lastWhy)
+		b.log.Info("waiting for capacity", "cluster", o.Cluster, "why", lastWhy, "gives up in", deadline.Sub(now).Round(time.Second))
 		if err := b.sleep(ctx, min(b.jitter(backoff), deadline.Sub(now))); err != nil {
 			return hashike.TaskRef{}, fmt.Errorf("run task %s: waiting for capacity: %w", tdArn, err)
 		}

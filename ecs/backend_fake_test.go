@@ -1,9 +1,11 @@
 package ecs_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -138,7 +140,10 @@ func TestRegisterRetriesConcurrentAttempts(t *testing.T) {
 func TestCapacityAppearsWhileWaiting(t *testing.T) {
 	cloud := newCloud(t, ecsfake.Options{})
 	cloud.AddInstance("default", 1024, 128)
-	b := ecs.New(fastConfig(cloud))
+	var said syncBuffer
+	cfg := fastConfig(cloud)
+	cfg.Logger = slog.New(slog.NewTextHandler(&said, nil))
+	b := ecs.New(cfg)
 	type started struct {
 		ref hashike.TaskRef
 		err error
@@ -160,6 +165,28 @@ func TestCapacityAppearsWhileWaiting(t *testing.T) {
 	if c := st.Container("app"); c.ExitCode == nil || *c.ExitCode != 0 || len(lines) != 1 {
 		t.Fatalf("status %+v, lines %q", st, lines)
 	}
+	// The wait is shown as such, with ECS's reason.
+	if got := said.String(); !strings.Contains(got, "waiting for capacity") || !strings.Contains(got, "RESOURCE:MEMORY") {
+		t.Fatalf("the capacity wait was not reported: %q", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestCapacityTimeoutIsStartError(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -51,6 +52,7 @@ func (a *app) ecsBackend(ctx context.Context) (hashike.Backend, error) {
 		SQS:            sqs.NewFromConfig(cfg),
 		EventsQueueURL: queue,
 		Clock:          a.clock,
+		Logger:         slog.New(&lineHandler{w: a.stderr}),
 	}), nil
 }
 

@@ -748,7 +748,7 @@ taskDefinition:
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := exec.Command(hashikeBin, "run", "--dry-run", job)
+	c := exec.Command(hashikeBin, "run", "--dry-run", "--capacity-timeout", "3m", job)
 	// No AWS here: a closed loopback port and no instance metadata, so nothing leaves the machine.
 	c.Env = append(os.Environ(), "HASHIKE_DB="+filepath.Join(dir, "h.db"), "AWS_REGION=ap-northeast-1",
 		"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_ENDPOINT_URL=http://127.0.0.1:9", "AWS_EC2_METADATA_DISABLED=true")
@@ -756,7 +756,7 @@ taskDefinition:
 	if err != nil {
 		t.Fatalf("dry run of an ECS job with secrets hashike cannot resolve: %v\n%s", err, out)
 	}
-	for _, want := range []string{`"valueFrom": "arn:aws:secretsmanager:ap-northeast-1:1:secret:db"`, `"startedBy": "hashike/<run id>"`, `"action": "unknown`} {
+	for _, want := range []string{`"valueFrom": "arn:aws:secretsmanager:ap-northeast-1:1:secret:db"`, `"startedBy": "hashike/<run id>"`, `"action": "unknown`, `"value": "3m0s"`} {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("dry run lacks %q:\n%s", want, out)
 		}

@@ -19,17 +19,18 @@ import (
 )
 
 type runFlags struct {
-	env            []string
-	cpu, memory    int
-	container      string
-	timeout        time.Duration
-	noWait         bool
-	output         string
-	idempotencyKey string
-	dryRun         bool
-	keep           bool
-	backend        string
-	eventsQueue    string
+	env             []string
+	cpu, memory     int
+	container       string
+	timeout         time.Duration
+	noWait          bool
+	output          string
+	idempotencyKey  string
+	dryRun          bool
+	keep            bool
+	backend         string
+	eventsQueue     string
+	capacityTimeout time.Duration
 	// which of the override flags were given
 	cpuSet, memSet, timeoutSet bool
 }
@@ -74,6 +75,7 @@ A COMMAND after -- replaces the command of the container chosen by --container
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the resolved definition and what would be started; start and record nothing")
 	fl.BoolVar(&f.keep, "keep", false, "keep the containers after the run is recorded")
 	fl.StringVar(&f.backend, "backend", "", "where to run: local (default) or ecs; overrides the file's backend")
+	fl.DurationVar(&f.capacityTimeout, "capacity-timeout", 0, "ecs: how long to wait for capacity (RunTask RESOURCE:* failures, PROVISIONING); default the file's, else 10m")
 	fl.StringVar(&f.eventsQueue, "events-queue", "", "ecs: SQS queue URL receiving EventBridge \"ECS Task State Change\" events, the primary status source (polling stays the fallback)")
 	return c
 }
@@ -88,11 +90,19 @@ func (a *app) loadSpec(ctx context.Context, path string, command []string, f run
 	if f.backend != "" {
 		file.Spec.Backend = f.backend
 	}
-	if f.eventsQueue != "" {
+	if f.eventsQueue != "" || f.capacityTimeout != 0 {
 		if file.Spec.ECS == nil {
 			file.Spec.ECS = &hashike.ECSOptions{}
 		}
-		file.Spec.ECS.EventsQueueURL = f.eventsQueue
+		if f.eventsQueue != "" {
+			file.Spec.ECS.EventsQueueURL = f.eventsQueue
+		}
+		if f.capacityTimeout < 0 {
+			return nil, nil, &hashike.Error{Code: hashike.EInvalid, Message: "invalid flags", Fields: []hashike.FieldError{{Path: "--capacity-timeout", Message: "must not be negative"}}}
+		}
+		if f.capacityTimeout > 0 {
+			file.Spec.ECS.CapacityTimeout = hashike.Duration(f.capacityTimeout)
+		}
 	}
 	backend, err := a.backend(ctx, file.Spec.Backend)
 	if err != nil {
