@@ -2,6 +2,7 @@ package hashike
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -199,4 +200,15 @@ func (c LogCursor) Clone() LogCursor {
 		out[k] = v
 	}
 	return out
+}
+
+// SerialSink returns a sink that calls sink from one goroutine at a time, as Logs promises its
+// caller, for a backend that reads several containers at once.
+func SerialSink(sink func(LogEntry) error) func(LogEntry) error {
+	var mu sync.Mutex
+	return func(e LogEntry) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return sink(e)
+	}
 }

@@ -31,12 +31,7 @@ func (b *Backend) Logs(ctx context.Context, ref hashike.TaskRef, opts hashike.Lo
 	if err != nil {
 		return err
 	}
-	var mu sync.Mutex
-	locked := func(e hashike.LogEntry) error {
-		mu.Lock()
-		defer mu.Unlock()
-		return sink(e)
-	}
+	locked := hashike.SerialSink(sink)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg, ready sync.WaitGroup

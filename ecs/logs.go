@@ -3,7 +3,6 @@ package ecs
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -94,12 +93,7 @@ func (b *Backend) Logs(ctx context.Context, ref hashike.TaskRef, opts hashike.Lo
 	if after == nil {
 		after = hashike.LogCursor{}
 	}
-	var mu sync.Mutex
-	emit := func(e hashike.LogEntry) error {
-		mu.Lock()
-		defer mu.Unlock()
-		return sink(e)
-	}
+	emit := hashike.SerialSink(sink)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, len(sources))
