@@ -749,9 +749,7 @@ taskDefinition:
 		t.Fatal(err)
 	}
 	c := exec.Command(hashikeBin, "run", "--dry-run", "--capacity-timeout", "3m", job)
-	// No AWS here: a closed loopback port and no instance metadata, so nothing leaves the machine.
-	c.Env = append(os.Environ(), "HASHIKE_DB="+filepath.Join(dir, "h.db"), "AWS_REGION=ap-northeast-1",
-		"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_ENDPOINT_URL=http://127.0.0.1:9", "AWS_EC2_METADATA_DISABLED=true")
+	c.Env = append(offlineAWS(), "HASHIKE_DB="+filepath.Join(dir, "h.db"))
 	out, err := c.CombinedOutput()
 	if err != nil {
 		t.Fatalf("dry run of an ECS job with secrets hashike cannot resolve: %v\n%s", err, out)
@@ -781,8 +779,7 @@ taskDefinition:
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := append(os.Environ(), "AWS_REGION=ap-northeast-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
-		"AWS_ENDPOINT_URL=http://127.0.0.1:9", "AWS_EC2_METADATA_DISABLED=true", "AWS_MAX_ATTEMPTS=1")
+	env := offlineAWS()
 	c := exec.Command(hashikeBin, "validate", job)
 	c.Env = env
 	if out, err := c.CombinedOutput(); err != nil {
@@ -795,4 +792,11 @@ taskDefinition:
 	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "ecs.yaml:5:") || !strings.Contains(string(out), "role report-task") {
 		t.Fatalf("--check-aws with AWS unreachable: %v\n%s", err, out)
 	}
+}
+
+// offlineAWS is an environment in which the AWS SDK reaches nothing: every endpoint is a closed
+// loopback port, instance metadata is off and calls are not retried.
+func offlineAWS() []string {
+	return append(os.Environ(), "AWS_REGION=ap-northeast-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
+		"AWS_ENDPOINT_URL=http://127.0.0.1:9", "AWS_EC2_METADATA_DISABLED=true", "AWS_MAX_ATTEMPTS=1")
 }
