@@ -441,3 +441,16 @@ func TestPollerBatchesDescribeTasks(t *testing.T) {
 	}
 	t.Logf("%d DescribeTasks calls in %s for %d runs", calls, elapsed, n)
 }
+
+// Events that CloudWatch shows more than two log polls after the task stopped are still read:
+// the follower keeps reading for a grace period after STOPPED, not just two empty pages.
+func TestEventsShownLongAfterStopAreRead(t *testing.T) {
+	cloud := newCloud(t, ecsfake.Options{LogDeliveryDelay: 180 * time.Millisecond})
+	cloud.AddInstance("default", 4096, 8192)
+	cfg := fastConfig(cloud)
+	cfg.LogPoll = 50 * time.Millisecond // two empty pages take 100 ms; the grace is 250 ms
+	st, lines := runToEnd(t, ecs.New(cfg), job(64, "print", "3", "tail", "exit", "0"))
+	if st.LastStatus != hashike.TaskStopped || len(lines) != 3 || lines[2] != "tail 3" {
+		t.Fatalf("lines %q, want the whole tail", lines)
+	}
+}

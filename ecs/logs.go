@@ -136,6 +136,10 @@ func (f *follower) state() (stopped, ran bool) {
 	return true, o.status.Container(f.src.container).ExitCode != nil
 }
 
+// drainGrace, in LogPolls, is how long after a task is seen STOPPED its stream is still read
+// before two empty pages count as the end (5 s at the default LogPoll).
+const drainGrace = 5
+
 func (f *follower) run(ctx context.Context) error {
 	b := f.b
 	var (
@@ -145,9 +149,13 @@ func (f *follower) run(ctx context.Context) error {
 		missing      int // attempts that found no stream after the task stopped
 		emptyMoving  int // consecutive empty pages with a new token
 		backoff      = b.logPoll
+		stoppedSince time.Time
 	)
 	for {
 		stopped, ran := f.state()
+		if stopped && stoppedSince.IsZero() {
+			stoppedSince = b.clock.Now()
+		}
 		out, err := b.logs.GetLogEvents(ctx, &cloudwatchlogs.GetLogEventsInput{
 			LogGroupName: aws.String(f.src.group), LogStreamName: aws.String(f.src.stream),
 			StartFromHead: aws.Bool(true), NextToken: token,
@@ -212,7 +220,9 @@ func (f *follower) run(ctx context.Context) error {
 			}
 			return nil
 		case stopped:
-			if emptyStopped++; emptyStopped >= 2 {
+			// Drained: two empty pages in a row, and a while after STOPPED was seen, since
+			// CloudWatch can show the last events seconds after the task stopped.
+			if emptyStopped++; emptyStopped >= 2 && b.clock.Now().Sub(stoppedSince) >= drainGrace*b.logPoll {
 				return nil
 			}
 		case moved && emptyMoving < 3:
