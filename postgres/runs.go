@@ -1,0 +1,534 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hashike/hashike"
+	"github.com/jackc/pgx/v5"
+)
+
+// splitTime returns t as the instant truncated to its microsecond, which timestamptz keeps
+// exactly, and the nanoseconds below it. Times outside years 0 to 9999 are EInvalid, as in
+// the SQLite store.
+func splitTime(t time.Time) (time.Time, int16, error) {
+	u := t.UTC()
+	if y := u.Year(); y < 0 || y > 9999 {
+		return time.Time{}, 0, hashike.Errorf(hashike.EInvalid, "time %s is outside years 0 to 9999", t)
+	}
+	us := u.Truncate(time.Microsecond)
+	return us, int16(u.Sub(us)), nil
+}
+
+func joinTime(us time.Time, ns int16) time.Time {
+	return us.UTC().Add(time.Duration(ns))
+}
+
+// nullTime is splitTime for an optional time: nil pointers for NULL.
+func nullTime(t *time.Time) (*time.Time, *int16, error) {
+	if t == nil {
+		return nil, nil, nil
+	}
+	us, ns, err := splitTime(*t)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &us, &ns, nil
+}
+
+func joinNullTime(us *time.Time, ns *int16) *time.Time {
+	if us == nil {
+		return nil
+	}
+	var n int16
+	if ns != nil {
+		n = *ns
+	}
+	t := joinTime(*us, n)
+	return &t
+}
+
+// storable reports whether PostgreSQL text can hold s: no NUL byte, valid UTF-8. No stored
+// run has an ID (or family) that is not, so a lookup by one finds nothing rather than
+// failing.
+func storable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// nullJSON encodes v as JSON text, or nil (NULL) when v is a nil pointer.
+func nullJSON[T any](v *T) (*string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	s := string(b)
+	return &s, nil
+}
+
+const runColumns = `r.id, r.family, r.backend, r.state, r.spec, r.digest, r.cpu, r.memory_mib,
+	r.idempotency_key, r.stop_cause, r.exit, r.task, r.owner, r.created_at, r.created_at_ns,
+	r.started_at, r.started_at_ns, r.finished_at, r.finished_at_ns`
+
+// historyColumns are the run's transitions as arrays in seq order, from the lateral join
+// historyJoin: one statement reads a run and its history from one snapshot.
+const (
+	historyColumns = `h.froms, h.tos, h.ats, h.at_ns, h.reasons`
+	historyJoin    = `CROSS JOIN LATERAL (SELECT array_agg(t.from_state ORDER BY t.seq) AS froms,
+		array_agg(t.to_state ORDER BY t.seq) AS tos, array_agg(t.at ORDER BY t.seq) AS ats,
+		array_agg(t.at_ns ORDER BY t.seq) AS at_ns, array_agg(t.reason ORDER BY t.seq) AS reasons
+		FROM run_transitions t WHERE t.run_id = r.id) h`
+)
+
+// runRow holds a scanned row until it is turned into a hashike.Run.
+type runRow struct {
+	r                     hashike.Run
+	state, stopCause      string
+	spec                  []byte
+	cpu, memoryMiB        int64
+	key                   *string
+	exit, task, owner     []byte
+	createdAt             time.Time
+	createdNs             int16
+	startedAt, finishedAt *time.Time
+	startedNs, finishedNs *int16
+	withHistory           bool
+	froms, tos, reasons   []string
+	ats                   []time.Time
+	atNs                  []int16
+}
+
+func (w *runRow) dest() []any {
+	d := []any{&w.r.ID, &w.r.Family, &w.r.Backend, &w.state, &w.spec, &w.r.Digest, &w.cpu, &w.memoryMiB,
+		&w.key, &w.stopCause, &w.exit, &w.task, &w.owner, &w.createdAt, &w.createdNs,
+		&w.startedAt, &w.startedNs, &w.finishedAt, &w.finishedNs}
+	if w.withHistory {
+		d = append(d, &w.froms, &w.tos, &w.ats, &w.atNs, &w.reasons)
+	}
+	return d
+}
+
+func (w *runRow) run() (*hashike.Run, error) {
+	r := &w.r
+	r.State = hashike.RunState(w.state)
+	r.StopCause = hashike.StopCause(w.stopCause)
+	r.Resources = hashike.Resources{CPU: int(w.cpu), MemoryMiB: int(w.memoryMiB)}
+	if w.key != nil {
+		r.IdempotencyKey = *w.key
+	}
+	if err := json.Unmarshal(w.spec, &r.Spec); err != nil {
+		return nil, fmt.Errorf("run %s: spec: %w", r.ID, err)
+	}
+	for _, j := range []struct {
+		col  []byte
+		dst  any
+		name string
+	}{{w.exit, &r.Exit, "exit"}, {w.task, &r.Task, "task"}, {w.owner, &r.Owner, "owner"}} {
+		if j.col != nil {
+			if err := json.Unmarshal(j.col, j.dst); err != nil {
+				return nil, fmt.Errorf("run %s: %s: %w", r.ID, j.name, err)
+			}
+		}
+	}
+	r.CreatedAt = joinTime(w.createdAt, w.createdNs)
+	r.StartedAt = joinNullTime(w.startedAt, w.startedNs)
+	r.FinishedAt = joinNullTime(w.finishedAt, w.finishedNs)
+	if w.withHistory {
+		n := len(w.tos)
+		if len(w.froms) != n || len(w.ats) != n || len(w.atNs) != n || len(w.reasons) != n {
+			return nil, fmt.Errorf("run %s: history arrays of different lengths", r.ID)
+		}
+		r.History = make([]hashike.Transition, n)
+		for i := range n {
+			r.History[i] = hashike.Transition{From: hashike.RunState(w.froms[i]), To: hashike.RunState(w.tos[i]),
+				At: joinTime(w.ats[i], w.atNs[i]), Reason: w.reasons[i]}
+		}
+	}
+	return r, nil
+}
+
+// getRun returns the one run matching where (on runs r), with its history, or an ENotFound
+// error.
+func getRun(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, where string, args ...any) (*hashike.Run, error) {
+	w := runRow{withHistory: true}
+	err := q.QueryRow(ctx, `SELECT `+runColumns+`, `+historyColumns+` FROM runs r `+historyJoin+` WHERE `+where, args...).Scan(w.dest()...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, hashike.Errorf(hashike.ENotFound, "no such run")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return w.run()
+}
+
+// CreateRun records run in StatePending with its first transition (from "" at
+// run.CreatedAt) and returns the run as stored. run.State must be "" or StatePending; its
+// History is ignored. With an IdempotencyKey that a stored run already has, it returns that
+// run and created=false, writing nothing. The insert skips conflicts (ON CONFLICT DO
+// NOTHING), waiting for a concurrent insert of the same key or ID to commit or roll back, and
+// then reads the run holding the key: concurrent creates with one key, from any replica, make
+// one run, and every caller gets that run.
+func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, bool, error) {
+	if run == nil || run.ID == "" {
+		return nil, false, hashike.Errorf(hashike.EInvalid, "create run: no run ID")
+	}
+	if run.State != "" && run.State != hashike.StatePending {
+		return nil, false, hashike.Errorf(hashike.EInvalid, "create run %s: a new run is %s, not %s", run.ID, hashike.StatePending, run.State)
+	}
+	spec, err := json.Marshal(run.Spec)
+	if err != nil {
+		return nil, false, fmt.Errorf("postgres: create run %s: spec: %w", run.ID, err)
+	}
+	exit, err := nullJSON(run.Exit)
+	if err != nil {
+		return nil, false, fmt.Errorf("postgres: create run %s: exit: %w", run.ID, err)
+	}
+	task, err := nullJSON(run.Task)
+	if err != nil {
+		return nil, false, fmt.Errorf("postgres: create run %s: task: %w", run.ID, err)
+	}
+	owner, err := nullJSON(run.Owner)
+	if err != nil {
+		return nil, false, fmt.Errorf("postgres: create run %s: owner: %w", run.ID, err)
+	}
+	createdAt, createdNs, err := splitTime(run.CreatedAt)
+	if err != nil {
+		return nil, false, err
+	}
+	startedAt, startedNs, err := nullTime(run.StartedAt)
+	if err != nil {
+		return nil, false, err
+	}
+	finishedAt, finishedNs, err := nullTime(run.FinishedAt)
+	if err != nil {
+		return nil, false, err
+	}
+	var key *string
+	if run.IdempotencyKey != "" {
+		key = &run.IdempotencyKey
+	}
+
+	var out *hashike.Run
+	var created bool
+	err = s.inTx(ctx, "create run "+run.ID, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO runs (id, family, backend, state, spec, digest, cpu, memory_mib,
+			idempotency_key, stop_cause, exit, task, owner, created_at, created_at_ns,
+			started_at, started_at_ns, finished_at, finished_at_ns)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+			ON CONFLICT DO NOTHING`,
+			run.ID, run.Family, run.Backend, string(hashike.StatePending), string(spec), run.Digest,
+			run.Resources.CPU, run.Resources.MemoryMiB, key, string(run.StopCause), exit, task, owner,
+			createdAt, createdNs, startedAt, startedNs, finishedAt, finishedNs)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			// The ID or the key is taken. A new statement sees what the insert waited for.
+			if key != nil {
+				existing, err := getRun(ctx, tx, "r.idempotency_key = $1", *key)
+				if err == nil {
+					out, created = existing, false
+					return nil
+				}
+				if hashike.ErrorCodeOf(err) != hashike.ENotFound {
+					return err
+				}
+			}
+			return hashike.Errorf(hashike.EConflict, "run %s exists", run.ID)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, at_ns, reason)
+			VALUES ($1, 1, '', $2, $3, $4, '')`, run.ID, string(hashike.StatePending), createdAt, createdNs); err != nil {
+			return err
+		}
+		if out, err = getRun(ctx, tx, "r.id = $1", run.ID); err != nil {
+			return err
+		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return out, created, nil
+}
+
+// GetRun returns the run whose ID is id or, failing that, the only one whose ID starts with
+// id, with its History. The run and its history come from one statement, so one snapshot.
+func (s *Store) GetRun(ctx context.Context, id string) (*hashike.Run, error) {
+	if id == "" {
+		return nil, hashike.Errorf(hashike.ENotFound, "no run ID given")
+	}
+	if !storable(id) {
+		return nil, hashike.Errorf(hashike.ENotFound, "no run %q", id)
+	}
+	op := "get run " + id
+	r, err := getRun(ctx, s.pool, "r.id = $1", id)
+	if err == nil {
+		return r, nil
+	}
+	if hashike.ErrorCodeOf(err) != hashike.ENotFound {
+		return nil, dbErr(op, err)
+	}
+	// IDs compare as bytes (COLLATE "C"), so those starting with id form one contiguous range
+	// of the primary key, beginning at the first ID >= id; the first two tell a unique match
+	// from an ambiguous one. Runs are never deleted, so the match is still there to read.
+	rows, err := s.pool.Query(ctx, `SELECT id FROM runs WHERE id >= $1 ORDER BY id LIMIT 2`, id)
+	if err != nil {
+		return nil, dbErr(op, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, dbErr(op, err)
+	}
+	var matches []string
+	for _, m := range ids {
+		if strings.HasPrefix(m, id) {
+			matches = append(matches, m)
+		}
+	}
+	switch len(matches) {
+	case 0:
+		return nil, hashike.Errorf(hashike.ENotFound, "no run %s", id)
+	case 2:
+		return nil, hashike.Errorf(hashike.EConflict, "run ID prefix %s is ambiguous: it matches %s, %s and maybe more", id, matches[0], matches[1])
+	}
+	r, err = getRun(ctx, s.pool, "r.id = $1", matches[0])
+	if err != nil {
+		if hashike.ErrorCodeOf(err) == hashike.ENotFound {
+			return nil, hashike.Errorf(hashike.ENotFound, "no run %s", id)
+		}
+		return nil, dbErr(op, err)
+	}
+	return r, nil
+}
+
+// ListRuns returns the runs f selects, newest (by CreatedAt, then ID) first. Their History is
+// not loaded: GetRun has it.
+func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.Run, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if len(f.States) > 0 {
+		states := make([]string, len(f.States))
+		for i, st := range f.States {
+			states[i] = string(st)
+		}
+		where = append(where, "r.state = ANY("+arg(states)+")")
+	}
+	if f.Active {
+		var active []string
+		for _, st := range hashike.RunStates {
+			if !st.Terminal() {
+				active = append(active, string(st))
+			}
+		}
+		where = append(where, "r.state = ANY("+arg(active)+")")
+	}
+	if f.Family != "" {
+		if !storable(f.Family) {
+			return nil, nil
+		}
+		where = append(where, "r.family = "+arg(f.Family))
+	}
+	if !f.Since.IsZero() {
+		us, ns, err := splitTime(f.Since)
+		if err != nil {
+			return nil, err
+		}
+		where = append(where, "(r.created_at, r.created_at_ns) >= ("+arg(us)+", "+arg(ns)+")")
+	}
+	q := `SELECT ` + runColumns + ` FROM runs r`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY r.created_at DESC, r.created_at_ns DESC, r.id DESC`
+	if f.Limit > 0 {
+		q += ` LIMIT ` + arg(f.Limit)
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, dbErr("list runs", err)
+	}
+	defer rows.Close()
+	var out []*hashike.Run
+	for rows.Next() {
+		var w runRow
+		if err := rows.Scan(w.dest()...); err != nil {
+			return nil, dbErr("list runs", err)
+		}
+		r, err := w.run()
+		if err != nil {
+			return nil, dbErr("list runs", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("list runs", err)
+	}
+	return out, nil
+}
+
+// UpdateRun applies u to the run with exactly this ID in one transaction that locks the run's
+// row first (SELECT ... FOR UPDATE), so the transition and owner checks see the run as it is
+// when the update is written, whichever replica wrote last. It returns the run as stored
+// afterwards. Besides the hashike.Store contract: a state change needs u.At (EInvalid
+// without it, as the Store does not read the clock); u.State equal to the current state is a
+// transition like any other, and no transition leads from a state to itself (EConflict);
+// SetOwner with ClearOwner is EInvalid; Reason without a state change is ignored.
+func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (*hashike.Run, error) {
+	op := "update run " + id
+	if u.State != "" && !u.State.Valid() {
+		return nil, hashike.Errorf(hashike.EInvalid, "%s: unknown state %q", op, u.State)
+	}
+	if u.State != "" && u.At.IsZero() {
+		return nil, hashike.Errorf(hashike.EInvalid, "%s: a state change needs the time it happened", op)
+	}
+	if u.SetOwner != nil && u.ClearOwner {
+		return nil, hashike.Errorf(hashike.EInvalid, "%s: both SetOwner and ClearOwner", op)
+	}
+	if !storable(id) {
+		return nil, hashike.Errorf(hashike.ENotFound, "no run %q", id)
+	}
+	var sets []string
+	var args []any
+	set := func(col string, v any) {
+		args = append(args, v)
+		sets = append(sets, fmt.Sprintf("%s = $%d", col, len(args)))
+	}
+	if u.Task != nil {
+		v, err := nullJSON(u.Task)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: %s: task: %w", op, err)
+		}
+		set("task", v)
+	}
+	if u.Exit != nil {
+		v, err := nullJSON(u.Exit)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: %s: exit: %w", op, err)
+		}
+		set("exit", v)
+	}
+	if u.StartedAt != nil {
+		us, ns, err := nullTime(u.StartedAt)
+		if err != nil {
+			return nil, err
+		}
+		set("started_at", us)
+		set("started_at_ns", ns)
+	}
+	if u.FinishedAt != nil {
+		us, ns, err := nullTime(u.FinishedAt)
+		if err != nil {
+			return nil, err
+		}
+		set("finished_at", us)
+		set("finished_at_ns", ns)
+	}
+	if u.SetOwner != nil {
+		v, err := nullJSON(u.SetOwner)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: %s: owner: %w", op, err)
+		}
+		set("owner", v)
+	}
+	if u.ClearOwner {
+		set("owner", nil)
+	}
+	var at time.Time
+	var atNs int16
+	if u.State != "" {
+		var err error
+		if at, atNs, err = splitTime(u.At); err != nil {
+			return nil, err
+		}
+	}
+	// The columns set regardless of the stored row; the closure below adds to copies.
+	baseSets, baseArgs := sets, args
+
+	var out *hashike.Run
+	err := s.inTx(ctx, op, func(tx pgx.Tx) error {
+		sets, args := append([]string(nil), baseSets...), append([]any(nil), baseArgs...)
+		set := func(col string, v any) {
+			args = append(args, v)
+			sets = append(sets, fmt.Sprintf("%s = $%d", col, len(args)))
+		}
+		var (
+			state, stopCause string
+			owner            []byte
+		)
+		err := tx.QueryRow(ctx, `SELECT state, stop_cause, owner FROM runs WHERE id = $1 FOR UPDATE`, id).Scan(&state, &stopCause, &owner)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return hashike.Errorf(hashike.ENotFound, "no run %s", id)
+		}
+		if err != nil {
+			return err
+		}
+		if u.IfOwner != nil {
+			var cur *hashike.Owner
+			if owner != nil {
+				if err := json.Unmarshal(owner, &cur); err != nil {
+					return fmt.Errorf("stored owner: %w", err)
+				}
+			}
+			if !sameOwner(cur, u.IfOwner.Owner) {
+				return hashike.Errorf(hashike.EConflict, "run %s is owned by %s, not %s", id, describeOwner(cur), describeOwner(u.IfOwner.Owner))
+			}
+		}
+		if u.StopCause != hashike.StopNone && stopCause == "" {
+			set("stop_cause", string(u.StopCause))
+		}
+		if u.State != "" {
+			from := hashike.RunState(state)
+			if !hashike.CanTransition(from, u.State) {
+				return hashike.Errorf(hashike.EConflict, "run %s is %s: it cannot become %s", id, from, u.State)
+			}
+			set("state", string(u.State))
+			// The row lock makes MAX(seq) + 1 this transaction's alone.
+			if _, err := tx.Exec(ctx, `INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, at_ns, reason)
+				SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6 FROM run_transitions WHERE run_id = $1`,
+				id, state, string(u.State), at, atNs, u.Reason); err != nil {
+				return err
+			}
+		}
+		if len(sets) > 0 {
+			args = append(args, id)
+			q := fmt.Sprintf(`UPDATE runs SET %s WHERE id = $%d`, strings.Join(sets, ", "), len(args))
+			if _, err := tx.Exec(ctx, q, args...); err != nil {
+				return err
+			}
+		}
+		out, err = getRun(ctx, tx, "r.id = $1", id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func sameOwner(a, b *hashike.Owner) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func describeOwner(o *hashike.Owner) string {
+	if o == nil {
+		return "nobody"
+	}
+	return fmt.Sprintf("pid %d on %s (started %s)", o.PID, o.Host, o.Start)
+}
