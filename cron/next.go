@@ -39,7 +39,7 @@ func (s *Schedule) Next(after time.Time, loc *time.Location) time.Time {
 	// first fire. Between periods, wall time jumps forward (a gap) or back (an overlap).
 	p := periodAt(a+1, loc)  // a+1 may start a period: a gap fire at a+1 counts
 	prevEnd := int64(negInf) // the wall time the previous period ended at
-	if p.start > negInf {
+	if p.start > negInf && !interval { // only fixed-time schedules look back
 		prevEnd = p.start + periodAt(p.start-1, loc).offset
 	}
 	for first := true; ; first = false {
@@ -66,7 +66,9 @@ func (s *Schedule) Next(after time.Time, loc *time.Location) time.Time {
 			return time.Time{}
 		}
 		prevEnd = max(prevEnd, p.end+p.offset)
-		p = periodAt(p.end, loc)
+		end = p.end
+		p = periodAt(end, loc)
+		p.start = end // ZoneBounds may report an earlier start (golang/go#81583)
 	}
 }
 
@@ -86,6 +88,16 @@ func periodAt(sec int64, loc *time.Location) period {
 	}
 	if !end.IsZero() {
 		p.end = end.Unix()
+	}
+	if p.end <= sec {
+		// golang/go#81583: in a leap year served by the zone's TZ footer rule (after its last
+		// explicit transition, 2037 for most zones), ZoneBounds ends the year's last period on
+		// Dec 31 00:00 UTC instead of Jan 1. No offset changes there; end at the next UTC
+		// midnight, where ZoneBounds is right again.
+		p.end = (floorDiv(sec, secondsPerDay) + 1) * secondsPerDay
+	}
+	if p.start > sec {
+		p.start = sec
 	}
 	return p
 }

@@ -207,3 +207,27 @@ func TestNextFarFuture(t *testing.T) {
 		t.Errorf("beyond the supported range: got %v", got)
 	}
 }
+
+// golang/go#81583: ZoneBounds misreports the last period of a leap year after a zone's last
+// explicit transition; Next must still move on.
+func TestNextAcrossFooterRuleLeapYear(t *testing.T) {
+	for _, name := range []string{"America/New_York", "Europe/London", "Australia/Lord_Howe"} {
+		loc := mustLoad(t, name)
+		for _, expr := range []string{"30 2 * * *", "0 * * * *", "0 0 1 1 *"} {
+			s := mustParse(t, expr)
+			after := time.Date(2040, 12, 29, 0, 0, 0, 0, time.UTC)
+			for i := 0; i < 60; i++ {
+				next := s.Next(after, loc)
+				if !next.After(after) || next.Sub(after) > 366*24*time.Hour {
+					t.Fatalf("%s %q: Next(%v) = %v", name, expr, after, next)
+				}
+				after = next
+			}
+		}
+		for sec := time.Date(2040, 12, 30, 0, 0, 0, 0, time.UTC).Unix(); sec < time.Date(2041, 1, 2, 0, 0, 0, 0, time.UTC).Unix(); sec += 1800 {
+			if p := periodAt(sec, loc); p.start > sec || p.end <= sec {
+				t.Fatalf("%s: periodAt(%v) = [%v, %v)", name, time.Unix(sec, 0).UTC(), time.Unix(p.start, 0).UTC(), time.Unix(p.end, 0).UTC())
+			}
+		}
+	}
+}
