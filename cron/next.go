@@ -37,8 +37,8 @@ func (s *Schedule) Next(after time.Time, loc *time.Location) time.Time {
 	// Walk the zone's periods of constant UTC offset, starting with the one holding `after`.
 	// Within a period, wall time runs with real time, so the first matching wall time is the
 	// first fire. Between periods, wall time jumps forward (a gap) or back (an overlap).
-	p := periodAt(a+1, loc)  // a+1 may start a period: a gap fire at a+1 counts
-	prevEnd := int64(negInf) // the wall time the previous period ended at
+	p := periodAt(a+1, loc)            // a+1 may start a period: a gap fire at a+1 counts
+	prevEnd := int64(negInf)           // the wall time the previous period ended at
 	if p.start > negInf && !interval { // only fixed-time schedules look back
 		prevEnd = p.start + periodAt(p.start-1, loc).offset
 	}
