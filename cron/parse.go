@@ -105,7 +105,7 @@ func Parse(expr string) (*Schedule, error) {
 		}
 		m, ok := macros[strings.ToLower(toks[0].text)]
 		if !ok {
-			return nil, perr("", toks[0].pos, "unknown macro %s (use @yearly, @annually, @monthly, @weekly, @daily, @midnight or @hourly)", toks[0].text)
+			return nil, perr("", toks[0].pos, "unknown macro %q (use @yearly, @annually, @monthly, @weekly, @daily, @midnight or @hourly)", toks[0].text)
 		}
 		return Parse(m)
 	}

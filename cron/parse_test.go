@@ -77,7 +77,7 @@ func TestParseErrors(t *testing.T) {
 		{"* * * *", "", 7, "4 fields, want 5"},
 		{"0 * * * * *", "", 10, "seconds (Quartz) and years (AWS) are not supported"},
 		{"0 0 12 * * ? 2026", "", 11, "7 fields"},
-		{"@reboot", "", 0, "unknown macro @reboot"},
+		{"@reboot", "", 0, `unknown macro "@reboot"`},
 		{"@daily 5", "", 7, "a macro stands alone"},
 		{"*/0 * * * *", FieldMinute, 2, "step 0 must be at least 1"},
 		{"*/90 * * * *", FieldMinute, 2, "step 90 is larger than the field's range 0-59"},

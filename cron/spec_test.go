@@ -64,10 +64,10 @@ func TestValidatePaths(t *testing.T) {
 	if !errors.As(err, &he) || he.Code != hashike.EInvalid || len(he.Fields) != 10 {
 		t.Errorf("Compile: %v", err)
 	}
-	if _, err := NextFires(bad, time.Now(), 5); hashike.ErrorCodeOf(err) != hashike.EInvalid {
+	if _, err := NextFires(bad, utc("2026-01-05 06:00:00"), 5); hashike.ErrorCodeOf(err) != hashike.EInvalid {
 		t.Errorf("NextFires: %v", err)
 	}
-	if _, err := Due(bad, time.Time{}, time.Now()); hashike.ErrorCodeOf(err) != hashike.EInvalid {
+	if _, err := Due(bad, time.Time{}, utc("2026-01-05 06:00:00")); hashike.ErrorCodeOf(err) != hashike.EInvalid {
 		t.Errorf("Due: %v", err)
 	}
 }
