@@ -28,7 +28,8 @@ type Store interface {
 	// process takes over a run whose owner died without racing another.
 	UpdateRun(ctx context.Context, id string, u RunUpdate) (*Run, error)
 
-	// AppendLogs stores entries after those already stored for the run, in order.
+	// AppendLogs stores entries after those already stored for the run, in order. It keeps
+	// nothing of entries after it returns: the caller reuses their Data.
 	AppendLogs(ctx context.Context, runID string, entries []LogEntry) error
 
 	// ReadLogs calls fn for every stored entry of the run after position after (0: from the

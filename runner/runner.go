@@ -369,12 +369,15 @@ func (s *supervision) storedCursor(ctx context.Context) (hashike.LogCursor, erro
 
 // logWriter masks, shows and batches output into the Store.
 type logWriter struct {
-	r      *Runner
-	runID  string
-	out    func(hashike.LogEntry)
-	masks  [][]byte
-	mu     sync.Mutex
-	batch  []hashike.LogEntry
+	r     *Runner
+	runID string
+	out   func(hashike.LogEntry)
+	masks [][]byte
+	mu    sync.Mutex
+	batch []hashike.LogEntry
+	// arena holds the batch's data, reused after every flush (AppendLogs keeps nothing), so
+	// a flood of lines makes no garbage.
+	arena  []byte
 	size   int
 	cursor hashike.LogCursor
 	err    error
@@ -406,14 +409,28 @@ func (l *logWriter) add(e hashike.LogEntry) error {
 	if l.err != nil {
 		return l.err
 	}
-	e.Data = bytes.Clone(e.Data)
-	l.batch = append(l.batch, e)
-	l.size += len(e.Data) + 32
-	l.cursor.Advance(e)
 	limit := l.r.FlushBytes
 	if limit <= 0 {
 		limit = 1 << 20
 	}
+	if l.arena == nil {
+		l.arena = make([]byte, 0, limit)
+	}
+	if len(l.arena)+len(e.Data) > cap(l.arena) && len(l.batch) > 0 {
+		if err := l.flushLocked(context.Background()); err != nil {
+			return err
+		}
+	}
+	if len(l.arena)+len(e.Data) <= cap(l.arena) {
+		start := len(l.arena)
+		l.arena = append(l.arena, e.Data...)
+		e.Data = l.arena[start:len(l.arena):len(l.arena)]
+	} else {
+		e.Data = bytes.Clone(e.Data) // an entry larger than the arena
+	}
+	l.batch = append(l.batch, e)
+	l.size += len(e.Data) + 32
+	l.cursor.Advance(e)
 	if l.size >= limit {
 		return l.flushLocked(context.Background())
 	}
@@ -440,7 +457,8 @@ func (l *logWriter) flushLocked(ctx context.Context) error {
 		l.err = fmt.Errorf("store output of run %s: %w", l.runID, err)
 		return l.err
 	}
-	l.batch, l.size = l.batch[:0], 0
+	clear(l.batch) // drop references to entries larger than the arena
+	l.batch, l.arena, l.size = l.batch[:0], l.arena[:0], 0
 	return nil
 }
 
