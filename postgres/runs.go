@@ -389,14 +389,8 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 // SetOwner with ClearOwner is EInvalid; Reason without a state change is ignored.
 func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (*hashike.Run, error) {
 	op := "update run " + id
-	if u.State != "" && !u.State.Valid() {
-		return nil, hashike.Errorf(hashike.EInvalid, "%s: unknown state %q", op, u.State)
-	}
-	if u.State != "" && u.At.IsZero() {
-		return nil, hashike.Errorf(hashike.EInvalid, "%s: a state change needs the time it happened", op)
-	}
-	if u.SetOwner != nil && u.ClearOwner {
-		return nil, hashike.Errorf(hashike.EInvalid, "%s: both SetOwner and ClearOwner", op)
+	if err := u.Validate(); err != nil {
+		return nil, &hashike.Error{Code: hashike.EInvalid, Message: op, Err: err}
 	}
 	if !storable(id) {
 		return nil, hashike.Errorf(hashike.ENotFound, "no run %q", id)
@@ -476,25 +470,20 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 		if err != nil {
 			return err
 		}
-		if u.IfOwner != nil {
-			var cur *hashike.Owner
-			if owner != nil {
-				if err := json.Unmarshal(owner, &cur); err != nil {
-					return fmt.Errorf("stored owner: %w", err)
-				}
-			}
-			if !sameOwner(cur, u.IfOwner.Owner) {
-				return hashike.Errorf(hashike.EConflict, "run %s is owned by %s, not %s", id, describeOwner(cur), describeOwner(u.IfOwner.Owner))
+		var cur *hashike.Owner
+		if owner != nil {
+			if err := json.Unmarshal(owner, &cur); err != nil {
+				return fmt.Errorf("stored owner: %w", err)
 			}
 		}
-		if u.StopCause != hashike.StopNone && stopCause == "" {
+		setStopCause, err := u.Check(id, hashike.RunState(state), hashike.StopCause(stopCause), cur)
+		if err != nil {
+			return err
+		}
+		if setStopCause {
 			set("stop_cause", string(u.StopCause))
 		}
 		if u.State != "" {
-			from := hashike.RunState(state)
-			if !hashike.CanTransition(from, u.State) {
-				return hashike.Errorf(hashike.EConflict, "run %s is %s: it cannot become %s", id, from, u.State)
-			}
 			set("state", string(u.State))
 			// The row lock makes MAX(seq) + 1 this transaction's alone.
 			if _, err := tx.Exec(ctx, `INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, at_ns, reason)
@@ -517,18 +506,4 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 		return nil, err
 	}
 	return out, nil
-}
-
-func sameOwner(a, b *hashike.Owner) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
-}
-
-func describeOwner(o *hashike.Owner) string {
-	if o == nil {
-		return "nobody"
-	}
-	return fmt.Sprintf("pid %d on %s (started %s)", o.PID, o.Host, o.Start)
 }

@@ -348,14 +348,8 @@ func placeholders(n int) string {
 // (EConflict); SetOwner with ClearOwner is EInvalid; Reason without a state change is ignored.
 func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (*hashike.Run, error) {
 	op := "update run " + id
-	if u.State != "" && !u.State.Valid() {
-		return nil, hashike.Errorf(hashike.EInvalid, "%s: unknown state %q", op, u.State)
-	}
-	if u.State != "" && u.At.IsZero() {
-		return nil, hashike.Errorf(hashike.EInvalid, "%s: a state change needs the time it happened", op)
-	}
-	if u.SetOwner != nil && u.ClearOwner {
-		return nil, hashike.Errorf(hashike.EInvalid, "%s: both SetOwner and ClearOwner", op)
+	if err := u.Validate(); err != nil {
+		return nil, &hashike.Error{Code: hashike.EInvalid, Message: op, Err: err}
 	}
 	var sets []string
 	var args []any
@@ -425,25 +419,20 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 	if err != nil {
 		return nil, dbErr(op, err)
 	}
-	if u.IfOwner != nil {
-		var cur *hashike.Owner
-		if owner.Valid {
-			if err := json.Unmarshal([]byte(owner.String), &cur); err != nil {
-				return nil, fmt.Errorf("sqlite: %s: stored owner: %w", op, err)
-			}
-		}
-		if !sameOwner(cur, u.IfOwner.Owner) {
-			return nil, hashike.Errorf(hashike.EConflict, "run %s is owned by %s, not %s", id, describeOwner(cur), describeOwner(u.IfOwner.Owner))
+	var cur *hashike.Owner
+	if owner.Valid {
+		if err := json.Unmarshal([]byte(owner.String), &cur); err != nil {
+			return nil, fmt.Errorf("sqlite: %s: stored owner: %w", op, err)
 		}
 	}
-	if u.StopCause != hashike.StopNone && stopCause == "" {
+	setStopCause, err := u.Check(id, hashike.RunState(state), hashike.StopCause(stopCause), cur)
+	if err != nil {
+		return nil, err
+	}
+	if setStopCause {
 		set("stop_cause", string(u.StopCause))
 	}
 	if u.State != "" {
-		from := hashike.RunState(state)
-		if !hashike.CanTransition(from, u.State) {
-			return nil, hashike.Errorf(hashike.EConflict, "run %s is %s: it cannot become %s", id, from, u.State)
-		}
 		set("state", string(u.State))
 		if _, err := tx.ExecContext(ctx, `INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, reason)
 			SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ? FROM run_transitions WHERE run_id = ?`,
@@ -464,18 +453,4 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 		return nil, dbErr(op, err)
 	}
 	return r, nil
-}
-
-func sameOwner(a, b *hashike.Owner) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
-}
-
-func describeOwner(o *hashike.Owner) string {
-	if o == nil {
-		return "nobody"
-	}
-	return fmt.Sprintf("pid %d on %s (started %s)", o.PID, o.Host, o.Start)
 }
