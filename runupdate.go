@@ -47,3 +47,15 @@ func describeOwner(o *Owner) string {
 	}
 	return fmt.Sprintf("pid %d on %s (started %s)", o.PID, o.Host, o.Start)
 }
+
+// ValidateNew reports what makes run unfit for Store.CreateRun (EInvalid): no ID, or a state
+// other than pending.
+func (r *Run) ValidateNew() error {
+	if r == nil || r.ID == "" {
+		return Errorf(EInvalid, "create run: no run ID")
+	}
+	if r.State != "" && r.State != StatePending {
+		return Errorf(EInvalid, "create run %s: a new run is %s, not %s", r.ID, StatePending, r.State)
+	}
+	return nil
+}

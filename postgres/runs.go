@@ -178,11 +178,8 @@ func getRun(ctx context.Context, q interface {
 // then reads the run holding the key: concurrent creates with one key, from any replica, make
 // one run, and every caller gets that run.
 func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, bool, error) {
-	if run == nil || run.ID == "" {
-		return nil, false, hashike.Errorf(hashike.EInvalid, "create run: no run ID")
-	}
-	if run.State != "" && run.State != hashike.StatePending {
-		return nil, false, hashike.Errorf(hashike.EInvalid, "create run %s: a new run is %s, not %s", run.ID, hashike.StatePending, run.State)
+	if err := run.ValidateNew(); err != nil {
+		return nil, false, err
 	}
 	spec, err := json.Marshal(run.Spec)
 	if err != nil {

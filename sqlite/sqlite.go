@@ -25,12 +25,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/internal/schema"
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -149,40 +148,10 @@ func (s *Store) Close() error {
 	return nil
 }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in order. Their names start with their version,
-// 1, 2, ... without gaps: "0001_runs.sql".
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	var out []migration
-	for i, e := range entries {
-		num, _, _ := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if err != nil || v != i+1 {
-			return nil, fmt.Errorf("migration %s: want version %d", e.Name(), i+1)
-		}
-		b, err := fs.ReadFile(migrationFiles, "migrations/"+e.Name())
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	return out, nil
-}
-
 // migrate applies the migrations the database lacks, each in its own write transaction that
 // re-reads the version, so processes opening the same new file at once apply each just once.
 func migrate(ctx context.Context, db *sql.DB, path string) error {
-	ms, err := migrations()
+	ms, err := schema.Load(migrationFiles, "migrations")
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
@@ -194,7 +163,7 @@ func migrate(ctx context.Context, db *sql.DB, path string) error {
 		return &SchemaError{Path: path, Version: version, Known: len(ms)}
 	}
 	for _, m := range ms {
-		if m.version <= version {
+		if m.Version <= version {
 			continue
 		}
 		err := func() error {
@@ -207,20 +176,20 @@ func migrate(ctx context.Context, db *sql.DB, path string) error {
 			if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
 				return err
 			}
-			if current >= m.version {
+			if current >= m.Version {
 				return nil // another process got there first
 			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return err
 			}
 			// PRAGMA takes no bound parameters; the version is our own integer.
-			if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version)); err != nil {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.Version)); err != nil {
 				return err
 			}
 			return tx.Commit()
 		}()
 		if err != nil {
-			return dbErr(fmt.Sprintf("migrate %s to %s", path, m.name), err)
+			return dbErr(fmt.Sprintf("migrate %s to %s", path, m.Name), err)
 		}
 	}
 	return nil
