@@ -281,31 +281,6 @@ func TestReadLogsUnknownRun(t *testing.T) {
 	}
 }
 
-func TestUpdateRunInvalid(t *testing.T) {
-	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "hashike.db"))
-	defer s.Close()
-	id := "01jd0000000000000000000001"
-	if _, _, err := s.CreateRun(ctx, newRun(id)); err != nil {
-		t.Fatal(err)
-	}
-	for name, u := range map[string]hashike.RunUpdate{
-		"unknown state":         {At: t0, State: "exploded"},
-		"state change, no At":   {State: hashike.StateRunning},
-		"set and clear owner":   {SetOwner: &hashike.Owner{}, ClearOwner: true},
-		"time beyond year 9999": {At: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), State: hashike.StateRunning},
-	} {
-		if _, err := s.UpdateRun(ctx, id, u); hashike.ErrorCodeOf(err) != hashike.EInvalid {
-			t.Errorf("%s: UpdateRun = %v, want EInvalid", name, err)
-		}
-	}
-	r := newRun("01jd0000000000000000000002")
-	r.State = hashike.StateRunning
-	if _, _, err := s.CreateRun(ctx, r); hashike.ErrorCodeOf(err) != hashike.EInvalid {
-		t.Errorf("CreateRun of a running run = %v, want EInvalid", err)
-	}
-}
-
 // TestConcurrentOpen opens one new file from several goroutines at once, as processes
 // started together would: each must succeed, and the schema must be created once.
 func TestConcurrentOpen(t *testing.T) {

@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) hashike.Store) {
 		{"OwnerCompareAndSet", testOwnerCompareAndSet},
 		{"OwnerTakeoverRace", testOwnerTakeoverRace},
 		{"NotFound", testNotFound},
+		{"InvalidInputRefused", testInvalidInputRefused},
 		{"RoundTrip", testRoundTrip},
 		{"ListRuns", testListRuns},
 		{"Logs", testLogs},
@@ -615,6 +616,30 @@ func testOwnerTakeoverRace(t *testing.T, s hashike.Store) {
 			t.Fatalf("owner %v: stored owner %+v, winner was %d", current, got.Owner, winner)
 		}
 	}
+}
+
+// testInvalidInputRefused: an update or a new run that no store may write is EInvalid, and
+// nothing is written.
+func testInvalidInputRefused(t *testing.T, s hashike.Store) {
+	ctx := context.Background()
+	id := "01jd0000000000000000000001"
+	create(t, s, newRun(id, "f", t0))
+	for name, u := range map[string]hashike.RunUpdate{
+		"unknown state":         {At: t0, State: "exploded"},
+		"state change, no At":   {State: hashike.StateRunning},
+		"set and clear owner":   {SetOwner: &hashike.Owner{}, ClearOwner: true},
+		"time beyond year 9999": {At: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), State: hashike.StateRunning},
+	} {
+		_, err := s.UpdateRun(ctx, id, u)
+		wantCode(t, err, hashike.EInvalid, "UpdateRun with "+name)
+	}
+	if got, err := s.GetRun(ctx, id); err != nil || got.State != hashike.StatePending || len(got.History) != 1 {
+		t.Fatalf("after refused updates the run is %+v (%v), want it untouched", got, err)
+	}
+	r := newRun("01jd0000000000000000000002", "f", t0)
+	r.State = hashike.StateRunning
+	_, _, err := s.CreateRun(ctx, r)
+	wantCode(t, err, hashike.EInvalid, "CreateRun of a running run")
 }
 
 func testNotFound(t *testing.T, s hashike.Store) {
