@@ -9,6 +9,9 @@ import (
 type RunState string
 
 const (
+	// StateQueued: waiting in a queue of `hashike server` for a slot, capacity and its
+	// not-before time; nothing is started yet.
+	StateQueued RunState = "queued"
 	// StatePending: recorded; the backend is creating and starting the task.
 	StatePending RunState = "pending"
 	// StateRunning: the task has started; its containers are running.
@@ -34,7 +37,7 @@ const (
 
 // RunStates lists every state, in life order.
 var RunStates = []RunState{
-	StatePending, StateRunning, StateStopping,
+	StateQueued, StatePending, StateRunning, StateStopping,
 	StateSucceeded, StateFailed, StateStartFailed, StateTimedOut, StateCanceled, StateLost,
 }
 
@@ -42,6 +45,7 @@ var terminal = []RunState{StateSucceeded, StateFailed, StateStartFailed, StateTi
 
 // Transitions is the table of legal moves: Transitions[from][to].
 var Transitions = map[RunState]map[RunState]bool{
+	StateQueued:   set(StatePending, StateCanceled),
 	StatePending:  set(StateRunning, StateStopping, StateSucceeded, StateFailed, StateStartFailed, StateTimedOut, StateCanceled, StateLost),
 	StateRunning:  set(StateStopping, StateSucceeded, StateFailed, StateStartFailed, StateTimedOut, StateCanceled, StateLost),
 	StateStopping: set(StateSucceeded, StateFailed, StateStartFailed, StateTimedOut, StateCanceled, StateLost),
@@ -86,7 +90,9 @@ const (
 	StopTimeout   StopCause = "timeout"
 	StopInterrupt StopCause = "SIGINT"
 	StopTerminate StopCause = "SIGTERM"
-	StopUser      StopCause = "user" // `hashike stop`
+	StopUser      StopCause = "user" // `hashike stop`, or a cancel through the server's API
+	// StopShutdown: the server stopped a run it could not leave running (not used today: a
+	// server that shuts down leaves its runs running and the next one adopts them).
 )
 
 // Exit codes of `hashike run` and `hashike wait` that are not the watched container's own.
@@ -136,7 +142,37 @@ type Run struct {
 	StartedAt  *time.Time   `json:"startedAt,omitempty"`
 	FinishedAt *time.Time   `json:"finishedAt,omitempty"`
 	History    []Transition `json:"history,omitempty"`
+
+	// The fields below are the server's (`hashike server`); a run of `hashike run` has none.
+
+	// Job and JobVersion name the registered job version the run was made from.
+	Job        string `json:"job,omitempty"`
+	JobVersion int    `json:"jobVersion,omitempty"`
+	// Queue, Priority and NotBefore place a queued run (see dispatch.Next).
+	Queue     string     `json:"queue,omitempty"`
+	Priority  int        `json:"priority,omitempty"`
+	NotBefore *time.Time `json:"notBefore,omitempty"`
+	// Payload is the enqueue request's JSON payload, given to the containers as the
+	// HASHIKE_PAYLOAD variable and (locally) the file /hashike/payload.json.
+	Payload []byte `json:"payload,omitempty"`
+	// Attempt numbers the tries of one enqueued run from 1; every try is its own Run (its own
+	// task, exit and logs). RootID is the first try's ID (the ID the enqueue returned);
+	// RetryOf is the try before this one.
+	Attempt int    `json:"attempt,omitempty"`
+	RootID  string `json:"rootId,omitempty"`
+	RetryOf string `json:"retryOf,omitempty"`
+	// Trigger says what made the run: "api", "schedule", "retry", "rerun", "manual".
+	Trigger string `json:"trigger,omitempty"`
+	// ScheduledAt is the cron fire time a scheduled run stands for.
+	ScheduledAt *time.Time `json:"scheduledAt,omitempty"`
+	// Settled is set once the server has acted on the run's end (retry decided, notifications
+	// queued); a terminal run of a job that is not settled is acted on by the reconciler.
+	Settled bool `json:"settled,omitempty"`
 }
+
+// ServerRun reports whether the run belongs to `hashike server` (was made from a registered
+// job) rather than to `hashike run`.
+func (r *Run) ServerRun() bool { return r.Job != "" }
 
 // Deadline is when the run's timeout expires (from its start), and whether it has one.
 func (r *Run) Deadline() (time.Time, bool) {

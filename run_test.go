@@ -16,6 +16,9 @@ func TestTransitionTableEveryPair(t *testing.T) {
 	legal[[2]RunState{StatePending, StateRunning}] = true
 	legal[[2]RunState{StatePending, StateStopping}] = true
 	legal[[2]RunState{StateRunning, StateStopping}] = true
+	// A queued run is either dispatched or canceled before it starts.
+	legal[[2]RunState{StateQueued, StatePending}] = true
+	legal[[2]RunState{StateQueued, StateCanceled}] = true
 	for _, from := range RunStates {
 		for _, to := range RunStates {
 			if got, want := CanTransition(from, to), legal[[2]RunState{from, to}]; got != want {

@@ -48,14 +48,20 @@ func describeOwner(o *Owner) string {
 	return fmt.Sprintf("pid %d on %s (started %s)", o.PID, o.Host, o.Start)
 }
 
-// ValidateNew reports what makes run unfit for Store.CreateRun (EInvalid): no ID, or a state
-// other than pending.
+// ValidateNew reports what makes run unfit for Store.CreateRun (EInvalid): no ID, a state
+// other than pending or queued, or a queued run without a queue.
 func (r *Run) ValidateNew() error {
 	if r == nil || r.ID == "" {
 		return Errorf(EInvalid, "create run: no run ID")
 	}
-	if r.State != "" && r.State != StatePending {
-		return Errorf(EInvalid, "create run %s: a new run is %s, not %s", r.ID, StatePending, r.State)
+	switch r.State {
+	case "", StatePending:
+	case StateQueued:
+		if r.Queue == "" {
+			return Errorf(EInvalid, "create run %s: a queued run needs a queue", r.ID)
+		}
+	default:
+		return Errorf(EInvalid, "create run %s: a new run is %s or %s, not %s", r.ID, StatePending, StateQueued, r.State)
 	}
 	return nil
 }

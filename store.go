@@ -8,7 +8,8 @@ import (
 // Store keeps the run history: runs, their state transitions and their logs. Implementations
 // run storetest's conformance suite.
 type Store interface {
-	// CreateRun records run (in StatePending, with its first Transition). When
+	// CreateRun records run (in StatePending, or StateQueued for a run of the server that
+	// waits in run.Queue, with its first Transition). When
 	// run.IdempotencyKey is set and a run with that key exists, nothing is written and the
 	// existing run is returned with created=false. ID collisions are EConflict.
 	CreateRun(ctx context.Context, run *Run) (existing *Run, created bool, err error)
@@ -48,6 +49,16 @@ type RunFilter struct {
 	Since  time.Time // created at or after
 	// Active selects only non-terminal runs (for reconciliation).
 	Active bool
+	// Job, Queue and RootID select a registered job's runs, a queue's runs, and the tries of
+	// one enqueued run (oldest first is the caller's to sort: ListRuns stays newest first).
+	Job    string
+	Queue  string
+	RootID string
+	// Unsettled selects terminal runs of registered jobs that are not Settled.
+	Unsettled bool
+	// Before pages: only runs listed after the run with this ID (older, or created at the
+	// same instant with a smaller ID). ENotFound when no run has that ID.
+	Before string
 	Limit  int
 }
 
@@ -67,6 +78,8 @@ type RunUpdate struct {
 	ClearOwner bool
 	// IfOwner, when non-nil, is a precondition on the current owner (see UpdateRun).
 	IfOwner *OwnerMatch
+	// Settled marks the run settled (see Run.Settled); it is never unset.
+	Settled bool
 }
 
 // OwnerMatch is a precondition on a run's owner: Owner nil means "has no owner".
