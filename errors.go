@@ -20,6 +20,8 @@ const (
 	EInvalid ErrorCode = "invalid"
 	// EUnavailable: a dependency (Docker daemon, database) cannot be reached.
 	EUnavailable ErrorCode = "unavailable"
+	// ETooLarge: the input exceeds a size limit (an enqueue's payload); nothing was recorded.
+	ETooLarge ErrorCode = "too_large"
 	// EInternal: everything else.
 	EInternal ErrorCode = "internal"
 )
