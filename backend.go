@@ -62,6 +62,16 @@ type StartRequest struct {
 	// Secrets holds resolved secret values by secret name, for backends that inject them
 	// (local). Never persisted, never logged.
 	Secrets map[string]string
+	// Files are put into every container of the task before it starts, where the backend can
+	// (local; ECS cannot and ignores them): the server's payload file.
+	Files []File
+}
+
+// File is a file put into a task's containers.
+type File struct {
+	// Path is absolute ("/hashike/payload.json").
+	Path string
+	Data []byte
 }
 
 // TaskRef identifies a task at its backend. It is stored with the run.

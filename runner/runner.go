@@ -92,6 +92,8 @@ type Options struct {
 	Adopt bool
 	// Warn receives problems that do not change the outcome (cleanup failures).
 	Warn func(error)
+	// Files are put into the task's containers when this process starts it.
+	Files []hashike.File
 }
 
 // ErrOwned is returned by Supervise when another live process supervises the run.
@@ -300,7 +302,7 @@ func (s *supervision) start(ctx context.Context) (hashike.TaskRef, error) {
 		// starter created it.
 		return s.r.Backend.Find(ctx, s.run.ID, &s.run.Spec)
 	}
-	return s.r.Backend.Start(ctx, hashike.StartRequest{RunID: s.run.ID, Spec: s.run.Spec, Secrets: s.opts.Secrets})
+	return s.r.Backend.Start(ctx, hashike.StartRequest{RunID: s.run.ID, Spec: s.run.Spec, Secrets: s.opts.Secrets, Files: s.opts.Files})
 }
 
 // wait waits for the task, riding out a backend that is briefly unreachable.
@@ -516,7 +518,8 @@ func (r *Runner) Follow(ctx context.Context, id string, follow bool, out func(ha
 	}
 }
 
-// Orphans returns the active runs that no live process supervises.
+// Orphans returns the started or starting runs that no live process supervises (a queued
+// run of the server waits for its dispatcher, not for a supervisor).
 func (r *Runner) Orphans(ctx context.Context) ([]*hashike.Run, error) {
 	runs, err := r.Store.ListRuns(ctx, hashike.RunFilter{Active: true})
 	if err != nil {
@@ -524,6 +527,9 @@ func (r *Runner) Orphans(ctx context.Context) ([]*hashike.Run, error) {
 	}
 	var out []*hashike.Run
 	for _, run := range runs {
+		if run.State == hashike.StateQueued {
+			continue
+		}
 		if run.Owner == nil || !r.Alive(*run.Owner) {
 			out = append(out, run)
 		}
