@@ -80,6 +80,9 @@ type RunUpdate struct {
 	IfOwner *OwnerMatch
 	// Settled marks the run settled (see Run.Settled); it is never unset.
 	Settled bool
+	// NotBefore moves a queued run's not-before time (EConflict unless the run is queued):
+	// how the server releases a fire it held back.
+	NotBefore *time.Time
 }
 
 // OwnerMatch is a precondition on a run's owner: Owner nil means "has no owner".

@@ -1,0 +1,271 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/dispatch"
+	"github.com/hashike/hashike/job"
+	"github.com/hashike/hashike/runner"
+)
+
+// dispatchLoop claims queued runs while this replica has room and supervises each. It claims
+// again at once when a run is enqueued here or a slot frees, and every PollInterval for runs
+// enqueued through other replicas or whose not-before time came.
+func (s *Server) dispatchLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		room := s.cfg.MaxConcurrentRuns - int(s.inflight.Load())
+		full := false
+		if room > 0 {
+			limit := min(room, ClaimBatch)
+			runs, err := s.store.ClaimRuns(ctx, s.clock.Now(), limit, s.cfg.Self)
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("claiming queued runs", "err", err)
+			}
+			for _, run := range runs {
+				s.supervise(run)
+			}
+			full = len(runs) == limit
+		}
+		if full {
+			continue // more may wait
+		}
+		select {
+		case <-ctx.Done():
+		case <-s.wake:
+		case <-s.clock.After(s.cfg.PollInterval):
+		}
+	}
+}
+
+// supervise runs a claimed (or adopted) run in its own goroutine until it ends, then settles
+// it. It does nothing when this replica already supervises the run.
+func (s *Server) supervise(run *hashike.Run) {
+	s.mu.Lock()
+	if s.supervised[run.ID] {
+		s.mu.Unlock()
+		return
+	}
+	s.supervised[run.ID] = true
+	s.mu.Unlock()
+	s.inflight.Add(1)
+	s.wg.Add(1)
+	go func() {
+		defer func() {
+			s.mu.Lock()
+			delete(s.supervised, run.ID)
+			s.mu.Unlock()
+			s.inflight.Add(-1)
+			s.wg.Done()
+			s.poke()
+		}()
+		ctx := s.runCtx
+		done, err := s.superviseRun(ctx, run)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("supervising a run", "run", run.ID, "err", err)
+			}
+			return
+		}
+		if done != nil && done.State.Terminal() {
+			if err := s.settle(ctx, done); err != nil && ctx.Err() == nil {
+				s.log.Warn("settling a run; the reconciler will try again", "run", run.ID, "err", err)
+			}
+		}
+	}()
+}
+
+func (s *Server) superviseRun(ctx context.Context, run *hashike.Run) (*hashike.Run, error) {
+	b, err := s.cfg.Backend(run.Backend)
+	if err != nil {
+		return s.failStart(ctx, run, fmt.Sprintf("backend %q: %v", run.Backend, err))
+	}
+	var secrets map[string]string
+	if s.cfg.Secrets != nil && run.Task == nil {
+		if secrets, err = s.cfg.Secrets(&run.Spec); err != nil {
+			return s.failStart(ctx, run, err.Error())
+		}
+	}
+	var files []hashike.File
+	if len(run.Payload) > 0 {
+		files = []hashike.File{{Path: PayloadPath, Data: run.Payload}}
+	}
+	r := &runner.Runner{Backend: b, Store: s.store, Clock: s.clock, Self: s.cfg.Self, Random: s.cfg.Random,
+		Alive: func(o hashike.Owner) bool { return s.alive(ctx, o) }}
+	done, err := r.Supervise(ctx, run.ID, runner.Options{Secrets: secrets, Files: files,
+		Warn: func(err error) { s.log.Warn("run", "run", run.ID, "err", err) }})
+	if err != nil {
+		return nil, err
+	}
+	return done, nil
+}
+
+// failStart ends a run that cannot be started here at all.
+func (s *Server) failStart(ctx context.Context, run *hashike.Run, reason string) (*hashike.Run, error) {
+	now := s.clock.Now()
+	exit := hashike.ExitStatus{Code: hashike.ExitStartFailed, Reason: reason}
+	self := s.cfg.Self
+	return s.store.UpdateRun(ctx, run.ID, hashike.RunUpdate{At: now, State: hashike.StateStartFailed, Reason: reason,
+		Exit: &exit, FinishedAt: &now, ClearOwner: true, IfOwner: &hashike.OwnerMatch{Owner: &self}})
+}
+
+// settleSoon settles a run ended outside a supervision (a canceled queued run) in the
+// background; the reconciler retries what fails.
+func (s *Server) settleSoon(run *hashike.Run) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ctx := s.runCtx
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		if err := s.settle(ctx, run); err != nil {
+			s.log.Warn("settling a run; the reconciler will try again", "run", run.ID, "err", err)
+		}
+	}()
+}
+
+// settle acts on a run's end: it decides the retry (and enqueues it), queues the
+// notifications, releases a fire held for the job, then marks the run settled. Every step is
+// idempotent (the retry and the deliveries have keys), so a crash before the mark only makes
+// the reconciler do it again.
+func (s *Server) settle(ctx context.Context, run *hashike.Run) error {
+	if !run.ServerRun() || run.Settled || !run.State.Terminal() {
+		return nil
+	}
+	def, _, err := s.definition(ctx, run.Job, run.JobVersion)
+	if err != nil {
+		return err
+	}
+	tries, err := s.store.ListRuns(ctx, hashike.RunFilter{RootID: run.RootID})
+	if err != nil {
+		return err
+	}
+	var hist dispatch.History
+	for _, t := range tries {
+		if t.ID == run.ID || t.Attempt >= run.Attempt || !t.State.Terminal() {
+			continue
+		}
+		switch dispatch.Classify(outcomeOf(t)) {
+		case dispatch.Application:
+			hist.Application++
+		case dispatch.Infrastructure:
+			hist.Infrastructure++
+		}
+	}
+	now := s.clock.Now()
+	d := dispatch.Decide(def.RetryStrategy, hist, outcomeOf(run), now, s.random)
+	if d.Retry {
+		next, err := s.newRun(now, newRunOpts{job: run.Job, version: run.JobVersion, def: def, queue: run.Queue,
+			priority: run.Priority, payload: run.Payload, notBefore: &d.NotBefore, trigger: TriggerRetry,
+			key: "retry/" + run.ID, attempt: run.Attempt + 1, rootID: run.RootID, retryOf: run.ID, scheduled: run.ScheduledAt})
+		if err != nil {
+			return err
+		}
+		if _, _, err := s.store.CreateRun(ctx, next); err != nil {
+			return fmt.Errorf("enqueue the retry of %s: %w", run.ID, err)
+		}
+		s.poke()
+	} else if err := s.notifyEnd(ctx, run, def, d); err != nil {
+		return err
+	}
+	if err := s.releaseHeld(ctx, run.Job); err != nil {
+		return err
+	}
+	_, err = s.store.UpdateRun(ctx, run.ID, hashike.RunUpdate{Settled: true, At: now})
+	return err
+}
+
+func outcomeOf(r *hashike.Run) dispatch.Outcome {
+	o := dispatch.Outcome{State: r.State, Exit: r.Exit}
+	if r.Exit != nil {
+		o.ContainerReason = r.Exit.Reason
+	}
+	return o
+}
+
+// finalFailure reports whether a run that is not retried ended badly.
+func finalFailure(r *hashike.Run) bool {
+	return r.State != hashike.StateSucceeded && r.State != hashike.StateCanceled
+}
+
+// notifyEnd queues the notifications of a run's final outcome: failure, or recovery when the
+// job's previous final outcome was a failure.
+func (s *Server) notifyEnd(ctx context.Context, run *hashike.Run, def *job.Definition, d dispatch.Decision) error {
+	if len(def.Notifications) == 0 {
+		return nil
+	}
+	switch {
+	case finalFailure(run):
+		return s.notify(ctx, run, def, job.EventFailure, d.Reason)
+	case run.State == hashike.StateSucceeded:
+		prev, err := s.previousFinal(ctx, run)
+		if err != nil || prev == nil || !finalFailure(prev) {
+			return err
+		}
+		return s.notify(ctx, run, def, job.EventRecovery, fmt.Sprintf("succeeded after run %s ended %s", prev.ID, prev.State))
+	}
+	return nil
+}
+
+// previousFinal is the final try of the job's latest enqueue before run's that has ended and
+// been settled, or nil.
+func (s *Server) previousFinal(ctx context.Context, run *hashike.Run) (*hashike.Run, error) {
+	recent, err := s.store.ListRuns(ctx, hashike.RunFilter{Job: run.Job, Limit: 100})
+	if err != nil {
+		return nil, err
+	}
+	retried := map[string]bool{}
+	for _, r := range recent {
+		if r.RetryOf != "" {
+			retried[r.RetryOf] = true
+		}
+	}
+	// Newest first: the first settled, final, ended try of another enqueue.
+	for _, r := range recent {
+		if r.RootID == run.RootID || !r.State.Terminal() || !r.Settled || retried[r.ID] || r.State == hashike.StateCanceled {
+			continue
+		}
+		if r.CreatedAt.After(run.CreatedAt) {
+			continue
+		}
+		return r, nil
+	}
+	return nil, nil
+}
+
+// holdUntil is the not-before time of a fire held by the queue_one overlap policy until the
+// job's active run ends; releaseHeld brings it forward.
+var holdUntil = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// releaseHeld lets the fire held for the job go, once no run of the job is active.
+func (s *Server) releaseHeld(ctx context.Context, name string) error {
+	queued, err := s.store.ListRuns(ctx, hashike.RunFilter{Job: name, States: []hashike.RunState{hashike.StateQueued}})
+	if err != nil {
+		return err
+	}
+	held := slices.IndexFunc(queued, func(r *hashike.Run) bool { return r.NotBefore != nil && r.NotBefore.Equal(holdUntil) })
+	if held < 0 {
+		return nil
+	}
+	active, err := s.countActive(ctx, name)
+	if err != nil || active > 0 {
+		return err
+	}
+	now := s.clock.Now()
+	_, err = s.store.UpdateRun(ctx, queued[held].ID, hashike.RunUpdate{At: now, NotBefore: &now})
+	if err == nil {
+		s.poke()
+	}
+	return err
+}
+
+// countActive counts the job's runs that are dispatched and not ended.
+func (s *Server) countActive(ctx context.Context, name string) (int, error) {
+	runs, err := s.store.ListRuns(ctx, hashike.RunFilter{Job: name,
+		States: []hashike.RunState{hashike.StatePending, hashike.StateRunning, hashike.StateStopping}})
+	return len(runs), err
+}

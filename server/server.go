@@ -1,0 +1,338 @@
+// Package server is the control plane of `hashike server`: the job registry, enqueueing, the
+// dispatcher that claims queued runs and supervises them, retries, cron schedules,
+// notifications and the reconciler that adopts the runs of a replica that died.
+//
+// Every replica dispatches: claiming a queued run is atomic in the ServerStore, so a run is
+// claimed by one replica only and a queue's concurrency cap holds across replicas. The loops
+// that must run once (the scheduler's ticks, the reconciler) run on the replica holding the
+// "leader" lease; a replica proves it is alive by renewing its own "replica:" lease, and a
+// run whose owner's lease expired (or, on the same host, whose owner process is gone) is
+// adopted by the leader, which reattaches to its task (the backend finds it by the run ID:
+// labels locally, the RunTask client token on ECS) instead of starting a second one.
+//
+// The package does not speak HTTP (httpapi does), SQL (the stores) or Docker (the backends);
+// cmd/hashike wires them. Time comes from the Clock, randomness from Random.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/job"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxPayloadBytes   = 256 * 1024 // SQS's message limit: a payload, not a data transfer
+	DefaultMaxConcurrentRuns = 500
+	DefaultPollInterval      = 200 * time.Millisecond
+	DefaultLeaseTTL          = 15 * time.Second
+	DefaultScheduleInterval  = time.Second
+	DefaultReconcileInterval = 5 * time.Second
+	// ClaimBatch bounds the runs one ClaimRuns call takes.
+	ClaimBatch = 100
+	// LeaderLease names the lease of the replica that runs the scheduler and reconciler.
+	LeaderLease = "leader"
+)
+
+// Config is what a Server needs. Store, Backend, Clock, Random, Self, Alive and
+// ParseDefinition are required.
+type Config struct {
+	Store hashike.ServerStore
+	// Backend returns the backend of a run ("local", "ecs").
+	Backend func(name string) (hashike.Backend, error)
+	Clock   hashike.Clock
+	Logger  *slog.Logger
+	// Random feeds run IDs, token secrets and backoff jitter.
+	Random io.Reader
+	// Self is this replica as a run owner; Alive tells whether a process on this host lives.
+	Self  hashike.Owner
+	Alive func(hashike.Owner) bool
+	// ParseDefinition reads a job definition sent through the API (no templates: the server's
+	// environment is not the client's).
+	ParseDefinition func(name string, doc []byte) (*job.Definition, error)
+	// Secrets resolves the secrets a run's spec names, for backends that inject them (local);
+	// nil: none.
+	Secrets func(spec *hashike.JobSpec) (map[string]string, error)
+	// Secret resolves one secret by name (webhook signing keys); nil: none.
+	Secret func(name string) (string, error)
+	// Deliver sends one notification; Permanent says whether its error is not worth retrying.
+	// nil Deliver: notifications are queued and never sent.
+	Deliver   func(ctx context.Context, d hashike.Delivery) error
+	Permanent func(error) bool
+
+	MaxPayloadBytes   int
+	MaxConcurrentRuns int
+	PollInterval      time.Duration
+	LeaseTTL          time.Duration
+	ScheduleInterval  time.Duration
+	ReconcileInterval time.Duration
+	// NoLeader makes this replica act as leader without a lease (one replica, tests).
+	NoLeader bool
+}
+
+// Server is one replica of `hashike server`.
+type Server struct {
+	cfg    Config
+	store  hashike.ServerStore
+	clock  hashike.Clock
+	log    *slog.Logger
+	holder string // this replica's lease holder name
+
+	rndMu sync.Mutex
+	rnd   *rand.Rand
+
+	wake     chan struct{} // a run was enqueued or a slot freed
+	inflight atomic.Int64
+	leader   atomic.Bool
+
+	mu         sync.Mutex
+	supervised map[string]bool // runs this replica supervises now
+	defs       map[string]*job.Definition
+
+	runCtx  context.Context // supervisions: ended by Shutdown
+	endRuns context.CancelFunc
+	wg      sync.WaitGroup
+	loops   sync.WaitGroup
+	stop    context.CancelFunc
+}
+
+// New checks cfg and returns a Server; Start runs its loops.
+func New(cfg Config) (*Server, error) {
+	var missing []string
+	for name, ok := range map[string]bool{
+		"Store": cfg.Store != nil, "Backend": cfg.Backend != nil, "Clock": cfg.Clock != nil,
+		"Random": cfg.Random != nil, "Alive": cfg.Alive != nil, "ParseDefinition": cfg.ParseDefinition != nil,
+		"Self": cfg.Self.PID != 0,
+	} {
+		if !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("server: config lacks %s", strings.Join(missing, ", "))
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&cfg.MaxPayloadBytes, DefaultMaxPayloadBytes)
+	def(&cfg.MaxConcurrentRuns, DefaultMaxConcurrentRuns)
+	defd(&cfg.PollInterval, DefaultPollInterval)
+	defd(&cfg.LeaseTTL, DefaultLeaseTTL)
+	defd(&cfg.ScheduleInterval, DefaultScheduleInterval)
+	defd(&cfg.ReconcileInterval, DefaultReconcileInterval)
+	var seed [16]byte
+	if _, err := io.ReadFull(cfg.Random, seed[:]); err != nil {
+		return nil, fmt.Errorf("server: seed: %w", err)
+	}
+	s := &Server{
+		cfg: cfg, store: cfg.Store, clock: cfg.Clock, log: cfg.Logger,
+		holder:     holderName(cfg.Self),
+		rnd:        rand.New(rand.NewPCG(beUint64(seed[:8]), beUint64(seed[8:]))),
+		wake:       make(chan struct{}, 1),
+		supervised: map[string]bool{},
+		defs:       map[string]*job.Definition{},
+	}
+	return s, nil
+}
+
+func beUint64(b []byte) uint64 {
+	var v uint64
+	for _, c := range b {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
+
+// holderName names a replica in leases: host, PID and process start time, as an Owner does.
+func holderName(o hashike.Owner) string {
+	return o.Host + "/" + strconv.Itoa(o.PID) + "/" + o.Start
+}
+
+// ownerOf reads a holder name back.
+func ownerOf(holder string) (hashike.Owner, bool) {
+	host, rest, ok1 := strings.Cut(holder, "/")
+	pid, start, ok2 := strings.Cut(rest, "/")
+	n, err := strconv.Atoi(pid)
+	if !ok1 || !ok2 || err != nil {
+		return hashike.Owner{}, false
+	}
+	return hashike.Owner{Host: host, PID: n, Start: start}, true
+}
+
+func (s *Server) random() float64 {
+	s.rndMu.Lock()
+	defer s.rndMu.Unlock()
+	return s.rnd.Float64()
+}
+
+// MaxPayloadBytes is the server-wide payload limit.
+func (s *Server) MaxPayloadBytes() int { return s.cfg.MaxPayloadBytes }
+
+// Leader reports whether this replica runs the scheduler and reconciler now.
+func (s *Server) Leader() bool { return s.leader.Load() }
+
+// Start runs the loops until Shutdown: the dispatcher, the heartbeat and leader election, the
+// scheduler and reconciler (while leader) and the notification sender.
+func (s *Server) Start(ctx context.Context) {
+	ctx, s.stop = context.WithCancel(ctx)
+	s.runCtx, s.endRuns = context.WithCancel(context.WithoutCancel(ctx))
+	s.heartbeat(ctx) // take the leases before the first tick
+	s.goLoop(func() { s.every(ctx, s.cfg.LeaseTTL/3, s.heartbeat) })
+	s.goLoop(func() { s.dispatchLoop(ctx) })
+	s.goLoop(func() { s.every(ctx, s.cfg.ScheduleInterval, s.leaderOnly(s.scheduleTick)) })
+	s.goLoop(func() { s.every(ctx, s.cfg.ReconcileInterval, s.leaderOnly(s.reconcile)) })
+	s.goLoop(func() { s.deliveryLoop(ctx) })
+	s.leaderOnly(s.reconcile)(ctx)
+}
+
+func (s *Server) goLoop(f func()) {
+	s.loops.Add(1)
+	go func() {
+		defer s.loops.Done()
+		f()
+	}()
+}
+
+// Shutdown stops claiming and the loops, then releases the runs this replica supervises
+// (their tasks keep running; the next leader adopts them) and its leases. It returns when
+// every goroutine has ended or ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.stop == nil {
+		return nil
+	}
+	s.stop()
+	s.loops.Wait()
+	s.endRuns()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("server: shutdown: %d supervisions still ending: %w", s.inflight.Load(), ctx.Err())
+	}
+	bg := context.WithoutCancel(ctx)
+	if s.leader.Load() {
+		err = errors.Join(err, s.store.ReleaseLease(bg, LeaderLease, s.holder))
+	}
+	return errors.Join(err, s.store.ReleaseLease(bg, "replica:"+s.holder, s.holder))
+}
+
+// every calls f now and then every d until ctx ends.
+func (s *Server) every(ctx context.Context, d time.Duration, f func(context.Context)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.clock.After(d):
+		}
+		f(ctx)
+	}
+}
+
+func (s *Server) leaderOnly(f func(context.Context)) func(context.Context) {
+	return func(ctx context.Context) {
+		if s.leader.Load() {
+			f(ctx)
+		}
+	}
+}
+
+// heartbeat renews this replica's lease and tries for the leader's. A leader lease held by a
+// process of this host that is gone (a replica killed and restarted) is taken at once rather
+// than after it expires.
+func (s *Server) heartbeat(ctx context.Context) {
+	now := s.clock.Now()
+	ttl := s.cfg.LeaseTTL
+	if _, _, err := s.store.AcquireLease(ctx, "replica:"+s.holder, s.holder, now, ttl); err != nil && ctx.Err() == nil {
+		s.log.Warn("renewing the replica lease", "err", err)
+	}
+	if s.cfg.NoLeader {
+		s.leader.Store(true)
+		return
+	}
+	lease, ok, err := s.store.AcquireLease(ctx, LeaderLease, s.holder, now, ttl)
+	if err == nil && !ok && lease.Holder != s.holder {
+		if o, parsed := ownerOf(lease.Holder); parsed && o.Host == s.cfg.Self.Host && !s.cfg.Alive(o) {
+			if err = s.store.ReleaseLease(ctx, LeaderLease, lease.Holder); err == nil {
+				_, ok, err = s.store.AcquireLease(ctx, LeaderLease, s.holder, now, ttl)
+			}
+		}
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("leader election", "err", err)
+		}
+		ok = false
+	}
+	if was := s.leader.Swap(ok); was != ok {
+		s.log.Info("leadership changed", "leader", ok, "replica", s.holder)
+	}
+}
+
+// alive tells whether a run's owner still supervises it: on this host, whether its process
+// lives; elsewhere, whether its replica lease is current.
+func (s *Server) alive(ctx context.Context, o hashike.Owner) bool {
+	if o.Host == s.cfg.Self.Host {
+		return s.cfg.Alive(o)
+	}
+	lease, err := s.store.GetLease(ctx, "replica:"+holderName(o))
+	if err != nil {
+		return hashike.ErrorCodeOf(err) != hashike.ENotFound // unsure: leave it be
+	}
+	return lease.Holder == holderName(o) && lease.ExpiresAt.After(s.clock.Now())
+}
+
+// poke wakes the dispatcher.
+func (s *Server) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// definition returns a job version's definition, cached (versions never change).
+func (s *Server) definition(ctx context.Context, name string, version int) (*job.Definition, hashike.JobVersion, error) {
+	v, err := s.store.GetJob(ctx, name, version)
+	if err != nil {
+		return nil, v, err
+	}
+	key := name + "@" + strconv.Itoa(v.Version)
+	s.mu.Lock()
+	d, ok := s.defs[key]
+	s.mu.Unlock()
+	if ok {
+		return d, v, nil
+	}
+	if d, err = job.Decode(v); err != nil {
+		return nil, v, err
+	}
+	s.mu.Lock()
+	s.defs[key] = d
+	s.mu.Unlock()
+	return d, v, nil
+}
