@@ -22,7 +22,6 @@ const (
 )
 
 var (
-	jobSpecType      = reflect.TypeFor[hashike.JobSpec]()
 	taskDefType      = reflect.TypeFor[hashike.TaskDefinition]()
 	containerDefType = reflect.TypeFor[hashike.ContainerDefinition]()
 	volumeType       = reflect.TypeFor[hashike.Volume]()
@@ -376,8 +375,8 @@ func (d *decoder) typeError(path string, at pos, t reflect.Type, n ast.Node) {
 
 // structInfo is what the decoder needs to know about a struct type.
 type structInfo struct {
-	fields     map[string]int // json name -> field index
-	extra      int            // index of the Extra map, or -1
+	fields     map[string][]int // json name -> field index path (longer through embedded structs)
+	extra      int              // index of the Extra map, or -1
 	extraNames map[string]bool
 	candidates []string // every accepted name, for suggestions
 }
@@ -386,17 +385,15 @@ func (d *decoder) structInfo(t reflect.Type) *structInfo {
 	if s, ok := d.structs[t]; ok {
 		return s
 	}
-	s := &structInfo{fields: map[string]int{}, extra: -1, extraNames: map[string]bool{}}
+	s := &structInfo{fields: map[string][]int{}, extra: -1, extraNames: map[string]bool{}}
 	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		switch {
-		case f.Name == "Extra" && f.Type == extraType:
+		if f := t.Field(i); f.Name == "Extra" && f.Type == extraType {
 			s.extra = i
-		case name != "" && name != "-" && f.IsExported():
-			s.fields[name] = i
-			s.candidates = append(s.candidates, name)
 		}
+	}
+	for _, f := range jsonFields(t) {
+		s.fields[f.name] = f.index
+		s.candidates = append(s.candidates, f.name)
 	}
 	if s.extra >= 0 {
 		var names []string
@@ -415,6 +412,89 @@ func (d *decoder) structInfo(t reflect.Type) *structInfo {
 	}
 	d.structs[t] = s
 	return s
+}
+
+// jsonField is one field a struct's JSON object has.
+type jsonField struct {
+	name  string
+	index []int
+}
+
+// jsonFields lists the fields encoding/json reads into t, in field order: tagged exported
+// fields, and the fields of untagged embedded structs (and pointers to them) promoted to
+// the top, a shallower field hiding a deeper one of the same name and two at the same depth
+// hiding each other unless exactly one is tagged. Untagged fields are not read: the root
+// package tags every field it means to be in a file.
+func jsonFields(t reflect.Type) []jsonField {
+	type level struct {
+		t     reflect.Type
+		index []int
+	}
+	var out []jsonField
+	taken := map[string]bool{} // names settled at a shallower depth
+	visited := map[reflect.Type]bool{}
+	for current := []level{{t: t}}; len(current) > 0; {
+		var next []level
+		byName := map[string][]jsonField{}
+		var order []string
+		for _, lv := range current {
+			if visited[lv.t] {
+				continue
+			}
+			visited[lv.t] = true
+			for i := 0; i < lv.t.NumField(); i++ {
+				f := lv.t.Field(i)
+				index := append(append([]int(nil), lv.index...), i)
+				tag := f.Tag.Get("json")
+				name, _, _ := strings.Cut(tag, ",")
+				if tag == "-" {
+					continue
+				}
+				if f.Anonymous && name == "" {
+					ft := f.Type
+					if ft.Kind() == reflect.Pointer {
+						ft = ft.Elem()
+					}
+					// encoding/json cannot allocate an unexported embedded pointer either.
+					if ft.Kind() == reflect.Struct && (f.IsExported() || f.Type.Kind() != reflect.Pointer) {
+						next = append(next, level{t: ft, index: index})
+					}
+					continue
+				}
+				if name == "" || !f.IsExported() || taken[name] {
+					continue
+				}
+				if _, seen := byName[name]; !seen {
+					order = append(order, name)
+				}
+				byName[name] = append(byName[name], jsonField{name: name, index: index})
+			}
+		}
+		for _, name := range order {
+			fs := byName[name]
+			taken[name] = true
+			if len(fs) == 1 {
+				out = append(out, fs[0])
+			}
+			// Several at one depth, all tagged: encoding/json reads none of them.
+		}
+		current = next
+	}
+	return out
+}
+
+// fieldAt returns the field at index, allocating the embedded pointers on the way.
+func fieldAt(rv reflect.Value, index []int) reflect.Value {
+	for i, x := range index {
+		if i > 0 && rv.Kind() == reflect.Pointer {
+			if rv.IsNil() {
+				rv.Set(reflect.New(rv.Type().Elem()))
+			}
+			rv = rv.Elem()
+		}
+		rv = rv.Field(x)
+	}
+	return rv
 }
 
 func join(path, key string) string {
@@ -759,8 +839,8 @@ func (d *decoder) decodeStruct(path string, n ast.Node, rv reflect.Value) {
 	info := d.structInfo(t)
 	for _, e := range d.entries(path, n) {
 		fp := join(path, e.key)
-		if i, ok := info.fields[e.key]; ok {
-			d.decode(fp, e.keyAt, e.value, rv.Field(i), true)
+		if index, ok := info.fields[e.key]; ok {
+			d.decode(fp, e.keyAt, e.value, fieldAt(rv, index), true)
 			continue
 		}
 		if info.extraNames[e.key] {
@@ -792,12 +872,19 @@ func (d *decoder) unknownField(t reflect.Type, key string) string {
 		return ok || info.extraNames[key]
 	}
 	switch {
-	case t == jobSpecType && accepts(taskDefType):
+	case d.holdsTaskDefinition(t) && accepts(taskDefType):
 		return msg + " (task definition fields go under taskDefinition)"
 	case t == taskDefType && accepts(containerDefType):
 		return msg + " (container fields go under containerDefinitions)"
 	}
 	return msg
+}
+
+// holdsTaskDefinition reports whether t is a job file's top level: a JobSpec, or a struct
+// embedding one.
+func (d *decoder) holdsTaskDefinition(t reflect.Type) bool {
+	index, ok := d.structInfo(t).fields["taskDefinition"]
+	return ok && t.FieldByIndex(index).Type == taskDefType
 }
 
 // decodeAny decodes n into plain Go values (map[string]any, []any, string, int64, float64,

@@ -1,6 +1,7 @@
 package jobfile
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 
@@ -135,5 +136,102 @@ func TestEditDistance(t *testing.T) {
 		if got := editDistance(tc.a, tc.b); got != tc.want {
 			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
 		}
+	}
+}
+
+type inner struct {
+	A        string `json:"a"`
+	Shadowed string `json:"s"`
+}
+
+type Deep struct {
+	D string `json:"d"`
+	X string `json:"x"`
+}
+
+type Other struct {
+	X string `json:"x"`
+	Deep
+}
+
+type Pointed struct {
+	P string `json:"p"`
+}
+
+type Tagged struct {
+	T string `json:"t"`
+}
+
+// embeds has every way a field reaches a JSON object through embedding.
+type embeds struct {
+	inner                    // promoted though unexported: its fields are exported
+	*Pointed                 // allocated when one of its fields is given
+	Other                    // x hides Deep's x
+	Tagged   `json:"tagged"` // a tag makes it a field of its own
+	S        string          `json:"s"` // hides inner's s
+}
+
+// TestDecodeEmbedded checks that embedded structs flatten as encoding/json has it, by
+// decoding the same document both ways.
+func TestDecodeEmbedded(t *testing.T) {
+	const doc = `{"a": "1", "s": "top", "p": "ptr", "x": "other", "d": "deep", "tagged": {"t": "tag"}}`
+	var got, want embeds
+	if problems := decodeText(t, doc, &got); len(problems) > 0 {
+		t.Fatalf("problems: %+v", problems)
+	}
+	if err := json.Unmarshal([]byte(doc), &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%+v\nwant (encoding/json)\n%+v", got, want)
+	}
+	if got.Pointed == nil || got.P != "ptr" || got.S != "top" || got.Shadowed != "" || got.Other.X != "other" || got.D != "deep" || got.T != "tag" {
+		t.Errorf("got %+v", got)
+	}
+
+	var none embeds
+	if problems := decodeText(t, `{"a": "1"}`, &none); len(problems) > 0 || none.Pointed != nil {
+		t.Errorf("an embedded pointer none of whose fields is given is allocated: %+v %+v", none, problems)
+	}
+
+	problems := decodeText(t, "t: x\nShadowed: y\n", &got)
+	var msgs []string
+	for _, p := range problems {
+		msgs = append(msgs, p.path+": "+p.message)
+	}
+	wantMsgs := []string{`t: unknown field "t" (did you mean "s"?)`, `Shadowed: unknown field "Shadowed"`}
+	if !reflect.DeepEqual(msgs, wantMsgs) {
+		t.Errorf("problems = %q, want %q", msgs, wantMsgs)
+	}
+}
+
+// TestJSONFieldsCollision: two fields of one name at the same depth hide each other, as in
+// encoding/json. (A struct literal with such fields does not pass vet, so it is built.)
+func TestJSONFieldsCollision(t *testing.T) {
+	type a struct {
+		C int `json:"c"`
+		E int `json:"e"`
+	}
+	type b struct {
+		C int `json:"c"`
+		F int `json:"f"`
+	}
+	typ := reflect.StructOf([]reflect.StructField{
+		{Name: "A", Type: reflect.TypeFor[a](), Anonymous: true},
+		{Name: "B", Type: reflect.TypeFor[b](), Anonymous: true},
+	})
+	var names []string
+	for _, f := range jsonFields(typ) {
+		names = append(names, f.name)
+	}
+	if want := []string{"e", "f"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("fields = %q, want %q", names, want)
+	}
+	v := reflect.New(typ)
+	if err := json.Unmarshal([]byte(`{"c": 1, "e": 2, "f": 3}`), v.Interface()); err != nil {
+		t.Fatal(err)
+	}
+	if c := v.Elem().Field(0).Field(0).Int() + v.Elem().Field(1).Field(0).Int(); c != 0 {
+		t.Errorf("encoding/json read c after all: the rule changed")
 	}
 }

@@ -21,4 +21,13 @@
 // that hashike does not model (hashike.ECSTaskDefinitionExtraFields and the like) are not
 // errors: they are kept in the Extra maps for the backend to honour, warn about or refuse.
 // File.Annotate gives a backend's findings positions the same way.
+//
+// A job definition of `hashike server` (job.Definition) is a job file with more top-level
+// fields: description, queue, priority, retryStrategy, schedule, expectedDuration,
+// notifications and maxPayloadBytes. LoadDefinition reads one with the same guarantees,
+// and runs job.Definition.Validate as well. Where the text comes from decides what it may
+// use: a definition from the server's job directory (LoadDir) is templated and may name a
+// task definition file, as a job file is; one sent through the server's API is neither,
+// since it must not read the server's environment or files, so every "{{" in it is an
+// error at its position.
 package jobfile

@@ -1,6 +1,7 @@
 package jobfile_test
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"regexp"
@@ -76,6 +77,85 @@ func FuzzLoadBytes(f *testing.F) {
 		_ = file.Spec.Digest()
 		if file.Locate("taskDefinition") == "" {
 			t.Errorf("taskDefinition has no position")
+		}
+	})
+}
+
+// FuzzLoadDefinition checks LoadDefinition's contract on any input, sent through the API
+// (no templates, no files) and read from the job directory: FuzzLoadBytes's, plus that a
+// definition stored as the server stores it (job.Definition.Encode) loads back to the same
+// document.
+func FuzzLoadDefinition(f *testing.F) {
+	for _, p := range []string{"testdata/jobs/nightly-report.yaml", "testdata/jobs/backup.yaml", "testdata/hello.yaml"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, s := range []string{
+		definition,
+		definition + "schedule: {expressions: [{cron: '0 25 * * *'}], catchUp: {mode: all, max: 3}}\n",
+		definition + "retryStrategy: {attemps: 3, backoff: {baseDelay: 1s, maxDelay: 0s}}\n",
+		definition + "notifications: [{type: webhook, url: 'http://[::1]:80/x', secret: s, events: [overdue]}]\n",
+		definition + "priority: -100\nexpectedDuration: 1h\nmaxPayloadBytes: 1024\ndescription: \"\\u007b{\"\n",
+		"taskDefinition: ./backup-task.json\nqueue: q\n",
+		"<<: {queue: q, priority: 1}\ntaskDefinition: {family: f, containerDefinitions: [{name: a, image: b, memory: 1}]}\n",
+		"queue: {{ env \"Q\" }}\n" + definition[len("queue: reports\n"):],
+	} {
+		f.Add([]byte(s))
+	}
+	td, err := os.ReadFile("testdata/jobs/backup-task.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	fromDir := jobfile.DefinitionOptions{
+		Templates: true,
+		LookupEnv: env(map[string]string{"Q": "queue", "IMAGE": "busybox"}),
+		ReadFile:  files(map[string]string{"backup-task.json": string(td)}),
+	}
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, opts := range []jobfile.DefinitionOptions{api, fromDir} {
+			d, err := jobfile.LoadDefinition("def.yaml", data, opts)
+			if err != nil {
+				if d != nil {
+					t.Errorf("Definition returned with an error")
+				}
+				var he *hashike.Error
+				if !errors.As(err, &he) {
+					t.Fatalf("error %T: %v", err, err)
+				}
+				if he.Code != hashike.EInvalid || len(he.Fields) == 0 {
+					t.Fatalf("code %q with %d fields: %v", he.Code, len(he.Fields), err)
+				}
+				for _, fe := range he.Fields {
+					if !posRE.MatchString(fe.Pos) || fe.Severity != hashike.SeverityError || fe.Message == "" {
+						t.Errorf("field error %#v", fe)
+					}
+				}
+				continue
+			}
+			if errs := hashike.Errors(append(d.Job.JobSpec.Validate(), d.Job.Validate()...)); len(errs) > 0 {
+				t.Errorf("loaded a definition that does not validate: %v", errs)
+			}
+			if d.Locate("taskDefinition") == "" {
+				t.Errorf("taskDefinition has no position")
+			}
+			doc, digest, err := d.Job.Encode()
+			if err != nil {
+				t.Fatalf("encode: %v", err)
+			}
+			if bytes.Contains(doc, []byte("{{")) {
+				continue // a value holding "{{", which the API refuses in the text
+			}
+			again, err := jobfile.LoadDefinition("stored.json", doc, api)
+			if err != nil {
+				t.Fatalf("the stored definition %s does not load: %v", doc, err)
+			}
+			if doc2, digest2, _ := again.Job.Encode(); digest2 != digest {
+				t.Errorf("stored\n%s\nloads back as\n%s", doc, doc2)
+			}
 		}
 	})
 }

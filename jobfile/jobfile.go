@@ -57,11 +57,19 @@ func LoadBytes(name string, data []byte, lookupEnv func(string) (string, bool), 
 	if readFile == nil {
 		readFile = os.ReadFile
 	}
-	l := &loader{lookupEnv: lookupEnv, readFile: readFile, d: newDecoder()}
+	l := &loader{lookupEnv: lookupEnv, readFile: readFile, templates: true, d: newDecoder()}
 	f := &File{positions: l.d.positions}
-	l.d.reference = l.reference
 	l.load(name, data, &f.Spec)
+	if err := l.finish(name, f.Spec.Validate, &f.Warnings); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
 
+// finish places the problems found while loading and, when the document was decoded far
+// enough, those validate finds (its warnings go to warnings). It returns them as the
+// documented *hashike.Error, or nil when there is none.
+func (l *loader) finish(name string, validate func() []hashike.FieldError, warnings *[]hashike.FieldError) error {
 	var errs []problem
 	for _, p := range l.problems() {
 		if !p.at.valid() {
@@ -70,13 +78,13 @@ func LoadBytes(name string, data []byte, lookupEnv func(string) (string, bool), 
 		errs = append(errs, p)
 	}
 	if l.validate {
-		errs = append(errs, l.validated(f)...)
+		errs = append(errs, l.validated(validate(), warnings)...)
 	}
 	errs = l.dropEchoes(errs)
 	if len(errs) == 0 {
-		return f, nil
+		return nil
 	}
-	return nil, &hashike.Error{Code: hashike.EInvalid, Message: name + ": invalid job definition", Fields: fieldErrors(errs)}
+	return &hashike.Error{Code: hashike.EInvalid, Message: name + ": invalid job definition", Fields: fieldErrors(errs)}
 }
 
 // Locate returns "file:line:col" for a field path: the position of its value, or, when the
@@ -116,7 +124,10 @@ func parentPath(path string) string {
 
 type loader struct {
 	lookupEnv func(string) (string, bool)
-	readFile  func(string) ([]byte, error)
+	// readFile reads a referenced task definition file; nil refuses the reference.
+	readFile func(string) ([]byte, error)
+	// templates: render the text; otherwise refuse any "{{" in it.
+	templates bool
 	d         *decoder
 	sources   int
 	root      pos  // the job file's start, for problems with no better place
@@ -129,7 +140,9 @@ func (l *loader) problems() []problem {
 	return append(append([]problem(nil), l.extra...), l.d.problems...)
 }
 
-func (l *loader) load(name string, data []byte, spec *hashike.JobSpec) {
+// load decodes the job file into target, a pointer to a JobSpec or a struct embedding one.
+func (l *loader) load(name string, data []byte, target any) {
+	l.d.reference = l.reference
 	src, body := l.parse(name, data, "")
 	l.root = pos{src: src, line: 1, col: 1}
 	if body == nil {
@@ -149,7 +162,7 @@ func (l *loader) load(name string, data []byte, spec *hashike.JobSpec) {
 	}
 	l.d.positions[""] = span{val: at}
 	l.validate = true
-	l.d.decodeStruct("", r, reflect.ValueOf(spec).Elem())
+	l.d.decodeStruct("", r, reflect.ValueOf(target).Elem())
 	if _, ok := l.d.positions["taskDefinition"]; !ok {
 		l.d.report("taskDefinition", at, true, "is required: an ECS task definition mapping, or the path of a task definition file")
 	}
@@ -173,7 +186,12 @@ func (l *loader) parse(name string, data []byte, path string) (*source, ast.Node
 	}
 	text := strings.TrimPrefix(string(data), "\ufeff")
 	raw := newSource(name, index, text)
-	out, tps, ok := render(text, l.lookupEnv)
+	out, tps, ok := text, refuseTemplates(text), true
+	if l.templates {
+		out, tps, ok = render(text, l.lookupEnv)
+	} else if len(tps) > 0 {
+		ok = false
+	}
 	for _, tp := range tps {
 		l.extra = append(l.extra, problem{path: path, message: tp.message, at: raw.at(tp.off), lost: !tp.mustEnv, mustEnv: tp.mustEnv, action: raw.at(tp.action)})
 	}
@@ -239,6 +257,10 @@ func (l *loader) reference(path string, keyAt pos, n ast.Node, rv reflect.Value)
 		d.report(path, at, true, "%q is Jsonnet, which hashike does not read: render it to JSON first (jsonnet %s > ecs-task-def.json) and name that file", ref, ref)
 		return
 	}
+	if l.readFile == nil {
+		d.report(path, at, true, "names the task definition file %q, but a definition sent to the server cannot read the server's files: write the task definition inline", ref)
+		return
+	}
 	file := ref
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(filepath.Dir(d.src.name), file)
@@ -267,14 +289,14 @@ func (l *loader) reference(path string, keyAt pos, n ast.Node, rv reflect.Value)
 	d.decode(path, pos{}, body, rv, false)
 }
 
-// validated runs the spec's Validate and places its findings. Warnings go to f.Warnings.
-func (l *loader) validated(f *File) []problem {
+// validated places the findings of a Validate. Warnings go to warnings.
+func (l *loader) validated(errs []hashike.FieldError, warnings *[]hashike.FieldError) []problem {
 	var out []problem
-	for _, e := range f.Spec.Validate() {
-		at := l.locate(f, e.Path)
+	for _, e := range errs {
+		at := l.locate(e.Path)
 		if e.Severity == hashike.SeverityWarning {
 			e.Pos = at.String()
-			f.Warnings = append(f.Warnings, e)
+			*warnings = append(*warnings, e)
 			continue
 		}
 		out = append(out, problem{path: e.Path, message: e.Message, at: at, fromValidate: true})
@@ -282,8 +304,8 @@ func (l *loader) validated(f *File) []problem {
 	return out
 }
 
-func (l *loader) locate(f *File, path string) pos {
-	if at := locate(f.positions, path); at.valid() {
+func (l *loader) locate(path string) pos {
+	if at := locate(l.d.positions, path); at.valid() {
 		return at
 	}
 	return l.root

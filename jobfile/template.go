@@ -336,3 +336,22 @@ func firstIdent(cmd *parse.CommandNode) (*parse.IdentifierNode, bool) {
 	id, ok := cmd.Args[0].(*parse.IdentifierNode)
 	return id, ok
 }
+
+// refuseTemplates reports every "{{" of a text that is not templated. Such a definition comes
+// from someone who must not read the server's environment, and leaving the braces as they
+// are would turn a job file that works with `hashike run` into one that silently means
+// something else.
+func refuseTemplates(text string) []templateProblem {
+	var out []templateProblem
+	for off := 0; ; {
+		i := strings.Index(text[off:], "{{")
+		if i < 0 {
+			return out
+		}
+		off += i
+		out = append(out, templateProblem{off: off, message: `template actions are not run in a definition sent to the server, ` +
+			`which must not read the server's environment: write the value itself (a literal "{{" is "\u007b{" in a double-quoted string), ` +
+			`or put the file in the server's job directory`})
+		off += 2
+	}
+}
