@@ -193,6 +193,18 @@ func diffRun(want, got *hashike.Run) []string {
 	check("CreatedAt", got.CreatedAt.Equal(want.CreatedAt), want.CreatedAt, got.CreatedAt)
 	check("StartedAt", sameTime(got.StartedAt, want.StartedAt), want.StartedAt, got.StartedAt)
 	check("FinishedAt", sameTime(got.FinishedAt, want.FinishedAt), want.FinishedAt, got.FinishedAt)
+	check("Job", got.Job == want.Job, want.Job, got.Job)
+	check("JobVersion", got.JobVersion == want.JobVersion, want.JobVersion, got.JobVersion)
+	check("Queue", got.Queue == want.Queue, want.Queue, got.Queue)
+	check("Priority", got.Priority == want.Priority, want.Priority, got.Priority)
+	check("NotBefore", sameTime(got.NotBefore, want.NotBefore), want.NotBefore, got.NotBefore)
+	check("Payload", bytes.Equal(got.Payload, want.Payload), fmt.Sprintf("%q", want.Payload), fmt.Sprintf("%q", got.Payload))
+	check("Attempt", got.Attempt == want.Attempt, want.Attempt, got.Attempt)
+	check("RootID", got.RootID == want.RootID, want.RootID, got.RootID)
+	check("RetryOf", got.RetryOf == want.RetryOf, want.RetryOf, got.RetryOf)
+	check("Trigger", got.Trigger == want.Trigger, want.Trigger, got.Trigger)
+	check("ScheduledAt", sameTime(got.ScheduledAt, want.ScheduledAt), want.ScheduledAt, got.ScheduledAt)
+	check("Settled", got.Settled == want.Settled, want.Settled, got.Settled)
 	return d
 }
 
@@ -406,10 +418,23 @@ func testHistory(t *testing.T, s hashike.Store) {
 	assertHistory(t, "GetRun", want, get(t, s, id).History)
 }
 
-// reach brings a new run from StatePending to state with a legal move.
+// createIn creates a run that is then brought to state: created queued (in queue "q") for
+// StateQueued, else created pending and moved on by reach.
+func createIn(t *testing.T, s hashike.Store, id string, state hashike.RunState) {
+	t.Helper()
+	r := newRun(id, "job", t0)
+	if state == hashike.StateQueued {
+		r.State, r.Queue = hashike.StateQueued, "q"
+	}
+	create(t, s, r)
+	reach(t, s, id, state)
+}
+
+// reach brings a new run from the state it was created in (StatePending, or StateQueued
+// which it leaves as it is) to state with a legal move.
 func reach(t *testing.T, s hashike.Store, id string, state hashike.RunState) {
 	t.Helper()
-	if state == hashike.StatePending {
+	if state == hashike.StatePending || state == hashike.StateQueued {
 		return
 	}
 	if !hashike.CanTransition(hashike.StatePending, state) {
@@ -420,14 +445,14 @@ func reach(t *testing.T, s hashike.Store, id string, state hashike.RunState) {
 
 // testEveryTransition walks every (from, to) pair: UpdateRun must accept exactly the moves
 // hashike.CanTransition allows, and a rejected update must write nothing, not even its other
-// fields.
+// fields. The runs walked from StateQueued are created queued, so they may only become
+// pending or canceled.
 func testEveryTransition(t *testing.T, s hashike.Store) {
 	ctx := context.Background()
 	for i, from := range hashike.RunStates {
 		for j, to := range hashike.RunStates {
 			id := fmt.Sprintf("01jd00000000000000000%02d%03d", i, j)
-			create(t, s, newRun(id, "job", t0))
-			reach(t, s, id, from)
+			createIn(t, s, id, from)
 			before := get(t, s, id)
 
 			at := t0.Add(time.Minute)
@@ -441,6 +466,7 @@ func testEveryTransition(t *testing.T, s hashike.Store) {
 				StartedAt:  &at,
 				FinishedAt: &at,
 				SetOwner:   &hashike.Owner{Host: "h", PID: 42, Start: "s"},
+				Settled:    true,
 			}
 			got, err := s.UpdateRun(ctx, id, u)
 			if hashike.CanTransition(from, to) {
@@ -455,7 +481,7 @@ func testEveryTransition(t *testing.T, s hashike.Store) {
 				if last.From != from || last.To != to || !last.At.Equal(at) || last.Reason != "walk" {
 					t.Errorf("%s -> %s: recorded transition %+v", from, to, last)
 				}
-				if got.Task == nil || got.Exit == nil || got.Owner == nil || got.StopCause != hashike.StopUser {
+				if got.Task == nil || got.Exit == nil || got.Owner == nil || got.StopCause != hashike.StopUser || !got.Settled {
 					t.Errorf("%s -> %s: the update's other fields were not applied: %+v", from, to, got)
 				}
 				continue
@@ -481,15 +507,14 @@ func testEveryTransition(t *testing.T, s hashike.Store) {
 func testUpdateWithoutStateChange(t *testing.T, s hashike.Store) {
 	for i, st := range hashike.RunStates {
 		id := fmt.Sprintf("01jd0000000000000000000%03d", i)
-		create(t, s, newRun(id, "job", t0))
-		reach(t, s, id, st)
+		createIn(t, s, id, st)
 		task := &hashike.TaskRef{ID: "arn:aws:ecs:task/1", Containers: []hashike.ContainerRef{{Name: "app", ID: "c1"}}}
 		got := update(t, s, id, hashike.RunUpdate{Task: task, Reason: "ignored without a state change"})
 		if got.State != st || !reflect.DeepEqual(got.Task, task) {
 			t.Errorf("%s: update without state change gave state %s, task %+v", st, got.State, got.Task)
 		}
 		wantLen := 2
-		if st == hashike.StatePending {
+		if st == hashike.StatePending || st == hashike.StateQueued {
 			wantLen = 1
 		}
 		if len(got.History) != wantLen {
