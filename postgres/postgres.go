@@ -55,7 +55,7 @@ const migrationLock = 0x68617368696b65
 // maxAttempts bounds how often a transaction that lost a serialization race is run.
 const maxAttempts = 5
 
-var _ hashike.Store = (*Store)(nil)
+var _ hashike.ServerStore = (*Store)(nil)
 
 // Store is a hashike.Store in a PostgreSQL database. It is safe for concurrent use, and any
 // number of Stores (in this process or others) may use the same database.

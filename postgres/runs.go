@@ -75,7 +75,9 @@ func nullJSON[T any](v *T) (*string, error) {
 
 const runColumns = `r.id, r.family, r.backend, r.state, r.spec, r.digest, r.cpu, r.memory_mib,
 	r.idempotency_key, r.stop_cause, r.exit, r.task, r.owner, r.created_at, r.created_at_ns,
-	r.started_at, r.started_at_ns, r.finished_at, r.finished_at_ns`
+	r.started_at, r.started_at_ns, r.finished_at, r.finished_at_ns,
+	r.job, r.job_version, r.queue, r.priority, r.not_before, r.not_before_ns, r.payload,
+	r.attempt, r.root_id, r.retry_of, r.trigger, r.scheduled_at, r.scheduled_at_ns, r.settled`
 
 // historyColumns are the run's transitions as arrays in seq order, from the lateral join
 // historyJoin: one statement reads a run and its history from one snapshot.
@@ -99,6 +101,8 @@ type runRow struct {
 	createdNs             int16
 	startedAt, finishedAt *time.Time
 	startedNs, finishedNs *int16
+	notBefore, scheduled  *time.Time
+	notBeforeNs, schedNs  *int16
 	withHistory           bool
 	froms, tos, reasons   []string
 	ats                   []time.Time
@@ -108,7 +112,9 @@ type runRow struct {
 func (w *runRow) dest() []any {
 	d := []any{&w.r.ID, &w.r.Family, &w.r.Backend, &w.state, &w.spec, &w.r.Digest, &w.cpu, &w.memoryMiB,
 		&w.key, &w.stopCause, &w.exit, &w.task, &w.owner, &w.createdAt, &w.createdNs,
-		&w.startedAt, &w.startedNs, &w.finishedAt, &w.finishedNs}
+		&w.startedAt, &w.startedNs, &w.finishedAt, &w.finishedNs,
+		&w.r.Job, &w.r.JobVersion, &w.r.Queue, &w.r.Priority, &w.notBefore, &w.notBeforeNs, &w.r.Payload,
+		&w.r.Attempt, &w.r.RootID, &w.r.RetryOf, &w.r.Trigger, &w.scheduled, &w.schedNs, &w.r.Settled}
 	if w.withHistory {
 		d = append(d, &w.froms, &w.tos, &w.ats, &w.atNs, &w.reasons)
 	}
@@ -140,6 +146,11 @@ func (w *runRow) run() (*hashike.Run, error) {
 	r.CreatedAt = joinTime(w.createdAt, w.createdNs)
 	r.StartedAt = joinNullTime(w.startedAt, w.startedNs)
 	r.FinishedAt = joinNullTime(w.finishedAt, w.finishedNs)
+	r.NotBefore = joinNullTime(w.notBefore, w.notBeforeNs)
+	r.ScheduledAt = joinNullTime(w.scheduled, w.schedNs)
+	if len(r.Payload) == 0 {
+		r.Payload = nil
+	}
 	if w.withHistory {
 		n := len(w.tos)
 		if len(w.froms) != n || len(w.ats) != n || len(w.atNs) != n || len(w.reasons) != n {
@@ -170,92 +181,137 @@ func getRun(ctx context.Context, q interface {
 	return w.run()
 }
 
-// CreateRun records run in StatePending with its first transition (from "" at
-// run.CreatedAt) and returns the run as stored. run.State must be "" or StatePending; its
+// CreateRun records run in StatePending or StateQueued with its first transition (from "" at
+// run.CreatedAt) and, for a queued run, its queue item, and returns the run as stored. Its
 // History is ignored. With an IdempotencyKey that a stored run already has, it returns that
-// run and created=false, writing nothing. The insert skips conflicts (ON CONFLICT DO
-// NOTHING), waiting for a concurrent insert of the same key or ID to commit or roll back, and
-// then reads the run holding the key: concurrent creates with one key, from any replica, make
-// one run, and every caller gets that run.
+// run and created=false, writing nothing.
+//
+// The run, its transition and its queue item are written by one statement, one round trip:
+// the run's insert skips conflicts (ON CONFLICT DO NOTHING), waiting for a concurrent insert
+// of the same key or ID to commit or roll back, and the other inserts take the run's row
+// from it, so they write nothing when it did not. The run returned is the one written, read
+// back from the values sent (as GetRun would decode them), not from the database. When the
+// insert was skipped, the run holding the key is read: concurrent creates with one key, from
+// any replica, make one run, and every caller gets that run. An empty Payload is stored as
+// none and comes back nil.
 func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, bool, error) {
 	if err := run.ValidateNew(); err != nil {
 		return nil, false, err
 	}
-	spec, err := json.Marshal(run.Spec)
-	if err != nil {
-		return nil, false, fmt.Errorf("postgres: create run %s: spec: %w", run.ID, err)
+	op := "create run " + run.ID
+	state := run.State
+	if state == "" {
+		state = hashike.StatePending
 	}
-	exit, err := nullJSON(run.Exit)
-	if err != nil {
-		return nil, false, fmt.Errorf("postgres: create run %s: exit: %w", run.ID, err)
+	w := runRow{withHistory: true, state: string(state), stopCause: string(run.StopCause),
+		cpu: int64(run.Resources.CPU), memoryMiB: int64(run.Resources.MemoryMiB)}
+	w.r = hashike.Run{ID: run.ID, Family: run.Family, Backend: run.Backend, Digest: run.Digest,
+		Job: run.Job, JobVersion: run.JobVersion, Queue: run.Queue, Priority: run.Priority,
+		Attempt: run.Attempt, RootID: run.RootID, RetryOf: run.RetryOf, Trigger: run.Trigger,
+		Settled: run.Settled}
+	if len(run.Payload) > 0 {
+		w.r.Payload = run.Payload
 	}
-	task, err := nullJSON(run.Task)
-	if err != nil {
-		return nil, false, fmt.Errorf("postgres: create run %s: task: %w", run.ID, err)
+	var err error
+	if w.spec, err = json.Marshal(run.Spec); err != nil {
+		return nil, false, fmt.Errorf("postgres: %s: spec: %w", op, err)
 	}
-	owner, err := nullJSON(run.Owner)
-	if err != nil {
-		return nil, false, fmt.Errorf("postgres: create run %s: owner: %w", run.ID, err)
+	if w.exit, err = jsonOf(run.Exit); err != nil {
+		return nil, false, fmt.Errorf("postgres: %s: exit: %w", op, err)
 	}
-	createdAt, createdNs, err := splitTime(run.CreatedAt)
-	if err != nil {
+	if w.task, err = jsonOf(run.Task); err != nil {
+		return nil, false, fmt.Errorf("postgres: %s: task: %w", op, err)
+	}
+	if w.owner, err = jsonOf(run.Owner); err != nil {
+		return nil, false, fmt.Errorf("postgres: %s: owner: %w", op, err)
+	}
+	if w.createdAt, w.createdNs, err = splitTime(run.CreatedAt); err != nil {
 		return nil, false, err
 	}
-	startedAt, startedNs, err := nullTime(run.StartedAt)
-	if err != nil {
+	if w.startedAt, w.startedNs, err = nullTime(run.StartedAt); err != nil {
 		return nil, false, err
 	}
-	finishedAt, finishedNs, err := nullTime(run.FinishedAt)
-	if err != nil {
+	if w.finishedAt, w.finishedNs, err = nullTime(run.FinishedAt); err != nil {
 		return nil, false, err
 	}
-	var key *string
+	if w.notBefore, w.notBeforeNs, err = nullTime(run.NotBefore); err != nil {
+		return nil, false, err
+	}
+	if w.scheduled, w.schedNs, err = nullTime(run.ScheduledAt); err != nil {
+		return nil, false, err
+	}
 	if run.IdempotencyKey != "" {
-		key = &run.IdempotencyKey
+		w.key = &run.IdempotencyKey
 	}
 
-	var out *hashike.Run
-	var created bool
-	err = s.inTx(ctx, "create run "+run.ID, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO runs (id, family, backend, state, spec, digest, cpu, memory_mib,
-			idempotency_key, stop_cause, exit, task, owner, created_at, created_at_ns,
-			started_at, started_at_ns, finished_at, finished_at_ns)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-			ON CONFLICT DO NOTHING`,
-			run.ID, run.Family, run.Backend, string(hashike.StatePending), string(spec), run.Digest,
-			run.Resources.CPU, run.Resources.MemoryMiB, key, string(run.StopCause), exit, task, owner,
-			createdAt, createdNs, startedAt, startedNs, finishedAt, finishedNs)
-		if err != nil {
-			return err
+	var inserted int
+	for range maxAttempts {
+		err = s.pool.QueryRow(ctx, `WITH run AS (
+				INSERT INTO runs (id, family, backend, state, spec, digest, cpu, memory_mib,
+					idempotency_key, stop_cause, exit, task, owner, created_at, created_at_ns,
+					started_at, started_at_ns, finished_at, finished_at_ns,
+					job, job_version, queue, priority, not_before, not_before_ns, payload,
+					attempt, root_id, retry_of, trigger, scheduled_at, scheduled_at_ns, settled)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+					$18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)
+				ON CONFLICT DO NOTHING
+				RETURNING id),
+			transition AS (
+				INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, at_ns, reason)
+				SELECT id, 1, '', $4, $14, $15, '' FROM run),
+			item AS (
+				INSERT INTO queue_items (run_id, queue, priority, enqueued_at, enqueued_at_ns, not_before, not_before_ns)
+				SELECT id, $22, $23, $14, $15, $24, $25 FROM run WHERE $4 = 'queued')
+			SELECT count(*) FROM run`,
+			w.r.ID, w.r.Family, w.r.Backend, w.state, string(w.spec), w.r.Digest, w.cpu, w.memoryMiB,
+			w.key, w.stopCause, jsonText(w.exit), jsonText(w.task), jsonText(w.owner), w.createdAt, w.createdNs,
+			w.startedAt, w.startedNs, w.finishedAt, w.finishedNs,
+			w.r.Job, w.r.JobVersion, w.r.Queue, w.r.Priority, w.notBefore, w.notBeforeNs, w.r.Payload,
+			w.r.Attempt, w.r.RootID, w.r.RetryOf, w.r.Trigger, w.scheduled, w.schedNs, w.r.Settled,
+		).Scan(&inserted)
+		if !retryable(err) || ctx.Err() != nil {
+			break
 		}
-		if tag.RowsAffected() == 0 {
-			// The ID or the key is taken. A new statement sees what the insert waited for.
-			if key != nil {
-				existing, err := getRun(ctx, tx, "r.idempotency_key = $1", *key)
-				if err == nil {
-					out, created = existing, false
-					return nil
-				}
-				if hashike.ErrorCodeOf(err) != hashike.ENotFound {
-					return err
-				}
-			}
-			return hashike.Errorf(hashike.EConflict, "run %s exists", run.ID)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, at_ns, reason)
-			VALUES ($1, 1, '', $2, $3, $4, '')`, run.ID, string(hashike.StatePending), createdAt, createdNs); err != nil {
-			return err
-		}
-		if out, err = getRun(ctx, tx, "r.id = $1", run.ID); err != nil {
-			return err
-		}
-		created = true
-		return nil
-	})
-	if err != nil {
-		return nil, false, err
 	}
-	return out, created, nil
+	if err != nil {
+		return nil, false, dbErr(op, err)
+	}
+	if inserted == 0 {
+		// The ID or the key is taken, by a committed run: the insert waited for it.
+		if w.key != nil {
+			existing, err := getRun(ctx, s.pool, "r.idempotency_key = $1", *w.key)
+			if err == nil {
+				return existing, false, nil
+			}
+			if hashike.ErrorCodeOf(err) != hashike.ENotFound {
+				return nil, false, dbErr(op, err)
+			}
+		}
+		return nil, false, hashike.Errorf(hashike.EConflict, "run %s exists", run.ID)
+	}
+	w.froms, w.tos, w.ats, w.atNs, w.reasons = []string{""}, []string{w.state}, []time.Time{w.createdAt}, []int16{w.createdNs}, []string{""}
+	out, err := w.run()
+	if err != nil {
+		return nil, false, dbErr(op, err)
+	}
+	return out, true, nil
+}
+
+// jsonOf encodes v as JSON, or nil when v is a nil pointer.
+func jsonOf[T any](v *T) ([]byte, error) {
+	if v == nil {
+		return nil, nil
+	}
+	return json.Marshal(v)
+}
+
+// jsonText is a JSON document as a parameter of a json column: nil for NULL.
+func jsonText(b []byte) *string {
+	if b == nil {
+		return nil
+	}
+	s := string(b)
+	return &s
 }
 
 // GetRun returns the run whose ID is id or, failing that, the only one whose ID starts with
@@ -309,7 +365,7 @@ func (s *Store) GetRun(ctx context.Context, id string) (*hashike.Run, error) {
 }
 
 // ListRuns returns the runs f selects, newest (by CreatedAt, then ID) first. Their History is
-// not loaded: GetRun has it.
+// not loaded: GetRun has it. f.Before is an exact ID.
 func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.Run, error) {
 	var where []string
 	var args []any
@@ -345,6 +401,35 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 			return nil, err
 		}
 		where = append(where, "(r.created_at, r.created_at_ns) >= ("+arg(us)+", "+arg(ns)+")")
+	}
+	for _, eq := range []struct{ col, v string }{{"r.job", f.Job}, {"r.queue", f.Queue}, {"r.root_id", f.RootID}} {
+		if eq.v == "" {
+			continue
+		}
+		if !storable(eq.v) {
+			return nil, nil
+		}
+		// The partial indexes hold the rows where the column is not ''.
+		where = append(where, eq.col+" = "+arg(eq.v)+" AND "+eq.col+" <> ''")
+	}
+	if f.Unsettled {
+		where = append(where, `r.job <> '' AND NOT r.settled
+			AND r.state IN ('succeeded', 'failed', 'start_failed', 'timed_out', 'canceled', 'lost')`)
+	}
+	if f.Before != "" {
+		if !storable(f.Before) {
+			return nil, hashike.Errorf(hashike.ENotFound, "list runs before %q: no such run", f.Before)
+		}
+		var at time.Time
+		var ns int16
+		err := s.pool.QueryRow(ctx, `SELECT created_at, created_at_ns FROM runs WHERE id = $1`, f.Before).Scan(&at, &ns)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, hashike.Errorf(hashike.ENotFound, "list runs before %s: no such run", f.Before)
+		}
+		if err != nil {
+			return nil, dbErr("list runs", err)
+		}
+		where = append(where, "(r.created_at, r.created_at_ns, r.id) < ("+arg(at)+", "+arg(ns)+", "+arg(f.Before)+")")
 	}
 	q := `SELECT ` + runColumns + ` FROM runs r`
 	if len(where) > 0 {
@@ -383,7 +468,8 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 // afterwards. Besides the hashike.Store contract: a state change needs u.At (EInvalid
 // without it, as the Store does not read the clock); u.State equal to the current state is a
 // transition like any other, and no transition leads from a state to itself (EConflict);
-// SetOwner with ClearOwner is EInvalid; Reason without a state change is ignored.
+// SetOwner with ClearOwner is EInvalid; Reason without a state change is ignored. A run
+// leaving StateQueued leaves its queue (its queue item is deleted) in the same transaction.
 func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (*hashike.Run, error) {
 	op := "update run " + id
 	if err := u.Validate(); err != nil {
@@ -438,6 +524,9 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 	if u.ClearOwner {
 		set("owner", nil)
 	}
+	if u.Settled {
+		set("settled", true)
+	}
 	var at time.Time
 	var atNs int16
 	if u.State != "" {
@@ -487,6 +576,11 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 				SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6 FROM run_transitions WHERE run_id = $1`,
 				id, state, string(u.State), at, atNs, u.Reason); err != nil {
 				return err
+			}
+			if hashike.RunState(state) == hashike.StateQueued {
+				if _, err := tx.Exec(ctx, `DELETE FROM queue_items WHERE run_id = $1`, id); err != nil {
+					return err
+				}
 			}
 		}
 		if len(sets) > 0 {

@@ -36,6 +36,26 @@ func TestStore(t *testing.T) {
 	})
 }
 
+// TestServerStore runs the ServerStore conformance suite, each subtest on a new database;
+// reopen opens another Store (its own pool) on the same database, as another replica.
+func TestServerStore(t *testing.T) {
+	dsns := map[hashike.ServerStore]string{}
+	var mu sync.Mutex
+	storetest.RunServer(t, func(t *testing.T) hashike.ServerStore {
+		dsn := pgtest.DSN(t)
+		s := open(t, dsn)
+		mu.Lock()
+		dsns[s] = dsn
+		mu.Unlock()
+		return s
+	}, func(t *testing.T, s hashike.ServerStore) hashike.ServerStore {
+		mu.Lock()
+		dsn := dsns[s]
+		mu.Unlock()
+		return open(t, dsn)
+	})
+}
+
 var t0 = time.Date(2026, 11, 21, 12, 0, 0, 1, time.UTC)
 
 func newRun(id string) *hashike.Run {
