@@ -49,6 +49,7 @@ type api interface {
 	ContainerInspect(ctx context.Context, id string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
 	ContainerLogs(ctx context.Context, id string, options client.ContainerLogsOptions) (client.ContainerLogsResult, error)
 	ContainerAttach(ctx context.Context, id string, options client.ContainerAttachOptions) (client.ContainerAttachResult, error)
+	CopyToContainer(ctx context.Context, id string, options client.CopyToContainerOptions) (client.CopyToContainerResult, error)
 	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult
 	NetworkCreate(ctx context.Context, name string, options client.NetworkCreateOptions) (client.NetworkCreateResult, error)
 	NetworkRemove(ctx context.Context, id string, options client.NetworkRemoveOptions) (client.NetworkRemoveResult, error)
@@ -100,15 +101,31 @@ func containerName(runID, name string) string { return "hashike-" + runID + "-" 
 func networkName(runID string) string         { return "hashike-" + runID }
 func volumeName(runID, name string) string    { return "hashike-" + runID + "-" + name }
 
-// Start implements hashike.Backend. It creates the task's containers, volumes and network; Wait
-// starts them (honouring dependsOn), after a log follower had the chance to attach.
+// Start implements hashike.Backend. It creates the task's containers, volumes and network, and
+// puts req.Files into every container; Wait starts them (honouring dependsOn), after a log
+// follower had the chance to attach.
 func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (hashike.TaskRef, error) {
+	if err := checkFiles(req.Files); err != nil {
+		return hashike.TaskRef{}, err
+	}
 	if ref, err := b.Find(ctx, req.RunID, &req.Spec); err == nil {
+		// A Start that died between creating a container and putting the files in left it
+		// without them; a container that has not started yet gets them now.
+		if err := b.refill(ctx, req.RunID, &req.Spec.TaskDefinition, req.Files); err != nil {
+			return hashike.TaskRef{}, err
+		}
 		return ref, nil
 	} else if hashike.ErrorCodeOf(err) != hashike.ENotFound {
 		return hashike.TaskRef{}, err
 	}
 	td := &req.Spec.TaskDefinition
+	for i := range td.ContainerDefinitions {
+		c := &td.ContainerDefinitions[i]
+		if p := unwritable(c, req.Files); p != "" {
+			return hashike.TaskRef{}, &hashike.StartError{Reason: fmt.Sprintf(
+				"CannotCreateContainerError: %s: its root file system is read-only, so the run's file %s cannot be put in: mount a writable volume on its directory", c.Name, p)}
+		}
+	}
 	if err := b.ensureImages(ctx, td); err != nil {
 		return hashike.TaskRef{}, err
 	}
@@ -217,6 +234,10 @@ func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (hashike.
 			return hashike.TaskRef{}, fmt.Errorf("create container %s: %w", c.Name, err)
 		}
 		ref.Containers = append(ref.Containers, hashike.ContainerRef{Name: c.Name, ID: res.ID})
+		if err := b.copyFiles(ctx, c, res.ID, req.Files); err != nil {
+			_ = b.Remove(context.WithoutCancel(ctx), ref)
+			return hashike.TaskRef{}, err
+		}
 	}
 	// The containers start in Wait, so that a follower can attach to them first (Logs Ready).
 	return ref, nil

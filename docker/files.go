@@ -1,0 +1,144 @@
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/hashike/hashike"
+)
+
+// checkFiles refuses file paths that are not absolute and clean, and a path given twice.
+func checkFiles(files []hashike.File) error {
+	seen := map[string]bool{}
+	for _, f := range files {
+		if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path || f.Path == "/" {
+			return hashike.Errorf(hashike.EInvalid, "file path %q must be absolute and clean, and name a file", f.Path)
+		}
+		if seen[f.Path] {
+			return hashike.Errorf(hashike.EInvalid, "file %s is given twice", f.Path)
+		}
+		seen[f.Path] = true
+	}
+	return nil
+}
+
+// extractDir is the directory of c that the engine extracts file into: the root, or, when
+// the root file system is read-only (the engine refuses to write there), the deepest
+// writable mount point holding the file. ok is false when there is none.
+func extractDir(c *hashike.ContainerDefinition, file string) (dir string, ok bool) {
+	if c.ReadonlyRootFilesystem == nil || !*c.ReadonlyRootFilesystem {
+		return "/", true
+	}
+	for _, mp := range c.MountPoints {
+		d := path.Clean(mp.ContainerPath)
+		if !mp.ReadOnly && strings.HasPrefix(file, strings.TrimSuffix(d, "/")+"/") && len(d) > len(dir) {
+			dir, ok = d, true
+		}
+	}
+	return dir, ok
+}
+
+// unwritable returns a file that the engine cannot put into c, or "".
+func unwritable(c *hashike.ContainerDefinition, files []hashike.File) string {
+	for _, f := range files {
+		if _, ok := extractDir(c, f.Path); !ok {
+			return f.Path
+		}
+	}
+	return ""
+}
+
+// archive packs files into a tar archive to extract at dir: regular files of mode 0644
+// owned by root. It holds no directory entries: the engine creates missing parents (0755,
+// root), and an entry for one that exists, such as /tmp, would reset its mode and owner.
+func archive(dir string, files []hashike.File, now time.Time) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		hdr := &tar.Header{
+			Typeflag: tar.TypeReg,
+			Name:     strings.TrimPrefix(strings.TrimPrefix(f.Path, dir), "/"),
+			Mode:     0o644,
+			Size:     int64(len(f.Data)),
+			ModTime:  now,
+			Format:   tar.FormatPAX, // any path length, any size
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, fmt.Errorf("archive file %s: %w", f.Path, err)
+		}
+		if _, err := tw.Write(f.Data); err != nil {
+			return nil, fmt.Errorf("archive file %s: %w", f.Path, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("archive files: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// copyFiles puts files into c's created container id: one archive per directory they are
+// extracted at. unwritable must have been checked.
+func (b *Backend) copyFiles(ctx context.Context, c *hashike.ContainerDefinition, id string, files []hashike.File) error {
+	byDir := map[string][]hashike.File{}
+	var dirs []string
+	for _, f := range files {
+		dir, _ := extractDir(c, f.Path)
+		if byDir[dir] == nil {
+			dirs = append(dirs, dir)
+		}
+		byDir[dir] = append(byDir[dir], f)
+	}
+	for _, dir := range dirs {
+		tarball, err := archive(dir, byDir[dir], b.clock.Now())
+		if err != nil {
+			return err
+		}
+		_, err = b.api.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: dir, Content: bytes.NewReader(tarball)})
+		switch {
+		case err == nil:
+			continue
+		case client.IsErrConnectionFailed(err):
+			return unavailable(err)
+		case cerrdefs.IsInvalidArgument(err) || cerrdefs.IsPermissionDenied(err) || cerrdefs.IsConflict(err):
+			// A file where the image has a directory, say: the task cannot start.
+			return &hashike.StartError{Reason: fmt.Sprintf("CannotCreateContainerError: %s: cannot put the run's files in: %v", c.Name, err)}
+		}
+		return fmt.Errorf("copy files into container %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+// refill puts the files into the run's containers that have not started yet.
+func (b *Backend) refill(ctx context.Context, runID string, td *hashike.TaskDefinition, files []hashike.File) error {
+	if len(files) == 0 {
+		return nil
+	}
+	list, err := b.list(ctx, runID)
+	if err != nil {
+		return err
+	}
+	for _, s := range list {
+		if s.State != container.StateCreated {
+			continue
+		}
+		for i := range td.ContainerDefinitions {
+			c := &td.ContainerDefinitions[i]
+			if c.Name != s.Labels[LabelContainer] {
+				continue
+			}
+			if err := b.copyFiles(ctx, c, s.ID, files); err != nil && !cerrdefs.IsNotFound(err) {
+				return err
+			}
+		}
+	}
+	return nil
+}
