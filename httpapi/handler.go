@@ -91,7 +91,7 @@ func NewHandler(svc Service, opts Options) http.Handler {
 }
 
 // NewServer returns an http.Server for the API on addr, with timeouts that a slow or idle
-// client cannot hold a connection open past (a log stream lifts the read and write ones for
+// client cannot hold a connection open past (a log stream lifts the write timeout for
 // itself), and http.Server's own errors logged to opts.Logger.
 func NewServer(addr string, svc Service, opts Options) *http.Server {
 	s := &http.Server{

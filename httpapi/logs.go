@@ -52,9 +52,9 @@ func (h *handler) logs(w http.ResponseWriter, r *http.Request, q url.Values) err
 		return err
 	}
 	rc := http.NewResponseController(w)
-	// A stream lasts as long as the run and its output: the server's timeouts, meant for
-	// ordinary requests, would cut it.
-	_ = rc.SetReadDeadline(time.Time{})
+	// A stream lasts as long as the run and its output: the server's write timeout, meant
+	// for ordinary responses, would cut it. (net/http already lifted the read deadline once
+	// the request was read.)
 	_ = rc.SetWriteDeadline(time.Time{})
 	started := false
 	start := func() {
