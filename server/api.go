@@ -38,7 +38,9 @@ const (
 	TriggerRerun    = "rerun"
 )
 
-func notFound(format string, args ...any) error { return hashike.Errorf(hashike.ENotFound, format, args...) }
+func notFound(format string, args ...any) error {
+	return hashike.Errorf(hashike.ENotFound, format, args...)
+}
 
 func invalid(path, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
@@ -628,7 +630,9 @@ func HashToken(secret string) string {
 }
 
 // ListTokens returns every token (never a secret).
-func (s *Server) ListTokens(ctx context.Context) ([]hashike.Token, error) { return s.store.ListTokens(ctx) }
+func (s *Server) ListTokens(ctx context.Context) ([]hashike.Token, error) {
+	return s.store.ListTokens(ctx)
+}
 
 // RevokeToken revokes a token.
 func (s *Server) RevokeToken(ctx context.Context, id string) error {
