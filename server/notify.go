@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -128,9 +127,8 @@ func (s *Server) deliver(ctx context.Context, d hashike.Delivery) {
 	default:
 		d.LastError = err.Error()
 		wait := deliveryBackoff.Delay(d.Attempts, s.random)
-		var ra interface{ RetryAfter() time.Duration }
-		if errors.As(err, &ra) && ra.RetryAfter() > wait {
-			wait = ra.RetryAfter()
+		if s.cfg.RetryAfter != nil {
+			wait = max(wait, s.cfg.RetryAfter(err))
 		}
 		d.NextAt = now.Add(wait)
 	}

@@ -70,6 +70,8 @@ type Config struct {
 	// nil Deliver: notifications are queued and never sent.
 	Deliver   func(ctx context.Context, d hashike.Delivery) error
 	Permanent func(error) bool
+	// RetryAfter is the delay a failed delivery's endpoint asked for (0: none); nil: none.
+	RetryAfter func(error) time.Duration
 
 	MaxPayloadBytes   int
 	MaxConcurrentRuns int

@@ -1,0 +1,379 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/httpapi"
+	"github.com/hashike/hashike/job"
+	"github.com/hashike/hashike/jobfile"
+	"github.com/hashike/hashike/notify"
+	"github.com/hashike/hashike/postgres"
+	"github.com/hashike/hashike/process"
+	"github.com/hashike/hashike/secret"
+	"github.com/hashike/hashike/server"
+	"github.com/hashike/hashike/sqlite"
+)
+
+// DefaultListen is where `hashike server` listens unless told otherwise: loopback only.
+const DefaultListen = "127.0.0.1:8080"
+
+type serverFlags struct {
+	listen          string
+	jobs            string
+	noAuth          bool
+	maxPayload      int
+	maxRuns         int
+	shutdownTimeout time.Duration
+}
+
+func (a *app) serverCmd() *cobra.Command {
+	var f serverFlags
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Serve the HTTP API and run the job queue, retries and cron schedules",
+		Long: `Serve hashike's HTTP API (see /v1/openapi.json) and run the dispatcher, the scheduler
+and the reconciler.
+
+The database is SQLite by default ($XDG_STATE_HOME/hashike/server.db; one replica) or
+PostgreSQL with --db postgres://... (any number of replicas: every replica dispatches,
+one elected leader runs the scheduler and the reconciler).
+
+Job definitions in --jobs DIR (*.yaml, *.yml, *.json; the job's name is the file's name)
+are registered at start; a changed file becomes the job's next version.
+
+Every /v1 request needs a bearer token (hashike token create). --no-auth turns that off for
+a server that listens on loopback only.
+
+SIGTERM or SIGINT stops it gracefully: it stops taking requests and claiming runs, and
+leaves running tasks running; the next server (or replica) adopts them.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return a.serve(cmd.Context(), f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "", "address to serve on (env HASHIKE_LISTEN; default "+DefaultListen+")")
+	fl.StringVar(&f.jobs, "jobs", "", "directory of job definitions to register at start (env HASHIKE_JOBS)")
+	fl.BoolVar(&f.noAuth, "no-auth", false, "serve without tokens (only on a loopback address)")
+	fl.IntVar(&f.maxPayload, "max-payload", server.DefaultMaxPayloadBytes, "largest enqueue payload in bytes")
+	fl.IntVar(&f.maxRuns, "max-concurrent-runs", server.DefaultMaxConcurrentRuns, "runs this replica supervises at once")
+	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits")
+	return cmd
+}
+
+// serverDatabase is the server's database: --db or HASHIKE_DB, else server.db next to the
+// run history of `hashike run`.
+func (a *app) serverDatabase() string {
+	if a.dbPath != "" {
+		return a.dbPath
+	}
+	if v := a.env("HASHIKE_DB"); v != "" {
+		return v
+	}
+	return filepath.Join(filepath.Dir(a.database()), "server.db")
+}
+
+func isPostgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+func (a *app) openServerStore(ctx context.Context) (hashike.ServerStore, error) {
+	db := a.serverDatabase()
+	if isPostgres(db) {
+		s, err := postgres.Open(ctx, db)
+		if err != nil {
+			return nil, fmt.Errorf("open the server database: %w", err)
+		}
+		return s, nil
+	}
+	s, err := sqlite.Open(db)
+	if err != nil {
+		return nil, fmt.Errorf("open the server database %s: %w", db, err)
+	}
+	return s, nil
+}
+
+func (a *app) serve(ctx context.Context, f serverFlags) error {
+	listen := f.listen
+	if listen == "" {
+		listen = a.env("HASHIKE_LISTEN")
+	}
+	if listen == "" {
+		listen = DefaultListen
+	}
+	if f.noAuth && !loopback(listen) {
+		return hashike.Errorf(hashike.EInvalid, "--no-auth needs a loopback --listen address (127.0.0.1, ::1, localhost), not %q", listen)
+	}
+	jobsDir := f.jobs
+	if jobsDir == "" {
+		jobsDir = a.env("HASHIKE_JOBS")
+	}
+	var defs map[string]*jobfile.Definition
+	if jobsDir != "" {
+		var err error
+		if defs, err = jobfile.LoadDir(jobsDir, a.lookupEnv); err != nil {
+			return err
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	store, err := a.openServerStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
+	backends := &backendCache{a: a, ctx: ctx, byName: map[string]hashike.Backend{}}
+	sender := notify.NewSender(nil, a.secretValue, a.clock)
+	srv, err := server.New(server.Config{
+		Store: store, Backend: backends.get, Clock: a.clock, Logger: logger, Random: rand.Reader,
+		Self: process.Self(), Alive: process.Alive,
+		ParseDefinition: func(name string, doc []byte) (*job.Definition, error) {
+			d, err := jobfile.LoadDefinition("request", doc, jobfile.DefinitionOptions{})
+			if err != nil {
+				return nil, err
+			}
+			return &d.Job, nil
+		},
+		Secrets: a.resolveSecrets, Secret: a.secretValue,
+		Deliver: sender.Send, Permanent: notify.Permanent,
+		RetryAfter: func(err error) time.Duration {
+			var ne *notify.Error
+			if errors.As(err, &ne) {
+				return ne.RetryAfter
+			}
+			return 0
+		},
+		MaxPayloadBytes: f.maxPayload, MaxConcurrentRuns: f.maxRuns,
+	})
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(defs))
+	for name := range defs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		source := "dir:" + jobsDir
+		v, created, err := srv.Register(ctx, name, &defs[name].Job, source)
+		if err != nil {
+			return fmt.Errorf("register job %s from %s: %w", name, jobsDir, err)
+		}
+		if created {
+			logger.Info("registered job", "job", name, "version", v.Version, "source", source)
+		}
+	}
+
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return hashike.Errorf(hashike.EUnavailable, "listen on %s: %v", listen, err)
+	}
+	httpSrv := httpapi.NewServer(listen, srv, httpapi.Options{NoAuth: f.noAuth, Logger: logger})
+	srv.Start(ctx)
+	served := make(chan error, 1)
+	go func() { served <- httpSrv.Serve(ln) }()
+	fmt.Fprintf(a.stdout, "hashike server listening on http://%s (database %s)\n", ln.Addr(), redactDSN(a.serverDatabase()))
+
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+		stop()
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.shutdownTimeout)
+	defer cancel()
+	err = errors.Join(err, ignoreClosed(httpSrv.Shutdown(sctx)), srv.Shutdown(sctx))
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// redactDSN hides a PostgreSQL password in what is printed.
+func redactDSN(db string) string {
+	if !isPostgres(db) {
+		return db
+	}
+	scheme, rest, _ := strings.Cut(db, "://")
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		if user, _, ok := strings.Cut(rest[:at], ":"); ok {
+			return scheme + "://" + user + ":***" + rest[at:]
+		}
+	}
+	return db
+}
+
+// secretValue resolves one secret by name, as a job's valueFrom would be.
+func (a *app) secretValue(name string) (string, error) {
+	spec := &hashike.JobSpec{TaskDefinition: hashike.TaskDefinition{ContainerDefinitions: []hashike.ContainerDefinition{{
+		Name: "x", Secrets: []hashike.Secret{{Name: "X", ValueFrom: name}}}}}}
+	vals, err := secret.Resolve(spec, a.lookupEnv, a.secrets())
+	if err != nil {
+		return "", err
+	}
+	return vals[name], nil
+}
+
+// backendCache makes each backend once, on first use.
+type backendCache struct {
+	a      *app
+	ctx    context.Context
+	mu     sync.Mutex
+	byName map[string]hashike.Backend
+}
+
+func (c *backendCache) get(name string) (hashike.Backend, error) {
+	if name == "" {
+		name = "local"
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b, ok := c.byName[name]; ok {
+		return b, nil
+	}
+	b, err := c.a.backend(c.ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	c.byName[name] = b
+	return b, nil
+}
+
+func (a *app) tokenCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "token", Short: "Create, list and revoke the server's API tokens"}
+	var name, scope, output string
+	create := &cobra.Command{
+		Use:   "create --name NAME --scope read|submit|admin",
+		Short: "Create an API token and print its secret (shown once; only its hash is stored)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			store, srv, err := a.offlineServer(ctx)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			t, err := srv.CreateToken(ctx, name, hashike.Scope(scope))
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return writeJSON(a.stdout, t)
+			}
+			fmt.Fprintln(a.stdout, t.Secret)
+			fmt.Fprintf(a.stderr, "token %s (%s, scope %s) created; export HASHIKE_TOKEN=<the line above>\n", t.ID, t.Name, t.Scope)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&name, "name", "", "what the token is for (required)")
+	create.Flags().StringVar(&scope, "scope", string(hashike.ScopeSubmit), "read, submit or admin")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the tokens (never their secrets)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			store, srv, err := a.offlineServer(ctx)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			ts, err := srv.ListTokens(ctx)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return writeJSON(a.stdout, ts)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tSCOPE\tCREATED\tREVOKED")
+			for _, t := range ts {
+				revoked := "-"
+				if t.RevokedAt != nil {
+					revoked = t.RevokedAt.Local().Format(time.DateTime)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Scope, t.CreatedAt.Local().Format(time.DateTime), revoked)
+			}
+			return tw.Flush()
+		},
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a token",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			store, srv, err := a.offlineServer(ctx)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			if err := srv.RevokeToken(ctx, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "token %s revoked\n", args[0])
+			return nil
+		},
+	}
+	for _, c := range []*cobra.Command{create, list, revoke} {
+		c.Flags().StringVarP(&output, "output", "o", "", "output format: json")
+	}
+	cmd.AddCommand(create, list, revoke)
+	return cmd
+}
+
+// offlineServer is a Server over the server's database that runs no loops: for the commands
+// that work on the database directly (tokens).
+func (a *app) offlineServer(ctx context.Context) (hashike.ServerStore, *server.Server, error) {
+	store, err := a.openServerStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := server.New(server.Config{
+		Store: store, Clock: a.clock, Random: rand.Reader, Self: process.Self(), Alive: process.Alive,
+		Backend:         func(string) (hashike.Backend, error) { return nil, errors.New("no backend here") },
+		ParseDefinition: func(string, []byte) (*job.Definition, error) { return nil, errors.New("no parsing here") },
+	})
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, srv, nil
+}
