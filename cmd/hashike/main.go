@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/docker"
+	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/process"
 	"github.com/hashike/hashike/runner"
 	"github.com/hashike/hashike/secret"
@@ -36,10 +38,16 @@ func main() {
 
 // app is one invocation: its configuration and its outputs.
 type app struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	lookupEnv      func(string) (string, bool)
-	dbPath         string
-	secretsFile    string
+	// server and token are --server and --token: the hashike server the client commands ask
+	// (see client.go).
+	server, token string
+	// asked is the server a command made a client of: its errors came from there.
+	asked       string
+	dbPath      string
+	secretsFile string
 	// eventsQueue is the ECS events queue of runs that name none (--events-queue).
 	eventsQueue string
 	clock       hashike.Clock
@@ -47,7 +55,7 @@ type app struct {
 
 // Main runs the CLI and returns the process's exit code.
 func Main(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
-	a := &app{stdout: stdout, stderr: stderr, lookupEnv: lookupEnv, clock: hashike.SystemClock{}}
+	a := &app{stdin: os.Stdin, stdout: stdout, stderr: stderr, lookupEnv: lookupEnv, clock: hashike.SystemClock{}}
 	root := &cobra.Command{
 		Use:           "hashike",
 		Short:         "Run containerized jobs defined as Amazon ECS task definitions, locally or on ECS",
@@ -62,16 +70,19 @@ func Main(args []string, stdout, stderr io.Writer, lookupEnv func(string) (strin
 	})
 	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "run history database (env HASHIKE_DB; default $XDG_STATE_HOME/hashike/hashike.db)")
 	root.PersistentFlags().StringVar(&a.secretsFile, "secrets-file", "", "local secrets file, JSON valueFrom -> value, mode 0600 (env HASHIKE_SECRETS_FILE)")
+	root.PersistentFlags().StringVar(&a.server, "server", "", "a hashike server's URL: runs, describe and logs ask it, and enqueue, jobs, ... need it (env HASHIKE_SERVER)")
+	root.PersistentFlags().StringVar(&a.token, "token", "", "the server's API token; prefer env HASHIKE_TOKEN (a flag shows in ps)")
 	root.AddCommand(
 		a.runCmd(), a.waitCmd(), a.logsCmd(), a.runsCmd(), a.describeCmd(), a.stopCmd(),
-		a.validateCmd(), a.superviseCmd(),
+		a.validateCmd(), a.superviseCmd(), a.serverCmd(), a.tokenCmd(),
+		a.enqueueCmd(), a.cancelCmd(), a.rerunCmd(), a.jobsCmd(), a.schedulesCmd(), a.queuesCmd(),
 	)
 	err := root.ExecuteContext(context.Background())
 	if err == nil {
 		return 0
 	}
 	code := exitCode(err)
-	if msg := err.Error(); msg != "" {
+	if msg := a.errorText(err); msg != "" {
 		fmt.Fprintf(stderr, "hashike: %s\n", msg)
 	}
 	return code
@@ -91,8 +102,12 @@ func exitCode(err error) int {
 	if e, ok := err.(*exitStatusError); ok {
 		return e.code
 	}
+	var ae *httpapi.AuthError
+	if errors.As(err, &ae) {
+		return hashike.ExitUsage // a missing, unknown or too small token: fix the invocation
+	}
 	switch hashike.ErrorCodeOf(err) {
-	case hashike.EInvalid, hashike.ENotFound, hashike.EConflict:
+	case hashike.EInvalid, hashike.ENotFound, hashike.EConflict, hashike.ETooLarge:
 		return hashike.ExitUsage
 	case hashike.EUnavailable:
 		return hashike.ExitStartFailed

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/httpapi"
 )
 
 func (a *app) runsCmd() *cobra.Command {
@@ -18,12 +20,21 @@ func (a *app) runsCmd() *cobra.Command {
 		since  string
 		limit  int
 		output string
+		// server mode only
+		job, queue, cursor string
 	)
 	c := &cobra.Command{
 		Use:   "runs",
-		Short: "List runs from the run history, newest first",
-		Args:  cobra.NoArgs,
+		Short: "List runs from the run history (or the server's), newest first",
+		Long: `List runs, newest first: those of the local run history, or with a server
+(HASHIKE_SERVER) the server's. With a server, --job and --queue select runs, and a page
+ends with its next --cursor on stderr (in -o json, the page's "next").`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			srv := a.serverURL() != ""
+			if err := localOnly(cmd.Flags(), srv, []string{"family", "since"}, []string{"job", "queue", "cursor"}); err != nil {
+				return err
+			}
 			f := hashike.RunFilter{Family: family, Limit: limit}
 			var bad []hashike.FieldError
 			for _, s := range states {
@@ -47,6 +58,9 @@ func (a *app) runsCmd() *cobra.Command {
 			}
 			if len(bad) > 0 {
 				return &hashike.Error{Code: hashike.EInvalid, Message: "invalid flags", Fields: bad}
+			}
+			if srv {
+				return a.serverRuns(cmd.Context(), httpapi.RunQuery{States: f.States, Job: job, Queue: queue, Limit: limit, Cursor: cursor}, output)
 			}
 			r, closeAll, err := a.wireStore()
 			if err != nil {
@@ -81,9 +95,65 @@ func (a *app) runsCmd() *cobra.Command {
 	fl.StringArrayVar(&states, "state", nil, "only runs in these states (repeatable or comma-separated): "+stateNames())
 	fl.StringVar(&family, "family", "", "only runs of this task definition family")
 	fl.StringVar(&since, "since", "", "only runs created since a duration ago (1h) or a time (RFC 3339)")
-	fl.IntVar(&limit, "limit", 50, "at most this many runs (0: all)")
+	fl.IntVar(&limit, "limit", 50, "at most this many runs (0: all; with a server, a page of at most 500)")
 	fl.StringVarP(&output, "output", "o", "text", "text or json")
+	fl.StringVar(&job, "job", "", "with a server: only runs of this job")
+	fl.StringVar(&queue, "queue", "", "with a server: only runs of this queue")
+	fl.StringVar(&cursor, "cursor", "", "with a server: the page after this cursor (printed after the previous page)")
 	return c
+}
+
+// serverRuns lists a page of the server's runs.
+func (a *app) serverRuns(ctx context.Context, q httpapi.RunQuery, output string) error {
+	cl, err := a.client("runs")
+	if err != nil {
+		return err
+	}
+	page, err := cl.ListRuns(ctx, q)
+	if err != nil {
+		return err
+	}
+	if output == "json" {
+		page.Runs = orEmpty(page.Runs)
+		return writeJSON(a.stdout, page)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN ID\tJOB\tQUEUE\tTRY\tSTATE\tEXIT\tCREATED\tDURATION\tREASON")
+	for _, run := range page.Runs {
+		exit, reason := "-", ""
+		if run.Exit != nil {
+			exit, reason = fmt.Sprint(run.Exit.Code), run.Exit.Reason
+		}
+		job := run.Job
+		if job == "" {
+			job = "-"
+		} else {
+			job += fmt.Sprintf(" v%d", run.JobVersion)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", run.ID, job, orDash(run.Queue), orDash(attemptText(run.Attempt)),
+			run.State, exit, run.CreatedAt.Local().Format("2006-01-02 15:04:05"), duration(run, a.clock.Now()), reason)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if page.Next != "" {
+		fmt.Fprintf(a.stderr, "hashike: more runs: --cursor %s\n", page.Next)
+	}
+	return nil
+}
+
+func attemptText(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprint(n)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func stateNames() string {
