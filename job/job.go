@@ -106,7 +106,7 @@ func (d *Definition) Validate() []hashike.FieldError {
 	if d.Priority < dispatch.MinPriority || d.Priority > dispatch.MaxPriority {
 		add("priority", "%d is out of range %d..%d", d.Priority, dispatch.MinPriority, dispatch.MaxPriority)
 	}
-	errs = append(errs, prefixed("retryStrategy", d.RetryStrategy.Validate())...)
+	errs = append(errs, d.RetryStrategy.Validate()...) // its paths start with retryStrategy
 	errs = append(errs, prefixed("schedule", d.Schedule.Validate())...)
 	if d.MaxPayloadBytes < 0 {
 		add("maxPayloadBytes", "must not be negative")

@@ -154,13 +154,7 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 		},
 		Secrets: a.resolveSecrets, Secret: a.secretValue,
 		Deliver: sender.Send, Permanent: notify.Permanent,
-		RetryAfter: func(err error) time.Duration {
-			var ne *notify.Error
-			if errors.As(err, &ne) {
-				return ne.RetryAfter
-			}
-			return 0
-		},
+		RetryAfter: notify.RetryAfter,
 		MaxPayloadBytes: f.maxPayload, MaxConcurrentRuns: f.maxRuns,
 	})
 	if err != nil {

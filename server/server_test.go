@@ -1,0 +1,765 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/cron"
+	"github.com/hashike/hashike/dispatch"
+	"github.com/hashike/hashike/internal/fakebackend"
+	"github.com/hashike/hashike/job"
+	"github.com/hashike/hashike/sqlite"
+)
+
+// testClock has a settable Now; its After waits briefly in real time whatever it is asked, so
+// the loops turn quickly while the tests decide what time it is.
+type testClock struct{ now atomic.Pointer[time.Time] }
+
+func newTestClock(t time.Time) *testClock {
+	c := &testClock{}
+	c.set(t)
+	return c
+}
+
+func (c *testClock) Now() time.Time      { return *c.now.Load() }
+func (c *testClock) set(t time.Time)     { c.now.Store(&t) }
+func (c *testClock) add(d time.Duration) { c.set(c.Now().Add(d)) }
+func (c *testClock) After(d time.Duration) <-chan time.Time {
+	return time.After(min(d, 5*time.Millisecond))
+}
+
+type env struct {
+	t       *testing.T
+	s       *Server
+	store   *sqlite.Store
+	backend *fakebackend.Backend
+	clock   hashike.Clock
+	tc      *testClock
+
+	mu        sync.Mutex
+	delivered []hashike.Delivery
+	failNext  int // deliveries to fail before succeeding
+}
+
+type opts struct {
+	behave func(hashike.StartRequest) fakebackend.Behavior
+	clock  *testClock
+	self   hashike.Owner
+	path   string
+	noLoop bool
+}
+
+var self = hashike.Owner{Host: "test", PID: 1, Start: "1"}
+
+func newEnv(t *testing.T, o opts) *env {
+	t.Helper()
+	if o.path == "" {
+		o.path = filepath.Join(t.TempDir(), "server.db")
+	}
+	st, err := sqlite.Open(o.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, store: st, backend: fakebackend.New("local", o.behave)}
+	e.clock = hashike.SystemClock{}
+	if o.clock != nil {
+		e.clock, e.tc = o.clock, o.clock
+	}
+	if o.self.PID == 0 {
+		o.self = self
+	}
+	s, err := New(Config{
+		Store: st, Clock: e.clock, Random: rand.Reader, Self: o.self,
+		Backend: func(name string) (hashike.Backend, error) {
+			if name != "local" {
+				return nil, fmt.Errorf("no backend %q here", name)
+			}
+			return e.backend, nil
+		},
+		Alive: func(o hashike.Owner) bool { return o == self },
+		ParseDefinition: func(name string, doc []byte) (*job.Definition, error) {
+			var d job.Definition
+			return &d, json.Unmarshal(doc, &d)
+		},
+		Deliver:           e.deliver,
+		PollInterval:      10 * time.Millisecond,
+		ReconcileInterval: 50 * time.Millisecond,
+		ScheduleInterval:  20 * time.Millisecond,
+		NoLeader:          true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.s = s
+	if !o.noLoop {
+		s.Start(context.Background())
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		st.Close()
+	})
+	return e
+}
+
+func (e *env) deliver(_ context.Context, d hashike.Delivery) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.failNext > 0 {
+		e.failNext--
+		return errors.New("connection refused")
+	}
+	e.delivered = append(e.delivered, d)
+	return nil
+}
+
+func (e *env) deliveries() []hashike.Delivery {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.delivered)
+}
+
+func definition(mod func(*job.Definition)) *job.Definition {
+	d := &job.Definition{JobSpec: hashike.JobSpec{TaskDefinition: hashike.TaskDefinition{
+		ContainerDefinitions: []hashike.ContainerDefinition{{Name: "app", Image: "hashike-testjob", Essential: ptr(true), Memory: ptr(64)}},
+	}}}
+	if mod != nil {
+		mod(d)
+	}
+	return d
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (e *env) register(name string, d *job.Definition) JobView {
+	e.t.Helper()
+	v, _, err := e.s.Register(context.Background(), name, d, "test")
+	if err != nil {
+		e.t.Fatalf("Register %s: %v", name, err)
+	}
+	return v
+}
+
+func (e *env) enqueue(name string, req EnqueueRequest) *hashike.Run {
+	e.t.Helper()
+	r, _, err := e.s.Enqueue(context.Background(), name, req)
+	if err != nil {
+		e.t.Fatalf("Enqueue %s: %v", name, err)
+	}
+	return r
+}
+
+// eventually waits (in real time, at most 10 s) for cond.
+func (e *env) eventually(what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (e *env) get(id string) *hashike.Run {
+	e.t.Helper()
+	r, err := e.store.GetRun(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+// settled waits for the enqueue rooted at id to be over: its last try settled and not retried.
+func (e *env) settled(id string) []*hashike.Run {
+	e.t.Helper()
+	var tries []*hashike.Run
+	e.eventually("run "+id+" to be settled", func() bool {
+		var err error
+		tries, err = e.store.ListRuns(context.Background(), hashike.RunFilter{RootID: id})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		slices.SortFunc(tries, func(a, b *hashike.Run) int { return a.Attempt - b.Attempt })
+		last := tries[len(tries)-1]
+		return last.Settled
+	})
+	// A retry is enqueued before the try is marked settled: the last try is the final one.
+	return tries
+}
+
+func env_(run *hashike.Run, name string) string {
+	for _, kv := range run.Spec.TaskDefinition.ContainerDefinitions[0].Environment {
+		if kv.Name == name {
+			return kv.Value
+		}
+	}
+	return ""
+}
+
+func TestEnqueueRunsWithPayload(t *testing.T) {
+	e := newEnv(t, opts{})
+	e.register("hello", definition(nil))
+	run := e.enqueue("hello", EnqueueRequest{Payload: json.RawMessage(`{ "n": 1 }`)})
+	if run.State != hashike.StateQueued || run.Attempt != 1 || run.RootID != run.ID || run.Job != "hello" || run.JobVersion != 1 {
+		t.Fatalf("enqueued run = %+v", run)
+	}
+	tries := e.settled(run.ID)
+	if len(tries) != 1 || tries[0].State != hashike.StateSucceeded {
+		t.Fatalf("tries = %v", states(tries))
+	}
+	got := tries[0]
+	if env_(got, EnvPayload) != `{"n":1}` || env_(got, EnvRunID) != run.ID || env_(got, EnvAttempt) != "1" || env_(got, EnvPayloadFile) != PayloadPath {
+		t.Errorf("env = %+v", got.Spec.TaskDefinition.ContainerDefinitions[0].Environment)
+	}
+	files := e.backend.Files(run.ID)
+	if len(files) != 1 || files[0].Path != PayloadPath || string(files[0].Data) != `{"n":1}` {
+		t.Errorf("files = %+v", files)
+	}
+	if e.backend.Starts(run.ID) != 1 {
+		t.Errorf("started %d times", e.backend.Starts(run.ID))
+	}
+}
+
+func states(runs []*hashike.Run) []string {
+	var out []string
+	for _, r := range runs {
+		out = append(out, fmt.Sprintf("#%d %s", r.Attempt, r.State))
+	}
+	return out
+}
+
+func TestEnqueueIdempotencyKey(t *testing.T) {
+	e := newEnv(t, opts{})
+	e.register("hello", definition(nil))
+	ctx := context.Background()
+	a, created, err := e.s.Enqueue(ctx, "hello", EnqueueRequest{IdempotencyKey: "k1", Payload: json.RawMessage(`{"a":1}`)})
+	if err != nil || !created {
+		t.Fatal(created, err)
+	}
+	b, created, err := e.s.Enqueue(ctx, "hello", EnqueueRequest{IdempotencyKey: "k1", Payload: json.RawMessage(`{ "a" : 1 }`)})
+	if err != nil || created || b.ID != a.ID {
+		t.Fatalf("repeat: created=%v id=%s (first %s) err=%v", created, b.ID, a.ID, err)
+	}
+	_, _, err = e.s.Enqueue(ctx, "hello", EnqueueRequest{IdempotencyKey: "k1", Payload: json.RawMessage(`{"a":2}`)})
+	if hashike.ErrorCodeOf(err) != hashike.EConflict {
+		t.Fatalf("other payload, same key: %v", err)
+	}
+	runs, _ := e.store.ListRuns(ctx, hashike.RunFilter{Job: "hello"})
+	if len(runs) != 1 {
+		t.Fatalf("%d runs, want 1", len(runs))
+	}
+}
+
+func TestEnqueueBadInput(t *testing.T) {
+	e := newEnv(t, opts{})
+	e.register("small", definition(func(d *job.Definition) { d.MaxPayloadBytes = 16 }))
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		job  string
+		req  EnqueueRequest
+		code hashike.ErrorCode
+	}{
+		{"unknown job", "nope", EnqueueRequest{}, hashike.ENotFound},
+		{"payload over the job's limit", "small", EnqueueRequest{Payload: json.RawMessage(`"` + strings.Repeat("x", 20) + `"`)}, hashike.ETooLarge},
+		{"priority out of range", "small", EnqueueRequest{Priority: ptr(101)}, hashike.EInvalid},
+		{"bad queue", "small", EnqueueRequest{Queue: "a b"}, hashike.EInvalid},
+		{"delay and notBefore", "small", EnqueueRequest{Delay: hashike.Duration(time.Second), NotBefore: ptr(time.Now())}, hashike.EInvalid},
+		{"unknown version", "small", EnqueueRequest{Version: 7}, hashike.ENotFound},
+	}
+	for _, c := range cases {
+		_, _, err := e.s.Enqueue(ctx, c.job, c.req)
+		if got := hashike.ErrorCodeOf(err); got != c.code {
+			t.Errorf("%s: code %s (%v), want %s", c.name, got, err, c.code)
+		}
+	}
+	if runs, _ := e.store.ListRuns(ctx, hashike.RunFilter{}); len(runs) != 0 {
+		t.Errorf("bad input recorded %d runs", len(runs))
+	}
+}
+
+func TestRegisterVersions(t *testing.T) {
+	e := newEnv(t, opts{})
+	ctx := context.Background()
+	v1 := e.register("j", definition(nil))
+	_, created, err := e.s.Register(ctx, "j", definition(nil), "test")
+	if err != nil || created {
+		t.Fatalf("same definition again: created=%v err=%v", created, err)
+	}
+	v2 := e.register("j", definition(func(d *job.Definition) { d.Priority = 5 }))
+	if v1.Version != 1 || v2.Version != 2 {
+		t.Fatalf("versions %d, %d", v1.Version, v2.Version)
+	}
+	run := e.enqueue("j", EnqueueRequest{})
+	if run.JobVersion != 2 || run.Priority != 5 {
+		t.Errorf("run used version %d priority %d", run.JobVersion, run.Priority)
+	}
+	old := e.enqueue("j", EnqueueRequest{Version: 1})
+	if old.JobVersion != 1 || old.Priority != 0 {
+		t.Errorf("run of version 1 used version %d priority %d", old.JobVersion, old.Priority)
+	}
+	_, _, err = e.s.Register(ctx, "j", definition(func(d *job.Definition) { d.RetryStrategy.Attempts = 11 }), "test")
+	if hashike.ErrorCodeOf(err) != hashike.EInvalid || !strings.Contains(err.Error(), "\n  retryStrategy.attempts: ") {
+		t.Errorf("attempts 11: %v", err)
+	}
+}
+
+func TestRetriesApplicationFailures(t *testing.T) {
+	e := newEnv(t, opts{behave: func(hashike.StartRequest) fakebackend.Behavior { return fakebackend.Behavior{ExitCode: 3} }})
+	e.register("flaky", definition(func(d *job.Definition) {
+		d.RetryStrategy = dispatch.RetryStrategy{Attempts: 3}
+		d.Notifications = []job.Notification{{Type: job.KindWebhook, URL: "http://127.0.0.1:1/hook"}}
+	}))
+	run := e.enqueue("flaky", EnqueueRequest{})
+	tries := e.settled(run.ID)
+	if got := states(tries); !slices.Equal(got, []string{"#1 failed", "#2 failed", "#3 failed"}) {
+		t.Fatalf("tries = %v", got)
+	}
+	for i, tr := range tries {
+		if tr.RootID != run.ID || (i > 0 && tr.RetryOf != tries[i-1].ID) || (i > 0 && tr.Trigger != TriggerRetry) {
+			t.Errorf("try %d: root %s retryOf %s trigger %s", i+1, tr.RootID, tr.RetryOf, tr.Trigger)
+		}
+		if e.backend.Starts(tr.ID) != 1 {
+			t.Errorf("try %d started %d times", i+1, e.backend.Starts(tr.ID))
+		}
+	}
+	e.eventually("the failure notification", func() bool { return len(e.deliveries()) == 1 })
+	var ev Event
+	d := e.deliveries()[0]
+	if err := json.Unmarshal(d.Body, &ev); err != nil || ev.Event != job.EventFailure || ev.RunID != tries[2].ID || ev.Attempt != 3 {
+		t.Errorf("notification %s: %+v (%v)", d.Body, ev, err)
+	}
+	view, err := e.s.GetRun(context.Background(), run.ID)
+	if err != nil || len(view.Attempts) != 3 {
+		t.Errorf("GetRun attempts = %+v, %v", view.Attempts, err)
+	}
+}
+
+func TestEvaluateOnExitAndInfrastructureBudget(t *testing.T) {
+	var calls atomic.Int32
+	e := newEnv(t, opts{behave: func(req hashike.StartRequest) fakebackend.Behavior {
+		// Two failures to start (infrastructure), then exit 2 (an EXIT rule), per enqueue.
+		if calls.Add(1) <= 2 {
+			return fakebackend.Behavior{StartError: "CannotPullContainerError: pull access denied"}
+		}
+		return fakebackend.Behavior{ExitCode: 2}
+	}})
+	e.register("j", definition(func(d *job.Definition) {
+		d.RetryStrategy = dispatch.RetryStrategy{Attempts: 5, EvaluateOnExit: []dispatch.EvaluateOnExit{{OnExitCode: "2", Action: "EXIT"}}}
+	}))
+	run := e.enqueue("j", EnqueueRequest{})
+	tries := e.settled(run.ID)
+	if got := states(tries); !slices.Equal(got, []string{"#1 start_failed", "#2 start_failed", "#3 failed"}) {
+		t.Fatalf("tries = %v", got)
+	}
+}
+
+func TestAttemptTimeoutStopsTheTask(t *testing.T) {
+	hold := make(chan struct{})
+	defer close(hold)
+	e := newEnv(t, opts{behave: func(hashike.StartRequest) fakebackend.Behavior { return fakebackend.Behavior{Hold: hold} }})
+	e.register("slow", definition(func(d *job.Definition) {
+		d.Timeout = hashike.Duration(200 * time.Millisecond)
+		d.RetryStrategy = dispatch.RetryStrategy{Attempts: 2}
+	}))
+	run := e.enqueue("slow", EnqueueRequest{})
+	tries := e.settled(run.ID)
+	if got := states(tries); !slices.Equal(got, []string{"#1 timed_out", "#2 timed_out"}) {
+		t.Fatalf("tries = %v", got)
+	}
+	if tries[0].Exit.Code != hashike.ExitTimeout {
+		t.Errorf("exit = %+v", tries[0].Exit)
+	}
+}
+
+func TestCancelQueuedAndRunning(t *testing.T) {
+	hold := make(chan struct{})
+	defer close(hold)
+	e := newEnv(t, opts{behave: func(hashike.StartRequest) fakebackend.Behavior { return fakebackend.Behavior{Hold: hold} }})
+	ctx := context.Background()
+	e.register("j", definition(func(d *job.Definition) { d.Queue = "q"; d.RetryStrategy.Attempts = 3 }))
+	running := e.enqueue("j", EnqueueRequest{})
+	e.eventually("the run to start", func() bool { return e.get(running.ID).State == hashike.StateRunning })
+	if _, err := e.s.PutQueue(ctx, hashike.QueueConfig{Name: "q", Paused: true}); err != nil {
+		t.Fatal(err)
+	}
+	queued := e.enqueue("j", EnqueueRequest{})
+	if _, err := e.s.Cancel(ctx, queued.ID, CancelRequest{Reason: "not needed"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.Cancel(ctx, running.ID, CancelRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{queued.ID, running.ID} {
+		tries := e.settled(id)
+		if got := states(tries); !slices.Equal(got, []string{"#1 canceled"}) {
+			t.Errorf("%s: tries = %v (a canceled run is not retried)", id, got)
+		}
+	}
+	if e.backend.Starts(queued.ID) != 0 {
+		t.Errorf("the canceled queued run was started")
+	}
+	if _, err := e.s.Cancel(ctx, running.ID, CancelRequest{}); hashike.ErrorCodeOf(err) != hashike.EConflict {
+		t.Errorf("cancel of an ended run: %v", err)
+	}
+}
+
+func TestRerunWithEditedPayload(t *testing.T) {
+	e := newEnv(t, opts{})
+	e.register("j", definition(nil))
+	ctx := context.Background()
+	first := e.enqueue("j", EnqueueRequest{Payload: json.RawMessage(`{"v":1}`)})
+	e.settled(first.ID)
+	same, err := e.s.Rerun(ctx, first.ID, RerunRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited, err := e.s.Rerun(ctx, first.ID, RerunRequest{Payload: json.RawMessage(`{"v":2}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		run  *hashike.Run
+		want string
+	}{{same, `{"v":1}`}, {edited, `{"v":2}`}} {
+		tries := e.settled(c.run.ID)
+		if tries[0].State != hashike.StateSucceeded || string(tries[0].Payload) != c.want || tries[0].Trigger != TriggerRerun || tries[0].RootID != c.run.ID {
+			t.Errorf("rerun %s: %+v", c.run.ID, tries[0])
+		}
+	}
+}
+
+func TestQueueConcurrencyPauseResume(t *testing.T) {
+	hold := make(chan struct{})
+	e := newEnv(t, opts{behave: func(hashike.StartRequest) fakebackend.Behavior { return fakebackend.Behavior{Hold: hold} }})
+	ctx := context.Background()
+	e.register("j", definition(func(d *job.Definition) { d.Queue = "narrow" }))
+	if _, err := e.s.PutQueue(ctx, hashike.QueueConfig{Name: "narrow", MaxConcurrency: 2}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 5 {
+		ids = append(ids, e.enqueue("j", EnqueueRequest{}).ID)
+	}
+	e.eventually("two runs to start", func() bool { return e.backendStarted(ids) == 2 })
+	time.Sleep(100 * time.Millisecond) // several dispatch rounds
+	if n := e.backendStarted(ids); n != 2 {
+		t.Fatalf("%d runs started in a queue capped at 2", n)
+	}
+	// The first two started are the first two enqueued (FIFO).
+	if e.backend.Starts(ids[0]) != 1 || e.backend.Starts(ids[1]) != 1 {
+		t.Errorf("FIFO: the first two enqueued did not start first")
+	}
+	if _, err := e.s.PutQueue(ctx, hashike.QueueConfig{Name: "narrow", MaxConcurrency: 2, Paused: true}); err != nil {
+		t.Fatal(err)
+	}
+	close(hold)
+	for _, id := range ids[:2] {
+		e.settled(id)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := e.backendStarted(ids); n != 2 {
+		t.Fatalf("%d runs started from a paused queue", n)
+	}
+	if _, err := e.s.PutQueue(ctx, hashike.QueueConfig{Name: "narrow", MaxConcurrency: 2}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if tries := e.settled(id); tries[0].State != hashike.StateSucceeded {
+			t.Errorf("%s: %s", id, tries[0].State)
+		}
+	}
+}
+
+func (e *env) backendStarted(ids []string) int {
+	n := 0
+	for _, id := range ids {
+		n += e.backend.Starts(id)
+	}
+	return n
+}
+
+func TestDelayedRunWaits(t *testing.T) {
+	tc := newTestClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	e := newEnv(t, opts{clock: tc})
+	e.register("j", definition(nil))
+	run := e.enqueue("j", EnqueueRequest{Delay: hashike.Duration(time.Hour)})
+	time.Sleep(100 * time.Millisecond)
+	if st := e.get(run.ID).State; st != hashike.StateQueued {
+		t.Fatalf("a run delayed by an hour is %s", st)
+	}
+	tc.add(time.Hour)
+	e.settled(run.ID)
+}
+
+func TestNotificationsRecoveryAndRetriedDelivery(t *testing.T) {
+	var fail atomic.Bool
+	fail.Store(true)
+	e := newEnv(t, opts{behave: func(hashike.StartRequest) fakebackend.Behavior {
+		if fail.Load() {
+			return fakebackend.Behavior{ExitCode: 1}
+		}
+		return fakebackend.Behavior{}
+	}})
+	e.failNext = 1 // the first delivery attempt fails and is retried
+	e.register("j", definition(func(d *job.Definition) {
+		d.Notifications = []job.Notification{{Type: job.KindSlack, URL: "https://hooks.slack.com/services/T/B/X", Events: []string{job.EventFailure, job.EventRecovery}}}
+	}))
+	e.settled(e.enqueue("j", EnqueueRequest{}).ID)
+	ok := e.enqueue("j", EnqueueRequest{})
+	fail.Store(false)
+	e.settled(ok.ID)
+	e.settled(e.enqueue("j", EnqueueRequest{}).ID) // a second success: no new recovery
+	// The failed delivery is retried after its backoff (5 s at most with full jitter).
+	deadline := time.Now().Add(20 * time.Second)
+	for len(e.deliveries()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	ds := e.deliveries()
+	var events []string
+	for _, d := range ds {
+		events = append(events, d.Event)
+		var m map[string]string
+		if err := json.Unmarshal(d.Body, &m); err != nil || !strings.Contains(m["text"], "*j*") {
+			t.Errorf("slack body %s", d.Body)
+		}
+	}
+	slices.Sort(events)
+	if !slices.Equal(events, []string{job.EventFailure, job.EventRecovery}) {
+		t.Fatalf("events = %v", events)
+	}
+}
+
+func TestOverdueNotification(t *testing.T) {
+	hold := make(chan struct{})
+	defer close(hold)
+	e := newEnv(t, opts{behave: func(hashike.StartRequest) fakebackend.Behavior { return fakebackend.Behavior{Hold: hold} }})
+	e.register("j", definition(func(d *job.Definition) {
+		d.ExpectedDuration = hashike.Duration(100 * time.Millisecond)
+		d.Notifications = []job.Notification{{Type: job.KindWebhook, URL: "http://127.0.0.1:1/x"}}
+	}))
+	run := e.enqueue("j", EnqueueRequest{})
+	e.eventually("the overdue notification", func() bool { return len(e.deliveries()) == 1 })
+	time.Sleep(200 * time.Millisecond) // reconciler rounds: still one
+	if ds := e.deliveries(); len(ds) != 1 || ds[0].Event != job.EventOverdue || ds[0].RunID != run.ID {
+		t.Fatalf("deliveries = %+v", ds)
+	}
+}
+
+func scheduled(e *env, name string) []*hashike.Run {
+	runs, err := e.store.ListRuns(context.Background(), hashike.RunFilter{Job: name})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []*hashike.Run
+	for _, r := range runs {
+		if r.Trigger == TriggerSchedule {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestScheduleFiresOncePerTick(t *testing.T) {
+	t0 := time.Date(2026, 11, 21, 11, 59, 30, 0, time.UTC)
+	tc := newTestClock(t0)
+	e := newEnv(t, opts{clock: tc})
+	e.register("cronjob", definition(func(d *job.Definition) {
+		d.Schedule = cron.Spec{Expressions: []cron.Expr{{Cron: "0 * * * *"}, {Cron: "0 21 * * *", TimeZone: "Asia/Tokyo"}}}
+	}))
+	view, err := e.s.GetSchedule(context.Background(), "cronjob")
+	if err != nil || len(view.Next) != 5 || !view.Next[0].Equal(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)) {
+		t.Fatalf("next five = %v, %v", view.Next, err)
+	}
+	tc.set(t0.Add(31 * time.Second)) // 12:00:01: both expressions fire at 12:00 UTC (21:00 JST)
+	e.eventually("the fire's run", func() bool { return len(scheduled(e, "cronjob")) == 1 })
+	time.Sleep(100 * time.Millisecond)
+	runs := scheduled(e, "cronjob")
+	if len(runs) != 1 || !runs[0].ScheduledAt.Equal(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)) {
+		t.Fatalf("runs = %d, scheduledAt %v", len(runs), runs[0].ScheduledAt)
+	}
+}
+
+func TestScheduleCatchUpAfterDowntime(t *testing.T) {
+	for _, c := range []struct {
+		mode cron.CatchUpMode
+		want int
+	}{{cron.CatchUpNone, 0}, {cron.CatchUpLatest, 1}, {cron.CatchUpAll, 3}} {
+		t.Run(string(c.mode), func(t *testing.T) {
+			t0 := time.Date(2026, 11, 21, 12, 0, 30, 0, time.UTC)
+			tc := newTestClock(t0)
+			path := filepath.Join(t.TempDir(), "s.db")
+			e := newEnv(t, opts{clock: tc, path: path, noLoop: true})
+			e.register("j", definition(func(d *job.Definition) {
+				// overlap allow: with skip, the first caught-up run (queued) would skip the rest.
+				d.Schedule = cron.Spec{Expressions: []cron.Expr{{Cron: "*/10 * * * *"}}, Overlap: cron.OverlapAllow,
+					CatchUp: cron.CatchUpPolicy{Mode: c.mode, Max: 3}}
+			}))
+			ctx := context.Background()
+			e.s.scheduleTick(ctx)    // records the tick at 12:00:30
+			tc.add(55 * time.Minute) // down from 12:00:30 to 12:55:30: 5 fires missed
+			e.s.scheduleTick(ctx)
+			if got := len(scheduled(e, "j")); got != c.want {
+				t.Errorf("%s: %d runs after the downtime, want %d", c.mode, got, c.want)
+			}
+			e.s.scheduleTick(ctx) // again: nothing new
+			if got := len(scheduled(e, "j")); got != c.want {
+				t.Errorf("%s: %d runs after a second tick, want %d", c.mode, got, c.want)
+			}
+		})
+	}
+}
+
+func TestScheduleOverlapPolicies(t *testing.T) {
+	for _, c := range []struct {
+		policy cron.OverlapPolicy
+		// after the second fire while the first run holds: runs of the job by state
+		want map[hashike.RunState]int
+	}{
+		{cron.OverlapSkip, map[hashike.RunState]int{hashike.StateRunning: 1}},
+		{cron.OverlapAllow, map[hashike.RunState]int{hashike.StateRunning: 2}},
+		{cron.OverlapQueueOne, map[hashike.RunState]int{hashike.StateRunning: 1, hashike.StateQueued: 1}},
+		{cron.OverlapCancelPrevious, map[hashike.RunState]int{hashike.StateCanceled: 1, hashike.StateRunning: 1}},
+	} {
+		t.Run(string(c.policy), func(t *testing.T) {
+			hold := make(chan struct{})
+			t0 := time.Date(2026, 11, 21, 12, 0, 30, 0, time.UTC)
+			tc := newTestClock(t0)
+			e := newEnv(t, opts{clock: tc, behave: func(hashike.StartRequest) fakebackend.Behavior { return fakebackend.Behavior{Hold: hold} }})
+			e.register("j", definition(func(d *job.Definition) {
+				d.Schedule = cron.Spec{Expressions: []cron.Expr{{Cron: "* * * * *"}}, Overlap: c.policy}
+			}))
+			tc.set(time.Date(2026, 11, 21, 12, 1, 0, 0, time.UTC))
+			e.eventually("the first fire to run", func() bool { return count(e, "j")[hashike.StateRunning] == 1 })
+			tc.set(time.Date(2026, 11, 21, 12, 2, 0, 0, time.UTC))
+			e.eventually(fmt.Sprintf("%v", c.want), func() bool { return mapsEqual(count(e, "j"), c.want) })
+			time.Sleep(100 * time.Millisecond)
+			if got := count(e, "j"); !mapsEqual(got, c.want) {
+				t.Fatalf("runs by state = %v, want %v", got, c.want)
+			}
+			close(hold)
+			if c.policy == cron.OverlapQueueOne {
+				// The held fire runs once the first run ends.
+				e.eventually("the held fire to run", func() bool { return count(e, "j")[hashike.StateSucceeded] == 2 })
+			}
+		})
+	}
+}
+
+func count(e *env, name string) map[hashike.RunState]int {
+	out := map[hashike.RunState]int{}
+	for _, r := range scheduled(e, name) {
+		out[r.State]++
+	}
+	return out
+}
+
+func mapsEqual(a, b map[hashike.RunState]int) bool {
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	for k, v := range b {
+		if a[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestTriggerAndSuspend(t *testing.T) {
+	tc := newTestClock(time.Date(2026, 11, 21, 12, 0, 30, 0, time.UTC))
+	e := newEnv(t, opts{clock: tc})
+	ctx := context.Background()
+	e.register("j", definition(func(d *job.Definition) {
+		d.Schedule = cron.Spec{Expressions: []cron.Expr{{Cron: "* * * * *"}}}
+	}))
+	view, err := e.s.SetSuspended(ctx, "j", true)
+	if err != nil || !view.Schedule.Suspended || view.Version != 2 || len(view.Next) != 0 {
+		t.Fatalf("suspend: %+v %v", view, err)
+	}
+	tc.add(3 * time.Minute)
+	time.Sleep(100 * time.Millisecond)
+	if n := len(scheduled(e, "j")); n != 0 {
+		t.Fatalf("%d runs from a suspended schedule", n)
+	}
+	run, err := e.s.Trigger(ctx, "j")
+	if err != nil || run.Trigger != TriggerManual {
+		t.Fatal(run, err)
+	}
+	e.settled(run.ID)
+	if view, err = e.s.SetSuspended(ctx, "j", false); err != nil || view.Schedule.Suspended || view.Version != 3 {
+		t.Fatalf("resume: %+v %v", view, err)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	e := newEnv(t, opts{noLoop: true})
+	ctx := context.Background()
+	tok, err := e.s.CreateToken(ctx, "ci", hashike.ScopeSubmit)
+	if err != nil || !strings.HasPrefix(tok.Secret, TokenPrefix) {
+		t.Fatal(tok, err)
+	}
+	got, err := e.s.Authenticate(ctx, tok.Secret)
+	if err != nil || got.ID != tok.ID || got.Scope != hashike.ScopeSubmit {
+		t.Fatalf("Authenticate: %+v %v", got, err)
+	}
+	list, _ := e.s.ListTokens(ctx)
+	for _, l := range list {
+		if l.Hash == tok.Secret || strings.Contains(l.Hash, tok.Secret) {
+			t.Fatal("the secret is stored")
+		}
+	}
+	if err := e.s.RevokeToken(ctx, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.Authenticate(ctx, tok.Secret); hashike.ErrorCodeOf(err) != hashike.ENotFound {
+		t.Fatalf("a revoked token authenticates: %v", err)
+	}
+	if _, err := e.s.CreateToken(ctx, "x", "root"); hashike.ErrorCodeOf(err) != hashike.EInvalid {
+		t.Fatalf("scope root: %v", err)
+	}
+}
+
+// TestAdoptsOrphanedRun: a run claimed by a replica that died is adopted by the leader, which
+// reattaches to its task instead of starting another.
+func TestAdoptsOrphanedRun(t *testing.T) {
+	hold := make(chan struct{})
+	path := filepath.Join(t.TempDir(), "s.db")
+	e := newEnv(t, opts{path: path, noLoop: true, behave: func(hashike.StartRequest) fakebackend.Behavior { return fakebackend.Behavior{Hold: hold} }})
+	e.register("j", definition(nil))
+	run := e.enqueue("j", EnqueueRequest{})
+	ctx := context.Background()
+	dead := hashike.Owner{Host: "test", PID: 99, Start: "9"} // not self: Alive says it is gone
+	claimed, err := e.store.ClaimRuns(ctx, time.Now(), 10, dead)
+	if err != nil || len(claimed) != 1 {
+		t.Fatal(claimed, err)
+	}
+	// The dead replica had started the task.
+	if _, err := e.backend.Start(ctx, hashike.StartRequest{RunID: run.ID, Spec: claimed[0].Spec}); err != nil {
+		t.Fatal(err)
+	}
+	e.s.Start(ctx)
+	e.eventually("the run to be adopted", func() bool { return e.s.supervising(run.ID) })
+	close(hold)
+	tries := e.settled(run.ID)
+	if tries[0].State != hashike.StateSucceeded || e.backend.Starts(run.ID) != 1 {
+		t.Fatalf("state %s, started %d times", tries[0].State, e.backend.Starts(run.ID))
+	}
+}
