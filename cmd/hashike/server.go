@@ -154,7 +154,7 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 		},
 		Secrets: a.resolveSecrets, Secret: a.secretValue,
 		Deliver: sender.Send, Permanent: notify.Permanent,
-		RetryAfter: notify.RetryAfter,
+		RetryAfter:      notify.RetryAfter,
 		MaxPayloadBytes: f.maxPayload, MaxConcurrentRuns: f.maxRuns,
 	})
 	if err != nil {
