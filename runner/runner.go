@@ -191,13 +191,14 @@ func (s *supervision) do(ctx context.Context) (*hashike.Run, error) {
 	}
 
 	type waited struct {
-		st  hashike.TaskStatus
-		err error
+		st          hashike.TaskStatus
+		unreachable bool
+		err         error
 	}
 	waitDone := make(chan waited, 1)
 	go func() {
-		st, err := s.wait(ctx, ref)
-		waitDone <- waited{st, err}
+		st, unreachable, err := s.wait(ctx, ref)
+		waitDone <- waited{st, unreachable, err}
 	}()
 
 	var timeout <-chan time.Time
@@ -260,8 +261,16 @@ loop:
 	if err != nil {
 		return nil, err
 	}
-	state, exit := hashike.Outcome(latest.StopCause, time.Duration(latest.Spec.Timeout), w.st.Container(latest.Spec.Watched()), w.st)
+	watched := w.st.Container(latest.Spec.Watched())
+	state, exit := hashike.Outcome(latest.StopCause, time.Duration(latest.Spec.Timeout), watched, w.st)
 	exit.StopCode, exit.StoppedReason = w.st.StopCode, w.st.StoppedReason
+	if w.unreachable && latest.StopCause == hashike.StopNone && state != hashike.StateSucceeded {
+		// The platform went away while the task ran (a Docker daemon restart kills running
+		// containers) and the task did not succeed: the job cannot be blamed for that exit.
+		state = hashike.StateLost
+		exit.Code = hashike.ExitStartFailed
+		exit.Reason = "the platform was unreachable while the task ran and the task ended meanwhile (" + exit.Reason + "): an infrastructure failure"
+	}
 	if w.st.ContainerInstanceArn != "" {
 		ref.ContainerInstance = w.st.ContainerInstanceArn
 		if _, err := r.Store.UpdateRun(ctx, run.ID, hashike.RunUpdate{At: r.Clock.Now(), Task: &ref}); err != nil {
@@ -305,25 +314,27 @@ func (s *supervision) start(ctx context.Context) (hashike.TaskRef, error) {
 	return s.r.Backend.Start(ctx, hashike.StartRequest{RunID: s.run.ID, Spec: s.run.Spec, Secrets: s.opts.Secrets, Files: s.opts.Files})
 }
 
-// wait waits for the task, riding out a backend that is briefly unreachable.
-func (s *supervision) wait(ctx context.Context, ref hashike.TaskRef) (hashike.TaskStatus, error) {
+// wait waits for the task, riding out a backend that is briefly unreachable; unreachable
+// says whether it was.
+func (s *supervision) wait(ctx context.Context, ref hashike.TaskRef) (_ hashike.TaskStatus, unreachable bool, _ error) {
 	backoff := 500 * time.Millisecond
 	var gaveUp time.Time
 	for {
 		st, err := s.r.Backend.Wait(ctx, ref)
 		if err == nil || hashike.ErrorCodeOf(err) != hashike.EUnavailable || ctx.Err() != nil {
-			return st, err
+			return st, unreachable, err
 		}
+		unreachable = true
 		now := s.r.Clock.Now()
 		if gaveUp.IsZero() {
 			gaveUp = now.Add(2 * time.Minute)
 		}
 		if now.After(gaveUp) {
-			return st, err
+			return st, unreachable, err
 		}
 		select {
 		case <-ctx.Done():
-			return st, ctx.Err()
+			return st, unreachable, ctx.Err()
 		case <-s.r.Clock.After(backoff):
 		}
 		backoff = min(backoff*2, 10*time.Second)

@@ -24,6 +24,7 @@ type fakeBackend struct {
 	output   []string
 	exitCode int
 	vanish   bool // Wait reports the task gone
+	outage   int  // Wait calls that find the platform unreachable (then the task has exited)
 	stops    int
 	removed  []string
 }
@@ -88,6 +89,14 @@ func (f *fakeBackend) Wait(ctx context.Context, ref hashike.TaskRef) (hashike.Ta
 	if err != nil {
 		return hashike.TaskStatus{}, err
 	}
+	f.mu.Lock()
+	if f.outage > 0 {
+		f.outage--
+		f.mu.Unlock()
+		f.release(ref.ID) // the platform's restart ended the task
+		return hashike.TaskStatus{}, hashike.Errorf(hashike.EUnavailable, "cannot reach the Docker Engine")
+	}
+	f.mu.Unlock()
 	select {
 	case <-ctx.Done():
 		return hashike.TaskStatus{}, ctx.Err()
@@ -289,6 +298,30 @@ func TestVanishedTaskIsLost(t *testing.T) {
 	}
 	if done.State != hashike.StateLost || done.Exit.Code != hashike.ExitStartFailed {
 		t.Fatalf("recorded %s %+v", done.State, done.Exit)
+	}
+}
+
+// TestPlatformOutageFailureIsLost: a task that fails while the platform was unreachable (a
+// Docker daemon restart kills its containers) is an infrastructure failure (lost), while one
+// that succeeded meanwhile keeps its success.
+func TestPlatformOutageFailureIsLost(t *testing.T) {
+	for _, c := range []struct {
+		code int
+		want hashike.RunState
+	}{{137, hashike.StateLost}, {0, hashike.StateSucceeded}} {
+		b := &fakeBackend{outage: 1, exitCode: c.code}
+		r := newRunner(t, b)
+		run := create(t, r, spec(0))
+		done, err := r.Supervise(context.Background(), run.ID, runner.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done.State != c.want {
+			t.Errorf("exit %d across an outage: recorded %s (%s), want %s", c.code, done.State, done.Exit.Reason, c.want)
+		}
+		if c.want == hashike.StateLost && (done.Exit.ContainerExitCode == nil || *done.Exit.ContainerExitCode != c.code) {
+			t.Errorf("the container's exit code is not kept: %+v", done.Exit)
+		}
 	}
 }
 
