@@ -70,24 +70,26 @@ const claimCandidates = `WITH RECURSIVE names AS (
 	) i`
 
 // claimPicked moves the runs $1 (in dispatch order) from queued to pending with owner $2,
-// records their transition at $3/$4 and deletes their queue items, and returns them in that
-// order. It locks the runs' rows before their queue items, as UpdateRun does, so the two
-// cannot deadlock. A run that stopped being queued since the candidates were read (canceled
-// by an UpdateRun) is skipped: the UPDATE rechecks the state on the row it locks. The
-// history read is the statement's snapshot, which cannot see the transition the statement
-// inserts: the caller appends it. (A queued run has only its creation transition, and none
-// is added while it stays queued.)
-const claimPicked = `WITH picked AS (
-		SELECT p.id, p.ord FROM unnest($1::text[]) WITH ORDINALITY AS p(id, ord)
+// records their transition at $3/$4, deletes their queue items, and returns them in that
+// order. The queue items drive it: a run is claimed only if this statement deletes its item,
+// which holds while the run is queued and only then. A run that stopped being queued since
+// the candidates were read (canceled) has lost its item, and the DELETE, which rechecks each
+// row it locks, skips it. The item's lock is taken before the run's, in the order UpdateRun
+// takes them, so the two cannot deadlock. Going by the item rather than by runs.state also
+// keeps the planner on the runs' primary key: a state condition lets stale statistics (a
+// burst of enqueues) pick a hash join over every queued run.
+//
+// The history read is the statement's snapshot, which cannot see the transition the
+// statement inserts: the caller appends it. (A queued run has only its creation transition,
+// and none is added while it stays queued.)
+const claimPicked = `WITH item AS (
+		DELETE FROM queue_items WHERE run_id = ANY($1::text[]) RETURNING run_id
 	),
 	claimed AS (
 		UPDATE runs r SET state = 'pending', owner = $2
-		FROM picked p
-		WHERE r.id = p.id AND r.state = 'queued'
-		RETURNING p.ord, ` + runColumns + `
-	),
-	item AS (
-		DELETE FROM queue_items i USING claimed c WHERE i.run_id = c.id
+		FROM item i
+		WHERE r.id = i.run_id
+		RETURNING ` + runColumns + `
 	),
 	transition AS (
 		INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, at_ns, reason)
@@ -95,7 +97,8 @@ const claimPicked = `WITH picked AS (
 			'queued', 'pending', $3, $4, 'dispatched'
 		FROM claimed c
 	)
-	SELECT ` + runColumns + `, ` + historyColumns + ` FROM claimed r ` + historyJoin + ` ORDER BY r.ord`
+	SELECT ` + runColumns + `, ` + historyColumns + ` FROM claimed r ` + historyJoin + `
+	ORDER BY array_position($1::text[], r.id::text)`
 
 // ClaimRuns dispatches queued runs (see hashike.ServerStore): in one transaction it takes
 // claimLock, reads every queue's first eligible runs (claimCandidates), lets dispatch.Next

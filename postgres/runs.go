@@ -165,6 +165,25 @@ func (w *runRow) run() (*hashike.Run, error) {
 	return r, nil
 }
 
+// sendBatch sends b, executes all its statements but the last, and scans the last one's row
+// into dest (pgx.ErrNoRows when it has none).
+func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch, dest ...any) error {
+	br := tx.SendBatch(ctx, b)
+	var err error
+	for range b.Len() - 1 {
+		if _, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = br.QueryRow().Scan(dest...)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // getRun returns the one run matching where (on runs r), with its history, or an ENotFound
 // error.
 func getRun(ctx context.Context, q interface {
@@ -180,6 +199,28 @@ func getRun(ctx context.Context, q interface {
 	}
 	return w.run()
 }
+
+// createRun inserts a run, its first transition and, for a queued run, its queue item, and
+// returns how many runs it inserted: 0 when the ID or the idempotency key is taken. The
+// inserts after the run's take its row from the run's RETURNING, so they write nothing when
+// the run's insert was skipped.
+const createRun = `WITH run AS (
+		INSERT INTO runs (id, family, backend, state, spec, digest, cpu, memory_mib,
+			idempotency_key, stop_cause, exit, task, owner, created_at, created_at_ns,
+			started_at, started_at_ns, finished_at, finished_at_ns,
+			job, job_version, queue, priority, not_before, not_before_ns, payload,
+			attempt, root_id, retry_of, trigger, scheduled_at, scheduled_at_ns, settled)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+			$18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)
+		ON CONFLICT DO NOTHING
+		RETURNING id),
+	transition AS (
+		INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, at_ns, reason)
+		SELECT id, 1, '', $4, $14, $15, '' FROM run),
+	item AS (
+		INSERT INTO queue_items (run_id, queue, priority, enqueued_at, enqueued_at_ns, not_before, not_before_ns)
+		SELECT id, $22, $23, $14, $15, $24, $25 FROM run WHERE $4 = 'queued')
+	SELECT count(*) FROM run`
 
 // CreateRun records run in StatePending or StateQueued with its first transition (from "" at
 // run.CreatedAt) and, for a queued run, its queue item, and returns the run as stored. Its
@@ -246,23 +287,7 @@ func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, 
 
 	var inserted int
 	for range maxAttempts {
-		err = s.pool.QueryRow(ctx, `WITH run AS (
-				INSERT INTO runs (id, family, backend, state, spec, digest, cpu, memory_mib,
-					idempotency_key, stop_cause, exit, task, owner, created_at, created_at_ns,
-					started_at, started_at_ns, finished_at, finished_at_ns,
-					job, job_version, queue, priority, not_before, not_before_ns, payload,
-					attempt, root_id, retry_of, trigger, scheduled_at, scheduled_at_ns, settled)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-					$18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)
-				ON CONFLICT DO NOTHING
-				RETURNING id),
-			transition AS (
-				INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, at_ns, reason)
-				SELECT id, 1, '', $4, $14, $15, '' FROM run),
-			item AS (
-				INSERT INTO queue_items (run_id, queue, priority, enqueued_at, enqueued_at_ns, not_before, not_before_ns)
-				SELECT id, $22, $23, $14, $15, $24, $25 FROM run WHERE $4 = 'queued')
-			SELECT count(*) FROM run`,
+		err = s.pool.QueryRow(ctx, createRun,
 			w.r.ID, w.r.Family, w.r.Backend, w.state, string(w.spec), w.r.Digest, w.cpu, w.memoryMiB,
 			w.key, w.stopCause, jsonText(w.exit), jsonText(w.task), jsonText(w.owner), w.createdAt, w.createdNs,
 			w.startedAt, w.startedNs, w.finishedAt, w.finishedNs,
@@ -464,7 +489,8 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 
 // UpdateRun applies u to the run with exactly this ID in one transaction that locks the run's
 // row first (SELECT ... FOR UPDATE), so the transition and owner checks see the run as it is
-// when the update is written, whichever replica wrote last. It returns the run as stored
+// when the update is written, whichever replica wrote last. Four round trips: BEGIN, the
+// locks, the writes with the read of the result, COMMIT. It returns the run as stored
 // afterwards. Besides the hashike.Store contract: a state change needs u.At (EInvalid
 // without it, as the Store does not read the clock); u.State equal to the current state is a
 // transition like any other, and no transition leads from a state to itself (EConflict);
@@ -549,11 +575,17 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 			state, stopCause string
 			owner            []byte
 		)
-		err := tx.QueryRow(ctx, `SELECT state, stop_cause, owner FROM runs WHERE id = $1 FOR UPDATE`, id).Scan(&state, &stopCause, &owner)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return hashike.Errorf(hashike.ENotFound, "no run %s", id)
+		// Locks in the order ClaimRuns takes them: with a state change, the run's queue item
+		// first (deleted now: if the run is queued, the change takes it out of its queue;
+		// if the change is refused, the rollback puts the item back), then the run.
+		var locks pgx.Batch
+		if u.State != "" {
+			locks.Queue(`DELETE FROM queue_items WHERE run_id = $1`, id)
 		}
-		if err != nil {
+		locks.Queue(`SELECT state, stop_cause, owner FROM runs WHERE id = $1 FOR UPDATE`, id)
+		if err := sendBatch(ctx, tx, &locks, &state, &stopCause, &owner); errors.Is(err, pgx.ErrNoRows) {
+			return hashike.Errorf(hashike.ENotFound, "no run %s", id)
+		} else if err != nil {
 			return err
 		}
 		var cur *hashike.Owner
@@ -569,28 +601,24 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 		if setStopCause {
 			set("stop_cause", string(u.StopCause))
 		}
+		var writes pgx.Batch
 		if u.State != "" {
 			set("state", string(u.State))
 			// The row lock makes MAX(seq) + 1 this transaction's alone.
-			if _, err := tx.Exec(ctx, `INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, at_ns, reason)
+			writes.Queue(`INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, at_ns, reason)
 				SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6 FROM run_transitions WHERE run_id = $1`,
-				id, state, string(u.State), at, atNs, u.Reason); err != nil {
-				return err
-			}
-			if hashike.RunState(state) == hashike.StateQueued {
-				if _, err := tx.Exec(ctx, `DELETE FROM queue_items WHERE run_id = $1`, id); err != nil {
-					return err
-				}
-			}
+				id, state, string(u.State), at, atNs, u.Reason)
 		}
 		if len(sets) > 0 {
 			args = append(args, id)
-			q := fmt.Sprintf(`UPDATE runs SET %s WHERE id = $%d`, strings.Join(sets, ", "), len(args))
-			if _, err := tx.Exec(ctx, q, args...); err != nil {
-				return err
-			}
+			writes.Queue(fmt.Sprintf(`UPDATE runs SET %s WHERE id = $%d`, strings.Join(sets, ", "), len(args)), args...)
 		}
-		out, err = getRun(ctx, tx, "r.id = $1", id)
+		writes.Queue(`SELECT `+runColumns+`, `+historyColumns+` FROM runs r `+historyJoin+` WHERE r.id = $1`, id)
+		w := runRow{withHistory: true}
+		if err := sendBatch(ctx, tx, &writes, w.dest()...); err != nil {
+			return err
+		}
+		out, err = w.run()
 		return err
 	})
 	if err != nil {
