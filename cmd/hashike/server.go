@@ -88,8 +88,11 @@ func (a *app) serverDatabase() string {
 	return filepath.Join(filepath.Dir(a.database()), "server.db")
 }
 
+// isPostgres tells a PostgreSQL connection string (a URL, or libpq's key=value form starting
+// with host= or dbname=) from a SQLite file path.
 func isPostgres(db string) bool {
-	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") ||
+		strings.HasPrefix(db, "host=") || strings.HasPrefix(db, "dbname=")
 }
 
 func (a *app) openServerStore(ctx context.Context) (hashike.ServerStore, error) {
@@ -224,6 +227,16 @@ func loopback(addr string) bool {
 func redactDSN(db string) string {
 	if !isPostgres(db) {
 		return db
+	}
+	if !strings.Contains(db, "://") {
+		var parts []string
+		for _, kv := range strings.Fields(db) {
+			if strings.HasPrefix(kv, "password=") {
+				kv = "password=***"
+			}
+			parts = append(parts, kv)
+		}
+		return strings.Join(parts, " ")
 	}
 	scheme, rest, _ := strings.Cut(db, "://")
 	if at := strings.LastIndex(rest, "@"); at >= 0 {
