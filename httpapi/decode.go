@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/server"
@@ -210,6 +212,11 @@ func decodeEnqueue(data []byte, keyHeader []string) (server.EnqueueRequest, erro
 	case len(keyHeader) > 1:
 		return server.EnqueueRequest{}, invalid("header", "Idempotency-Key", "given more than once")
 	case len(keyHeader) == 1 && keyHeader[0] != "":
+		if !utf8.ValidString(keyHeader[0]) || strings.ContainsFunc(keyHeader[0], unicode.IsControl) {
+			// The body's key is JSON text; the header's must be text too, or the key
+			// stored is not the key sent (and PostgreSQL refuses it).
+			return server.EnqueueRequest{}, invalid("header", "Idempotency-Key", "must be UTF-8 text without control characters")
+		}
 		if req.IdempotencyKey != "" && req.IdempotencyKey != keyHeader[0] {
 			return server.EnqueueRequest{}, invalid("request", "idempotencyKey", "differs from the Idempotency-Key header")
 		}

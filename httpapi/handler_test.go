@@ -242,6 +242,8 @@ func TestBadRequests(t *testing.T) {
 		{name: "idempotency header twice", method: "POST", target: "/v1/jobs/hello/runs", token: submit,
 			header: []string{"Idempotency-Key", "a", "Idempotency-Key", "b"}, status: 400, code: "invalid",
 			field: "Idempotency-Key", calls: []string{}},
+		{name: "idempotency header not text", method: "POST", target: "/v1/jobs/hello/runs", token: submit,
+			header: []string{"Idempotency-Key", "\x80"}, status: 400, code: "invalid", field: "Idempotency-Key", calls: []string{}},
 		{name: "job payload too large", setup: func(f *fakeService) { f.jobPayload = 10 }, method: "POST",
 			target: "/v1/jobs/hello/runs", token: submit, body: `{"payload":"01234567890123456789"}`, status: 413, code: "too_large"},
 		{name: "cancel unknown field", method: "POST", target: "/v1/runs/run-1/cancel", token: submit, body: `{"why":"x"}`,
