@@ -152,7 +152,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	level := slog.LevelInfo
 	if rl.err != nil {
 		attrs = append(attrs, slog.String("error", rl.err.Error()))
-		if statusOf(rl.err) >= 500 {
+		if statusOf(rl.err) >= 500 && r.Context().Err() == nil { // not a client that hung up
 			level = slog.LevelError
 		}
 	}
