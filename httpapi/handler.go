@@ -150,6 +150,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		attrs = append(attrs, slog.String("token", rl.token))
 	}
 	level := slog.LevelInfo
+	if r.URL.Path == "/healthz" {
+		level = slog.LevelDebug // a load balancer's probes would drown the rest
+	}
 	if rl.err != nil {
 		attrs = append(attrs, slog.String("error", rl.err.Error()))
 		if statusOf(rl.err) >= 500 && r.Context().Err() == nil { // not a client that hung up
