@@ -1,6 +1,7 @@
 package hashike
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -154,7 +155,7 @@ type Run struct {
 	NotBefore *time.Time `json:"notBefore,omitempty"`
 	// Payload is the enqueue request's JSON payload, given to the containers as the
 	// HASHIKE_PAYLOAD variable and (locally) the file /hashike/payload.json.
-	Payload []byte `json:"payload,omitempty"`
+	Payload json.RawMessage `json:"payload,omitempty"`
 	// Attempt numbers the tries of one enqueued run from 1; every try is its own Run (its own
 	// task, exit and logs). RootID is the first try's ID (the ID the enqueue returned);
 	// RetryOf is the try before this one.

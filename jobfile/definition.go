@@ -24,6 +24,9 @@ type DefinitionOptions struct {
 	// definition's name. Nil refuses such a name: a definition sent through the API must
 	// not read the server's files.
 	ReadFile func(string) ([]byte, error)
+	// Family is the task definition family when the definition names none: a registered
+	// job's family defaults to the job's name.
+	Family string
 }
 
 // Definition is a loaded job definition of `hashike server`.
@@ -49,6 +52,9 @@ func LoadDefinition(name string, data []byte, opts DefinitionOptions) (*Definiti
 	l := &loader{lookupEnv: lookupEnv, readFile: opts.ReadFile, templates: opts.Templates, d: newDecoder()}
 	def := &Definition{positions: l.d.positions}
 	l.load(name, data, &def.Job)
+	if def.Job.TaskDefinition.Family == "" {
+		def.Job.TaskDefinition.Family = opts.Family
+	}
 	validate := func() []hashike.FieldError {
 		return append(def.Job.JobSpec.Validate(), def.Job.Validate()...)
 	}
@@ -119,7 +125,9 @@ func LoadDir(dir string, lookupEnv func(string) (string, bool)) (map[string]*Def
 		l := loaded{file: file}
 		data, err := os.ReadFile(file)
 		if err == nil {
-			l.def, err = LoadDefinition(file, data, opts)
+			fileOpts := opts
+			fileOpts.Family = strings.TrimSuffix(e.Name(), filepath.Ext(e.Name()))
+			l.def, err = LoadDefinition(file, data, fileOpts)
 		}
 		var he *hashike.Error
 		switch {

@@ -311,7 +311,23 @@ func (s *supervision) start(ctx context.Context) (hashike.TaskRef, error) {
 		// starter created it.
 		return s.r.Backend.Find(ctx, s.run.ID, &s.run.Spec)
 	}
-	return s.r.Backend.Start(ctx, hashike.StartRequest{RunID: s.run.ID, Spec: s.run.Spec, Secrets: s.opts.Secrets, Files: s.opts.Files})
+	req := hashike.StartRequest{RunID: s.run.ID, Spec: s.run.Spec, Secrets: s.opts.Secrets, Files: s.opts.Files}
+	// Ride out a platform that is briefly unreachable (a daemon restarting) rather than fail
+	// the run: Start is idempotent per run ID, so trying again never starts a second task.
+	backoff := 500 * time.Millisecond
+	giveUp := s.r.Clock.Now().Add(2 * time.Minute)
+	for {
+		ref, err := s.r.Backend.Start(ctx, req)
+		if err == nil || hashike.ErrorCodeOf(err) != hashike.EUnavailable || !s.r.Clock.Now().Before(giveUp) {
+			return ref, err
+		}
+		select {
+		case <-ctx.Done():
+			return ref, ctx.Err()
+		case <-s.r.Clock.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
 }
 
 // wait waits for the task, riding out a backend that is briefly unreachable; unreachable

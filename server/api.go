@@ -10,7 +10,9 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/cron"
@@ -46,6 +48,17 @@ func invalid(path, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	return &hashike.Error{Code: hashike.EInvalid, Message: "invalid request",
 		Fields: []hashike.FieldError{{Path: path, Message: msg, Severity: hashike.SeverityError}}}
+}
+
+// checkText refuses text no database keeps as given: invalid UTF-8 and NUL characters.
+func checkText(path, s string) error {
+	if !utf8.ValidString(s) {
+		return invalid(path, "is not valid UTF-8")
+	}
+	if strings.ContainsRune(s, 0) {
+		return invalid(path, "contains a NUL character")
+	}
+	return nil
 }
 
 // RegisterJob parses doc (a job file's YAML or JSON) and records it as the job's next version
@@ -182,6 +195,9 @@ func (s *Server) Enqueue(ctx context.Context, name string, req EnqueueRequest) (
 		queue = req.Queue
 	}
 	key := ""
+	if err := checkText("idempotencyKey", req.IdempotencyKey); err != nil {
+		return nil, false, err
+	}
 	if req.IdempotencyKey != "" {
 		if len(req.IdempotencyKey) > 255 {
 			return nil, false, invalid("idempotencyKey", "is %d bytes long; at most 255", len(req.IdempotencyKey))
@@ -341,6 +357,9 @@ func (s *Server) Cancel(ctx context.Context, id string, req CancelRequest) (*has
 		return nil, err
 	}
 	reason := "canceled through the API"
+	if err := checkText("reason", req.Reason); err != nil {
+		return nil, err
+	}
 	if req.Reason != "" {
 		reason += ": " + req.Reason
 	}
@@ -604,6 +623,9 @@ func (s *Server) CreateToken(ctx context.Context, name string, scope hashike.Sco
 	}
 	if name == "" || len(name) > 100 {
 		return CreatedToken{}, invalid("name", "a token needs a name of 1 to 100 characters")
+	}
+	if err := checkText("name", name); err != nil {
+		return CreatedToken{}, err
 	}
 	var raw [32]byte
 	if _, err := io.ReadFull(s.cfg.Random, raw[:]); err != nil {

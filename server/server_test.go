@@ -281,6 +281,7 @@ func TestEnqueueBadInput(t *testing.T) {
 		{"bad queue", "small", EnqueueRequest{Queue: "a b"}, hashike.EInvalid},
 		{"delay and notBefore", "small", EnqueueRequest{Delay: hashike.Duration(time.Second), NotBefore: ptr(time.Now())}, hashike.EInvalid},
 		{"unknown version", "small", EnqueueRequest{Version: 7}, hashike.ENotFound},
+		{"NUL in the idempotency key", "small", EnqueueRequest{IdempotencyKey: "a\x00b"}, hashike.EInvalid},
 	}
 	for _, c := range cases {
 		_, _, err := e.s.Enqueue(ctx, c.job, c.req)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/docker/dockertest"
+	"github.com/hashike/hashike/internal/pgtest"
 )
 
 var hashikeBin string
@@ -38,7 +39,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build hashike: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pgtest.Main(m) // runs the tests, then stops the PostgreSQL cluster they may have started
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -83,7 +84,8 @@ func (e *env) simpleJob(family string, cmd ...string) string {
 
 func (e *env) cmd(args ...string) *exec.Cmd {
 	c := exec.Command(hashikeBin, args...)
-	c.Env = append(os.Environ(), "HASHIKE_DB="+e.db, "HASHIKE_SECRETS_FILE=")
+	// HASHIKE_SERVER from the developer's shell would send the local commands to a server.
+	c.Env = append(os.Environ(), "HASHIKE_DB="+e.db, "HASHIKE_SECRETS_FILE=", "HASHIKE_SERVER=", "HASHIKE_TOKEN=")
 	c.Env = append(c.Env, e.extra...)
 	return c
 }

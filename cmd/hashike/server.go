@@ -149,7 +149,7 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 		Store: store, Backend: backends.get, Clock: a.clock, Logger: logger, Random: rand.Reader,
 		Self: process.Self(), Alive: process.Alive,
 		ParseDefinition: func(name string, doc []byte) (*job.Definition, error) {
-			d, err := jobfile.LoadDefinition("request", doc, jobfile.DefinitionOptions{})
+			d, err := jobfile.LoadDefinition("request", doc, jobfile.DefinitionOptions{Family: name})
 			if err != nil {
 				return nil, err
 			}
