@@ -36,7 +36,12 @@ type querier interface {
 }
 
 const runColumns = `id, family, backend, state, spec, digest, cpu, memory_mib, idempotency_key,
-	stop_cause, exit, task, owner, created_at, started_at, finished_at`
+	stop_cause, exit, task, owner, created_at, started_at, finished_at,
+	job, job_version, queue, priority, not_before, payload, attempt, root_id, retry_of, triggered_by,
+	scheduled_at, settled`
+
+// runValues is the placeholders of runColumns.
+const runValues = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -47,10 +52,13 @@ func scanRun(row scanner) (*hashike.Run, error) {
 		key, exit, task, owner sql.NullString
 		createdAt              string
 		startedAt, finishedAt  sql.NullString
+		notBefore, scheduledAt sql.NullString
 		state, stopCause       string
 	)
 	if err := row.Scan(&r.ID, &r.Family, &r.Backend, &state, &spec, &r.Digest, &r.Resources.CPU,
-		&r.Resources.MemoryMiB, &key, &stopCause, &exit, &task, &owner, &createdAt, &startedAt, &finishedAt); err != nil {
+		&r.Resources.MemoryMiB, &key, &stopCause, &exit, &task, &owner, &createdAt, &startedAt, &finishedAt,
+		&r.Job, &r.JobVersion, &r.Queue, &r.Priority, &notBefore, (*[]byte)(&r.Payload), &r.Attempt, &r.RootID, &r.RetryOf,
+		&r.Trigger, &scheduledAt, &r.Settled); err != nil {
 		return nil, err
 	}
 	r.State = hashike.RunState(state)
@@ -79,6 +87,12 @@ func scanRun(row scanner) (*hashike.Run, error) {
 	}
 	if r.FinishedAt, err = parseNullTime(finishedAt); err != nil {
 		return nil, fmt.Errorf("run %s: finished_at: %w", r.ID, err)
+	}
+	if r.NotBefore, err = parseNullTime(notBefore); err != nil {
+		return nil, fmt.Errorf("run %s: not_before: %w", r.ID, err)
+	}
+	if r.ScheduledAt, err = parseNullTime(scheduledAt); err != nil {
+		return nil, fmt.Errorf("run %s: scheduled_at: %w", r.ID, err)
 	}
 	return &r, nil
 }
@@ -114,14 +128,20 @@ func nullTime(t *time.Time) (sql.NullString, error) {
 	return sql.NullString{String: s, Valid: err == nil}, err
 }
 
-// CreateRun records run in StatePending with its first transition (from "" at
-// run.CreatedAt) and returns the run as stored. run.State must be "" or StatePending; its
-// History is ignored. With an IdempotencyKey that a stored run already has, it returns that
-// run and created=false, writing nothing; the check and the insert share one write
-// transaction, so concurrent creates with one key (from any process) make one run.
+// CreateRun records run in StatePending, or StateQueued with its queue item, with its first
+// transition (from "" at run.CreatedAt) and returns the run as stored. run.State must be "",
+// StatePending or StateQueued (with a Queue); its History is ignored. With an IdempotencyKey
+// that a stored run already has, it returns that run and created=false, writing nothing; the
+// check and the insert share one write transaction, so concurrent creates with one key (from
+// any process) make one run. A created run that is returned shares run's Spec, Payload and
+// pointers: the caller must not change them afterwards.
 func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, bool, error) {
 	if err := run.ValidateNew(); err != nil {
 		return nil, false, err
+	}
+	state := hashike.StatePending
+	if run.State == hashike.StateQueued {
+		state = hashike.StateQueued
 	}
 	spec, err := json.Marshal(run.Spec)
 	if err != nil {
@@ -143,13 +163,11 @@ func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, 
 	if err != nil {
 		return nil, false, err
 	}
-	startedAt, err := nullTime(run.StartedAt)
-	if err != nil {
-		return nil, false, err
-	}
-	finishedAt, err := nullTime(run.FinishedAt)
-	if err != nil {
-		return nil, false, err
+	var times [4]sql.NullString
+	for i, t := range []*time.Time{run.StartedAt, run.FinishedAt, run.NotBefore, run.ScheduledAt} {
+		if times[i], err = nullTime(t); err != nil {
+			return nil, false, err
+		}
 	}
 	key := sql.NullString{String: run.IdempotencyKey, Valid: run.IdempotencyKey != ""}
 
@@ -161,7 +179,7 @@ func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, 
 	defer tx.Rollback()
 
 	if key.Valid {
-		existing, err := getRun(ctx, tx, "idempotency_key = ?", key)
+		existing, err := s.runInTx(ctx, tx, s.stmt.runByKey, key)
 		if err == nil {
 			return existing, false, nil // nothing written; the rollback ends the transaction
 		}
@@ -169,29 +187,75 @@ func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, 
 			return nil, false, dbErr(op, err)
 		}
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		run.ID, run.Family, run.Backend, string(hashike.StatePending), string(spec), run.Digest,
+	_, err = tx.StmtContext(ctx, s.stmt.insertRun).ExecContext(ctx,
+		run.ID, run.Family, run.Backend, string(state), string(spec), run.Digest,
 		run.Resources.CPU, run.Resources.MemoryMiB, key, string(run.StopCause), exit, task, owner,
-		createdAt, startedAt, finishedAt)
+		createdAt, times[0], times[1],
+		run.Job, run.JobVersion, run.Queue, run.Priority, times[2], run.Payload, run.Attempt, run.RootID,
+		run.RetryOf, run.Trigger, times[3], run.Settled)
 	if constraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
 		return nil, false, hashike.Errorf(hashike.EConflict, "run %s exists", run.ID)
 	}
 	if err != nil {
 		return nil, false, dbErr(op, err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, reason)
-		VALUES (?, 1, '', ?, ?, '')`, run.ID, string(hashike.StatePending), createdAt); err != nil {
+	if _, err := tx.StmtContext(ctx, s.stmt.insertFirstTransition).ExecContext(ctx, run.ID, string(state), createdAt); err != nil {
 		return nil, false, dbErr(op, err)
 	}
-	created, err := getRun(ctx, tx, "id = ?", run.ID)
-	if err != nil {
-		return nil, false, dbErr(op, err)
+	if state == hashike.StateQueued {
+		if _, err := tx.StmtContext(ctx, s.stmt.insertQueueItem).ExecContext(ctx,
+			run.ID, run.Queue, run.Priority, createdAt, times[2].String); err != nil {
+			return nil, false, dbErr(op, err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, false, dbErr(op, err)
 	}
-	return created, true, nil
+	// What was stored is what was given: reading it back would decode the spec again, a
+	// third of an enqueue's time.
+	created := *run
+	created.State = state
+	created.History = []hashike.Transition{{To: state, At: run.CreatedAt}}
+	return &created, true, nil
+}
+
+// runInTx returns the run that the prepared query (runByID or runByKey) selects, with its
+// history, or an ENotFound error.
+func (s *Store) runInTx(ctx context.Context, tx *sql.Tx, query *sql.Stmt, arg any) (*hashike.Run, error) {
+	r, err := scanRun(tx.StmtContext(ctx, query).QueryRowContext(ctx, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, hashike.Errorf(hashike.ENotFound, "no such run")
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.StmtContext(ctx, s.stmt.history).QueryContext(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	if r.History, err = scanHistory(rows, r.ID); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// scanHistory reads rows of (from_state, to_state, at, reason) and closes them.
+func scanHistory(rows *sql.Rows, id string) ([]hashike.Transition, error) {
+	defer rows.Close()
+	var h []hashike.Transition
+	for rows.Next() {
+		var tr hashike.Transition
+		var at string
+		if err := rows.Scan(&tr.From, &tr.To, &at, &tr.Reason); err != nil {
+			return nil, err
+		}
+		var err error
+		if tr.At, err = parseTime(at); err != nil {
+			return nil, fmt.Errorf("run %s: transition time: %w", id, err)
+		}
+		h = append(h, tr)
+	}
+	return h, rows.Err()
 }
 
 // getRun returns the one run matching where, with its history, or an ENotFound error.
@@ -203,25 +267,17 @@ func getRun(ctx context.Context, q querier, where string, args ...any) (*hashike
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.QueryContext(ctx, `SELECT from_state, to_state, at, reason FROM run_transitions
-		WHERE run_id = ? ORDER BY seq`, r.ID)
+	rows, err := q.QueryContext(ctx, historyQuery, r.ID)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var tr hashike.Transition
-		var at string
-		if err := rows.Scan(&tr.From, &tr.To, &at, &tr.Reason); err != nil {
-			return nil, err
-		}
-		if tr.At, err = parseTime(at); err != nil {
-			return nil, fmt.Errorf("run %s: transition time: %w", r.ID, err)
-		}
-		r.History = append(r.History, tr)
+	if r.History, err = scanHistory(rows, r.ID); err != nil {
+		return nil, err
 	}
-	return r, rows.Err()
+	return r, nil
 }
+
+const historyQuery = `SELECT from_state, to_state, at, reason FROM run_transitions WHERE run_id = ? ORDER BY seq`
 
 // GetRun returns the run whose ID is id or, failing that, the only one whose ID starts with
 // id, with its History.
@@ -306,6 +362,31 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 		where = append(where, "created_at >= ?")
 		args = append(args, since)
 	}
+	// The conditions below repeat the partial indexes' WHERE clauses (0002_server.sql) so
+	// that SQLite can use them.
+	for _, c := range []struct{ col, v string }{{"job", f.Job}, {"queue", f.Queue}, {"root_id", f.RootID}} {
+		if c.v != "" {
+			where = append(where, c.col+" = ? AND "+c.col+" != ''")
+			args = append(args, c.v)
+		}
+	}
+	if f.Unsettled {
+		where = append(where, unsettled)
+	}
+	if f.Before != "" {
+		var createdAt string
+		err := s.r.QueryRowContext(ctx, `SELECT created_at FROM runs WHERE id = ?`, f.Before).Scan(&createdAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, hashike.Errorf(hashike.ENotFound, "list runs before %s: no such run", f.Before)
+		}
+		if err != nil {
+			return nil, dbErr("list runs", err)
+		}
+		// Runs are never deleted and their created_at never changes: the cursor needs no
+		// transaction around both queries.
+		where = append(where, "(created_at, id) < (?, ?)")
+		args = append(args, createdAt, f.Before)
+	}
 	q := `SELECT ` + runColumns + ` FROM runs`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
@@ -334,12 +415,16 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 	return out, nil
 }
 
+// unsettled selects ended runs of registered jobs not settled: runs_unsettled's condition,
+// then the state (its + keeps SQLite from picking runs_state, which holds every ended run).
+const unsettled = `job != '' AND settled = 0 AND +state IN ('succeeded', 'failed', 'start_failed', 'timed_out', 'canceled', 'lost')`
+
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // UpdateRun applies u to the run with exactly this ID in one write transaction and returns
-// the run as stored afterwards. Besides the hashike.Store contract: a state change needs u.At
+// the run as stored afterwards; a queued run that changes state leaves its queue in it. Besides the hashike.Store contract: a state change needs u.At
 // (EInvalid without it, as the Store does not read the clock); u.State equal to the current
 // state is a transition like any other, and no transition leads from a state to itself
 // (EConflict); SetOwner with ClearOwner is EInvalid; Reason without a state change is ignored.
@@ -392,6 +477,9 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 	if u.ClearOwner {
 		set("owner", nil)
 	}
+	if u.Settled {
+		set("settled", 1)
+	}
 	var at string
 	if u.State != "" {
 		var err error
@@ -431,6 +519,12 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 	}
 	if u.State != "" {
 		set("state", string(u.State))
+		if hashike.RunState(state) == hashike.StateQueued {
+			// Every move from queued leaves the queue.
+			if _, err := tx.StmtContext(ctx, s.stmt.deleteQueueItem).ExecContext(ctx, id); err != nil {
+				return nil, dbErr(op, err)
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, reason)
 			SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ? FROM run_transitions WHERE run_id = ?`,
 			id, state, string(u.State), at, u.Reason, id); err != nil {
@@ -442,7 +536,7 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 			return nil, dbErr(op, err)
 		}
 	}
-	r, err := getRun(ctx, tx, "id = ?", id)
+	r, err := s.runInTx(ctx, tx, s.stmt.runByID, id)
 	if err != nil {
 		return nil, dbErr(op, err)
 	}

@@ -1,5 +1,6 @@
 // Package sqlite keeps hashike's run history in a SQLite database file: a hashike.Store for
-// one machine, shared by every hashike process on it.
+// one machine, shared by every hashike process on it, and the hashike.ServerStore of a
+// `hashike server` on one machine (replicas on one host may share the file).
 //
 // Several processes use the same file at once (the `run` process, a detached supervisor, a
 // `wait` follower). The file is in WAL mode so readers never block the writer; each Store
@@ -44,14 +45,74 @@ const maxReaders = 4
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-var _ hashike.Store = (*Store)(nil)
+var (
+	_ hashike.Store       = (*Store)(nil)
+	_ hashike.ServerStore = (*Store)(nil)
+)
 
-// Store is a hashike.Store in a SQLite file. It is safe for concurrent use, and any number of
-// Stores (in this process or others) may use the same file.
+// Store is a hashike.ServerStore in a SQLite file. It is safe for concurrent use, and any
+// number of Stores (in this process or others) may use the same file.
 type Store struct {
 	path string
 	w    *sql.DB // one connection: every write, in BEGIN IMMEDIATE transactions
 	r    *sql.DB // read-only connections
+	stmt statements
+}
+
+// statements are the hot paths' statements (creating, reading and claiming runs), prepared
+// once on the writer's connection and used in its transactions through Tx.StmtContext:
+// compiling them each time would cost about as much as running them.
+type statements struct {
+	insertRun, insertFirstTransition, insertQueueItem, deleteQueueItem *sql.Stmt
+	runByID, runByKey, history                                         *sql.Stmt
+	queueSnapshot, queueHead                                           *sql.Stmt
+	dispatch, dispatchTransitions, dequeue, runsByIDs, historiesByIDs  *sql.Stmt
+}
+
+func (st *statements) all() []**sql.Stmt {
+	return []**sql.Stmt{&st.insertRun, &st.insertFirstTransition, &st.insertQueueItem, &st.deleteQueueItem,
+		&st.runByID, &st.runByKey, &st.history, &st.queueSnapshot, &st.queueHead,
+		&st.dispatch, &st.dispatchTransitions, &st.dequeue, &st.runsByIDs, &st.historiesByIDs}
+}
+
+func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
+	queries := []string{
+		`INSERT INTO runs (` + runColumns + `) VALUES (` + runValues + `)`,
+		`INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, reason) VALUES (?, 1, '', ?, ?, '')`,
+		`INSERT INTO queue_items (run_id, queue, priority, enqueued_at, not_before) VALUES (?, ?, ?, ?, ?)`,
+		`DELETE FROM queue_items WHERE run_id = ?`,
+		`SELECT ` + runColumns + ` FROM runs WHERE id = ?`,
+		`SELECT ` + runColumns + ` FROM runs WHERE idempotency_key = ?`,
+		historyQuery,
+		queueSnapshotQuery,
+		queueHeadQuery,
+		`UPDATE runs SET state = 'pending', owner = ? WHERE id IN (SELECT value FROM json_each(?)) AND +state = 'queued'`,
+		`INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, reason)
+			SELECT j.value, (SELECT COALESCE(MAX(t.seq), 0) + 1 FROM run_transitions t WHERE t.run_id = j.value),
+				'queued', 'pending', ?, 'dispatched'
+			FROM json_each(?) j`,
+		`DELETE FROM queue_items WHERE run_id IN (SELECT value FROM json_each(?))`,
+		`SELECT ` + runColumns + ` FROM runs WHERE id IN (SELECT value FROM json_each(?))`,
+		`SELECT run_id, from_state, to_state, at, reason FROM run_transitions
+			WHERE run_id IN (SELECT value FROM json_each(?)) ORDER BY run_id, seq`,
+	}
+	for i, dst := range st.all() {
+		var err error
+		if *dst, err = db.PrepareContext(ctx, queries[i]); err != nil {
+			return fmt.Errorf("prepare %q: %w", queries[i], err)
+		}
+	}
+	return nil
+}
+
+func (st *statements) close() error {
+	var errs []error
+	for _, s := range st.all() {
+		if *s != nil {
+			errs = append(errs, (*s).Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // SchemaError reports a database whose schema is newer than this binary knows: it was
@@ -109,6 +170,10 @@ func Open(path string) (*Store, error) {
 		s.w.Close()
 		return nil, err
 	}
+	if err := s.stmt.prepare(ctx, s.w); err != nil {
+		s.Close()
+		return nil, dbErr("open "+path, err)
+	}
 
 	// Opened after the writer has put the file in WAL mode, which a read-only connection
 	// could not do.
@@ -137,7 +202,7 @@ func dsn(path string, q url.Values) string {
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
-	var errs []error
+	errs := []error{s.stmt.close()}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}

@@ -31,6 +31,26 @@ func TestStore(t *testing.T) {
 	})
 }
 
+// TestServerStore runs the ServerStore suite; a second handle on the same file stands for
+// another replica.
+func TestServerStore(t *testing.T) {
+	var mu sync.Mutex
+	paths := map[hashike.ServerStore]string{}
+	storetest.RunServer(t, func(t *testing.T) hashike.ServerStore {
+		path := filepath.Join(t.TempDir(), "hashike.db")
+		s := open(t, path)
+		mu.Lock()
+		paths[s] = path
+		mu.Unlock()
+		return s
+	}, func(t *testing.T, s hashike.ServerStore) hashike.ServerStore {
+		mu.Lock()
+		path := paths[s]
+		mu.Unlock()
+		return open(t, path)
+	})
+}
+
 var t0 = time.Date(2026, 11, 21, 12, 0, 0, 1, time.UTC)
 
 func newRun(id string) *hashike.Run {
