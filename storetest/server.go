@@ -21,6 +21,9 @@ package storetest
 //     back as GetRun would return it: StatePending, Owner = the claim's owner, History ending
 //     with {queued -> pending, At: now, Reason: "dispatched"}.
 //   - RunUpdate.Settled sets Settled on any run whatever its state; nothing unsets it.
+//   - RunUpdate.NotBefore is decided against the stored state: EConflict, nothing written,
+//     unless the run is queued. It moves Run.NotBefore (year 9999 included: the server holds
+//     a fire back with 9999-01-01) and what ClaimRuns sees, and records no transition.
 //   - RunFilter.Unsettled selects runs with a Job, in a terminal state, not Settled.
 //     RunFilter.Before names any stored run, whether or not it matches the other filters;
 //     paging is by (CreatedAt, ID) descending, as ListRuns orders.
@@ -102,6 +105,7 @@ func RunServer(t *testing.T, open func(t *testing.T) hashike.ServerStore, reopen
 		{"ClaimMaxConcurrency", testClaimMaxConcurrency},
 		{"ClaimMatchesDispatchNext", testClaimMatchesDispatchNext},
 		{"ClaimExactlyOnceConcurrent", testClaimExactlyOnceConcurrent},
+		{"MoveNotBefore", testMoveNotBefore},
 		{"ListRunsServerFilters", testListRunsServerFilters},
 		{"ListRunsPaging", testListRunsPaging},
 		{"Settled", testSettled},
@@ -658,6 +662,35 @@ func testClaimExactlyOnceConcurrent(t *testing.T, s hashike.ServerStore, reopen 
 		if q.Queued != 0 || q.Active != 0 {
 			t.Errorf("queue %s left with %d queued, %d active", q.Name, q.Queued, q.Active)
 		}
+	}
+}
+
+func testMoveNotBefore(t *testing.T, s hashike.ServerStore, _ func() hashike.ServerStore) {
+	ctx := context.Background()
+	held := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := queuedRun(sid("p", 1), "q", 0, t0)
+	r.NotBefore = &held
+	create(t, s, r)
+	now := t0.Add(time.Hour)
+	wantIDs(t, "held", claim(t, s, now, 10, replica))
+
+	later := now.Add(time.Minute)
+	got := update(t, s, r.ID, hashike.RunUpdate{NotBefore: &later})
+	if got.NotBefore == nil || !got.NotBefore.Equal(later) || got.State != hashike.StateQueued || len(got.History) != 1 {
+		t.Fatalf("after moving NotBefore: %+v", got)
+	}
+	if got := get(t, s, r.ID); got.NotBefore == nil || !got.NotBefore.Equal(later) {
+		t.Fatalf("stored NotBefore %v, want %s", got.NotBefore, later)
+	}
+	wantIDs(t, "before the new NotBefore", claim(t, s, now, 10, replica))
+	update(t, s, r.ID, hashike.RunUpdate{NotBefore: &now})
+	wantIDs(t, "released", claim(t, s, now, 10, replica), r.ID)
+
+	before := get(t, s, r.ID)
+	_, err := s.UpdateRun(ctx, r.ID, hashike.RunUpdate{NotBefore: &held, Task: &hashike.TaskRef{ID: "t"}})
+	wantCode(t, err, hashike.EConflict, "moving the NotBefore of a pending run")
+	for _, d := range diffRun(before, get(t, s, r.ID)) {
+		t.Errorf("the refused update wrote %s", d)
 	}
 }
 
