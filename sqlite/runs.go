@@ -424,10 +424,12 @@ func placeholders(n int) string {
 }
 
 // UpdateRun applies u to the run with exactly this ID in one write transaction and returns
-// the run as stored afterwards; a queued run that changes state leaves its queue in it. Besides the hashike.Store contract: a state change needs u.At
+// the run as stored afterwards. Besides the hashike.Store contract: a state change needs u.At
 // (EInvalid without it, as the Store does not read the clock); u.State equal to the current
 // state is a transition like any other, and no transition leads from a state to itself
 // (EConflict); SetOwner with ClearOwner is EInvalid; Reason without a state change is ignored.
+// A queued run that changes state leaves its queue; u.NotBefore moves a queued run's
+// not-before time, in the queue too (EConflict when the run is not queued).
 func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (*hashike.Run, error) {
 	op := "update run " + id
 	if err := u.Validate(); err != nil {
@@ -487,6 +489,14 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 			return nil, err
 		}
 	}
+	var notBefore string
+	if u.NotBefore != nil {
+		var err error
+		if notBefore, err = formatTime(*u.NotBefore); err != nil {
+			return nil, err
+		}
+		set("not_before", notBefore)
+	}
 
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -516,6 +526,16 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 	}
 	if setStopCause {
 		set("stop_cause", string(u.StopCause))
+	}
+	if u.NotBefore != nil {
+		if hashike.RunState(state) != hashike.StateQueued {
+			return nil, hashike.Errorf(hashike.EConflict, "run %s is %s: only a queued run's not-before time can move", id, state)
+		}
+		if u.State == "" { // else the run leaves the queue below
+			if _, err := tx.ExecContext(ctx, `UPDATE queue_items SET not_before = ? WHERE run_id = ?`, notBefore, id); err != nil {
+				return nil, dbErr(op, err)
+			}
+		}
 	}
 	if u.State != "" {
 		set("state", string(u.State))
