@@ -187,7 +187,7 @@ func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, 
 			return nil, false, dbErr(op, err)
 		}
 	}
-	_, err = tx.StmtContext(ctx, s.stmt.insertRun).ExecContext(ctx,
+	res, err := tx.StmtContext(ctx, s.stmt.insertRun).ExecContext(ctx,
 		run.ID, run.Family, run.Backend, string(state), string(spec), run.Digest,
 		run.Resources.CPU, run.Resources.MemoryMiB, key, string(run.StopCause), exit, task, owner,
 		createdAt, times[0], times[1],
@@ -203,8 +203,12 @@ func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, 
 		return nil, false, dbErr(op, err)
 	}
 	if state == hashike.StateQueued {
+		seq, err := res.LastInsertId()
+		if err != nil {
+			return nil, false, dbErr(op, err)
+		}
 		if _, err := tx.StmtContext(ctx, s.stmt.insertQueueItem).ExecContext(ctx,
-			run.ID, run.Queue, run.Priority, createdAt, times[2].String); err != nil {
+			run.ID, seq, run.Queue, run.Priority, createdAt, times[2].String); err != nil {
 			return nil, false, dbErr(op, err)
 		}
 	}
@@ -388,6 +392,9 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 		args = append(args, createdAt, f.Before)
 	}
 	q := `SELECT ` + runColumns + ` FROM runs`
+	if f.Unsettled {
+		q += ` INDEXED BY runs_unsettled`
+	}
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -415,9 +422,8 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 	return out, nil
 }
 
-// unsettled selects ended runs of registered jobs not settled: runs_unsettled's condition,
-// then the state (its + keeps SQLite from picking runs_state, which holds every ended run).
-const unsettled = `job != '' AND settled = 0 AND +state IN ('succeeded', 'failed', 'start_failed', 'timed_out', 'canceled', 'lost')`
+// unsettled selects ended runs of registered jobs not settled: runs_unsettled's condition.
+const unsettled = `job != '' AND settled = 0 AND state IN ('succeeded', 'failed', 'start_failed', 'timed_out', 'canceled', 'lost')`
 
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")

@@ -21,25 +21,26 @@ CREATE INDEX runs_root ON runs (root_id, created_at, id) WHERE root_id != '';
 -- Active runs per queue, counted against MaxConcurrency at every claim. Queries must repeat
 -- the WHERE clause word for word for SQLite to use it.
 CREATE INDEX runs_active ON runs (queue) WHERE state IN ('pending', 'running', 'stopping');
--- What the reconciler looks for, ended runs of registered jobs it has not acted on, among the
--- runs of registered jobs not settled (those ended, and those still queued or active).
-CREATE INDEX runs_unsettled ON runs (created_at, id) WHERE job != '' AND settled = 0;
+-- What the reconciler looks for: ended runs of registered jobs it has not acted on. Queries
+-- name it (INDEXED BY): without statistics SQLite would rather read runs_state.
+CREATE INDEX runs_unsettled ON runs (created_at, id)
+	WHERE job != '' AND settled = 0 AND state IN ('succeeded', 'failed', 'start_failed', 'timed_out', 'canceled', 'lost');
 
 -- The queued runs, and only them: a row is inserted with a queued run and deleted in the
--- transaction that moves the run on. seq (the rowid) is the insertion order that breaks
--- ties between runs enqueued at the same instant.
+-- transaction that moves the run on. seq is the run's rowid in runs, its insertion order,
+-- which breaks ties between runs enqueued at the same instant.
 CREATE TABLE queue_items (
-	seq         INTEGER PRIMARY KEY,
-	run_id      TEXT NOT NULL UNIQUE REFERENCES runs (id) ON DELETE CASCADE,
+	run_id      TEXT PRIMARY KEY NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	seq         INTEGER NOT NULL,
 	queue       TEXT NOT NULL,
 	priority    INTEGER NOT NULL,
 	enqueued_at TEXT NOT NULL,                  -- the run's created_at
 	not_before  TEXT NOT NULL                   -- '' when the run has none
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
--- A queue's runs in dispatch.Next's order; its leading column also lists the queues that
--- have queued runs (one index seek per queue).
-CREATE INDEX queue_items_order ON queue_items (queue, priority DESC, enqueued_at, seq);
+-- A queue's runs in dispatch.Next's order, covering what a claim reads; its leading column
+-- also lists the queues that have queued runs (one index seek per queue).
+CREATE INDEX queue_items_order ON queue_items (queue, priority DESC, enqueued_at, seq, not_before);
 
 CREATE TABLE queues (
 	name            TEXT PRIMARY KEY NOT NULL,
