@@ -409,20 +409,23 @@ taskDefinition:
 	}
 }
 
-// privateDockerd starts a Docker daemon of the test's own (its socket, data and exec roots;
-// no default bridge, no iptables: it must not disturb the machine's daemon), which the test
-// may kill and restart.
+// privateDockerd is a Docker daemon of the test's own (its socket, data and exec roots; no
+// default bridge, no iptables: it must not disturb the machine's daemon) over a containerd of
+// its own, as a machine runs them: the test kills and restarts dockerd while containerd and
+// the containers' shims live on.
 type privateDockerd struct {
-	t    *testing.T
-	root string
-	sock string
-	cmd  *exec.Cmd
+	t          *testing.T
+	root, sock string
+	containerd *exec.Cmd
+	cmd        *exec.Cmd
 }
 
 func startPrivateDockerd(t *testing.T) *privateDockerd {
 	t.Helper()
-	if _, err := exec.LookPath("dockerd"); err != nil {
-		t.Fatalf("this test starts its own dockerd: %v", err)
+	for _, bin := range []string{"dockerd", "containerd"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("this test starts its own %s: %v", bin, err)
+		}
 	}
 	root, err := os.MkdirTemp("/tmp", "hk-dockerd-")
 	if err != nil {
@@ -430,23 +433,58 @@ func startPrivateDockerd(t *testing.T) *privateDockerd {
 	}
 	d := &privateDockerd{t: t, root: root, sock: filepath.Join(root, "docker.sock")}
 	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(root, "daemon.log"))
+			var keep []string
+			for _, l := range strings.Split(string(b), "\n") {
+				if !strings.Contains(l, "module=grpc") && !strings.Contains(l, "loading plugin") {
+					keep = append(keep, l)
+				}
+			}
+			t.Logf("private dockerd log:\n%s", tail(strings.Join(keep, "\n"), 5000))
+		}
 		d.kill()
-		exec.Command("umount", "-R", filepath.Join(root, "data")).Run()
+		if d.containerd != nil {
+			d.containerd.Process.Kill()
+			d.containerd.Wait()
+		}
+		exec.Command("pkill", "-9", "-f", root).Run() // the shims
+		out, _ := exec.Command("mount").Output()
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) > 2 && strings.HasPrefix(f[2], root) {
+				exec.Command("umount", "-l", f[2]).Run()
+			}
+		}
 		os.RemoveAll(root)
 	})
+	log := d.logFile()
+	d.containerd = exec.Command("containerd", "--address", filepath.Join(root, "containerd.sock"),
+		"--root", filepath.Join(root, "containerd-root"), "--state", filepath.Join(root, "containerd-state"))
+	d.containerd.Stdout, d.containerd.Stderr = log, log
+	d.containerd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.containerd.Start(); err != nil {
+		t.Fatal(err)
+	}
 	d.start()
 	return d
 }
 
-func (d *privateDockerd) start() {
-	d.t.Helper()
-	log, err := os.OpenFile(filepath.Join(d.root, "dockerd.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+func (d *privateDockerd) logFile() *os.File {
+	log, err := os.OpenFile(filepath.Join(d.root, "daemon.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	d.cmd = exec.Command("dockerd", "--host", "unix://"+d.sock,
+	return log
+}
+
+func (d *privateDockerd) start() {
+	d.t.Helper()
+	pidfile := filepath.Join(d.root, "dockerd.pid")
+	os.Remove(pidfile) // a killed daemon leaves it behind
+	d.cmd = exec.Command("dockerd", "--host", "unix://"+d.sock, "--containerd", filepath.Join(d.root, "containerd.sock"),
 		"--data-root", filepath.Join(d.root, "data"), "--exec-root", filepath.Join(d.root, "exec"),
-		"--pidfile", filepath.Join(d.root, "dockerd.pid"), "--bridge", "none", "--iptables=false", "--ip-masq=false")
+		"--pidfile", pidfile, "--bridge", "none", "--iptables=false", "--ip-masq=false")
+	log := d.logFile()
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.cmd.Start(); err != nil {
@@ -466,15 +504,15 @@ func (d *privateDockerd) start() {
 			return
 		}
 		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(filepath.Join(d.root, "dockerd.log"))
+			b, _ := os.ReadFile(filepath.Join(d.root, "daemon.log"))
 			d.t.Fatalf("the private dockerd did not start: %v\n%s", err, tail(string(b), 4000))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
-// kill kills the daemon as a crash would (its containers keep running until a new daemon
-// finds them).
+// kill kills dockerd as a crash would. Without live-restore, the next dockerd stops the
+// containers it finds running.
 func (d *privateDockerd) kill() {
 	if d.cmd == nil || d.cmd.ProcessState != nil {
 		return
@@ -529,7 +567,22 @@ taskDefinition:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(500 * time.Millisecond) // they print "started"
+	// "running" means the task exists; wait until every container has started and printed.
+	for _, id := range roots {
+		for {
+			var out strings.Builder
+			if err := srv.c.Logs(ctx, id, false, func(e hashike.LogEntry) error { out.Write(e.Data); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(out.String(), "started") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("run %s printed nothing", id)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	d.kill()
 	// The server keeps serving while the engine is gone.
 	for range 5 {
