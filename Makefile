@@ -30,12 +30,12 @@ tidy-check:
 	git diff --exit-code -- go.mod go.sum
 
 # The domain and the pure packages must not reach Docker, SQL, AWS, HTTP or YAML.
-DOMAIN_PKGS := . ./runner ./process ./secret ./dispatch ./cron
+DOMAIN_PKGS := . ./runner ./process ./secret ./dispatch ./cron ./job ./server
 check-imports:
 	@bad=$$($(GO) list -deps $(DOMAIN_PKGS) | grep -E '^(github\.com/|golang\.org/x/|modernc\.org/|gopkg\.in/|go\.opentelemetry\.io/)|^(database/sql|net/http)$$' | grep -v '^github.com/hashike/hashike' ); \
 	if [ -n "$$bad" ]; then echo "domain packages import outside dependencies:"; echo "$$bad"; exit 1; fi; \
 	for p in $(DOMAIN_PKGS); do \
-	  if $(GO) list -deps $$p | grep -qE '^github.com/hashike/hashike/(docker|sqlite|jobfile|logpack|cmd)'; then echo "$$p imports an adapter"; exit 1; fi; \
+	  if $(GO) list -deps $$p | grep -qE '^github.com/hashike/hashike/(docker|ecs|sqlite|postgres|jobfile|logpack|httpapi|notify|cmd)'; then echo "$$p imports an adapter"; exit 1; fi; \
 	done; echo "check-imports: ok"
 
 test: vet check-imports
@@ -47,6 +47,12 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./cron/
 	$(GO) test -run='^$$' -fuzz=FuzzMatchGlob -fuzztime=30s ./dispatch/
 	$(GO) test -run='^$$' -fuzz=FuzzParseEvent -fuzztime=30s ./ecs/
+	$(GO) test -run='^$$' -fuzz=FuzzLoadDefinition -fuzztime=30s ./jobfile/
+	$(GO) test -run='^$$' -fuzz=FuzzVerify -fuzztime=30s ./notify/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeEnqueue -fuzztime=30s ./httpapi/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeQueue -fuzztime=30s ./httpapi/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeToken -fuzztime=30s ./httpapi/
+	$(GO) test -run='^$$' -fuzz=FuzzParseRunQuery -fuzztime=30s ./httpapi/
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=5x -count=1 ./bench/
