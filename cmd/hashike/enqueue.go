@@ -165,12 +165,12 @@ func (a *app) waitFinal(ctx context.Context, cl *httpapi.Client, run *hashike.Ru
 			if err != nil {
 				return server.RunView{}, err
 			}
-			if last := lastAttempt(v); last != id {
+			if next := nextAttempt(v, id); next != "" {
 				if show {
-					fmt.Fprintf(a.stderr, "hashike: try %d of run %s ended %s (%s); the job retries it: run %s\n",
-						v.Attempt, v.ID, v.State, exitText(v.Exit), last)
+					fmt.Fprintf(a.stderr, "hashike: try %d (run %s) ended %s (%s); the job retries it: run %s\n",
+						v.Attempt, v.ID, v.State, exitText(v.Exit), next)
 				}
-				id = last
+				id = next
 				break
 			}
 			if v.State.Terminal() && v.Settled {
@@ -190,12 +190,14 @@ func (a *app) waitFinal(ctx context.Context, cl *httpapi.Client, run *hashike.Ru
 	}
 }
 
-// lastAttempt is the ID of the newest try of the run's enqueue.
-func lastAttempt(v server.RunView) string {
-	if n := len(v.Attempts); n > 0 {
-		return v.Attempts[n-1].ID
+// nextAttempt is the ID of the try after id of the same enqueue, "" when there is none (yet).
+func nextAttempt(v server.RunView, id string) string {
+	for i, t := range v.Attempts {
+		if t.ID == id && i+1 < len(v.Attempts) {
+			return v.Attempts[i+1].ID
+		}
 	}
-	return v.ID
+	return ""
 }
 
 func exitText(e *hashike.ExitStatus) string {
