@@ -281,3 +281,30 @@ func TestLoadDirMissing(t *testing.T) {
 		t.Errorf("error %v, want EInvalid", err)
 	}
 }
+
+// TestDefinitionFamilyDefaultsToJobName: a registered job needs no family of its own.
+func TestDefinitionFamilyDefaultsToJobName(t *testing.T) {
+	dir := t.TempDir()
+	body := "taskDefinition:\n  containerDefinitions:\n    - name: app\n      image: img\n      memory: 64\n"
+	if err := os.WriteFile(filepath.Join(dir, "nightly-report.yaml"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defs, err := jobfile.LoadDir(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := defs["nightly-report"].Job.TaskDefinition.Family; got != "nightly-report" {
+		t.Errorf("family from LoadDir = %q", got)
+	}
+	d, err := jobfile.LoadDefinition("request", []byte(body), jobfile.DefinitionOptions{Family: "api-job"})
+	if err != nil || d.Job.TaskDefinition.Family != "api-job" {
+		t.Fatalf("family from LoadDefinition = %+v, %v", d, err)
+	}
+	named := strings.Replace(body, "taskDefinition:\n", "taskDefinition:\n  family: own\n", 1)
+	if d, err := jobfile.LoadDefinition("request", []byte(named), jobfile.DefinitionOptions{Family: "api-job"}); err != nil || d.Job.TaskDefinition.Family != "own" {
+		t.Fatalf("a family given is kept: %+v, %v", d, err)
+	}
+	if _, err := jobfile.LoadDefinition("request", []byte(body), jobfile.DefinitionOptions{}); err == nil || !strings.Contains(err.Error(), "family") {
+		t.Fatalf("without a default, a missing family is an error: %v", err)
+	}
+}
