@@ -77,13 +77,15 @@ const claimCandidates = `WITH RECURSIVE names AS (
 // row it locks, skips it. The item's lock is taken before the run's, in the order UpdateRun
 // takes them, so the two cannot deadlock. Going by the item rather than by runs.state also
 // keeps the planner on the runs' primary key: a state condition lets stale statistics (a
-// burst of enqueues) pick a hash join over every queued run.
+// burst of enqueues) pick a hash join over every queued run. The items are joined to the
+// IDs rather than tested with run_id = ANY($1), which the planner may turn into a scan of
+// every item comparing it with every ID.
 //
-// The history read is the statement's snapshot, which cannot see the transition the
-// statement inserts: the caller appends it. (A queued run has only its creation transition,
-// and none is added while it stays queued.)
+// The runs come back without their history: a queued run has only its creation transition,
+// and none is added while it stays queued, so the caller knows it and appends the one this
+// statement records (number 2), which the statement's own snapshot could not read anyway.
 const claimPicked = `WITH item AS (
-		DELETE FROM queue_items WHERE run_id = ANY($1::text[]) RETURNING run_id
+		DELETE FROM queue_items q USING unnest($1::text[]) AS p(id) WHERE q.run_id = p.id RETURNING q.run_id
 	),
 	claimed AS (
 		UPDATE runs r SET state = 'pending', owner = $2
@@ -93,12 +95,9 @@ const claimPicked = `WITH item AS (
 	),
 	transition AS (
 		INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, at_ns, reason)
-		SELECT c.id, (SELECT COALESCE(MAX(t.seq), 0) + 1 FROM run_transitions t WHERE t.run_id = c.id),
-			'queued', 'pending', $3, $4, 'dispatched'
-		FROM claimed c
+		SELECT c.id, 2, 'queued', 'pending', $3, $4, 'dispatched' FROM claimed c
 	)
-	SELECT ` + runColumns + `, ` + historyColumns + ` FROM claimed r ` + historyJoin + `
-	ORDER BY array_position($1::text[], r.id::text)`
+	SELECT ` + runColumns + ` FROM claimed r ORDER BY array_position($1::text[], r.id::text)`
 
 // ClaimRuns dispatches queued runs (see hashike.ServerStore): in one transaction it takes
 // claimLock, reads every queue's first eligible runs (claimCandidates), lets dispatch.Next
@@ -146,7 +145,7 @@ func (s *Store) ClaimRuns(ctx context.Context, now time.Time, limit int, owner h
 		defer rows.Close()
 		dispatched := hashike.Transition{From: hashike.StateQueued, To: hashike.StatePending, At: joinTime(nowUs, nowNs), Reason: "dispatched"}
 		for rows.Next() {
-			w := runRow{withHistory: true}
+			var w runRow
 			if err := rows.Scan(w.dest()...); err != nil {
 				return err
 			}
@@ -154,7 +153,7 @@ func (s *Store) ClaimRuns(ctx context.Context, now time.Time, limit int, owner h
 			if err != nil {
 				return err
 			}
-			r.History = append(r.History, dispatched)
+			r.History = []hashike.Transition{{To: hashike.StateQueued, At: r.CreatedAt}, dispatched}
 			out = append(out, r)
 		}
 		return rows.Err()

@@ -200,128 +200,6 @@ func getRun(ctx context.Context, q interface {
 	return w.run()
 }
 
-// createRun inserts a run, its first transition and, for a queued run, its queue item, and
-// returns how many runs it inserted: 0 when the ID or the idempotency key is taken. The
-// inserts after the run's take its row from the run's RETURNING, so they write nothing when
-// the run's insert was skipped.
-const createRun = `WITH run AS (
-		INSERT INTO runs (id, family, backend, state, spec, digest, cpu, memory_mib,
-			idempotency_key, stop_cause, exit, task, owner, created_at, created_at_ns,
-			started_at, started_at_ns, finished_at, finished_at_ns,
-			job, job_version, queue, priority, not_before, not_before_ns, payload,
-			attempt, root_id, retry_of, trigger, scheduled_at, scheduled_at_ns, settled)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-			$18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)
-		ON CONFLICT DO NOTHING
-		RETURNING id),
-	transition AS (
-		INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, at_ns, reason)
-		SELECT id, 1, '', $4, $14, $15, '' FROM run),
-	item AS (
-		INSERT INTO queue_items (run_id, queue, priority, enqueued_at, enqueued_at_ns, not_before, not_before_ns)
-		SELECT id, $22, $23, $14, $15, $24, $25 FROM run WHERE $4 = 'queued')
-	SELECT count(*) FROM run`
-
-// CreateRun records run in StatePending or StateQueued with its first transition (from "" at
-// run.CreatedAt) and, for a queued run, its queue item, and returns the run as stored. Its
-// History is ignored. With an IdempotencyKey that a stored run already has, it returns that
-// run and created=false, writing nothing.
-//
-// The run, its transition and its queue item are written by one statement, one round trip:
-// the run's insert skips conflicts (ON CONFLICT DO NOTHING), waiting for a concurrent insert
-// of the same key or ID to commit or roll back, and the other inserts take the run's row
-// from it, so they write nothing when it did not. The run returned is the one written, read
-// back from the values sent (as GetRun would decode them), not from the database. When the
-// insert was skipped, the run holding the key is read: concurrent creates with one key, from
-// any replica, make one run, and every caller gets that run. An empty Payload is stored as
-// none and comes back nil.
-func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, bool, error) {
-	if err := run.ValidateNew(); err != nil {
-		return nil, false, err
-	}
-	op := "create run " + run.ID
-	state := run.State
-	if state == "" {
-		state = hashike.StatePending
-	}
-	w := runRow{withHistory: true, state: string(state), stopCause: string(run.StopCause),
-		cpu: int64(run.Resources.CPU), memoryMiB: int64(run.Resources.MemoryMiB)}
-	w.r = hashike.Run{ID: run.ID, Family: run.Family, Backend: run.Backend, Digest: run.Digest,
-		Job: run.Job, JobVersion: run.JobVersion, Queue: run.Queue, Priority: run.Priority,
-		Attempt: run.Attempt, RootID: run.RootID, RetryOf: run.RetryOf, Trigger: run.Trigger,
-		Settled: run.Settled}
-	if len(run.Payload) > 0 {
-		w.r.Payload = run.Payload
-	}
-	var err error
-	if w.spec, err = json.Marshal(run.Spec); err != nil {
-		return nil, false, fmt.Errorf("postgres: %s: spec: %w", op, err)
-	}
-	if w.exit, err = jsonOf(run.Exit); err != nil {
-		return nil, false, fmt.Errorf("postgres: %s: exit: %w", op, err)
-	}
-	if w.task, err = jsonOf(run.Task); err != nil {
-		return nil, false, fmt.Errorf("postgres: %s: task: %w", op, err)
-	}
-	if w.owner, err = jsonOf(run.Owner); err != nil {
-		return nil, false, fmt.Errorf("postgres: %s: owner: %w", op, err)
-	}
-	if w.createdAt, w.createdNs, err = splitTime(run.CreatedAt); err != nil {
-		return nil, false, err
-	}
-	if w.startedAt, w.startedNs, err = nullTime(run.StartedAt); err != nil {
-		return nil, false, err
-	}
-	if w.finishedAt, w.finishedNs, err = nullTime(run.FinishedAt); err != nil {
-		return nil, false, err
-	}
-	if w.notBefore, w.notBeforeNs, err = nullTime(run.NotBefore); err != nil {
-		return nil, false, err
-	}
-	if w.scheduled, w.schedNs, err = nullTime(run.ScheduledAt); err != nil {
-		return nil, false, err
-	}
-	if run.IdempotencyKey != "" {
-		w.key = &run.IdempotencyKey
-	}
-
-	var inserted int
-	for range maxAttempts {
-		err = s.pool.QueryRow(ctx, createRun,
-			w.r.ID, w.r.Family, w.r.Backend, w.state, string(w.spec), w.r.Digest, w.cpu, w.memoryMiB,
-			w.key, w.stopCause, jsonText(w.exit), jsonText(w.task), jsonText(w.owner), w.createdAt, w.createdNs,
-			w.startedAt, w.startedNs, w.finishedAt, w.finishedNs,
-			w.r.Job, w.r.JobVersion, w.r.Queue, w.r.Priority, w.notBefore, w.notBeforeNs, w.r.Payload,
-			w.r.Attempt, w.r.RootID, w.r.RetryOf, w.r.Trigger, w.scheduled, w.schedNs, w.r.Settled,
-		).Scan(&inserted)
-		if !retryable(err) || ctx.Err() != nil {
-			break
-		}
-	}
-	if err != nil {
-		return nil, false, dbErr(op, err)
-	}
-	if inserted == 0 {
-		// The ID or the key is taken, by a committed run: the insert waited for it.
-		if w.key != nil {
-			existing, err := getRun(ctx, s.pool, "r.idempotency_key = $1", *w.key)
-			if err == nil {
-				return existing, false, nil
-			}
-			if hashike.ErrorCodeOf(err) != hashike.ENotFound {
-				return nil, false, dbErr(op, err)
-			}
-		}
-		return nil, false, hashike.Errorf(hashike.EConflict, "run %s exists", run.ID)
-	}
-	w.froms, w.tos, w.ats, w.atNs, w.reasons = []string{""}, []string{w.state}, []time.Time{w.createdAt}, []int16{w.createdNs}, []string{""}
-	out, err := w.run()
-	if err != nil {
-		return nil, false, dbErr(op, err)
-	}
-	return out, true, nil
-}
-
 // jsonOf encodes v as JSON, or nil when v is a nil pointer.
 func jsonOf[T any](v *T) ([]byte, error) {
 	if v == nil {
@@ -495,7 +373,9 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 // without it, as the Store does not read the clock); u.State equal to the current state is a
 // transition like any other, and no transition leads from a state to itself (EConflict);
 // SetOwner with ClearOwner is EInvalid; Reason without a state change is ignored. A run
-// leaving StateQueued leaves its queue (its queue item is deleted) in the same transaction.
+// leaving StateQueued leaves its queue (its queue item is deleted) in the same transaction;
+// u.NotBefore moves a queued run's not-before time, its queue item's too (EConflict when the
+// run is not queued).
 func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (*hashike.Run, error) {
 	op := "update run " + id
 	if err := u.Validate(); err != nil {
@@ -553,6 +433,16 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 	if u.Settled {
 		set("settled", true)
 	}
+	var notBefore time.Time
+	var notBeforeNs int16
+	if u.NotBefore != nil {
+		var err error
+		if notBefore, notBeforeNs, err = splitTime(*u.NotBefore); err != nil {
+			return nil, err
+		}
+		set("not_before", notBefore)
+		set("not_before_ns", notBeforeNs)
+	}
 	var at time.Time
 	var atNs int16
 	if u.State != "" {
@@ -575,12 +465,17 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 			state, stopCause string
 			owner            []byte
 		)
-		// Locks in the order ClaimRuns takes them: with a state change, the run's queue item
-		// first (deleted now: if the run is queued, the change takes it out of its queue;
-		// if the change is refused, the rollback puts the item back), then the run.
+		// Locks in the order ClaimRuns takes them: the run's queue item first, when the update
+		// may touch it (deleted now with a state change, which takes a queued run out of its
+		// queue; moved with a NotBefore; if the update is refused, the rollback undoes it),
+		// then the run.
 		var locks pgx.Batch
-		if u.State != "" {
+		switch {
+		case u.State != "":
 			locks.Queue(`DELETE FROM queue_items WHERE run_id = $1`, id)
+		case u.NotBefore != nil:
+			// The run stays queued (if it is): its item moves with it.
+			locks.Queue(`UPDATE queue_items SET not_before = $2, not_before_ns = $3 WHERE run_id = $1`, id, notBefore, notBeforeNs)
 		}
 		locks.Queue(`SELECT state, stop_cause, owner FROM runs WHERE id = $1 FOR UPDATE`, id)
 		if err := sendBatch(ctx, tx, &locks, &state, &stopCause, &owner); errors.Is(err, pgx.ErrNoRows) {
@@ -597,6 +492,9 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 		setStopCause, err := u.Check(id, hashike.RunState(state), hashike.StopCause(stopCause), cur)
 		if err != nil {
 			return err
+		}
+		if u.NotBefore != nil && hashike.RunState(state) != hashike.StateQueued {
+			return hashike.Errorf(hashike.EConflict, "run %s is %s: only a queued run's not-before time can move", id, state)
 		}
 		if setStopCause {
 			set("stop_cause", string(u.StopCause))

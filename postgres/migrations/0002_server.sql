@@ -23,6 +23,19 @@ ALTER TABLE runs
 	ADD CHECK ((not_before IS NULL) = (not_before_ns IS NULL)),
 	ADD CHECK ((scheduled_at IS NULL) = (scheduled_at_ns IS NULL));
 
+-- Transitions are written only with their run: in the statement that inserts it, or in the
+-- transaction that holds its row lock. The foreign key checked nothing more, for a lookup
+-- and a row lock on runs per transition, twice per enqueued run (runs are never deleted,
+-- so its ON DELETE CASCADE never fired either).
+ALTER TABLE run_transitions DROP CONSTRAINT run_transitions_run_id_fkey;
+
+-- The idempotency key's index holds only the runs that have a key: an enqueue without one,
+-- and every update of its run that moves it to a new row version (any state change), would
+-- otherwise add an entry for NULL. CreateRun's ON CONFLICT DO NOTHING names no conflict
+-- target, so it still arbitrates on this index.
+ALTER TABLE runs DROP CONSTRAINT runs_idempotency_key_key;
+CREATE UNIQUE INDEX runs_idempotency_key ON runs (idempotency_key) WHERE idempotency_key IS NOT NULL;
+
 -- ListRuns by job, queue and enqueued run; the runs of `hashike run` have none of the three.
 CREATE INDEX runs_job ON runs (job, created_at, created_at_ns) WHERE job <> '';
 CREATE INDEX runs_queue ON runs (queue, created_at, created_at_ns) WHERE queue <> '';
@@ -39,8 +52,10 @@ CREATE INDEX runs_queue_active ON runs (queue)
 -- UpdateRun moving it out of queued (ClaimRuns included) deletes it, in the same transaction.
 -- It keeps the dispatcher's scan off the runs table, whose rows are wide and mostly ended.
 -- seq is the insertion order, dispatch.Queued.Seq; enqueued_at is the run's CreatedAt.
+-- An item is only ever written with its run, so a foreign key would check nothing, at the
+-- price of a lookup and a row lock on runs in every enqueue.
 CREATE TABLE queue_items (
-	run_id          text COLLATE "C" PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+	run_id          text COLLATE "C" PRIMARY KEY,  -- no foreign key: see above
 	queue           text NOT NULL,
 	priority        integer NOT NULL,
 	enqueued_at     timestamptz NOT NULL,
