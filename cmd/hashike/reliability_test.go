@@ -45,7 +45,16 @@ type serverProc struct {
 // environment and arguments, and returns once it serves.
 func startServer(t *testing.T, env []string, args ...string) *serverProc {
 	t.Helper()
-	cmd := exec.Command(hashikeBin, append([]string{"server", "--listen", "127.0.0.1:0", "--no-auth"}, args...)...)
+	return startServerAuth(t, false, env, args...)
+}
+
+// startServerAuth is startServer, requiring tokens when auth is set.
+func startServerAuth(t *testing.T, auth bool, env []string, args ...string) *serverProc {
+	t.Helper()
+	if !auth {
+		args = append([]string{"--no-auth"}, args...)
+	}
+	cmd := exec.Command(hashikeBin, append([]string{"server", "--listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(append(os.Environ(), "HASHIKE_SECRETS_FILE="), env...)
 	logf, err := os.CreateTemp(t.TempDir(), "server-*.log")
 	if err != nil {
