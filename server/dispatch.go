@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/cron"
 	"github.com/hashike/hashike/dispatch"
 	"github.com/hashike/hashike/job"
 	"github.com/hashike/hashike/runner"
@@ -140,21 +141,9 @@ func (s *Server) settle(ctx context.Context, run *hashike.Run) error {
 	if err != nil {
 		return err
 	}
-	tries, err := s.store.ListRuns(ctx, hashike.RunFilter{RootID: run.RootID})
+	hist, err := s.history(ctx, run)
 	if err != nil {
 		return err
-	}
-	var hist dispatch.History
-	for _, t := range tries {
-		if t.ID == run.ID || t.Attempt >= run.Attempt || !t.State.Terminal() {
-			continue
-		}
-		switch dispatch.Classify(outcomeOf(t)) {
-		case dispatch.Application:
-			hist.Application++
-		case dispatch.Infrastructure:
-			hist.Infrastructure++
-		}
 	}
 	now := s.clock.Now()
 	d := dispatch.Decide(def.RetryStrategy, hist, outcomeOf(run), now, s.random)
@@ -177,6 +166,32 @@ func (s *Server) settle(ctx context.Context, run *hashike.Run) error {
 	}
 	_, err = s.store.UpdateRun(ctx, run.ID, hashike.RunUpdate{Settled: true, At: now})
 	return err
+}
+
+// history counts the earlier tries of run's enqueue by kind of failure, for the retry
+// decision. A first try has none, and a run that succeeded or was canceled is never retried:
+// neither needs the store.
+func (s *Server) history(ctx context.Context, run *hashike.Run) (dispatch.History, error) {
+	var hist dispatch.History
+	if run.Attempt <= 1 || run.State == hashike.StateSucceeded || run.State == hashike.StateCanceled {
+		return hist, nil
+	}
+	tries, err := s.store.ListRuns(ctx, hashike.RunFilter{RootID: run.RootID})
+	if err != nil {
+		return hist, err
+	}
+	for _, t := range tries {
+		if t.ID == run.ID || t.Attempt >= run.Attempt || !t.State.Terminal() {
+			continue
+		}
+		switch dispatch.Classify(outcomeOf(t)) {
+		case dispatch.Application:
+			hist.Application++
+		case dispatch.Infrastructure:
+			hist.Infrastructure++
+		}
+	}
+	return hist, nil
 }
 
 func outcomeOf(r *hashike.Run) dispatch.Outcome {
@@ -241,8 +256,48 @@ func (s *Server) previousFinal(ctx context.Context, run *hashike.Run) (*hashike.
 // job's active run ends; releaseHeld brings it forward.
 var holdUntil = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// holds is what a replica knows of a job's versions: whether any of the first checked has
+// the queue_one overlap policy, the only one that holds fires.
+type holds struct {
+	checked  int
+	queueOne bool
+}
+
+// mayHold reports whether a fire of the job may be held: whether some version of it
+// schedules with the queue_one overlap policy (a held fire keeps the version it was made
+// of, which may not be the latest). Versions never change, so each is looked at once.
+func (s *Server) mayHold(ctx context.Context, name string) (bool, error) {
+	_, latest, err := s.definition(ctx, name, 0)
+	if err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	h := s.holds[name]
+	s.mu.Unlock()
+	for v := h.checked + 1; v <= latest.Version && !h.queueOne; v++ {
+		def, _, err := s.definition(ctx, name, v)
+		if hashike.ErrorCodeOf(err) == hashike.ENotFound {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		h.queueOne = def.Schedule.Overlap == cron.OverlapQueueOne && len(def.Schedule.Expressions) > 0
+	}
+	h.checked = max(h.checked, latest.Version)
+	s.mu.Lock()
+	if cur := s.holds[name]; cur.checked < h.checked || (!cur.queueOne && h.queueOne) {
+		s.holds[name] = h
+	}
+	s.mu.Unlock()
+	return h.queueOne, nil
+}
+
 // releaseHeld lets the fire held for the job go, once no run of the job is active.
 func (s *Server) releaseHeld(ctx context.Context, name string) error {
+	if ok, err := s.mayHold(ctx, name); !ok || err != nil {
+		return err
+	}
 	queued, err := s.store.ListRuns(ctx, hashike.RunFilter{Job: name, States: []hashike.RunState{hashike.StateQueued}})
 	if err != nil {
 		return err

@@ -99,8 +99,9 @@ type Server struct {
 	leader   atomic.Bool
 
 	mu         sync.Mutex
-	supervised map[string]bool // runs this replica supervises now
-	defs       map[string]*job.Definition
+	supervised map[string]bool   // runs this replica supervises now
+	defs       map[string]jobDef // by name@version: versions never change
+	holds      map[string]holds  // by job name
 
 	runCtx  context.Context // supervisions: ended by Shutdown
 	endRuns context.CancelFunc
@@ -153,7 +154,8 @@ func New(cfg Config) (*Server, error) {
 		rnd:        rand.New(rand.NewPCG(beUint64(seed[:8]), beUint64(seed[8:]))),
 		wake:       make(chan struct{}, 1),
 		supervised: map[string]bool{},
-		defs:       map[string]*job.Definition{},
+		defs:       map[string]jobDef{},
+		holds:      map[string]holds{},
 	}
 	return s, nil
 }
@@ -317,24 +319,40 @@ func (s *Server) poke() {
 	}
 }
 
-// definition returns a job version's definition, cached (versions never change).
+// jobDef is a job version with its decoded definition.
+type jobDef struct {
+	def *job.Definition
+	v   hashike.JobVersion
+}
+
+// definition returns a job version's definition (version 0: the latest), cached: versions
+// never change, so only the latest needs the store.
 func (s *Server) definition(ctx context.Context, name string, version int) (*job.Definition, hashike.JobVersion, error) {
+	if version > 0 {
+		s.mu.Lock()
+		c, ok := s.defs[name+"@"+strconv.Itoa(version)]
+		s.mu.Unlock()
+		if ok {
+			return c.def, c.v, nil
+		}
+	}
 	v, err := s.store.GetJob(ctx, name, version)
 	if err != nil {
 		return nil, v, err
 	}
 	key := name + "@" + strconv.Itoa(v.Version)
 	s.mu.Lock()
-	d, ok := s.defs[key]
+	c, ok := s.defs[key]
 	s.mu.Unlock()
 	if ok {
-		return d, v, nil
+		return c.def, v, nil
 	}
-	if d, err = job.Decode(v); err != nil {
+	d, err := job.Decode(v)
+	if err != nil {
 		return nil, v, err
 	}
 	s.mu.Lock()
-	s.defs[key] = d
+	s.defs[key] = jobDef{def: d, v: v}
 	s.mu.Unlock()
 	return d, v, nil
 }

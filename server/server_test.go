@@ -662,6 +662,27 @@ func TestScheduleOverlapPolicies(t *testing.T) {
 	}
 }
 
+// TestScheduleQueueOneHeldAcrossVersions: a fire held under queue_one is let go when the
+// active run ends, even after a new version of the job dropped the policy (the held run keeps
+// its version).
+func TestScheduleQueueOneHeldAcrossVersions(t *testing.T) {
+	hold := make(chan struct{})
+	tc := newTestClock(time.Date(2026, 11, 21, 12, 0, 30, 0, time.UTC))
+	e := newEnv(t, opts{clock: tc, behave: func(hashike.StartRequest) fakebackend.Behavior { return fakebackend.Behavior{Hold: hold} }})
+	e.register("j", definition(func(d *job.Definition) {
+		d.Schedule = cron.Spec{Expressions: []cron.Expr{{Cron: "* * * * *"}}, Overlap: cron.OverlapQueueOne}
+	}))
+	tc.set(time.Date(2026, 11, 21, 12, 1, 0, 0, time.UTC))
+	e.eventually("the first fire to run", func() bool { return count(e, "j")[hashike.StateRunning] == 1 })
+	tc.set(time.Date(2026, 11, 21, 12, 2, 0, 0, time.UTC))
+	e.eventually("the second fire to be held", func() bool { return count(e, "j")[hashike.StateQueued] == 1 })
+	if v := e.register("j", definition(func(d *job.Definition) { d.Description = "no schedule any more" })); v.Version != 2 {
+		t.Fatalf("version = %d", v.Version)
+	}
+	close(hold)
+	e.eventually("the held fire to run", func() bool { return count(e, "j")[hashike.StateSucceeded] == 2 })
+}
+
 func count(e *env, name string) map[hashike.RunState]int {
 	out := map[hashike.RunState]int{}
 	for _, r := range scheduled(e, name) {
