@@ -161,11 +161,7 @@ func (s *Server) Enqueue(ctx context.Context, name string, req EnqueueRequest) (
 	if err != nil {
 		return nil, false, err
 	}
-	limit := s.cfg.MaxPayloadBytes
-	if def.MaxPayloadBytes > 0 {
-		limit = min(limit, def.MaxPayloadBytes)
-	}
-	payload, err := compactPayload(req.Payload, limit)
+	payload, err := compactPayload(req.Payload, s.payloadLimit(def))
 	if err != nil {
 		return nil, false, err
 	}
@@ -221,6 +217,14 @@ func (s *Server) Enqueue(ctx context.Context, name string, req EnqueueRequest) (
 		s.poke()
 	}
 	return stored, created, nil
+}
+
+// payloadLimit is the job's payload limit, never above the server's.
+func (s *Server) payloadLimit(def *job.Definition) int {
+	if def.MaxPayloadBytes > 0 {
+		return min(s.cfg.MaxPayloadBytes, def.MaxPayloadBytes)
+	}
+	return s.cfg.MaxPayloadBytes
 }
 
 // compactPayload checks a payload's size and compacts it (the stored form is canonical, so an
@@ -441,11 +445,7 @@ func (s *Server) Rerun(ctx context.Context, id string, req RerunRequest) (*hashi
 	}
 	payload := old.Payload
 	if req.Payload != nil {
-		limit := s.cfg.MaxPayloadBytes
-		if def.MaxPayloadBytes > 0 {
-			limit = min(limit, def.MaxPayloadBytes)
-		}
-		if payload, err = compactPayload(req.Payload, limit); err != nil {
+		if payload, err = compactPayload(req.Payload, s.payloadLimit(def)); err != nil {
 			return nil, err
 		}
 	}
