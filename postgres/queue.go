@@ -9,6 +9,7 @@ import (
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/dispatch"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // claimLock is the advisory lock key that serializes ClaimRuns across every Store on the
@@ -22,10 +23,10 @@ import (
 // the time. One lock taken first in every claim transaction orders the claims: each sees
 // the runs claimed (and their queue items deleted) by those before it, since the lock is
 // released only once the holder's commit is visible, and the lock is taken by its own
-// statement, before the statement whose snapshot reads the queues. A claim holds it for a
-// few milliseconds (three round trips, the Go policy between them), so claims from every
-// replica together still dispatch tens of thousands of runs a second; creating runs and
-// updating them never take it.
+// statement, before the statement whose snapshot reads the queues (each statement of a
+// batch still gets its own snapshot). A claim holds it for a few milliseconds (two round
+// trips, the Go policy between them), so claims from every replica together still dispatch
+// tens of thousands of runs a second; creating runs and updating them never take it.
 const claimLock = 0x68617368696b6571
 
 // activeStates are the states MaxConcurrency counts, as they appear in the partial index
@@ -102,8 +103,9 @@ const claimPicked = `WITH item AS (
 // ClaimRuns dispatches queued runs (see hashike.ServerStore): in one transaction it takes
 // claimLock, reads every queue's first eligible runs (claimCandidates), lets dispatch.Next
 // pick, and moves the picked runs to StatePending with owner and the transition
-// "dispatched" at now (claimPicked). Four round trips (BEGIN, the lock with the read, the
-// claim, COMMIT), however many runs. limit <= 0 claims nothing and touches nothing.
+// "dispatched" at now (claimPicked). Two round trips however many runs: BEGIN, the lock and
+// the read in one batch; the claim and COMMIT in another (see inConnTx). limit <= 0 claims
+// nothing and touches nothing.
 func (s *Store) ClaimRuns(ctx context.Context, now time.Time, limit int, owner hashike.Owner) ([]*hashike.Run, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -117,12 +119,13 @@ func (s *Store) ClaimRuns(ctx context.Context, now time.Time, limit int, owner h
 		return nil, fmt.Errorf("postgres: claim runs: owner: %w", err)
 	}
 	var out []*hashike.Run
-	err = s.inTx(ctx, "claim runs", func(tx pgx.Tx) error {
+	err = s.inConnTx(ctx, "claim runs", func(conn *pgxpool.Conn) error {
 		out = nil
-		var b pgx.Batch
-		b.Queue(`SELECT pg_advisory_xact_lock($1)`, int64(claimLock))
-		b.Queue(claimCandidates, nowUs, nowNs, limit)
-		br := tx.SendBatch(ctx, &b)
+		var read pgx.Batch
+		read.Queue(begin)
+		read.Queue(`SELECT pg_advisory_xact_lock($1)`, int64(claimLock))
+		read.Queue(claimCandidates, nowUs, nowNs, limit)
+		br := conn.SendBatch(ctx, &read)
 		queued, queues, err := readCandidates(br)
 		if cerr := br.Close(); err == nil {
 			err = cerr
@@ -131,32 +134,29 @@ func (s *Store) ClaimRuns(ctx context.Context, now time.Time, limit int, owner h
 			return err
 		}
 		picked := dispatch.Next(queued, queues, now, limit)
-		if len(picked) == 0 {
-			return nil
-		}
-		ids := make([]string, len(picked))
-		for i, p := range picked {
-			ids[i] = p.RunID
-		}
-		rows, err := tx.Query(ctx, claimPicked, ids, string(ownerJSON), nowUs, nowNs)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		dispatched := hashike.Transition{From: hashike.StateQueued, To: hashike.StatePending, At: joinTime(nowUs, nowNs), Reason: "dispatched"}
-		for rows.Next() {
-			var w runRow
-			if err := rows.Scan(w.dest()...); err != nil {
-				return err
+
+		var write pgx.Batch
+		if len(picked) > 0 {
+			ids := make([]string, len(picked))
+			for i, p := range picked {
+				ids[i] = p.RunID
 			}
-			r, err := w.run()
-			if err != nil {
-				return err
-			}
-			r.History = []hashike.Transition{{To: hashike.StateQueued, At: r.CreatedAt}, dispatched}
-			out = append(out, r)
+			write.Queue(claimPicked, ids, string(ownerJSON), nowUs, nowNs)
 		}
-		return rows.Err()
+		write.Queue(commit)
+		br = conn.SendBatch(ctx, &write)
+		var claimed []*hashike.Run
+		if len(picked) > 0 {
+			claimed, err = readClaimed(br, joinTime(nowUs, nowNs))
+		}
+		if err == nil {
+			_, err = br.Exec()
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		out = claimed
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -164,11 +164,38 @@ func (s *Store) ClaimRuns(ctx context.Context, now time.Time, limit int, owner h
 	return out, nil
 }
 
-// readCandidates reads the batch of the claim lock and claimCandidates into dispatch.Next's
-// input.
+// readClaimed reads claimPicked's runs and gives each its history: its creation (queued, at
+// CreatedAt) and the transition the claim recorded at.
+func readClaimed(br pgx.BatchResults, at time.Time) ([]*hashike.Run, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	dispatched := hashike.Transition{From: hashike.StateQueued, To: hashike.StatePending, At: at, Reason: "dispatched"}
+	var out []*hashike.Run
+	for rows.Next() {
+		var w runRow
+		if err := rows.Scan(w.dest()...); err != nil {
+			return nil, err
+		}
+		r, err := w.run()
+		if err != nil {
+			return nil, err
+		}
+		r.History = []hashike.Transition{{To: hashike.StateQueued, At: r.CreatedAt}, dispatched}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// readCandidates reads the batch of BEGIN, the claim lock and claimCandidates into
+// dispatch.Next's input.
 func readCandidates(br pgx.BatchResults) ([]dispatch.Queued, map[string]dispatch.QueueState, error) {
-	if _, err := br.Exec(); err != nil {
-		return nil, nil, err
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			return nil, nil, err
+		}
 	}
 	rows, err := br.Query()
 	if err != nil {

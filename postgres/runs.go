@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // splitTime returns t as the instant truncated to its microsecond, which timestamptz keeps
@@ -163,25 +164,6 @@ func (w *runRow) run() (*hashike.Run, error) {
 		}
 	}
 	return r, nil
-}
-
-// sendBatch sends b, executes all its statements but the last, and scans the last one's row
-// into dest (pgx.ErrNoRows when it has none).
-func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch, dest ...any) error {
-	br := tx.SendBatch(ctx, b)
-	var err error
-	for range b.Len() - 1 {
-		if _, err = br.Exec(); err != nil {
-			break
-		}
-	}
-	if err == nil {
-		err = br.QueryRow().Scan(dest...)
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // getRun returns the one run matching where (on runs r), with its history, or an ENotFound
@@ -367,8 +349,8 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 
 // UpdateRun applies u to the run with exactly this ID in one transaction that locks the run's
 // row first (SELECT ... FOR UPDATE), so the transition and owner checks see the run as it is
-// when the update is written, whichever replica wrote last. Four round trips: BEGIN, the
-// locks, the writes with the read of the result, COMMIT. It returns the run as stored
+// when the update is written, whichever replica wrote last. Two round trips: BEGIN with the
+// locks, then the writes, the read of the result and COMMIT (see inConnTx). It returns the run as stored
 // afterwards. Besides the hashike.Store contract: a state change needs u.At (EInvalid
 // without it, as the Store does not read the clock); u.State equal to the current state is a
 // transition like any other, and no transition leads from a state to itself (EConflict);
@@ -455,7 +437,7 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 	baseSets, baseArgs := sets, args
 
 	var out *hashike.Run
-	err := s.inTx(ctx, op, func(tx pgx.Tx) error {
+	err := s.inConnTx(ctx, op, func(conn *pgxpool.Conn) error {
 		sets, args := append([]string(nil), baseSets...), append([]any(nil), baseArgs...)
 		set := func(col string, v any) {
 			args = append(args, v)
@@ -470,6 +452,7 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 		// queue; moved with a NotBefore; if the update is refused, the rollback undoes it),
 		// then the run.
 		var locks pgx.Batch
+		locks.Queue(begin)
 		switch {
 		case u.State != "":
 			locks.Queue(`DELETE FROM queue_items WHERE run_id = $1`, id)
@@ -478,7 +461,7 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 			locks.Queue(`UPDATE queue_items SET not_before = $2, not_before_ns = $3 WHERE run_id = $1`, id, notBefore, notBeforeNs)
 		}
 		locks.Queue(`SELECT state, stop_cause, owner FROM runs WHERE id = $1 FOR UPDATE`, id)
-		if err := sendBatch(ctx, tx, &locks, &state, &stopCause, &owner); errors.Is(err, pgx.ErrNoRows) {
+		if err := runBatch(ctx, conn, &locks, locks.Len()-1, &state, &stopCause, &owner); errors.Is(err, pgx.ErrNoRows) {
 			return hashike.Errorf(hashike.ENotFound, "no run %s", id)
 		} else if err != nil {
 			return err
@@ -512,8 +495,9 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 			writes.Queue(fmt.Sprintf(`UPDATE runs SET %s WHERE id = $%d`, strings.Join(sets, ", "), len(args)), args...)
 		}
 		writes.Queue(`SELECT `+runColumns+`, `+historyColumns+` FROM runs r `+historyJoin+` WHERE r.id = $1`, id)
+		writes.Queue(commit)
 		w := runRow{withHistory: true}
-		if err := sendBatch(ctx, tx, &writes, w.dest()...); err != nil {
+		if err := runBatch(ctx, conn, &writes, writes.Len()-2, w.dest()...); err != nil {
 			return err
 		}
 		out, err = w.run()
