@@ -216,6 +216,27 @@ func waitSettled(t *testing.T, c func() *httpapi.Client, roots []string, timeout
 	}
 }
 
+// output is a run's stored output so far.
+func output(t *testing.T, c *httpapi.Client, id string) string {
+	t.Helper()
+	var out strings.Builder
+	if err := c.Logs(context.Background(), id, false, func(e hashike.LogEntry) error { out.Write(e.Data); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}
+
+// waitOutput waits until the run's output holds text.
+func waitOutput(t *testing.T, c *httpapi.Client, id, text string, deadline time.Time) {
+	t.Helper()
+	for !strings.Contains(output(t, c, id), text) {
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s did not print %q", id, text)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func writeJob(t *testing.T, dir, name, body string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(strings.ReplaceAll(body, "IMAGE", dockertest.Image)), 0o644); err != nil {
@@ -418,13 +439,15 @@ taskDefinition:
 	}
 }
 
-// privateDockerd is a Docker daemon of the test's own (its socket, data and exec roots; no
-// default bridge, no iptables: it must not disturb the machine's daemon) over a containerd of
-// its own, as a machine runs them: the test kills and restarts dockerd while containerd and
-// the containers' shims live on.
+// privateDockerd is a Docker daemon of the test's own (its socket, data and exec roots, a
+// bridge of its own, no iptables: it must not disturb the machine's daemon) over a containerd
+// of its own, as a machine runs them: the test kills and restarts dockerd while containerd and
+// the containers' shims live on. (Not --bridge=none: a daemon started so deletes the host's
+// docker0, which the machine's daemon needs.)
 type privateDockerd struct {
 	t          *testing.T
 	root, sock string
+	bridge     string
 	containerd *exec.Cmd
 	cmd        *exec.Cmd
 }
@@ -440,8 +463,19 @@ func startPrivateDockerd(t *testing.T) *privateDockerd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &privateDockerd{t: t, root: root, sock: filepath.Join(root, "docker.sock")}
+	d := &privateDockerd{t: t, root: root, sock: filepath.Join(root, "docker.sock"), bridge: "hkbr" + strconv.Itoa(os.Getpid()%100000)}
+	for _, args := range [][]string{
+		{"link", "add", d.bridge, "type", "bridge"},
+		{"addr", "add", "172.31.254.1/24", "dev", d.bridge},
+		{"link", "set", d.bridge, "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			exec.Command("ip", "link", "del", d.bridge).Run()
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
 	t.Cleanup(func() {
+		defer exec.Command("ip", "link", "del", d.bridge).Run()
 		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(root, "daemon.log"))
 			var keep []string
@@ -492,7 +526,7 @@ func (d *privateDockerd) start() {
 	os.Remove(pidfile) // a killed daemon leaves it behind
 	d.cmd = exec.Command("dockerd", "--host", "unix://"+d.sock, "--containerd", filepath.Join(d.root, "containerd.sock"),
 		"--data-root", filepath.Join(d.root, "data"), "--exec-root", filepath.Join(d.root, "exec"),
-		"--pidfile", pidfile, "--bridge", "none", "--iptables=false", "--ip-masq=false")
+		"--pidfile", pidfile, "--bridge", d.bridge, "--iptables=false", "--ip-masq=false")
 	log := d.logFile()
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -578,19 +612,7 @@ taskDefinition:
 	}
 	// "running" means the task exists; wait until every container has started and printed.
 	for _, id := range roots {
-		for {
-			var out strings.Builder
-			if err := srv.c.Logs(ctx, id, false, func(e hashike.LogEntry) error { out.Write(e.Data); return nil }); err != nil {
-				t.Fatal(err)
-			}
-			if strings.Contains(out.String(), "started") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("run %s printed nothing", id)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		waitOutput(t, srv.c, id, "started", deadline)
 	}
 	d.kill()
 	// The server keeps serving while the engine is gone.
@@ -613,6 +635,67 @@ taskDefinition:
 		}
 		if len(tries) != 2 || tries[0].State != hashike.StateLost || tries[1].State != hashike.StateSucceeded {
 			t.Errorf("run %s: tries %v, want [#1 lost #2 succeeded] (reason of #1: %+v)", id, got, tries[0].Exit)
+		}
+	}
+}
+
+// TestServerGracefulShutdown: SIGTERM stops the server at once without stopping its runs'
+// tasks; the next server adopts them and they complete, each in its one container.
+func TestServerGracefulShutdown(t *testing.T) {
+	dc := dockertest.Require(t)
+	dir := t.TempDir()
+	jobs := filepath.Join(dir, "jobs")
+	os.Mkdir(jobs, 0o755)
+	writeJob(t, jobs, "steady", `taskDefinition:
+  memory: "32"
+  containerDefinitions:
+    - name: app
+      image: IMAGE
+      stopTimeout: 2
+      command: [print, "1", started, sleep, 3s, print, "1", done]
+`)
+	db := filepath.Join(dir, "server.db")
+	st := watchStarts(t, dc)
+	srv := startServer(t, nil, "--db", db, "--jobs", jobs)
+	ctx := context.Background()
+	var roots []string
+	for range 3 {
+		run, _, err := srv.c.Enqueue(ctx, "steady", server.EnqueueRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		roots = append(roots, run.ID)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for _, id := range roots {
+		waitOutput(t, srv.c, id, "started", deadline)
+	}
+	stopped := time.Now()
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	if err := srv.cmd.Wait(); err != nil {
+		t.Fatalf("the server did not exit 0 on SIGTERM: %v", err)
+	}
+	if took := time.Since(stopped); took > 10*time.Second {
+		t.Errorf("a graceful shutdown took %s", took)
+	}
+	for _, id := range roots {
+		res, err := dc.ContainerList(ctx, client.ContainerListOptions{Filters: make(client.Filters).Add("label", docker.LabelRunID+"="+id)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Items) != 1 {
+			t.Errorf("run %s: %d running containers after the shutdown, want 1 (its task must keep running)", id, len(res.Items))
+		}
+	}
+	srv = startServer(t, nil, "--db", db, "--jobs", jobs)
+	byRoot := waitSettled(t, func() *httpapi.Client { return srv.c }, roots, 2*time.Minute)
+	for _, id := range roots {
+		tries := byRoot[id]
+		if len(tries) != 1 || tries[0].State != hashike.StateSucceeded || st.of(id) != 1 {
+			t.Errorf("run %s: %d tries, %s, %d container starts", id, len(tries), tries[len(tries)-1].State, st.of(id))
+		}
+		if out := output(t, srv.c, id); strings.Count(out, "started") != 1 || !strings.Contains(out, "done") {
+			t.Errorf("run %s output across the restart: %q", id, out)
 		}
 	}
 }
