@@ -701,6 +701,9 @@ func marshalWithExtra(v any, extra map[string]any) ([]byte, error) {
 	return json.Marshal(m)
 }
 
+// unmarshalWithExtra decodes b into v and the members v does not model into extra. A stored
+// spec is decoded on every read of a run, so the common case (every key is a field's name)
+// costs two passes over b; only a key that is not one re-encodes v to see what it models.
 func unmarshalWithExtra(b []byte, v any, extra *map[string]any) error {
 	if err := json.Unmarshal(b, v); err != nil {
 		return err
@@ -709,16 +712,22 @@ func unmarshalWithExtra(b []byte, v any, extra *map[string]any) error {
 	if err := json.Unmarshal(b, &all); err != nil {
 		return err
 	}
-	known, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
+	names := jsonFieldNames(v)
 	var modelled map[string]json.RawMessage
-	if err := json.Unmarshal(known, &modelled); err != nil {
-		return err
-	}
 	for k, raw := range all {
-		if _, ok := modelled[k]; ok || jsonFieldNames(v)[k] {
+		if names[k] {
+			continue
+		}
+		if modelled == nil {
+			known, err := json.Marshal(v)
+			if err != nil {
+				return err
+			}
+			if err := json.Unmarshal(known, &modelled); err != nil {
+				return err
+			}
+		}
+		if _, ok := modelled[k]; ok {
 			continue
 		}
 		var x any
