@@ -94,6 +94,15 @@ type Options struct {
 	Warn func(error)
 	// Files are put into the task's containers when this process starts it.
 	Files []hashike.File
+	// Claimed is the run as this process just took it with Self as its owner, atomically (the
+	// server's dispatcher: ClaimRuns): Supervise starts from it instead of reading the run and
+	// taking it over again. Ignored unless its ID is the run's and its owner is Self.
+	Claimed *hashike.Run
+	// Settle, when set, is asked just before the run's end is recorded, with the run as it is
+	// about to be (its final State and Exit set): true records it settled in the same update,
+	// for a caller that has nothing left to do on that end (the server, when no retry,
+	// notification or held fire follows it).
+	Settle func(ended *hashike.Run) bool
 }
 
 // ErrOwned is returned by Supervise when another live process supervises the run.
@@ -103,6 +112,26 @@ var ErrOwned = errors.New("run is supervised by another process")
 // ends first, it releases the run (the task keeps running) and returns ctx's error: the next
 // process reconciles it.
 func (r *Runner) Supervise(ctx context.Context, id string, opts Options) (*hashike.Run, error) {
+	self := r.Self
+	run := opts.Claimed
+	if run == nil || run.ID != id || run.Owner == nil || *run.Owner != self || run.State.Terminal() {
+		var err error
+		if run, err = r.take(ctx, id); err != nil || run.State.Terminal() {
+			return run, err
+		}
+	}
+	s := &supervision{r: r, run: run, opts: opts}
+	out, err := s.do(ctx)
+	if err != nil && out == nil {
+		// Not finished: let the next process reconcile it.
+		_, _ = r.Store.UpdateRun(context.WithoutCancel(ctx), id, hashike.RunUpdate{At: r.Clock.Now(), IfOwner: &hashike.OwnerMatch{Owner: &self}, ClearOwner: true})
+	}
+	return out, err
+}
+
+// take reads the run and makes this process its owner, unless it has ended (returned as it
+// is) or another live process owns it (ErrOwned).
+func (r *Runner) take(ctx context.Context, id string) (*hashike.Run, error) {
 	run, err := r.Store.GetRun(ctx, id)
 	if err != nil {
 		return nil, err
@@ -121,13 +150,7 @@ func (r *Runner) Supervise(ctx context.Context, id string, opts Options) (*hashi
 		}
 		return nil, err
 	}
-	s := &supervision{r: r, run: run, opts: opts}
-	out, err := s.do(ctx)
-	if err != nil && out == nil {
-		// Not finished: let the next process reconcile it.
-		_, _ = r.Store.UpdateRun(context.WithoutCancel(ctx), id, hashike.RunUpdate{At: r.Clock.Now(), IfOwner: &hashike.OwnerMatch{Owner: &self}, ClearOwner: true})
-	}
-	return out, err
+	return run, nil
 }
 
 type supervision struct {
@@ -138,6 +161,8 @@ type supervision struct {
 
 func (s *supervision) do(ctx context.Context) (*hashike.Run, error) {
 	r, run := s.r, s.run
+	// A task is recorded before any of its output is stored: without one, there is none.
+	noOutput := run.Task == nil
 	if run.Task == nil {
 		ref, err := s.start(ctx)
 		if err != nil {
@@ -165,9 +190,12 @@ func (s *supervision) do(ctx context.Context) (*hashike.Run, error) {
 	}
 	ref := *run.Task
 
-	cursor, err := s.storedCursor(ctx)
-	if err != nil {
-		return nil, err
+	cursor := hashike.LogCursor{}
+	var err error
+	if !noOutput {
+		if cursor, err = s.storedCursor(ctx); err != nil {
+			return nil, err
+		}
 	}
 	logs := &logWriter{r: r, runID: run.ID, out: s.opts.Output, cursor: cursor, masks: masks(s.opts.Secrets)}
 	flushCtx, stopFlush := context.WithCancel(context.WithoutCancel(ctx))
@@ -377,9 +405,13 @@ func (s *supervision) requestStop(ctx context.Context, ref hashike.TaskRef, caus
 
 func (s *supervision) finish(ctx context.Context, state hashike.RunState, exit hashike.ExitStatus) (*hashike.Run, error) {
 	now := s.r.Clock.Now()
-	run, err := s.r.Store.UpdateRun(context.WithoutCancel(ctx), s.run.ID, hashike.RunUpdate{
-		At: now, State: state, Reason: exit.Reason, Exit: &exit, FinishedAt: &now, ClearOwner: true,
-	})
+	u := hashike.RunUpdate{At: now, State: state, Reason: exit.Reason, Exit: &exit, FinishedAt: &now, ClearOwner: true}
+	if s.opts.Settle != nil {
+		ended := *s.run
+		ended.State, ended.Exit, ended.FinishedAt, ended.Owner = state, &exit, &now, nil
+		u.Settled = s.opts.Settle(&ended)
+	}
+	run, err := s.r.Store.UpdateRun(context.WithoutCancel(ctx), s.run.ID, u)
 	if err != nil {
 		return nil, fmt.Errorf("record the end of run %s: %w", s.run.ID, err)
 	}

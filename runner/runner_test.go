@@ -69,11 +69,18 @@ func (f *fakeBackend) Find(_ context.Context, id string, _ *hashike.JobSpec) (ha
 	return hashike.TaskRef{ID: id}, nil
 }
 
-// release lets the task exit with its code.
+// release lets the task exit with its code; a task not started yet exits as soon as it is.
 func (f *fakeBackend) release(id string) {
-	t, _ := f.task(id)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	t, ok := f.tasks[id]
+	if !ok {
+		if f.tasks == nil {
+			f.tasks = map[string]*fakeTask{}
+		}
+		t = &fakeTask{done: make(chan struct{}), code: f.exitCode}
+		f.tasks[id] = t
+	}
 	select {
 	case <-t.done:
 	default:
@@ -352,6 +359,54 @@ func TestRunOwnedByALiveProcessIsRefused(t *testing.T) {
 	orphans, _ := r.Orphans(context.Background())
 	if len(orphans) != 0 {
 		t.Fatalf("a run with a live owner listed as orphan")
+	}
+}
+
+// takes counts the updates that take a run over (SetOwner).
+type takes struct {
+	hashike.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (s *takes) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (*hashike.Run, error) {
+	if u.SetOwner != nil {
+		s.mu.Lock()
+		s.n++
+		s.mu.Unlock()
+	}
+	return s.Store.UpdateRun(ctx, id, u)
+}
+
+func TestSuperviseClaimedRun(t *testing.T) {
+	ctx := context.Background()
+	b := &fakeBackend{output: []string{"hello\n"}}
+	r := newRunner(t, b)
+	counted := &takes{Store: r.Store}
+	r.Store = counted
+	me := self
+	// As a claim leaves a run: pending, owned by this process.
+	run, _, err := r.Create(ctx, spec(0), "", &me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.release(run.ID)
+	done, err := r.Supervise(ctx, run.ID, runner.Options{Claimed: run})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.State != hashike.StateSucceeded || done.Owner != nil || storedOutput(t, r, run.ID) != "hello\n" || counted.n != 0 {
+		t.Fatalf("claimed run: %s, owner %v, output %q, taken %d times", done.State, done.Owner, storedOutput(t, r, run.ID), counted.n)
+	}
+	// A claimed run that is not this process's is taken as any other: refused while its
+	// owner lives.
+	other := hashike.Owner{Host: "here", PID: 2, Start: "9"}
+	theirs, _, err := r.Create(ctx, spec(0), "", &other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Supervise(ctx, theirs.ID, runner.Options{Claimed: theirs}); !errors.Is(err, runner.ErrOwned) {
+		t.Fatalf("Supervise of another's claimed run: %v", err)
 	}
 }
 

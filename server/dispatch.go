@@ -27,7 +27,7 @@ func (s *Server) dispatchLoop(ctx context.Context) {
 				s.log.Warn("claiming queued runs", "err", err)
 			}
 			for _, run := range runs {
-				s.supervise(run)
+				s.supervise(run, true)
 			}
 			full = len(runs) == limit
 		}
@@ -43,8 +43,9 @@ func (s *Server) dispatchLoop(ctx context.Context) {
 }
 
 // supervise runs a claimed (or adopted) run in its own goroutine until it ends, then settles
-// it. It does nothing when this replica already supervises the run.
-func (s *Server) supervise(run *hashike.Run) {
+// it. It does nothing when this replica already supervises the run. claimed says that run is
+// as ClaimRuns returned it, owned by this replica: the runner need not take it over again.
+func (s *Server) supervise(run *hashike.Run, claimed bool) {
 	s.mu.Lock()
 	if s.supervised[run.ID] {
 		s.mu.Unlock()
@@ -64,7 +65,7 @@ func (s *Server) supervise(run *hashike.Run) {
 			s.poke()
 		}()
 		ctx := s.runCtx
-		done, err := s.superviseRun(ctx, run)
+		done, err := s.superviseRun(ctx, run, claimed)
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("supervising a run", "run", run.ID, "err", err)
@@ -79,7 +80,7 @@ func (s *Server) supervise(run *hashike.Run) {
 	}()
 }
 
-func (s *Server) superviseRun(ctx context.Context, run *hashike.Run) (*hashike.Run, error) {
+func (s *Server) superviseRun(ctx context.Context, run *hashike.Run, claimed bool) (*hashike.Run, error) {
 	b, err := s.cfg.Backend(run.Backend)
 	if err != nil {
 		return s.failStart(ctx, run, fmt.Sprintf("backend %q: %v", run.Backend, err))
@@ -96,8 +97,15 @@ func (s *Server) superviseRun(ctx context.Context, run *hashike.Run) (*hashike.R
 	}
 	r := &runner.Runner{Backend: b, Store: s.store, Clock: s.clock, Self: s.cfg.Self, Random: s.cfg.Random,
 		Alive: func(o hashike.Owner) bool { return s.alive(ctx, o) }}
-	done, err := r.Supervise(ctx, run.ID, runner.Options{Secrets: secrets, Files: files,
-		Warn: func(err error) { s.log.Warn("run", "run", run.ID, "err", err) }})
+	opts := runner.Options{Secrets: secrets, Files: files,
+		Warn: func(err error) { s.log.Warn("run", "run", run.ID, "err", err) }}
+	if claimed {
+		opts.Claimed = run
+	}
+	// The common end (no retry, notification or held fire) is settled with the update that
+	// records it, one write instead of two.
+	opts.Settle = func(ended *hashike.Run) bool { return s.quietEnd(ctx, ended) }
+	done, err := r.Supervise(ctx, run.ID, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +174,28 @@ func (s *Server) settle(ctx context.Context, run *hashike.Run) error {
 	}
 	_, err = s.store.UpdateRun(ctx, run.ID, hashike.RunUpdate{Settled: true, At: now})
 	return err
+}
+
+// quietEnd reports whether settling the end of run (not yet recorded) would do nothing but
+// mark it settled: no retry follows it, its job sends no notifications and holds no fires.
+// Unsure (an error), it says no: settle then does the work.
+func (s *Server) quietEnd(ctx context.Context, run *hashike.Run) bool {
+	if !run.ServerRun() || !run.State.Terminal() {
+		return false
+	}
+	def, _, err := s.definition(ctx, run.Job, run.JobVersion)
+	if err != nil || len(def.Notifications) > 0 {
+		return false
+	}
+	hist, err := s.history(ctx, run)
+	if err != nil {
+		return false
+	}
+	if d := dispatch.Decide(def.RetryStrategy, hist, outcomeOf(run), s.clock.Now(), s.random); d.Retry {
+		return false
+	}
+	hold, err := s.mayHold(ctx, run.Job)
+	return err == nil && !hold
 }
 
 // history counts the earlier tries of run's enqueue by kind of failure, for the retry

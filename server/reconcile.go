@@ -30,7 +30,7 @@ func (s *Server) reconcile(ctx context.Context) {
 				continue
 			}
 			s.log.Info("reconciler: adopting a run whose supervisor is gone", "run", r.ID, "state", r.State, "owner", r.Owner)
-			s.supervise(r)
+			s.supervise(r, false)
 		}
 		if r.ServerRun() {
 			if err := s.checkOverdue(ctx, r, now); err != nil && ctx.Err() == nil {

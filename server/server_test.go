@@ -683,6 +683,45 @@ func TestScheduleQueueOneHeldAcrossVersions(t *testing.T) {
 	e.eventually("the held fire to run", func() bool { return count(e, "j")[hashike.StateSucceeded] == 2 })
 }
 
+// TestQuietEnd: the ends that settle with the update recording them are those settling would
+// only mark: no retry, no notifications, no held fires.
+func TestQuietEnd(t *testing.T) {
+	e := newEnv(t, opts{noLoop: true})
+	e.register("plain", definition(nil))
+	e.register("retried", definition(func(d *job.Definition) { d.RetryStrategy = dispatch.RetryStrategy{Attempts: 2} }))
+	e.register("notified", definition(func(d *job.Definition) {
+		d.Notifications = []job.Notification{{Type: job.KindWebhook, URL: "http://127.0.0.1:1/hook"}}
+	}))
+	e.register("held", definition(func(d *job.Definition) {
+		d.Schedule = cron.Spec{Expressions: []cron.Expr{{Cron: "* * * * *"}}, Overlap: cron.OverlapQueueOne}
+	}))
+	exit := func(code int) *hashike.ExitStatus { return &hashike.ExitStatus{Code: code} }
+	for _, c := range []struct {
+		job   string
+		state hashike.RunState
+		exit  *hashike.ExitStatus
+		want  bool
+	}{
+		{"plain", hashike.StateSucceeded, exit(0), true},
+		{"plain", hashike.StateFailed, exit(1), true},
+		{"retried", hashike.StateSucceeded, exit(0), true},
+		{"retried", hashike.StateFailed, exit(1), false},
+		{"retried", hashike.StateCanceled, exit(143), true},
+		{"notified", hashike.StateSucceeded, exit(0), false},
+		{"held", hashike.StateSucceeded, exit(0), false},
+	} {
+		run := e.enqueue(c.job, EnqueueRequest{})
+		ended := *run
+		ended.State, ended.Exit = c.state, c.exit
+		if got := e.s.quietEnd(context.Background(), &ended); got != c.want {
+			t.Errorf("%s ending %s: quiet = %v, want %v", c.job, c.state, got, c.want)
+		}
+	}
+	if e.s.quietEnd(context.Background(), &hashike.Run{State: hashike.StateSucceeded}) {
+		t.Errorf("a run of hashike run (no job) is quiet for the server")
+	}
+}
+
 func count(e *env, name string) map[hashike.RunState]int {
 	out := map[hashike.RunState]int{}
 	for _, r := range scheduled(e, name) {
