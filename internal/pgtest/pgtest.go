@@ -6,7 +6,8 @@
 // private cluster: initdb into a new temporary directory (as the postgres user when the tests
 // run as root, since initdb refuses root), then pg_ctl start listening on a free loopback
 // port and on a unix socket in that directory, with durability turned off for speed (fsync,
-// synchronous_commit, full_page_writes). Tests connect through the socket. Main stops the
+// synchronous_commit, full_page_writes) unless MainWith asks for a durable one (benchmarks
+// whose figures stand for a real server). Tests connect through the socket. Main stops the
 // cluster and removes the directory when the tests are done; should the test binary die
 // first (a timeout, a kill), a watchdog process that waits on a pipe from it does the same.
 //
@@ -59,11 +60,21 @@ socket whose role may CREATE DATABASE, or set ` + EnvSkip + `=1 to skip these te
 
 // The server of this test binary: found or started by the first DSN call, stopped by Main.
 var (
-	mu     sync.Mutex
-	tried  bool
-	srv    *server
-	srvErr error
+	mu      sync.Mutex
+	options Options
+	tried   bool
+	srv     *server
+	srvErr  error
 )
+
+// Options change the cluster that DSN starts.
+type Options struct {
+	// Durable keeps PostgreSQL's durability settings (fsync, synchronous_commit,
+	// full_page_writes) at their defaults, on: every commit waits for its WAL flush, as on a
+	// production server. Benchmarks want it; tests want speed. An external server
+	// (HASHIKE_TEST_POSTGRES) keeps its own settings.
+	Durable bool
+}
 
 type server struct {
 	admin string   // DSN of a role that may create databases, in a database that exists
@@ -72,7 +83,13 @@ type server struct {
 
 // Main runs the tests and then stops the cluster DSN may have started. Call it from
 // TestMain: os.Exit(pgtest.Main(m)).
-func Main(m *testing.M) int {
+func Main(m *testing.M) int { return MainWith(m, Options{}) }
+
+// MainWith is Main with a cluster made as o says.
+func MainWith(m *testing.M, o Options) int {
+	mu.Lock()
+	options = o
+	mu.Unlock()
 	code := m.Run()
 	mu.Lock()
 	s := srv
@@ -144,7 +161,7 @@ func find() (*server, error) {
 		}
 		return s, nil
 	}
-	c, admin, err := start()
+	c, admin, err := start(options.Durable)
 	if err != nil {
 		return nil, fmt.Errorf("cannot start a throw-away PostgreSQL server: %w", err)
 	}
@@ -216,7 +233,7 @@ type cluster struct {
 }
 
 // start makes and starts a cluster and returns it with a superuser DSN through its socket.
-func start() (*cluster, string, error) {
+func start(durable bool) (*cluster, string, error) {
 	bin, err := findBin()
 	if err != nil {
 		return nil, "", err
@@ -268,7 +285,10 @@ func start() (*cluster, string, error) {
 		if port, err = freePort(); err != nil {
 			break
 		}
-		opts := fmt.Sprintf("-p %d -k '%s' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off", port, c.dir)
+		opts := fmt.Sprintf("-p %d -k '%s' -c listen_addresses=127.0.0.1", port, c.dir)
+		if !durable {
+			opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+		}
 		err = c.run("pg_ctl", "-D", c.data, "-l", filepath.Join(c.dir, "postgres.log"), "-w", "-t", "60", "-o", opts, "start")
 		if err == nil || attempt == 2 {
 			break
@@ -282,8 +302,8 @@ func start() (*cluster, string, error) {
 		return nil, "", err
 	}
 	if testing.Verbose() {
-		fmt.Fprintf(os.Stderr, "pgtest: PostgreSQL in %s on port %d (initdb %s, start %s)\n",
-			c.dir, port, initdb.Round(time.Millisecond), (time.Since(t0) - initdb).Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "pgtest: PostgreSQL in %s on port %d (initdb %s, start %s, durable %t)\n",
+			c.dir, port, initdb.Round(time.Millisecond), (time.Since(t0) - initdb).Round(time.Millisecond), durable)
 	}
 	return c, fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", c.dir, port), nil
 }
