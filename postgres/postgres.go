@@ -17,8 +17,9 @@
 // past that, and when the server cannot be reached, the error is hashike.EUnavailable.
 //
 // Throughput: an enqueue is one statement (the run, its first transition, its queue item),
-// and concurrent enqueues share one (see create.go); a claim of up to its limit runs is four
-// round trips. BenchmarkEnqueueClaim measures both together.
+// and concurrent enqueues share one (see create.go); a claim of up to its limit runs, and an
+// UpdateRun, are two round trips (see inConnTx). BenchmarkEnqueueClaim measures enqueues and
+// claims together.
 //
 // Times: PostgreSQL's timestamptz keeps microseconds and hashike's times are nanoseconds, so
 // each time is stored as a timestamptz truncated to its microsecond plus a smallint column
