@@ -6,6 +6,7 @@ package main_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -177,13 +178,32 @@ func (s *srvEnv) as(env []string, args ...string) (string, string, int) {
 	return s.run(args...)
 }
 
+// cliTimeout bounds one CLI invocation: a command that waits on the server (enqueue --wait,
+// logs -f) must not hang the test binary when a run never ends.
+const cliTimeout = 2 * time.Minute
+
+// run runs the CLI against the server and returns its stdout, stderr and exit code.
+func (s *srvEnv) run(args ...string) (string, string, int) {
+	s.t.Helper()
+	return s.withStdin("", args...)
+}
+
 // withStdin runs the CLI with stdin as its standard input.
 func (s *srvEnv) withStdin(stdin string, args ...string) (string, string, int) {
 	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
 	c := s.cmd(args...)
 	var out, errb bytes.Buffer
 	c.Stdin, c.Stdout, c.Stderr = strings.NewReader(stdin), &out, &errb
-	err := c.Run()
+	if err := c.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.Process.Kill() })
+	err := c.Wait()
+	if !stop() {
+		s.t.Fatalf("hashike %s: still running after %s; killed (stdout %q, stderr %q)", strings.Join(args, " "), cliTimeout, &out, &errb)
+	}
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
@@ -342,11 +362,11 @@ func TestServerCancelLongRunningRun(t *testing.T) {
 	if !strings.Contains(out, "stop requested") {
 		t.Fatalf("cancel printed %q", out)
 	}
+	v := s.settled(id)
 	// The waiting enqueue exits as the run did: canceled, SIGTERM's 143.
 	if code := waiting.exit(t); code != hashike.ExitSIGTERM {
 		t.Fatalf("enqueue --wait of a canceled run: exit %d, want 143 (stderr %q)", code, waiting.stderr)
 	}
-	v := s.settled(id)
 	if v.State != hashike.StateCanceled || v.Exit == nil || v.Exit.Code != hashike.ExitSIGTERM || len(v.Attempts) != 1 {
 		t.Fatalf("canceled run: %+v (exit %+v, %d tries)", v.Run, v.Exit, len(v.Attempts))
 	}
