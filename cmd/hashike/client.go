@@ -107,8 +107,8 @@ func checkOutput(output string) error {
 	return nil
 }
 
-// localOnly refuses flags that only local mode has, in server mode, and the reverse.
-func localOnly(cmd interface{ Changed(string) bool }, server bool, local, remote []string) error {
+// checkModeFlags refuses the flags of local mode in server mode, and the reverse.
+func checkModeFlags(cmd interface{ Changed(string) bool }, server bool, local, remote []string) error {
 	var bad []hashike.FieldError
 	if server {
 		for _, f := range local {

@@ -120,6 +120,12 @@ func (a *app) afterEnqueue(ctx context.Context, cl *httpapi.Client, run *hashike
 	if output == "text" {
 		fmt.Fprintf(a.stderr, "hashike: run %s queued (job %s version %d, queue %s)\n", run.ID, run.Job, run.JobVersion, run.Queue)
 	}
+	return a.awaitFinal(ctx, cl, run, output)
+}
+
+// awaitFinal waits for the final try of the run's enqueue (showing the output in text mode),
+// prints it in json mode, and ends with its exit code.
+func (a *app) awaitFinal(ctx context.Context, cl *httpapi.Client, run *hashike.Run, output string) error {
 	final, err := a.waitFinal(ctx, cl, run, output == "text")
 	if err != nil {
 		if ctx.Err() != nil {

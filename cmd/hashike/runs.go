@@ -32,7 +32,7 @@ ends with its next --cursor on stderr (in -o json, the page's "next").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			srv := a.serverURL() != ""
-			if err := localOnly(cmd.Flags(), srv, []string{"family", "since"}, []string{"job", "queue", "cursor"}); err != nil {
+			if err := checkModeFlags(cmd.Flags(), srv, []string{"family", "since"}, []string{"job", "queue", "cursor"}); err != nil {
 				return err
 			}
 			f := hashike.RunFilter{Family: family, Limit: limit}

@@ -392,6 +392,11 @@ func TestServerCancelLongRunningRun(t *testing.T) {
 	if v := s.settled(queued); v.State != hashike.StateCanceled || v.StartedAt != nil {
 		t.Fatalf("canceled queued run: %+v", v.Run)
 	}
+	// With a server, stop is cancel.
+	queued = strings.TrimSpace(s.ok("enqueue", "sleep", "--delay", "1h"))
+	if out := s.ok("stop", queued); out != "run "+queued+" canceled\n" {
+		t.Fatalf("stop of a queued run printed %q", out)
+	}
 }
 
 func TestServerRetriedJobShowsEveryTry(t *testing.T) {
@@ -416,6 +421,10 @@ func TestServerRetriedJobShowsEveryTry(t *testing.T) {
 		if a.Attempt != i+1 || a.State != hashike.StateFailed || a.Exit == nil || a.Exit.Code != 1 {
 			t.Fatalf("try %d: %+v", i+1, a)
 		}
+	}
+	// wait, from any process, follows the tries again from the first and exits as the last.
+	if out, errs, code := s.run("wait", m[1]); code != 1 || out != "HASHIKE_ATTEMPT=1\nHASHIKE_ATTEMPT=2\n" {
+		t.Fatalf("wait: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 	text := s.ok("describe", v.Attempts[1].ID)
 	for _, want := range []string{"Try:", "2 (trigger retry)", "Retry of:", m[1], "  try 1", "* try 2"} {

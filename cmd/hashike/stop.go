@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/server"
 )
 
 func (a *app) stopCmd() *cobra.Command {
@@ -13,10 +15,15 @@ func (a *app) stopCmd() *cobra.Command {
 		Use:   "stop RUN_ID",
 		Short: "Stop a run: SIGTERM, then SIGKILL after each container's stopTimeout",
 		Long: `Stop a running run. Its containers get SIGTERM and, after their stopTimeout, SIGKILL,
-as ECS StopTask does. The run ends canceled and 'hashike wait' exits 143.`,
+as ECS StopTask does. The run ends canceled and 'hashike wait' exits 143.
+
+With a server (HASHIKE_SERVER), stop is hashike cancel: a queued run never starts.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if a.serverURL() != "" {
+				return a.serverStop(ctx, args[0])
+			}
 			run, closeAll, r, err := a.wireRun(ctx, args[0])
 			if err != nil {
 				return err
@@ -51,4 +58,18 @@ as ECS StopTask does. The run ends canceled and 'hashike wait' exits 143.`,
 			return nil
 		},
 	}
+}
+
+// serverStop cancels a server run, as hashike cancel does.
+func (a *app) serverStop(ctx context.Context, id string) error {
+	cl, err := a.client("stop")
+	if err != nil {
+		return err
+	}
+	run, err := cl.Cancel(ctx, id, server.CancelRequest{Reason: "hashike stop"})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "run %s %s\n", run.ID, run.State)
+	return nil
 }

@@ -20,9 +20,15 @@ func (a *app) waitCmd() *cobra.Command {
 the run ends, and exit with the run's exit code. RUN_ID may be a unique prefix.
 
 wait only watches: Ctrl-C ends the wait (exit 130), not the run; use hashike stop for that.
-If the process supervising the run died, a new supervisor takes it over.`,
+If the process supervising the run died, a new supervisor takes it over.
+
+With a server (HASHIKE_SERVER), wait follows the run's tries as the job retries them and
+exits with the final try's exit code, as enqueue --wait does.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.serverURL() != "" {
+				return a.serverWait(cmd.Context(), args[0])
+			}
 			r, closeAll, err := a.wireStore()
 			if err != nil {
 				return err
@@ -58,4 +64,19 @@ func (a *app) follow(ctx context.Context, r *runner.Runner, id string, wait bool
 		return nil
 	}
 	return a.exitWith(run)
+}
+
+// serverWait waits for a server run's final try, showing each try's output.
+func (a *app) serverWait(ctx context.Context, id string) error {
+	cl, err := a.client("wait")
+	if err != nil {
+		return err
+	}
+	ctx, stop := interruptible(ctx)
+	defer stop()
+	v, err := cl.GetRun(ctx, id)
+	if err != nil {
+		return err
+	}
+	return a.awaitFinal(ctx, cl, v.Run, "text")
 }
