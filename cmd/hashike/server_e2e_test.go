@@ -377,9 +377,8 @@ func TestServerCancelLongRunningRun(t *testing.T) {
 	if !strings.Contains(reasons, "the test is done") {
 		t.Fatalf("history does not record the reason:\n%s", reasons)
 	}
-	if got := s.containers(id); len(got) != 0 {
-		t.Fatalf("containers left behind: %v", got)
-	}
+	// The supervisor records the end, then removes the containers.
+	s.waitFor(func() bool { return len(s.containers(id)) == 0 }, "the containers of run %s to be removed", id)
 	// An ended run cannot be canceled: a conflict, exit 2.
 	if _, errs, code := s.run("cancel", id); code != 2 || !strings.Contains(errs, "already ended") {
 		t.Fatalf("cancel of an ended run: exit %d, stderr %q", code, errs)
