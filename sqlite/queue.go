@@ -96,12 +96,18 @@ func (s *Store) ClaimRuns(ctx context.Context, now time.Time, limit int, owner h
 	if _, err := tx.StmtContext(ctx, s.stmt.dequeue).ExecContext(ctx, string(idsJSON)); err != nil {
 		return nil, dbErr(op, err)
 	}
-	runs, err := s.runsInTx(ctx, tx, ids, string(idsJSON))
+	stored, err := s.runsInTx(ctx, tx, ids, string(idsJSON))
 	if err != nil {
 		return nil, dbErr(op, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, dbErr(op, err)
+	}
+	runs := make([]*hashike.Run, len(stored))
+	for i, sr := range stored {
+		if runs[i], err = sr.run(); err != nil {
+			return nil, dbErr(op, err)
+		}
 	}
 	return runs, nil
 }
@@ -161,20 +167,20 @@ func appendHead(ctx context.Context, head *sql.Stmt, queued []dispatch.Queued, q
 }
 
 // runsInTx reads the runs ids (idsJSON, their JSON array) with their history, in the order of
-// ids.
-func (s *Store) runsInTx(ctx context.Context, tx *sql.Tx, ids []string, idsJSON string) ([]*hashike.Run, error) {
-	byID := make(map[string]*hashike.Run, len(ids))
+// ids, their specs left for the caller to decode once the transaction is over.
+func (s *Store) runsInTx(ctx context.Context, tx *sql.Tx, ids []string, idsJSON string) ([]storedRun, error) {
+	byID := make(map[string]storedRun, len(ids))
 	rows, err := tx.StmtContext(ctx, s.stmt.runsByIDs).QueryContext(ctx, idsJSON)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		r, err := scanRun(rows)
+		sr, err := scanStored(rows)
 		if err != nil {
 			return nil, err
 		}
-		byID[r.ID] = r
+		byID[sr.r.ID] = sr
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -195,20 +201,20 @@ func (s *Store) runsInTx(ctx context.Context, tx *sql.Tx, ids []string, idsJSON 
 		if tr.At, err = parseTime(at); err != nil {
 			return nil, fmt.Errorf("run %s: transition time: %w", id, err)
 		}
-		if r := byID[id]; r != nil {
-			r.History = append(r.History, tr)
+		if sr, ok := byID[id]; ok {
+			sr.r.History = append(sr.r.History, tr)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	out := make([]*hashike.Run, 0, len(ids))
+	out := make([]storedRun, 0, len(ids))
 	for _, id := range ids {
-		r := byID[id]
-		if r == nil {
+		sr, ok := byID[id]
+		if !ok {
 			return nil, fmt.Errorf("run %s vanished", id)
 		}
-		out = append(out, r)
+		out = append(out, sr)
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,13 +29,6 @@ func parseTime(s string) (time.Time, error) {
 	return time.Parse(timeLayout, s)
 }
 
-// querier is what both *sql.DB and *sql.Tx offer.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
 const runColumns = `id, family, backend, state, spec, digest, cpu, memory_mib, idempotency_key,
 	stop_cause, exit, task, owner, created_at, started_at, finished_at,
 	job, job_version, queue, priority, not_before, payload, attempt, root_id, retry_of, triggered_by,
@@ -46,6 +40,29 @@ const runValues = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
 type scanner interface{ Scan(dest ...any) error }
 
 func scanRun(row scanner) (*hashike.Run, error) {
+	sr, err := scanStored(row)
+	if err != nil {
+		return nil, err
+	}
+	return sr.run()
+}
+
+// storedRun is a run as scanned but for its spec, which run decodes: decoding a spec is most
+// of a read's cost, and a write transaction should not hold the one write connection for it.
+type storedRun struct {
+	r    *hashike.Run
+	spec string
+}
+
+// run decodes the spec into the run and returns it.
+func (sr storedRun) run() (*hashike.Run, error) {
+	if err := json.Unmarshal([]byte(sr.spec), &sr.r.Spec); err != nil {
+		return nil, fmt.Errorf("run %s: spec: %w", sr.r.ID, err)
+	}
+	return sr.r, nil
+}
+
+func scanStored(row scanner) (storedRun, error) {
 	var (
 		r                      hashike.Run
 		spec                   string
@@ -59,14 +76,11 @@ func scanRun(row scanner) (*hashike.Run, error) {
 		&r.Resources.MemoryMiB, &key, &stopCause, &exit, &task, &owner, &createdAt, &startedAt, &finishedAt,
 		&r.Job, &r.JobVersion, &r.Queue, &r.Priority, &notBefore, (*[]byte)(&r.Payload), &r.Attempt, &r.RootID, &r.RetryOf,
 		&r.Trigger, &scheduledAt, &r.Settled); err != nil {
-		return nil, err
+		return storedRun{}, err
 	}
 	r.State = hashike.RunState(state)
 	r.StopCause = hashike.StopCause(stopCause)
 	r.IdempotencyKey = key.String
-	if err := json.Unmarshal([]byte(spec), &r.Spec); err != nil {
-		return nil, fmt.Errorf("run %s: spec: %w", r.ID, err)
-	}
 	for _, j := range []struct {
 		col  sql.NullString
 		dst  any
@@ -74,27 +88,27 @@ func scanRun(row scanner) (*hashike.Run, error) {
 	}{{exit, &r.Exit, "exit"}, {task, &r.Task, "task"}, {owner, &r.Owner, "owner"}} {
 		if j.col.Valid {
 			if err := json.Unmarshal([]byte(j.col.String), j.dst); err != nil {
-				return nil, fmt.Errorf("run %s: %s: %w", r.ID, j.name, err)
+				return storedRun{}, fmt.Errorf("run %s: %s: %w", r.ID, j.name, err)
 			}
 		}
 	}
 	var err error
 	if r.CreatedAt, err = parseTime(createdAt); err != nil {
-		return nil, fmt.Errorf("run %s: created_at: %w", r.ID, err)
+		return storedRun{}, fmt.Errorf("run %s: created_at: %w", r.ID, err)
 	}
 	if r.StartedAt, err = parseNullTime(startedAt); err != nil {
-		return nil, fmt.Errorf("run %s: started_at: %w", r.ID, err)
+		return storedRun{}, fmt.Errorf("run %s: started_at: %w", r.ID, err)
 	}
 	if r.FinishedAt, err = parseNullTime(finishedAt); err != nil {
-		return nil, fmt.Errorf("run %s: finished_at: %w", r.ID, err)
+		return storedRun{}, fmt.Errorf("run %s: finished_at: %w", r.ID, err)
 	}
 	if r.NotBefore, err = parseNullTime(notBefore); err != nil {
-		return nil, fmt.Errorf("run %s: not_before: %w", r.ID, err)
+		return storedRun{}, fmt.Errorf("run %s: not_before: %w", r.ID, err)
 	}
 	if r.ScheduledAt, err = parseNullTime(scheduledAt); err != nil {
-		return nil, fmt.Errorf("run %s: scheduled_at: %w", r.ID, err)
+		return storedRun{}, fmt.Errorf("run %s: scheduled_at: %w", r.ID, err)
 	}
-	return &r, nil
+	return storedRun{r: &r, spec: spec}, nil
 }
 
 func parseNullTime(s sql.NullString) (*time.Time, error) {
@@ -181,7 +195,12 @@ func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, 
 	if key.Valid {
 		existing, err := s.runInTx(ctx, tx, s.stmt.runByKey, key)
 		if err == nil {
-			return existing, false, nil // nothing written; the rollback ends the transaction
+			tx.Rollback() // nothing written
+			r, err := existing.run()
+			if err != nil {
+				return nil, false, dbErr(op, err)
+			}
+			return r, false, nil
 		}
 		if hashike.ErrorCodeOf(err) != hashike.ENotFound {
 			return nil, false, dbErr(op, err)
@@ -225,22 +244,22 @@ func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, 
 
 // runInTx returns the run that the prepared query (runByID or runByKey) selects, with its
 // history, or an ENotFound error.
-func (s *Store) runInTx(ctx context.Context, tx *sql.Tx, query *sql.Stmt, arg any) (*hashike.Run, error) {
-	r, err := scanRun(tx.StmtContext(ctx, query).QueryRowContext(ctx, arg))
+func (s *Store) runInTx(ctx context.Context, tx *sql.Tx, query *sql.Stmt, arg any) (storedRun, error) {
+	sr, err := scanStored(tx.StmtContext(ctx, query).QueryRowContext(ctx, arg))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, hashike.Errorf(hashike.ENotFound, "no such run")
+		return sr, hashike.Errorf(hashike.ENotFound, "no such run")
 	}
 	if err != nil {
-		return nil, err
+		return sr, err
 	}
-	rows, err := tx.StmtContext(ctx, s.stmt.history).QueryContext(ctx, r.ID)
+	rows, err := tx.StmtContext(ctx, s.stmt.history).QueryContext(ctx, sr.r.ID)
 	if err != nil {
-		return nil, err
+		return sr, err
 	}
-	if r.History, err = scanHistory(rows, r.ID); err != nil {
-		return nil, err
+	if sr.r.History, err = scanHistory(rows, sr.r.ID); err != nil {
+		return sr, err
 	}
-	return r, nil
+	return sr, nil
 }
 
 // scanHistory reads rows of (from_state, to_state, at, reason) and closes them.
@@ -262,25 +281,6 @@ func scanHistory(rows *sql.Rows, id string) ([]hashike.Transition, error) {
 	return h, rows.Err()
 }
 
-// getRun returns the one run matching where, with its history, or an ENotFound error.
-func getRun(ctx context.Context, q querier, where string, args ...any) (*hashike.Run, error) {
-	r, err := scanRun(q.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE `+where, args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, hashike.Errorf(hashike.ENotFound, "no such run")
-	}
-	if err != nil {
-		return nil, err
-	}
-	rows, err := q.QueryContext(ctx, historyQuery, r.ID)
-	if err != nil {
-		return nil, err
-	}
-	if r.History, err = scanHistory(rows, r.ID); err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
 const historyQuery = `SELECT from_state, to_state, at, reason FROM run_transitions WHERE run_id = ? ORDER BY seq`
 
 // GetRun returns the run whose ID is id or, failing that, the only one whose ID starts with
@@ -298,7 +298,7 @@ func (s *Store) GetRun(ctx context.Context, id string) (*hashike.Run, error) {
 
 	// IDs starting with id form one contiguous range of the index, beginning at the first ID
 	// >= id; the first two IDs there tell a unique match from an ambiguous one.
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM runs WHERE id >= ? ORDER BY id LIMIT 2`, id)
+	rows, err := tx.StmtContext(ctx, s.read.runIDs).QueryContext(ctx, id)
 	if err != nil {
 		return nil, dbErr(op, err)
 	}
@@ -323,11 +323,23 @@ func (s *Store) GetRun(ctx context.Context, id string) (*hashike.Run, error) {
 	case len(matches) > 1 && matches[0] != id:
 		return nil, hashike.Errorf(hashike.EConflict, "run ID prefix %s is ambiguous: it matches %s, %s and maybe more", id, matches[0], matches[1])
 	}
-	r, err := getRun(ctx, tx, "id = ?", matches[0])
+	sr, err := scanStored(tx.StmtContext(ctx, s.read.runByID).QueryRowContext(ctx, matches[0]))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, hashike.Errorf(hashike.ENotFound, "no run %s", id)
+	}
 	if err != nil {
-		if hashike.ErrorCodeOf(err) == hashike.ENotFound {
-			return nil, hashike.Errorf(hashike.ENotFound, "no run %s", id)
-		}
+		return nil, dbErr(op, err)
+	}
+	hist, err := tx.StmtContext(ctx, s.read.history).QueryContext(ctx, sr.r.ID)
+	if err != nil {
+		return nil, dbErr(op, err)
+	}
+	if sr.r.History, err = scanHistory(hist, sr.r.ID); err != nil {
+		return nil, dbErr(op, err)
+	}
+	tx.Rollback() // the snapshot is no longer needed: free the connection before decoding
+	r, err := sr.run()
+	if err != nil {
 		return nil, dbErr(op, err)
 	}
 	return r, nil
@@ -503,6 +515,32 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 		}
 		set("not_before", notBefore)
 	}
+	// The columns set are known but for the stop cause, which depends on the stored one: the
+	// statement with it and the one without are compiled (once each) before the transaction,
+	// which holds the only write connection.
+	var updateWithStopCause, updateWithoutStopCause *sql.Stmt
+	statement := func(stopCause bool) (*sql.Stmt, error) {
+		cols := slices.Clone(sets)
+		if stopCause {
+			cols = append(cols, "stop_cause = ?")
+		}
+		if u.State != "" {
+			cols = append(cols, "state = ?")
+		}
+		return s.updates.get(ctx, s.w, `UPDATE runs SET `+strings.Join(cols, ", ")+` WHERE id = ?`)
+	}
+	if len(sets) > 0 || u.State != "" {
+		var err error
+		if updateWithoutStopCause, err = statement(false); err != nil {
+			return nil, dbErr(op, err)
+		}
+	}
+	if u.StopCause != hashike.StopNone {
+		var err error
+		if updateWithStopCause, err = statement(true); err != nil {
+			return nil, dbErr(op, err)
+		}
+	}
 
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -513,7 +551,7 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 		state, stopCause string
 		owner            sql.NullString
 	)
-	err = tx.QueryRowContext(ctx, `SELECT state, stop_cause, owner FROM runs WHERE id = ?`, id).Scan(&state, &stopCause, &owner)
+	err = tx.StmtContext(ctx, s.stmt.runState).QueryRowContext(ctx, id).Scan(&state, &stopCause, &owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, hashike.Errorf(hashike.ENotFound, "no run %s", id)
 	}
@@ -538,7 +576,7 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 			return nil, hashike.Errorf(hashike.EConflict, "run %s is %s: only a queued run's not-before time can move", id, state)
 		}
 		if u.State == "" { // else the run leaves the queue below
-			if _, err := tx.ExecContext(ctx, `UPDATE queue_items SET not_before = ? WHERE run_id = ?`, notBefore, id); err != nil {
+			if _, err := tx.StmtContext(ctx, s.stmt.moveQueueItem).ExecContext(ctx, notBefore, id); err != nil {
 				return nil, dbErr(op, err)
 			}
 		}
@@ -551,22 +589,29 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 				return nil, dbErr(op, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, reason)
-			SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ? FROM run_transitions WHERE run_id = ?`,
+		if _, err := tx.StmtContext(ctx, s.stmt.appendTransition).ExecContext(ctx,
 			id, state, string(u.State), at, u.Reason, id); err != nil {
 			return nil, dbErr(op, err)
 		}
 	}
 	if len(sets) > 0 {
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET `+strings.Join(sets, ", ")+` WHERE id = ?`, append(args, id)...); err != nil {
+		update := updateWithoutStopCause
+		if setStopCause {
+			update = updateWithStopCause
+		}
+		if _, err := tx.StmtContext(ctx, update).ExecContext(ctx, append(args, id)...); err != nil {
 			return nil, dbErr(op, err)
 		}
 	}
-	r, err := s.runInTx(ctx, tx, s.stmt.runByID, id)
+	sr, err := s.runInTx(ctx, tx, s.stmt.runByID, id)
 	if err != nil {
 		return nil, dbErr(op, err)
 	}
 	if err := tx.Commit(); err != nil {
+		return nil, dbErr(op, err)
+	}
+	r, err := sr.run()
+	if err != nil {
 		return nil, dbErr(op, err)
 	}
 	return r, nil

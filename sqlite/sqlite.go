@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashike/hashike"
@@ -65,6 +66,88 @@ type Store struct {
 	w    *sql.DB // one connection: every write, in BEGIN IMMEDIATE transactions
 	r    *sql.DB // read-only connections
 	stmt statements
+	// updates are UpdateRun's statements, one per set of columns written.
+	updates stmtCache
+	// read are GetRun's statements, prepared on the read-only pool.
+	read readStatements
+}
+
+// readStatements are GetRun's statements on the read-only pool (database/sql prepares them on
+// each of its connections as it first uses them there).
+type readStatements struct {
+	runIDs, runByID, history *sql.Stmt
+}
+
+func (st *readStatements) all() []**sql.Stmt {
+	return []**sql.Stmt{&st.runIDs, &st.runByID, &st.history}
+}
+
+func (st *readStatements) prepare(ctx context.Context, db *sql.DB) error {
+	queries := []string{
+		`SELECT id FROM runs WHERE id >= ? ORDER BY id LIMIT 2`,
+		`SELECT ` + runColumns + ` FROM runs WHERE id = ?`,
+		historyQuery,
+	}
+	for i, dst := range st.all() {
+		var err error
+		if *dst, err = db.PrepareContext(ctx, queries[i]); err != nil {
+			return fmt.Errorf("prepare %q: %w", queries[i], err)
+		}
+	}
+	return nil
+}
+
+func (st *readStatements) close() error {
+	var errs []error
+	for _, s := range st.all() {
+		if *s != nil {
+			errs = append(errs, (*s).Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// stmtCache holds statements prepared once per query text, for statements put together from
+// a few fixed pieces. get must not be called inside a transaction of a pool of one
+// connection: preparing needs a connection of its own.
+type stmtCache struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+func (c *stmtCache) get(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	st, ok := c.m[query]
+	c.mu.Unlock()
+	if ok {
+		return st, nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.m[query]; ok {
+		st.Close()
+		return prev, nil
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[query] = st
+	return st, nil
+}
+
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, st := range c.m {
+		errs = append(errs, st.Close())
+	}
+	c.m = nil
+	return errors.Join(errs...)
 }
 
 // statements are the hot paths' statements (creating, reading and claiming runs), prepared
@@ -75,12 +158,14 @@ type statements struct {
 	runByID, runByKey, history                                         *sql.Stmt
 	queueSnapshot, queueHead                                           *sql.Stmt
 	dispatch, dispatchTransitions, dequeue, runsByIDs, historiesByIDs  *sql.Stmt
+	runState, appendTransition, moveQueueItem                          *sql.Stmt
 }
 
 func (st *statements) all() []**sql.Stmt {
 	return []**sql.Stmt{&st.insertRun, &st.insertFirstTransition, &st.insertQueueItem, &st.deleteQueueItem,
 		&st.runByID, &st.runByKey, &st.history, &st.queueSnapshot, &st.queueHead,
-		&st.dispatch, &st.dispatchTransitions, &st.dequeue, &st.runsByIDs, &st.historiesByIDs}
+		&st.dispatch, &st.dispatchTransitions, &st.dequeue, &st.runsByIDs, &st.historiesByIDs,
+		&st.runState, &st.appendTransition, &st.moveQueueItem}
 }
 
 func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
@@ -103,6 +188,10 @@ func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
 		`SELECT ` + runColumns + ` FROM runs WHERE id IN (SELECT value FROM json_each(?))`,
 		`SELECT run_id, from_state, to_state, at, reason FROM run_transitions
 			WHERE run_id IN (SELECT value FROM json_each(?)) ORDER BY run_id, seq`,
+		`SELECT state, stop_cause, owner FROM runs WHERE id = ?`,
+		`INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, reason)
+			SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ? FROM run_transitions WHERE run_id = ?`,
+		`UPDATE queue_items SET not_before = ? WHERE run_id = ?`,
 	}
 	for i, dst := range st.all() {
 		var err error
@@ -200,6 +289,10 @@ func Open(path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s read-only: %w", path, err)
 	}
+	if err := s.read.prepare(ctx, s.r); err != nil {
+		s.Close()
+		return nil, dbErr("open "+path, err)
+	}
 	return s, nil
 }
 
@@ -211,7 +304,7 @@ func dsn(path string, q url.Values) string {
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
-	errs := []error{s.stmt.close()}
+	errs := []error{s.stmt.close(), s.updates.close(), s.read.close()}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
