@@ -213,7 +213,7 @@ func Outcome(cause StopCause, timeout time.Duration, watched ContainerStatus, ta
 	case StopTerminate:
 		return StateCanceled, ExitStatus{ContainerExitCode: watched.ExitCode, Code: ExitSIGTERM, Reason: "terminated (SIGTERM); the task was stopped"}
 	case StopUser:
-		return StateCanceled, ExitStatus{ContainerExitCode: watched.ExitCode, Code: ExitSIGTERM, Reason: "stopped by hashike stop"}
+		return StateCanceled, ExitStatus{ContainerExitCode: watched.ExitCode, Code: ExitSIGTERM, Reason: "stopped on request (hashike stop, or a cancel through the server)"}
 	}
 	if watched.ExitCode == nil {
 		reason := watched.Reason

@@ -553,6 +553,9 @@ func (s *Server) GetSchedule(ctx context.Context, name string) (ScheduleView, er
 }
 
 func (s *Server) scheduleView(ctx context.Context, v hashike.JobVersion, def *job.Definition) (ScheduleView, error) {
+	if len(def.Schedule.Expressions) == 0 {
+		return ScheduleView{}, notFound("job %s has no schedule (its definition has no schedule.expressions)", v.Name)
+	}
 	view := ScheduleView{Job: v.Name, Version: v.Version, Schedule: def.Schedule, Next: []time.Time{}}
 	fires, err := cron.NextFires(def.Schedule, s.clock.Now(), 5)
 	if err != nil {
@@ -576,6 +579,9 @@ func (s *Server) SetSuspended(ctx context.Context, name string, suspended bool) 
 	def, v, err := s.definition(ctx, name, 0)
 	if err != nil {
 		return ScheduleView{}, err
+	}
+	if len(def.Schedule.Expressions) == 0 {
+		return ScheduleView{}, notFound("job %s has no schedule (its definition has no schedule.expressions)", name)
 	}
 	if def.Schedule.Suspended != suspended {
 		next := *def

@@ -768,6 +768,13 @@ func TestTriggerAndSuspend(t *testing.T) {
 	if view, err = e.s.SetSuspended(ctx, "j", false); err != nil || view.Schedule.Suspended || view.Version != 3 {
 		t.Fatalf("resume: %+v %v", view, err)
 	}
+	e.register("plain", definition(nil))
+	if _, err := e.s.SetSuspended(ctx, "plain", true); hashike.ErrorCodeOf(err) != hashike.ENotFound {
+		t.Errorf("suspending a job without a schedule: %v", err)
+	}
+	if _, err := e.s.GetSchedule(ctx, "plain"); hashike.ErrorCodeOf(err) != hashike.ENotFound {
+		t.Errorf("the schedule of a job without one: %v", err)
+	}
 }
 
 func TestTokens(t *testing.T) {
