@@ -106,15 +106,28 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, &hashike.Error{Code: hashike.EInvalid, Message: "postgres: bad DSN", Err: err}
 	}
-	for k, v := range map[string]string{
-		"application_name": "hashike",
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "hashike"
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["jit"]; !ok {
 		// The Store's statements are short; a generic plan's cost estimate can pass
 		// jit_above_cost (a claim's, counting subplans it never runs) and pay tens of
-		// milliseconds of compilation for a millisecond of work.
-		"jit": "off",
-	} {
-		if _, ok := cfg.ConnConfig.RuntimeParams[k]; !ok {
-			cfg.ConnConfig.RuntimeParams[k] = v
+		// milliseconds of compilation for a millisecond of work. Set after connecting
+		// rather than as a startup parameter, which a server without JIT (before 11)
+		// would refuse along with the connection.
+		after := cfg.AfterConnect
+		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			if after != nil {
+				if err := after(ctx, c); err != nil {
+					return err
+				}
+			}
+			_, err := c.Exec(ctx, `SET jit = off`)
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) && pe.Code == undefinedObject {
+				return nil
+			}
+			return err
 		}
 	}
 	s := &Store{db: cfg.ConnConfig.Database}
@@ -217,6 +230,7 @@ const (
 	foreignKeyViolation  = "23503"
 	lockNotAvailable     = "55P03"
 	queryCanceled        = "57014"
+	undefinedObject      = "42704"
 )
 
 func retryable(err error) bool {
