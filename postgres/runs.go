@@ -349,15 +349,15 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 
 // UpdateRun applies u to the run with exactly this ID in one transaction that locks the run's
 // row first (SELECT ... FOR UPDATE), so the transition and owner checks see the run as it is
-// when the update is written, whichever replica wrote last. Two round trips: BEGIN with the
-// locks, then the writes, the read of the result and COMMIT (see inConnTx). It returns the run as stored
-// afterwards. Besides the hashike.Store contract: a state change needs u.At (EInvalid
-// without it, as the Store does not read the clock); u.State equal to the current state is a
-// transition like any other, and no transition leads from a state to itself (EConflict);
-// SetOwner with ClearOwner is EInvalid; Reason without a state change is ignored. A run
-// leaving StateQueued leaves its queue (its queue item is deleted) in the same transaction;
-// u.NotBefore moves a queued run's not-before time, its queue item's too (EConflict when the
-// run is not queued).
+// when the update is written, whichever replica wrote last: two round trips, BEGIN with the
+// locks, then the writes, the read of the result and COMMIT (see inConnTx). It returns the
+// run as stored afterwards. Besides the hashike.Store contract: a state change needs u.At
+// (EInvalid without it, as the Store does not read the clock); u.State equal to the current
+// state is a transition like any other, and no transition leads from a state to itself
+// (EConflict); SetOwner with ClearOwner is EInvalid; Reason without a state change is
+// ignored. A run leaving StateQueued leaves its queue (its queue item is deleted) in the same
+// transaction; u.NotBefore moves a queued run's not-before time, its queue item's too
+// (EConflict when the run is not queued).
 func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (*hashike.Run, error) {
 	op := "update run " + id
 	if err := u.Validate(); err != nil {
