@@ -73,13 +73,11 @@ func (s *Store) PutJob(ctx context.Context, def hashike.JobVersion) (hashike.Job
 // GetJob returns version of the job (0: the latest). ENotFound when either does not exist.
 func (s *Store) GetJob(ctx context.Context, name string, version int) (hashike.JobVersion, error) {
 	op := fmt.Sprintf("get job %s version %d", name, version)
-	q := `SELECT ` + jobColumns + ` FROM jobs WHERE name = ? AND version = ?`
-	args := []any{name, version}
+	q, args := s.read.jobVersion, []any{name, version}
 	if version == 0 {
-		q = `SELECT ` + jobColumns + ` FROM jobs WHERE name = ? ORDER BY version DESC LIMIT 1`
-		args = args[:1]
+		q, args = s.read.jobLatest, args[:1]
 	}
-	v, err := scanJob(s.r.QueryRowContext(ctx, q, args...))
+	v, err := scanJob(q.QueryRowContext(ctx, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		if version == 0 {
 			return v, hashike.Errorf(hashike.ENotFound, "no job %s", name)

@@ -68,18 +68,18 @@ type Store struct {
 	stmt statements
 	// updates are UpdateRun's statements, one per set of columns written.
 	updates stmtCache
-	// read are GetRun's statements, prepared on the read-only pool.
+	// read are GetRun's and GetJob's statements, prepared on the read-only pool.
 	read readStatements
 }
 
-// readStatements are GetRun's statements on the read-only pool (database/sql prepares them on
-// each of its connections as it first uses them there).
+// readStatements are GetRun's and GetJob's statements on the read-only pool (database/sql
+// prepares them on each of its connections as it first uses them there).
 type readStatements struct {
-	runIDs, runByID, history *sql.Stmt
+	runIDs, runByID, history, jobVersion, jobLatest *sql.Stmt
 }
 
 func (st *readStatements) all() []**sql.Stmt {
-	return []**sql.Stmt{&st.runIDs, &st.runByID, &st.history}
+	return []**sql.Stmt{&st.runIDs, &st.runByID, &st.history, &st.jobVersion, &st.jobLatest}
 }
 
 func (st *readStatements) prepare(ctx context.Context, db *sql.DB) error {
@@ -87,6 +87,8 @@ func (st *readStatements) prepare(ctx context.Context, db *sql.DB) error {
 		`SELECT id FROM runs WHERE id >= ? ORDER BY id LIMIT 2`,
 		`SELECT ` + runColumns + ` FROM runs WHERE id = ?`,
 		historyQuery,
+		`SELECT ` + jobColumns + ` FROM jobs WHERE name = ? AND version = ?`,
+		`SELECT ` + jobColumns + ` FROM jobs WHERE name = ? ORDER BY version DESC LIMIT 1`,
 	}
 	for i, dst := range st.all() {
 		var err error
