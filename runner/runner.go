@@ -161,8 +161,9 @@ type supervision struct {
 
 func (s *supervision) do(ctx context.Context) (*hashike.Run, error) {
 	r, run := s.r, s.run
-	// A task is recorded before any of its output is stored: without one, there is none.
-	noOutput := run.Task == nil
+	// startedHere: this supervision records the task. A task is recorded before any of its
+	// output is stored, so there is none yet.
+	startedHere := run.Task == nil
 	if run.Task == nil {
 		ref, err := s.start(ctx)
 		if err != nil {
@@ -192,7 +193,7 @@ func (s *supervision) do(ctx context.Context) (*hashike.Run, error) {
 
 	cursor := hashike.LogCursor{}
 	var err error
-	if !noOutput {
+	if !startedHere {
 		if cursor, err = s.storedCursor(ctx); err != nil {
 			return nil, err
 		}
@@ -235,10 +236,18 @@ func (s *supervision) do(ctx context.Context) (*hashike.Run, error) {
 	}
 	var stopping sync.WaitGroup
 	defer stopping.Wait()
-	if latest, err := r.Store.GetRun(ctx, run.ID); err == nil && latest.StopCause != "" {
-		// Stopped before this process got here (hashike stop of a pending run, or a stop
-		// whose supervisor died): carry it out.
-		s.requestStop(ctx, ref, latest.StopCause, -1, &stopping)
+	// Stopped before this process got here (hashike stop of a pending run, or a stop whose
+	// supervisor died): carry it out. The update recording a start here read the stop cause
+	// as it wrote; a stop recorded after it finds the task recorded and stops it itself.
+	cause := run.StopCause
+	if !startedHere {
+		cause = ""
+		if latest, err := r.Store.GetRun(ctx, run.ID); err == nil {
+			cause = latest.StopCause
+		}
+	}
+	if cause != "" {
+		s.requestStop(ctx, ref, cause, -1, &stopping)
 	}
 	var w waited
 loop:
