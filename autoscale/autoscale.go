@@ -1,0 +1,158 @@
+// Package autoscale holds hashike's cluster autoscaling policies for ECS on EC2 as pure code:
+// a policy looks at a Snapshot of the cluster (its pools, instances, pending and running
+// tasks) at a moment and returns Actions (launch instances in a pool, drain or terminate an
+// instance). The simulator (package sim) drives the policies in virtual time; a controller
+// (a later issue) will drive them against real Auto Scaling groups. The package imports
+// nothing from AWS, Docker, SQL or net/http, and never reads the clock.
+//
+// The policies: ecs-managed (ECS cluster auto scaling as documented), reactive (Cookpad's),
+// provisioning (DeNA's), hashike (ours) and oracle (a lower bound on cost with perfect
+// knowledge of the future).
+package autoscale
+
+import (
+	"time"
+)
+
+// InstanceType is an EC2 instance type as a policy needs it.
+type InstanceType struct {
+	Name string `json:"name"`
+	// CPU in ECS units (1024 per vCPU) and MemoryMiB as an ECS container instance registers
+	// them (a little under the instance's memory).
+	CPU       int `json:"cpu"`
+	MemoryMiB int `json:"memoryMiB"`
+	// Price per hour in USD.
+	OnDemandPrice float64 `json:"onDemandPrice"`
+	SpotPrice     float64 `json:"spotPrice"`
+}
+
+// Pool is a capacity pool: an Auto Scaling group behind a capacity provider.
+type Pool struct {
+	Name string `json:"name"`
+	// InstanceTypes the group may launch, in preference order.
+	InstanceTypes []string `json:"instanceTypes"`
+	Min           int      `json:"min"`
+	Max           int      `json:"max"`
+	// OnDemandBase instances are on-demand; above it, OnDemandPercentAboveBase percent are
+	// (Cookpad's 1:4 is 20); the rest are spot.
+	OnDemandBase             int `json:"onDemandBase"`
+	OnDemandPercentAboveBase int `json:"onDemandPercentAboveBase"`
+}
+
+// InstanceState is where an instance is in its life.
+type InstanceState string
+
+const (
+	// InstanceLaunching: requested; not yet a registered container instance.
+	InstanceLaunching InstanceState = "launching"
+	// InstanceActive: registered; tasks can be placed on it.
+	InstanceActive InstanceState = "active"
+	// InstanceDraining: no new tasks; it ends once its tasks have (or at its interruption).
+	InstanceDraining InstanceState = "draining"
+)
+
+// Instance is one EC2 instance of the cluster.
+type Instance struct {
+	ID    string        `json:"id"`
+	Pool  string        `json:"pool"`
+	Type  string        `json:"type"`
+	Spot  bool          `json:"spot"`
+	State InstanceState `json:"state"`
+	// LaunchedAt is when the launch was requested; ActiveAt when it registered (zero while
+	// launching).
+	LaunchedAt time.Time `json:"launchedAt"`
+	ActiveAt   time.Time `json:"activeAt,omitzero"`
+	// CPU and MemoryMiB registered; CPUUsed and MemoryUsed reserved by its tasks.
+	CPU        int `json:"cpu"`
+	MemoryMiB  int `json:"memoryMiB"`
+	CPUUsed    int `json:"cpuUsed"`
+	MemoryUsed int `json:"memoryUsed"`
+	Tasks      int `json:"tasks"`
+	// IdleSince is when its last task ended (zero while it runs tasks or never ran one:
+	// then ActiveAt counts).
+	IdleSince time.Time `json:"idleSince,omitzero"`
+	// InterruptionAt is set once a spot interruption notice came: the instance is reclaimed
+	// then (2 minutes after the notice).
+	InterruptionAt time.Time `json:"interruptionAt,omitzero"`
+	// For is the pending task IDs this instance was launched for, when the launching policy
+	// said (hashike's in-flight reservation).
+	For []string `json:"for,omitempty"`
+}
+
+// Free returns the instance's unreserved CPU and memory.
+func (i *Instance) Free() (cpu, mem int) { return i.CPU - i.CPUUsed, i.MemoryMiB - i.MemoryUsed }
+
+// Task is a job's task as the policies see it.
+type Task struct {
+	ID        string `json:"id"`
+	CPU       int    `json:"cpu"`
+	MemoryMiB int    `json:"memoryMiB"`
+	// SubmittedAt is when RunTask was first asked for it.
+	SubmittedAt time.Time `json:"submittedAt"`
+	// Image names the task's image (for image caches); "" when unknown.
+	Image string `json:"image,omitempty"`
+	// Provisioning: the task waits in the capacity provider's PROVISIONING state (the
+	// ecs-managed and provisioning policies see only those); otherwise it waits in hashike's
+	// queue and RunTask is retried.
+	Provisioning bool `json:"provisioning,omitempty"`
+	// LastFailure is the reason of the last RunTask failure for it ("RESOURCE:CPU",
+	// "RESOURCE:MEMORY"), if any.
+	LastFailure string `json:"lastFailure,omitempty"`
+}
+
+// Snapshot is what a policy decides from.
+type Snapshot struct {
+	Now   time.Time               `json:"now"`
+	Types map[string]InstanceType `json:"types"`
+	Pools []Pool                  `json:"pools"`
+	// Instances: launching, active and draining.
+	Instances []Instance `json:"instances"`
+	// Pending are the tasks waiting for capacity, oldest first.
+	Pending []Task `json:"pending"`
+	// Running counts the tasks running.
+	Running int `json:"running"`
+	// Arrivals is the arrival history by time of week, for forecasting: Arrivals[i] is the
+	// mean count of tasks submitted in the i-th ArrivalBucket of the week so far seen.
+	Arrivals      []float64     `json:"arrivals,omitempty"`
+	ArrivalBucket time.Duration `json:"arrivalBucket,omitempty"`
+	// Future is the tasks still to come, for the oracle only (nil for every other policy).
+	Future []Task `json:"-"`
+}
+
+// Action is one thing a policy asks for. Exactly one of its fields is set.
+type Action struct {
+	Launch    *Launch    `json:"launch,omitempty"`
+	Drain     *Drain     `json:"drain,omitempty"`
+	Terminate *Terminate `json:"terminate,omitempty"`
+}
+
+// Launch asks a pool for Count more instances of Type ("" lets the pool choose its first
+// type); For lists pending tasks they are meant for, one list per instance when given.
+type Launch struct {
+	Pool  string     `json:"pool"`
+	Type  string     `json:"type,omitempty"`
+	Count int        `json:"count"`
+	Spot  *bool      `json:"spot,omitempty"` // nil: the pool's on-demand/spot split decides
+	For   [][]string `json:"for,omitempty"`
+}
+
+// Drain stops placing tasks on an instance; it terminates once its tasks are done.
+type Drain struct {
+	Instance string `json:"instance"`
+}
+
+// Terminate ends an instance now. A policy must not terminate an instance running tasks
+// (the simulator counts that as killed jobs).
+type Terminate struct {
+	Instance string `json:"instance"`
+}
+
+// Policy is an autoscaling policy. Decide is pure: its result depends only on its arguments.
+// State is the policy's own memory between decisions (alarm datapoints, cooldowns), passed
+// back on the next call; nil on the first.
+type Policy interface {
+	Name() string
+	// Interval is how often the driver calls Decide (the policy's scan period).
+	Interval() time.Duration
+	Decide(s *Snapshot, state any) (actions []Action, next any)
+}
