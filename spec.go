@@ -702,22 +702,38 @@ func marshalWithExtra(v any, extra map[string]any) ([]byte, error) {
 }
 
 // unmarshalWithExtra decodes b into v and the members v does not model into extra. A stored
-// spec is decoded on every read of a run, so the common case (every key is a field's name)
-// costs two passes over b; only a key that is not one re-encodes v to see what it models.
+// spec is decoded on every read of a run, so the common case (every member's name is a
+// field's) costs one decode and a scan of the member names; only a member that is not one
+// re-encodes v to see what it models.
 func unmarshalWithExtra(b []byte, v any, extra *map[string]any) error {
 	if err := json.Unmarshal(b, v); err != nil {
 		return err
 	}
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(b, &all); err != nil {
-		return err
-	}
 	names := jsonFieldNames(v)
-	var modelled map[string]json.RawMessage
-	for k, raw := range all {
-		if names[k] {
-			continue
+	type member struct {
+		name string
+		raw  []byte
+	}
+	var unknown []member
+	if !objectMembers(b, func(name, raw []byte) {
+		if !names[string(name)] {
+			unknown = append(unknown, member{string(name), raw})
 		}
+	}) {
+		// Not an object after all (json.Unmarshal took it): let the map say why.
+		unknown = nil
+		var all map[string]json.RawMessage
+		if err := json.Unmarshal(b, &all); err != nil {
+			return err
+		}
+		for k, raw := range all {
+			if !names[k] {
+				unknown = append(unknown, member{k, raw})
+			}
+		}
+	}
+	var modelled map[string]json.RawMessage
+	for _, m := range unknown {
 		if modelled == nil {
 			known, err := json.Marshal(v)
 			if err != nil {
@@ -727,11 +743,11 @@ func unmarshalWithExtra(b []byte, v any, extra *map[string]any) error {
 				return err
 			}
 		}
-		if _, ok := modelled[k]; ok {
+		if _, ok := modelled[m.name]; ok {
 			continue
 		}
 		var x any
-		d := json.NewDecoder(bytes.NewReader(raw))
+		d := json.NewDecoder(bytes.NewReader(m.raw))
 		d.UseNumber()
 		if err := d.Decode(&x); err != nil {
 			return err
@@ -739,9 +755,115 @@ func unmarshalWithExtra(b []byte, v any, extra *map[string]any) error {
 		if *extra == nil {
 			*extra = map[string]any{}
 		}
-		(*extra)[k] = x
+		(*extra)[m.name] = x
 	}
 	return nil
+}
+
+// objectMembers calls f with the name (unescaped) and raw value of each member of the JSON
+// object b, in order, and reports whether b was one. b must be valid JSON (json.Unmarshal
+// has accepted it): this only finds where members begin and end.
+func objectMembers(b []byte, f func(name, raw []byte)) bool {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return false
+		}
+		switch b[i] {
+		case '}':
+			return true
+		case ',':
+			i++
+			continue
+		case '"':
+		default:
+			return false
+		}
+		end := stringEnd(b, i)
+		if end < 0 {
+			return false
+		}
+		name := b[i+1 : end-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			var unq string
+			if json.Unmarshal(b[i:end], &unq) != nil {
+				return false
+			}
+			name = []byte(unq)
+		}
+		i = skipSpace(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return false
+		}
+		i = skipSpace(b, i+1)
+		vend := valueEnd(b, i)
+		if vend < 0 {
+			return false
+		}
+		f(name, b[i:vend])
+		i = vend
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the JSON string starting at b[i] ('"'), or -1.
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// valueEnd returns the index just past the JSON value starting at b[i], or -1.
+func valueEnd(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end := stringEnd(b, j)
+				if end < 0 {
+					return -1
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	j := i
+	for j < len(b) && !strings.ContainsRune(",}] \t\n\r", rune(b[j])) {
+		j++
+	}
+	return j
 }
 
 func (r Resources) String() string {

@@ -100,3 +100,70 @@ func TestExtraFieldsSurviveJSONAndDigest(t *testing.T) {
 		t.Fatal("different specs share a digest")
 	}
 }
+
+func TestObjectMembers(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string // name=raw
+		ok   bool
+	}{
+		{`{}`, nil, true},
+		{` { "a" : 1 , "b":"x,}" ,"c":{"d":[1,{"e":"]}"}]},"f":[],"g":null,"h":true } `,
+			[]string{`a=1`, `b="x,}"`, `c={"d":[1,{"e":"]}"}]}`, `f=[]`, `g=null`, `h=true`}, true},
+		{`{"esc\"aped":"v\\","\u0061b":-1.5e3}`, []string{`esc"aped="v\\"`, `ab=-1.5e3`}, true},
+		{`{"a":1,"a":2}`, []string{`a=1`, `a=2`}, true},
+		{`[1,2]`, nil, false},
+		{`"s"`, nil, false},
+	} {
+		var got []string
+		ok := objectMembers([]byte(c.in), func(name, raw []byte) { got = append(got, string(name)+"="+string(raw)) })
+		if ok != c.ok || strings.Join(got, " ") != strings.Join(c.want, " ") {
+			t.Errorf("%s: %v %q, want %v %q", c.in, ok, got, c.ok, c.want)
+		}
+	}
+}
+
+// TestDecodeKeepsUnknownMembers: members a type does not model land in Extra, escaped names
+// and nested values included; modelled names (in any spacing) do not.
+func TestDecodeKeepsUnknownMembers(t *testing.T) {
+	in := `{ "family" : "f", "pidMode":"task", "containerDefinitions":[{"name":"app","image":"i",
+		"portMappings":[{"containerPort":80}], "link\u0073":["db"], "memory": 64}], "ephemeralStorage":{"sizeInGiB":30}}`
+	var td TaskDefinition
+	if err := json.Unmarshal([]byte(in), &td); err != nil {
+		t.Fatal(err)
+	}
+	if td.Family != "f" || len(td.Extra) != 2 || td.Extra["pidMode"] != "task" || td.Extra["ephemeralStorage"] == nil {
+		t.Errorf("task definition extra = %v", td.Extra)
+	}
+	c := td.ContainerDefinitions[0]
+	if c.Name != "app" || *c.Memory != 64 || len(c.Extra) != 2 || c.Extra["links"] == nil || c.Extra["portMappings"] == nil {
+		t.Errorf("container extra = %v", c.Extra)
+	}
+	if n, ok := c.Extra["portMappings"].([]any)[0].(map[string]any)["containerPort"].(json.Number); !ok || n != "80" {
+		t.Errorf("numbers in Extra are json.Number: %#v", c.Extra["portMappings"])
+	}
+}
+
+// BenchmarkDecodeSpec decodes a stored run's spec (a container with the server's variables),
+// which every read of a run does.
+func BenchmarkDecodeSpec(b *testing.B) {
+	s := validSpec()
+	c := &s.TaskDefinition.ContainerDefinitions[0]
+	c.Command = []string{"print", "1", "hello"}
+	c.Essential = new(bool)
+	for _, kv := range [][2]string{{"HASHIKE_JOB", "bench"}, {"HASHIKE_JOB_VERSION", "1"}, {"HASHIKE_RUN_ID", "01m8050r5s03pcbh1dm5m8rrc2"},
+		{"HASHIKE_ATTEMPT", "1"}, {"HASHIKE_PAYLOAD", `{"customer":"c-1234"}`}, {"HASHIKE_PAYLOAD_FILE", "/hashike/payload.json"}} {
+		c.Environment = append(c.Environment, KeyValuePair{Name: kv[0], Value: kv[1]})
+	}
+	data, err := json.Marshal(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		var out JobSpec
+		if err := json.Unmarshal(data, &out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
