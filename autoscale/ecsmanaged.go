@@ -1,0 +1,201 @@
+package autoscale
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// ECSManagedConfig is a capacity provider's managed scaling settings. Zero fields take
+// AWS's defaults.
+type ECSManagedConfig struct {
+	// Pool is the Auto Scaling group behind the capacity provider; "" is the snapshot's
+	// first pool. Every PROVISIONING task is taken to be this provider's.
+	Pool string
+	// TargetCapacity is the target of CapacityProviderReservation, 1..100 (0: 100).
+	TargetCapacity int
+	// MinimumScalingStepSize (0: 1) and MaximumScalingStepSize (0: 10000) clamp a
+	// scale-out step.
+	MinimumScalingStepSize int
+	MaximumScalingStepSize int
+	// InstanceWarmupPeriod (0: 300 s; negative: none) blocks the next scale-out step until
+	// every instance launched within it has warmed up.
+	InstanceWarmupPeriod time.Duration
+	// ScaleInDatapoints is how many consecutive 1-minute datapoints below target raise the
+	// scale-in alarm (0: 15).
+	ScaleInDatapoints int
+}
+
+func (c ECSManagedConfig) withDefaults() ECSManagedConfig {
+	if c.TargetCapacity <= 0 || c.TargetCapacity > 100 {
+		c.TargetCapacity = 100
+	}
+	if c.MinimumScalingStepSize <= 0 {
+		c.MinimumScalingStepSize = 1
+	}
+	if c.MaximumScalingStepSize <= 0 {
+		c.MaximumScalingStepSize = 10000
+	}
+	c.MaximumScalingStepSize = max(c.MaximumScalingStepSize, c.MinimumScalingStepSize)
+	switch {
+	case c.InstanceWarmupPeriod == 0:
+		c.InstanceWarmupPeriod = 300 * time.Second
+	case c.InstanceWarmupPeriod < 0:
+		c.InstanceWarmupPeriod = 0
+	}
+	if c.ScaleInDatapoints <= 0 {
+		c.ScaleInDatapoints = 15
+	}
+	return c
+}
+
+// ecsState is the memory of ECS's target tracking between decisions.
+type ecsState struct {
+	Alarm alarm
+	// LastOut is the last scale-out step (its instances warm up from then).
+	LastOut time.Time
+}
+
+// alarm models CloudWatch's fixed alarms on CapacityProviderReservation: one datapoint a
+// minute; Low counts consecutive datapoints below target.
+type alarm struct {
+	Last time.Time
+	Low  int
+}
+
+// datapoint reports whether a new 1-minute datapoint is due at now.
+func (a alarm) due(now time.Time) bool { return a.Last.IsZero() || now.Sub(a.Last) >= time.Minute }
+
+// ecsMetric computes CapacityProviderReservation = M / N x 100 for a pool: N counts its
+// launching and active instances; M the instances needed, that is those running tasks plus,
+// when tasks are PROVISIONING, the instances of the pool's type they binpack onto (and at
+// least N+1, since a PROVISIONING task means the instances present are not enough). M>0,
+// N=0 gives 200; M=0, N=0 gives 100.
+func ecsMetric(s *Snapshot, p Pool) (metric, m, n int) {
+	busy := 0
+	for i := range s.Instances {
+		in := &s.Instances[i]
+		if in.Pool != p.Name || (in.State != InstanceActive && in.State != InstanceLaunching) {
+			continue
+		}
+		n++
+		if in.Tasks > 0 {
+			busy++
+		}
+	}
+	m = busy
+	if prov := provisioning(s); len(prov) > 0 {
+		need := len(prov)
+		if t, ok := poolType(s, p); ok {
+			need = binpackCount(prov, t.CPU, t.MemoryMiB)
+		}
+		m = max(busy+need, n+1)
+	}
+	switch {
+	case n == 0 && m == 0:
+		return 100, m, n
+	case n == 0:
+		return 200, m, n
+	}
+	return m * 100 / n, m, n
+}
+
+// ecsScaleIn takes a scale-in datapoint: it returns the alarm updated and, once
+// cfg.ScaleInDatapoints consecutive datapoints were below target, terminations bringing N
+// towards ceil(M x 100 / target): only active instances with no task, idle longest first,
+// at most half the group (at least one instance) per minute, never below the pool's Min.
+// The provisioning policy reuses it: DeNA leaves scale-in to the capacity provider.
+func ecsScaleIn(s *Snapshot, p Pool, cfg ECSManagedConfig, a alarm) ([]Action, alarm) {
+	if !a.due(s.Now) {
+		return nil, a
+	}
+	metric, m, n := ecsMetric(s, p)
+	a.Last = s.Now
+	if metric >= cfg.TargetCapacity {
+		a.Low = 0
+		return nil, a
+	}
+	a.Low++
+	if a.Low < cfg.ScaleInDatapoints {
+		return nil, a
+	}
+	desired := ceilDiv(m*100, cfg.TargetCapacity)
+	remove := min(n-desired, max(1, n/2), n-p.Min)
+	if remove <= 0 {
+		return nil, a
+	}
+	var empty []*Instance
+	for i := range s.Instances {
+		in := &s.Instances[i]
+		if in.Pool == p.Name && in.State == InstanceActive && in.Tasks == 0 {
+			empty = append(empty, in)
+		}
+	}
+	slices.SortFunc(empty, func(x, y *Instance) int {
+		return cmp.Or(idleSince(x).Compare(idleSince(y)), cmp.Compare(x.ID, y.ID))
+	})
+	var acts []Action
+	for _, in := range empty[:min(remove, len(empty))] {
+		acts = append(acts, Action{Terminate: &Terminate{Instance: in.ID}})
+	}
+	return acts, a
+}
+
+// ECSManaged models ECS cluster auto scaling (capacity provider managed scaling) as AWS
+// documents it: target tracking on CapacityProviderReservation (see ecsMetric) with the
+// fixed alarms, scale-out after 1 datapoint above target with a step of
+// ceil(M x 100 / target) - N (from zero: ceil(200 / target), so 2 instances at the default
+// target) clamped to the step sizes and the pool's Max, the next step blocked until every
+// new instance's warm-up has expired; scale-in after 15 consecutive datapoints below target
+// removing only empty instances, at most 50% of the group per minute. Like ECS it sees only
+// PROVISIONING tasks, and binpacks them onto the pool's first instance type (ECS uses the
+// smallest and largest type of a mixed group). Interval 1 minute.
+func ECSManaged(cfg ECSManagedConfig) Policy {
+	cfg = cfg.withDefaults()
+	return policy{name: "ecs-managed", interval: time.Minute, decide: func(s *Snapshot, state any) ([]Action, any) {
+		st, _ := state.(ecsState)
+		p, ok := findPool(s, cfg.Pool)
+		if !ok || !st.Alarm.due(s.Now) {
+			return nil, st
+		}
+		metric, m, n := ecsMetric(s, p)
+		if metric > cfg.TargetCapacity {
+			st.Alarm = alarm{Last: s.Now}
+			if warming(s, p.Name, st.LastOut, cfg.InstanceWarmupPeriod) {
+				return nil, st
+			}
+			desired := ceilDiv(m*100, cfg.TargetCapacity)
+			if n == 0 {
+				desired = ceilDiv(200, cfg.TargetCapacity)
+			}
+			all, _, _ := poolCounts(s, p.Name)
+			step := min(clamp(desired-n, cfg.MinimumScalingStepSize, cfg.MaximumScalingStepSize), p.Max-all)
+			if step <= 0 {
+				return nil, st
+			}
+			st.LastOut = s.Now
+			return []Action{launchAction(p.Name, "", step, nil, nil)}, st
+		}
+		acts, a := ecsScaleIn(s, p, cfg, st.Alarm)
+		st.Alarm = a
+		return acts, st
+	}}
+}
+
+// warming reports whether a scale-out step is still in its warm-up: the last step, or any
+// instance of the pool launched, less than warmup ago.
+func warming(s *Snapshot, pool string, lastOut time.Time, warmup time.Duration) bool {
+	if warmup <= 0 {
+		return false
+	}
+	if !lastOut.IsZero() && s.Now.Before(lastOut.Add(warmup)) {
+		return true
+	}
+	for i := range s.Instances {
+		in := &s.Instances[i]
+		if in.Pool == pool && in.State != InstanceDraining && s.Now.Before(in.LaunchedAt.Add(warmup)) {
+			return true
+		}
+	}
+	return false
+}

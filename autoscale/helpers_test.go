@@ -1,0 +1,127 @@
+package autoscale
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC) // a Monday
+
+// testTypes: two sizes of general-purpose instance and an overpriced twin of the small one.
+var testTypes = map[string]InstanceType{
+	"small": {Name: "small", CPU: 2048, MemoryMiB: 7680, OnDemandPrice: 0.096, SpotPrice: 0.035},
+	"large": {Name: "large", CPU: 8192, MemoryMiB: 30720, OnDemandPrice: 0.384, SpotPrice: 0.14},
+	"pricy": {Name: "pricy", CPU: 2048, MemoryMiB: 7680, OnDemandPrice: 0.5, SpotPrice: 0.2},
+}
+
+func pool(max int) Pool {
+	return Pool{Name: "p", InstanceTypes: []string{"small"}, Max: max}
+}
+
+func snap(now time.Time, pools []Pool, insts []Instance, pending ...Task) *Snapshot {
+	return &Snapshot{Now: now, Types: testTypes, Pools: pools, Instances: insts, Pending: pending}
+}
+
+// active is an active small instance running tasks reserving cpu and mem.
+func active(id string, tasks, cpu, mem int, since time.Time) Instance {
+	in := Instance{ID: id, Pool: "p", Type: "small", State: InstanceActive, LaunchedAt: since.Add(-time.Minute),
+		ActiveAt: since, CPU: 2048, MemoryMiB: 7680, CPUUsed: cpu, MemoryUsed: mem, Tasks: tasks}
+	return in
+}
+
+func launching(id string, at time.Time, forIDs ...string) Instance {
+	return Instance{ID: id, Pool: "p", Type: "small", State: InstanceLaunching, LaunchedAt: at,
+		CPU: 2048, MemoryMiB: 7680, For: forIDs}
+}
+
+func task(id string, cpu, mem int, at time.Time, prov bool) Task {
+	return Task{ID: id, CPU: cpu, MemoryMiB: mem, SubmittedAt: at, Provisioning: prov}
+}
+
+// launched sums the instances the actions launch.
+func launched(acts []Action) int {
+	n := 0
+	for _, a := range acts {
+		if a.Launch != nil {
+			n += a.Launch.Count
+		}
+	}
+	return n
+}
+
+func kinds(acts []Action) (launch, drain, term []string) {
+	for _, a := range acts {
+		switch {
+		case a.Launch != nil:
+			launch = append(launch, fmt.Sprintf("%s/%s x%d", a.Launch.Pool, a.Launch.Type, a.Launch.Count))
+		case a.Drain != nil:
+			drain = append(drain, a.Drain.Instance)
+		case a.Terminate != nil:
+			term = append(term, a.Terminate.Instance)
+		}
+	}
+	return
+}
+
+func terminated(acts []Action) []string { _, _, t := kinds(acts); return t }
+func drained(acts []Action) []string    { _, d, _ := kinds(acts); return d }
+
+// checkDeterministic runs Decide twice on the same input and wants equal results.
+func checkDeterministic(t *testing.T, p Policy, s *Snapshot, state any) ([]Action, any) {
+	t.Helper()
+	a1, n1 := p.Decide(s, state)
+	a2, n2 := p.Decide(s, state)
+	if !reflect.DeepEqual(a1, a2) || !reflect.DeepEqual(n1, n2) {
+		t.Fatalf("%s: not deterministic:\n%+v %+v\n%+v %+v", p.Name(), a1, n1, a2, n2)
+	}
+	return a1, n1
+}
+
+func TestBinpackCount(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		tasks []Task
+		want  int
+	}{
+		{"none", nil, 0},
+		{"one", []Task{task("a", 512, 1024, t0, true)}, 1},
+		{"four quarters", []Task{task("a", 512, 1024, t0, true), task("b", 512, 1024, t0, true), task("c", 512, 1024, t0, true), task("d", 512, 1024, t0, true)}, 1},
+		{"memory bound", []Task{task("a", 256, 4096, t0, true), task("b", 256, 4096, t0, true)}, 2},
+		{"decreasing", []Task{task("a", 512, 512, t0, true), task("b", 1536, 512, t0, true), task("c", 1024, 512, t0, true), task("d", 1024, 512, t0, true)}, 2},
+		{"too large", []Task{task("a", 4096, 512, t0, true)}, 1},
+	} {
+		if got := binpackCount(c.tasks, 2048, 7680); got != c.want {
+			t.Errorf("%s: got %d, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+func TestExpectedArrivals(t *testing.T) {
+	s := &Snapshot{ArrivalBucket: time.Hour, Arrivals: make([]float64, 7*24)}
+	// Monday 09:00 and 10:00 UTC are buckets 24+9 and 24+10.
+	s.Arrivals[33] = 60
+	s.Arrivals[34] = 120
+	if i := s.ArrivalIndex(t0); i != 33 {
+		t.Fatalf("index %d, want 33", i)
+	}
+	if got := s.ExpectedArrivals(t0, 90*time.Second); got != 1.5 {
+		t.Errorf("90 s at 60/h: %v, want 1.5", got)
+	}
+	// Straddling 10:00: 30 min at 60/h + 30 min at 120/h.
+	if got := s.ExpectedArrivals(t0.Add(30*time.Minute), time.Hour); got != 90 {
+		t.Errorf("straddling: %v, want 90", got)
+	}
+	if got := (&Snapshot{}).ExpectedArrivals(t0, time.Hour); got != 0 {
+		t.Errorf("no history: %v", got)
+	}
+	for _, c := range []struct {
+		m    float64
+		want int
+	}{{0, 0}, {1, 2}, {4, 6}, {0.01, 1}} {
+		if got := headroomTasks(c.m, 1); got != c.want {
+			t.Errorf("headroom(%v) = %d, want %d", c.m, got, c.want)
+		}
+	}
+}
