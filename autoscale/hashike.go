@@ -1,0 +1,211 @@
+package autoscale
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// replacePrefix marks the stand-in task for an interrupted instance's load.
+const replacePrefix = "replace:"
+
+// HashikeConfig configures hashike's own policy. Zero fields take the defaults noted.
+type HashikeConfig struct {
+	// BatchIdle holds pending tasks younger than it (0: 2 s) so a burst is packed together,
+	// unless the oldest pending task is older than BatchMax (0: 10 s).
+	BatchIdle time.Duration
+	BatchMax  time.Duration
+	// IdleCooldown is how long an instance stays idle before it is removed (0: 5 minutes).
+	IdleCooldown time.Duration
+	// SpotAvoid is how long a pool's spot is avoided after an interruption notice in it
+	// (0: 5 minutes).
+	SpotAvoid time.Duration
+	// LaunchLatency is the expected time from a launch to a registered instance (0: 90 s,
+	// the "typical" preset), the window warm headroom covers.
+	LaunchLatency time.Duration
+	// HeadroomCPU and HeadroomMemoryMiB are the task size headroom is counted in
+	// (0: 1024 and 2048).
+	HeadroomCPU       int
+	HeadroomMemoryMiB int
+	// HeadroomSigma is the margin over the expected arrivals, in standard deviations of a
+	// Poisson count (0: 1; negative: none).
+	HeadroomSigma float64
+	// NoHeadroom turns warm headroom off.
+	NoHeadroom bool
+}
+
+func (c HashikeConfig) withDefaults() HashikeConfig {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.BatchIdle, 2*time.Second)
+	def(&c.BatchMax, 10*time.Second)
+	def(&c.IdleCooldown, 5*time.Minute)
+	def(&c.SpotAvoid, 5*time.Minute)
+	def(&c.LaunchLatency, 90*time.Second)
+	if c.HeadroomCPU <= 0 {
+		c.HeadroomCPU = 1024
+	}
+	if c.HeadroomMemoryMiB <= 0 {
+		c.HeadroomMemoryMiB = 2048
+	}
+	switch {
+	case c.HeadroomSigma == 0:
+		c.HeadroomSigma = 1
+	case c.HeadroomSigma < 0:
+		c.HeadroomSigma = 0
+	}
+	return c
+}
+
+type hashikeState struct {
+	// AvoidSpot maps a pool to when its spot may be used again.
+	AvoidSpot map[string]time.Time
+	// Interrupted lists the instances whose interruption notice was handled (drained, their
+	// replacement launched), so it is done once.
+	Interrupted []string
+}
+
+// Hashike is hashike's policy, every 10 s:
+//
+//  1. Spot: an instance with an interruption notice is drained and capacity for what it
+//     runs (its reserved CPU and memory) is placed at once, on-demand: the pool's spot is
+//     avoided for SpotAvoid (Launch.Spot false) since reclaims of a pool are correlated.
+//  2. Packing, first-fit decreasing by CPU then memory (Karpenter's): pending tasks onto
+//     active instances' free capacity; then each launching instance takes the tasks it was
+//     launched for (Instance.For; Karpenter's double launch, karpenter#3121, is what this
+//     prevents); then other tasks onto launching instances' unused capacity; then new
+//     instances, each of the cheapest type (on-demand price per copy of the task it fits)
+//     in a pool under its Max. A batching window holds tasks younger than BatchIdle from
+//     causing a launch unless the oldest pending task is older than BatchMax.
+//  3. Warm headroom: with m = Snapshot.ExpectedArrivals(now, LaunchLatency), the arrivals
+//     forecast for the time a launch takes, it keeps free capacity for
+//     h = ceil(m + sigma x sqrt(m)) tasks of HeadroomCPU x HeadroomMemoryMiB on active or
+//     launching instances, launching what is missing, so those arrivals start without
+//     waiting for a launch.
+//  4. Job-aware scale-in: it terminates only active instances with no task, idle for
+//     IdleCooldown, that nothing was packed onto (not a held task, not headroom), never
+//     taking a pool below its Min. It never stops a running job.
+func Hashike(cfg HashikeConfig) Policy {
+	cfg = cfg.withDefaults()
+	return policy{name: "hashike", interval: 10 * time.Second, decide: func(s *Snapshot, state any) ([]Action, any) {
+		old, _ := state.(hashikeState)
+		st := hashikeState{AvoidSpot: map[string]time.Time{}}
+		for pool, until := range old.AvoidSpot {
+			if s.Now.Before(until) {
+				st.AvoidSpot[pool] = until
+			}
+		}
+		var acts []Action
+		pk := newPacker(s)
+
+		// 1. Interruption notices.
+		var replace []Task
+		for i := range s.Instances {
+			in := &s.Instances[i]
+			if in.InterruptionAt.IsZero() {
+				continue
+			}
+			if slices.Contains(old.Interrupted, in.ID) {
+				st.Interrupted = append(st.Interrupted, in.ID)
+				continue
+			}
+			st.Interrupted = append(st.Interrupted, in.ID)
+			if in.State != InstanceDraining {
+				acts = append(acts, Action{Drain: &Drain{Instance: in.ID}})
+			}
+			if in.Spot {
+				st.AvoidSpot[in.Pool] = s.Now.Add(cfg.SpotAvoid)
+			}
+			if in.CPUUsed > 0 || in.MemoryUsed > 0 {
+				replace = append(replace, Task{ID: replacePrefix + in.ID, CPU: in.CPUUsed, MemoryMiB: in.MemoryUsed})
+			}
+		}
+		slices.Sort(st.Interrupted)
+
+		// 2. Packing.
+		pending := slices.Clone(s.Pending)
+		sortFFD(pending)
+		var rest []Task
+		for _, t := range pending {
+			if !firstFit(pk.active, t, true) {
+				rest = append(rest, t)
+			}
+		}
+		rest = pk.reserve(rest)
+		var unplaced []Task
+		for _, t := range rest {
+			if !firstFit(pk.launching, t, true) {
+				unplaced = append(unplaced, t)
+			}
+		}
+		flush := false
+		for _, t := range s.Pending {
+			if s.Now.Sub(t.SubmittedAt) >= cfg.BatchMax {
+				flush = true
+			}
+		}
+		grow := slices.Clone(replace)
+		for _, t := range unplaced {
+			if flush || s.Now.Sub(t.SubmittedAt) >= cfg.BatchIdle {
+				grow = append(grow, t)
+			}
+		}
+		sortFFD(grow)
+		for _, t := range grow {
+			pk.place(t, !strings.HasPrefix(t.ID, replacePrefix), true)
+		}
+
+		// 3. Warm headroom.
+		if !cfg.NoHeadroom {
+			h := headroomTasks(s.ExpectedArrivals(s.Now, cfg.LaunchLatency), cfg.HeadroomSigma)
+			slot := Task{CPU: cfg.HeadroomCPU, MemoryMiB: cfg.HeadroomMemoryMiB}
+			for range h {
+				if !pk.place(slot, false, true) {
+					break
+				}
+			}
+		}
+
+		acts = append(acts, pk.launches(func(pool string) *bool {
+			if _, ok := st.AvoidSpot[pool]; ok {
+				f := false
+				return &f
+			}
+			return nil
+		})...)
+
+		// 4. Scale-in.
+		live := map[string]int{}
+		for pool := range maps.Keys(pk.count) {
+			_, _, live[pool] = poolCounts(s, pool)
+		}
+		mins := map[string]int{}
+		for _, p := range s.Pools {
+			mins[p.Name] = p.Min
+		}
+		var idle []*Instance
+		for _, b := range pk.active {
+			in := b.inst
+			if b.used || in.Tasks > 0 || in.CPUUsed > 0 || s.Now.Sub(idleSince(in)) < cfg.IdleCooldown {
+				continue
+			}
+			idle = append(idle, in)
+		}
+		slices.SortFunc(idle, func(x, y *Instance) int {
+			return cmp.Or(idleSince(x).Compare(idleSince(y)), cmp.Compare(x.ID, y.ID))
+		})
+		for _, in := range idle {
+			if live[in.Pool] <= mins[in.Pool] {
+				continue
+			}
+			live[in.Pool]--
+			acts = append(acts, Action{Terminate: &Terminate{Instance: in.ID}})
+		}
+		return acts, st
+	}}
+}
