@@ -1,0 +1,818 @@
+package sim
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/hashike/hashike/autoscale"
+)
+
+// Failure reasons of jobs (Metrics.FailureReasons) and launches.
+const (
+	ReasonTooLarge            = "no instance type fits the task"
+	ReasonInterrupted         = "stopped too often: spot interruption"
+	ReasonKilled              = "stopped too often: instance terminated"
+	ReasonProvisioningTimeout = "stopped too often: provisioning timed out"
+	ReasonHorizon             = "not finished by the horizon"
+)
+
+type jobStatus uint8
+
+const (
+	jobFuture jobStatus = iota
+	jobPending
+	jobStarting // placed; pulling the image, starting the container
+	jobRunning
+	jobDone
+	jobFailed
+)
+
+type jobState struct {
+	status       jobStatus
+	gen          uint64 // bumped whenever the job's task stops, so its events go stale
+	inst         *instance
+	provisioning bool
+	provGen      uint64
+	lastFailure  string
+	started      bool
+	firstStart   time.Duration
+	end          time.Duration
+	lastInst     string
+	attempts     int
+	failReason   string
+	fresh        bool // not tried by RunTask since it (re)entered the queue
+}
+
+type instance struct {
+	a        autoscale.Instance
+	pool     int
+	typ      autoscale.InstanceType
+	launched time.Duration
+	active   time.Duration
+	dead     bool
+	billed   bool
+	cache    map[string]time.Duration // image -> ready at
+	tasks    []int
+}
+
+type sim struct {
+	cfg    Config
+	wl     Workload
+	p      autoscale.Policy
+	rng    *rand.Rand
+	h      eventHeap
+	now    time.Duration
+	events int
+
+	jobs    []jobState
+	ids     []string
+	tasks   []autoscale.Task // per job, for snapshots
+	pending []int            // job indexes, oldest submit first
+	fresh   []int
+	next    int // next arrival
+	closed  int // jobs done or failed
+
+	dispatchDue     bool
+	capacityChanged bool
+	provCount       int
+	pendingCPU      int
+	pendingMem      int
+	running         int
+
+	instances []*instance
+	seq       int
+	types     map[string]autoscale.InstanceType
+	pools     []autoscale.Pool
+	fitsAny   func(cpu, mem int) bool
+
+	regCPU, regMem, resCPU, resMem float64
+	lastT                          time.Duration
+	areaReg, areaRes               [2]float64 // cpu, mem
+
+	arrivals []float64
+
+	m      Metrics
+	series []Sample
+	state  any
+}
+
+// Run replays wl against the cluster cfg describes, calling p every p.Interval(), and
+// returns the metrics. The same arguments give the same Result, byte for byte.
+func Run(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*Result, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("sim config: %w", err)
+	}
+	if p.Interval() <= 0 {
+		return nil, fmt.Errorf("policy %s: interval %v must be > 0", p.Name(), p.Interval())
+	}
+	if !slices.IsSortedFunc(wl.Jobs, func(a, b Job) int { return cmp.Compare(a.Submit, b.Submit) }) {
+		return nil, errors.New("workload: jobs not ordered by submit")
+	}
+	s := &sim{cfg: cfg, wl: wl, p: p, rng: newRand(seed)}
+	s.m.Policy, s.m.Workload, s.m.Seed, s.m.Jobs = p.Name(), wl.Name, seed, len(wl.Jobs)
+	s.types = map[string]autoscale.InstanceType{}
+	for _, t := range cfg.Types {
+		s.types[t.Name] = t
+	}
+	for _, pc := range cfg.Pools {
+		s.pools = append(s.pools, pc.Pool)
+	}
+	s.jobs = make([]jobState, len(wl.Jobs))
+	s.ids = make([]string, len(wl.Jobs))
+	s.tasks = make([]autoscale.Task, len(wl.Jobs))
+	for i, j := range wl.Jobs {
+		s.ids[i] = "job-" + strconv.Itoa(i)
+		s.tasks[i] = autoscale.Task{ID: s.ids[i], CPU: j.CPU, MemoryMiB: j.MemoryMiB, SubmittedAt: cfg.Start.Add(j.Submit), Image: j.Image}
+	}
+	s.arrivals = make([]float64, int((7*24*time.Hour)/cfg.ArrivalBucket)+1)
+	horizon := cfg.Horizon
+	if horizon == 0 {
+		horizon = 24 * time.Hour
+		if n := len(wl.Jobs); n > 0 {
+			horizon += wl.Jobs[n-1].Submit
+		}
+	}
+
+	for pi, pc := range cfg.Pools {
+		for range pc.Initial {
+			in := s.newInstance(pi, pc.InstanceTypes[0], s.chooseSpot(pi), nil)
+			s.register(in)
+		}
+		if pc.ReclaimsPerDay > 0 {
+			s.h.push(event{at: s.expAfter(pc.ReclaimsPerDay / 86400), kind: evPoolReclaim, pool: pi})
+		}
+	}
+	if len(wl.Jobs) > 0 {
+		s.h.push(event{at: wl.Jobs[0].Submit, kind: evArrival, job: 0})
+	}
+	s.h.push(event{at: 0, kind: evTick})
+	s.h.push(event{at: 0, kind: evSample})
+
+	for s.closed < len(wl.Jobs) && s.h.len() > 0 {
+		e := s.h.pop()
+		if e.at > horizon {
+			break
+		}
+		s.advance(e.at)
+		s.events++
+		s.handle(e)
+	}
+	if s.closed < len(wl.Jobs) {
+		s.advance(max(s.now, horizon))
+		for i := range s.jobs {
+			if st := s.jobs[i].status; st != jobDone && st != jobFailed {
+				s.fail(i, ReasonHorizon)
+			}
+		}
+	}
+	return s.result(), nil
+}
+
+func (s *sim) expAfter(ratePerSec float64) time.Duration {
+	return s.now + time.Duration(s.rng.ExpFloat64()/ratePerSec*float64(time.Second))
+}
+
+// advance integrates the registered and reserved capacity up to t.
+func (s *sim) advance(t time.Duration) {
+	dt := (t - s.lastT).Seconds()
+	s.areaReg[0] += dt * s.regCPU
+	s.areaReg[1] += dt * s.regMem
+	s.areaRes[0] += dt * s.resCPU
+	s.areaRes[1] += dt * s.resMem
+	s.lastT, s.now = t, t
+}
+
+func (s *sim) handle(e event) {
+	switch e.kind {
+	case evArrival:
+		s.arrive(e.job)
+	case evDispatch:
+		s.dispatch()
+	case evTaskStart:
+		j := &s.jobs[e.job]
+		if j.gen != e.gen || j.status != jobStarting {
+			return
+		}
+		j.status = jobRunning
+		if !j.started {
+			j.started, j.firstStart = true, s.now
+		}
+		s.h.push(event{at: s.now + s.wl.Jobs[e.job].Duration, kind: evTaskEnd, job: e.job, gen: j.gen})
+	case evTaskEnd:
+		j := &s.jobs[e.job]
+		if j.gen != e.gen || j.status != jobRunning {
+			return
+		}
+		in := j.inst
+		s.release(e.job)
+		j.status, j.end = jobDone, s.now
+		s.closed++
+		s.m.Completed++
+		if in.a.State == autoscale.InstanceDraining && in.a.Tasks == 0 {
+			s.kill(in, false)
+		}
+	case evRegistered:
+		if !e.inst.dead {
+			s.register(e.inst)
+		}
+	case evLaunchFailed:
+		if !e.inst.dead {
+			s.m.LaunchFailures++
+			s.die(e.inst)
+		}
+	case evSpotNotice:
+		if !e.inst.dead {
+			s.notice(e.inst)
+		}
+	case evReclaim:
+		if !e.inst.dead {
+			s.m.SpotReclaims++
+			s.kill(e.inst, true)
+		}
+	case evPoolReclaim:
+		for _, in := range slices.Clone(s.instances) {
+			if in.pool == e.pool && in.a.Spot && in.a.InterruptionAt.IsZero() {
+				s.notice(in)
+			}
+		}
+		s.h.push(event{at: s.expAfter(s.cfg.Pools[e.pool].ReclaimsPerDay / 86400), kind: evPoolReclaim, pool: e.pool})
+	case evProvisioningTimeout:
+		j := &s.jobs[e.job]
+		if j.status != jobPending || !j.provisioning || j.provGen != e.gen {
+			return
+		}
+		j.provisioning = false
+		s.provCount--
+		s.retryAll() // a PROVISIONING slot freed: the queue retries every task
+		s.m.ProvisioningTimeouts++
+		j.attempts++
+		if j.attempts >= s.cfg.MaxAttempts {
+			s.fail(e.job, ReasonProvisioningTimeout)
+			return
+		}
+		j.fresh = true
+		s.fresh = append(s.fresh, e.job)
+		s.wantDispatch()
+	case evTick:
+		s.tick()
+		s.h.push(event{at: s.now + s.p.Interval(), kind: evTick})
+	case evSample:
+		s.sample()
+		s.h.push(event{at: s.now + s.cfg.SampleStep, kind: evSample})
+	}
+}
+
+func (s *sim) arrive(i int) {
+	job := s.wl.Jobs[i]
+	if b := int((job.Submit % (7 * 24 * time.Hour)) / s.cfg.ArrivalBucket); b < len(s.arrivals) {
+		s.arrivals[b]++
+	}
+	if s.next = i + 1; s.next < len(s.wl.Jobs) {
+		s.h.push(event{at: s.wl.Jobs[s.next].Submit, kind: evArrival, job: s.next})
+	}
+	if !s.fits(job.CPU, job.MemoryMiB) {
+		s.jobs[i].status = jobPending // fail removes it from nothing: it was never queued
+		s.fail(i, ReasonTooLarge)
+		return
+	}
+	s.enqueue(i)
+}
+
+// fits reports whether some pool's instance type could ever hold the task.
+func (s *sim) fits(cpu, mem int) bool {
+	for _, p := range s.pools {
+		for _, tn := range p.InstanceTypes {
+			if t := s.types[tn]; t.CPU >= cpu && t.MemoryMiB >= mem {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// enqueue puts job i into hashike's queue in submit order.
+func (s *sim) enqueue(i int) {
+	j := &s.jobs[i]
+	j.status, j.fresh, j.inst = jobPending, true, nil
+	key := s.wl.Jobs[i].Submit
+	at, _ := slices.BinarySearchFunc(s.pending, i, func(x, target int) int {
+		if c := cmp.Compare(s.wl.Jobs[x].Submit, key); c != 0 {
+			return c
+		}
+		return cmp.Compare(x, target)
+	})
+	s.pending = slices.Insert(s.pending, at, i)
+	s.fresh = append(s.fresh, i)
+	s.pendingCPU += s.wl.Jobs[i].CPU
+	s.pendingMem += s.wl.Jobs[i].MemoryMiB
+	s.wantDispatch()
+}
+
+func (s *sim) dequeue(i int) {
+	if at := slices.Index(s.pending, i); at >= 0 {
+		s.pending = slices.Delete(s.pending, at, at+1)
+		s.pendingCPU -= s.wl.Jobs[i].CPU
+		s.pendingMem -= s.wl.Jobs[i].MemoryMiB
+	}
+	if j := &s.jobs[i]; j.provisioning {
+		j.provisioning = false
+		s.provCount--
+		s.retryAll()
+	}
+}
+
+func (s *sim) fail(i int, reason string) {
+	j := &s.jobs[i]
+	if j.status == jobPending {
+		s.dequeue(i)
+	}
+	j.status, j.failReason, j.end = jobFailed, reason, s.now
+	s.closed++
+	s.m.JobsFailed++
+	if s.m.FailureReasons == nil {
+		s.m.FailureReasons = map[string]int{}
+	}
+	s.m.FailureReasons[reason]++
+}
+
+// retryAll has the next dispatch pass try every waiting task, not only the fresh ones:
+// capacity or a PROVISIONING slot freed.
+func (s *sim) retryAll() {
+	s.capacityChanged = true
+	s.wantDispatch()
+}
+
+func (s *sim) wantDispatch() {
+	if !s.dispatchDue {
+		s.dispatchDue = true
+		s.h.push(event{at: s.now, kind: evDispatch})
+	}
+}
+
+// placeable reports whether tasks may go on the instance.
+func (s *sim) placeable(in *instance) bool {
+	return in.a.State == autoscale.InstanceActive && (!s.cfg.SpotDraining || in.a.InterruptionAt.IsZero())
+}
+
+func (s *sim) maxFree() (cpu, mem int) {
+	for _, in := range s.instances {
+		if s.placeable(in) {
+			c, m := in.a.Free()
+			cpu, mem = max(cpu, c), max(mem, m)
+		}
+	}
+	return cpu, mem
+}
+
+// dispatch is hashike's queue calling RunTask for the waiting tasks, oldest first, with
+// consecutive tasks of one shape and image batched up to RunTaskBatch per call. When no
+// capacity freed since the last pass only the fresh tasks (new or requeued) are tried.
+func (s *sim) dispatch() {
+	s.dispatchDue = false
+	var try []int
+	if s.capacityChanged {
+		try = slices.Clone(s.pending)
+	} else {
+		try = s.fresh
+		slices.SortFunc(try, func(a, b int) int {
+			if c := cmp.Compare(s.wl.Jobs[a].Submit, s.wl.Jobs[b].Submit); c != 0 {
+				return c
+			}
+			return cmp.Compare(a, b)
+		})
+	}
+	s.capacityChanged = false
+	s.fresh = nil
+	maxCPU, maxMem := s.maxFree()
+	placed := false
+	batch := 0
+	var prev *Job
+	for _, i := range try {
+		j := &s.jobs[i]
+		if j.status != jobPending {
+			continue
+		}
+		j.fresh = false
+		job := &s.wl.Jobs[i]
+		if prev == nil || batch == s.cfg.RunTaskBatch || job.CPU != prev.CPU || job.MemoryMiB != prev.MemoryMiB || job.Image != prev.Image {
+			s.m.RunTaskCalls++
+			batch = 0
+		}
+		batch++
+		prev = job
+		var in *instance
+		if job.CPU <= maxCPU && job.MemoryMiB <= maxMem {
+			in = s.binpack(job.CPU, job.MemoryMiB)
+		}
+		if in == nil {
+			j.lastFailure = "RESOURCE:CPU"
+			if job.CPU <= maxCPU {
+				j.lastFailure = "RESOURCE:MEMORY"
+			}
+			if s.cfg.CapacityProvider && !j.provisioning && s.provCount < s.cfg.ProvisioningLimit {
+				j.provisioning = true
+				j.provGen++
+				s.provCount++
+				s.h.push(event{at: s.now + s.cfg.ProvisioningTimeout, kind: evProvisioningTimeout, job: i, gen: j.provGen})
+			}
+			continue
+		}
+		s.place(i, in)
+		placed = true
+		maxCPU, maxMem = s.maxFree()
+	}
+	if placed {
+		s.pending = slices.DeleteFunc(s.pending, func(i int) bool { return s.jobs[i].status != jobPending })
+	}
+}
+
+// binpack picks the placeable instance with the least free CPU that fits, then the least
+// free memory, then the oldest.
+func (s *sim) binpack(cpu, mem int) *instance {
+	var best *instance
+	bc, bm := 0, 0
+	for _, in := range s.instances {
+		if !s.placeable(in) {
+			continue
+		}
+		c, m := in.a.Free()
+		if c < cpu || m < mem {
+			continue
+		}
+		if best == nil || c < bc || (c == bc && m < bm) {
+			best, bc, bm = in, c, m
+		}
+	}
+	return best
+}
+
+func (s *sim) place(i int, in *instance) {
+	j := &s.jobs[i]
+	job := &s.wl.Jobs[i]
+	if j.provisioning {
+		j.provisioning = false
+		s.provCount--
+		s.retryAll()
+	}
+	j.status, j.inst, j.lastFailure, j.lastInst = jobStarting, in, "", in.a.ID
+	s.pendingCPU -= job.CPU
+	s.pendingMem -= job.MemoryMiB
+	in.a.CPUUsed += job.CPU
+	in.a.MemoryUsed += job.MemoryMiB
+	in.a.Tasks++
+	in.a.IdleSince = time.Time{}
+	in.tasks = append(in.tasks, i)
+	s.resCPU += float64(job.CPU)
+	s.resMem += float64(job.MemoryMiB)
+	s.running++
+
+	ready, ok := in.cache[job.Image]
+	if !ok {
+		mib := s.cfg.DefaultImageMiB
+		if v, ok := s.cfg.ImageMiB[job.Image]; ok {
+			mib = v
+		}
+		ready = s.now + time.Duration(float64(mib)/s.cfg.PullMiBps*float64(time.Second))
+		in.cache[job.Image] = ready
+	}
+	start := max(ready, s.now) + s.cfg.ContainerStartMin
+	if d := s.cfg.ContainerStartMax - s.cfg.ContainerStartMin; d > 0 {
+		start += time.Duration(s.rng.Int64N(int64(d)))
+	}
+	s.h.push(event{at: start, kind: evTaskStart, job: i, gen: j.gen})
+}
+
+// release frees job i's reservation on its instance.
+func (s *sim) release(i int) {
+	j := &s.jobs[i]
+	in := j.inst
+	job := &s.wl.Jobs[i]
+	in.a.CPUUsed -= job.CPU
+	in.a.MemoryUsed -= job.MemoryMiB
+	in.a.Tasks--
+	if at := slices.Index(in.tasks, i); at >= 0 {
+		in.tasks[at] = in.tasks[len(in.tasks)-1]
+		in.tasks = in.tasks[:len(in.tasks)-1]
+	}
+	if in.a.Tasks == 0 {
+		in.a.IdleSince = s.cfg.Start.Add(s.now)
+	}
+	s.resCPU -= float64(job.CPU)
+	s.resMem -= float64(job.MemoryMiB)
+	s.running--
+	j.inst = nil
+	j.gen++
+	s.capacityChanged = true
+	s.wantDispatch()
+}
+
+// chooseSpot applies the pool's on-demand base and percentage above base to the next
+// instance.
+func (s *sim) chooseSpot(pi int) bool {
+	p := s.pools[pi]
+	od, total := 0, 0
+	for _, in := range s.instances {
+		if in.pool == pi {
+			total++
+			if !in.a.Spot {
+				od++
+			}
+		}
+	}
+	if od < p.OnDemandBase {
+		return false
+	}
+	above, odAbove := total-min(od, p.OnDemandBase), od-min(od, p.OnDemandBase)
+	return odAbove*100 >= p.OnDemandPercentAboveBase*(above+1)
+}
+
+func (s *sim) newInstance(pi int, typ string, spot bool, forTasks []string) *instance {
+	s.seq++
+	t := s.types[typ]
+	in := &instance{pool: pi, typ: t, launched: s.now, billed: true, cache: map[string]time.Duration{}}
+	in.a = autoscale.Instance{
+		ID: fmt.Sprintf("i-%06d", s.seq), Pool: s.pools[pi].Name, Type: typ, Spot: spot,
+		State: autoscale.InstanceLaunching, LaunchedAt: s.cfg.Start.Add(s.now),
+		CPU: t.CPU, MemoryMiB: t.MemoryMiB, For: forTasks,
+	}
+	s.instances = append(s.instances, in)
+	return in
+}
+
+func (s *sim) register(in *instance) {
+	in.a.State = autoscale.InstanceActive
+	in.active = s.now
+	in.a.ActiveAt = s.cfg.Start.Add(s.now)
+	s.regCPU += float64(in.typ.CPU)
+	s.regMem += float64(in.typ.MemoryMiB)
+	if h := s.cfg.Pools[in.pool].SpotHazardPerHour; in.a.Spot && h > 0 {
+		s.h.push(event{at: s.expAfter(h / 3600), kind: evSpotNotice, inst: in})
+	}
+	s.capacityChanged = true
+	s.wantDispatch()
+}
+
+func (s *sim) notice(in *instance) {
+	if !in.a.InterruptionAt.IsZero() {
+		return
+	}
+	in.a.InterruptionAt = s.cfg.Start.Add(s.now + s.cfg.SpotNotice)
+	if s.cfg.SpotDraining && in.a.State == autoscale.InstanceActive {
+		in.a.State = autoscale.InstanceDraining
+	}
+	s.h.push(event{at: s.now + s.cfg.SpotNotice, kind: evReclaim, inst: in})
+}
+
+// kill ends an instance and its tasks; the tasks are requeued (or fail after MaxAttempts).
+func (s *sim) kill(in *instance, interrupted bool) {
+	for _, i := range slices.Clone(in.tasks) {
+		s.release(i)
+		j := &s.jobs[i]
+		j.attempts++
+		reason := ReasonKilled
+		if interrupted {
+			s.m.Interruptions++
+			reason = ReasonInterrupted
+		} else {
+			s.m.KilledByTerminate++
+		}
+		s.m.Reruns++
+		if j.attempts >= s.cfg.MaxAttempts {
+			j.status = jobFailed // not queued: fail only counts it
+			j.failReason, j.end = reason, s.now
+			s.closed++
+			s.m.JobsFailed++
+			if s.m.FailureReasons == nil {
+				s.m.FailureReasons = map[string]int{}
+			}
+			s.m.FailureReasons[reason]++
+			continue
+		}
+		s.enqueue(i)
+	}
+	s.die(in)
+}
+
+// die removes the instance and bills it.
+func (s *sim) die(in *instance) {
+	in.dead = true
+	if in.a.State != autoscale.InstanceLaunching {
+		s.regCPU -= float64(in.typ.CPU)
+		s.regMem -= float64(in.typ.MemoryMiB)
+		s.capacityChanged = true
+	}
+	s.bill(in)
+	s.m.Terminations++
+	s.instances = slices.DeleteFunc(s.instances, func(x *instance) bool { return x == in })
+}
+
+func (s *sim) bill(in *instance) {
+	if !in.billed {
+		return
+	}
+	in.billed = false
+	h := (s.now - in.launched).Hours()
+	if in.a.Spot {
+		s.m.InstanceHours.Spot += h
+		s.m.CostUSD += h * in.typ.SpotPrice
+	} else {
+		s.m.InstanceHours.OnDemand += h
+		s.m.CostUSD += h * in.typ.OnDemandPrice
+	}
+}
+
+func (s *sim) find(id string) *instance {
+	for _, in := range s.instances {
+		if in.a.ID == id {
+			return in
+		}
+	}
+	return nil
+}
+
+func (s *sim) tick() {
+	snap := s.snapshot()
+	actions, next := s.p.Decide(snap, s.state)
+	s.state = next
+	for _, a := range actions {
+		s.apply(a)
+	}
+}
+
+func (s *sim) snapshot() *autoscale.Snapshot {
+	snap := &autoscale.Snapshot{
+		Now: s.cfg.Start.Add(s.now), Types: s.types, Pools: s.pools,
+		Instances: make([]autoscale.Instance, len(s.instances)),
+		Pending:   make([]autoscale.Task, len(s.pending)),
+		Running:   s.running, ArrivalBucket: s.cfg.ArrivalBucket,
+	}
+	for k, in := range s.instances {
+		snap.Instances[k] = in.a
+	}
+	for k, i := range s.pending {
+		t := s.tasks[i]
+		t.Provisioning = s.jobs[i].provisioning
+		t.LastFailure = s.jobs[i].lastFailure
+		snap.Pending[k] = t
+	}
+	snap.Arrivals = make([]float64, len(s.arrivals))
+	week := 7 * 24 * time.Hour
+	for b, n := range s.arrivals {
+		from := time.Duration(b) * s.cfg.ArrivalBucket
+		if s.now < from {
+			continue
+		}
+		snap.Arrivals[b] = n / float64((s.now-from)/week+1)
+	}
+	if s.cfg.Future {
+		snap.Future = s.tasks[s.next:]
+	}
+	return snap
+}
+
+func (s *sim) apply(a autoscale.Action) {
+	switch {
+	case a.Launch != nil:
+		l := a.Launch
+		pi := slices.IndexFunc(s.pools, func(p autoscale.Pool) bool { return p.Name == l.Pool })
+		if pi < 0 {
+			s.m.RejectedActions++
+			return
+		}
+		typ := l.Type
+		if typ == "" {
+			typ = s.pools[pi].InstanceTypes[0]
+		} else if !slices.Contains(s.pools[pi].InstanceTypes, typ) {
+			s.m.RejectedActions++
+			return
+		}
+		inPool := 0
+		for _, in := range s.instances {
+			if in.pool == pi {
+				inPool++
+			}
+		}
+		n := min(l.Count, s.pools[pi].Max-inPool)
+		for k := range max(n, 0) {
+			spot := s.chooseSpot(pi)
+			if l.Spot != nil {
+				spot = *l.Spot
+			}
+			var forTasks []string
+			if k < len(l.For) {
+				forTasks = l.For[k]
+			}
+			s.launch(pi, typ, spot, forTasks)
+		}
+	case a.Drain != nil:
+		in := s.find(a.Drain.Instance)
+		if in == nil {
+			s.m.RejectedActions++
+			return
+		}
+		if in.a.State == autoscale.InstanceLaunching || in.a.Tasks == 0 {
+			s.kill(in, false)
+			return
+		}
+		in.a.State = autoscale.InstanceDraining
+	case a.Terminate != nil:
+		in := s.find(a.Terminate.Instance)
+		if in == nil {
+			s.m.RejectedActions++
+			return
+		}
+		s.kill(in, false)
+	}
+}
+
+func (s *sim) launch(pi int, typ string, spot bool, forTasks []string) {
+	s.m.Launches++
+	in := s.newInstance(pi, typ, spot, forTasks)
+	pc := s.cfg.Pools[pi]
+	if s.rng.Float64() < pc.InsufficientCapacity {
+		in.billed = false
+		s.m.InsufficientCapacity++
+		s.h.push(event{at: s.now + s.cfg.InsufficientCapacityDelay, kind: evLaunchFailed, inst: in})
+		return
+	}
+	at := s.now + s.cfg.Latency.Sample(s.rng)
+	kind := evRegistered
+	if s.rng.Float64() < pc.LaunchFailure {
+		kind = evLaunchFailed
+	}
+	s.h.push(event{at: at, kind: kind, inst: in})
+}
+
+func (s *sim) sample() {
+	x := Sample{T: s.now.Seconds(), Pending: len(s.pending), Provisioning: s.provCount, Running: s.running,
+		RegisteredCPU: int(s.regCPU), ReservedCPU: int(s.resCPU), DemandCPU: int(s.resCPU) + s.pendingCPU,
+		RegisteredMemoryMiB: int(s.regMem), ReservedMemoryMiB: int(s.resMem), DemandMemoryMiB: int(s.resMem) + s.pendingMem}
+	for _, in := range s.instances {
+		switch in.a.State {
+		case autoscale.InstanceLaunching:
+			x.Launching++
+		case autoscale.InstanceActive:
+			x.Active++
+		case autoscale.InstanceDraining:
+			x.Draining++
+		}
+	}
+	s.series = append(s.series, x)
+}
+
+func (s *sim) result() *Result {
+	for _, in := range s.instances {
+		s.bill(in)
+	}
+	m := s.m
+	m.Events = s.events
+	m.SimulatedSeconds = s.now.Seconds()
+	m.InstanceHours.Total = m.InstanceHours.OnDemand + m.InstanceHours.Spot
+	if s.areaReg[0] > 0 {
+		m.CPUUtilization = s.areaRes[0] / s.areaReg[0]
+	}
+	if s.areaReg[1] > 0 {
+		m.MemoryUtilization = s.areaRes[1] / s.areaReg[1]
+	}
+	var waits []float64
+	res := &Result{Series: s.series}
+	for i, j := range s.jobs {
+		job := s.wl.Jobs[i]
+		if j.started {
+			waits = append(waits, (j.firstStart - job.Submit).Seconds())
+		}
+		if s.cfg.Records {
+			r := JobRecord{ID: s.ids[i], Submit: job.Submit.Seconds(), Start: -1, End: j.end.Seconds(), Instance: j.lastInst, Attempts: j.attempts + 1, Failed: j.failReason}
+			if j.started {
+				r.Start = j.firstStart.Seconds()
+			}
+			res.Records = append(res.Records, r)
+		}
+	}
+	slices.Sort(waits)
+	if n := len(waits); n > 0 {
+		sum := 0.0
+		for _, w := range waits {
+			sum += w
+		}
+		m.WaitMean = sum / float64(n)
+		m.WaitP50, m.WaitP95, m.WaitP99, m.WaitMax = quantile(waits, 0.5), quantile(waits, 0.95), quantile(waits, 0.99), waits[n-1]
+	}
+	res.Metrics = m
+	return res
+}
+
+// quantile is the nearest-rank quantile of sorted xs.
+func quantile(xs []float64, q float64) float64 {
+	k := int(math.Ceil(q*float64(len(xs)))) - 1
+	return xs[min(max(k, 0), len(xs)-1)]
+}
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)) }
