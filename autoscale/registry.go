@@ -1,0 +1,39 @@
+package autoscale
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Names lists the policies ByName knows, for the CLI.
+func Names() []string {
+	return []string{"ecs-managed", "reactive", "provisioning", "hashike", "oracle"}
+}
+
+// ByName returns the named policy with its default configuration:
+//
+//   - ecs-managed: ECSManagedConfig{} — the first pool, targetCapacity 100, step 1..10000,
+//     instanceWarmupPeriod 300 s, scale-in after 15 datapoints; every minute.
+//   - reactive: ReactiveConfig{} — the first pool, every minute, scale-out above 80% CPU or
+//     memory reservation by 1 instance or on RESOURCE:* failures, hourly scale-in to P = 70%.
+//   - provisioning: ProvisioningConfig{} — the first pool, every 10 s, scale-in as
+//     ecs-managed's defaults.
+//   - hashike: HashikeConfig{} — batching 2 s / 10 s, idle cooldown 5 min, spot avoided
+//     5 min after a notice, headroom for a 90 s launch latency in 1024 CPU x 2048 MiB tasks
+//     with a one-sigma margin; every 10 s.
+//   - oracle: OracleConfig{} — an assumed launch latency of 90 s; every 10 s.
+func ByName(name string) (Policy, error) {
+	switch name {
+	case "ecs-managed":
+		return ECSManaged(ECSManagedConfig{}), nil
+	case "reactive":
+		return Reactive(ReactiveConfig{}), nil
+	case "provisioning":
+		return Provisioning(ProvisioningConfig{}), nil
+	case "hashike":
+		return Hashike(HashikeConfig{}), nil
+	case "oracle":
+		return Oracle(OracleConfig{}), nil
+	}
+	return nil, fmt.Errorf("autoscale: unknown policy %q (known: %s)", name, strings.Join(Names(), ", "))
+}
