@@ -63,7 +63,7 @@ type alarm struct {
 	Low  int
 }
 
-// datapoint reports whether a new 1-minute datapoint is due at now.
+// due reports whether a new 1-minute datapoint is due at now.
 func (a alarm) due(now time.Time) bool { return a.Last.IsZero() || now.Sub(a.Last) >= time.Minute }
 
 // ecsMetric computes CapacityProviderReservation = M / N x 100 for a pool: N counts its
