@@ -1,0 +1,49 @@
+package sim
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hashike/hashike/autoscale"
+)
+
+// dayWorkload is one simulated day of about 80,000 jobs: Poisson with the daily profile,
+// BatchShapes (mean 10 minutes).
+func dayWorkload() Workload {
+	return Poisson(PoissonSpec{Name: "day", Rate: 80_000 / 24.0, Span: 24 * time.Hour, Profile: DailyProfile(), Shapes: BatchShapes()}, 1)
+}
+
+func dayConfig() Config {
+	return Config{Pools: []PoolConfig{{
+		Pool:          autoscale.Pool{Name: "batch", InstanceTypes: []string{"m6i.2xlarge"}, Max: 200, OnDemandBase: 20, OnDemandPercentAboveBase: 20},
+		Initial:       20,
+		LaunchFailure: 0.01, InsufficientCapacity: 0.02, SpotHazardPerHour: 0.005, ReclaimsPerDay: 1,
+	}}}
+}
+
+// BenchmarkDay runs one simulated day of 80,000 jobs on up to 200 instances with the naive
+// policy; it reports events/s and wall seconds per simulated day (target <= 5 s).
+//
+//	go test -run '^$' -bench BenchmarkDay -benchtime 3x ./sim/
+func BenchmarkDay(b *testing.B) {
+	wl := dayWorkload()
+	cfg := dayConfig()
+	p := naive{idleFor: 5 * time.Minute}
+	b.ResetTimer()
+	events, simulated := 0, 0.0
+	var r *Result
+	for b.Loop() {
+		var err error
+		if r, err = Run(cfg, wl, p, 1); err != nil {
+			b.Fatal(err)
+		}
+		events += r.Events
+		simulated += r.SimulatedSeconds
+	}
+	wall := b.Elapsed().Seconds()
+	b.ReportMetric(float64(events)/wall, "events/s")
+	b.ReportMetric(wall/(simulated/86400), "wall-s/sim-day")
+	b.ReportMetric(float64(len(wl.Jobs)), "jobs")
+	b.Logf("jobs %d failed %d wait p50 %.0f s p95 %.0f s p99 %.0f s, cost $%.0f, cpu util %.2f, launches %d, interruptions %d",
+		r.Jobs, r.JobsFailed, r.WaitP50, r.WaitP95, r.WaitP99, r.CostUSD, r.CPUUtilization, r.Launches, r.Interruptions)
+}
