@@ -25,6 +25,10 @@ func dayConfig() Config {
 // policy; it reports events/s and wall seconds per simulated day (target <= 5 s).
 //
 //	go test -run '^$' -bench BenchmarkDay -benchtime 3x ./sim/
+//
+// On a 2-vCPU Intel Xeon (2026-11): 0.55 s per run, 0.51 wall-s/sim-day, ~740,000 events/s
+// (79,818 jobs; ~400,000 events). The autoscale policies on the same day from an empty
+// cluster ran in 0.4-0.9 s each; oracle 4.1 s (it reads Snapshot.Future every 10 s).
 func BenchmarkDay(b *testing.B) {
 	wl := dayWorkload()
 	cfg := dayConfig()

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -648,7 +649,7 @@ func (s *sim) tick() {
 
 func (s *sim) snapshot() *autoscale.Snapshot {
 	snap := &autoscale.Snapshot{
-		Now: s.cfg.Start.Add(s.now), Types: s.types, Pools: s.pools,
+		Now: s.cfg.Start.Add(s.now), Types: maps.Clone(s.types), Pools: slices.Clone(s.pools),
 		Instances: make([]autoscale.Instance, len(s.instances)),
 		Pending:   make([]autoscale.Task, len(s.pending)),
 		Running:   s.running, ArrivalBucket: s.cfg.ArrivalBucket,
