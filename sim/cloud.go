@@ -57,7 +57,9 @@ func (l Latency) Sample(r *rand.Rand) time.Duration {
 type PoolConfig struct {
 	autoscale.Pool
 	// Initial instances registered (active) at time zero, of the pool's first type and
-	// split on-demand/spot as the pool says.
+	// split on-demand/spot as the pool says. Below Min the group launches more of its first
+	// type, at time zero and whenever an instance ends (the group keeps Min; it does not
+	// otherwise replace reclaimed or failed instances: launching is the policy's job).
 	Initial int `json:"initial"`
 	// LaunchFailure is the probability an instance never registers: the launch fails when
 	// it would have registered (the instance is billed until then).

@@ -146,6 +146,7 @@ func Run(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*Result, err
 			in := s.newInstance(pi, pc.InstanceTypes[0], s.chooseSpot(pi), nil)
 			s.register(in)
 		}
+		s.keepMin(pi)
 		if pc.ReclaimsPerDay > 0 {
 			s.h.push(event{at: s.expAfter(pc.ReclaimsPerDay / 86400), kind: evPoolReclaim, pool: pi})
 		}
@@ -612,6 +613,20 @@ func (s *sim) die(in *instance) {
 	s.bill(in)
 	s.m.Terminations++
 	s.instances = slices.DeleteFunc(s.instances, func(x *instance) bool { return x == in })
+	s.keepMin(in.pool)
+}
+
+// keepMin is the Auto Scaling group replacing instances below its Min (of its first type).
+func (s *sim) keepMin(pi int) {
+	n := 0
+	for _, in := range s.instances {
+		if in.pool == pi {
+			n++
+		}
+	}
+	for ; n < s.pools[pi].Min; n++ {
+		s.launch(pi, s.pools[pi].InstanceTypes[0], s.chooseSpot(pi), nil)
+	}
 }
 
 func (s *sim) bill(in *instance) {

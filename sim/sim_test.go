@@ -340,3 +340,22 @@ func TestLatencyPresets(t *testing.T) {
 		}
 	}
 }
+
+func TestPoolMin(t *testing.T) {
+	cfg := spotCluster()
+	cfg.Pools[0].Min, cfg.Pools[0].ReclaimsPerDay = 3, 24
+	wl := batch(5, 6*time.Hour, 20)
+	r, err := Run(cfg, wl, fixed{}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkConservation(t, wl, r)
+	if r.Completed == 0 || r.SpotReclaims == 0 || r.Launches <= 3 {
+		t.Fatalf("completed %d, reclaims %d, launches %d", r.Completed, r.SpotReclaims, r.Launches)
+	}
+	for _, x := range r.Series[1:] {
+		if x.Active+x.Launching+x.Draining < 3 {
+			t.Fatalf("below min at %.0f s: %+v", x.T, x)
+		}
+	}
+}
