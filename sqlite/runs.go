@@ -186,53 +186,54 @@ func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, 
 	key := sql.NullString{String: run.IdempotencyKey, Valid: run.IdempotencyKey != ""}
 
 	op := "create run " + run.ID
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, false, dbErr(op, err)
-	}
-	defer tx.Rollback()
-
-	if key.Valid {
-		existing, err := s.runInTx(ctx, tx, s.stmt.runByKey, key)
-		if err == nil {
-			tx.Rollback() // nothing written
-			r, err := existing.run()
-			if err != nil {
-				return nil, false, dbErr(op, err)
+	var existing *storedRun
+	err = s.inWriteTx(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		if key.Valid {
+			sr, err := s.runInTx(ctx, tx, s.stmt.runByKey, key)
+			if err == nil {
+				existing = &sr // nothing written
+				return nil
 			}
-			return r, false, nil
+			if hashike.ErrorCodeOf(err) != hashike.ENotFound {
+				return dbErr(op, err)
+			}
 		}
-		if hashike.ErrorCodeOf(err) != hashike.ENotFound {
-			return nil, false, dbErr(op, err)
+		res, err := tx.StmtContext(ctx, s.stmt.insertRun).ExecContext(ctx,
+			run.ID, run.Family, run.Backend, string(state), string(spec), run.Digest,
+			run.Resources.CPU, run.Resources.MemoryMiB, key, string(run.StopCause), exit, task, owner,
+			createdAt, times[0], times[1],
+			run.Job, run.JobVersion, run.Queue, run.Priority, times[2], run.Payload, run.Attempt, run.RootID,
+			run.RetryOf, run.Trigger, times[3], run.Settled)
+		if constraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
+			return hashike.Errorf(hashike.EConflict, "run %s exists", run.ID)
 		}
-	}
-	res, err := tx.StmtContext(ctx, s.stmt.insertRun).ExecContext(ctx,
-		run.ID, run.Family, run.Backend, string(state), string(spec), run.Digest,
-		run.Resources.CPU, run.Resources.MemoryMiB, key, string(run.StopCause), exit, task, owner,
-		createdAt, times[0], times[1],
-		run.Job, run.JobVersion, run.Queue, run.Priority, times[2], run.Payload, run.Attempt, run.RootID,
-		run.RetryOf, run.Trigger, times[3], run.Settled)
-	if constraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
-		return nil, false, hashike.Errorf(hashike.EConflict, "run %s exists", run.ID)
-	}
+		if err != nil {
+			return dbErr(op, err)
+		}
+		if _, err := tx.StmtContext(ctx, s.stmt.insertFirstTransition).ExecContext(ctx, run.ID, string(state), createdAt); err != nil {
+			return dbErr(op, err)
+		}
+		if state == hashike.StateQueued {
+			seq, err := res.LastInsertId()
+			if err != nil {
+				return dbErr(op, err)
+			}
+			if _, err := tx.StmtContext(ctx, s.stmt.insertQueueItem).ExecContext(ctx,
+				run.ID, seq, run.Queue, run.Priority, createdAt, times[2].String); err != nil {
+				return dbErr(op, err)
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, false, dbErr(op, err)
+		return nil, false, err
 	}
-	if _, err := tx.StmtContext(ctx, s.stmt.insertFirstTransition).ExecContext(ctx, run.ID, string(state), createdAt); err != nil {
-		return nil, false, dbErr(op, err)
-	}
-	if state == hashike.StateQueued {
-		seq, err := res.LastInsertId()
+	if existing != nil {
+		r, err := existing.run()
 		if err != nil {
 			return nil, false, dbErr(op, err)
 		}
-		if _, err := tx.StmtContext(ctx, s.stmt.insertQueueItem).ExecContext(ctx,
-			run.ID, seq, run.Queue, run.Priority, createdAt, times[2].String); err != nil {
-			return nil, false, dbErr(op, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, false, dbErr(op, err)
+		return r, false, nil
 	}
 	// What was stored is what was given: reading it back would decode the spec again, a
 	// third of an enqueue's time.
@@ -542,73 +543,71 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 		}
 	}
 
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, dbErr(op, err)
-	}
-	defer tx.Rollback()
-	var (
-		state, stopCause string
-		owner            sql.NullString
-	)
-	err = tx.StmtContext(ctx, s.stmt.runState).QueryRowContext(ctx, id).Scan(&state, &stopCause, &owner)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, hashike.Errorf(hashike.ENotFound, "no run %s", id)
-	}
-	if err != nil {
-		return nil, dbErr(op, err)
-	}
-	var cur *hashike.Owner
-	if owner.Valid {
-		if err := json.Unmarshal([]byte(owner.String), &cur); err != nil {
-			return nil, fmt.Errorf("sqlite: %s: stored owner: %w", op, err)
+	var sr storedRun
+	err := s.inWriteTx(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		var (
+			state, stopCause string
+			owner            sql.NullString
+		)
+		err := tx.StmtContext(ctx, s.stmt.runState).QueryRowContext(ctx, id).Scan(&state, &stopCause, &owner)
+		if errors.Is(err, sql.ErrNoRows) {
+			return hashike.Errorf(hashike.ENotFound, "no run %s", id)
 		}
-	}
-	setStopCause, err := u.Check(id, hashike.RunState(state), hashike.StopCause(stopCause), cur)
+		if err != nil {
+			return dbErr(op, err)
+		}
+		var cur *hashike.Owner
+		if owner.Valid {
+			if err := json.Unmarshal([]byte(owner.String), &cur); err != nil {
+				return fmt.Errorf("sqlite: %s: stored owner: %w", op, err)
+			}
+		}
+		setStopCause, err := u.Check(id, hashike.RunState(state), hashike.StopCause(stopCause), cur)
+		if err != nil {
+			return err
+		}
+		if setStopCause {
+			set("stop_cause", string(u.StopCause))
+		}
+		if u.NotBefore != nil {
+			if hashike.RunState(state) != hashike.StateQueued {
+				return hashike.Errorf(hashike.EConflict, "run %s is %s: only a queued run's not-before time can move", id, state)
+			}
+			if u.State == "" { // else the run leaves the queue below
+				if _, err := tx.StmtContext(ctx, s.stmt.moveQueueItem).ExecContext(ctx, notBefore, id); err != nil {
+					return dbErr(op, err)
+				}
+			}
+		}
+		if u.State != "" {
+			set("state", string(u.State))
+			if hashike.RunState(state) == hashike.StateQueued {
+				// Every move from queued leaves the queue.
+				if _, err := tx.StmtContext(ctx, s.stmt.deleteQueueItem).ExecContext(ctx, id); err != nil {
+					return dbErr(op, err)
+				}
+			}
+			if _, err := tx.StmtContext(ctx, s.stmt.appendTransition).ExecContext(ctx,
+				id, state, string(u.State), at, u.Reason, id); err != nil {
+				return dbErr(op, err)
+			}
+		}
+		if len(sets) > 0 {
+			update := updateWithoutStopCause
+			if setStopCause {
+				update = updateWithStopCause
+			}
+			if _, err := tx.StmtContext(ctx, update).ExecContext(ctx, append(args, id)...); err != nil {
+				return dbErr(op, err)
+			}
+		}
+		if sr, err = s.runInTx(ctx, tx, s.stmt.runByID, id); err != nil {
+			return dbErr(op, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	if setStopCause {
-		set("stop_cause", string(u.StopCause))
-	}
-	if u.NotBefore != nil {
-		if hashike.RunState(state) != hashike.StateQueued {
-			return nil, hashike.Errorf(hashike.EConflict, "run %s is %s: only a queued run's not-before time can move", id, state)
-		}
-		if u.State == "" { // else the run leaves the queue below
-			if _, err := tx.StmtContext(ctx, s.stmt.moveQueueItem).ExecContext(ctx, notBefore, id); err != nil {
-				return nil, dbErr(op, err)
-			}
-		}
-	}
-	if u.State != "" {
-		set("state", string(u.State))
-		if hashike.RunState(state) == hashike.StateQueued {
-			// Every move from queued leaves the queue.
-			if _, err := tx.StmtContext(ctx, s.stmt.deleteQueueItem).ExecContext(ctx, id); err != nil {
-				return nil, dbErr(op, err)
-			}
-		}
-		if _, err := tx.StmtContext(ctx, s.stmt.appendTransition).ExecContext(ctx,
-			id, state, string(u.State), at, u.Reason, id); err != nil {
-			return nil, dbErr(op, err)
-		}
-	}
-	if len(sets) > 0 {
-		update := updateWithoutStopCause
-		if setStopCause {
-			update = updateWithStopCause
-		}
-		if _, err := tx.StmtContext(ctx, update).ExecContext(ctx, append(args, id)...); err != nil {
-			return nil, dbErr(op, err)
-		}
-	}
-	sr, err := s.runInTx(ctx, tx, s.stmt.runByID, id)
-	if err != nil {
-		return nil, dbErr(op, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, dbErr(op, err)
 	}
 	r, err := sr.run()
 	if err != nil {

@@ -66,6 +66,8 @@ type Store struct {
 	w    *sql.DB // one connection: every write, in BEGIN IMMEDIATE transactions
 	r    *sql.DB // read-only connections
 	stmt statements
+	// group commits concurrent CreateRun and UpdateRun calls together.
+	group group
 	// updates are UpdateRun's statements, one per set of columns written.
 	updates stmtCache
 	// read are GetRun's and GetJob's statements, prepared on the read-only pool.
@@ -161,13 +163,15 @@ type statements struct {
 	queueSnapshot, queueHead                                           *sql.Stmt
 	dispatch, dispatchTransitions, dequeue, runsByIDs, historiesByIDs  *sql.Stmt
 	runState, appendTransition, moveQueueItem                          *sql.Stmt
+	savepoint, release, rollbackTo                                     *sql.Stmt
 }
 
 func (st *statements) all() []**sql.Stmt {
 	return []**sql.Stmt{&st.insertRun, &st.insertFirstTransition, &st.insertQueueItem, &st.deleteQueueItem,
 		&st.runByID, &st.runByKey, &st.history, &st.queueSnapshot, &st.queueHead,
 		&st.dispatch, &st.dispatchTransitions, &st.dequeue, &st.runsByIDs, &st.historiesByIDs,
-		&st.runState, &st.appendTransition, &st.moveQueueItem}
+		&st.runState, &st.appendTransition, &st.moveQueueItem,
+		&st.savepoint, &st.release, &st.rollbackTo}
 }
 
 func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
@@ -194,6 +198,9 @@ func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
 		`INSERT INTO run_transitions (run_id, seq, from_state, to_state, at, reason)
 			SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ? FROM run_transitions WHERE run_id = ?`,
 		`UPDATE queue_items SET not_before = ? WHERE run_id = ?`,
+		`SAVEPOINT write`,
+		`RELEASE write`,
+		`ROLLBACK TO write`,
 	}
 	for i, dst := range st.all() {
 		var err error
