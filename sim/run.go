@@ -74,7 +74,10 @@ type sim struct {
 	jobs    []jobState
 	ids     []string
 	tasks   []autoscale.Task // per job, for snapshots
-	pending []int            // job indexes, oldest submit first
+	pending []int            // job indexes, oldest submit first; entries of jobs no longer pending are stale
+	live    int              // pending jobs
+	queueOf map[shape]*shapeQueue
+	queues  []*shapeQueue // in creation order, for a deterministic pass
 	fresh   []int
 	next    int // next arrival
 	closed  int // jobs done or failed
@@ -85,6 +88,7 @@ type sim struct {
 	pendingCPU      int
 	pendingMem      int
 	running         int
+	minCPU, minMem  int // the workload's smallest task
 
 	instances []*instance
 	seq       int
@@ -128,7 +132,10 @@ func Run(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*Result, err
 	s.jobs = make([]jobState, len(wl.Jobs))
 	s.ids = make([]string, len(wl.Jobs))
 	s.tasks = make([]autoscale.Task, len(wl.Jobs))
+	s.queueOf = map[shape]*shapeQueue{}
+	s.minCPU, s.minMem = math.MaxInt, math.MaxInt
 	for i, j := range wl.Jobs {
+		s.minCPU, s.minMem = min(s.minCPU, j.CPU), min(s.minMem, j.MemoryMiB)
 		s.ids[i] = "job-" + strconv.Itoa(i)
 		s.tasks[i] = autoscale.Task{ID: s.ids[i], CPU: j.CPU, MemoryMiB: j.MemoryMiB, SubmittedAt: cfg.Start.Add(j.Submit), Image: j.Image}
 	}
@@ -280,7 +287,6 @@ func (s *sim) arrive(i int) {
 		s.h.push(event{at: s.wl.Jobs[s.next].Submit, kind: evArrival, job: s.next})
 	}
 	if !s.fits(job.CPU, job.MemoryMiB) {
-		s.jobs[i].status = jobPending // fail removes it from nothing: it was never queued
 		s.fail(i, ReasonTooLarge)
 		return
 	}
@@ -299,18 +305,34 @@ func (s *sim) fits(cpu, mem int) bool {
 	return false
 }
 
-// enqueue puts job i into hashike's queue in submit order.
+// before orders jobs by submit, then workload index: the queue's order.
+func (s *sim) before(a, b int) int {
+	if c := cmp.Compare(s.wl.Jobs[a].Submit, s.wl.Jobs[b].Submit); c != 0 {
+		return c
+	}
+	return cmp.Compare(a, b)
+}
+
+// insert puts job i into a list in queue order; a stale entry of i (from before it was
+// placed) takes it back.
+func (s *sim) insert(list []int, i int) ([]int, int) {
+	at, found := slices.BinarySearchFunc(list, i, s.before)
+	if !found {
+		list = slices.Insert(list, at, i)
+	}
+	return list, at
+}
+
+// enqueue puts job i into hashike's queue: the global list (oldest first) and its shape's.
 func (s *sim) enqueue(i int) {
 	j := &s.jobs[i]
 	j.status, j.fresh, j.inst = jobPending, true, nil
-	key := s.wl.Jobs[i].Submit
-	at, _ := slices.BinarySearchFunc(s.pending, i, func(x, target int) int {
-		if c := cmp.Compare(s.wl.Jobs[x].Submit, key); c != 0 {
-			return c
-		}
-		return cmp.Compare(x, target)
-	})
-	s.pending = slices.Insert(s.pending, at, i)
+	s.pending, _ = s.insert(s.pending, i)
+	q := s.queue(shapeOf(&s.wl.Jobs[i]))
+	var at int
+	q.ids, at = s.insert(q.ids, i)
+	q.head = min(q.head, at)
+	s.live++
 	s.fresh = append(s.fresh, i)
 	s.pendingCPU += s.wl.Jobs[i].CPU
 	s.pendingMem += s.wl.Jobs[i].MemoryMiB
@@ -318,11 +340,9 @@ func (s *sim) enqueue(i int) {
 }
 
 func (s *sim) dequeue(i int) {
-	if at := slices.Index(s.pending, i); at >= 0 {
-		s.pending = slices.Delete(s.pending, at, at+1)
-		s.pendingCPU -= s.wl.Jobs[i].CPU
-		s.pendingMem -= s.wl.Jobs[i].MemoryMiB
-	}
+	s.live--
+	s.pendingCPU -= s.wl.Jobs[i].CPU
+	s.pendingMem -= s.wl.Jobs[i].MemoryMiB
 	if j := &s.jobs[i]; j.provisioning {
 		j.provisioning = false
 		s.provCount--
@@ -363,76 +383,183 @@ func (s *sim) placeable(in *instance) bool {
 	return in.a.State == autoscale.InstanceActive && (!s.cfg.SpotDraining || in.a.InterruptionAt.IsZero())
 }
 
-func (s *sim) maxFree() (cpu, mem int) {
+// maxFree returns the most free CPU and memory of any placeable instance, and whether some
+// instance could take the workload's smallest task.
+func (s *sim) maxFree() (cpu, mem int, room bool) {
 	for _, in := range s.instances {
 		if s.placeable(in) {
 			c, m := in.a.Free()
 			cpu, mem = max(cpu, c), max(mem, m)
+			room = room || (c >= s.minCPU && m >= s.minMem)
 		}
 	}
-	return cpu, mem
+	return cpu, mem, room
 }
 
 // dispatch is hashike's queue calling RunTask for the waiting tasks, oldest first, with
 // consecutive tasks of one shape and image batched up to RunTaskBatch per call. When no
-// capacity freed since the last pass only the fresh tasks (new or requeued) are tried.
+// capacity freed since the last pass, only the fresh tasks (new or requeued) are tried.
+// When it did, the waiting tasks are tried oldest first across per-shape queues: a shape
+// that fails is not tried again in the pass (capacity only shrinks within it), and the pass
+// ends when no shape is left or no instance has room for the workload's smallest task. The
+// fresh tasks not reached are then tried, so each has a failure reason, and free
+// PROVISIONING slots go to the oldest tasks not yet provisioning.
 func (s *sim) dispatch() {
 	s.dispatchDue = false
-	var try []int
-	if s.capacityChanged {
-		try = slices.Clone(s.pending)
-	} else {
-		try = s.fresh
-		slices.SortFunc(try, func(a, b int) int {
-			if c := cmp.Compare(s.wl.Jobs[a].Submit, s.wl.Jobs[b].Submit); c != 0 {
-				return c
-			}
-			return cmp.Compare(a, b)
-		})
-	}
-	s.capacityChanged = false
+	fresh := s.fresh
 	s.fresh = nil
-	maxCPU, maxMem := s.maxFree()
-	placed := false
-	batch := 0
-	var prev *Job
-	for _, i := range try {
-		j := &s.jobs[i]
-		if j.status != jobPending {
-			continue
-		}
-		j.fresh = false
-		job := &s.wl.Jobs[i]
-		if prev == nil || batch == s.cfg.RunTaskBatch || job.CPU != prev.CPU || job.MemoryMiB != prev.MemoryMiB || job.Image != prev.Image {
-			s.m.RunTaskCalls++
-			batch = 0
-		}
-		batch++
-		prev = job
-		var in *instance
-		if job.CPU <= maxCPU && job.MemoryMiB <= maxMem {
-			in = s.binpack(job.CPU, job.MemoryMiB)
-		}
-		if in == nil {
-			j.lastFailure = "RESOURCE:CPU"
-			if job.CPU <= maxCPU {
-				j.lastFailure = "RESOURCE:MEMORY"
-			}
-			if s.cfg.CapacityProvider && !j.provisioning && s.provCount < s.cfg.ProvisioningLimit {
-				j.provisioning = true
-				j.provGen++
-				s.provCount++
-				s.h.push(event{at: s.now + s.cfg.ProvisioningTimeout, kind: evProvisioningTimeout, job: i, gen: j.provGen})
-			}
-			continue
-		}
-		s.place(i, in)
-		placed = true
-		maxCPU, maxMem = s.maxFree()
+	slices.SortFunc(fresh, s.before)
+	all := s.capacityChanged
+	s.capacityChanged = false
+	d := pass{}
+	d.maxCPU, d.maxMem, d.room = s.maxFree()
+	if all {
+		s.dispatchAll(&d)
 	}
-	if placed {
-		s.pending = slices.DeleteFunc(s.pending, func(i int) bool { return s.jobs[i].status != jobPending })
+	for _, i := range fresh {
+		if s.jobs[i].fresh {
+			s.runTask(&d, i)
+		}
 	}
+	if s.cfg.CapacityProvider && s.provCount < s.cfg.ProvisioningLimit && s.live > s.provCount {
+		for _, i := range s.pending {
+			if s.provCount >= s.cfg.ProvisioningLimit {
+				break
+			}
+			if j := &s.jobs[i]; j.status == jobPending && !j.provisioning {
+				s.m.RunTaskCalls++
+				s.provision(i)
+			}
+		}
+	}
+	if len(s.pending) > 2*s.live+1024 {
+		stale := func(i int) bool { return s.jobs[i].status != jobPending }
+		s.pending = slices.DeleteFunc(s.pending, stale)
+		for _, q := range s.queues {
+			q.ids, q.head = slices.DeleteFunc(q.ids, stale), 0
+		}
+	}
+}
+
+// dispatchAll is a pass over every waiting task, merging the shape queues by age.
+func (s *sim) dispatchAll(d *pass) {
+	cur := make([]int, len(s.queues))
+	done := make([]bool, len(s.queues))
+	for qi, q := range s.queues {
+		for q.head < len(q.ids) && s.jobs[q.ids[q.head]].status != jobPending {
+			q.head++
+		}
+		cur[qi] = q.head
+	}
+	for d.room {
+		best, bestJob := -1, 0
+		for qi, q := range s.queues {
+			if done[qi] {
+				continue
+			}
+			for cur[qi] < len(q.ids) && s.jobs[q.ids[cur[qi]]].status != jobPending {
+				cur[qi]++
+			}
+			if cur[qi] == len(q.ids) {
+				done[qi] = true
+				continue
+			}
+			if i := q.ids[cur[qi]]; best < 0 || s.before(i, bestJob) < 0 {
+				best, bestJob = qi, i
+			}
+		}
+		if best < 0 {
+			return
+		}
+		cur[best]++
+		s.runTask(d, bestJob)
+		if _, failed := d.failed[s.queues[best].k]; failed {
+			done[best] = true
+		}
+	}
+}
+
+type shape struct{ cpu, mem int }
+
+func shapeOf(j *Job) shape { return shape{j.CPU, j.MemoryMiB} }
+
+// shapeQueue is the waiting jobs of one shape, oldest first (with stale entries); those
+// before head are all stale.
+type shapeQueue struct {
+	k    shape
+	ids  []int
+	head int
+}
+
+func (s *sim) queue(k shape) *shapeQueue {
+	if q, ok := s.queueOf[k]; ok {
+		return q
+	}
+	q := &shapeQueue{k: k}
+	s.queueOf[k] = q
+	s.queues = append(s.queues, q)
+	return q
+}
+
+// provision puts a task the capacity provider could not place in PROVISIONING.
+func (s *sim) provision(i int) {
+	j := &s.jobs[i]
+	j.provisioning = true
+	j.provGen++
+	s.provCount++
+	s.h.push(event{at: s.now + s.cfg.ProvisioningTimeout, kind: evProvisioningTimeout, job: i, gen: j.provGen})
+}
+
+// pass is one dispatch pass's state.
+type pass struct {
+	maxCPU, maxMem int
+	room           bool
+	failed         map[shape]string // shapes that failed this pass, with the reason
+	batch          int
+	prev           *Job
+}
+
+// runTask is one task's RunTask in a pass: placed, or given a RESOURCE:* reason (and
+// PROVISIONING when a capacity provider has a slot).
+func (s *sim) runTask(d *pass, i int) {
+	j := &s.jobs[i]
+	if j.status != jobPending {
+		return
+	}
+	j.fresh = false
+	job := &s.wl.Jobs[i]
+	if p := d.prev; p == nil || d.batch == s.cfg.RunTaskBatch || job.CPU != p.CPU || job.MemoryMiB != p.MemoryMiB || job.Image != p.Image {
+		s.m.RunTaskCalls++
+		d.batch = 0
+	}
+	d.batch++
+	d.prev = job
+	// Within a pass capacity only shrinks, so a shape that failed fails again.
+	k := shapeOf(job)
+	var in *instance
+	reason, failed := d.failed[k]
+	if !failed && job.CPU <= d.maxCPU && job.MemoryMiB <= d.maxMem {
+		in = s.binpack(job.CPU, job.MemoryMiB)
+	}
+	if in == nil {
+		if !failed {
+			reason = "RESOURCE:CPU"
+			if job.CPU <= d.maxCPU {
+				reason = "RESOURCE:MEMORY"
+			}
+			if d.failed == nil {
+				d.failed = map[shape]string{}
+			}
+			d.failed[k] = reason
+		}
+		j.lastFailure = reason
+		if s.cfg.CapacityProvider && !j.provisioning && s.provCount < s.cfg.ProvisioningLimit {
+			s.provision(i)
+		}
+		return
+	}
+	s.place(i, in)
+	d.maxCPU, d.maxMem, d.room = s.maxFree()
 }
 
 // binpack picks the placeable instance with the least free CPU that fits, then the least
@@ -464,6 +591,7 @@ func (s *sim) place(i int, in *instance) {
 		s.retryAll()
 	}
 	j.status, j.inst, j.lastFailure, j.lastInst = jobStarting, in, "", in.a.ID
+	s.live--
 	s.pendingCPU -= job.CPU
 	s.pendingMem -= job.MemoryMiB
 	in.a.CPUUsed += job.CPU
@@ -666,17 +794,20 @@ func (s *sim) snapshot() *autoscale.Snapshot {
 	snap := &autoscale.Snapshot{
 		Now: s.cfg.Start.Add(s.now), Types: maps.Clone(s.types), Pools: slices.Clone(s.pools),
 		Instances: make([]autoscale.Instance, len(s.instances)),
-		Pending:   make([]autoscale.Task, len(s.pending)),
+		Pending:   make([]autoscale.Task, 0, s.live),
 		Running:   s.running, ArrivalBucket: s.cfg.ArrivalBucket,
 	}
 	for k, in := range s.instances {
 		snap.Instances[k] = in.a
 	}
-	for k, i := range s.pending {
+	for _, i := range s.pending {
+		if s.jobs[i].status != jobPending {
+			continue
+		}
 		t := s.tasks[i]
 		t.Provisioning = s.jobs[i].provisioning
 		t.LastFailure = s.jobs[i].lastFailure
-		snap.Pending[k] = t
+		snap.Pending = append(snap.Pending, t)
 	}
 	snap.Arrivals = make([]float64, len(s.arrivals))
 	week := 7 * 24 * time.Hour
@@ -767,7 +898,7 @@ func (s *sim) launch(pi int, typ string, spot bool, forTasks []string) {
 }
 
 func (s *sim) sample() {
-	x := Sample{T: s.now.Seconds(), Pending: len(s.pending), Provisioning: s.provCount, Running: s.running,
+	x := Sample{T: s.now.Seconds(), Pending: s.live, Provisioning: s.provCount, Running: s.running,
 		RegisteredCPU: int(s.regCPU), ReservedCPU: int(s.resCPU), DemandCPU: int(s.resCPU) + s.pendingCPU,
 		RegisteredMemoryMiB: int(s.regMem), ReservedMemoryMiB: int(s.resMem), DemandMemoryMiB: int(s.resMem) + s.pendingMem}
 	for _, in := range s.instances {
