@@ -26,8 +26,8 @@ func dayConfig() Config {
 //
 //	go test -run '^$' -bench BenchmarkDay -benchtime 3x ./sim/
 //
-// On a 2-vCPU Intel Xeon (2026-11, a shared machine): 0.55-0.61 s per run, 0.51-0.57
-// wall-s/sim-day, 660,000-740,000 events/s (79,818 jobs; ~400,000 events);
+// On a 2-vCPU Intel Xeon (2026-11, a shared machine, load 2-6): 0.55-1.0 s per run,
+// 0.51-0.95 wall-s/sim-day, 400,000-740,000 events/s (79,818 jobs; ~400,000 events);
 // BenchmarkDayBacklog 0.72 s per run. The autoscale policies on the same day from an empty
 // cluster ran in 0.4-0.9 s each; oracle 4.1 s (it reads Snapshot.Future every 10 s).
 func BenchmarkDay(b *testing.B) {

@@ -59,9 +59,9 @@ type Config struct {
 	ArrivalBucket time.Duration `json:"arrivalBucket"`
 	// Future gives the policy Snapshot.Future (the oracle only).
 	Future bool `json:"future"`
-	// Records keeps Result.Records, one per job (default off: Run computes the metrics
-	// without them).
-	Records bool `json:"records"`
+	// OmitRecords leaves Result.Records out (the metrics do not need them; a long trace's
+	// records are most of a Result's size).
+	OmitRecords bool `json:"omitRecords"`
 }
 
 // WithDefaults returns c with its zero fields set to the defaults.

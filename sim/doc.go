@@ -16,3 +16,25 @@
 // ECS placement (binpack on CPU then memory, at most 10 tasks per RunTask, RESOURCE:CPU and
 // RESOURCE:MEMORY reasons) and capacity-provider PROVISIONING with its limit and timeout.
 package sim
+
+// What is simplified or left out, on purpose:
+//
+//   - One region, no Availability Zones, no placement constraints or spread strategies, no
+//     daemon tasks, no ENI, port or GPU limits: placement is binpack on CPU, then memory.
+//   - A task reserves its CPU and memory from placement; its wait (Metrics.Wait*) runs from
+//     submit to its first container start, image pull and container start included. A
+//     re-run after an interruption is counted (Reruns), not added to the wait.
+//   - hashike's queue retries RunTask whenever capacity or a PROVISIONING slot frees, not on
+//     a timer. RunTask on a cluster with no room answers RESOURCE:CPU (or RESOURCE:MEMORY
+//     when some instance has the CPU); an empty cluster also answers RESOURCE:CPU, where
+//     ECS returns an error, so scale-from-zero policies see a resource failure.
+//   - Billing is per second from the launch request to the instance's end, with no minimum;
+//     an instance that never registers is billed until it fails; an insufficient-capacity
+//     failure is not billed. Spot prices are fixed.
+//   - A group keeps Min but does not otherwise replace reclaimed or failed instances, nor
+//     rebalance spot capacity; launching is the policy's job. Launch counts above Max are
+//     dropped silently. Draining a launching instance cancels it.
+//   - Spot draining (ECS_ENABLE_SPOT_INSTANCE_DRAINING) is off by default, as in ECS: tasks
+//     are still placed on an instance under notice unless Config.SpotDraining.
+//   - The provisioning timeout defaults to 10 minutes (ECS's own figure was not confirmed
+//     when this was written; Config.ProvisioningTimeout).

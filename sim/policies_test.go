@@ -21,7 +21,6 @@ func TestRegisteredPolicies(t *testing.T) {
 		cfg.Pools[0].Initial = 0
 		cfg.CapacityProvider = name == "ecs-managed" || name == "provisioning"
 		cfg.Future = name == "oracle"
-		cfg.Records = true
 		r, err := Run(cfg, wl, p, 1)
 		if err != nil {
 			t.Fatal(err)

@@ -935,7 +935,7 @@ func (s *sim) result() *Result {
 		if j.started {
 			waits = append(waits, (j.firstStart - job.Submit).Seconds())
 		}
-		if s.cfg.Records {
+		if !s.cfg.OmitRecords {
 			r := JobRecord{ID: s.ids[i], Submit: job.Submit.Seconds(), Start: -1, End: j.end.Seconds(), Instance: j.lastInst, Attempts: j.attempts + 1, Failed: j.failReason}
 			if j.started {
 				r.Start = j.firstStart.Seconds()

@@ -20,7 +20,6 @@ func spotCluster() Config {
 			LaunchFailure: 0.05, InsufficientCapacity: 0.1,
 			SpotHazardPerHour: 0.05, ReclaimsPerDay: 6,
 		}},
-		Records: true,
 	}
 }
 
@@ -91,7 +90,7 @@ func TestFailuresHaveReasons(t *testing.T) {
 		{Submit: 0, Duration: time.Minute, CPU: 1 << 20, MemoryMiB: 1}, // fits no type
 		{Submit: 0, Duration: time.Minute, CPU: 1024, MemoryMiB: 1024}, // no capacity ever
 	}}
-	cfg := Config{Horizon: time.Hour, Records: true}
+	cfg := Config{Horizon: time.Hour}
 	r, err := Run(cfg, wl, fixed{}, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -229,8 +228,7 @@ func round1(xs []float64) []float64 {
 
 func TestBinpack(t *testing.T) {
 	cfg := Config{
-		Pools:   []PoolConfig{{Pool: autoscale.Pool{Name: "p", InstanceTypes: []string{"m6i.xlarge"}, Max: 2}, Initial: 2}},
-		Records: true,
+		Pools: []PoolConfig{{Pool: autoscale.Pool{Name: "p", InstanceTypes: []string{"m6i.xlarge"}, Max: 2}, Initial: 2}},
 	}
 	wl := Workload{Jobs: []Job{
 		{Submit: 0, Duration: time.Hour, CPU: 3072, MemoryMiB: 1024},
@@ -271,7 +269,7 @@ func TestResourceReasonsAndProvisioning(t *testing.T) {
 	var snaps []*autoscale.Snapshot
 	cfg := Config{
 		Pools:            []PoolConfig{{Pool: autoscale.Pool{Name: "p", InstanceTypes: []string{"m6i.xlarge", "m6i.2xlarge"}, Max: 3}, Initial: 1}},
-		CapacityProvider: true, ProvisioningLimit: 2, MaxAttempts: 2, Records: true,
+		CapacityProvider: true, ProvisioningLimit: 2, MaxAttempts: 2,
 	}
 	wl := Workload{Jobs: []Job{
 		{Submit: 0, Duration: time.Minute, CPU: 6000, MemoryMiB: 1000},  // CPU beyond an xlarge
@@ -306,7 +304,7 @@ func TestImageCache(t *testing.T) {
 	cfg := Config{
 		Pools:             []PoolConfig{{Pool: autoscale.Pool{Name: "p", InstanceTypes: []string{"m6i.xlarge"}, Max: 1}, Initial: 1}},
 		ImageMiB:          map[string]int{"big": 3000},
-		ContainerStartMin: time.Second, ContainerStartMax: time.Second, Records: true,
+		ContainerStartMin: time.Second, ContainerStartMax: time.Second,
 	}
 	wl := Workload{Jobs: []Job{
 		{Submit: 0, Duration: time.Minute, CPU: 256, MemoryMiB: 256, Image: "big"},
