@@ -3,8 +3,9 @@
 // providers) and drives an autoscale.Policy in virtual time, so policies can be compared on
 // wait, cost and utilisation before any of them touches a real account.
 //
-// Everything runs in virtual time from an event heap (ordered by time, then by the order the
-// events were scheduled); the only randomness is a math/rand/v2 PCG seeded by Run's seed, so
+// Everything runs in virtual time from an event heap (ordered by time; at one time the
+// cloud and arrivals, then the dispatcher, then policy ticks; then by the order the events
+// were scheduled); the only randomness is a math/rand/v2 PCG seeded by Run's seed, so
 // the same Config, Workload, Policy and seed give byte-identical Results. The package reads
 // no clock, sleeps never, and imports only the standard library and package autoscale.
 //
