@@ -63,13 +63,15 @@ type instance struct {
 }
 
 type sim struct {
-	cfg    Config
-	wl     Workload
-	p      autoscale.Policy
-	rng    *rand.Rand
-	h      eventHeap
-	now    time.Duration
-	events int
+	cfg Config
+	// weekStart is how far the start is into its week (from Sunday 00:00 UTC), for Arrivals.
+	weekStart time.Duration
+	wl        Workload
+	p         autoscale.Policy
+	rng       *rand.Rand
+	h         eventHeap
+	now       time.Duration
+	events    int
 
 	jobs    []jobState
 	ids     []string
@@ -140,6 +142,7 @@ func Run(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*Result, err
 		s.tasks[i] = autoscale.Task{ID: s.ids[i], CPU: j.CPU, MemoryMiB: j.MemoryMiB, SubmittedAt: cfg.Start.Add(j.Submit), Image: j.Image}
 	}
 	s.arrivals = make([]float64, int((7*24*time.Hour)/cfg.ArrivalBucket)+1)
+	s.weekStart = sinceSunday(cfg.Start)
 	horizon := cfg.Horizon
 	if horizon == 0 {
 		horizon = 24 * time.Hour
@@ -278,9 +281,16 @@ func (s *sim) handle(e event) {
 	}
 }
 
+// sinceSunday is how far t is into its week, counted from Sunday 00:00 UTC.
+func sinceSunday(t time.Time) time.Duration {
+	t = t.UTC()
+	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	return time.Duration(t.Weekday())*24*time.Hour + t.Sub(day)
+}
+
 func (s *sim) arrive(i int) {
 	job := s.wl.Jobs[i]
-	if b := int((job.Submit % (7 * 24 * time.Hour)) / s.cfg.ArrivalBucket); b < len(s.arrivals) {
+	if b := int(((s.weekStart + job.Submit) % (7 * 24 * time.Hour)) / s.cfg.ArrivalBucket); b < len(s.arrivals) {
 		s.arrivals[b]++
 	}
 	if s.next = i + 1; s.next < len(s.wl.Jobs) {
@@ -812,7 +822,9 @@ func (s *sim) snapshot() *autoscale.Snapshot {
 	snap.Arrivals = make([]float64, len(s.arrivals))
 	week := 7 * 24 * time.Hour
 	for b, n := range s.arrivals {
-		from := time.Duration(b) * s.cfg.ArrivalBucket
+		// The bucket's first occurrence since the start: buckets count from Sunday 00:00
+		// UTC, as autoscale.Snapshot.ArrivalIndex reads them.
+		from := (time.Duration(b)*s.cfg.ArrivalBucket - s.weekStart + week) % week
 		if s.now < from {
 			continue
 		}
