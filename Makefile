@@ -54,5 +54,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeToken -fuzztime=30s ./httpapi/
 	$(GO) test -run='^$$' -fuzz=FuzzParseRunQuery -fuzztime=30s ./httpapi/
 
+# ./bench/: hashike vs docker run (needs a Docker Engine); ./bench/server/: the server's control
+# plane on SQLite and PostgreSQL (needs PostgreSQL's binaries; see internal/pgtest).
 bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=5x -count=1 ./bench/
+	$(GO) test -run='^$$' -bench=. -benchtime=5s -count=1 -timeout=30m ./bench/server/

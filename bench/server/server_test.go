@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -36,6 +37,8 @@ import (
 	"github.com/hashike/hashike/postgres"
 	"github.com/hashike/hashike/server"
 	"github.com/hashike/hashike/sqlite"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 func TestMain(m *testing.M) {
@@ -73,13 +76,40 @@ var databases = []database{
 		return s
 	}},
 	{"postgres", func(b *testing.B) hashike.ServerStore {
-		s, err := postgres.Open(context.Background(), pgtest.DSN(b))
+		dsn := pgtest.DSN(b)
+		s, err := postgres.Open(context.Background(), dsn)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { s.Close() })
+		settingsOnce.Do(func() { logSettings(b, dsn) })
 		return s
 	}},
+}
+
+var settingsOnce sync.Once
+
+// logSettings shows the server's version and durability settings next to the figures.
+func logSettings(b *testing.B, dsn string) {
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(dsn) // a DSN may hold pool settings, which pgx.Connect refuses
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var out []string
+	for _, name := range []string{"server_version", "fsync", "synchronous_commit", "full_page_writes", "wal_sync_method", "shared_buffers"} {
+		var v string
+		if err := conn.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v); err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, name+"="+v)
+	}
+	b.Logf("PostgreSQL: %s", strings.Join(out, " "))
 }
 
 const jobName = "bench"
