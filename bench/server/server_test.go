@@ -416,10 +416,23 @@ func BenchmarkHTTPEnqueue(b *testing.B) {
 // of its Enqueue call until the backend was asked to start it. arrival-lag-p99-ms is how late
 // the calls began against the schedule (the load generator's own delay, not counted in the
 // latency). With -benchtime 5s the arrivals last about 5 s. Target: p99 <= 100 ms.
+//
+// postgres-at-200 is PostgreSQL at 200 arrivals/s, about half of what the server sustains
+// there on the 2-core VM (BenchmarkServerThroughput), far below the target's 2,500/s, which
+// it cannot keep up with: at that rate the queue grows for as long as the arrivals last.
 func BenchmarkServerLatency(b *testing.B) {
-	for _, db := range databases {
-		b.Run(db.name, func(b *testing.B) {
-			rate := targets[db.name].runsPerSec / 2
+	cases := []struct {
+		name string
+		db   database
+		rate float64
+	}{
+		{"sqlite", databases[0], targets["sqlite"].runsPerSec / 2},
+		{"postgres", databases[1], targets["postgres"].runsPerSec / 2},
+		{"postgres-at-200", databases[1], 200},
+	}
+	for _, c := range cases {
+		db, rate := c.db, c.rate
+		b.Run(c.name, func(b *testing.B) {
 			h := newHarness(b, db)
 			ctx := context.Background()
 			dispatched := h.backend.expect(b.N)
@@ -476,7 +489,7 @@ func BenchmarkServerLatency(b *testing.B) {
 			b.ReportMetric(ms(percentile(lat, 99)), "p99-ms")
 			b.ReportMetric(ms(percentile(lat, 100)), "max-ms")
 			b.ReportMetric(ms(percentile(lag, 99)), "arrival-lag-p99-ms")
-			if p99, want := percentile(lat, 99), targets[db.name].p99; b.N >= 1000 && p99 > want {
+			if p99, want := percentile(lat, 99), targets[db.name].p99; b.N >= 500 && p99 > want {
 				b.Logf("above target: p99 %s, target %s", p99, want)
 			}
 		})
