@@ -53,55 +53,52 @@ func (s *Store) ClaimRuns(ctx context.Context, now time.Time, limit int, owner h
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %s: owner: %w", op, err)
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, dbErr(op, err)
-	}
-	defer tx.Rollback()
-
-	states, rooms, err := s.queueSnapshot(ctx, tx, limit)
-	if err != nil {
-		return nil, dbErr(op, err)
-	}
-	var queued []dispatch.Queued
-	head := tx.StmtContext(ctx, s.stmt.queueHead)
-	for name, room := range rooms {
-		if queued, err = appendHead(ctx, head, queued, name, at, room); err != nil {
-			return nil, dbErr(op, err)
+	var stored []storedRun
+	err = s.inWriteTx(ctx, op, func(ctx context.Context, tx *sql.Tx) error {
+		states, rooms, err := s.queueSnapshot(ctx, tx, limit)
+		if err != nil {
+			return dbErr(op, err)
 		}
-	}
-	picked := dispatch.Next(queued, states, now, limit)
-	if len(picked) == 0 {
-		return nil, nil
-	}
-	ids := make([]string, len(picked))
-	for i, q := range picked {
-		ids[i] = q.RunID
-	}
-	idsJSON, err := json.Marshal(ids)
+		var queued []dispatch.Queued
+		head := tx.StmtContext(ctx, s.stmt.queueHead)
+		for name, room := range rooms {
+			if queued, err = appendHead(ctx, head, queued, name, at, room); err != nil {
+				return dbErr(op, err)
+			}
+		}
+		picked := dispatch.Next(queued, states, now, limit)
+		if len(picked) == 0 {
+			return nil
+		}
+		ids := make([]string, len(picked))
+		for i, q := range picked {
+			ids[i] = q.RunID
+		}
+		idsJSON, err := json.Marshal(ids)
+		if err != nil {
+			return fmt.Errorf("sqlite: %s: %w", op, err)
+		}
+		res, err := tx.StmtContext(ctx, s.stmt.dispatch).ExecContext(ctx, string(ownerJSON), string(idsJSON))
+		if err != nil {
+			return dbErr(op, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != int64(len(ids)) {
+			// A queue item whose run is not queued: the invariant that UpdateRun keeps broke.
+			return fmt.Errorf("sqlite: %s: %d of %d picked runs were queued (%v)", op, n, len(ids), err)
+		}
+		if _, err := tx.StmtContext(ctx, s.stmt.dispatchTransitions).ExecContext(ctx, at, string(idsJSON)); err != nil {
+			return dbErr(op, err)
+		}
+		if _, err := tx.StmtContext(ctx, s.stmt.dequeue).ExecContext(ctx, string(idsJSON)); err != nil {
+			return dbErr(op, err)
+		}
+		if stored, err = s.runsInTx(ctx, tx, ids, string(idsJSON)); err != nil {
+			return dbErr(op, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: %s: %w", op, err)
-	}
-	res, err := tx.StmtContext(ctx, s.stmt.dispatch).ExecContext(ctx, string(ownerJSON), string(idsJSON))
-	if err != nil {
-		return nil, dbErr(op, err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n != int64(len(ids)) {
-		// A queue item whose run is not queued: the invariant that UpdateRun keeps broke.
-		return nil, fmt.Errorf("sqlite: %s: %d of %d picked runs were queued (%v)", op, n, len(ids), err)
-	}
-	if _, err := tx.StmtContext(ctx, s.stmt.dispatchTransitions).ExecContext(ctx, at, string(idsJSON)); err != nil {
-		return nil, dbErr(op, err)
-	}
-	if _, err := tx.StmtContext(ctx, s.stmt.dequeue).ExecContext(ctx, string(idsJSON)); err != nil {
-		return nil, dbErr(op, err)
-	}
-	stored, err := s.runsInTx(ctx, tx, ids, string(idsJSON))
-	if err != nil {
-		return nil, dbErr(op, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, dbErr(op, err)
+		return nil, err
 	}
 	runs := make([]*hashike.Run, len(stored))
 	for i, sr := range stored {
