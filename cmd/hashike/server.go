@@ -291,13 +291,11 @@ func (a *app) tokenCmd() *cobra.Command {
 		Short: "Create an API token and print its secret (shown once; only its hash is stored)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			store, srv, err := a.offlineServer(ctx)
-			if err != nil {
+			var t server.CreatedToken
+			err := a.withOfflineServer(cmd.Context(), func(ctx context.Context, srv *server.Server) (err error) {
+				t, err = srv.CreateToken(ctx, name, hashike.Scope(scope))
 				return err
-			}
-			defer store.Close()
-			t, err := srv.CreateToken(ctx, name, hashike.Scope(scope))
+			})
 			if err != nil {
 				return err
 			}
@@ -316,13 +314,11 @@ func (a *app) tokenCmd() *cobra.Command {
 		Short: "List the tokens (never their secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			store, srv, err := a.offlineServer(ctx)
-			if err != nil {
+			var ts []hashike.Token
+			err := a.withOfflineServer(cmd.Context(), func(ctx context.Context, srv *server.Server) (err error) {
+				ts, err = srv.ListTokens(ctx)
 				return err
-			}
-			defer store.Close()
-			ts, err := srv.ListTokens(ctx)
+			})
 			if err != nil {
 				return err
 			}
@@ -346,13 +342,10 @@ func (a *app) tokenCmd() *cobra.Command {
 		Short: "Revoke a token",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			store, srv, err := a.offlineServer(ctx)
+			err := a.withOfflineServer(cmd.Context(), func(ctx context.Context, srv *server.Server) error {
+				return srv.RevokeToken(ctx, args[0])
+			})
 			if err != nil {
-				return err
-			}
-			defer store.Close()
-			if err := srv.RevokeToken(ctx, args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "token %s revoked\n", args[0])
@@ -366,21 +359,21 @@ func (a *app) tokenCmd() *cobra.Command {
 	return cmd
 }
 
-// offlineServer is a Server over the server's database that runs no loops: for the commands
-// that work on the database directly (tokens).
-func (a *app) offlineServer(ctx context.Context) (hashike.ServerStore, *server.Server, error) {
+// withOfflineServer calls fn with a Server over the server's database that runs no loops:
+// for the commands that work on the database directly (tokens). The database is closed after.
+func (a *app) withOfflineServer(ctx context.Context, fn func(context.Context, *server.Server) error) error {
 	store, err := a.openServerStore(ctx)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
+	defer store.Close()
 	srv, err := server.New(server.Config{
 		Store: store, Clock: a.clock, Random: rand.Reader, Self: process.Self(), Alive: process.Alive,
 		Backend:         func(string) (hashike.Backend, error) { return nil, errors.New("no backend here") },
 		ParseDefinition: func(string, []byte) (*job.Definition, error) { return nil, errors.New("no parsing here") },
 	})
 	if err != nil {
-		store.Close()
-		return nil, nil, err
+		return err
 	}
-	return store, srv, nil
+	return fn(ctx, srv)
 }
