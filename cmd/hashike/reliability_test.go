@@ -237,6 +237,52 @@ func waitOutput(t *testing.T, c *httpapi.Client, id, text string, deadline time.
 	}
 }
 
+// newJobsDir returns a temporary directory and an empty jobs directory in it.
+func newJobsDir(t *testing.T) (dir, jobs string) {
+	t.Helper()
+	dir = t.TempDir()
+	jobs = filepath.Join(dir, "jobs")
+	if err := os.Mkdir(jobs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir, jobs
+}
+
+// checkTries asserts that every enqueue's last try succeeded and that every try started one
+// container and was dispatched once; it returns when each enqueue's first try was dispatched.
+func checkTries(t *testing.T, c *httpapi.Client, st *starts, roots []string, byRoot map[string][]*hashike.Run) []time.Time {
+	t.Helper()
+	var firstDispatch []time.Time
+	for i, id := range roots {
+		tries := byRoot[id]
+		if last := tries[len(tries)-1]; last.State != hashike.StateSucceeded {
+			t.Errorf("run %d (%s): the last of %d tries ended %s: %+v", i, id, len(tries), last.State, last.Exit)
+		}
+		for _, try := range tries {
+			if n := st.of(try.ID); n != 1 {
+				t.Errorf("run %d try %d (%s): %d container starts, want 1", i, try.Attempt, try.ID, n)
+			}
+			view, err := c.GetRun(context.Background(), try.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var dispatched []time.Time
+			for _, tr := range view.History {
+				if tr.From == hashike.StateQueued && tr.To == hashike.StatePending {
+					dispatched = append(dispatched, tr.At)
+				}
+			}
+			if len(dispatched) != 1 {
+				t.Fatalf("run %d try %d (%s) was dispatched %d times", i, try.Attempt, try.ID, len(dispatched))
+			}
+			if try.ID == id {
+				firstDispatch = append(firstDispatch, dispatched[0])
+			}
+		}
+	}
+	return firstDispatch
+}
+
 func writeJob(t *testing.T, dir, name, body string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(strings.ReplaceAll(body, "IMAGE", dockertest.Image)), 0o644); err != nil {
@@ -249,9 +295,7 @@ func writeJob(t *testing.T, dir, name, body string) {
 // the queue dispatched in enqueue order.
 func TestServerKill9(t *testing.T) {
 	dc := dockertest.Require(t)
-	dir := t.TempDir()
-	jobs := filepath.Join(dir, "jobs")
-	os.Mkdir(jobs, 0o755)
+	dir, jobs := newJobsDir(t)
 	writeJob(t, jobs, "work", `queue: work
 taskDefinition:
   memory: "32"
@@ -295,31 +339,7 @@ taskDefinition:
 	}
 	byRoot := waitSettled(t, func() *httpapi.Client { return srv.c }, roots, 4*time.Minute)
 
-	var dispatched []time.Time
-	for i, id := range roots {
-		tries := byRoot[id]
-		last := tries[len(tries)-1]
-		if last.State != hashike.StateSucceeded {
-			t.Errorf("run %d (%s): %d tries, the last %s: %+v", i, id, len(tries), last.State, last.Exit)
-		}
-		for _, try := range tries {
-			if n := st.of(try.ID); n != 1 {
-				t.Errorf("run %d try %d (%s): %d container starts, want 1", i, try.Attempt, try.ID, n)
-			}
-		}
-		view, err := srv.c.GetRun(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, tr := range view.History {
-			if tr.From == hashike.StateQueued && tr.To == hashike.StatePending {
-				dispatched = append(dispatched, tr.At)
-			}
-		}
-	}
-	if len(dispatched) != len(roots) {
-		t.Fatalf("%d dispatch transitions for %d runs", len(dispatched), len(roots))
-	}
+	dispatched := checkTries(t, srv.c, st, roots, byRoot)
 	for i := 1; i < len(dispatched); i++ {
 		if dispatched[i].Before(dispatched[i-1]) {
 			t.Errorf("run %d was dispatched at %s, before run %d (%s): the queue lost its order", i, dispatched[i], i-1, dispatched[i-1])
@@ -333,9 +353,7 @@ taskDefinition:
 func TestServerTwoReplicasPostgres(t *testing.T) {
 	dc := dockertest.Require(t)
 	dsn := pgtest.DSN(t)
-	dir := t.TempDir()
-	jobs := filepath.Join(dir, "jobs")
-	os.Mkdir(jobs, 0o755)
+	_, jobs := newJobsDir(t)
 	writeJob(t, jobs, "work", `queue: work
 taskDefinition:
   memory: "32"
@@ -412,31 +430,7 @@ taskDefinition:
 		time.Sleep(100 * time.Millisecond)
 	}
 	byRoot := waitSettled(t, func() *httpapi.Client { return survivor.c }, roots, 4*time.Minute)
-	for i, id := range roots {
-		tries := byRoot[id]
-		last := tries[len(tries)-1]
-		if last.State != hashike.StateSucceeded {
-			t.Errorf("run %d (%s): the last of %d tries ended %s: %+v", i, id, len(tries), last.State, last.Exit)
-		}
-		for _, try := range tries {
-			if n := st.of(try.ID); n != 1 {
-				t.Errorf("run %d try %d: %d container starts, want 1", i, try.Attempt, n)
-			}
-			view, err := survivor.c.GetRun(ctx, try.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n := 0
-			for _, tr := range view.History {
-				if tr.From == hashike.StateQueued && tr.To == hashike.StatePending {
-					n++
-				}
-			}
-			if n != 1 {
-				t.Errorf("run %d try %d was dispatched %d times", i, try.Attempt, n)
-			}
-		}
-	}
+	checkTries(t, survivor.c, st, roots, byRoot)
 }
 
 // privateDockerd is a Docker daemon of the test's own (its socket, data and exec roots, a
@@ -578,9 +572,7 @@ func TestServerDockerRestart(t *testing.T) {
 	if err := dockertest.BuildImage(ctx, dc, dockertest.Image); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	jobs := filepath.Join(dir, "jobs")
-	os.Mkdir(jobs, 0o755)
+	dir, jobs := newJobsDir(t)
 	// attempts 1: an application failure is final; infrastructure failures have their own
 	// budget (3 by default).
 	writeJob(t, jobs, "long", `retryStrategy:
@@ -643,9 +635,7 @@ taskDefinition:
 // tasks; the next server adopts them and they complete, each in its one container.
 func TestServerGracefulShutdown(t *testing.T) {
 	dc := dockertest.Require(t)
-	dir := t.TempDir()
-	jobs := filepath.Join(dir, "jobs")
-	os.Mkdir(jobs, 0o755)
+	dir, jobs := newJobsDir(t)
 	writeJob(t, jobs, "steady", `taskDefinition:
   memory: "32"
   containerDefinitions:
