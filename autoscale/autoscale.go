@@ -111,9 +111,11 @@ type Snapshot struct {
 	Pending []Task `json:"pending"`
 	// Running counts the tasks running.
 	Running int `json:"running"`
-	// Arrivals is the arrival history by time of week, for forecasting: Arrivals[i] is the
-	// mean count of tasks submitted in the i-th ArrivalBucket of the week so far seen.
-	Arrivals      []float64     `json:"arrivals,omitempty"`
+	// Arrivals is the recent arrival history, for forecasting: Arrivals[i] counts the tasks
+	// submitted in the i-th bucket of ArrivalBucket, oldest first. Buckets are aligned to the
+	// Unix epoch (time.Truncate) and the last one is the bucket Now falls in, still filling;
+	// a driver keeps up to a week of completed buckets before it.
+	Arrivals      []int         `json:"arrivals,omitempty"`
 	ArrivalBucket time.Duration `json:"arrivalBucket,omitempty"`
 	// Future is the tasks still to come, for the oracle only (nil for every other policy).
 	Future []Task `json:"-"`

@@ -24,7 +24,7 @@ func TestHashikeNeverTerminatesBusyInstances(t *testing.T) {
 		want    []string
 	}{
 		{"busy since long", []Pool{pool(10)}, []Instance{active("b1", 1, 512, 512, long), active("b2", 3, 2048, 4096, long)}, nil, nil},
-		{"idle past cooldown", []Pool{pool(10)}, []Instance{active("b1", 1, 512, 512, long), idle("i1", t0.Add(-6*time.Minute)), idle("i2", t0.Add(-4*time.Minute))}, nil, []string{"i1"}},
+		{"idle past cooldown", []Pool{pool(10)}, []Instance{active("b1", 1, 512, 512, long), idle("i1", t0.Add(-90*time.Second)), idle("i2", t0.Add(-30*time.Second))}, nil, []string{"i1"}},
 		{"never registered a task", []Pool{pool(10)}, []Instance{active("n1", 0, 0, 0, t0.Add(-10*time.Minute))}, nil, []string{"n1"}},
 		{"not below Min", minPool, []Instance{active("b1", 1, 512, 512, long), idle("i1", long), idle("i2", long), idle("i3", long)}, nil, []string{"i1", "i2"}},
 		// A pending task too young to cause a launch still keeps the instance it fits on.
@@ -181,10 +181,10 @@ func TestHashikeSpotInterruption(t *testing.T) {
 
 func TestHashikeWarmHeadroom(t *testing.T) {
 	s := snap(t0, []Pool{pool(10)}, []Instance{active("i1", 0, 0, 0, t0.Add(-time.Hour))})
-	s.ArrivalBucket = time.Hour
-	s.Arrivals = make([]float64, 7*24)
-	s.Arrivals[s.ArrivalIndex(t0)] = 160 // 4 in the 90 s launch latency: room for 4 + 2 = 6 tasks
-	acts, _ := checkDeterministic(t, Hashike(HashikeConfig{}), s, nil)
+	s.ArrivalBucket = time.Minute
+	s.Arrivals = make([]int, 24*60+1)
+	s.Arrivals[0], s.Arrivals[1] = 2, 4 // yesterday 09:00 and 09:01: 4 in the 90 s launch latency, room for 4 + 2 = 6 tasks
+	acts, _ := checkDeterministic(t, Hashike(HashikeConfig{HeadroomSigma: 1}), s, nil)
 	// 1024 x 2048 tasks: 2 per small instance; i1 holds 2 (and is kept), 2 more launched.
 	if l, _, term := kinds(acts); !reflect.DeepEqual(l, []string{"p/small x2"}) || term != nil {
 		t.Fatalf("launch %v terminate %v", l, term)

@@ -99,22 +99,43 @@ func TestBinpackCount(t *testing.T) {
 }
 
 func TestExpectedArrivals(t *testing.T) {
-	s := &Snapshot{ArrivalBucket: time.Hour, Arrivals: make([]float64, 7*24)}
-	// Monday 09:00 and 10:00 UTC are buckets 24+9 and 24+10.
-	s.Arrivals[33] = 60
-	s.Arrivals[34] = 120
-	if i := s.ArrivalIndex(t0); i != 33 {
-		t.Fatalf("index %d, want 33", i)
+	// Two days of one-minute buckets up to t0 (the last, t0's own, still filling); the
+	// minute at 09:00 saw 60 tasks yesterday and 600 an hour ago, the one at 09:01 120
+	// yesterday.
+	s := &Snapshot{Now: t0.Add(30 * time.Second), ArrivalBucket: time.Minute, Arrivals: make([]int, 2*24*60+1)}
+	last := len(s.Arrivals) - 1
+	s.Arrivals[last-24*60] = 60
+	s.Arrivals[last-24*60+1] = 120
+	s.Arrivals[last-60] = 600
+	s.Arrivals[last] = 20 // in progress: 40 more expected in its last 30 s
+	if got := s.ExpectedArrivals(t0, 90*time.Second); got != 60+120/2 {
+		t.Errorf("09:00-09:01:30 from yesterday: %v, want 120", got)
 	}
-	if got := s.ExpectedArrivals(t0, 90*time.Second); got != 1.5 {
-		t.Errorf("90 s at 60/h: %v, want 1.5", got)
+	if got := s.ExpectedArrivals(s.Now, time.Minute); got != 40+120.0/2 {
+		t.Errorf("from now, straddling 09:01: %v, want 100", got)
 	}
-	// Straddling 10:00: 30 min at 60/h + 30 min at 120/h.
-	if got := s.ExpectedArrivals(t0.Add(30*time.Minute), time.Hour); got != 90 {
-		t.Errorf("straddling: %v, want 90", got)
+	s.Arrivals[last] = 90 // a burst came already: none more expected in this minute
+	if got := s.ExpectedArrivals(s.Now, 30*time.Second); got != 0 {
+		t.Errorf("after the burst: %v, want 0", got)
+	}
+	// Less than a day of history: an hour ago.
+	s.Arrivals = s.Arrivals[24*60+1:]
+	if got := s.ExpectedArrivals(t0, time.Minute); got != 600 {
+		t.Errorf("from an hour ago: %v, want 600", got)
+	}
+	// A week back is preferred when the history reaches it.
+	s.Arrivals = make([]int, 7*24*60+1)
+	s.Arrivals[0] = 7
+	s.Arrivals[6*24*60] = 60
+	if got := s.ExpectedArrivals(t0, time.Minute); got != 7 {
+		t.Errorf("from last week: %v, want 7", got)
 	}
 	if got := (&Snapshot{}).ExpectedArrivals(t0, time.Hour); got != 0 {
 		t.Errorf("no history: %v", got)
+	}
+	s.Arrivals = make([]int, 30)
+	if got := s.ExpectedArrivals(t0, time.Hour); got != 0 {
+		t.Errorf("half an hour of history: %v", got)
 	}
 	for _, c := range []struct {
 		m    float64

@@ -129,40 +129,66 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 func clamp(v, lo, hi int) int { return max(lo, min(v, hi)) }
 
-// week is the period of Snapshot.Arrivals.
-const week = 7 * 24 * time.Hour
+// The seasons ExpectedArrivals looks back by, longest first: the same time last week, then
+// yesterday, then an hour ago (hourly cron schedules).
+var seasons = []time.Duration{7 * 24 * time.Hour, 24 * time.Hour, time.Hour}
 
-// ArrivalIndex is the index into Arrivals of the bucket holding t: buckets of
-// ArrivalBucket count from Sunday 00:00 UTC, wrapping around len(Arrivals) (so a history
-// shorter than a week repeats). It returns -1 when there is no history.
-func (s *Snapshot) ArrivalIndex(t time.Time) int {
-	if len(s.Arrivals) == 0 || s.ArrivalBucket <= 0 {
-		return -1
+// arrivalsAt returns the count of the completed bucket holding t, if Arrivals has it.
+func (s *Snapshot) arrivalsAt(t time.Time) (int, bool) {
+	b := s.ArrivalBucket
+	last := s.Now.Truncate(b)
+	if !t.Before(last) {
+		return 0, false // the bucket in progress, or the future
 	}
-	return int(weekOffset(t)/s.ArrivalBucket) % len(s.Arrivals)
+	i := len(s.Arrivals) - 1 - int(last.Sub(t.Truncate(b))/b)
+	if i < 0 {
+		return 0, false
+	}
+	return s.Arrivals[i], true
 }
 
-func weekOffset(t time.Time) time.Duration {
-	t = t.UTC()
-	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-	return time.Duration(t.Weekday())*24*time.Hour + t.Sub(day)
-}
-
-// ExpectedArrivals is the forecast count of tasks submitted in [from, from+d): the
-// Arrivals means integrated over the window, each bucket weighted by its overlap.
+// ExpectedArrivals is the forecast count of tasks submitted in [from, from+d), a seasonal
+// naive forecast: each bucket of the window is expected to see what the same bucket saw one
+// week earlier, or, when Arrivals does not reach that far back, one day earlier, or one hour
+// earlier; buckets are weighted by their overlap with the window, and the bucket in
+// progress expects only what it has not seen yet. With no history it is 0.
 func (s *Snapshot) ExpectedArrivals(from time.Time, d time.Duration) float64 {
-	if s.ArrivalIndex(from) < 0 || d <= 0 {
+	b := s.ArrivalBucket
+	if len(s.Arrivals) == 0 || b <= 0 || d <= 0 {
 		return 0
 	}
-	b := s.ArrivalBucket
+	// The longest season the history covers decides for the whole window, so a forecast
+	// does not mix last week's Monday with yesterday's Sunday.
+	var season time.Duration
+	for _, p := range seasons {
+		if _, ok := s.arrivalsAt(from.Add(-p)); ok {
+			season = p
+			break
+		}
+	}
+	if season == 0 {
+		return 0
+	}
 	sum := 0.0
-	off := weekOffset(from)
-	for left := d; left > 0; {
-		i := int(off/b) % len(s.Arrivals)
-		step := min(left, b-off%b)
-		sum += s.Arrivals[i] * float64(step) / float64(b)
-		left -= step
-		off = (off + step) % week
+	for t, end := from, from.Add(d); t.Before(end); {
+		next := t.Truncate(b).Add(b)
+		if next.After(end) {
+			next = end
+		}
+		step := next.Sub(t)
+		n, ok := s.arrivalsAt(t.Add(-season))
+		switch {
+		case !ok:
+		case t.Truncate(b).Equal(s.Now.Truncate(b)) && !t.Before(s.Now):
+			// The bucket in progress: what it has not seen yet, spread over what is left of it
+			// (a burst that came already is not expected again).
+			if left := float64(n - s.Arrivals[len(s.Arrivals)-1]); left > 0 {
+				sum += left * float64(step) / float64(t.Truncate(b).Add(b).Sub(s.Now))
+			}
+		default:
+			sum += float64(n) * float64(step) / float64(b)
+		}
+		t = t.Add(step)
 	}
 	return sum
 }

@@ -55,7 +55,8 @@ type Config struct {
 	Horizon time.Duration `json:"horizon"`
 	// SampleStep is the period of Result.Series (default 1 min).
 	SampleStep time.Duration `json:"sampleStep"`
-	// ArrivalBucket is the width of Snapshot.Arrivals' buckets (default 1 h).
+	// ArrivalBucket is the width of Snapshot.Arrivals' buckets (default 1 min, fine enough
+	// for cron bursts on the hour).
 	ArrivalBucket time.Duration `json:"arrivalBucket"`
 	// Future gives the policy Snapshot.Future (the oracle only).
 	Future bool `json:"future"`
@@ -89,7 +90,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.ProvisioningTimeout, 10*time.Minute)
 	def(&c.SpotNotice, 2*time.Minute)
 	def(&c.SampleStep, time.Minute)
-	def(&c.ArrivalBucket, time.Hour)
+	def(&c.ArrivalBucket, time.Minute)
 	if c.DefaultImageMiB == 0 {
 		c.DefaultImageMiB = 500
 	}

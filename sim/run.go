@@ -64,8 +64,9 @@ type instance struct {
 
 type sim struct {
 	cfg Config
-	// weekStart is how far the start is into its week (from Sunday 00:00 UTC), for Arrivals.
-	weekStart time.Duration
+	// arrivalBase is the start of the first arrival bucket (the start truncated to
+	// ArrivalBucket), arrivals counts tasks submitted per bucket from there.
+	arrivalBase time.Duration
 	wl        Workload
 	p         autoscale.Policy
 	rng       *rand.Rand
@@ -102,7 +103,7 @@ type sim struct {
 	lastT                          time.Duration
 	areaReg, areaRes               [2]float64 // cpu, mem
 
-	arrivals []float64
+	arrivals []int
 
 	m      Metrics
 	series []Sample
@@ -141,8 +142,7 @@ func Run(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*Result, err
 		s.ids[i] = "job-" + strconv.Itoa(i)
 		s.tasks[i] = autoscale.Task{ID: s.ids[i], CPU: j.CPU, MemoryMiB: j.MemoryMiB, SubmittedAt: cfg.Start.Add(j.Submit), Image: j.Image}
 	}
-	s.arrivals = make([]float64, int((7*24*time.Hour)/cfg.ArrivalBucket)+1)
-	s.weekStart = sinceSunday(cfg.Start)
+	s.arrivalBase = cfg.Start.Sub(cfg.Start.Truncate(cfg.ArrivalBucket))
 	horizon := cfg.Horizon
 	if horizon == 0 {
 		horizon = 24 * time.Hour
@@ -281,18 +281,16 @@ func (s *sim) handle(e event) {
 	}
 }
 
-// sinceSunday is how far t is into its week, counted from Sunday 00:00 UTC.
-func sinceSunday(t time.Time) time.Duration {
-	t = t.UTC()
-	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-	return time.Duration(t.Weekday())*24*time.Hour + t.Sub(day)
-}
+// arrivalBucket is the index into arrivals of the bucket holding t (from the start).
+func (s *sim) arrivalBucket(t time.Duration) int { return int((s.arrivalBase + t) / s.cfg.ArrivalBucket) }
 
 func (s *sim) arrive(i int) {
 	job := s.wl.Jobs[i]
-	if b := int(((s.weekStart + job.Submit) % (7 * 24 * time.Hour)) / s.cfg.ArrivalBucket); b < len(s.arrivals) {
-		s.arrivals[b]++
+	b := s.arrivalBucket(job.Submit)
+	for len(s.arrivals) <= b {
+		s.arrivals = append(s.arrivals, 0)
 	}
+	s.arrivals[b]++
 	if s.next = i + 1; s.next < len(s.wl.Jobs) {
 		s.h.push(event{at: s.wl.Jobs[s.next].Submit, kind: evArrival, job: s.next})
 	}
@@ -819,17 +817,14 @@ func (s *sim) snapshot() *autoscale.Snapshot {
 		t.LastFailure = s.jobs[i].lastFailure
 		snap.Pending = append(snap.Pending, t)
 	}
-	snap.Arrivals = make([]float64, len(s.arrivals))
-	week := 7 * 24 * time.Hour
-	for b, n := range s.arrivals {
-		// The bucket's first occurrence since the start: buckets count from Sunday 00:00
-		// UTC, as autoscale.Snapshot.ArrivalIndex reads them.
-		from := (time.Duration(b)*s.cfg.ArrivalBucket - s.weekStart + week) % week
-		if s.now < from {
-			continue
-		}
-		snap.Arrivals[b] = n / float64((s.now-from)/week+1)
+	// A week of completed buckets and the one in progress, shared read-only (a copy per
+	// tick would cost more than the rest of a long trace's run).
+	last := s.arrivalBucket(s.now)
+	for len(s.arrivals) <= last {
+		s.arrivals = append(s.arrivals, 0)
 	}
+	first := max(0, last-int(7*24*time.Hour/s.cfg.ArrivalBucket))
+	snap.Arrivals = s.arrivals[first : last+1 : last+1]
 	if s.cfg.Future {
 		snap.Future = s.tasks[s.next:]
 	}
