@@ -24,16 +24,16 @@ type HashikeConfig struct {
 	// SpotAvoid is how long a pool's spot is avoided after an interruption notice in it
 	// (0: 5 minutes).
 	SpotAvoid time.Duration
-	// LaunchLatency is the expected time from a launch to a registered instance (0: 90 s,
-	// the "typical" preset), the window warm headroom covers.
+	// LaunchLatency is the window warm headroom covers: the expected time from a launch to
+	// a registered instance plus a decision interval (0: 100 s, the "typical" preset's
+	// median of 90 s and 10 s).
 	LaunchLatency time.Duration
 	// HeadroomCPU and HeadroomMemoryMiB are the task size headroom is counted in
 	// (0: 1024 and 2048).
 	HeadroomCPU       int
 	HeadroomMemoryMiB int
-	// HeadroomSigma is a margin over the expected arrivals, in standard deviations of a
-	// Poisson count (0: none; 1 cost 2-3% more instance-hours for no better p95 on the
-	// built-in workloads, whose forecast is already at least the real count).
+	// HeadroomSigma is the margin over the expected growth, in standard deviations of a
+	// Poisson count (0: 1; negative: none).
 	HeadroomSigma float64
 	// NoHeadroom turns warm headroom off.
 	NoHeadroom bool
@@ -49,14 +49,19 @@ func (c HashikeConfig) withDefaults() HashikeConfig {
 	def(&c.BatchMax, 10*time.Second)
 	def(&c.IdleCooldown, time.Minute)
 	def(&c.SpotAvoid, 5*time.Minute)
-	def(&c.LaunchLatency, 90*time.Second)
+	def(&c.LaunchLatency, 100*time.Second)
 	if c.HeadroomCPU <= 0 {
 		c.HeadroomCPU = 1024
 	}
 	if c.HeadroomMemoryMiB <= 0 {
 		c.HeadroomMemoryMiB = 2048
 	}
-	c.HeadroomSigma = max(c.HeadroomSigma, 0)
+	switch {
+	case c.HeadroomSigma == 0:
+		c.HeadroomSigma = 1
+	case c.HeadroomSigma < 0:
+		c.HeadroomSigma = 0
+	}
 	return c
 }
 
@@ -80,11 +85,14 @@ type hashikeState struct {
 //     instances, each of the cheapest type (on-demand price per copy of the task it fits)
 //     in a pool under its Max. A batching window holds tasks younger than BatchIdle from
 //     causing a launch unless the oldest pending task is older than BatchMax.
-//  3. Warm headroom: with m = Snapshot.ExpectedArrivals(now, LaunchLatency), the arrivals
-//     forecast for the time a launch takes, it keeps free capacity for
-//     h = ceil(m + sigma x sqrt(m)) tasks of HeadroomCPU x HeadroomMemoryMiB on active or
-//     launching instances, launching what is missing, so those arrivals start without
-//     waiting for a launch.
+//  3. Warm headroom for the growth of demand: with m the arrivals forecast for the time a
+//     launch takes (Snapshot.ExpectedArrivals(now, LaunchLatency): last week's, else
+//     yesterday's, else the last hour's at this time) less the arrivals of the same length
+//     of time just past (Snapshot.RecentArrivals; at a steady rate, the tasks ending free
+//     what the new ones need), it keeps free capacity for h = ceil(m + sigma x sqrt(m))
+//     tasks of HeadroomCPU x HeadroomMemoryMiB on active or launching instances, launching
+//     what is missing, so a morning ramp or a burst on the hour starts without waiting for
+//     a launch, and a steady load pays for no idle capacity.
 //  4. Job-aware scale-in: it terminates only active instances with no task, idle for
 //     IdleCooldown, that nothing was packed onto (not a held task, not headroom), never
 //     taking a pool below its Min. It never stops a running job.
@@ -160,7 +168,8 @@ func Hashike(cfg HashikeConfig) Policy {
 
 		// 3. Warm headroom.
 		if !cfg.NoHeadroom {
-			h := headroomTasks(s.ExpectedArrivals(s.Now, cfg.LaunchLatency), cfg.HeadroomSigma)
+			growth := s.ExpectedArrivals(s.Now, cfg.LaunchLatency) - s.RecentArrivals(cfg.LaunchLatency)
+			h := headroomTasks(max(growth, 0), cfg.HeadroomSigma)
 			slot := Task{CPU: cfg.HeadroomCPU, MemoryMiB: cfg.HeadroomMemoryMiB}
 			for range h {
 				if !pk.place(slot, false, true) {

@@ -184,7 +184,8 @@ func TestHashikeWarmHeadroom(t *testing.T) {
 	s.ArrivalBucket = time.Minute
 	s.Arrivals = make([]int, 24*60+1)
 	s.Arrivals[0], s.Arrivals[1] = 2, 4 // yesterday 09:00 and 09:01: 4 in the 90 s launch latency, room for 4 + 2 = 6 tasks
-	acts, _ := checkDeterministic(t, Hashike(HashikeConfig{HeadroomSigma: 1}), s, nil)
+	p := Hashike(HashikeConfig{LaunchLatency: 90 * time.Second})
+	acts, _ := checkDeterministic(t, p, s, nil)
 	// 1024 x 2048 tasks: 2 per small instance; i1 holds 2 (and is kept), 2 more launched.
 	if l, _, term := kinds(acts); !reflect.DeepEqual(l, []string{"p/small x2"}) || term != nil {
 		t.Fatalf("launch %v terminate %v", l, term)
@@ -192,9 +193,16 @@ func TestHashikeWarmHeadroom(t *testing.T) {
 	if acts[0].Launch.For != nil {
 		t.Errorf("headroom launch lists tasks: %+v", acts[0].Launch)
 	}
+	// The last 90 s saw as many (08:58:30-09:00): tasks ending free what new ones need, so
+	// no headroom is kept for a steady rate, and the idle instance goes.
+	s.Arrivals[len(s.Arrivals)-2], s.Arrivals[len(s.Arrivals)-3] = 3, 2
+	acts, _ = p.Decide(s, nil)
+	if got := terminated(acts); !reflect.DeepEqual(got, []string{"i1"}) {
+		t.Fatalf("steady rate %+v", acts)
+	}
 	// No forecast: the idle instance goes.
 	s.Arrivals = nil
-	acts, _ = Hashike(HashikeConfig{}).Decide(s, nil)
+	acts, _ = p.Decide(s, nil)
 	if got := terminated(acts); !reflect.DeepEqual(got, []string{"i1"}) {
 		t.Fatalf("without forecast %+v", acts)
 	}

@@ -130,6 +130,12 @@ func TestExpectedArrivals(t *testing.T) {
 	if got := s.ExpectedArrivals(t0, time.Minute); got != 7 {
 		t.Errorf("from last week: %v, want 7", got)
 	}
+	// The last 2 minutes: the minute in progress (30 s of it, 90 tasks), 08:59 and half of
+	// 08:58.
+	s.Arrivals = []int{20, 10, 90}
+	if got := s.RecentArrivals(2 * time.Minute); got != 90+10+20/2 {
+		t.Errorf("recent: %v, want 110", got)
+	}
 	if got := (&Snapshot{}).ExpectedArrivals(t0, time.Hour); got != 0 {
 		t.Errorf("no history: %v", got)
 	}

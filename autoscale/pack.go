@@ -193,6 +193,23 @@ func (s *Snapshot) ExpectedArrivals(from time.Time, d time.Duration) float64 {
 	return sum
 }
 
+// RecentArrivals is the count of tasks submitted in the last d (up to Now), from Arrivals:
+// the bucket in progress in full, earlier buckets weighted by their overlap.
+func (s *Snapshot) RecentArrivals(d time.Duration) float64 {
+	b := s.ArrivalBucket
+	if len(s.Arrivals) == 0 || b <= 0 || d <= 0 {
+		return 0
+	}
+	last := len(s.Arrivals) - 1
+	sum := float64(s.Arrivals[last])
+	left := d - s.Now.Sub(s.Now.Truncate(b))
+	for i := last - 1; i >= 0 && left > 0; i-- {
+		sum += float64(s.Arrivals[i]) * float64(min(left, b)) / float64(b)
+		left -= b
+	}
+	return sum
+}
+
 // headroomTasks sizes warm headroom: with m expected arrivals in the window, keep room for
 // ceil(m + sigma*sqrt(m)) tasks (sigma 1 is about the 84th percentile of a Poisson count).
 func headroomTasks(m, sigma float64) int {

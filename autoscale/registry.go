@@ -19,8 +19,8 @@ func Names() []string {
 //   - provisioning: ProvisioningConfig{} — the first pool, every 10 s, scale-in as
 //     ecs-managed's defaults.
 //   - hashike: HashikeConfig{} — batching 2 s / 10 s, idle cooldown 1 min, spot avoided
-//     5 min after a notice, headroom for the arrivals forecast over a 90 s launch latency in
-//     1024 CPU x 2048 MiB tasks, no margin; every 10 s.
+//     5 min after a notice, headroom for the growth of arrivals forecast over 100 s in
+//     1024 CPU x 2048 MiB tasks with a one-sigma margin; every 10 s.
 //   - oracle: OracleConfig{} — an assumed launch latency of 90 s; every 10 s.
 func ByName(name string) (Policy, error) {
 	switch name {

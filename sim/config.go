@@ -63,6 +63,9 @@ type Config struct {
 	// OmitRecords leaves Result.Records out (the metrics do not need them; a long trace's
 	// records are most of a Result's size).
 	OmitRecords bool `json:"omitRecords"`
+	// Progress, when set, is called now and then with the jobs done (completed or failed)
+	// and the total, and once at the end; it must not change anything the run reads.
+	Progress func(done, total int) `json:"-"`
 }
 
 // WithDefaults returns c with its zero fields set to the defaults.

@@ -175,6 +175,9 @@ func Run(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*Result, err
 		s.advance(e.at)
 		s.events++
 		s.handle(e)
+		if s.events&0xffff == 0 && cfg.Progress != nil {
+			cfg.Progress(s.closed, len(wl.Jobs))
+		}
 	}
 	if s.closed < len(wl.Jobs) {
 		s.advance(max(s.now, horizon))
@@ -183,6 +186,9 @@ func Run(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*Result, err
 				s.fail(i, ReasonHorizon)
 			}
 		}
+	}
+	if cfg.Progress != nil {
+		cfg.Progress(s.closed, len(wl.Jobs))
 	}
 	return s.result(), nil
 }

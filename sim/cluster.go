@@ -1,0 +1,187 @@
+package sim
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hashike/hashike/autoscale"
+)
+
+// DefaultCluster is `hashike sim`'s cluster when no file is given: one pool "jobs" of
+// m6i.2xlarge (8 vCPU, 32 GiB), 0-200 instances, split as Cookpad ran theirs (2 on-demand
+// instances, then 1 on-demand to 4 spot), with 1% of launches failing, 1% refused for
+// insufficient capacity, a spot interruption rate of 1 in 200 instance-hours plus one
+// correlated reclaim of the pool's spot every 5 days on average; the typical launch latency.
+func DefaultCluster() Config {
+	return Config{Pools: []PoolConfig{{
+		Pool:          autoscale.Pool{Name: "jobs", InstanceTypes: []string{"m6i.2xlarge"}, Max: 200, OnDemandBase: 2, OnDemandPercentAboveBase: 20},
+		LaunchFailure: 0.01, InsufficientCapacity: 0.01, SpotHazardPerHour: 0.005, ReclaimsPerDay: 0.2,
+	}}}.WithDefaults()
+}
+
+// ForPolicy returns cfg as the named policy runs in it: ecs-managed and provisioning scale a
+// capacity provider, so their tasks wait as PROVISIONING (CapacityProvider); the others
+// keep waiting tasks in hashike's queue; the oracle sees the future (Future).
+func ForPolicy(cfg Config, policy string) Config {
+	cfg.CapacityProvider = policy == "ecs-managed" || policy == "provisioning"
+	cfg.Future = policy == "oracle"
+	return cfg
+}
+
+// Duration is a time.Duration written as a Go duration string ("90s", "10m") in a cluster file.
+type Duration time.Duration
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return &durationError{raw: b}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return &durationError{raw: b}
+	}
+	*d = Duration(v)
+	return nil
+}
+
+type durationError struct{ raw []byte }
+
+func (e *durationError) Error() string {
+	return fmt.Sprintf(`want a duration >= 0 such as "90s", got %s`, e.raw)
+}
+
+// clusterFile is the cluster file's form: Config's fields a user sets.
+type clusterFile struct {
+	// Latency is a preset name (fast, typical, slow) or {"median": "90s", "p95": "180s"}.
+	Latency json.RawMessage `json:"latency"`
+	// Types are added to DefaultTypes (replacing a default of the same name).
+	Types                     []autoscale.InstanceType `json:"types"`
+	Pools                     []PoolConfig             `json:"pools"`
+	ImageMiB                  map[string]int           `json:"imageMiB"`
+	DefaultImageMiB           int                      `json:"defaultImageMiB"`
+	PullMiBps                 float64                  `json:"pullMiBps"`
+	ContainerStartMin         Duration                 `json:"containerStartMin"`
+	ContainerStartMax         Duration                 `json:"containerStartMax"`
+	InsufficientCapacityDelay Duration                 `json:"insufficientCapacityDelay"`
+	ProvisioningLimit         int                      `json:"provisioningLimit"`
+	ProvisioningTimeout       Duration                 `json:"provisioningTimeout"`
+	SpotNotice                Duration                 `json:"spotNotice"`
+	SpotDraining              bool                     `json:"spotDraining"`
+	MaxAttempts               int                      `json:"maxAttempts"`
+	Horizon                   Duration                 `json:"horizon"`
+	Start                     time.Time                `json:"start"`
+}
+
+// Presets are the launch-latency presets by name.
+var Presets = map[string]Latency{"fast": LatencyFast, "typical": LatencyTypical, "slow": LatencySlow}
+
+// ParseCluster reads a cluster file (JSON; see clusterFile and docs/sim.md): unknown fields,
+// wrong types and bad values are errors naming file:line:col or the field; the result is
+// validated and has its defaults set.
+func ParseCluster(data []byte, file string) (Config, error) {
+	var f clusterFile
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return Config{}, jsonError(data, file, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Config{}, fmt.Errorf("%s: unexpected data after the JSON object", at(data, file, dec.InputOffset()))
+	}
+	cfg := Config{
+		Pools: f.Pools, ImageMiB: f.ImageMiB, DefaultImageMiB: f.DefaultImageMiB, PullMiBps: f.PullMiBps,
+		ContainerStartMin: time.Duration(f.ContainerStartMin), ContainerStartMax: time.Duration(f.ContainerStartMax),
+		InsufficientCapacityDelay: time.Duration(f.InsufficientCapacityDelay),
+		ProvisioningLimit:         f.ProvisioningLimit, ProvisioningTimeout: time.Duration(f.ProvisioningTimeout),
+		SpotNotice: time.Duration(f.SpotNotice), SpotDraining: f.SpotDraining, MaxAttempts: f.MaxAttempts,
+		Horizon: time.Duration(f.Horizon), Start: f.Start,
+	}
+	if len(f.Pools) == 0 {
+		return Config{}, fmt.Errorf("%s: pools: at least one pool is required", file)
+	}
+	cfg.Types = DefaultTypes()
+	for _, t := range f.Types {
+		replaced := false
+		for i := range cfg.Types {
+			if cfg.Types[i].Name == t.Name {
+				cfg.Types[i], replaced = t, true
+			}
+		}
+		if !replaced {
+			cfg.Types = append(cfg.Types, t)
+		}
+	}
+	if len(f.Latency) > 0 {
+		var name string
+		var custom struct {
+			Median Duration `json:"median"`
+			P95    Duration `json:"p95"`
+		}
+		if json.Unmarshal(f.Latency, &name) == nil {
+			l, ok := Presets[name]
+			if !ok {
+				return Config{}, fmt.Errorf("%s: latency: unknown preset %q (fast, typical or slow)", file, name)
+			}
+			cfg.Latency = l
+		} else if err := strictUnmarshal(f.Latency, &custom); err != nil {
+			return Config{}, fmt.Errorf("%s: latency: want a preset name or {\"median\": \"90s\", \"p95\": \"180s\"}: %v", file, err)
+		} else {
+			cfg.Latency = Latency{Name: "custom", Median: time.Duration(custom.Median), P95: time.Duration(custom.P95)}
+		}
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", file, err)
+	}
+	return cfg, nil
+}
+
+func strictUnmarshal(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+// jsonError places a decoding error at file:line:col where encoding/json says where.
+func jsonError(data []byte, file string, err error) error {
+	var ute *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &ute):
+		return fmt.Errorf("%s: %s: want %s, got %s", at(data, file, ute.Offset), ute.Field, ute.Type, ute.Value)
+	case errors.As(err, &se):
+		return fmt.Errorf("%s: malformed JSON: %v", at(data, file, se.Offset-1), se)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%s: malformed JSON: unexpected end of file", at(data, file, int64(len(data))))
+	}
+	// Unknown fields and a field's own UnmarshalJSON errors carry no offset (and the
+	// decoder has read the whole object): point at the key, or at the bad value.
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	var de *durationError
+	switch name, ok := strings.CutPrefix(msg, "unknown field "); {
+	case ok:
+		if i := regexp.MustCompile(regexp.QuoteMeta(name) + `\s*:`).FindIndex(data); i != nil {
+			return fmt.Errorf("%s: unknown field %s", at(data, file, int64(i[0])), name)
+		}
+	case errors.As(err, &de):
+		if i := bytes.Index(data, de.raw); i >= 0 {
+			return fmt.Errorf("%s: %s", at(data, file, int64(i)), msg)
+		}
+	}
+	return fmt.Errorf("%s: %s", file, msg)
+}
+
+// at is "file:line:col" of the byte at offset in data.
+func at(data []byte, file string, offset int64) string {
+	offset = min(max(offset, 0), int64(len(data)))
+	before := data[:offset]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := len(before) - bytes.LastIndexByte(before, '\n')
+	return fmt.Sprintf("%s:%d:%d", file, line, col)
+}
