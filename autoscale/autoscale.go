@@ -117,7 +117,8 @@ type Snapshot struct {
 	// a driver keeps up to a week of completed buckets before it.
 	Arrivals      []int         `json:"arrivals,omitempty"`
 	ArrivalBucket time.Duration `json:"arrivalBucket,omitempty"`
-	// Future is the tasks still to come, for the oracle only (nil for every other policy).
+	// Future is the tasks still to come, in submit order, for the oracle only (nil for every
+	// other policy).
 	Future []Task `json:"-"`
 }
 

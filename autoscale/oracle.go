@@ -33,9 +33,10 @@ func Oracle(cfg OracleConfig) Policy {
 		horizon := s.Now.Add(cfg.LaunchLatency + interval)
 		ts := slices.Clone(s.Pending)
 		for _, t := range s.Future {
-			if t.SubmittedAt.Before(horizon) {
-				ts = append(ts, t)
+			if !t.SubmittedAt.Before(horizon) {
+				break // Future is in submit order
 			}
+			ts = append(ts, t)
 		}
 		sortFFD(ts)
 		var rest []Task

@@ -76,6 +76,7 @@ func Main(args []string, stdout, stderr io.Writer, lookupEnv func(string) (strin
 		a.runCmd(), a.waitCmd(), a.logsCmd(), a.runsCmd(), a.describeCmd(), a.stopCmd(),
 		a.validateCmd(), a.superviseCmd(), a.serverCmd(), a.tokenCmd(),
 		a.enqueueCmd(), a.cancelCmd(), a.rerunCmd(), a.jobsCmd(), a.schedulesCmd(), a.queuesCmd(),
+		a.simCmd(),
 	)
 	err := root.ExecuteContext(context.Background())
 	if err == nil {
