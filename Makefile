@@ -30,7 +30,7 @@ tidy-check:
 	git diff --exit-code -- go.mod go.sum
 
 # The domain and the pure packages must not reach Docker, SQL, AWS, HTTP or YAML.
-DOMAIN_PKGS := . ./runner ./process ./secret ./dispatch ./cron ./job ./server
+DOMAIN_PKGS := . ./runner ./process ./secret ./dispatch ./cron ./job ./server ./autoscale ./sim ./plot
 check-imports:
 	@bad=$$($(GO) list -deps $(DOMAIN_PKGS) | grep -E '^(github\.com/|golang\.org/x/|modernc\.org/|gopkg\.in/|go\.opentelemetry\.io/)|^(database/sql|net/http)$$' | grep -v '^github.com/hashike/hashike' ); \
 	if [ -n "$$bad" ]; then echo "domain packages import outside dependencies:"; echo "$$bad"; exit 1; fi; \
@@ -53,6 +53,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeQueue -fuzztime=30s ./httpapi/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeToken -fuzztime=30s ./httpapi/
 	$(GO) test -run='^$$' -fuzz=FuzzParseRunQuery -fuzztime=30s ./httpapi/
+	$(GO) test -run='^$$' -fuzz=FuzzParseCluster -fuzztime=30s ./sim/
+	$(GO) test -run='^$$' -fuzz=FuzzReadTrace -fuzztime=30s ./sim/
 
 # ./bench/: hashike vs docker run (needs a Docker Engine); ./bench/server/: the server's control
 # plane on SQLite and PostgreSQL (needs PostgreSQL's binaries; see internal/pgtest).

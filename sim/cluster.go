@@ -154,7 +154,7 @@ func jsonError(data []byte, file string, err error) error {
 	var se *json.SyntaxError
 	switch {
 	case errors.As(err, &ute):
-		return fmt.Errorf("%s: %s: want %s, got %s", at(data, file, ute.Offset), ute.Field, ute.Type, ute.Value)
+		return fmt.Errorf("%s: %s: want %s, got %s", at(data, file, valueStart(data, ute.Offset)), ute.Field, ute.Type, ute.Value)
 	case errors.As(err, &se):
 		return fmt.Errorf("%s: malformed JSON: %v", at(data, file, se.Offset-1), se)
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -175,6 +175,21 @@ func jsonError(data []byte, file string, err error) error {
 		}
 	}
 	return fmt.Errorf("%s: %s", file, msg)
+}
+
+// valueStart finds the start of the JSON scalar that ends at end (where encoding/json's type
+// errors point).
+func valueStart(data []byte, end int64) int64 {
+	i := min(max(end, 0), int64(len(data))) - 1
+	if i >= 0 && data[i] == '"' {
+		for i--; i > 0 && (data[i] != '"' || data[i-1] == '\\'); i-- {
+		}
+		return max(i, 0)
+	}
+	for i >= 0 && !strings.ContainsRune(" \t\r\n,:[{", rune(data[i])) {
+		i--
+	}
+	return i + 1
 }
 
 // at is "file:line:col" of the byte at offset in data.

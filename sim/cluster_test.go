@@ -1,0 +1,95 @@
+package sim
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestExampleClusterIsTheDefault: examples/sim/cluster.json spells out DefaultCluster, so
+// the documented default and the file a user copies agree.
+func TestExampleClusterIsTheDefault(t *testing.T) {
+	data, err := os.ReadFile("../examples/sim/cluster.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseCluster(data, "cluster.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := DefaultCluster(); !reflect.DeepEqual(cfg, want) {
+		t.Errorf("example\n%+v\ndefault\n%+v", cfg, want)
+	}
+	data, err = os.ReadFile("../examples/sim/openb-cluster.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = ParseCluster(data, "openb-cluster.json"); err != nil || len(cfg.Types) != len(DefaultTypes())+1 {
+		t.Fatalf("openb cluster: %v, %d types", err, len(cfg.Types))
+	}
+}
+
+func TestParseCluster(t *testing.T) {
+	const pool = `"pools": [{"name": "p", "instanceTypes": ["m6i.xlarge"], "max": 10}]`
+	cfg, err := ParseCluster([]byte(`{"latency": {"median": "40s", "p95": "1m"}, "provisioningTimeout": "5m", `+pool+`}`), "c.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Latency != (Latency{Name: "custom", Median: 40 * time.Second, P95: time.Minute}) || cfg.ProvisioningTimeout != 5*time.Minute {
+		t.Errorf("latency %+v, provisioning timeout %v", cfg.Latency, cfg.ProvisioningTimeout)
+	}
+	if cfg, _ = ParseCluster([]byte(`{"latency": "slow", `+pool+`}`), "c.json"); cfg.Latency != LatencySlow {
+		t.Errorf("preset: %+v", cfg.Latency)
+	}
+	for _, c := range []struct{ in, want string }{
+		{`{"latency": "warp", ` + pool + `}`, `c.json: latency: unknown preset "warp"`},
+		{`{"latency": {"median": "40s", "p99": "1m"}, ` + pool + `}`, `c.json: latency: want a preset name`},
+		{"{\n  \"spotNotice\": \"2 minutes\", " + pool + `}`, `c.json:2:17: want a duration >= 0 such as "90s", got "2 minutes"`},
+		{"{\n  \"pullMiBps\": \"fast\", " + pool + `}`, `c.json:2:16: pullMiBps: want float64, got string`},
+		{`{"pools": [}`, `c.json:1:12: malformed JSON`},
+		{`{"pools": []}`, `c.json: pools: at least one pool is required`},
+		{`{"pools": [{"name": "p", "instanceTypes": ["m6i.xlarge"], "min": 5, "max": 2}]}`, `pool p: want 0 <= min <= max`},
+		{`{` + pool + `} {}`, `unexpected data after the JSON object`},
+	} {
+		_, err := ParseCluster([]byte(c.in), "c.json")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.in, err, c.want)
+		}
+	}
+}
+
+// TestSynthetic: every built-in workload generates jobs, deterministically from the seed.
+func TestSynthetic(t *testing.T) {
+	for _, name := range SyntheticNames() {
+		a, err := Synthetic(name, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := Synthetic(name, 1)
+		c, _ := Synthetic(name, 2)
+		if len(a.Jobs) < 1000 || !reflect.DeepEqual(a, b) || reflect.DeepEqual(a.Jobs, c.Jobs) {
+			t.Errorf("%s: %d jobs; same seed equal %v; other seed equal %v", name, len(a.Jobs), reflect.DeepEqual(a, b), reflect.DeepEqual(a.Jobs, c.Jobs))
+		}
+	}
+	if _, err := Synthetic("nope", 1); err == nil {
+		t.Error("unknown name accepted")
+	}
+}
+
+// FuzzParseCluster: any input gives a Config or an error, never a panic, and a Config it
+// gives is valid.
+func FuzzParseCluster(f *testing.F) {
+	f.Add([]byte(`{"latency": "fast", "pools": [{"name": "p", "instanceTypes": ["m6i.xlarge"], "max": 10}]}`))
+	f.Add([]byte(`{"latency": {"median": "1s", "p95": "2s"}, "spotNotice": "1m", "pools": [{"name": "p", "instanceTypes": ["x"], "max": 1}], "types": [{"name": "x", "cpu": 1, "memoryMiB": 1}]}`))
+	f.Add([]byte("{\n\"pullMiBps\": \"x\\\"y\"}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseCluster(data, "f.json")
+		if err == nil {
+			if err := cfg.Validate(); err != nil {
+				t.Fatalf("accepted an invalid config: %v", err)
+			}
+		}
+	})
+}
