@@ -72,3 +72,32 @@ func BenchmarkDayBacklog(b *testing.B) {
 	}
 	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkDayPolicies runs the same day of 80,000 jobs from an empty cluster of the
+// default cluster's shape (up to 200 instances) once per registered policy, as `hashike sim
+// --workload synthetic:day` does; target <= 5 s per policy.
+//
+//	go test -run '^$' -bench BenchmarkDayPolicies -benchtime 2x ./sim/
+func BenchmarkDayPolicies(b *testing.B) {
+	wl, err := Synthetic("day", 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, name := range autoscale.Names() {
+		b.Run(name, func(b *testing.B) {
+			p, _ := autoscale.ByName(name)
+			cfg := ForPolicy(DefaultCluster(), name)
+			cfg.OmitRecords = true
+			events := 0
+			var r *Result
+			for b.Loop() {
+				if r, err = Run(cfg, wl, p, 1); err != nil {
+					b.Fatal(err)
+				}
+				events += r.Events
+			}
+			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/sim-day")
+		})
+	}
+}

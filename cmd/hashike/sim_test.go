@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/sim"
+)
+
+// simCLI runs `hashike sim args...` in-process and returns its exit code, stdout and stderr.
+func simCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(append([]string{"sim"}, args...), &out, &errb, func(string) (string, bool) { return "", false })
+	return code, out.String(), errb.String()
+}
+
+// writeTrace writes a small workload CSV: a burst of 60 jobs on the hour for three hours.
+func writeTrace(t *testing.T) string {
+	t.Helper()
+	wl := sim.Cron(sim.CronSpec{Name: "t", Burst: 60, Jitter: 20 * time.Second, Span: 3 * time.Hour, Shapes: sim.BatchShapes()}, 7)
+	var b bytes.Buffer
+	if err := sim.WriteTrace(&b, wl); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "trace.csv")
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestSimWritesReportAndPlots: hashike sim prints the comparison table and writes
+// report.json (the issue's fields, per policy), report.md and two SVG plots; the same inputs
+// and seed give byte-identical files.
+func TestSimWritesReportAndPlots(t *testing.T) {
+	trace := writeTrace(t)
+	var first map[string][]byte
+	for run := range 2 {
+		out := filepath.Join(t.TempDir(), "report")
+		code, stdout, stderr := simCLI(t, "--workload", trace, "--policies", "ecs-managed,hashike,oracle", "--seed", "3", "--out", out)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		for _, p := range []string{"| ecs-managed |", "| hashike |", "| oracle |", "hashike vs ecs-managed: p95 wait x"} {
+			if !strings.Contains(stdout, p) {
+				t.Errorf("stdout lacks %q:\n%s", p, stdout)
+			}
+		}
+		if strings.Count(stderr, " done (180 jobs") != 3 {
+			t.Errorf("progress on stderr (not a terminal: a line per policy):\n%s", stderr)
+		}
+		files := map[string][]byte{}
+		for _, name := range []string{"report.json", "report.md", "capacity.svg", "wait-cdf.svg"} {
+			data, err := os.ReadFile(filepath.Join(out, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[name] = data
+		}
+		if md := string(files["report.md"]); !strings.Contains(stdout, md) {
+			t.Errorf("report.md is not the printed table:\n%s", md)
+		}
+		var rep struct {
+			Policies []map[string]any `json:"policies"`
+			Targets  map[string]any   `json:"targets"`
+		}
+		if err := json.Unmarshal(files["report.json"], &rep); err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Policies) != 3 || rep.Targets == nil {
+			t.Fatalf("report.json: %d policies, targets %v", len(rep.Policies), rep.Targets)
+		}
+		for _, m := range rep.Policies {
+			for _, k := range []string{"policy", "jobs", "jobs_failed", "wait_p50_s", "wait_p95_s", "wait_p99_s", "wait_max_s",
+				"instance_hours", "cost_usd", "cpu_utilization", "memory_utilization", "launches", "interruptions"} {
+				if _, ok := m[k]; !ok {
+					t.Errorf("report.json: %v lacks %s", m["policy"], k)
+				}
+			}
+			if m["jobs"] != 180.0 || m["jobs_failed"] != 0.0 {
+				t.Errorf("%v: jobs %v failed %v, want 180 and 0", m["policy"], m["jobs"], m["jobs_failed"])
+			}
+		}
+		for _, name := range []string{"capacity.svg", "wait-cdf.svg"} {
+			dec := xml.NewDecoder(bytes.NewReader(files[name]))
+			for {
+				if _, err := dec.Token(); errors.Is(err, io.EOF) {
+					break
+				} else if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+			}
+			for _, p := range []string{"ecs-managed", "hashike", "oracle"} {
+				if !bytes.Contains(files[name], []byte(p)) {
+					t.Errorf("%s does not name %s", name, p)
+				}
+			}
+		}
+		if run == 0 {
+			first = files
+			continue
+		}
+		for name, data := range files {
+			if !bytes.Equal(data, first[name]) {
+				t.Errorf("%s differs between two runs with the same seed", name)
+			}
+		}
+	}
+}
+
+// TestSimCronBurstScenario: on the built-in hourly cron bursts, hashike (forecasting the
+// bursts) waits far less than ecs-managed (which scales after the tasks queue).
+func TestSimCronBurstScenario(t *testing.T) {
+	out := t.TempDir()
+	code, _, stderr := simCLI(t, "--workload", "synthetic:cron", "--policies", "ecs-managed,hashike", "--out", out, "--quiet")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if stderr != "" {
+		t.Errorf("--quiet wrote %q", stderr)
+	}
+	data, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep sim.Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	e, h := rep.Policies[0], rep.Policies[1]
+	if h.WaitP95 >= e.WaitP95/2 || h.JobsFailed != 0 || e.JobsFailed != 0 {
+		t.Errorf("p95 wait: hashike %.0f s, ecs-managed %.0f s; failed %d, %d", h.WaitP95, e.WaitP95, h.JobsFailed, e.JobsFailed)
+	}
+}
+
+// TestSimBadInput: bad flags, workloads and cluster files exit 2 with what is wrong and
+// where, and write nothing.
+func TestSimBadInput(t *testing.T) {
+	dir := t.TempDir()
+	badCSV := filepath.Join(dir, "bad.csv")
+	os.WriteFile(badCSV, []byte("submit_s,duration_s,cpu,memory_mib\n0,60,1024,2048\n5,sixty,1024,2048\n"), 0o644)
+	badCluster := filepath.Join(dir, "cluster.json")
+	os.WriteFile(badCluster, []byte("{\n  \"pools\": [\n    {\"name\": \"p\", \"instanceTypes\": [\"m6i.xlarge\"], \"max\": 10, \"maxx\": 3}\n  ]\n}\n"), 0o644)
+	unknownType := filepath.Join(dir, "type.json")
+	os.WriteFile(unknownType, []byte(`{"pools": [{"name": "p", "instanceTypes": ["m9.huge"], "max": 10}]}`), 0o644)
+	out := filepath.Join(dir, "out")
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no workload", nil, "--workload is required"},
+		{"unknown synthetic", []string{"--workload", "synthetic:nope"}, `unknown synthetic workload "nope"`},
+		{"missing file", []string{"--workload", filepath.Join(dir, "none.csv")}, "none.csv"},
+		{"bad row", []string{"--workload", badCSV}, "bad.csv:3"},
+		{"unknown policy", []string{"--workload", "synthetic:cron", "--policies", "hashike,karpenter"}, `unknown policy "karpenter"`},
+		{"cluster field", []string{"--workload", "synthetic:cron", "--cluster", badCluster}, `cluster.json:3:63: unknown field "maxx"`},
+		{"cluster type", []string{"--workload", "synthetic:cron", "--cluster", unknownType}, `unknown instance type "m9.huge"`},
+		{"latency", []string{"--workload", "synthetic:cron", "--latency", "warp"}, `unknown preset "warp"`},
+	} {
+		code, _, stderr := simCLI(t, append(c.args, "--out", out)...)
+		if code != hashike.ExitUsage || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s: exit %d, stderr %q; want %d and %q", c.name, code, stderr, hashike.ExitUsage, c.want)
+		}
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("bad input created %s", out)
+	}
+}
