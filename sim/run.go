@@ -67,12 +67,12 @@ type sim struct {
 	// arrivalBase is the start of the first arrival bucket (the start truncated to
 	// ArrivalBucket), arrivals counts tasks submitted per bucket from there.
 	arrivalBase time.Duration
-	wl        Workload
-	p         autoscale.Policy
-	rng       *rand.Rand
-	h         eventHeap
-	now       time.Duration
-	events    int
+	wl          Workload
+	p           autoscale.Policy
+	rng         *rand.Rand
+	h           eventHeap
+	now         time.Duration
+	events      int
 
 	jobs    []jobState
 	ids     []string
@@ -288,7 +288,9 @@ func (s *sim) handle(e event) {
 }
 
 // arrivalBucket is the index into arrivals of the bucket holding t (from the start).
-func (s *sim) arrivalBucket(t time.Duration) int { return int((s.arrivalBase + t) / s.cfg.ArrivalBucket) }
+func (s *sim) arrivalBucket(t time.Duration) int {
+	return int((s.arrivalBase + t) / s.cfg.ArrivalBucket)
+}
 
 func (s *sim) arrive(i int) {
 	job := s.wl.Jobs[i]
