@@ -61,3 +61,4 @@ fuzz:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=5x -count=1 ./bench/
 	$(GO) test -run='^$$' -bench=. -benchtime=5s -count=1 -timeout=30m ./bench/server/
+	$(GO) test -run='^$$' -bench=BenchmarkDay -benchtime=2x -count=1 ./sim/
