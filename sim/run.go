@@ -826,7 +826,8 @@ func (s *sim) snapshot() *autoscale.Snapshot {
 		snap.Pending = append(snap.Pending, t)
 	}
 	// A week of completed buckets and the one in progress, shared read-only (a copy per
-	// tick would cost more than the rest of a long trace's run).
+	// tick would cost more than the rest of a long trace's run): the bucket in progress
+	// keeps counting, so a policy reads it during Decide and does not keep it.
 	last := s.arrivalBucket(s.now)
 	for len(s.arrivals) <= last {
 		s.arrivals = append(s.arrivals, 0)
