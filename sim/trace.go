@@ -24,18 +24,9 @@ var TraceColumns = []string{"submit_s", "duration_s", "cpu", "memory_mib", "name
 func ReadTrace(r io.Reader, file string) (Workload, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
-	header, err := cr.Read()
+	col, err := readHeader(cr, file, TraceColumns[:4])
 	if err != nil {
-		return Workload{}, fmt.Errorf("%s:1: read header: %w", file, err)
-	}
-	col := map[string]int{}
-	for i, h := range header {
-		col[h] = i
-	}
-	for _, req := range TraceColumns[:4] {
-		if _, ok := col[req]; !ok {
-			return Workload{}, fmt.Errorf("%s:1: missing column %q", file, req)
-		}
+		return Workload{}, err
 	}
 	var jobs []Job
 	for {
@@ -139,6 +130,25 @@ func WriteTrace(w io.Writer, wl Workload) error {
 	return cw.Error()
 }
 
+// readHeader reads a CSV's header row and returns each column's index by name, or an error
+// at file:1 naming the first required column missing.
+func readHeader(cr *csv.Reader, file string, required []string) (map[string]int, error) {
+	header, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%s:1: read header: %w", file, err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[h] = i
+	}
+	for _, req := range required {
+		if _, ok := col[req]; !ok {
+			return nil, fmt.Errorf("%s:1: missing column %q", file, req)
+		}
+	}
+	return col, nil
+}
+
 // ConvertOpenB converts the Alibaba GPU trace's pod list (openb_pod_list_*.csv: name,
 // cpu_milli, memory_mib, ..., creation_time, deletion_time, scheduled_time) into a workload:
 // submit = creation_time; duration = deletion_time - scheduled_time (deletion_time -
@@ -146,18 +156,9 @@ func WriteTrace(w io.Writer, wl Workload) error {
 // 1000 rounded up, at least 1; GPUs are dropped. Every row becomes one job.
 func ConvertOpenB(r io.Reader, file string) (Workload, error) {
 	cr := csv.NewReader(r)
-	header, err := cr.Read()
+	col, err := readHeader(cr, file, []string{"name", "cpu_milli", "memory_mib", "creation_time", "deletion_time", "scheduled_time"})
 	if err != nil {
-		return Workload{}, fmt.Errorf("%s:1: read header: %w", file, err)
-	}
-	col := map[string]int{}
-	for i, h := range header {
-		col[h] = i
-	}
-	for _, req := range []string{"name", "cpu_milli", "memory_mib", "creation_time", "deletion_time", "scheduled_time"} {
-		if _, ok := col[req]; !ok {
-			return Workload{}, fmt.Errorf("%s:1: missing column %q", file, req)
-		}
+		return Workload{}, err
 	}
 	var jobs []Job
 	for {
