@@ -292,13 +292,18 @@ func (s *sim) arrivalBucket(t time.Duration) int {
 	return int((s.arrivalBase + t) / s.cfg.ArrivalBucket)
 }
 
+// arrivalsThrough returns the arrival counts, grown with zeros to hold bucket b.
+func (s *sim) arrivalsThrough(b int) []int {
+	if n := b + 1 - len(s.arrivals); n > 0 {
+		s.arrivals = append(s.arrivals, make([]int, n)...)
+	}
+	return s.arrivals
+}
+
 func (s *sim) arrive(i int) {
 	job := s.wl.Jobs[i]
 	b := s.arrivalBucket(job.Submit)
-	for len(s.arrivals) <= b {
-		s.arrivals = append(s.arrivals, 0)
-	}
-	s.arrivals[b]++
+	s.arrivalsThrough(b)[b]++
 	if s.next = i + 1; s.next < len(s.wl.Jobs) {
 		s.h.push(event{at: s.wl.Jobs[s.next].Submit, kind: evArrival, job: s.next})
 	}
@@ -829,11 +834,8 @@ func (s *sim) snapshot() *autoscale.Snapshot {
 	// tick would cost more than the rest of a long trace's run): the bucket in progress
 	// keeps counting, so a policy reads it during Decide and does not keep it.
 	last := s.arrivalBucket(s.now)
-	for len(s.arrivals) <= last {
-		s.arrivals = append(s.arrivals, 0)
-	}
 	first := max(0, last-int(7*24*time.Hour/s.cfg.ArrivalBucket))
-	snap.Arrivals = s.arrivals[first : last+1 : last+1]
+	snap.Arrivals = s.arrivalsThrough(last)[first : last+1 : last+1]
 	if s.cfg.Future {
 		snap.Future = s.tasks[s.next:]
 	}
