@@ -18,8 +18,8 @@ type HashikeConfig struct {
 	BatchIdle time.Duration
 	BatchMax  time.Duration
 	// IdleCooldown is how long an instance stays idle before it is removed (0: 1 minute;
-	// the forecast keeps what the next launch latency's arrivals need, so a long cooldown
-	// only adds cost: 5 minutes cost 2-6% more instance-hours on the built-in workloads).
+	// the headroom keeps what the forecast growth needs, so a long cooldown only adds cost:
+	// 5 minutes cost 3-14% more instance-hours on the built-in workloads, docs/sim.md).
 	IdleCooldown time.Duration
 	// SpotAvoid is how long a pool's spot is avoided after an interruption notice in it
 	// (0: 5 minutes).
