@@ -627,15 +627,7 @@ func unknownContainer(name string, s *JobSpec) error {
 
 // Clone returns a deep copy of s.
 func (s JobSpec) Clone() JobSpec {
-	b, err := json.Marshal(s)
-	if err != nil {
-		panic(fmt.Sprintf("hashike: clone job spec: %v", err))
-	}
-	var out JobSpec
-	if err := json.Unmarshal(b, &out); err != nil {
-		panic(fmt.Sprintf("hashike: clone job spec: %v", err))
-	}
-	return out
+	return deepCopy(s)
 }
 
 // Digest is the sha256 of the spec's canonical JSON: equal specs have equal digests.

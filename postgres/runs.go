@@ -130,9 +130,11 @@ func (w *runRow) run() (*hashike.Run, error) {
 	if w.key != nil {
 		r.IdempotencyKey = *w.key
 	}
-	if err := json.Unmarshal(w.spec, &r.Spec); err != nil {
+	spec, err := hashike.DecodeSpec(w.spec)
+	if err != nil {
 		return nil, fmt.Errorf("run %s: spec: %w", r.ID, err)
 	}
+	r.Spec = spec
 	for _, j := range []struct {
 		col  []byte
 		dst  any

@@ -56,9 +56,11 @@ type storedRun struct {
 
 // run decodes the spec into the run and returns it.
 func (sr storedRun) run() (*hashike.Run, error) {
-	if err := json.Unmarshal([]byte(sr.spec), &sr.r.Spec); err != nil {
+	spec, err := hashike.DecodeSpec([]byte(sr.spec))
+	if err != nil {
 		return nil, fmt.Errorf("run %s: spec: %w", sr.r.ID, err)
 	}
+	sr.r.Spec = spec
 	return sr.r, nil
 }
 
