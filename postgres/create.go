@@ -95,14 +95,19 @@ type createResult struct {
 	err      error
 }
 
-// startCreators starts the creator goroutines; Close stops them.
-func (s *Store) startCreators() {
+// startWorkers starts the creator and updater goroutines; Close stops them.
+func (s *Store) startWorkers() {
 	s.creates = make(chan *createReq)
+	s.updates = make(chan *updateReq)
 	s.stop = make(chan struct{})
 	s.stopCtx, s.cancelStop = context.WithCancel(context.Background())
 	for range creators {
 		s.workers.Add(1)
 		go s.creator()
+	}
+	for range updaters {
+		s.workers.Add(1)
+		go s.updater()
 	}
 }
 

@@ -75,9 +75,11 @@ type Store struct {
 	pool *pgxpool.Pool
 	db   string // the database's name, for messages (the DSN may hold a password)
 
-	// The creator goroutines (see create.go): CreateRun hands them its run on creates; Close
-	// closes stop, which ends them, and cancels stopCtx, under which they write.
+	// The creator and updater goroutines (see create.go and update.go): CreateRun hands them
+	// its run on creates, UpdateRun its update on updates; Close closes stop, which ends
+	// them, and cancels stopCtx, under which they write.
 	creates    chan *createReq
+	updates    chan *updateReq
 	stop       chan struct{}
 	stopCtx    context.Context
 	cancelStop context.CancelFunc
@@ -143,13 +145,13 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		s.pool.Close()
 		return nil, err
 	}
-	s.startCreators()
+	s.startWorkers()
 	return s, nil
 }
 
-// Close stops the creator goroutines, failing the creates they have not written with
-// hashike.EUnavailable, and closes the connection pool, waiting for connections in use to
-// be released. Calling it again does nothing.
+// Close stops the creator and updater goroutines, failing the creates and updates they have
+// not written with hashike.EUnavailable, and closes the connection pool, waiting for
+// connections in use to be released. Calling it again does nothing.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)

@@ -103,7 +103,7 @@ const claimPicked = `WITH item AS (
 // ClaimRuns dispatches queued runs (see hashike.ServerStore): in one transaction it takes
 // claimLock, reads every queue's first eligible runs (claimCandidates), lets dispatch.Next
 // pick, and moves the picked runs to StatePending with owner and the transition
-// "dispatched" at now (claimPicked). Two round trips however many runs: BEGIN, the lock and
+// "dispatched" at now (claimPicked). Two round trips however many runs: BEGIN, byIndex, the lock and
 // the read in one batch; the claim and COMMIT in another (see inConnTx). limit <= 0 claims
 // nothing and touches nothing.
 func (s *Store) ClaimRuns(ctx context.Context, now time.Time, limit int, owner hashike.Owner) ([]*hashike.Run, error) {
@@ -123,6 +123,7 @@ func (s *Store) ClaimRuns(ctx context.Context, now time.Time, limit int, owner h
 		out = nil
 		var read pgx.Batch
 		read.Queue(begin)
+		read.Queue(byIndex)
 		read.Queue(`SELECT pg_advisory_xact_lock($1)`, int64(claimLock))
 		read.Queue(claimCandidates, nowUs, nowNs, limit)
 		br := conn.SendBatch(ctx, &read)
@@ -189,10 +190,10 @@ func readClaimed(br pgx.BatchResults, at time.Time) ([]*hashike.Run, error) {
 	return out, rows.Err()
 }
 
-// readCandidates reads the batch of BEGIN, the claim lock and claimCandidates into
+// readCandidates reads the batch of BEGIN, byIndex, the claim lock and claimCandidates into
 // dispatch.Next's input.
 func readCandidates(br pgx.BatchResults) ([]dispatch.Queued, map[string]dispatch.QueueState, error) {
-	for range 2 {
+	for range 3 {
 		if _, err := br.Exec(); err != nil {
 			return nil, nil, err
 		}
