@@ -21,12 +21,15 @@ func (u RunUpdate) Validate() error {
 }
 
 // Check decides u against what is stored for run id (its state, stop cause and owner), by the
-// rules every Store applies in the same transaction as the write: the owner precondition and
-// the transition's legality (EConflict when either fails). setStopCause says whether u's stop
-// cause is to be stored: the first cause wins.
+// rules every Store applies in the same transaction as the write: the owner and stop cause
+// preconditions and the transition's legality (EConflict when one fails). setStopCause says
+// whether u's stop cause is to be stored: the first cause wins.
 func (u RunUpdate) Check(id string, state RunState, stopCause StopCause, owner *Owner) (setStopCause bool, err error) {
 	if u.IfOwner != nil && !sameOwner(owner, u.IfOwner.Owner) {
 		return false, Errorf(EConflict, "run %s is owned by %s, not %s", id, describeOwner(owner), describeOwner(u.IfOwner.Owner))
+	}
+	if u.IfStopCause != nil && stopCause != *u.IfStopCause {
+		return false, Errorf(EConflict, "run %s has stop cause %q, not %q", id, stopCause, *u.IfStopCause)
 	}
 	if u.State != "" && !CanTransition(state, u.State) {
 		return false, Errorf(EConflict, "run %s is %s: it cannot become %s", id, state, u.State)

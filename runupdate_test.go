@@ -42,6 +42,9 @@ func TestRunUpdateCheck(t *testing.T) {
 		{"owner differs", RunUpdate{IfOwner: &OwnerMatch{Owner: me}}, StateRunning, "", other, false, true},
 		{"expects no owner", RunUpdate{IfOwner: &OwnerMatch{}}, StateRunning, "", me, false, true},
 		{"no owner as expected", RunUpdate{IfOwner: &OwnerMatch{}}, StateRunning, "", nil, false, false},
+		{"stop cause as expected", RunUpdate{IfStopCause: ptr(StopNone)}, StateRunning, "", nil, false, false},
+		{"stop cause recorded meanwhile", RunUpdate{IfStopCause: ptr(StopNone)}, StateRunning, StopUser, nil, false, true},
+		{"other stop cause", RunUpdate{IfStopCause: ptr(StopTimeout), StopCause: StopUser}, StateStopping, StopUser, nil, false, true},
 	} {
 		set, err := tc.u.Check("r1", tc.state, tc.cause, tc.owner)
 		if got := ErrorCodeOf(err) == EConflict; got != tc.conflicts || (err != nil && !tc.conflicts) {
@@ -52,3 +55,5 @@ func TestRunUpdateCheck(t *testing.T) {
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

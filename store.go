@@ -78,6 +78,10 @@ type RunUpdate struct {
 	ClearOwner bool
 	// IfOwner, when non-nil, is a precondition on the current owner (see UpdateRun).
 	IfOwner *OwnerMatch
+	// IfStopCause, when non-nil, is a precondition on the run's stop cause (EConflict when
+	// it has another): a supervisor records a run's end, which depends on the cause, without
+	// reading the run again first.
+	IfStopCause *StopCause
 	// Settled marks the run settled (see Run.Settled); it is never unset.
 	Settled bool
 	// NotBefore moves a queued run's not-before time (EConflict unless the run is queued):

@@ -157,6 +157,9 @@ type supervision struct {
 	r    *Runner
 	run  *hashike.Run
 	opts Options
+	// cause is the run's stop cause as this supervision knows it: as read with the run, or
+	// recorded by its own stop requests.
+	cause hashike.StopCause
 }
 
 func (s *supervision) do(ctx context.Context) (*hashike.Run, error) {
@@ -170,18 +173,18 @@ func (s *supervision) do(ctx context.Context) (*hashike.Run, error) {
 			var se *hashike.StartError
 			switch {
 			case errors.As(err, &se):
-				return s.finish(ctx, hashike.StateStartFailed, hashike.ExitStatus{Code: hashike.ExitStartFailed, Reason: se.Reason})
+				return s.finish(ctx, hashike.StateStartFailed, hashike.ExitStatus{Code: hashike.ExitStartFailed, Reason: se.Reason}, nil)
 			case hashike.ErrorCodeOf(err) == hashike.ENotFound && run.StopCause != "":
 				state, exit := hashike.Outcome(run.StopCause, time.Duration(run.Spec.Timeout), hashike.ContainerStatus{}, hashike.TaskStatus{})
 				exit.Reason += " before its task was created"
-				return s.finish(ctx, state, exit)
+				return s.finish(ctx, state, exit, nil)
 			case hashike.ErrorCodeOf(err) == hashike.ENotFound:
 				return s.finish(ctx, hashike.StateLost, hashike.ExitStatus{Code: hashike.ExitStartFailed,
-					Reason: "the process starting the run died before its task was created"})
+					Reason: "the process starting the run died before its task was created"}, nil)
 			case ctx.Err() != nil:
 				return nil, ctx.Err()
 			default:
-				return s.finish(ctx, hashike.StateStartFailed, hashike.ExitStatus{Code: hashike.ExitStartFailed, Reason: err.Error()})
+				return s.finish(ctx, hashike.StateStartFailed, hashike.ExitStatus{Code: hashike.ExitStartFailed, Reason: err.Error()}, nil)
 			}
 		}
 		if run, err = s.recordStart(ctx, ref); err != nil {
@@ -246,6 +249,7 @@ func (s *supervision) do(ctx context.Context) (*hashike.Run, error) {
 			cause = latest.StopCause
 		}
 	}
+	s.cause = cause
 	if cause != "" {
 		s.requestStop(ctx, ref, cause, -1, &stopping)
 	}
@@ -272,7 +276,7 @@ loop:
 				return nil, err
 			}
 			return s.finish(ctx, hashike.StateLost, hashike.ExitStatus{Code: hashike.ExitStartFailed,
-				Reason: "the task's containers disappeared while it ran"})
+				Reason: "the task's containers disappeared while it ran"}, nil)
 		}
 		return nil, w.err
 	}
@@ -294,27 +298,13 @@ loop:
 		return nil, err
 	}
 
-	latest, err := r.Store.GetRun(ctx, run.ID)
-	if err != nil {
-		return nil, err
-	}
-	watched := w.st.Container(latest.Spec.Watched())
-	state, exit := hashike.Outcome(latest.StopCause, time.Duration(latest.Spec.Timeout), watched, w.st)
-	exit.StopCode, exit.StoppedReason = w.st.StopCode, w.st.StoppedReason
-	if w.unreachable && latest.StopCause == hashike.StopNone && state != hashike.StateSucceeded {
-		// The platform went away while the task ran (a Docker daemon restart kills running
-		// containers) and the task did not succeed: the job cannot be blamed for that exit.
-		state = hashike.StateLost
-		exit.Code = hashike.ExitStartFailed
-		exit.Reason = "the platform was unreachable while the task ran and the task ended meanwhile (" + exit.Reason + "): an infrastructure failure"
-	}
 	if w.st.ContainerInstanceArn != "" {
 		ref.ContainerInstance = w.st.ContainerInstanceArn
 		if _, err := r.Store.UpdateRun(ctx, run.ID, hashike.RunUpdate{At: r.Clock.Now(), Task: &ref}); err != nil {
 			return nil, err
 		}
 	}
-	done, err := s.finish(ctx, state, exit)
+	done, err := s.end(ctx, w.st, w.unreachable)
 	if err != nil {
 		return done, err
 	}
@@ -400,7 +390,9 @@ func (s *supervision) requestStop(ctx context.Context, ref hashike.TaskRef, caus
 	if cur, err := r.Store.GetRun(ctx, s.run.ID); err == nil && hashike.CanTransition(cur.State, hashike.StateStopping) {
 		u.State = hashike.StateStopping
 	}
-	if _, err := r.Store.UpdateRun(ctx, s.run.ID, u); err != nil && s.opts.Warn != nil {
+	if stopped, err := r.Store.UpdateRun(ctx, s.run.ID, u); err == nil {
+		s.cause = stopped.StopCause
+	} else if s.opts.Warn != nil {
 		s.opts.Warn(fmt.Errorf("recording the stop of run %s: %w", s.run.ID, err))
 	}
 	wg.Add(1)
@@ -412,9 +404,46 @@ func (s *supervision) requestStop(ctx context.Context, ref hashike.TaskRef, caus
 	}()
 }
 
-func (s *supervision) finish(ctx context.Context, state hashike.RunState, exit hashike.ExitStatus) (*hashike.Run, error) {
+// end records how the task ended. The outcome depends on the run's stop cause, which
+// another process may have recorded meanwhile (hashike cancel through another replica), so
+// the end is first recorded on condition that the cause is still the one this supervision
+// knows (read with the run, or recorded by its own stop requests): the common case, with no
+// read of the run. When it is not, the run is read and the end decided again.
+func (s *supervision) end(ctx context.Context, st hashike.TaskStatus, unreachable bool) (*hashike.Run, error) {
+	known := s.cause
+	state, exit := s.outcome(known, st, unreachable)
+	done, err := s.finish(ctx, state, exit, &known)
+	if hashike.ErrorCodeOf(err) != hashike.EConflict {
+		return done, err
+	}
+	latest, err := s.r.Store.GetRun(ctx, s.run.ID)
+	if err != nil {
+		return nil, err
+	}
+	state, exit = s.outcome(latest.StopCause, st, unreachable)
+	return s.finish(ctx, state, exit, nil)
+}
+
+// outcome decides how the run ended from its stop cause and its task's status.
+func (s *supervision) outcome(cause hashike.StopCause, st hashike.TaskStatus, unreachable bool) (hashike.RunState, hashike.ExitStatus) {
+	spec := s.run.Spec
+	state, exit := hashike.Outcome(cause, time.Duration(spec.Timeout), st.Container(spec.Watched()), st)
+	exit.StopCode, exit.StoppedReason = st.StopCode, st.StoppedReason
+	if unreachable && cause == hashike.StopNone && state != hashike.StateSucceeded {
+		// The platform went away while the task ran (a Docker daemon restart kills running
+		// containers) and the task did not succeed: the job cannot be blamed for that exit.
+		state = hashike.StateLost
+		exit.Code = hashike.ExitStartFailed
+		exit.Reason = "the platform was unreachable while the task ran and the task ended meanwhile (" + exit.Reason + "): an infrastructure failure"
+	}
+	return state, exit
+}
+
+// finish records the run's end; with ifCause, only if its stop cause is still that.
+func (s *supervision) finish(ctx context.Context, state hashike.RunState, exit hashike.ExitStatus, ifCause *hashike.StopCause) (*hashike.Run, error) {
 	now := s.r.Clock.Now()
-	u := hashike.RunUpdate{At: now, State: state, Reason: exit.Reason, Exit: &exit, FinishedAt: &now, ClearOwner: true}
+	u := hashike.RunUpdate{At: now, State: state, Reason: exit.Reason, Exit: &exit, FinishedAt: &now, ClearOwner: true,
+		IfStopCause: ifCause}
 	if s.opts.Settle != nil {
 		ended := *s.run
 		ended.State, ended.Exit, ended.FinishedAt, ended.Owner = state, &exit, &now, nil

@@ -265,6 +265,48 @@ func TestStopRequestDeliveredBySignal(t *testing.T) {
 	}
 }
 
+// TestStopRecordedElsewhere: a stop recorded by another process while the task runs (hashike
+// cancel through another replica records the cause and stops the task) decides the outcome,
+// though the supervision knew of no stop when the task ended.
+func TestStopRecordedElsewhere(t *testing.T) {
+	b := &fakeBackend{}
+	r := newRunner(t, b)
+	run := create(t, r, spec(0))
+	type result struct {
+		run *hashike.Run
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		done, err := r.Supervise(context.Background(), run.ID, runner.Options{})
+		res <- result{done, err}
+	}()
+	for {
+		cur, err := r.Store.GetRun(context.Background(), run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur.State == hashike.StateRunning {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := r.Store.UpdateRun(context.Background(), run.ID, hashike.RunUpdate{At: time.Now(), State: hashike.StateStopping,
+		StopCause: hashike.StopUser, Reason: "stop requested: user"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Stop(context.Background(), hashike.TaskRef{ID: run.ID}, "user", -1); err != nil {
+		t.Fatal(err)
+	}
+	got := <-res
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	if got.run.State != hashike.StateCanceled || got.run.StopCause != hashike.StopUser || b.stops != 1 {
+		t.Fatalf("recorded %s %+v cause %q, stops %d; want canceled by the user", got.run.State, got.run.Exit, got.run.StopCause, b.stops)
+	}
+}
+
 func TestStopBeforeStartIsHonoured(t *testing.T) {
 	b := &fakeBackend{}
 	r := newRunner(t, b)

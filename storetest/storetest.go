@@ -590,6 +590,18 @@ func testOwnerCompareAndSet(t *testing.T, s hashike.Store) {
 	if got := get(t, s, id); got.Owner != nil {
 		t.Fatalf("stored owner after ClearOwner: %+v", got.Owner)
 	}
+
+	// IfStopCause: an end recorded on condition of the stop cause the supervisor knows.
+	none, user := hashike.StopNone, hashike.StopUser
+	refuse("IfStopCause user on a run with none", hashike.RunUpdate{IfStopCause: &user,
+		At: t0.Add(2 * time.Minute), State: hashike.StateSucceeded})
+	update(t, s, id, hashike.RunUpdate{At: t0.Add(3 * time.Minute), State: hashike.StateStopping, StopCause: hashike.StopUser})
+	refuse("IfStopCause none on a run stopped by a user", hashike.RunUpdate{IfStopCause: &none,
+		At: t0.Add(4 * time.Minute), State: hashike.StateSucceeded})
+	got = update(t, s, id, hashike.RunUpdate{IfStopCause: &user, At: t0.Add(5 * time.Minute), State: hashike.StateCanceled})
+	if got.State != hashike.StateCanceled || got.StopCause != hashike.StopUser {
+		t.Fatalf("IfStopCause user on a run stopped by a user: state %s, stop cause %q", got.State, got.StopCause)
+	}
 }
 
 // testOwnerTakeoverRace has several processes' worth of goroutines try to take over a run at
