@@ -524,22 +524,19 @@ func testClaimMatchesDispatchNext(t *testing.T, s hashike.ServerStore, _ func() 
 }
 
 // testClaimExactlyOnceConcurrent has replicas, each with its own handle, claim and finish
-// runs of capped queues at once. Every run must be claimed exactly once, and no queue may
-// ever have more active runs than its cap. The check is exact: claims run concurrently
-// (under gate's read lock) but runs are ended only under its write lock, so while claims are
-// in flight the active count only grows, and every claim adds its runs to the count before
-// any run can end: two replicas filling the same slot push the count over the cap.
+// runs of capped queues while the runs are still being enqueued (through the handles in
+// turn) and a third party cancels runs still queued. Every run must be either claimed
+// exactly once or canceled, never both; no queue may ever have more active runs than its
+// cap; no call may fail (claims, creates and cancels must not deadlock one another); and in
+// the end no queue has runs queued or active. The cap check is exact: claims run
+// concurrently (under gate's read lock) but runs are ended only under its write lock, so
+// while claims are in flight the active count only grows, and every claim adds its runs to
+// the count before any run can end: two replicas filling the same slot push the count over
+// the cap.
 func testClaimExactlyOnceConcurrent(t *testing.T, s hashike.ServerStore, reopen func() hashike.ServerStore) {
-	const replicas, perQueue, batch = 4, 100, 4
+	const replicas, total, batch = 4, 600, 4
 	caps := map[string]int{"x": 2, "y": 3, "z": 5}
-	var all []string
-	for i := range perQueue {
-		for _, q := range []string{"x", "y", "z"} {
-			r := queuedRun(sid("j"+q, i), q, i%3, t0.Add(time.Duration(i)*time.Millisecond))
-			create(t, s, r)
-			all = append(all, r.ID)
-		}
-	}
+	names := []string{"x", "y", "z"}
 	for q, c := range caps {
 		putQueue(t, s, hashike.QueueConfig{Name: q, MaxConcurrency: c})
 	}
@@ -547,14 +544,20 @@ func testClaimExactlyOnceConcurrent(t *testing.T, s hashike.ServerStore, reopen 
 	for i := range handles {
 		handles[i] = reopen()
 	}
+	ids := make([]string, total)
+	for i := range ids {
+		ids[i] = sid("j", i)
+	}
 
 	var (
 		gate      sync.RWMutex
 		mu        sync.Mutex
 		claimedBy = map[string]int{} // run ID -> replica
+		canceled  = map[string]bool{}
 		active    = map[string]int{}
 		problems  []string
-		claimed   atomic.Int64
+		created   atomic.Int64 // runs enqueued so far, in ID order
+		settled   atomic.Int64 // runs claimed or canceled
 		failed    atomic.Bool
 		wg        sync.WaitGroup
 	)
@@ -564,17 +567,59 @@ func testClaimExactlyOnceConcurrent(t *testing.T, s hashike.ServerStore, reopen 
 		mu.Unlock()
 		failed.Store(true)
 	}
-	total := int64(len(all))
+	ctx := context.Background()
 	now := t0.Add(time.Hour)
+
+	// The enqueuer, through the handles in turn, in a random queue order. Each run goes ahead
+	// of those before it in its queue: a claim racing another unserialized would take a slot
+	// the other's picks fill.
+	wg.Go(func() {
+		rng := rand.New(rand.NewPCG(3, 4))
+		for i, id := range ids {
+			r := queuedRun(id, names[rng.IntN(len(names))], -100+200*i/total, t0.Add(time.Duration(i)*time.Millisecond))
+			if _, _, err := handles[i%replicas].CreateRun(ctx, r); err != nil {
+				report("enqueue %s: %v", id, err)
+				return
+			}
+			created.Add(1)
+		}
+	})
+
+	// The canceller: cancels runs still queued, which the owner precondition (no owner)
+	// tells from claimed runs.
+	wg.Go(func() {
+		rng := rand.New(rand.NewPCG(5, 6))
+		for i := 0; i < total && !failed.Load(); i += 1 + rng.IntN(6) {
+			for created.Load() <= int64(i) {
+				if failed.Load() {
+					return
+				}
+				runtime.Gosched()
+			}
+			_, err := handles[i%replicas].UpdateRun(ctx, ids[i], hashike.RunUpdate{At: now, State: hashike.StateCanceled,
+				Reason: "canceled", StopCause: hashike.StopUser, IfOwner: &hashike.OwnerMatch{}})
+			switch {
+			case err == nil:
+				mu.Lock()
+				if w, ok := claimedBy[ids[i]]; ok {
+					problems = append(problems, fmt.Sprintf("run %s canceled after replica %d claimed it", ids[i], w))
+					failed.Store(true)
+				}
+				canceled[ids[i]] = true
+				mu.Unlock()
+				settled.Add(1)
+			case hashike.ErrorCodeOf(err) != hashike.EConflict:
+				report("cancel %s: %v", ids[i], err)
+			}
+		}
+	})
+
 	for w, h := range handles {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx := context.Background()
+		wg.Go(func() {
 			owner := hashike.Owner{Host: fmt.Sprintf("replica-%d", w), PID: w, Start: "s"}
 			var held []*hashike.Run
 			for iter := 0; !failed.Load(); iter++ {
-				if claimed.Load() == total && len(held) == 0 {
+				if settled.Load() == total && len(held) == 0 {
 					return
 				}
 				if iter > 200000 {
@@ -590,6 +635,10 @@ func testClaimExactlyOnceConcurrent(t *testing.T, s hashike.ServerStore, reopen 
 							problems = append(problems, fmt.Sprintf("run %s claimed by replica %d and again by %d", r.ID, prev, w))
 							failed.Store(true)
 						}
+						if canceled[r.ID] {
+							problems = append(problems, fmt.Sprintf("run %s claimed by replica %d after it was canceled", r.ID, w))
+							failed.Store(true)
+						}
 						claimedBy[r.ID] = w
 						active[r.Queue]++
 						if active[r.Queue] > caps[r.Queue] {
@@ -598,7 +647,7 @@ func testClaimExactlyOnceConcurrent(t *testing.T, s hashike.ServerStore, reopen 
 						}
 					}
 					mu.Unlock()
-					claimed.Add(int64(len(got)))
+					settled.Add(int64(len(got)))
 				}
 				gate.RUnlock()
 				if err != nil {
@@ -632,7 +681,7 @@ func testClaimExactlyOnceConcurrent(t *testing.T, s hashike.ServerStore, reopen 
 					runtime.Gosched()
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	for _, p := range problems {
@@ -641,17 +690,24 @@ func testClaimExactlyOnceConcurrent(t *testing.T, s hashike.ServerStore, reopen 
 	if t.Failed() {
 		t.FailNow()
 	}
-	if len(claimedBy) != len(all) {
-		t.Fatalf("%d of %d runs claimed", len(claimedBy), len(all))
+	if len(claimedBy)+len(canceled) != total || len(canceled) == 0 || len(claimedBy) == 0 {
+		t.Fatalf("%d runs claimed and %d canceled of %d; want every run one or the other, and some of each", len(claimedBy), len(canceled), total)
 	}
-	// The store's own record agrees: each run was dispatched once, by its claimer.
-	for _, id := range all {
+	// The store's own record agrees: each claimed run was dispatched once, by its claimer;
+	// a canceled run never was.
+	for _, id := range ids {
 		r := get(t, s, id)
 		var dispatched int
 		for _, tr := range r.History {
 			if tr.Reason == "dispatched" {
 				dispatched++
 			}
+		}
+		if canceled[id] {
+			if dispatched != 0 || r.State != hashike.StateCanceled {
+				t.Errorf("canceled run %s: state %s, %d dispatched transitions", id, r.State, dispatched)
+			}
+			continue
 		}
 		if dispatched != 1 || r.State != hashike.StateSucceeded || r.Owner == nil || r.Owner.PID != claimedBy[id] {
 			t.Errorf("run %s: state %s, owner %+v, %d dispatched transitions; want succeeded, replica %d, 1",
@@ -663,6 +719,7 @@ func testClaimExactlyOnceConcurrent(t *testing.T, s hashike.ServerStore, reopen 
 			t.Errorf("queue %s left with %d queued, %d active", q.Name, q.Queued, q.Active)
 		}
 	}
+	t.Logf("%d runs claimed, %d canceled", len(claimedBy), len(canceled))
 }
 
 func testMoveNotBefore(t *testing.T, s hashike.ServerStore, _ func() hashike.ServerStore) {
