@@ -102,37 +102,35 @@ func (s *Store) startWorkers() {
 	s.stop = make(chan struct{})
 	s.stopCtx, s.cancelStop = context.WithCancel(context.Background())
 	for range creators {
-		s.workers.Add(1)
-		go s.creator()
+		s.workers.Go(func() { batches(s.stop, s.creates, maxCreateBatch, s.createBatch) })
 	}
 	for range updaters {
-		s.workers.Add(1)
-		go s.updater()
+		s.workers.Go(func() { batches(s.stop, s.updates, maxUpdateBatch, s.updateBatch) })
 	}
 }
 
-// creator writes the runs handed to it: the first one it receives, with every other that
-// is waiting for a creator by then, up to maxCreateBatch.
-func (s *Store) creator() {
-	defer s.workers.Done()
-	batch := make([]*createReq, 0, maxCreateBatch)
+// batches calls write with what comes in, until stop is closed: the first request it
+// receives, with every other that is waiting by then, up to most. write has the batch only
+// for the call.
+func batches[T any](stop <-chan struct{}, in <-chan T, most int, write func([]T)) {
+	batch := make([]T, 0, most)
 	for {
 		select {
-		case <-s.stop:
+		case <-stop:
 			return
-		case r := <-s.creates:
+		case r := <-in:
 			batch = append(batch[:0], r)
 		}
 	more:
-		for len(batch) < maxCreateBatch {
+		for len(batch) < most {
 			select {
-			case r := <-s.creates:
+			case r := <-in:
 				batch = append(batch, r)
 			default:
 				break more
 			}
 		}
-		s.createBatch(batch)
+		write(batch)
 		clear(batch)
 	}
 }

@@ -280,32 +280,6 @@ func (s *Store) groupUpdate(ctx context.Context, p *runUpdate) (updateResult, er
 	}
 }
 
-// updater writes the updates handed to it: the first one it receives, with every other that
-// is waiting for an updater by then, up to maxUpdateBatch.
-func (s *Store) updater() {
-	defer s.workers.Done()
-	batch := make([]*updateReq, 0, maxUpdateBatch)
-	for {
-		select {
-		case <-s.stop:
-			return
-		case r := <-s.updates:
-			batch = append(batch[:0], r)
-		}
-	more:
-		for len(batch) < maxUpdateBatch {
-			select {
-			case r := <-s.updates:
-				batch = append(batch, r)
-			default:
-				break more
-			}
-		}
-		s.updateBatch(batch)
-		clear(batch)
-	}
-}
-
 // updateBatch writes a batch of updates and tells each caller its outcome: a lone update in
 // a transaction of its own, several in one. Callers that gave up are left out. The updates
 // of runs the group could not lock (queued, or not found) or already has, and every update
