@@ -26,7 +26,8 @@ type Store interface {
 	// Transitions (else EConflict, nothing written) and is recorded as a Transition with
 	// u.At and u.Reason. With u.IfOwner set, the update applies only while the stored owner
 	// equals *u.IfOwner (nil matching a run without owner), else EConflict: that is how a
-	// process takes over a run whose owner died without racing another.
+	// process takes over a run whose owner died without racing another. u.IfStopCause is the
+	// same for the stored stop cause. A refused update writes nothing.
 	UpdateRun(ctx context.Context, id string, u RunUpdate) (*Run, error)
 
 	// AppendLogs stores entries after those already stored for the run, in order. It keeps

@@ -103,9 +103,9 @@ const claimPicked = `WITH item AS (
 // ClaimRuns dispatches queued runs (see hashike.ServerStore): in one transaction it takes
 // claimLock, reads every queue's first eligible runs (claimCandidates), lets dispatch.Next
 // pick, and moves the picked runs to StatePending with owner and the transition
-// "dispatched" at now (claimPicked). Two round trips however many runs: BEGIN, byIndex, the lock and
-// the read in one batch; the claim and COMMIT in another (see inConnTx). limit <= 0 claims
-// nothing and touches nothing.
+// "dispatched" at now (claimPicked). Two round trips however many runs: BEGIN, byIndex, the
+// lock and the read in one batch; the claim and COMMIT in another (see inConnTx). limit <= 0
+// claims nothing and touches nothing.
 func (s *Store) ClaimRuns(ctx context.Context, now time.Time, limit int, owner hashike.Owner) ([]*hashike.Run, error) {
 	if limit <= 0 {
 		return nil, nil
