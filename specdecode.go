@@ -13,9 +13,11 @@ import (
 // the JSON again (BenchmarkDecodeSpec). The copy shares no memory with the kept value or with
 // other copies: a caller may change its run's Spec as freely as a freshly decoded one.
 const (
-	// specCacheEntries bounds each of the cache's two generations: when the newer is full,
-	// it becomes the older and the older is dropped, so the specs used last are kept.
+	// specCacheEntries and specCacheBytes (of JSON) bound each of the cache's two
+	// generations: when the newer is full, it becomes the older and the older is dropped,
+	// so the specs used last are kept.
 	specCacheEntries = 512
+	specCacheBytes   = 2 << 20
 	// specCacheMaxBytes is the largest spec kept: a bigger one is decoded every time.
 	specCacheMaxBytes = 64 << 10
 )
@@ -23,6 +25,7 @@ const (
 var specCache struct {
 	mu           sync.Mutex
 	newer, older map[string]JobSpec
+	newerBytes   int
 }
 
 // DecodeSpec decodes a stored spec (a JobSpec as json.Marshal wrote it) into a value
@@ -55,10 +58,12 @@ func DecodeSpec(b []byte) (JobSpec, error) {
 // keepSpec adds a decoded spec to the newer generation, turning generations when it is full.
 // specCache.mu must be held.
 func keepSpec(b string, t JobSpec) {
-	if specCache.newer == nil || len(specCache.newer) >= specCacheEntries {
+	if specCache.newer == nil || len(specCache.newer) >= specCacheEntries || specCache.newerBytes+len(b) > specCacheBytes {
 		specCache.older, specCache.newer = specCache.newer, make(map[string]JobSpec, specCacheEntries)
+		specCache.newerBytes = 0
 	}
 	specCache.newer[b] = t
+	specCache.newerBytes += len(b)
 }
 
 // deepCopy copies v and everything it points to. The spec types have exported fields only

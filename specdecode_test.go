@@ -2,7 +2,9 @@ package hashike
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -102,5 +104,46 @@ func BenchmarkDecodeSpecCached(b *testing.B) {
 		if _, err := DecodeSpec(data); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDecodeSpecBounded: however many distinct specs are decoded, the cache keeps at most two
+// generations of specCacheEntries specs and specCacheBytes of JSON each, and a spec decoded
+// again after it was dropped decodes as before.
+func TestDecodeSpecBounded(t *testing.T) {
+	first := []byte(richSpec)
+	want, err := DecodeSpec(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad := strings.Repeat("x", 16<<10)
+	for i := range 3 * specCacheEntries {
+		b, err := json.Marshal(JobSpec{TaskDefinition: TaskDefinition{Family: fmt.Sprintf("f%d", i),
+			Tags: []Tag{{Key: "pad", Value: pad[:i%2*len(pad)]}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := DecodeSpec(b); err != nil {
+			t.Fatal(err)
+		}
+		if i%64 != 63 {
+			continue
+		}
+		specCache.mu.Lock()
+		entries, bytes := len(specCache.newer)+len(specCache.older), 0
+		for k := range specCache.newer {
+			bytes += len(k)
+		}
+		for k := range specCache.older {
+			bytes += len(k)
+		}
+		specCache.mu.Unlock()
+		if entries > 2*specCacheEntries || bytes > 2*specCacheBytes {
+			t.Fatalf("after %d specs the cache holds %d specs, %d bytes", i+1, entries, bytes)
+		}
+	}
+	again, err := DecodeSpec(first)
+	if err != nil || !reflect.DeepEqual(again, want) {
+		t.Fatalf("a spec decoded again after it was dropped: %v, %#v", err, again)
 	}
 }
