@@ -6,14 +6,22 @@ import (
 	"sync"
 )
 
-// Decoding stored specs. Every read of a run decodes its spec, and a run's life in the server
-// reads it four or five times, most of them within milliseconds of its dispatch (the claim,
-// the start, the end of a short task). So DecodeSpec keeps the specs it decoded last and
-// answers a repeat with a deep copy of the decoded value, which costs a fraction of decoding
-// the JSON again (BenchmarkDecodeSpec). The copy shares no memory with the kept value or with
-// other copies: a caller may change its run's Spec as freely as a freshly decoded one.
+// SpecCache decodes stored specs, keeping the specs it decoded last. Every read of a run
+// decodes its spec, and a run's life in the server reads it four or five times, most of them
+// within milliseconds of its dispatch (the claim, the start, the end of a short task). A
+// repeat is answered with a deep copy of the decoded value, which costs a fraction of
+// decoding the JSON again (BenchmarkDecodeSpec). The copy shares no memory with the kept
+// value or with other copies: a caller may change its run's Spec as freely as a freshly
+// decoded one. The zero value is ready to use; a Store keeps one. It is safe for concurrent
+// use.
+type SpecCache struct {
+	mu           sync.Mutex
+	newer, older map[string]JobSpec
+	newerBytes   int
+}
+
 const (
-	// specCacheEntries and specCacheBytes (of JSON) bound each of the cache's two
+	// specCacheEntries and specCacheBytes (of JSON) bound each of a SpecCache's two
 	// generations: when the newer is full, it becomes the older and the older is dropped,
 	// so the specs used last are kept.
 	specCacheEntries = 512
@@ -22,23 +30,17 @@ const (
 	specCacheMaxBytes = 64 << 10
 )
 
-var specCache struct {
-	mu           sync.Mutex
-	newer, older map[string]JobSpec
-	newerBytes   int
-}
-
-// DecodeSpec decodes a stored spec (a JobSpec as json.Marshal wrote it) into a value
-// of the caller's own, as json.Unmarshal would.
-func DecodeSpec(b []byte) (JobSpec, error) {
-	specCache.mu.Lock()
-	kept, ok := specCache.newer[string(b)]
+// Decode decodes a stored spec (a JobSpec as json.Marshal wrote it) into a value of the
+// caller's own, as json.Unmarshal would.
+func (c *SpecCache) Decode(b []byte) (JobSpec, error) {
+	c.mu.Lock()
+	kept, ok := c.newer[string(b)]
 	if !ok {
-		if kept, ok = specCache.older[string(b)]; ok {
-			keepSpec(string(b), kept)
+		if kept, ok = c.older[string(b)]; ok {
+			c.keep(string(b), kept)
 		}
 	}
-	specCache.mu.Unlock()
+	c.mu.Unlock()
 	if ok {
 		return deepCopy(kept), nil
 	}
@@ -48,22 +50,22 @@ func DecodeSpec(b []byte) (JobSpec, error) {
 	}
 	if len(b) <= specCacheMaxBytes {
 		kept := deepCopy(t)
-		specCache.mu.Lock()
-		keepSpec(string(b), kept)
-		specCache.mu.Unlock()
+		c.mu.Lock()
+		c.keep(string(b), kept)
+		c.mu.Unlock()
 	}
 	return t, nil
 }
 
-// keepSpec adds a decoded spec to the newer generation, turning generations when it is full.
-// specCache.mu must be held.
-func keepSpec(b string, t JobSpec) {
-	if specCache.newer == nil || len(specCache.newer) >= specCacheEntries || specCache.newerBytes+len(b) > specCacheBytes {
-		specCache.older, specCache.newer = specCache.newer, make(map[string]JobSpec, specCacheEntries)
-		specCache.newerBytes = 0
+// keep adds a decoded spec to the newer generation, turning generations when it is full.
+// c.mu must be held.
+func (c *SpecCache) keep(b string, t JobSpec) {
+	if c.newer == nil || len(c.newer) >= specCacheEntries || c.newerBytes+len(b) > specCacheBytes {
+		c.older, c.newer = c.newer, make(map[string]JobSpec, specCacheEntries)
+		c.newerBytes = 0
 	}
-	specCache.newer[b] = t
-	specCache.newerBytes += len(b)
+	c.newer[b] = t
+	c.newerBytes += len(b)
 }
 
 // deepCopy copies v and everything it points to. The spec types have exported fields only

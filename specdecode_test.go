@@ -27,11 +27,12 @@ func TestDecodeSpecRepeats(t *testing.T) {
 	if err := json.Unmarshal([]byte(richSpec), &want); err != nil {
 		t.Fatal(err)
 	}
-	first, err := DecodeSpec([]byte(richSpec))
+	var c SpecCache
+	first, err := c.Decode([]byte(richSpec))
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := DecodeSpec([]byte(richSpec))
+	second, err := c.Decode([]byte(richSpec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func TestDecodeSpecRepeats(t *testing.T) {
 		s.TaskDefinition.Tags[0].Value = "changed"
 		s.ECS.Tags[0].Value = "changed"
 	}
-	third, err := DecodeSpec([]byte(richSpec))
+	third, err := c.Decode([]byte(richSpec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,8 +63,9 @@ func TestDecodeSpecRepeats(t *testing.T) {
 
 // TestDecodeSpecErrors: bad JSON is an error every time, never kept.
 func TestDecodeSpecErrors(t *testing.T) {
+	var c SpecCache
 	for range 2 {
-		if _, err := DecodeSpec([]byte(`{"taskDefinition":`)); err == nil {
+		if _, err := c.Decode([]byte(`{"taskDefinition":`)); err == nil {
 			t.Fatal("no error for truncated JSON")
 		}
 	}
@@ -95,13 +97,14 @@ func TestDeepCopySpec(t *testing.T) {
 	walk(reflect.TypeOf(JobSpec{}))
 }
 
-// BenchmarkDecodeSpecCached is BenchmarkDecodeSpec's spec decoded by DecodeSpec, as the
+// BenchmarkDecodeSpecCached is BenchmarkDecodeSpec's spec decoded by a SpecCache, as the
 // stores decode it: a repeat is a copy of the kept value.
 func BenchmarkDecodeSpecCached(b *testing.B) {
 	data := benchSpec(b)
 	b.SetBytes(int64(len(data)))
+	var c SpecCache
 	for b.Loop() {
-		if _, err := DecodeSpec(data); err != nil {
+		if _, err := c.Decode(data); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -111,8 +114,9 @@ func BenchmarkDecodeSpecCached(b *testing.B) {
 // generations of specCacheEntries specs and specCacheBytes of JSON each, and a spec decoded
 // again after it was dropped decodes as before.
 func TestDecodeSpecBounded(t *testing.T) {
+	var c SpecCache
 	first := []byte(richSpec)
-	want, err := DecodeSpec(first)
+	want, err := c.Decode(first)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,26 +127,26 @@ func TestDecodeSpecBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := DecodeSpec(b); err != nil {
+		if _, err := c.Decode(b); err != nil {
 			t.Fatal(err)
 		}
 		if i%64 != 63 {
 			continue
 		}
-		specCache.mu.Lock()
-		entries, bytes := len(specCache.newer)+len(specCache.older), 0
-		for k := range specCache.newer {
+		c.mu.Lock()
+		entries, bytes := len(c.newer)+len(c.older), 0
+		for k := range c.newer {
 			bytes += len(k)
 		}
-		for k := range specCache.older {
+		for k := range c.older {
 			bytes += len(k)
 		}
-		specCache.mu.Unlock()
+		c.mu.Unlock()
 		if entries > 2*specCacheEntries || bytes > 2*specCacheBytes {
 			t.Fatalf("after %d specs the cache holds %d specs, %d bytes", i+1, entries, bytes)
 		}
 	}
-	again, err := DecodeSpec(first)
+	again, err := c.Decode(first)
 	if err != nil || !reflect.DeepEqual(again, want) {
 		t.Fatalf("a spec decoded again after it was dropped: %v, %#v", err, again)
 	}

@@ -284,7 +284,7 @@ func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, 
 	if !res.inserted {
 		// The ID or the key is taken, by a committed run: the insert waited for it.
 		if w.key != nil {
-			existing, err := getRun(ctx, s.pool, "r.idempotency_key = $1", *w.key)
+			existing, err := s.getRun(ctx, "r.idempotency_key = $1", *w.key)
 			if err == nil {
 				return existing, false, nil
 			}
@@ -296,7 +296,7 @@ func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, 
 	}
 	w.withHistory = true
 	w.froms, w.tos, w.ats, w.atNs, w.reasons = []string{""}, []string{w.state}, []time.Time{w.createdAt}, []int16{w.createdNs}, []string{""}
-	out, err := w.run()
+	out, err := w.run(&s.specs)
 	if err != nil {
 		return nil, false, dbErr(op, err)
 	}

@@ -74,6 +74,8 @@ var _ hashike.ServerStore = (*Store)(nil)
 type Store struct {
 	pool *pgxpool.Pool
 	db   string // the database's name, for messages (the DSN may hold a password)
+	// specs decodes the runs' specs.
+	specs hashike.SpecCache
 
 	// The creator and updater goroutines (see create.go and update.go): CreateRun hands them
 	// its run on creates, UpdateRun its update on updates; Close closes stop, which ends

@@ -148,7 +148,7 @@ func (s *Store) ClaimRuns(ctx context.Context, now time.Time, limit int, owner h
 		br = conn.SendBatch(ctx, &write)
 		var claimed []*hashike.Run
 		if len(picked) > 0 {
-			claimed, err = readClaimed(br, joinTime(nowUs, nowNs))
+			claimed, err = readClaimed(br, joinTime(nowUs, nowNs), &s.specs)
 		}
 		if err == nil {
 			_, err = br.Exec()
@@ -167,7 +167,7 @@ func (s *Store) ClaimRuns(ctx context.Context, now time.Time, limit int, owner h
 
 // readClaimed reads claimPicked's runs and gives each its history: its creation (queued, at
 // CreatedAt) and the transition the claim recorded at.
-func readClaimed(br pgx.BatchResults, at time.Time) ([]*hashike.Run, error) {
+func readClaimed(br pgx.BatchResults, at time.Time, specs *hashike.SpecCache) ([]*hashike.Run, error) {
 	rows, err := br.Query()
 	if err != nil {
 		return nil, err
@@ -180,7 +180,7 @@ func readClaimed(br pgx.BatchResults, at time.Time) ([]*hashike.Run, error) {
 		if err := rows.Scan(w.dest()...); err != nil {
 			return nil, err
 		}
-		r, err := w.run()
+		r, err := w.run(specs)
 		if err != nil {
 			return nil, err
 		}

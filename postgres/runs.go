@@ -121,7 +121,8 @@ func (w *runRow) dest() []any {
 	return d
 }
 
-func (w *runRow) run() (*hashike.Run, error) {
+// run decodes the row into a run, its spec through specs.
+func (w *runRow) run(specs *hashike.SpecCache) (*hashike.Run, error) {
 	r := &w.r
 	r.State = hashike.RunState(w.state)
 	r.StopCause = hashike.StopCause(w.stopCause)
@@ -129,7 +130,7 @@ func (w *runRow) run() (*hashike.Run, error) {
 	if w.key != nil {
 		r.IdempotencyKey = *w.key
 	}
-	spec, err := hashike.DecodeSpec(w.spec)
+	spec, err := specs.Decode(w.spec)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: spec: %w", r.ID, err)
 	}
@@ -169,18 +170,16 @@ func (w *runRow) run() (*hashike.Run, error) {
 
 // getRun returns the one run matching where (on runs r), with its history, or an ENotFound
 // error.
-func getRun(ctx context.Context, q interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, where string, args ...any) (*hashike.Run, error) {
+func (s *Store) getRun(ctx context.Context, where string, args ...any) (*hashike.Run, error) {
 	w := runRow{withHistory: true}
-	err := q.QueryRow(ctx, `SELECT `+runColumns+`, `+historyColumns+` FROM runs r `+historyJoin+` WHERE `+where, args...).Scan(w.dest()...)
+	err := s.pool.QueryRow(ctx, `SELECT `+runColumns+`, `+historyColumns+` FROM runs r `+historyJoin+` WHERE `+where, args...).Scan(w.dest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, hashike.Errorf(hashike.ENotFound, "no such run")
 	}
 	if err != nil {
 		return nil, err
 	}
-	return w.run()
+	return w.run(&s.specs)
 }
 
 // jsonOf encodes v as JSON, or nil when v is a nil pointer.
@@ -210,7 +209,7 @@ func (s *Store) GetRun(ctx context.Context, id string) (*hashike.Run, error) {
 		return nil, hashike.Errorf(hashike.ENotFound, "no run %q", id)
 	}
 	op := "get run " + id
-	r, err := getRun(ctx, s.pool, "r.id = $1", id)
+	r, err := s.getRun(ctx, "r.id = $1", id)
 	if err == nil {
 		return r, nil
 	}
@@ -240,7 +239,7 @@ func (s *Store) GetRun(ctx context.Context, id string) (*hashike.Run, error) {
 	case 2:
 		return nil, hashike.Errorf(hashike.EConflict, "run ID prefix %s is ambiguous: it matches %s, %s and maybe more", id, matches[0], matches[1])
 	}
-	r, err = getRun(ctx, s.pool, "r.id = $1", matches[0])
+	r, err = s.getRun(ctx, "r.id = $1", matches[0])
 	if err != nil {
 		if hashike.ErrorCodeOf(err) == hashike.ENotFound {
 			return nil, hashike.Errorf(hashike.ENotFound, "no run %s", id)
@@ -336,7 +335,7 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 		if err := rows.Scan(w.dest()...); err != nil {
 			return nil, dbErr("list runs", err)
 		}
-		r, err := w.run()
+		r, err := w.run(&s.specs)
 		if err != nil {
 			return nil, dbErr("list runs", err)
 		}

@@ -44,7 +44,7 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 		case res.run != nil:
 			return res.run, nil
 		case res.w != nil:
-			out, err := res.w.run()
+			out, err := res.w.run(&s.specs)
 			return out, dbErr(p.op, err)
 		}
 	}
@@ -216,7 +216,7 @@ func (s *Store) updateAlone(ctx context.Context, p *runUpdate) (*hashike.Run, er
 			return err
 		}
 		var err error
-		out, err = w.run()
+		out, err = w.run(&s.specs)
 		return err
 	})
 	if err != nil {

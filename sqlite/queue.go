@@ -102,7 +102,7 @@ func (s *Store) ClaimRuns(ctx context.Context, now time.Time, limit int, owner h
 	}
 	runs := make([]*hashike.Run, len(stored))
 	for i, sr := range stored {
-		if runs[i], err = sr.run(); err != nil {
+		if runs[i], err = sr.run(&s.specs); err != nil {
 			return nil, dbErr(op, err)
 		}
 	}

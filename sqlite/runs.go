@@ -39,12 +39,12 @@ const runValues = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanRun(row scanner) (*hashike.Run, error) {
+func (s *Store) scanRun(row scanner) (*hashike.Run, error) {
 	sr, err := scanStored(row)
 	if err != nil {
 		return nil, err
 	}
-	return sr.run()
+	return sr.run(&s.specs)
 }
 
 // storedRun is a run as scanned but for its spec, which run decodes: decoding a spec is most
@@ -54,9 +54,9 @@ type storedRun struct {
 	spec string
 }
 
-// run decodes the spec into the run and returns it.
-func (sr storedRun) run() (*hashike.Run, error) {
-	spec, err := hashike.DecodeSpec([]byte(sr.spec))
+// run decodes the spec (through specs) into the run and returns it.
+func (sr storedRun) run(specs *hashike.SpecCache) (*hashike.Run, error) {
+	spec, err := specs.Decode([]byte(sr.spec))
 	if err != nil {
 		return nil, fmt.Errorf("run %s: spec: %w", sr.r.ID, err)
 	}
@@ -231,7 +231,7 @@ func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, 
 		return nil, false, err
 	}
 	if existing != nil {
-		r, err := existing.run()
+		r, err := existing.run(&s.specs)
 		if err != nil {
 			return nil, false, dbErr(op, err)
 		}
@@ -341,7 +341,7 @@ func (s *Store) GetRun(ctx context.Context, id string) (*hashike.Run, error) {
 		return nil, dbErr(op, err)
 	}
 	tx.Rollback() // the snapshot is no longer needed: free the connection before decoding
-	r, err := sr.run()
+	r, err := sr.run(&s.specs)
 	if err != nil {
 		return nil, dbErr(op, err)
 	}
@@ -425,7 +425,7 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 	defer rows.Close()
 	var out []*hashike.Run
 	for rows.Next() {
-		r, err := scanRun(rows)
+		r, err := s.scanRun(rows)
 		if err != nil {
 			return nil, dbErr("list runs", err)
 		}
@@ -611,7 +611,7 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 	if err != nil {
 		return nil, err
 	}
-	r, err := sr.run()
+	r, err := sr.run(&s.specs)
 	if err != nil {
 		return nil, dbErr(op, err)
 	}

@@ -72,6 +72,8 @@ type Store struct {
 	updates stmtCache
 	// read are GetRun's and GetJob's statements, prepared on the read-only pool.
 	read readStatements
+	// specs decodes the runs' specs.
+	specs hashike.SpecCache
 }
 
 // readStatements are GetRun's and GetJob's statements on the read-only pool (database/sql
