@@ -1,16 +1,14 @@
 package postgres_test
 
 import (
-	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/internal/pgtest"
 	"github.com/hashike/hashike/postgres"
+	"github.com/hashike/hashike/storetest"
 )
 
 // BenchmarkEnqueueClaim is the server's queue at full tilt on PostgreSQL: b.N queued runs
@@ -43,74 +41,14 @@ func BenchmarkEnqueueClaim(b *testing.B) {
 // enqueueClaim creates n queued runs from 8 goroutines while claiming them in batches of
 // 100, and returns the runs per second and the runs per claim.
 func enqueueClaim(b testing.TB, s *postgres.Store, n int) (perSec, perClaim float64) {
-	const creators, batch = 8, 100
 	queues := []string{"default", "reports", "mail", "nightly"}
-	ctx := context.Background()
-	owner := hashike.Owner{Host: "bench", PID: 1, Start: "0"}
 	now := t0.Add(time.Hour)
-
-	var (
-		next    atomic.Int64
-		ready   = make(chan struct{}, 1) // a run was created since the claimer last looked
-		created = make(chan struct{})    // every run was created
-		wg      sync.WaitGroup
-		errs    = make(chan error, creators+1)
-	)
-	start := time.Now()
-	for range creators {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) {
-					return
-				}
-				r := newRun(fmt.Sprintf("01jb%022d", i))
-				r.CreatedAt = t0.Add(time.Duration(i))
-				r.State, r.Queue, r.Job, r.JobVersion = hashike.StateQueued, queues[i%int64(len(queues))], "bench", 1
-				r.Attempt, r.RootID, r.Trigger = 1, r.ID, "api"
-				if _, _, err := s.CreateRun(ctx, r); err != nil {
-					errs <- err
-					return
-				}
-				select {
-				case ready <- struct{}{}:
-				default:
-				}
-			}
-		}()
-	}
-	go func() { wg.Wait(); close(created) }()
-
-	claimed, claims := 0, 0
-	for claimed < n {
-		runs, err := s.ClaimRuns(ctx, now, batch, owner)
-		if err != nil {
-			b.Fatal(err)
-		}
-		claimed += len(runs)
-		claims++
-		if len(runs) == batch {
-			continue
-		}
-		// The queues are drained: wait for the next create, or for the last.
-		select {
-		case <-ready:
-		case <-created:
-		case err := <-errs:
-			b.Fatal(err)
-		}
-	}
-	elapsed := time.Since(start)
-	wg.Wait()
-	select {
-	case err := <-errs:
-		b.Fatal(err)
-	default:
-	}
-	if claimed != n {
-		b.Fatalf("claimed %d runs, created %d", claimed, n)
-	}
+	elapsed, claims := storetest.EnqueueClaim(b, s, n, 8, 100, func() time.Time { return now }, func(i int) (*hashike.Run, error) {
+		r := newRun(fmt.Sprintf("01jb%022d", i))
+		r.CreatedAt = t0.Add(time.Duration(i))
+		r.State, r.Queue, r.Job, r.JobVersion = hashike.StateQueued, queues[i%len(queues)], "bench", 1
+		r.Attempt, r.RootID, r.Trigger = 1, r.ID, "api"
+		return r, nil
+	})
 	return float64(n) / elapsed.Seconds(), float64(n) / float64(claims)
 }

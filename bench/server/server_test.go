@@ -37,6 +37,7 @@ import (
 	"github.com/hashike/hashike/postgres"
 	"github.com/hashike/hashike/server"
 	"github.com/hashike/hashike/sqlite"
+	"github.com/hashike/hashike/storetest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -555,61 +556,10 @@ func BenchmarkStoreEnqueueClaim(b *testing.B) {
 			if _, _, err := st.PutJob(ctx, hashike.JobVersion{Name: jobName, Definition: doc, Digest: digest, CreatedAt: time.Now(), Source: "bench"}); err != nil {
 				b.Fatal(err)
 			}
-			owner := hashike.Owner{Host: "bench", PID: os.Getpid(), Start: "1"}
-			var (
-				next    atomic.Int64
-				wg      sync.WaitGroup
-				ready   = make(chan struct{}, 1) // a run was created since the claimer last looked
-				created = make(chan struct{})
-				errs    = make(chan error, *producers)
-			)
 			b.ResetTimer()
-			start := time.Now()
-			for range *producers {
-				wg.Go(func() {
-					for next.Add(1) <= int64(b.N) {
-						r, err := queuedRun(def)
-						if err == nil {
-							_, _, err = st.CreateRun(ctx, r)
-						}
-						if err != nil {
-							errs <- err
-							return
-						}
-						select {
-						case ready <- struct{}{}:
-						default:
-						}
-					}
-				})
-			}
-			go func() { wg.Wait(); close(created) }()
-			claimed, claims := 0, 0
-			for claimed < b.N {
-				runs, err := st.ClaimRuns(ctx, time.Now(), server.ClaimBatch, owner)
-				if err != nil {
-					b.Fatal(err)
-				}
-				claimed += len(runs)
-				claims++
-				if len(runs) == server.ClaimBatch {
-					continue
-				}
-				select {
-				case <-ready:
-				case <-created:
-				case err := <-errs:
-					b.Fatal(err)
-				}
-			}
-			elapsed := time.Since(start)
+			elapsed, claims := storetest.EnqueueClaim(b, st, b.N, *producers, server.ClaimBatch, time.Now,
+				func(int) (*hashike.Run, error) { return queuedRun(def) })
 			b.StopTimer()
-			wg.Wait()
-			select {
-			case err := <-errs:
-				b.Fatal(err)
-			default:
-			}
 			b.ReportMetric(perSec(b.N, elapsed), "runs/s")
 			b.ReportMetric(float64(b.N)/float64(claims), "runs/claim")
 		})
