@@ -247,10 +247,13 @@ func redactDSN(db string) string {
 	return db
 }
 
-// secretValue resolves one secret by name, as a job's valueFrom would be.
+// secretValue resolves one server secret (a webhook's signing key) by name: from
+// HASHIKE_SECRET_<name>, else the secrets file's key <name>. It is a job secret whose name
+// and valueFrom are both name, so that secret.Resolve looks it up under the names the
+// README documents and returns it under name.
 func (a *app) secretValue(name string) (string, error) {
 	spec := &hashike.JobSpec{TaskDefinition: hashike.TaskDefinition{ContainerDefinitions: []hashike.ContainerDefinition{{
-		Name: "x", Secrets: []hashike.Secret{{Name: "X", ValueFrom: name}}}}}}
+		Name: "x", Secrets: []hashike.Secret{{Name: name, ValueFrom: name}}}}}}
 	vals, err := secret.Resolve(spec, a.lookupEnv, a.secrets())
 	if err != nil {
 		return "", err
