@@ -138,6 +138,49 @@ func DSN(t testing.TB) string {
 	return dsn
 }
 
+// Stop stops the cluster of this test binary as an operator's fast shutdown does (pg_ctl
+// stop -m fast: sessions are ended, connections refused), for a test of an outage; Start
+// brings it back on the same port and socket, and so does t's cleanup should the test end
+// first. Every database of the binary is down meanwhile: only a test that runs alone (not
+// t.Parallel) may call it. With an external server (HASHIKE_TEST_POSTGRES), which is no test's
+// to stop, the test is skipped.
+func Stop(t testing.TB) {
+	t.Helper()
+	c := local(t)
+	if err := c.run("pg_ctl", "-D", c.data, "-m", "fast", "-w", "stop"); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := os.Stat(filepath.Join(c.data, "postmaster.pid")); errors.Is(err, os.ErrNotExist) {
+			if err := c.start(); err != nil {
+				t.Errorf("pgtest: restarting the cluster: %v", err)
+			}
+		}
+	})
+}
+
+// Start starts the cluster Stop stopped, on the same port and socket, and returns once it
+// accepts connections.
+func Start(t testing.TB) {
+	t.Helper()
+	if err := local(t).start(); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+}
+
+// local returns the cluster this binary started, skipping t when the server is external.
+func local(t testing.TB) *cluster {
+	t.Helper()
+	s, err := get()
+	if err != nil {
+		t.Fatalf("pgtest: %v\n%s", err, howTo)
+	}
+	if s.local == nil {
+		t.Skipf("pgtest: the PostgreSQL server of %s is not this test's to stop", EnvDSN)
+	}
+	return s.local
+}
+
 func get() (*server, error) {
 	mu.Lock()
 	defer mu.Unlock()
@@ -230,6 +273,8 @@ type cluster struct {
 
 	watchdog *exec.Cmd
 	release  *os.File // the write end of the watchdog's stdin: closing it stops the cluster
+
+	startOpts string // the server's options (port, socket, settings), for a restart
 }
 
 // start makes and starts a cluster and returns it with a superuser DSN through its socket.
@@ -289,7 +334,8 @@ func start(durable bool) (*cluster, string, error) {
 		if !durable {
 			opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 		}
-		err = c.run("pg_ctl", "-D", c.data, "-l", filepath.Join(c.dir, "postgres.log"), "-w", "-t", "60", "-o", opts, "start")
+		c.startOpts = opts
+		err = c.start()
 		if err == nil || attempt == 2 {
 			break
 		}
@@ -306,6 +352,12 @@ func start(durable bool) (*cluster, string, error) {
 			c.dir, port, initdb.Round(time.Millisecond), (time.Since(t0) - initdb).Round(time.Millisecond), durable)
 	}
 	return c, fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", c.dir, port), nil
+}
+
+// start starts the server with the options of c.startOpts and waits until it accepts
+// connections.
+func (c *cluster) start() error {
+	return c.run("pg_ctl", "-D", c.data, "-l", filepath.Join(c.dir, "postgres.log"), "-w", "-t", "60", "-o", c.startOpts, "start")
 }
 
 // startWatchdog starts a process that waits for its stdin to close, which happens when this
