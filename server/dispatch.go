@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -42,6 +43,13 @@ func (s *Server) dispatchLoop(ctx context.Context) {
 	}
 }
 
+// How long a replica waits before it supervises again a run whose supervision failed:
+// doubling from superviseRetry up to maxSuperviseRetry.
+const (
+	superviseRetry    = time.Second
+	maxSuperviseRetry = 15 * time.Second
+)
+
 // supervise runs a claimed (or adopted) run in its own goroutine until it ends, then settles
 // it. It does nothing when this replica already supervises the run. claimed says that run is
 // as ClaimRuns returned it, owned by this replica: the runner need not take it over again.
@@ -66,6 +74,19 @@ func (s *Server) supervise(run *hashike.Run, claimed bool) {
 		}()
 		ctx := s.runCtx
 		done, err := s.superviseRun(ctx, run, claimed)
+		// A supervision that failed (the database went away while it recorded the task's
+		// output or end) leaves the run active and, as like as not, owned by this replica,
+		// which lives: nobody else would ever finish it. Supervise it again until it ends:
+		// the runner takes the run back and reattaches to its task, from the output stored.
+		for wait := superviseRetry; err != nil && ctx.Err() == nil && !errors.Is(err, runner.ErrOwned) &&
+			hashike.ErrorCodeOf(err) != hashike.ENotFound; wait = min(2*wait, maxSuperviseRetry) {
+			s.log.Warn("supervising a run; trying again", "run", run.ID, "in", wait, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-s.clock.After(wait):
+				done, err = s.superviseRun(ctx, run, false)
+			}
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("supervising a run", "run", run.ID, "err", err)

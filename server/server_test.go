@@ -58,6 +58,9 @@ type opts struct {
 	self   hashike.Owner
 	path   string
 	noLoop bool
+	// store wraps the server's store (an outage); reconcile replaces ReconcileInterval.
+	store     func(hashike.ServerStore) hashike.ServerStore
+	reconcile time.Duration
 }
 
 var self = hashike.Owner{Host: "test", PID: 1, Start: "1"}
@@ -79,8 +82,15 @@ func newEnv(t *testing.T, o opts) *env {
 	if o.self.PID == 0 {
 		o.self = self
 	}
+	var store hashike.ServerStore = st
+	if o.store != nil {
+		store = o.store(st)
+	}
+	if o.reconcile == 0 {
+		o.reconcile = 50 * time.Millisecond
+	}
 	s, err := New(Config{
-		Store: st, Clock: e.clock, Random: rand.Reader, Self: o.self,
+		Store: store, Clock: e.clock, Random: rand.Reader, Self: o.self,
 		Backend: func(name string) (hashike.Backend, error) {
 			if name != "local" {
 				return nil, fmt.Errorf("no backend %q here", name)
@@ -94,7 +104,7 @@ func newEnv(t *testing.T, o opts) *env {
 		},
 		Deliver:           e.deliver,
 		PollInterval:      10 * time.Millisecond,
-		ReconcileInterval: 50 * time.Millisecond,
+		ReconcileInterval: o.reconcile,
 		ScheduleInterval:  20 * time.Millisecond,
 		NoLeader:          true,
 	})
@@ -829,5 +839,43 @@ func TestAdoptsOrphanedRun(t *testing.T) {
 	tries := e.settled(run.ID)
 	if tries[0].State != hashike.StateSucceeded || e.backend.Starts(run.ID) != 1 {
 		t.Fatalf("state %s, started %d times", tries[0].State, e.backend.Starts(run.ID))
+	}
+}
+
+// outage is a store whose run updates fail, as a database that cannot be reached, while
+// down is set.
+type outage struct {
+	hashike.ServerStore
+	down   atomic.Bool
+	failed atomic.Int64
+}
+
+func (o *outage) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (*hashike.Run, error) {
+	if o.down.Load() {
+		o.failed.Add(1)
+		return nil, &hashike.Error{Code: hashike.EUnavailable, Message: "sqlite: update run", Err: errors.New("the database is down")}
+	}
+	return o.ServerStore.UpdateRun(ctx, id, u)
+}
+
+// TestRunEndingDuringOutageIsRecordedAfter: a run whose task ends while the database cannot
+// be reached is recorded once the database is back, by the replica that supervised it (which
+// lives on), without the reconciler (it runs once an hour here) and without a second task.
+func TestRunEndingDuringOutageIsRecordedAfter(t *testing.T) {
+	hold := make(chan struct{})
+	var db *outage
+	e := newEnv(t, opts{reconcile: time.Hour,
+		store:  func(s hashike.ServerStore) hashike.ServerStore { db = &outage{ServerStore: s}; return db },
+		behave: func(hashike.StartRequest) fakebackend.Behavior { return fakebackend.Behavior{Hold: hold} }})
+	e.register("j", definition(nil))
+	run := e.enqueue("j", EnqueueRequest{})
+	e.eventually("the run to start", func() bool { return e.get(run.ID).State == hashike.StateRunning })
+	db.down.Store(true)
+	close(hold) // the task ends while the database is down
+	e.eventually("an update to fail", func() bool { return db.failed.Load() > 0 })
+	db.down.Store(false)
+	tries := e.settled(run.ID)
+	if len(tries) != 1 || tries[0].State != hashike.StateSucceeded || e.backend.Starts(run.ID) != 1 {
+		t.Fatalf("%d tries, state %s, started %d times", len(tries), tries[0].State, e.backend.Starts(run.ID))
 	}
 }
