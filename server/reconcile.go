@@ -9,7 +9,8 @@ import (
 	"github.com/hashike/hashike/job"
 )
 
-// reconcile (leader only) adopts the started runs no live replica supervises, settles the
+// reconcile (leader only) adopts the started runs no live replica supervises (its own
+// included, should a supervision have ended without releasing its run), settles the
 // ended runs nobody settled (their replica died between the end and the settling) and sends
 // overdue notifications.
 func (s *Server) reconcile(ctx context.Context) {
@@ -25,7 +26,11 @@ func (s *Server) reconcile(ctx context.Context) {
 		if r.State == hashike.StateQueued {
 			continue
 		}
-		if !s.supervising(r.ID) && (r.Owner == nil || !s.alive(ctx, *r.Owner)) {
+		// A run this replica owns but does not supervise lost its supervision without
+		// releasing the run (the database was down then): this replica lives, so only
+		// it can tell that nobody supervises the run.
+		mine := r.Owner != nil && *r.Owner == s.cfg.Self
+		if !s.supervising(r.ID) && (r.Owner == nil || mine || !s.alive(ctx, *r.Owner)) {
 			if int(s.inflight.Load()) >= s.cfg.MaxConcurrentRuns {
 				continue
 			}

@@ -842,6 +842,31 @@ func TestAdoptsOrphanedRun(t *testing.T) {
 	}
 }
 
+// TestAdoptsOwnUnsupervisedRun: a run owned by this very replica, which lives, but that it no
+// longer supervises (its supervision ended without releasing the run: the database was down
+// then) is adopted by the reconciler, not left active, holding its queue's slot, for ever.
+func TestAdoptsOwnUnsupervisedRun(t *testing.T) {
+	hold := make(chan struct{})
+	e := newEnv(t, opts{noLoop: true, behave: func(hashike.StartRequest) fakebackend.Behavior { return fakebackend.Behavior{Hold: hold} }})
+	e.register("j", definition(nil))
+	run := e.enqueue("j", EnqueueRequest{})
+	ctx := context.Background()
+	claimed, err := e.store.ClaimRuns(ctx, time.Now(), 10, self)
+	if err != nil || len(claimed) != 1 {
+		t.Fatal(claimed, err)
+	}
+	if _, err := e.backend.Start(ctx, hashike.StartRequest{RunID: run.ID, Spec: claimed[0].Spec}); err != nil {
+		t.Fatal(err)
+	}
+	e.s.Start(ctx)
+	e.eventually("the run to be adopted", func() bool { return e.s.supervising(run.ID) })
+	close(hold)
+	tries := e.settled(run.ID)
+	if tries[0].State != hashike.StateSucceeded || e.backend.Starts(run.ID) != 1 {
+		t.Fatalf("state %s, started %d times", tries[0].State, e.backend.Starts(run.ID))
+	}
+}
+
 // outage is a store whose run updates fail, as a database that cannot be reached, while
 // down is set.
 type outage struct {
