@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/hashike/hashike"
 )
@@ -98,6 +99,9 @@ func toWire(err error) wireError {
 	if !errors.As(err, &e) || e.Code == hashike.EInternal || e.Code == "" {
 		return wireError{Code: string(hashike.EInternal), Message: "internal server error"}
 	}
+	if e.Code == hashike.EUnavailable {
+		return wireError{Code: string(e.Code), Message: unavailableMessage(e)}
+	}
 	msg := e.Message
 	if e.Err != nil {
 		if msg != "" {
@@ -106,6 +110,21 @@ func toWire(err error) wireError {
 		msg += e.Err.Error()
 	}
 	return wireError{Code: string(e.Code), Message: msg, Fields: e.Fields}
+}
+
+// unavailableMessage says which dependency is unavailable, never how to reach it: the cause
+// of a database error names the database's user, name, host and port (pgconn's connect
+// errors), that of an engine's its socket, and the client may hold no valid token yet. The
+// stores' errors name their store first ("postgres: list runs", "sqlite: ..."); the
+// backends' messages name the platform and nothing of its address.
+func unavailableMessage(e *hashike.Error) string {
+	if strings.HasPrefix(e.Message, "postgres:") || strings.HasPrefix(e.Message, "sqlite:") {
+		return "database unavailable"
+	}
+	if e.Message == "" {
+		return "a dependency is unavailable"
+	}
+	return e.Message
 }
 
 // fromWire turns an error body back into the error it describes.

@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -312,8 +314,8 @@ func TestBadRequests(t *testing.T) {
 		{name: "wrong method", method: "DELETE", target: "/v1/jobs", token: read, status: 405, code: "method_not_allowed",
 			message: "GET, HEAD"},
 		{name: "unavailable", setup: func(f *fakeService) {
-			f.fail = &hashike.Error{Code: hashike.EUnavailable, Message: "database", Err: io.ErrClosedPipe}
-		}, method: "GET", target: "/v1/jobs", token: read, status: 503, code: "unavailable", message: "database: io: read/write on closed pipe"},
+			f.fail = &hashike.Error{Code: hashike.EUnavailable, Message: "postgres: list jobs", Err: io.ErrClosedPipe}
+		}, method: "GET", target: "/v1/jobs", token: read, status: 503, code: "unavailable", message: "database unavailable"},
 		{name: "internal", setup: func(f *fakeService) { f.fail = io.ErrUnexpectedEOF }, method: "GET", target: "/v1/queues",
 			token: read, status: 500, code: "internal", message: "internal server error"},
 	}
@@ -515,4 +517,55 @@ func TestEnqueueBodyNames(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("enqueueBody's names %v, EnqueueRequest's %v", got, want)
 	}
+}
+
+// TestUnavailableHidesTheCause: a 503's body says which dependency is down and nothing of
+// how to reach it (a database's user, name, host and port are in its connect errors), to a
+// client with a valid token or with none the server could check.
+func TestUnavailableHidesTheCause(t *testing.T) {
+	cause := errors.New("failed to connect to `user=hashike database=jobs_prod`: 10.1.2.3:6432 (db.internal): dial error: connection refused")
+	for _, tc := range []struct {
+		name, want string
+		err        *hashike.Error
+	}{
+		{"postgres", "database unavailable", &hashike.Error{Code: hashike.EUnavailable, Message: "postgres: list jobs", Err: cause}},
+		{"sqlite", "database unavailable", &hashike.Error{Code: hashike.EUnavailable, Message: "sqlite: list jobs: database is locked by another process", Err: cause}},
+		{"engine", "cannot reach the Docker Engine", &hashike.Error{Code: hashike.EUnavailable, Message: "cannot reach the Docker Engine", Err: cause}},
+	} {
+		for _, token := range []string{read, "unknown-secret"} {
+			t.Run(tc.name+"/"+token, func(t *testing.T) {
+				f := newFake()
+				f.fail = tc.err
+				h := NewHandler(f, Options{})
+				if token != read {
+					// The token is checked against the database, which is down.
+					f.tokens = nil
+					h = NewHandler(&unavailableAuth{f, tc.err}, Options{})
+				}
+				req := httptest.NewRequest("GET", "/v1/jobs", nil)
+				req.Header.Set("Authorization", "Bearer "+token)
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				body := w.Body.String()
+				if w.Code != http.StatusServiceUnavailable || !strings.Contains(body, tc.want) {
+					t.Errorf("status %d body %s, want 503 saying %q", w.Code, body, tc.want)
+				}
+				for _, secret := range []string{"hashike", "jobs_prod", "10.1.2.3", "6432", "db.internal", "connection refused"} {
+					if strings.Contains(body, secret) {
+						t.Errorf("the body shows %q: %s", secret, body)
+					}
+				}
+			})
+		}
+	}
+}
+
+// unavailableAuth is a service whose token checks fail with err.
+type unavailableAuth struct {
+	*fakeService
+	err error
+}
+
+func (u *unavailableAuth) Authenticate(context.Context, string) (hashike.Token, error) {
+	return hashike.Token{}, u.err
 }
