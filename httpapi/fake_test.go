@@ -33,6 +33,8 @@ type fakeService struct {
 	jobPayload int
 	// fail, when set, is returned by every recorded method.
 	fail error
+	// down names the dependencies Health reports down.
+	down []string
 	// logs serves FollowLogs when set.
 	logs func(ctx context.Context, id string, follow bool, fn func(hashike.LogEntry) error) error
 }
@@ -421,3 +423,13 @@ func (f *fakeService) Authenticate(ctx context.Context, secret string) (hashike.
 }
 
 func (f *fakeService) MaxPayloadBytes() int { return f.maxPayload }
+
+func (f *fakeService) Health(context.Context) server.Health {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := server.Health{Status: server.HealthOK, Checks: map[string]string{"database": server.CheckUp}}
+	for _, d := range f.down {
+		h.Status, h.Checks[d] = server.HealthUnavailable, server.CheckDown
+	}
+	return h
+}

@@ -72,7 +72,9 @@ func TestRoutes(t *testing.T) {
 		want                  []string // substrings of the body
 		calls                 []string
 	}{
-		{name: "health", method: "GET", target: "/healthz", status: 200, want: []string{`{"status":"ok"}`}},
+		{name: "health", method: "GET", target: "/healthz", status: 200, want: []string{`{"status":"ok","checks":{"database":"ok"}}`}},
+		{name: "health database down", setup: func(f *fakeService) { f.down = []string{"database"} }, method: "GET",
+			target: "/healthz", status: 503, want: []string{`{"status":"unavailable","checks":{"database":"down"}}`}},
 		{name: "openapi", method: "GET", target: "/v1/openapi.json", status: 200, want: []string{`"openapi": "3.1.0"`}},
 		{name: "list jobs", method: "GET", target: "/v1/jobs", token: read, status: 200,
 			want: []string{`{"jobs":[{"name":"hello","version":1,`, `"definition":{`}, calls: []string{"ListJobs"}},

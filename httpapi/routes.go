@@ -9,8 +9,15 @@ import (
 
 // The routes' handlers, in the order of routes. Each returns its error for wrap to write.
 
+// health answers 200 when the server can serve, else 503; the body names each dependency's
+// state either way, so that a probe or an operator sees which one is down.
 func (h *handler) health(w http.ResponseWriter, r *http.Request, _ url.Values) error {
-	return reply(w, http.StatusOK, map[string]string{"status": "ok"})
+	health := h.svc.Health(r.Context())
+	status := http.StatusOK
+	if !health.Healthy() {
+		status = http.StatusServiceUnavailable
+	}
+	return reply(w, status, health)
 }
 
 func (h *handler) openAPI(w http.ResponseWriter, r *http.Request, _ url.Values) error {

@@ -43,6 +43,9 @@ type Service interface {
 	// Authenticate returns the token whose secret this is; ENotFound for an unknown or
 	// revoked one.
 	Authenticate(ctx context.Context, secret string) (hashike.Token, error)
+	// Health checks the dependencies the server cannot serve without (the database). It
+	// answers within a few seconds, naming what is down, never how to reach it.
+	Health(ctx context.Context) server.Health
 	// MaxPayloadBytes is the server-wide limit of an enqueue's payload; no job's is larger.
 	// The handler refuses a body larger than it plus an envelope's room (413) unread.
 	MaxPayloadBytes() int

@@ -904,3 +904,17 @@ func TestRunEndingDuringOutageIsRecordedAfter(t *testing.T) {
 		t.Fatalf("%d tries, state %s, started %d times", len(tries), tries[0].State, e.backend.Starts(run.ID))
 	}
 }
+
+// TestHealth: Health names the database down when it does not answer (here a SQLite store
+// that was closed under the server).
+func TestHealth(t *testing.T) {
+	e := newEnv(t, opts{noLoop: true})
+	ctx := context.Background()
+	if h := e.s.Health(ctx); !h.Healthy() || h.Checks["database"] != CheckUp {
+		t.Errorf("Health = %+v, want ok", h)
+	}
+	e.store.Close()
+	if h := e.s.Health(ctx); h.Healthy() || h.Status != HealthUnavailable || h.Checks["database"] != CheckDown {
+		t.Errorf("Health with the database closed = %+v, want unavailable, database down", h)
+	}
+}

@@ -1,11 +1,16 @@
 package main_test
 
 import (
+	"io"
+	"net/http"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/moby/moby/client"
 
 	"github.com/hashike/hashike"
@@ -106,5 +111,78 @@ taskDefinition:
 		if out := output(t, srv.c, id); strings.Count(out, "started") != 1 || strings.Count(out, "done") != 1 {
 			t.Errorf("run %d (%s): output %q, want started and done once each", i, id, out)
 		}
+	}
+}
+
+// TestServerPostgresOutageHealthAndErrors: while PostgreSQL is down, /healthz answers 503
+// naming the database, and an API request, with a token the server knows or with one it does
+// not, gets a 503 whose body shows nothing of how to reach the database (its user, name, host
+// or port). Once it is back, /healthz answers 200.
+func TestServerPostgresOutageHealthAndErrors(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(hashikeBin, "token", "create", "--db", dsn, "--name", "ops", "--scope", "read").Output()
+	if err != nil {
+		t.Fatalf("token create: %v", err)
+	}
+	token := strings.TrimSpace(string(out))
+	srv := startServerAuth(t, true, nil, "--db", dsn)
+	get := func(path, token string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), "GET", srv.url+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(b))
+	}
+	if code, body := get("/healthz", ""); code != http.StatusOK {
+		t.Fatalf("healthz before the outage: %d %s", code, body)
+	}
+	if code, body := get("/v1/runs", token); code != http.StatusOK {
+		t.Fatalf("GET /v1/runs before the outage: %d %s", code, body)
+	}
+
+	pgtest.Stop(t)
+	if code, body := get("/healthz", ""); code != http.StatusServiceUnavailable || body != `{"status":"unavailable","checks":{"database":"down"}}` {
+		t.Errorf("healthz during the outage: %d %s, want 503 naming the database", code, body)
+	}
+	secrets := []string{cfg.User, cfg.Database, cfg.Host, strconv.Itoa(int(cfg.Port)), "port=", "user="}
+	for _, tok := range []string{token, server.TokenPrefix + "0000000000000000000000000000000000000000"} {
+		code, body := get("/v1/runs", tok)
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, `"code":"unavailable"`) {
+			t.Errorf("GET /v1/runs during the outage: %d %s, want 503", code, body)
+		}
+		for _, s := range secrets {
+			if strings.Contains(body, s) {
+				t.Errorf("the body of a 503 shows %q: %s", s, body)
+			}
+		}
+	}
+	pgtest.Start(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body := get("/healthz", "")
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("healthz after the outage: %d %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, body := get("/v1/runs", token); code != http.StatusOK {
+		t.Errorf("GET /v1/runs after the outage: %d %s", code, body)
 	}
 }
