@@ -62,39 +62,61 @@ type api interface {
 type Backend struct {
 	api   api
 	clock hashike.Clock
+	// host names the engine in errors: its address and what chose it.
+	host string
 	// poll is how often Wait re-reads the containers when no event arrives.
 	poll time.Duration
 }
 
 var _ hashike.Backend = (*Backend)(nil)
 
+// Config configures a Backend.
+type Config struct {
+	// Endpoint is the engine (see ResolveEndpoint). Zero: DOCKER_HOST, else the default socket.
+	Endpoint Endpoint
+	Clock    hashike.Clock
+}
+
 // New returns a backend on the engine at host ("" means DOCKER_HOST, or the default socket),
 // negotiating the API version (Docker 20.10 and later).
 func New(host string, clock hashike.Clock) (*Backend, error) {
-	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
-	if host != "" {
-		opts = append(opts, client.WithHost(host))
-	}
+	return Open(Config{Endpoint: Endpoint{Host: host}, Clock: clock})
+}
+
+// Open returns a backend as cfg says. It contacts nothing: Ping checks the engine answers.
+func Open(cfg Config) (*Backend, error) {
+	opts := append([]client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}, cfg.Endpoint.clientOpts()...)
 	c, err := client.New(opts...)
 	if err != nil {
-		return nil, &hashike.Error{Code: hashike.EUnavailable, Message: "docker client", Err: err}
+		return nil, &hashike.Error{Code: hashike.EUnavailable, Message: "docker client for " + cfg.Endpoint.String(), Err: err}
 	}
-	return &Backend{api: c, clock: clock, poll: time.Second}, nil
+	host := cfg.Endpoint.String()
+	if cfg.Endpoint.Host == "" {
+		host = c.DaemonHost()
+	}
+	return &Backend{api: c, clock: cfg.Clock, host: host, poll: time.Second}, nil
 }
 
 // Name implements hashike.Backend.
 func (b *Backend) Name() string { return "local" }
 
-// Ping checks that the engine answers.
+// Host is the engine's address and what chose it, e.g. `unix:///run/docker.sock (context "x")`.
+func (b *Backend) Host() string { return b.host }
+
+// Ping checks that the engine answers. Its error names the engine; it waits as long as ctx
+// lets it (an engine that accepts connections and never answers holds it until then).
 func (b *Backend) Ping(ctx context.Context) error {
 	if _, err := b.api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		return unavailable(err)
+		if ctx.Err() != nil && !client.IsErrConnectionFailed(err) {
+			err = fmt.Errorf("no answer: %w", ctx.Err())
+		}
+		return b.unavailable(err)
 	}
 	return nil
 }
 
-func unavailable(err error) error {
-	return &hashike.Error{Code: hashike.EUnavailable, Message: "cannot reach the Docker Engine (is dockerd running? DOCKER_HOST?)", Err: err}
+func (b *Backend) unavailable(err error) error {
+	return &hashike.Error{Code: hashike.EUnavailable, Message: "cannot reach the Docker Engine at " + b.host, Err: err}
 }
 
 func containerName(runID, name string) string { return "hashike-" + runID + "-" + name }
@@ -307,7 +329,7 @@ func (b *Backend) ensureImages(ctx context.Context, td *hashike.TaskDefinition) 
 		}
 		if !cerrdefs.IsNotFound(err) {
 			if client.IsErrConnectionFailed(err) {
-				return unavailable(err)
+				return b.unavailable(err)
 			}
 			return fmt.Errorf("inspect image %s: %w", c.Image, err)
 		}
@@ -370,7 +392,7 @@ func (b *Backend) list(ctx context.Context, runID string) ([]container.Summary, 
 	res, err := b.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", LabelRunID+"="+runID)})
 	if err != nil {
 		if client.IsErrConnectionFailed(err) {
-			return nil, unavailable(err)
+			return nil, b.unavailable(err)
 		}
 		return nil, fmt.Errorf("list containers of run %s: %w", runID, err)
 	}
@@ -499,7 +521,7 @@ func (b *Backend) step(ctx context.Context, runID string, stopping *stopper) (ha
 	for _, name := range act.Start {
 		if _, err := b.api.ContainerStart(ctx, o.ids[name], client.ContainerStartOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 			if client.IsErrConnectionFailed(err) {
-				return hashike.TaskStatus{}, unavailable(err)
+				return hashike.TaskStatus{}, b.unavailable(err)
 			}
 			// The engine records the failure in the container's state; the next observation
 			// reports it as CannotStartContainerError.

@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hashike/hashike"
-	"github.com/hashike/hashike/docker"
 	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/process"
 	"github.com/hashike/hashike/runner"
@@ -159,7 +158,7 @@ func (a *app) openStore() (hashike.Store, error) {
 func (a *app) backend(ctx context.Context, name string) (hashike.Backend, error) {
 	switch name {
 	case "", "local":
-		return docker.New("", a.clock)
+		return a.dockerBackend()
 	case "ecs":
 		return a.ecsBackend(ctx)
 	}

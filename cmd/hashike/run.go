@@ -190,6 +190,9 @@ func (a *app) run(ctx context.Context, path string, command []string, f runFlags
 		return err
 	}
 	defer closeAll()
+	if err := checkEngine(ctx, r.Backend); err != nil {
+		return err
+	}
 	a.reconcile(ctx, r)
 
 	self := r.Self
