@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -66,6 +67,10 @@ type Backend struct {
 	host string
 	// poll is how often Wait re-reads the containers when no event arrives.
 	poll time.Duration
+	// registry resolves the credentials a pull sends; nil sends none.
+	registry *Credentials
+	pull     PullPolicy
+	progress io.Writer
 }
 
 var _ hashike.Backend = (*Backend)(nil)
@@ -75,6 +80,13 @@ type Config struct {
 	// Endpoint is the engine (see ResolveEndpoint). Zero: DOCKER_HOST, else the default socket.
 	Endpoint Endpoint
 	Clock    hashike.Clock
+	// Registry resolves the registry credentials sent with a pull; nil sends none.
+	Registry *Credentials
+	// Pull says when an image is pulled; "" is PullMissing.
+	Pull PullPolicy
+	// Progress receives a line per step of a pull (one per layer and state, not every tick);
+	// nil discards them.
+	Progress io.Writer
 }
 
 // New returns a backend on the engine at host ("" means DOCKER_HOST, or the default socket),
@@ -94,7 +106,11 @@ func Open(cfg Config) (*Backend, error) {
 	if cfg.Endpoint.Host == "" {
 		host = c.DaemonHost()
 	}
-	return &Backend{api: c, clock: cfg.Clock, host: host, poll: time.Second}, nil
+	if err := cfg.Pull.valid(); err != nil {
+		return nil, err
+	}
+	return &Backend{api: c, clock: cfg.Clock, host: host, poll: time.Second,
+		registry: cfg.Registry, pull: cfg.Pull, progress: cfg.Progress}, nil
 }
 
 // Name implements hashike.Backend.
@@ -314,35 +330,6 @@ func resources(c *hashike.ContainerDefinition, taskCPU, taskMem int) container.R
 		r.MemoryReservation = int64(*c.MemoryReservation) << 20
 	}
 	return r
-}
-
-func (b *Backend) ensureImages(ctx context.Context, td *hashike.TaskDefinition) error {
-	seen := map[string]bool{}
-	for _, c := range td.ContainerDefinitions {
-		if seen[c.Image] {
-			continue
-		}
-		seen[c.Image] = true
-		_, err := b.api.ImageInspect(ctx, c.Image)
-		if err == nil {
-			continue
-		}
-		if !cerrdefs.IsNotFound(err) {
-			if client.IsErrConnectionFailed(err) {
-				return b.unavailable(err)
-			}
-			return fmt.Errorf("inspect image %s: %w", c.Image, err)
-		}
-		resp, err := b.api.ImagePull(ctx, c.Image, client.ImagePullOptions{})
-		if err == nil {
-			err = resp.Wait(ctx)
-			resp.Close()
-		}
-		if err != nil {
-			return &hashike.StartError{Reason: fmt.Sprintf("CannotPullContainerError: container %s: image %s is not present locally and could not be pulled: %v", c.Name, c.Image, err)}
-		}
-	}
-	return nil
 }
 
 func (b *Backend) ensureVolume(ctx context.Context, runID string, v hashike.Volume, labels map[string]string) (mount.Mount, error) {

@@ -2,11 +2,15 @@ package main_test
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,5 +140,71 @@ func TestRunDockerContext(t *testing.T) {
 	e.extra = []string{"DOCKER_HOST=", "DOCKER_CONTEXT=nope", "DOCKER_CONFIG=" + cfg}
 	if _, stderr, code := e.run("run", job); code != 2 || !strings.Contains(stderr, `Docker context "nope" (from DOCKER_CONTEXT) not found`) {
 		t.Fatalf("DOCKER_CONTEXT=nope: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// `hashike run` pulls a private image with the credentials of the docker CLI's configuration
+// (DOCKER_CONFIG), shows the pull on stderr, and honours --pull.
+func TestRunPullsWithDockerConfigCredentials(t *testing.T) {
+	e := newEnv(t)
+	// A registry that demands Basic auth and then has no such image: the engine pulls from
+	// 127.0.0.1 over plain HTTP; what matters is which credentials it was given.
+	var mu sync.Mutex
+	var sent []string
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		sent = append(sent, r.Header.Get("Authorization"))
+		mu.Unlock()
+		if u, p, ok := r.BasicAuth(); !ok || u != "carol" || p != "pa55" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED"}]}`, http.StatusUnauthorized)
+			return
+		}
+		if r.URL.Path == "/v2/" {
+			w.Write([]byte("{}"))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		http.Error(w, `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}`, http.StatusNotFound)
+	}))
+	defer reg.Close()
+	host := strings.TrimPrefix(reg.URL, "http://")
+	cfg := dockerConfig(t, `{"auths": {"`+host+`": {"auth": "`+base64.StdEncoding.EncodeToString([]byte("carol:pa55"))+`"}}}`, nil)
+	job := e.job("private.yaml", `taskDefinition:
+  family: private
+  memory: "64"
+  containerDefinitions:
+    - name: app
+      image: `+host+`/team/app:1.0
+`)
+	e.extra = []string{"DOCKER_CONFIG=" + cfg}
+	_, stderr, code := e.run("run", job)
+	if code != 125 || !strings.Contains(stderr, "CannotPullContainerError") || !strings.Contains(stderr, "manifest unknown") {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "hashike: pulling image "+host+"/team/app:1.0") {
+		t.Errorf("the pull is not shown on stderr:\n%s", stderr)
+	}
+	mu.Lock()
+	got := strings.Join(sent, "\n")
+	mu.Unlock()
+	if want := "Basic " + base64.StdEncoding.EncodeToString([]byte("carol:pa55")); !strings.Contains(got, want) {
+		t.Errorf("the registry was sent:\n%s\nnot carol's credentials", got)
+	}
+
+	// --pull never does not ask the registry; a bad --pull is a usage error.
+	mu.Lock()
+	sent = nil
+	mu.Unlock()
+	if _, stderr, code := e.run("run", "--pull", "never", job); code != 125 || !strings.Contains(stderr, "the pull policy is never") {
+		t.Errorf("--pull never: exit %d, stderr:\n%s", code, stderr)
+	}
+	if _, stderr, code := e.run("run", "--pull", "sometimes", job); code != 2 || !strings.Contains(stderr, `pull policy "sometimes"`) {
+		t.Errorf("--pull sometimes: exit %d, stderr:\n%s", code, stderr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sent) != 0 {
+		t.Errorf("the registry was asked %d times with --pull never or a bad --pull", len(sent))
 	}
 }

@@ -50,6 +50,9 @@ type app struct {
 	// eventsQueue is the ECS events queue of runs that name none (--events-queue).
 	eventsQueue string
 	clock       hashike.Clock
+
+	// pull is the local backend's pull policy (--pull; see docker.go).
+	pull string
 }
 
 // Main runs the CLI and returns the process's exit code.
