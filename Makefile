@@ -45,6 +45,7 @@ test: vet check-imports
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzLoadBytes -fuzztime=30s ./jobfile/
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=30s ./logpack/
+	$(GO) test -run='^$$' -fuzz=FuzzDockerConfig -fuzztime=30s ./docker/
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./cron/
 	$(GO) test -run='^$$' -fuzz=FuzzMatchGlob -fuzztime=30s ./dispatch/
 	$(GO) test -run='^$$' -fuzz=FuzzParseEvent -fuzztime=30s ./ecs/

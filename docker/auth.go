@@ -56,8 +56,8 @@ const helperTimeout = time.Minute
 // maxHelperOutput bounds what is read of a credential helper's output.
 const maxHelperOutput = 1 << 20
 
-// Registry returns the registry host of an image reference and its configuration key.
-func Registry(image string) (host, key string, err error) {
+// registryOf returns the registry host of an image reference and its configuration key.
+func registryOf(image string) (host, key string, err error) {
 	named, err := reference.ParseNormalizedNamed(image)
 	if err != nil {
 		return "", "", err
@@ -72,7 +72,7 @@ func Registry(image string) (host, key string, err error) {
 // Resolve returns the credentials for image's registry: the zero AuthConfig when none are
 // configured.
 func (c *Credentials) Resolve(ctx context.Context, image string) (registry.AuthConfig, error) {
-	host, key, err := Registry(image)
+	host, key, err := registryOf(image)
 	if err != nil {
 		return registry.AuthConfig{}, err
 	}

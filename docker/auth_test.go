@@ -88,3 +88,21 @@ func TestResolveCredentials(t *testing.T) {
 		})
 	}
 }
+
+// The Docker CLI's configuration and a context's metadata are read with a bound, and nothing
+// in them makes Resolve or ResolveEndpoint panic. Helpers cannot run: PATH is empty.
+func FuzzDockerConfig(f *testing.F) {
+	f.Add([]byte(`{"auths": {"ghcr.io": {"auth": "Z2g6eA=="}}, "currentContext": "x"}`), []byte(`{"Endpoints": {"docker": {"Host": "unix:///x.sock"}}}`))
+	f.Add([]byte(`{"auths": {"https://index.docker.io/v1/": {"auth": "!!"}}, "credsStore": "x"}`), []byte(`{"Endpoints": null}`))
+	f.Add([]byte(`{"credHelpers": {"ghcr.io": ""}, "currentContext": 3}`), []byte(`[]`))
+	f.Fuzz(func(t *testing.T, config, meta []byte) {
+		t.Setenv("PATH", t.TempDir())
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "config.json"), string(config), 0o600)
+		writeContextMeta(t, dir, "x", meta)
+		for _, image := range []string{"ghcr.io/o/app:1", "alpine", "123456789012.dkr.ecr.us-east-1.amazonaws.com/a"} {
+			_, _ = (&docker.Credentials{ConfigDir: dir, ECR: &fakeECR{}}).Resolve(context.Background(), image)
+		}
+		_, _ = docker.ResolveEndpoint(envOf(map[string]string{"DOCKER_CONFIG": dir}))
+	})
+}

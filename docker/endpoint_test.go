@@ -19,13 +19,17 @@ import (
 // layout the docker CLI keeps (contexts/meta/<sha256 of the name>/meta.json).
 func writeContext(t *testing.T, configDir, name, host string) {
 	t.Helper()
+	writeContextMeta(t, configDir, name, []byte(`{"Name":"`+name+`","Metadata":{},"Endpoints":{"docker":{"Host":"`+host+`","SkipTLSVerify":false}}}`))
+}
+
+func writeContextMeta(t *testing.T, configDir, name string, meta []byte) {
+	t.Helper()
 	id := sha256.Sum256([]byte(name))
 	dir := filepath.Join(configDir, "contexts", "meta", hex.EncodeToString(id[:]))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	meta := `{"Name":"` + name + `","Metadata":{},"Endpoints":{"docker":{"Host":"` + host + `","SkipTLSVerify":false}}}`
-	if err := os.WriteFile(filepath.Join(dir, "meta.json"), []byte(meta), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "meta.json"), meta, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
