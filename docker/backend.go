@@ -116,9 +116,6 @@ func Open(cfg Config) (*Backend, error) {
 // Name implements hashike.Backend.
 func (b *Backend) Name() string { return "local" }
 
-// Host is the engine's address and what chose it, e.g. `unix:///run/docker.sock (context "x")`.
-func (b *Backend) Host() string { return b.host }
-
 // Ping checks that the engine answers. Its error names the engine; it waits as long as ctx
 // lets it (an engine that accepts connections and never answers holds it until then).
 func (b *Backend) Ping(ctx context.Context) error {

@@ -21,13 +21,13 @@ func (a *app) dockerBackend() (hashike.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	pull := a.pull
+	pull, from := a.pull, "--pull"
 	if pull == "" {
-		pull = a.env("HASHIKE_PULL")
+		pull, from = a.env("HASHIKE_PULL"), "HASHIKE_PULL"
 	}
 	policy, err := docker.ParsePullPolicy(pull)
 	if err != nil {
-		return nil, err
+		return nil, hashike.Errorf(hashike.EInvalid, "%s: %v", from, err)
 	}
 	return docker.Open(docker.Config{
 		Endpoint: ep,
