@@ -34,6 +34,7 @@ DOMAIN_PKGS := . ./runner ./process ./secret ./dispatch ./cron ./job ./server ./
 check-imports:
 	@bad=$$($(GO) list -deps $(DOMAIN_PKGS) | grep -E '^(github\.com/|golang\.org/x/|modernc\.org/|gopkg\.in/|go\.opentelemetry\.io/)|^(database/sql|net/http)$$' | grep -v '^github.com/hashike/hashike' ); \
 	if [ -n "$$bad" ]; then echo "domain packages import outside dependencies:"; echo "$$bad"; exit 1; fi; \
+	if $(GO) list -deps ./docker | grep -q '^github.com/aws/'; then echo "docker imports the AWS SDK (ECR tokens come through docker.ECRTokens)"; exit 1; fi; \
 	for p in $(DOMAIN_PKGS); do \
 	  if $(GO) list -deps $$p | grep -qE '^github.com/hashike/hashike/(docker|ecs|sqlite|postgres|jobfile|logpack|httpapi|notify|cmd)'; then echo "$$p imports an adapter"; exit 1; fi; \
 	done; echo "check-imports: ok"
@@ -44,6 +45,7 @@ test: vet check-imports
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzLoadBytes -fuzztime=30s ./jobfile/
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=30s ./logpack/
+	$(GO) test -run='^$$' -fuzz=FuzzDockerConfig -fuzztime=30s ./docker/
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./cron/
 	$(GO) test -run='^$$' -fuzz=FuzzMatchGlob -fuzztime=30s ./dispatch/
 	$(GO) test -run='^$$' -fuzz=FuzzParseEvent -fuzztime=30s ./ecs/

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -62,39 +63,73 @@ type api interface {
 type Backend struct {
 	api   api
 	clock hashike.Clock
+	// host names the engine in errors: its address and what chose it.
+	host string
 	// poll is how often Wait re-reads the containers when no event arrives.
 	poll time.Duration
+	// registry resolves the credentials a pull sends; nil sends none.
+	registry *Credentials
+	pull     PullPolicy
+	progress io.Writer
 }
 
 var _ hashike.Backend = (*Backend)(nil)
 
+// Config configures a Backend.
+type Config struct {
+	// Endpoint is the engine (see ResolveEndpoint). Zero: DOCKER_HOST, else the default socket.
+	Endpoint Endpoint
+	Clock    hashike.Clock
+	// Registry resolves the registry credentials sent with a pull; nil sends none.
+	Registry *Credentials
+	// Pull says when an image is pulled; "" is PullMissing.
+	Pull PullPolicy
+	// Progress receives a line per step of a pull (one per layer and state, not every tick);
+	// nil discards them.
+	Progress io.Writer
+}
+
 // New returns a backend on the engine at host ("" means DOCKER_HOST, or the default socket),
 // negotiating the API version (Docker 20.10 and later).
 func New(host string, clock hashike.Clock) (*Backend, error) {
-	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
-	if host != "" {
-		opts = append(opts, client.WithHost(host))
-	}
+	return Open(Config{Endpoint: Endpoint{Host: host}, Clock: clock})
+}
+
+// Open returns a backend as cfg says. It contacts nothing: Ping checks the engine answers.
+func Open(cfg Config) (*Backend, error) {
+	opts := append([]client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}, cfg.Endpoint.clientOpts()...)
 	c, err := client.New(opts...)
 	if err != nil {
-		return nil, &hashike.Error{Code: hashike.EUnavailable, Message: "docker client", Err: err}
+		return nil, &hashike.Error{Code: hashike.EUnavailable, Message: "docker client for " + cfg.Endpoint.String(), Err: err}
 	}
-	return &Backend{api: c, clock: clock, poll: time.Second}, nil
+	host := cfg.Endpoint.String()
+	if cfg.Endpoint.Host == "" {
+		host = c.DaemonHost()
+	}
+	if err := cfg.Pull.valid(); err != nil {
+		return nil, err
+	}
+	return &Backend{api: c, clock: cfg.Clock, host: host, poll: time.Second,
+		registry: cfg.Registry, pull: cfg.Pull, progress: cfg.Progress}, nil
 }
 
 // Name implements hashike.Backend.
 func (b *Backend) Name() string { return "local" }
 
-// Ping checks that the engine answers.
+// Ping checks that the engine answers. Its error names the engine; it waits as long as ctx
+// lets it (an engine that accepts connections and never answers holds it until then).
 func (b *Backend) Ping(ctx context.Context) error {
 	if _, err := b.api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		return unavailable(err)
+		if ctx.Err() != nil && !client.IsErrConnectionFailed(err) {
+			err = fmt.Errorf("no answer: %w", ctx.Err())
+		}
+		return b.unavailable(err)
 	}
 	return nil
 }
 
-func unavailable(err error) error {
-	return &hashike.Error{Code: hashike.EUnavailable, Message: "cannot reach the Docker Engine (is dockerd running? DOCKER_HOST?)", Err: err}
+func (b *Backend) unavailable(err error) error {
+	return &hashike.Error{Code: hashike.EUnavailable, Message: "cannot reach the Docker Engine at " + b.host, Err: err}
 }
 
 func containerName(runID, name string) string { return "hashike-" + runID + "-" + name }
@@ -294,35 +329,6 @@ func resources(c *hashike.ContainerDefinition, taskCPU, taskMem int) container.R
 	return r
 }
 
-func (b *Backend) ensureImages(ctx context.Context, td *hashike.TaskDefinition) error {
-	seen := map[string]bool{}
-	for _, c := range td.ContainerDefinitions {
-		if seen[c.Image] {
-			continue
-		}
-		seen[c.Image] = true
-		_, err := b.api.ImageInspect(ctx, c.Image)
-		if err == nil {
-			continue
-		}
-		if !cerrdefs.IsNotFound(err) {
-			if client.IsErrConnectionFailed(err) {
-				return unavailable(err)
-			}
-			return fmt.Errorf("inspect image %s: %w", c.Image, err)
-		}
-		resp, err := b.api.ImagePull(ctx, c.Image, client.ImagePullOptions{})
-		if err == nil {
-			err = resp.Wait(ctx)
-			resp.Close()
-		}
-		if err != nil {
-			return &hashike.StartError{Reason: fmt.Sprintf("CannotPullContainerError: container %s: image %s is not present locally and could not be pulled: %v", c.Name, c.Image, err)}
-		}
-	}
-	return nil
-}
-
 func (b *Backend) ensureVolume(ctx context.Context, runID string, v hashike.Volume, labels map[string]string) (mount.Mount, error) {
 	if v.Host != nil && v.Host.SourcePath != "" {
 		return mount.Mount{Type: mount.TypeBind, Source: v.Host.SourcePath}, nil
@@ -370,7 +376,7 @@ func (b *Backend) list(ctx context.Context, runID string) ([]container.Summary, 
 	res, err := b.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", LabelRunID+"="+runID)})
 	if err != nil {
 		if client.IsErrConnectionFailed(err) {
-			return nil, unavailable(err)
+			return nil, b.unavailable(err)
 		}
 		return nil, fmt.Errorf("list containers of run %s: %w", runID, err)
 	}
@@ -499,7 +505,7 @@ func (b *Backend) step(ctx context.Context, runID string, stopping *stopper) (ha
 	for _, name := range act.Start {
 		if _, err := b.api.ContainerStart(ctx, o.ids[name], client.ContainerStartOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 			if client.IsErrConnectionFailed(err) {
-				return hashike.TaskStatus{}, unavailable(err)
+				return hashike.TaskStatus{}, b.unavailable(err)
 			}
 			// The engine records the failure in the container's state; the next observation
 			// reports it as CannotStartContainerError.

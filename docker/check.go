@@ -29,7 +29,7 @@ var (
 	}
 	ignoredContainerFields = map[string]string{
 		"portMappings":          "no ports are published locally; containers of a task reach each other by name",
-		"repositoryCredentials": "the local engine uses its own registry credentials",
+		"repositoryCredentials": "pulls send the docker CLI's registry credentials (config.json, credential helpers, ECR tokens)",
 		"versionConsistency":    "the local engine resolves tags itself",
 		"firelensConfiguration": "hashike collects container output itself",
 	}

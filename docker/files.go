@@ -107,7 +107,7 @@ func (b *Backend) copyFiles(ctx context.Context, c *hashike.ContainerDefinition,
 		case err == nil:
 			continue
 		case client.IsErrConnectionFailed(err):
-			return unavailable(err)
+			return b.unavailable(err)
 		case cerrdefs.IsInvalidArgument(err) || cerrdefs.IsPermissionDenied(err) || cerrdefs.IsConflict(err):
 			// A file where the image has a directory, say: the task cannot start.
 			return &hashike.StartError{Reason: fmt.Sprintf("CannotCreateContainerError: %s: cannot put the run's files in: %v", c.Name, err)}

@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hashike/hashike"
-	"github.com/hashike/hashike/docker"
 	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/process"
 	"github.com/hashike/hashike/runner"
@@ -51,6 +50,9 @@ type app struct {
 	// eventsQueue is the ECS events queue of runs that name none (--events-queue).
 	eventsQueue string
 	clock       hashike.Clock
+
+	// pull is the local backend's pull policy (--pull; see docker.go).
+	pull string
 }
 
 // Main runs the CLI and returns the process's exit code.
@@ -159,7 +161,7 @@ func (a *app) openStore() (hashike.Store, error) {
 func (a *app) backend(ctx context.Context, name string) (hashike.Backend, error) {
 	switch name {
 	case "", "local":
-		return docker.New("", a.clock)
+		return a.dockerBackend()
 	case "ecs":
 		return a.ecsBackend(ctx)
 	}

@@ -74,6 +74,7 @@ A COMMAND after -- replaces the command of the container chosen by --container
 	fl.StringVar(&f.idempotencyKey, "idempotency-key", "", "a second run with the same key returns the first run instead of starting another")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the resolved definition and what would be started; start and record nothing")
 	fl.BoolVar(&f.keep, "keep", false, "keep the containers after the run is recorded")
+	fl.StringVar(&a.pull, "pull", "", "local: when to pull images: missing (default), always or never (env HASHIKE_PULL)")
 	fl.StringVar(&f.backend, "backend", "", "where to run: local (default) or ecs; overrides the file's backend")
 	fl.DurationVar(&f.capacityTimeout, "capacity-timeout", 0, "ecs: how long to wait for capacity (RunTask RESOURCE:* failures, PROVISIONING); default the file's, else 10m")
 	fl.StringVar(&f.eventsQueue, "events-queue", "", "ecs: SQS queue URL receiving EventBridge \"ECS Task State Change\" events, the primary status source (polling stays the fallback)")
@@ -190,6 +191,9 @@ func (a *app) run(ctx context.Context, path string, command []string, f runFlags
 		return err
 	}
 	defer closeAll()
+	if err := checkEngine(ctx, r.Backend); err != nil {
+		return err
+	}
 	a.reconcile(ctx, r)
 
 	self := r.Self

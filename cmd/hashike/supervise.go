@@ -82,6 +82,9 @@ func (a *app) spawnSupervisor(runID string, adopt bool, handoff *hashike.Owner) 
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = os.Environ()
+	if a.pull != "" {
+		cmd.Env = append(cmd.Env, "HASHIKE_PULL="+a.pull)
+	}
 	if handoff != nil {
 		b, _ := json.Marshal(handoff)
 		cmd.Env = append(cmd.Env, handoffEnv+"="+string(b))
