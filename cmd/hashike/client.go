@@ -53,6 +53,9 @@ func (a *app) errorText(err error) string {
 	var ae *httpapi.AuthError
 	if !errors.As(err, &ae) {
 		msg := err.Error()
+		if a.asked != "" && hashike.ErrorCodeOf(err) == hashike.EUnavailable {
+			msg += " (is the server running? HASHIKE_SERVER or --server names it)"
+		}
 		if a.asked != "" && hashike.ErrorCodeOf(err) == hashike.ENotFound && !strings.Contains(msg, "not found") {
 			// The server's words ("no job x") and where the CLI looked: with HASHIKE_SERVER in
 			// the environment, a user may have meant the local history.

@@ -56,17 +56,36 @@ type app struct {
 // Main runs the CLI and returns the process's exit code.
 func Main(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
 	a := &app{stdin: os.Stdin, stdout: stdout, stderr: stderr, lookupEnv: lookupEnv, clock: hashike.SystemClock{}}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(context.Background())
+	if err == nil {
+		return 0
+	}
+	code := exitCode(err)
+	if code == hashike.ExitStartFailed && (a.asked != "" || cmd == nil || (cmd.Name() != "run" && cmd.Name() != "wait")) {
+		// Something hashike needs did not answer (a server, a database): 125 says a task
+		// never produced an exit code, which only `run` and `wait` mean (README "Exit codes").
+		code = 1
+	}
+	if msg := a.errorText(err); msg != "" {
+		fmt.Fprintf(stderr, "hashike: %s\n", msg)
+	}
+	return code
+}
+
+// rootCmd is the command tree of one invocation.
+func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "hashike",
 		Short:         "Run containerized jobs defined as Amazon ECS task definitions, locally or on ECS",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	root.SetArgs(args)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &hashike.Error{Code: hashike.EInvalid, Message: fmt.Sprintf("%v (see '%s --help')", err, c.CommandPath())}
+		return &hashike.Error{Code: hashike.EInvalid, Message: err.Error() + usageHint(c)}
 	})
 	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "run history database (env HASHIKE_DB; default $XDG_STATE_HOME/hashike/hashike.db)")
 	root.PersistentFlags().StringVar(&a.secretsFile, "secrets-file", "", "local secrets file, JSON valueFrom -> value, mode 0600 (env HASHIKE_SECRETS_FILE)")
@@ -78,15 +97,8 @@ func Main(args []string, stdout, stderr io.Writer, lookupEnv func(string) (strin
 		a.enqueueCmd(), a.cancelCmd(), a.rerunCmd(), a.jobsCmd(), a.schedulesCmd(), a.queuesCmd(),
 		a.simCmd(),
 	)
-	err := root.ExecuteContext(context.Background())
-	if err == nil {
-		return 0
-	}
-	code := exitCode(err)
-	if msg := a.errorText(err); msg != "" {
-		fmt.Fprintf(stderr, "hashike: %s\n", msg)
-	}
-	return code
+	usageErrors(root)
+	return root
 }
 
 // exitStatusError ends the process with a code after the command printed what it had to.
