@@ -55,7 +55,12 @@ type app struct {
 
 // Main runs the CLI and returns the process's exit code.
 func Main(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
-	a := &app{stdin: os.Stdin, stdout: stdout, stderr: stderr, lookupEnv: lookupEnv, clock: hashike.SystemClock{}}
+	return mainWithStdin(args, os.Stdin, stdout, stderr, lookupEnv)
+}
+
+// mainWithStdin is Main reading stdin instead of the process's standard input.
+func mainWithStdin(args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, lookupEnv: lookupEnv, clock: hashike.SystemClock{}}
 	root := a.rootCmd()
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(context.Background())
