@@ -44,6 +44,7 @@ type app struct {
 	// server and token are --server and --token: the hashike server the client commands ask
 	// (see client.go).
 	server, token string
+	serverSet     func() bool // --server was given, to tell --server= from no flag
 	// asked is the server a command made a client of: its errors came from there.
 	asked       string
 	dbPath      string
@@ -94,7 +95,8 @@ func (a *app) rootCmd() *cobra.Command {
 	})
 	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "run history database (env HASHIKE_DB; default $XDG_STATE_HOME/hashike/hashike.db)")
 	root.PersistentFlags().StringVar(&a.secretsFile, "secrets-file", "", "local secrets file, JSON valueFrom -> value, mode 0600 (env HASHIKE_SECRETS_FILE)")
-	root.PersistentFlags().StringVar(&a.server, "server", "", "a hashike server's URL: runs, describe and logs ask it, and enqueue, jobs, ... need it (env HASHIKE_SERVER)")
+	root.PersistentFlags().StringVar(&a.server, "server", "", "a hashike server's URL: every command about runs asks it (env HASHIKE_SERVER); --server= (empty) is this machine's run history")
+	a.serverSet = func() bool { return root.PersistentFlags().Changed("server") }
 	root.PersistentFlags().StringVar(&a.token, "token", "", "the server's API token; prefer env HASHIKE_TOKEN (a flag shows in ps)")
 	root.AddCommand(
 		a.runCmd(), a.waitCmd(), a.logsCmd(), a.runsCmd(), a.describeCmd(), a.stopCmd(),
