@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +25,9 @@ type InspectOptions struct {
 	// positions, lose the echoes of values that could not be decoded, and are sorted with
 	// the rest. It is called only when the document was decoded far enough to mean something.
 	Check func(*hashike.JobSpec) []hashike.FieldError
+	// Server reads the text as a job definition of hashike server even without fields of
+	// its own, as LoadDir reads every file of the server's job directory.
+	Server bool
 	// Unnamed: the text has no file name to take a job name from (standard input). A job
 	// definition's family then defaults to the name it is registered under, which the
 	// text does not tell.
@@ -83,6 +87,7 @@ func Inspect(name string, data []byte, opts InspectOptions) *Inspection {
 	in := &Inspection{}
 	l := newLoader()
 	l.load(name, data, &in.Job)
+	in.Server = opts.Server
 	for key := range serverFields {
 		if _, ok := l.d.positions[key]; ok {
 			in.Server = true
@@ -91,7 +96,9 @@ func Inspect(name string, data []byte, opts InspectOptions) *Inspection {
 	var validate func() []hashike.FieldError
 	jobName := strings.TrimSuffix(filepath.Base(name), filepath.Ext(name))
 	if in.Server {
-		unnamed := opts.Unnamed && in.Job.TaskDefinition.Family == ""
+		// Without a job name (or with one the server refuses, reported below), the family
+		// is not known either.
+		unnamed := (opts.Unnamed || !job.ValidName(jobName)) && in.Job.TaskDefinition.Family == ""
 		if in.Job.TaskDefinition.Family == "" {
 			in.Job.TaskDefinition.Family = jobName
 		}
@@ -175,4 +182,69 @@ func SortByPos(problems []hashike.FieldError, file string) {
 		}
 		return a.col < b.col
 	})
+}
+
+// DirEntry is one job file of a job directory and what Inspect found in it.
+type DirEntry struct {
+	File string
+	*Inspection
+}
+
+// InspectDir is Inspect for the files LoadDir would read from dir, with LoadDir's rules:
+// every file is a job definition named by its file's name, two files for one name are an
+// error, and a file another one names as its task definition is not a job (and not
+// listed). The error is for a directory that cannot be read.
+func InspectDir(dir string, opts InspectOptions) ([]DirEntry, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, &hashike.Error{Code: hashike.EInvalid, Message: "cannot read job directory", Err: err}
+	}
+	readFile := opts.ReadFile
+	if readFile == nil {
+		readFile = os.ReadFile
+	}
+	referenced := map[string]bool{}
+	opts.Server, opts.Unnamed = true, false
+	opts.ReadFile = func(name string) ([]byte, error) {
+		referenced[absPath(name)] = true
+		return readFile(name)
+	}
+	var out []DirEntry
+	for _, e := range entries {
+		ext := strings.ToLower(filepath.Ext(e.Name()))
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || !slices.Contains(definitionExts, ext) {
+			continue
+		}
+		file := filepath.Join(dir, e.Name())
+		data, err := readFile(file)
+		if err != nil {
+			out = append(out, DirEntry{File: file, Inspection: &Inspection{Server: true, Problems: []hashike.FieldError{{
+				Message: fmt.Sprintf("cannot read job file: %v", err), Severity: hashike.SeverityError, Pos: file + ":1:1"}}}})
+			continue
+		}
+		out = append(out, DirEntry{File: file, Inspection: Inspect(file, data, opts)})
+	}
+	var jobs []DirEntry
+	byName := map[string][]int{} // indexes in jobs
+	for _, e := range out {
+		if referenced[absPath(e.File)] {
+			continue
+		}
+		name := strings.TrimSuffix(filepath.Base(e.File), filepath.Ext(e.File))
+		byName[name] = append(byName[name], len(jobs))
+		jobs = append(jobs, e)
+	}
+	for name, idx := range byName {
+		if len(idx) < 2 {
+			continue
+		}
+		var others []string
+		for _, i := range idx[1:] {
+			others = append(others, filepath.Base(jobs[i].File))
+		}
+		first := jobs[idx[0]]
+		first.Problems = append([]hashike.FieldError{{Severity: hashike.SeverityError, Pos: first.File + ":1:1",
+			Message: fmt.Sprintf("job %q is also defined by %s: keep one file per job", name, strings.Join(others, " and "))}}, first.Problems...)
+	}
+	return jobs, nil
 }

@@ -43,7 +43,8 @@ func (a *app) validateCmd() *cobra.Command {
 problem of each file at once, errors and warnings in line order, each with file:line:col.
 A file with the fields of a job definition of hashike server (queue, priority,
 retryStrategy, schedule, ...) is checked as hashike server --jobs reads it; any other as
-hashike run reads it. FILE - reads standard input.
+hashike run reads it. FILE - reads standard input. A directory is checked as
+hashike server --jobs DIR reads it: each job file as a job definition named by its file.
 
 --check-aws also asks AWS (read-only calls) whether the roles, secrets, SSM parameters and
 log groups an ecs job names exist; it refuses a job that does not run on ecs.`,
@@ -55,13 +56,15 @@ log groups an ecs job names exist; it refuses a job that does not run on ecs.`,
 			var results []*validation
 			bad := 0
 			for _, name := range args {
-				v, err := a.validateFile(cmd.Context(), name, checkAWS)
+				vs, err := a.validatePath(cmd.Context(), name, checkAWS)
 				if err != nil {
 					return err
 				}
-				results = append(results, v)
-				if !v.OK {
-					bad++
+				for _, v := range vs {
+					results = append(results, v)
+					if !v.OK {
+						bad++
+					}
 				}
 			}
 			if output == "json" {
@@ -96,26 +99,51 @@ log groups an ecs job names exist; it refuses a job that does not run on ecs.`,
 	return c
 }
 
-// validateFile checks one file ("-": standard input). Its error is for what stops the whole
-// command (AWS not configured for --check-aws); the file's problems are in the result.
-func (a *app) validateFile(ctx context.Context, name string, checkAWS bool) (*validation, error) {
+// validatePath checks one file ("-": standard input), or the job files of a directory as
+// hashike server --jobs reads them. Its error is for what stops the whole command (AWS not
+// configured for --check-aws); the files' problems are in the results.
+func (a *app) validatePath(ctx context.Context, name string, checkAWS bool) ([]*validation, error) {
 	var (
 		data []byte
 		err  error
 	)
-	unnamed := name == "-"
-	if unnamed {
+	var awsErr error
+	opts := a.inspectOptions(ctx, checkAWS, &awsErr)
+	if st, statErr := os.Stat(name); statErr == nil && st.IsDir() {
+		entries, err := jobfile.InspectDir(name, opts)
+		if err != nil {
+			return nil, err
+		}
+		if awsErr != nil {
+			return nil, awsErr
+		}
+		var out []*validation
+		for _, e := range entries {
+			out = append(out, newValidation(e.File, e.Inspection))
+		}
+		return out, nil
+	}
+	if name == "-" {
 		// A little more than jobfile reads, so that it can say the text is too long.
 		data, err = io.ReadAll(io.LimitReader(a.stdin, 1<<20))
-		name = "<stdin>"
+		name, opts.Unnamed = "<stdin>", true
 	} else {
 		data, err = os.ReadFile(name)
 	}
 	if err != nil {
 		return nil, &hashike.Error{Code: hashike.EInvalid, Message: "cannot read job file", Err: err}
 	}
-	var awsErr error
-	in := jobfile.Inspect(name, data, jobfile.InspectOptions{LookupEnv: a.lookupEnv, Unnamed: unnamed, Check: func(spec *hashike.JobSpec) []hashike.FieldError {
+	in := jobfile.Inspect(name, data, opts)
+	if awsErr != nil {
+		return nil, awsErr
+	}
+	return []*validation{newValidation(name, in)}, nil
+}
+
+// inspectOptions checks a spec offline, and in AWS with checkAWS; an error of the AWS
+// configuration goes to *awsErr.
+func (a *app) inspectOptions(ctx context.Context, checkAWS bool, awsErr *error) jobfile.InspectOptions {
+	return jobfile.InspectOptions{LookupEnv: a.lookupEnv, Check: func(spec *hashike.JobSpec) []hashike.FieldError {
 		found := checkBackend(spec)
 		if checkAWS {
 			if spec.Backend != "ecs" {
@@ -123,14 +151,16 @@ func (a *app) validateFile(ctx context.Context, name string, checkAWS bool) (*va
 					Message: "--check-aws checks the AWS resources of an ecs job, and this job runs on the local backend: set backend: ecs, or leave out --check-aws"})
 			}
 			more, err := a.checkAWS(ctx, spec)
-			awsErr = err
+			if err != nil {
+				*awsErr = err
+			}
 			found = append(found, more...)
 		}
 		return found
-	}})
-	if awsErr != nil {
-		return nil, awsErr
-	}
+	}}
+}
+
+func newValidation(name string, in *jobfile.Inspection) *validation {
 	v := &validation{File: name, Kind: "job", Backend: in.Job.Backend, Problems: in.Problems,
 		Family: in.Job.TaskDefinition.Family, Containers: len(in.Job.TaskDefinition.ContainerDefinitions)}
 	if v.Backend == "" {
@@ -150,7 +180,7 @@ func (a *app) validateFile(ctx context.Context, name string, checkAWS bool) (*va
 	if v.Problems == nil {
 		v.Problems = []hashike.FieldError{}
 	}
-	return v, nil
+	return v
 }
 
 func (v *validation) okLine() string {

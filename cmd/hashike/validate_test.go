@@ -193,3 +193,24 @@ func TestValidateSeveralFilesStdinAndJSON(t *testing.T) {
 		t.Fatalf("-o json: exit %d, %+v, stderr %q", code, got, errs)
 	}
 }
+
+// TestValidateJobDirectory: a directory is checked as hashike server --jobs reads it: every
+// file is a job definition named by its file (a family defaults to that name, even with no
+// server field), a task definition file another names is not a job, and two files for one
+// job are an error.
+func TestValidateJobDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "jobs")
+	writeFile(t, dir, "report.yaml", serverJob)
+	writeFile(t, dir, "plain.yaml", "taskDefinition: ./plain-task.json\n")
+	writeFile(t, dir, "plain-task.json", `{"containerDefinitions": [{"name": "app", "image": "img", "memory": 64}]}`)
+	code, out, errs := validateCLI(t, "", dir)
+	if code != 0 || !strings.Contains(out, "report.yaml: ok") || !strings.Contains(out, "plain.yaml: ok (job definition of hashike server, queue default; family plain") ||
+		strings.Contains(out+errs, "plain-task.json") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	writeFile(t, dir, "report.json", `{"taskDefinition": {"containerDefinitions": [{"name": "app", "image": "img", "memory": 64}]}}`)
+	code, _, errs = validateCLI(t, "", dir)
+	if code != 2 || !strings.Contains(errs, `report.json:1:1: job "report" is also defined by report.yaml`) {
+		t.Fatalf("two files for one job: exit %d, stderr %q", code, errs)
+	}
+}
