@@ -63,6 +63,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"token", "create", "x"}, []string{"hashike token create takes no arguments"}},
 		// an unknown command
 		{[]string{"frob"}, []string{`unknown command "frob" for "hashike"`, "see 'hashike --help'"}},
+		{[]string{"--frobnicate"}, []string{"unknown flag: --frobnicate", "see 'hashike --help'"}},
 		{[]string{"rnu"}, []string{`unknown command "rnu"`, `did you mean "run"?`}},
 		{[]string{"jobs", "frob"}, []string{`unknown command "frob" for "hashike jobs"`, "register, show, versions"}},
 		{[]string{"schedules", "frob"}, []string{`unknown command "frob" for "hashike schedules"`}},
