@@ -104,6 +104,9 @@ func (a *app) rootCmd() *cobra.Command {
 		a.enqueueCmd(), a.cancelCmd(), a.rerunCmd(), a.jobsCmd(), a.schedulesCmd(), a.queuesCmd(),
 		a.simCmd(),
 	)
+	// cobra adds these when it executes; added now, their mistakes are usage errors too.
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
 	usageErrors(root)
 	return root
 }

@@ -24,6 +24,16 @@ func usageErrors(c *cobra.Command) {
 	if c.HasSubCommands() && !c.Runnable() {
 		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	}
+	if c.Name() == "help" && c.HasParent() && !c.Parent().HasParent() {
+		// cobra's help prints "Unknown help topic" and succeeds.
+		c.Run, c.RunE = nil, func(cmd *cobra.Command, args []string) error {
+			topic, rest, err := cmd.Root().Find(args)
+			if err != nil || len(rest) > 0 && topic.HasSubCommands() {
+				return &hashike.Error{Code: hashike.EInvalid, Message: fmt.Sprintf("unknown help topic %q (see 'hashike --help')", strings.Join(args, " "))}
+			}
+			return topic.Help()
+		}
+	}
 	check := c.Args
 	if check == nil {
 		check = cobra.ArbitraryArgs

@@ -69,6 +69,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"schedules", "frob"}, []string{`unknown command "frob" for "hashike schedules"`}},
 		{[]string{"queues", "frob"}, []string{`unknown command "frob" for "hashike queues"`}},
 		{[]string{"token", "frob"}, []string{`unknown command "frob" for "hashike token"`, "create, list, revoke"}},
+		{[]string{"completion", "frob"}, []string{`unknown command "frob" for "hashike completion"`}},
+		{[]string{"help", "frob"}, []string{`unknown help topic "frob"`}},
+		{[]string{"help", "jobs", "frob"}, []string{`unknown help topic "jobs frob"`}},
 	}
 	// an unknown flag, on every command
 	walk(t, func(c *cobra.Command) {
@@ -117,15 +120,12 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}
 }
 
-// walk calls fn for every command of the tree but the root and cobra's own.
+// walk calls fn for every command of the tree but the root.
 func walk(t *testing.T, fn func(*cobra.Command)) {
 	t.Helper()
 	var visit func(*cobra.Command)
 	visit = func(c *cobra.Command) {
 		for _, sub := range c.Commands() {
-			if sub.Name() == "help" || sub.Name() == "completion" {
-				continue
-			}
 			fn(sub)
 			visit(sub)
 		}
