@@ -16,11 +16,13 @@ image:
 	printf 'FROM scratch\nCOPY testjob /testjob\nENTRYPOINT ["/testjob"]\n' > bin/image/Dockerfile
 	docker build -q -t $(IMAGE) bin/image >/dev/null
 
-# Builds hashike and the demo image, runs the demo job and shows its history.
+# Builds hashike and the demo image, runs the demo job, shows its history and fails with the
+# job's exit code when it did not exit 0.
 demo: build image
-	./$(BIN) run examples/hello.yaml; echo "hashike run exited $$?"
-	./$(BIN) runs --limit 3
-	@echo "See a run's stored output with: ./$(BIN) logs RUN_ID (and ./$(BIN) describe RUN_ID)"
+	./$(BIN) run examples/hello.yaml; code=$$?; echo "hashike run exited $$code"; \
+	./$(BIN) runs --limit 3; \
+	echo "See a run's stored output with: ./$(BIN) logs RUN_ID (and ./$(BIN) describe RUN_ID)"; \
+	exit $$code
 
 vet:
 	$(GO) vet $(PKGS)

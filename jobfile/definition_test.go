@@ -2,6 +2,8 @@ package jobfile_test
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -306,5 +308,58 @@ func TestDefinitionFamilyDefaultsToJobName(t *testing.T) {
 	}
 	if _, err := jobfile.LoadDefinition("request", []byte(body), jobfile.DefinitionOptions{}); err == nil || !strings.Contains(err.Error(), "family") {
 		t.Fatalf("without a default, a missing family is an error: %v", err)
+	}
+}
+
+// TestInspectDirAgreesWithLoadDir: validate's reading of a job directory finds problems in
+// exactly the files in which the server's does, and the same jobs otherwise.
+func TestInspectDirAgreesWithLoadDir(t *testing.T) {
+	lookup := env(map[string]string{"REPORT_IMAGE": "report:v2"})
+	entries, err := jobfile.InspectDir("testdata/jobs", jobfile.InspectOptions{LookupEnv: lookup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, e := range entries {
+		files = append(files, filepath.Base(e.File))
+		if errs := hashike.Errors(e.Problems); len(errs) > 0 || !e.Server {
+			t.Errorf("%s: server %v, problems %v", e.File, e.Server, errs)
+		}
+	}
+	if strings.Join(files, " ") != "backup.yaml nightly-report.yaml" {
+		t.Errorf("jobs %v, want backup.yaml and nightly-report.yaml (LoadDir's)", files)
+	}
+
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"good.yaml": definition, "typo.yml": "queu: x\n" + definition[len("queue: reports\n"):],
+		"two.yaml": definition, "two.json": `{"taskDefinition": {"family": "f", "containerDefinitions": [{"name": "a", "image": "b", "memory": 6}]}}`,
+		"bad name.yaml": definition, "README.md": "not a job", ".hidden.yaml": "not: a job",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, loadErr := jobfile.LoadDir(dir, env(nil))
+	var he *hashike.Error
+	if !errors.As(loadErr, &he) {
+		t.Fatalf("LoadDir: %v", loadErr)
+	}
+	want := map[string]bool{}
+	for _, f := range he.Fields {
+		want[strings.SplitN(f.Pos, ":", 2)[0]] = true
+	}
+	entries, err = jobfile.InspectDir(dir, jobfile.InspectOptions{LookupEnv: env(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, e := range entries {
+		if len(hashike.Errors(e.Problems)) > 0 {
+			got[e.File] = true
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("files with errors: InspectDir %v, LoadDir %v", got, want)
 	}
 }

@@ -3,6 +3,7 @@ package jobfile_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"regexp"
 	"testing"
@@ -156,6 +157,51 @@ func FuzzLoadDefinition(f *testing.F) {
 			if doc2, digest2, _ := again.Job.Encode(); digest2 != digest {
 				t.Errorf("stored\n%s\nloads back as\n%s", doc, doc2)
 			}
+		}
+	})
+}
+
+// FuzzInspect checks hashike validate's loader against the loaders of the commands that
+// read the file: no panic; every problem placed at file:line:col, in position order; and
+// a file has errors exactly when `hashike run` (Load) or, for a job definition,
+// `hashike server --jobs` (LoadDefinition) would refuse it.
+func FuzzInspect(f *testing.F) {
+	for _, s := range []string{
+		"",
+		container,
+		container + "      comand: [echo]\n      cpu: lots\n      memory: 1\n      privileged: true\n",
+		definition,
+		definition + "schedule: {expressions: [{cron: '0 25 * * *'}]}\n",
+		"queue: q\ntaskDefinition: {containerDefinitions: [{name: a, image: b, memory: 6}]}\n",
+		"queue: [x\n",
+	} {
+		f.Add([]byte(s))
+	}
+	env := env(map[string]string{"IMAGE": "busybox"})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in := jobfile.Inspect("def.yaml", data, jobfile.InspectOptions{LookupEnv: env, ReadFile: files(nil)})
+		line := 0
+		for _, p := range in.Problems {
+			if !posRE.MatchString(p.Pos) || p.Message == "" {
+				t.Errorf("problem %#v", p)
+			}
+			var l, c int
+			if _, err := fmt.Sscanf(p.Pos[len("def.yaml:"):], "%d:%d", &l, &c); err == nil {
+				if l < line {
+					t.Errorf("problems out of line order: %v", in.Problems)
+				}
+				line = l
+			}
+		}
+		hasErrs := len(hashike.Errors(in.Problems)) > 0
+		var err error
+		if in.Server {
+			_, err = jobfile.LoadDefinition("def.yaml", data, jobfile.DefinitionOptions{Templates: true, LookupEnv: env, ReadFile: files(nil), Family: "def"})
+		} else {
+			_, err = jobfile.LoadBytes("def.yaml", data, env, files(nil))
+		}
+		if hasErrs != (err != nil) {
+			t.Errorf("Inspect (server %v) found errors %v; the command's loader: %v", in.Server, in.Problems, err)
 		}
 	})
 }

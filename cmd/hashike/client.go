@@ -15,15 +15,31 @@ import (
 	"github.com/hashike/hashike/httpapi"
 )
 
-// The CLI's client mode: with --server (or HASHIKE_SERVER) runs, describe and logs ask that
-// server, and the server's own commands (enqueue, cancel, jobs, ...) work at all.
+// The CLI's client mode. One rule, as a Docker context or a kubectl context: an invocation
+// talks to one place. With --server (or HASHIKE_SERVER) that is the server: runs, describe,
+// logs, wait and stop ask it, and its own commands (enqueue, cancel, jobs, ...) work at all;
+// hashike run, which runs on this machine, refuses, since the server would never see its
+// run. Without, it is this machine's run history. --server= (empty) chooses this machine
+// over HASHIKE_SERVER.
 
 // serverURL is the server the CLI talks to; "" is local mode.
 func (a *app) serverURL() string {
-	if a.server != "" {
+	if a.server != "" || a.serverSet != nil && a.serverSet() {
 		return a.server
 	}
 	return a.env("HASHIKE_SERVER")
+}
+
+// localOnly refuses a command that works on this machine's run history when a server is
+// chosen: what it recorded, the server's runs, describe and logs would not find.
+func (a *app) localOnly(cmd string) error {
+	u := a.serverURL()
+	if u == "" {
+		return nil
+	}
+	return hashike.Errorf(hashike.EInvalid,
+		"hashike %s runs on this machine, and with a server (%s, from HASHIKE_SERVER or --server) runs, describe and logs would not find its run: "+
+			"run it here with HASHIKE_SERVER= (or --server=), or on the server with hashike jobs register NAME FILE and hashike enqueue NAME --wait", cmd, u)
 }
 
 // apiToken is the bearer token. The environment is the better place: a flag shows in ps.
@@ -53,6 +69,9 @@ func (a *app) errorText(err error) string {
 	var ae *httpapi.AuthError
 	if !errors.As(err, &ae) {
 		msg := err.Error()
+		if a.asked != "" && hashike.ErrorCodeOf(err) == hashike.EUnavailable {
+			msg += " (is the server running? HASHIKE_SERVER or --server names it)"
+		}
 		if a.asked != "" && hashike.ErrorCodeOf(err) == hashike.ENotFound && !strings.Contains(msg, "not found") {
 			// The server's words ("no job x") and where the CLI looked: with HASHIKE_SERVER in
 			// the environment, a user may have meant the local history.

@@ -33,7 +33,7 @@ func (a *app) describeCmd() *cobra.Command {
 				return err
 			}
 			if output == "json" {
-				return writeJSON(a.stdout, run)
+				return writeJSON(a.stdout, server.RunView{Run: run}) // the server's shape
 			}
 			return a.writeRun(run, nil)
 		},

@@ -112,11 +112,13 @@ func (e *env) runs() []hashike.Run {
 	if code != 0 {
 		e.t.Fatalf("runs: exit %d: %s", code, errs)
 	}
-	var runs []hashike.Run
-	if err := json.Unmarshal([]byte(out), &runs); err != nil {
+	var page struct {
+		Runs []hashike.Run `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(out), &page); err != nil {
 		e.t.Fatalf("runs output %q: %v", out, err)
 	}
-	return runs
+	return page.Runs
 }
 
 func (e *env) describe(id string) hashike.Run {

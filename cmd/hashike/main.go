@@ -43,6 +43,7 @@ type app struct {
 	// server and token are --server and --token: the hashike server the client commands ask
 	// (see client.go).
 	server, token string
+	serverSet     func() bool // --server was given, to tell --server= from no flag
 	// asked is the server a command made a client of: its errors came from there.
 	asked       string
 	dbPath      string
@@ -57,22 +58,47 @@ type app struct {
 
 // Main runs the CLI and returns the process's exit code.
 func Main(args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
-	a := &app{stdin: os.Stdin, stdout: stdout, stderr: stderr, lookupEnv: lookupEnv, clock: hashike.SystemClock{}}
+	return mainWithStdin(args, os.Stdin, stdout, stderr, lookupEnv)
+}
+
+// mainWithStdin is Main reading stdin instead of the process's standard input.
+func mainWithStdin(args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, lookupEnv: lookupEnv, clock: hashike.SystemClock{}}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(context.Background())
+	if err == nil {
+		return 0
+	}
+	code := exitCode(err)
+	if code == hashike.ExitStartFailed && (a.asked != "" || cmd == nil || (cmd.Name() != "run" && cmd.Name() != "wait")) {
+		// Something hashike needs did not answer (a server, a database): 125 says a task
+		// never produced an exit code, which only `run` and `wait` mean (README "Exit codes").
+		code = 1
+	}
+	if msg := a.errorText(err); msg != "" {
+		fmt.Fprintf(stderr, "hashike: %s\n", msg)
+	}
+	return code
+}
+
+// rootCmd is the command tree of one invocation.
+func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "hashike",
 		Short:         "Run containerized jobs defined as Amazon ECS task definitions, locally or on ECS",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	root.SetArgs(args)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &hashike.Error{Code: hashike.EInvalid, Message: fmt.Sprintf("%v (see '%s --help')", err, c.CommandPath())}
+		return &hashike.Error{Code: hashike.EInvalid, Message: err.Error() + usageHint(c)}
 	})
 	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "run history database (env HASHIKE_DB; default $XDG_STATE_HOME/hashike/hashike.db)")
 	root.PersistentFlags().StringVar(&a.secretsFile, "secrets-file", "", "local secrets file, JSON valueFrom -> value, mode 0600 (env HASHIKE_SECRETS_FILE)")
-	root.PersistentFlags().StringVar(&a.server, "server", "", "a hashike server's URL: runs, describe and logs ask it, and enqueue, jobs, ... need it (env HASHIKE_SERVER)")
+	root.PersistentFlags().StringVar(&a.server, "server", "", "a hashike server's URL: every command about runs asks it (env HASHIKE_SERVER); --server= (empty) is this machine's run history")
+	a.serverSet = func() bool { return root.PersistentFlags().Changed("server") }
 	root.PersistentFlags().StringVar(&a.token, "token", "", "the server's API token; prefer env HASHIKE_TOKEN (a flag shows in ps)")
 	root.AddCommand(
 		a.runCmd(), a.waitCmd(), a.logsCmd(), a.runsCmd(), a.describeCmd(), a.stopCmd(),
@@ -80,15 +106,11 @@ func Main(args []string, stdout, stderr io.Writer, lookupEnv func(string) (strin
 		a.enqueueCmd(), a.cancelCmd(), a.rerunCmd(), a.jobsCmd(), a.schedulesCmd(), a.queuesCmd(),
 		a.simCmd(),
 	)
-	err := root.ExecuteContext(context.Background())
-	if err == nil {
-		return 0
-	}
-	code := exitCode(err)
-	if msg := a.errorText(err); msg != "" {
-		fmt.Fprintf(stderr, "hashike: %s\n", msg)
-	}
-	return code
+	// cobra adds these when it executes; added now, their mistakes are usage errors too.
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	usageErrors(root)
+	return root
 }
 
 // exitStatusError ends the process with a code after the command printed what it had to.

@@ -55,6 +55,9 @@ A COMMAND after -- replaces the command of the container chosen by --container
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.localOnly("run"); err != nil {
+				return err
+			}
 			var command []string
 			if dash := cmd.ArgsLenAtDash(); dash >= 0 {
 				command = args[dash:]

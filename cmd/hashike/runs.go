@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/httpapi"
+	"github.com/hashike/hashike/server"
 )
 
 func (a *app) runsCmd() *cobra.Command {
@@ -73,10 +74,8 @@ ends with its next --cursor on stderr (in -o json, the page's "next").`,
 				return err
 			}
 			if output == "json" {
-				if runs == nil {
-					runs = []*hashike.Run{}
-				}
-				return writeJSON(a.stdout, runs)
+				// The server's shape (GET /v1/runs), so that a script reads both alike.
+				return writeJSON(a.stdout, server.RunPage{Runs: orEmpty(runs)})
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "RUN ID\tFAMILY\tSTATE\tEXIT\tCREATED\tDURATION\tREASON")

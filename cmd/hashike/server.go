@@ -119,6 +119,9 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 	if listen == "" {
 		listen = DefaultListen
 	}
+	if _, _, err := net.SplitHostPort(listen); err != nil {
+		return &hashike.Error{Code: hashike.EInvalid, Message: "invalid flags", Fields: []hashike.FieldError{{Path: "--listen", Severity: hashike.SeverityError, Message: fmt.Sprintf("%q is not HOST:PORT: %v", listen, err)}}}
+	}
 	if f.noAuth && !loopback(listen) {
 		return hashike.Errorf(hashike.EInvalid, "--no-auth needs a loopback --listen address (127.0.0.1, ::1, localhost), not %q", listen)
 	}
@@ -181,7 +184,8 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
-		return hashike.Errorf(hashike.EUnavailable, "listen on %s: %v", listen, err)
+		// Not a usage error: the address is right, something else holds it (exit 1).
+		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
 	httpSrv := httpapi.NewServer(listen, srv, httpapi.Options{NoAuth: f.noAuth, Logger: logger})
 	srv.Start(ctx)

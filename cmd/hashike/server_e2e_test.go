@@ -616,8 +616,8 @@ func TestServerBadInputThroughTheCLI(t *testing.T) {
 	if out, errs, code := s.as([]string{"HASHIKE_TOKEN=" + s.readToken}, "jobs"); code != 0 || !strings.Contains(out, "echo") {
 		t.Fatalf("read-only token lists jobs: exit %d, stderr %q", code, errs)
 	}
-	// A server that is not there: unavailable, 125.
-	if _, errs, code := s.as([]string{"HASHIKE_SERVER=http://127.0.0.1:1"}, "jobs"); code != hashike.ExitStartFailed || !strings.Contains(errs, "127.0.0.1:1") {
+	// A server that is not there: hashike could not do what it was asked, 1.
+	if _, errs, code := s.as([]string{"HASHIKE_SERVER=http://127.0.0.1:1"}, "jobs"); code != 1 || !strings.Contains(errs, "127.0.0.1:1") {
 		t.Fatalf("no server listening: exit %d, stderr %q", code, errs)
 	}
 	// Nothing was enqueued by any of it.
