@@ -58,14 +58,20 @@ func tooLarge(limit int64) error {
 
 // decodeJSON decodes data, a JSON object, into v, a pointer to a struct of plain fields. It
 // refuses, naming the field: a key that is not one of the struct's JSON names (exactly, not
-// in another case as encoding/json would allow), a value of the wrong type, malformed JSON
-// and data after the object. Empty data (or whitespace) is an empty object when optional.
+// in another case as encoding/json would allow), a value of the wrong type, malformed JSON,
+// a value that is not an object (1, null) and data after the object. Empty data (or
+// whitespace) is an empty object when optional.
 func decodeJSON(data []byte, v any, optional bool) error {
-	if len(bytes.TrimSpace(data)) == 0 {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 {
 		if optional {
 			return nil
 		}
 		return invalid("request body", "", "a JSON object is required")
+	}
+	if trimmed[0] != '{' {
+		// encoding/json would take null as no change, leaving every field its default.
+		return bodyError("", "expected object, got "+jsonValueKind(trimmed[0]), pos(data, int64(len(data)-len(trimmed))))
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -86,6 +92,23 @@ func decodeJSON(data []byte, v any, optional bool) error {
 		}
 	}
 	return nil
+}
+
+// jsonValueKind names the kind of JSON value that starts with c.
+func jsonValueKind(c byte) string {
+	switch {
+	case c == '[':
+		return "array"
+	case c == '"':
+		return "string"
+	case c == '-' || c >= '0' && c <= '9':
+		return "number"
+	case c == 't' || c == 'f':
+		return "boolean"
+	case c == 'n':
+		return "null"
+	}
+	return "a malformed value"
 }
 
 func bodyError(path, msg, pos string) error {

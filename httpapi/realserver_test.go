@@ -1,0 +1,132 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/internal/fakebackend"
+	"github.com/hashike/hashike/job"
+	"github.com/hashike/hashike/jobfile"
+	"github.com/hashike/hashike/server"
+	"github.com/hashike/hashike/sqlite"
+)
+
+// realAPI is the handler over a real server.Server on a real SQLite store, with a fake
+// backend whose tasks behave as the test says.
+type realAPI struct {
+	t       *testing.T
+	h       http.Handler
+	srv     *server.Server
+	backend *fakebackend.Backend
+}
+
+func newRealAPI(t *testing.T, behave func(hashike.StartRequest) fakebackend.Behavior) *realAPI {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "server.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := fakebackend.New("local", behave)
+	self := hashike.Owner{Host: "test", PID: 1, Start: "1"}
+	srv, err := server.New(server.Config{
+		Store: st, Clock: hashike.SystemClock{}, Random: rand.Reader, Self: self,
+		Backend: func(name string) (hashike.Backend, error) { return b, nil },
+		Alive:   func(o hashike.Owner) bool { return o == self },
+		ParseDefinition: func(name string, doc []byte) (*job.Definition, error) {
+			d, err := jobfile.LoadDefinition("request", doc, jobfile.DefinitionOptions{Family: name})
+			if err != nil {
+				return nil, err
+			}
+			return &d.Job, nil
+		},
+		PollInterval: 10 * time.Millisecond, ReconcileInterval: 50 * time.Millisecond,
+		ScheduleInterval: 20 * time.Millisecond, NoLeader: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start(context.Background())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		st.Close()
+	})
+	return &realAPI{t: t, h: NewHandler(srv, Options{NoAuth: true}), srv: srv, backend: b}
+}
+
+// do sends a request (header: name, value pairs).
+func (a *realAPI) do(method, target, body string, header ...string) response {
+	a.t.Helper()
+	return serve(a.t, a.h, method, target, "", body, header...)
+}
+
+// must sends a request and fails the test unless it gets status; it decodes the body into
+// out when out is not nil.
+func (a *realAPI) must(status int, out any, method, target, body string, header ...string) response {
+	a.t.Helper()
+	r := a.do(method, target, body, header...)
+	if r.status != status {
+		a.t.Fatalf("%s %s: status %d, want %d: %s", method, target, r.status, status, r.body)
+	}
+	if out != nil {
+		if err := json.Unmarshal([]byte(r.body), out); err != nil {
+			a.t.Fatalf("%s %s: %v: %s", method, target, err, r.body)
+		}
+	}
+	return r
+}
+
+// waitRun polls a run until ok says it is as wanted.
+func (a *realAPI) waitRun(id string, ok func(server.RunView) bool) server.RunView {
+	a.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var v server.RunView
+		a.must(200, &v, "GET", "/v1/runs/"+id, "")
+		if ok(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("run %s: still %s", id, v.State)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// jobDoc is a job definition for the real server.
+func jobDoc(extra string) string {
+	return "taskDefinition:\n  containerDefinitions:\n    - {name: app, image: testjob, memory: 64}\n" + extra
+}
+
+// TestEnqueueBodyNotAnObject: an enqueue's body that is JSON but not an object is refused,
+// naming the problem, and makes no run (1 was an enqueue with defaults).
+func TestEnqueueBodyNotAnObject(t *testing.T) {
+	a := newRealAPI(t, nil)
+	a.must(201, nil, "PUT", "/v1/jobs/hello", jobDoc(""))
+	for _, body := range []string{`1`, ` null`, `"x"`, `true`, `[{}]`, "\n-2.5"} {
+		r := a.do("POST", "/v1/jobs/hello/runs", body)
+		if r.status != 400 {
+			t.Errorf("%q: status %d, want 400: %s", body, r.status, r.body)
+			continue
+		}
+		e := apiError(t, r)
+		if len(e.Fields) != 1 || !strings.Contains(e.Fields[0].Message, "expected object, got ") || e.Fields[0].Pos == "" {
+			t.Errorf("%q: %+v, want one field saying an object is expected, with its position", body, e)
+		}
+	}
+	var page server.RunPage
+	a.must(200, &page, "GET", "/v1/runs", "")
+	if len(page.Runs) != 0 {
+		t.Errorf("%d runs made", len(page.Runs))
+	}
+}
