@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +130,35 @@ func TestEnqueueBodyNotAnObject(t *testing.T) {
 	a.must(200, &page, "GET", "/v1/runs", "")
 	if len(page.Runs) != 0 {
 		t.Errorf("%d runs made", len(page.Runs))
+	}
+}
+
+// TestBodyDepthBounded: a body (a payload) nested 5,000 or 100,000 levels deep is refused
+// with an error naming the depth limit, allocating little; one nested within the limit is a
+// run.
+func TestBodyDepthBounded(t *testing.T) {
+	a := newRealAPI(t, nil)
+	a.must(201, nil, "PUT", "/v1/jobs/hello", jobDoc(""))
+	for _, payload := range []string{strings.Repeat("[", 5_000) + strings.Repeat("]", 5_000),
+		strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000),
+		strings.Repeat(`{"a":`, 50_000) + "1" + strings.Repeat("}", 50_000)} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		r := a.do("POST", "/v1/jobs/hello/runs", `{"payload":`+payload+`}`)
+		runtime.ReadMemStats(&after)
+		if r.status != 400 || !strings.Contains(r.body, fmt.Sprintf("nested more than %d levels deep", MaxBodyDepth)) {
+			t.Errorf("status %d: %.300s, want 400 naming the depth limit", r.status, r.body)
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 50<<20 {
+			t.Errorf("allocated %d MB", alloc>>20)
+		}
+	}
+	ok := strings.Repeat("[", MaxBodyDepth-1) + strings.Repeat("]", MaxBodyDepth-1)
+	a.must(201, nil, "POST", "/v1/jobs/hello/runs", `{"payload":`+ok+`}`)
+	// PUT /v1/jobs goes through the definition loader, which has its own limit.
+	r := a.do("PUT", "/v1/jobs/deep", "taskDefinition: "+strings.Repeat("[", 100_000)+strings.Repeat("]", 100_000))
+	if r.status != 400 || !strings.Contains(r.body, "nested more than 100 levels deep") {
+		t.Errorf("deep definition: status %d: %.300s", r.status, r.body)
 	}
 }
