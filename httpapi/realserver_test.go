@@ -162,3 +162,24 @@ func TestBodyDepthBounded(t *testing.T) {
 		t.Errorf("deep definition: status %d: %.300s", r.status, r.body)
 	}
 }
+
+// TestGarbageCursor: a cursor that names no run is a bad request naming cursor, not a 404 as
+// if the runs were missing.
+func TestGarbageCursor(t *testing.T) {
+	a := newRealAPI(t, nil)
+	a.must(201, nil, "PUT", "/v1/jobs/hello", jobDoc(""))
+	a.must(201, nil, "POST", "/v1/jobs/hello/runs", `{}`)
+	for _, cursor := range []string{"garbage", "01m94a1mvbdhnes8qcsjhhb277", "%00%ff"} {
+		r := a.do("GET", "/v1/runs?cursor="+cursor, "")
+		if r.status != 400 {
+			t.Errorf("cursor %q: status %d, want 400: %s", cursor, r.status, r.body)
+			continue
+		}
+		if e := apiError(t, r); len(e.Fields) != 1 || e.Fields[0].Path != "cursor" {
+			t.Errorf("cursor %q: %+v, want the field cursor", cursor, e)
+		}
+	}
+	var page server.RunPage
+	a.must(200, &page, "GET", "/v1/runs?limit=1", "")
+	a.must(200, nil, "GET", "/v1/runs?limit=1&cursor="+page.Runs[0].ID, "")
+}

@@ -332,13 +332,19 @@ func (s *Server) GetRun(ctx context.Context, id string) (RunView, error) {
 // MaxPageSize bounds a page of runs.
 const MaxPageSize = 500
 
-// ListRuns returns a page of runs, newest first; f.Before is the cursor.
+// ListRuns returns a page of runs, newest first; f.Before is the cursor (EInvalid naming
+// cursor when no run has that ID).
 func (s *Server) ListRuns(ctx context.Context, f hashike.RunFilter) (RunPage, error) {
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
 	f.Limit = min(f.Limit, MaxPageSize)
 	runs, err := s.store.ListRuns(ctx, f)
+	if f.Before != "" && hashike.ErrorCodeOf(err) == hashike.ENotFound {
+		return RunPage{}, &hashike.Error{Code: hashike.EInvalid, Message: "invalid query",
+			Fields: []hashike.FieldError{{Path: "cursor", Severity: hashike.SeverityError,
+				Message: fmt.Sprintf("%q is not a cursor: pass the next of the previous page (a run ID)", f.Before)}}}
+	}
 	if err != nil {
 		return RunPage{}, err
 	}
