@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -182,4 +183,60 @@ func TestGarbageCursor(t *testing.T) {
 	var page server.RunPage
 	a.must(200, &page, "GET", "/v1/runs?limit=1", "")
 	a.must(200, nil, "GET", "/v1/runs?limit=1&cursor="+page.Runs[0].ID, "")
+}
+
+// TestQueuesExist: GET /v1/queues lists the default queue and those the jobs name; an
+// enqueue to (or a pause of) a queue no job names and no one created is refused, naming the
+// field and the known queues; PUT /v1/queues/{name} creates one.
+func TestQueuesExist(t *testing.T) {
+	a := newRealAPI(t, nil)
+	names := func() []string {
+		var l struct{ Queues []hashike.QueueInfo }
+		a.must(200, &l, "GET", "/v1/queues", "")
+		var out []string
+		for _, q := range l.Queues {
+			out = append(out, q.Name)
+		}
+		return out
+	}
+	if got := names(); !slices.Equal(got, []string{"default"}) {
+		t.Errorf("queues of a new server %q, want [default]", got)
+	}
+	a.must(201, nil, "PUT", "/v1/jobs/hello", jobDoc(""))
+	a.must(201, nil, "PUT", "/v1/jobs/report", jobDoc("queue: reports\n"))
+	if got := names(); !slices.Equal(got, []string{"default", "reports"}) {
+		t.Errorf("queues %q, want [default reports]", got)
+	}
+
+	r := a.do("POST", "/v1/jobs/hello/runs", `{"queue":"reprots"}`)
+	if r.status != 404 {
+		t.Fatalf("enqueue to a misspelt queue: status %d, want 404: %s", r.status, r.body)
+	}
+	e := apiError(t, r)
+	if len(e.Fields) != 1 || e.Fields[0].Path != "queue" || !strings.Contains(e.Fields[0].Message, "known queues: default, reports") {
+		t.Errorf("%+v, want the field queue listing the known queues", e)
+	}
+	if got := names(); slices.Contains(got, "reprots") {
+		t.Errorf("the misspelt queue was made: %q", got)
+	}
+	r = a.do("POST", "/v1/queues/reprots/pause", "")
+	if r.status != 404 || !strings.Contains(r.body, "known queues: default, reports") {
+		t.Errorf("pause of a misspelt queue: status %d: %s", r.status, r.body)
+	}
+	if got := names(); slices.Contains(got, "reprots") {
+		t.Errorf("the misspelt queue was made by pause: %q", got)
+	}
+
+	var run hashike.Run
+	a.must(201, &run, "POST", "/v1/jobs/hello/runs", `{"queue":"reports"}`)
+	if run.Queue != "reports" {
+		t.Errorf("queue %q", run.Queue)
+	}
+	a.must(201, nil, "POST", "/v1/jobs/report/runs", `{"queue":"default"}`)
+	a.must(200, nil, "PUT", "/v1/queues/bulk", `{"maxConcurrency":1}`)
+	a.must(201, nil, "POST", "/v1/jobs/hello/runs", `{"queue":"bulk"}`)
+	a.must(200, nil, "POST", "/v1/queues/bulk/pause", "")
+	if got := names(); !slices.Equal(got, []string{"bulk", "default", "reports"}) {
+		t.Errorf("queues %q, want [bulk default reports]", got)
+	}
 }

@@ -184,9 +184,12 @@ func (s *Server) Enqueue(ctx context.Context, name string, req EnqueueRequest) (
 		}
 	}
 	queue := def.QueueName()
-	if req.Queue != "" {
+	if req.Queue != "" && req.Queue != queue {
 		if !dispatch.ValidQueueName(req.Queue) {
 			return nil, false, invalid("queue", "%q is not a queue name: 1 to %d letters, digits, '-' or '_'", req.Queue, dispatch.MaxQueueNameLen)
+		}
+		if err := s.knownQueue(ctx, "queue", req.Queue); err != nil {
+			return nil, false, err
 		}
 		queue = req.Queue
 	}
@@ -496,9 +499,64 @@ func (s *Server) FollowLogs(ctx context.Context, id string, follow bool, fn func
 	}
 }
 
-// ListQueues returns every queue with its counts.
+// ListQueues returns every queue with its counts, by name: the default queue, those the
+// jobs' latest definitions name, those put (PUT /v1/queues/{name}), and any holding runs.
 func (s *Server) ListQueues(ctx context.Context) ([]hashike.QueueInfo, error) {
-	return s.store.ListQueues(ctx)
+	qs, err := s.store.ListQueues(ctx)
+	if err != nil {
+		return nil, err
+	}
+	declared, err := s.declaredQueues(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range declared {
+		if !slices.ContainsFunc(qs, func(q hashike.QueueInfo) bool { return q.Name == name }) {
+			qs = append(qs, hashike.QueueInfo{QueueConfig: hashike.QueueConfig{Name: name}})
+		}
+	}
+	slices.SortFunc(qs, func(a, b hashike.QueueInfo) int { return strings.Compare(a.Name, b.Name) })
+	return qs, nil
+}
+
+// declaredQueues are the default queue and those the jobs' latest definitions name.
+func (s *Server) declaredQueues(ctx context.Context) ([]string, error) {
+	vs, err := s.store.ListJobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := []string{job.DefaultQueue}
+	for _, v := range vs {
+		def, _, err := s.definition(ctx, v.Name, v.Version)
+		if err != nil {
+			return nil, err
+		}
+		if q := def.QueueName(); !slices.Contains(names, q) {
+			names = append(names, q)
+		}
+	}
+	return names, nil
+}
+
+// knownQueue refuses a queue name that no job declares and no one put: a typo would
+// otherwise make a queue that nothing watches for (as SubmitJob refuses a job queue that
+// does not exist). path names the field.
+func (s *Server) knownQueue(ctx context.Context, path, name string) error {
+	qs, err := s.ListQueues(ctx)
+	if err != nil {
+		return err
+	}
+	var known []string
+	for _, q := range qs {
+		if q.Name == name {
+			return nil
+		}
+		known = append(known, q.Name)
+	}
+	return &hashike.Error{Code: hashike.ENotFound, Message: fmt.Sprintf("no queue %q", name),
+		Fields: []hashike.FieldError{{Path: path, Severity: hashike.SeverityError, Message: fmt.Sprintf(
+			"unknown queue %q; known queues: %s (a queue exists when a job definition names it or PUT /v1/queues/{name} creates it)",
+			name, strings.Join(known, ", "))}}}
 }
 
 // PutQueue changes a queue's settings and returns it with its counts.
