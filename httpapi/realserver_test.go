@@ -240,3 +240,44 @@ func TestQueuesExist(t *testing.T) {
 		t.Errorf("queues %q, want [bulk default reports]", got)
 	}
 }
+
+// TestJobStateAcrossAttempts: while the retry of a failed first try runs, the first try
+// reads failed as its own state but running as its enqueue's (jobState), in GET /v1/runs/{id}
+// and in GET /v1/runs; once the retry ends, both tries show its end.
+func TestJobStateAcrossAttempts(t *testing.T) {
+	release := make(chan struct{})
+	a := newRealAPI(t, func(req hashike.StartRequest) fakebackend.Behavior {
+		for _, kv := range req.Spec.TaskDefinition.ContainerDefinitions[0].Environment {
+			if kv.Name == server.EnvAttempt && kv.Value == "1" {
+				return fakebackend.Behavior{ExitCode: 1}
+			}
+		}
+		return fakebackend.Behavior{Hold: release}
+	})
+	a.must(201, nil, "PUT", "/v1/jobs/flaky", jobDoc("retryStrategy: {attempts: 2}\n"))
+	var first hashike.Run
+	a.must(201, &first, "POST", "/v1/jobs/flaky/runs", `{}`)
+
+	v := a.waitRun(first.ID, func(v server.RunView) bool { return v.JobState == hashike.StateRunning })
+	if v.State != hashike.StateFailed || v.LatestAttempt != 2 || len(v.Attempts) != 2 {
+		t.Errorf("first try: state %s, latestAttempt %d, %d attempts; want failed, 2, 2", v.State, v.LatestAttempt, len(v.Attempts))
+	}
+	var page server.RunPage
+	a.must(200, &page, "GET", "/v1/runs?root="+first.ID, "")
+	if len(page.Runs) != 2 {
+		t.Fatalf("%d tries listed", len(page.Runs))
+	}
+	for _, r := range page.Runs {
+		if r.JobState != hashike.StateRunning || r.LatestAttempt != 2 {
+			t.Errorf("listed try %d (%s): jobState %s, latestAttempt %d; want running, 2", r.Attempt, r.State, r.JobState, r.LatestAttempt)
+		}
+	}
+	close(release)
+	a.waitRun(first.ID, func(v server.RunView) bool { return v.JobState == hashike.StateSucceeded })
+	a.must(200, &page, "GET", "/v1/runs?job=flaky", "")
+	for _, r := range page.Runs {
+		if r.JobState != hashike.StateSucceeded {
+			t.Errorf("listed try %d: jobState %s, want succeeded", r.Attempt, r.JobState)
+		}
+	}
+}

@@ -329,14 +329,20 @@ func (s *Server) GetRun(ctx context.Context, id string) (RunView, error) {
 		view.Attempts = append(view.Attempts, AttemptView{ID: t.ID, Attempt: t.Attempt, State: t.State, Exit: t.Exit,
 			CreatedAt: t.CreatedAt, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt})
 	}
+	if run.ServerRun() {
+		last := run
+		if len(tries) > 0 && tries[len(tries)-1].Attempt > run.Attempt {
+			last = tries[len(tries)-1]
+		}
+		view.JobState, view.LatestAttempt = last.State, max(last.Attempt, 1)
+	}
 	return view, nil
 }
 
 // MaxPageSize bounds a page of runs.
 const MaxPageSize = 500
 
-// ListRuns returns a page of runs, newest first; f.Before is the cursor (EInvalid naming
-// cursor when no run has that ID).
+// ListRuns returns a page of runs, newest first; f.Before is the cursor.
 func (s *Server) ListRuns(ctx context.Context, f hashike.RunFilter) (RunPage, error) {
 	if f.Limit <= 0 {
 		f.Limit = 50
@@ -351,14 +357,50 @@ func (s *Server) ListRuns(ctx context.Context, f hashike.RunFilter) (RunPage, er
 	if err != nil {
 		return RunPage{}, err
 	}
-	page := RunPage{Runs: runs}
-	if page.Runs == nil {
-		page.Runs = []*hashike.Run{}
+	page := RunPage{Runs: make([]RunView, 0, len(runs))}
+	latest := map[string]*hashike.Run{} // by root ID
+	for _, r := range runs {
+		v := RunView{Run: r}
+		if err := s.setJobState(ctx, &v, latest); err != nil {
+			return RunPage{}, err
+		}
+		page.Runs = append(page.Runs, v)
 	}
 	if len(runs) == f.Limit {
 		page.Next = runs[len(runs)-1].ID
 	}
 	return page, nil
+}
+
+// setJobState sets v's JobState and LatestAttempt: those of the latest try of its enqueue.
+// Only an ended run can have a later try (a retry is made once a try has ended), so only those
+// are looked up; latest remembers what was, by root ID.
+func (s *Server) setJobState(ctx context.Context, v *RunView, latest map[string]*hashike.Run) error {
+	r := v.Run
+	if !r.ServerRun() {
+		return nil
+	}
+	last := r
+	if r.State.Terminal() && r.RootID != "" {
+		l, ok := latest[r.RootID]
+		if !ok {
+			tries, err := s.store.ListRuns(ctx, hashike.RunFilter{RootID: r.RootID})
+			if err != nil {
+				return err
+			}
+			for _, t := range tries {
+				if l == nil || t.Attempt > l.Attempt {
+					l = t
+				}
+			}
+			latest[r.RootID] = l
+		}
+		if l != nil && l.Attempt > last.Attempt {
+			last = l
+		}
+	}
+	v.JobState, v.LatestAttempt = last.State, max(last.Attempt, 1)
+	return nil
 }
 
 // Cancel cancels a queued run at once, or stops a started one (SIGTERM, then SIGKILL after

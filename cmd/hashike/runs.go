@@ -131,7 +131,7 @@ func (a *app) serverRuns(ctx context.Context, q httpapi.RunQuery, output string)
 			job += fmt.Sprintf(" v%d", run.JobVersion)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", run.ID, job, orDash(run.Queue), orDash(attemptText(run.Attempt)),
-			run.State, exit, run.CreatedAt.Local().Format("2006-01-02 15:04:05"), duration(run, a.clock.Now()), reason)
+			run.State, exit, run.CreatedAt.Local().Format("2006-01-02 15:04:05"), duration(run.Run, a.clock.Now()), reason)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
