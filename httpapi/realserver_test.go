@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/docker"
+	"github.com/hashike/hashike/docker/dockertest"
 	"github.com/hashike/hashike/internal/fakebackend"
 	"github.com/hashike/hashike/job"
 	"github.com/hashike/hashike/jobfile"
@@ -27,16 +29,21 @@ type realAPI struct {
 	t       *testing.T
 	h       http.Handler
 	srv     *server.Server
-	backend *fakebackend.Backend
+	backend hashike.Backend
 }
 
 func newRealAPI(t *testing.T, behave func(hashike.StartRequest) fakebackend.Behavior) *realAPI {
+	t.Helper()
+	return newRealAPIOn(t, fakebackend.New("local", behave))
+}
+
+// newRealAPIOn is newRealAPI with b as the local backend.
+func newRealAPIOn(t *testing.T, b hashike.Backend) *realAPI {
 	t.Helper()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "server.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := fakebackend.New("local", behave)
 	self := hashike.Owner{Host: "test", PID: 1, Start: "1"}
 	srv, err := server.New(server.Config{
 		Store: st, Clock: hashike.SystemClock{}, Random: rand.Reader, Self: self,
@@ -134,15 +141,15 @@ func TestEnqueueBodyNotAnObject(t *testing.T) {
 	}
 }
 
-// TestBodyDepthBounded: a body (a payload) nested 5,000 or 100,000 levels deep is refused
+// TestBodyDepthBounded: a body (a payload) nested 5,000 or 90,000 levels deep is refused
 // with an error naming the depth limit, allocating little; one nested within the limit is a
 // run.
 func TestBodyDepthBounded(t *testing.T) {
 	a := newRealAPI(t, nil)
 	a.must(201, nil, "PUT", "/v1/jobs/hello", jobDoc(""))
 	for _, payload := range []string{strings.Repeat("[", 5_000) + strings.Repeat("]", 5_000),
-		strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000),
-		strings.Repeat(`{"a":`, 50_000) + "1" + strings.Repeat("}", 50_000)} {
+		strings.Repeat("[", 90_000) + strings.Repeat("]", 90_000), // as deep as the body limit allows
+		strings.Repeat(`{"a":`, 20_000) + "1" + strings.Repeat("}", 20_000)} {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
@@ -279,5 +286,43 @@ func TestJobStateAcrossAttempts(t *testing.T) {
 		if r.JobState != hashike.StateSucceeded {
 			t.Errorf("listed try %d: jobState %s, want succeeded", r.Attempt, r.JobState)
 		}
+	}
+}
+
+// TestPayloadFitsTheEnvironment: a payload travels as HASHIKE_PAYLOAD, and Linux will not
+// start a program with an environment string over 128 KiB; the container then exits 1 at once
+// and the run read as the job's own failure, using up a retry. On a real Docker Engine, a
+// payload of job.PayloadLimit bytes runs; one byte more is refused at enqueue (413, naming
+// payload and the limit) instead; a definition asking for more is refused at load.
+func TestPayloadFitsTheEnvironment(t *testing.T) {
+	dockertest.Require(t)
+	b, err := docker.New("", hashike.SystemClock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newRealAPIOn(t, b)
+	a.must(201, nil, "PUT", "/v1/jobs/hello", "taskDefinition:\n  containerDefinitions:\n"+
+		"    - {name: app, image: "+dockertest.Image+", command: [print, '1', started], memory: 64}\n")
+
+	payload := func(n int) string { return `"` + strings.Repeat("x", n-2) + `"` } // n bytes of JSON
+	var run hashike.Run
+	a.must(201, &run, "POST", "/v1/jobs/hello/runs", `{"payload":`+payload(job.PayloadLimit)+`}`)
+	v := a.waitRun(run.ID, func(v server.RunView) bool { return v.State.Terminal() })
+	if v.State != hashike.StateSucceeded {
+		t.Errorf("a payload at the limit: run %s (%+v)", v.State, v.Exit)
+	}
+
+	r := a.do("POST", "/v1/jobs/hello/runs", `{"payload":`+payload(job.PayloadLimit+1)+`}`)
+	if r.status != 413 {
+		t.Fatalf("a payload one byte over: status %d, want 413: %.300s", r.status, r.body)
+	}
+	e := apiError(t, r)
+	if len(e.Fields) != 1 || e.Fields[0].Path != "payload" || !strings.Contains(e.Fields[0].Message, fmt.Sprintf("the limit is %d", job.PayloadLimit)) {
+		t.Errorf("%+v, want the field payload naming the limit", e)
+	}
+
+	r = a.do("PUT", "/v1/jobs/big", jobDoc("maxPayloadBytes: 200000\n"))
+	if r.status != 400 || !strings.Contains(r.body, `"path":"maxPayloadBytes"`) || !strings.Contains(r.body, fmt.Sprint(job.PayloadLimit)) {
+		t.Errorf("a definition allowing 200000 bytes: status %d: %s", r.status, r.body)
 	}
 }

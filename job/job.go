@@ -22,6 +22,13 @@ import (
 // DefaultQueue is the queue of a job that names none.
 const DefaultQueue = "default"
 
+// PayloadLimit is the largest payload a run can be given, in bytes. A payload reaches the
+// containers as the environment variable HASHIKE_PAYLOAD, and Linux will not start a program
+// whose environment holds a string longer than MAX_ARG_STRLEN (131072 bytes, the name, the
+// "=" and the terminating NUL included): the container would exit at once, and the run would
+// read as the job's failure.
+const PayloadLimit = 131072 - len("HASHIKE_PAYLOAD=") - 1
+
 // Definition is a job definition. The JobSpec's fields are at the top level, as in a job file.
 type Definition struct {
 	hashike.JobSpec
@@ -41,6 +48,7 @@ type Definition struct {
 	// Notifications are where the job's events go.
 	Notifications []Notification `json:"notifications,omitempty"`
 	// MaxPayloadBytes bounds an enqueue's payload for this job; 0 means the server's limit.
+	// At most PayloadLimit.
 	MaxPayloadBytes int `json:"maxPayloadBytes,omitempty"`
 }
 
@@ -110,6 +118,10 @@ func (d *Definition) Validate() []hashike.FieldError {
 	errs = append(errs, prefixed("schedule", d.Schedule.Validate())...)
 	if d.MaxPayloadBytes < 0 {
 		add("maxPayloadBytes", "must not be negative")
+	}
+	if d.MaxPayloadBytes > PayloadLimit {
+		add("maxPayloadBytes", "%d is above %d, the most a payload can be: it is passed as the environment variable HASHIKE_PAYLOAD, and Linux refuses an environment string over 128 KiB (MAX_ARG_STRLEN)",
+			d.MaxPayloadBytes, PayloadLimit)
 	}
 	for i, n := range d.Notifications {
 		p := fmt.Sprintf("notifications[%d]", i)

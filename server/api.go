@@ -241,8 +241,9 @@ func compactPayload(p json.RawMessage, limit int) ([]byte, error) {
 		return nil, invalid("payload", "is not JSON: %v", err)
 	}
 	if b.Len() > limit {
-		return nil, &hashike.Error{Code: hashike.ETooLarge, Message: fmt.Sprintf(
-			"payload is %d bytes; the limit is %d (pass larger data by reference, such as an object storage URL)", b.Len(), limit)}
+		msg := fmt.Sprintf("is %d bytes; the limit is %d (pass larger data by reference, such as an object storage URL)", b.Len(), limit)
+		return nil, &hashike.Error{Code: hashike.ETooLarge, Message: "payload " + msg,
+			Fields: []hashike.FieldError{{Path: "payload", Message: msg, Severity: hashike.SeverityError}}}
 	}
 	return b.Bytes(), nil
 }
