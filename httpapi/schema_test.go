@@ -446,6 +446,10 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	check("GET", "/v1/queues", "", 200)
 	check("POST", "/v1/queues/reports/pause", "", 200)
 	check("POST", "/v1/queues/reports/resume", "", 200)
+	check("POST", "/v1/queues/reprots/pause", "", 404)
+	check("POST", "/v1/jobs/hello/runs", `{"queue":"reprots"}`, 404)
+	check("POST", "/v1/jobs/hello/runs", `1`, 400)
+	check("GET", "/v1/runs?cursor=garbage", "", 400)
 
 	check("GET", "/v1/schedules", "", 200)
 	check("GET", "/v1/jobs/hello/schedule", "", 200)
