@@ -27,7 +27,11 @@ const DefaultQueue = "default"
 // whose environment holds a string longer than MAX_ARG_STRLEN (131072 bytes, the name, the
 // "=" and the terminating NUL included): the container would exit at once, and the run would
 // read as the job's failure.
-const PayloadLimit = 131072 - len("HASHIKE_PAYLOAD=") - 1
+const PayloadLimit = maxArgStrlen - len("HASHIKE_PAYLOAD=") - 1
+
+// maxArgStrlen is Linux's MAX_ARG_STRLEN: the longest argument or environment string (with
+// its NUL) that execve accepts.
+const maxArgStrlen = 131072
 
 // Definition is a job definition. The JobSpec's fields are at the top level, as in a job file.
 type Definition struct {
@@ -118,6 +122,23 @@ func (d *Definition) Validate() []hashike.FieldError {
 	errs = append(errs, prefixed("schedule", d.Schedule.Validate())...)
 	if d.MaxPayloadBytes < 0 {
 		add("maxPayloadBytes", "must not be negative")
+	}
+	// A longer string makes execve fail in the container, which then exits at once: the run
+	// would read as the program's failure.
+	for i, c := range d.TaskDefinition.ContainerDefinitions {
+		p := fmt.Sprintf("taskDefinition.containerDefinitions[%d]", i)
+		for j, e := range c.Environment {
+			if n := len(e.Name) + 1 + len(e.Value) + 1; n > maxArgStrlen {
+				add(fmt.Sprintf("%s.environment[%d].value", p, j), "makes an environment string of %d bytes; Linux refuses one over %d (MAX_ARG_STRLEN): pass the data by file or reference", n, maxArgStrlen)
+			}
+		}
+		for field, args := range map[string][]string{"command": c.Command, "entryPoint": c.EntryPoint} {
+			for j, a := range args {
+				if len(a)+1 > maxArgStrlen {
+					add(fmt.Sprintf("%s.%s[%d]", p, field, j), "is %d bytes; Linux refuses an argument over %d (MAX_ARG_STRLEN)", len(a), maxArgStrlen-1)
+				}
+			}
+		}
 	}
 	if d.MaxPayloadBytes > PayloadLimit {
 		add("maxPayloadBytes", "%d is above %d, the most a payload can be: it is passed as the environment variable HASHIKE_PAYLOAD, and Linux refuses an environment string over 128 KiB (MAX_ARG_STRLEN)",
