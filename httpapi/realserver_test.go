@@ -265,7 +265,7 @@ func TestJobStateAcrossAttempts(t *testing.T) {
 	var first hashike.Run
 	a.must(201, &first, "POST", "/v1/jobs/flaky/runs", `{}`)
 
-	v := a.waitRun(first.ID, func(v server.RunView) bool { return v.JobState == hashike.StateRunning })
+	v := a.waitRun(first.ID, func(v server.RunView) bool { return v.State.Terminal() && v.JobState == hashike.StateRunning })
 	if v.State != hashike.StateFailed || v.LatestAttempt != 2 || len(v.Attempts) != 2 {
 		t.Errorf("first try: state %s, latestAttempt %d, %d attempts; want failed, 2, 2", v.State, v.LatestAttempt, len(v.Attempts))
 	}
