@@ -19,11 +19,15 @@ const maxScanNodes = 20_000
 // level more than the parser (never fewer for a flow collection), far below maxDepth for any
 // real definition.
 func scanLimits(text string) (int, string) {
-	s := scanner{text: text, blockScalar: -1}
+	// A few levels of slack: a file nested just past maxDepth is refused by the decoder,
+	// naming the field, with the same limit.
+	s := scanner{text: text, blockScalar: -1, maxDepth: maxDepth + 4, maxNodes: maxScanNodes}
 	return s.scan()
 }
 
 type scanner struct {
+	maxDepth, maxNodes int
+
 	text  string
 	flow  int   // depth of flow collections
 	stack []int // columns of the enclosing block nodes
@@ -34,9 +38,7 @@ type scanner struct {
 	blockScalar int
 }
 
-// tooDeep leaves the decoder a few levels of slack: a file nested just past maxDepth is
-// refused by the decoder, naming the field, with the same limit.
-func (s *scanner) tooDeep() bool { return len(s.stack)+s.flow > maxDepth+4 }
+func (s *scanner) tooDeep() bool { return len(s.stack)+s.flow > s.maxDepth }
 
 func (s *scanner) scan() (int, string) {
 	deep := fmt.Sprintf("is nested more than %d levels deep (the limit)", maxDepth)
@@ -112,7 +114,7 @@ func (s *scanner) scan() (int, string) {
 			switch {
 			case start && (c == '"' || c == '\''):
 				s.quote = c
-				if s.nodes++; s.nodes > maxScanNodes {
+				if s.nodes++; s.nodes > s.maxNodes {
 					return lineStart + i, many
 				}
 			case c == '[' || c == '{':
@@ -121,7 +123,7 @@ func (s *scanner) scan() (int, string) {
 				}
 				s.flow++
 				start = true
-				if s.nodes++; s.nodes > maxScanNodes {
+				if s.nodes++; s.nodes > s.maxNodes {
 					return lineStart + i, many
 				}
 				if s.tooDeep() {
@@ -144,7 +146,7 @@ func (s *scanner) scan() (int, string) {
 				i = len(line) // the header's indicators and comment
 			default:
 				if start {
-					if s.nodes++; s.nodes > maxScanNodes {
+					if s.nodes++; s.nodes > s.maxNodes {
 						return lineStart + i, many
 					}
 				}
