@@ -459,8 +459,16 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	check("POST", "/v1/jobs/nope/trigger", "", 404)
 
 	r := check("POST", "/v1/tokens", `{"name":"ci","scope":"submit"}`, 201)
-	var tok struct{ ID string }
+	var tok struct{ ID, Secret string }
 	decode(r, &tok)
+	// The same server behind authentication: refusals for the token.
+	noAuth := a.h
+	a.h = NewHandler(a.srv, Options{})
+	check("GET", "/v1/jobs", "", 401)
+	check("GET", "/v1/jobs", "", 401, "Authorization", "Bearer nope")
+	check("GET", "/v1/tokens", "", 403, "Authorization", "Bearer "+tok.Secret)
+	check("GET", "/v1/jobs", "", 200, "Authorization", "Bearer "+tok.Secret)
+	a.h = noAuth
 	check("POST", "/v1/tokens", `{"name":"ci","scope":"root"}`, 400)
 	check("GET", "/v1/tokens", "", 200)
 	check("DELETE", "/v1/tokens/"+tok.ID, "", 204)
