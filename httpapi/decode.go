@@ -27,6 +27,9 @@ const (
 	envelopeBytes      = 64 << 10
 	maxSmallBodyBytes  = 64 << 10 // queue, token and cancel bodies
 	maxDefinitionBytes = 4 << 20  // a job definition
+	// MaxBodyDepth bounds the nesting of a JSON body, its payload included: encoding/json
+	// would follow 10,000 levels, and a payload is handed on to every try of a run.
+	MaxBodyDepth = 64
 )
 
 // Paging of GET /v1/runs.
@@ -61,11 +64,19 @@ func tooLarge(limit int64) error {
 // in another case as encoding/json would allow), a value of the wrong type, malformed JSON
 // and data after the object. Empty data (or whitespace) is an empty object when optional.
 func decodeJSON(data []byte, v any, optional bool) error {
-	if len(bytes.TrimSpace(data)) == 0 {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 {
 		if optional {
 			return nil
 		}
 		return invalid("request body", "", "a JSON object is required")
+	}
+	if trimmed[0] != '{' {
+		// encoding/json would take null as no change, leaving every field its default.
+		return bodyError("", "expected object, got "+jsonValueKind(trimmed[0]), pos(data, int64(len(data)-len(trimmed))))
+	}
+	if off := tooDeep(data, MaxBodyDepth); off >= 0 {
+		return bodyError("", fmt.Sprintf("nested more than %d levels deep (the limit)", MaxBodyDepth), pos(data, int64(off)))
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -86,6 +97,47 @@ func decodeJSON(data []byte, v any, optional bool) error {
 		}
 	}
 	return nil
+}
+
+// jsonValueKind names the kind of JSON value that starts with c.
+func jsonValueKind(c byte) string {
+	switch {
+	case c == '[':
+		return "array"
+	case c == '"':
+		return "string"
+	case c == '-' || c >= '0' && c <= '9':
+		return "number"
+	case c == 't' || c == 'f':
+		return "boolean"
+	case c == 'n':
+		return "null"
+	}
+	return "a malformed value"
+}
+
+// tooDeep returns the offset of the first array or object of data nested deeper than limit,
+// or -1. It reads strings as JSON does and is otherwise blind to syntax, which the decoder
+// checks after it.
+func tooDeep(data []byte, limit int) int {
+	depth, inString := 0, false
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		switch {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '[' || c == '{':
+			if depth++; depth > limit {
+				return i
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return -1
 }
 
 func bodyError(path, msg, pos string) error {

@@ -208,7 +208,7 @@ func (f *fakeService) ListRuns(ctx context.Context, fl hashike.RunFilter) (serve
 	f.filters = append(f.filters, fl)
 	var page server.RunPage
 	for _, id := range slices.Backward(f.runOrder) {
-		page.Runs = append(page.Runs, f.runs[id])
+		page.Runs = append(page.Runs, server.RunView{Run: f.runs[id]})
 	}
 	if fl.Before == "" && len(page.Runs) > 0 {
 		page.Next = page.Runs[len(page.Runs)-1].ID

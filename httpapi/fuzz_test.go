@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/hashike/hashike"
@@ -34,6 +35,10 @@ func FuzzDecodeEnqueue(f *testing.F) {
 	f.Add([]byte(`{"payload":"\u00e9\ud800"} `), "x")
 	f.Add([]byte(`{"Payload":1}`), "")
 	f.Add([]byte(`{"delay":"-5s"}{}`), "")
+	f.Add([]byte(`1`), "")
+	f.Add([]byte(` null`), "")
+	f.Add([]byte(`{"payload":{"s":"[[[{\"\\"}","a":[[[[]]]]}}`), "")
+	f.Add([]byte(`{"payload":`+strings.Repeat("[", 200)+strings.Repeat("]", 200)+`}`), "")
 	f.Fuzz(func(t *testing.T, data []byte, header string) {
 		var hdr []string
 		if header != "" {

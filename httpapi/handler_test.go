@@ -127,8 +127,8 @@ func TestRoutes(t *testing.T) {
 		{name: "pause queue", setup: func(f *fakeService) { f.queues["fast"] = hashike.QueueConfig{Name: "fast", MaxConcurrency: 4} },
 			method: "POST", target: "/v1/queues/fast/pause", token: admin, status: 200,
 			want: []string{`"maxConcurrency":4,"paused":true`}, calls: []string{"ListQueues", "PutQueue fast max=4 paused=true"}},
-		{name: "pause unknown queue", method: "POST", target: "/v1/queues/new/pause", token: admin, status: 200,
-			calls: []string{"ListQueues", "PutQueue new max=0 paused=true"}},
+		{name: "pause unknown queue", method: "POST", target: "/v1/queues/new/pause", token: admin, status: 404,
+			want: []string{`no queue \"new\"; known queues: `}, calls: []string{"ListQueues"}},
 		{name: "resume queue", setup: func(f *fakeService) {
 			f.queues["fast"] = hashike.QueueConfig{Name: "fast", MaxConcurrency: 4, Paused: true}
 		},

@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/hashike/hashike"
 )
@@ -174,7 +176,7 @@ func (h *handler) resumeQueue(w http.ResponseWriter, r *http.Request, _ url.Valu
 	return h.setPaused(w, r, false)
 }
 
-// setPaused changes only Paused of a queue's settings. Two admins changing the same queue at
+// setPaused changes only Paused of a queue's settings; an unknown queue is ENotFound. Two admins changing the same queue at
 // once may lose one's change; queue settings are rare enough for that.
 func (h *handler) setPaused(w http.ResponseWriter, r *http.Request, paused bool) error {
 	if err := noBody(w, r); err != nil {
@@ -185,14 +187,22 @@ func (h *handler) setPaused(w http.ResponseWriter, r *http.Request, paused bool)
 	if err != nil {
 		return err
 	}
-	qc := hashike.QueueConfig{Name: name} // a queue never put: no cap, not paused
+	var known []string
+	var qc *hashike.QueueConfig
 	for _, q := range qs {
 		if q.Name == name {
-			qc = q.QueueConfig
+			qc = &q.QueueConfig
 		}
+		known = append(known, q.Name)
+	}
+	if qc == nil {
+		// A typo must not make a paused queue that no job uses.
+		return &hashike.Error{Code: hashike.ENotFound, Message: fmt.Sprintf(
+			"no queue %q; known queues: %s (a queue exists when a job definition names it or PUT /v1/queues/{name} creates it)",
+			name, strings.Join(known, ", "))}
 	}
 	qc.Paused = paused
-	info, err := h.svc.PutQueue(r.Context(), qc)
+	info, err := h.svc.PutQueue(r.Context(), *qc)
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,17 @@ import (
 // DefaultQueue is the queue of a job that names none.
 const DefaultQueue = "default"
 
+// PayloadLimit is the largest payload a run can be given, in bytes. A payload reaches the
+// containers as the environment variable HASHIKE_PAYLOAD, and Linux will not start a program
+// whose environment holds a string longer than MAX_ARG_STRLEN (131072 bytes, the name, the
+// "=" and the terminating NUL included): the container would exit at once, and the run would
+// read as the job's failure.
+const PayloadLimit = maxArgStrlen - len("HASHIKE_PAYLOAD=") - 1
+
+// maxArgStrlen is Linux's MAX_ARG_STRLEN: the longest argument or environment string (with
+// its NUL) that execve accepts.
+const maxArgStrlen = 131072
+
 // Definition is a job definition. The JobSpec's fields are at the top level, as in a job file.
 type Definition struct {
 	hashike.JobSpec
@@ -41,6 +52,7 @@ type Definition struct {
 	// Notifications are where the job's events go.
 	Notifications []Notification `json:"notifications,omitempty"`
 	// MaxPayloadBytes bounds an enqueue's payload for this job; 0 means the server's limit.
+	// At most PayloadLimit.
 	MaxPayloadBytes int `json:"maxPayloadBytes,omitempty"`
 }
 
@@ -110,6 +122,27 @@ func (d *Definition) Validate() []hashike.FieldError {
 	errs = append(errs, prefixed("schedule", d.Schedule.Validate())...)
 	if d.MaxPayloadBytes < 0 {
 		add("maxPayloadBytes", "must not be negative")
+	}
+	// A longer string makes execve fail in the container, which then exits at once: the run
+	// would read as the program's failure.
+	for i, c := range d.TaskDefinition.ContainerDefinitions {
+		p := fmt.Sprintf("taskDefinition.containerDefinitions[%d]", i)
+		for j, e := range c.Environment {
+			if n := len(e.Name) + 1 + len(e.Value) + 1; n > maxArgStrlen {
+				add(fmt.Sprintf("%s.environment[%d].value", p, j), "makes an environment string of %d bytes; Linux refuses one over %d (MAX_ARG_STRLEN): pass the data by file or reference", n, maxArgStrlen)
+			}
+		}
+		for field, args := range map[string][]string{"command": c.Command, "entryPoint": c.EntryPoint} {
+			for j, a := range args {
+				if len(a)+1 > maxArgStrlen {
+					add(fmt.Sprintf("%s.%s[%d]", p, field, j), "is %d bytes; Linux refuses an argument over %d (MAX_ARG_STRLEN)", len(a), maxArgStrlen-1)
+				}
+			}
+		}
+	}
+	if d.MaxPayloadBytes > PayloadLimit {
+		add("maxPayloadBytes", "%d is above %d, the most a payload can be: it is passed as the environment variable HASHIKE_PAYLOAD, and Linux refuses an environment string over 128 KiB (MAX_ARG_STRLEN)",
+			d.MaxPayloadBytes, PayloadLimit)
 	}
 	for i, n := range d.Notifications {
 		p := fmt.Sprintf("notifications[%d]", i)

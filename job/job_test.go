@@ -29,6 +29,13 @@ func TestValidate(t *testing.T) {
 			{Type: KindSlack, URL: "https://hooks.slack.com/x", Secret: "K", Events: []string{"done"}}}},
 			[]string{"notifications[0].type:", "notifications[0].url:", "notifications[1].secret:", "notifications[1].events[0]:"}},
 		{"negative payload limit", Definition{MaxPayloadBytes: -1}, []string{"maxPayloadBytes:"}},
+		{"payload limit over what the environment carries", Definition{MaxPayloadBytes: PayloadLimit + 1}, []string{"maxPayloadBytes: 131056 is above 131055"}},
+		{"environment and command strings execve refuses", Definition{JobSpec: hashike.JobSpec{TaskDefinition: hashike.TaskDefinition{
+			ContainerDefinitions: []hashike.ContainerDefinition{{
+				Environment: []hashike.KeyValuePair{{Name: "OK", Value: strings.Repeat("x", 131072-4)}, {Name: "BIG", Value: strings.Repeat("x", 131072-4)}},
+				Command:     []string{strings.Repeat("y", 131071), strings.Repeat("y", 131072)}}}}}},
+			[]string{"taskDefinition.containerDefinitions[0].environment[1].value: makes an environment string of 131073 bytes",
+				"taskDefinition.containerDefinitions[0].command[1]: is 131072 bytes"}},
 	}
 	for _, c := range cases {
 		var got []string
@@ -78,5 +85,15 @@ func TestNotificationWants(t *testing.T) {
 	some := Notification{Events: []string{EventRecovery}}
 	if !all.Wants(EventOverdue) || some.Wants(EventFailure) || !some.Wants(EventRecovery) {
 		t.Error("Wants")
+	}
+}
+
+// TestExecStringsAtTheLimit: strings of exactly MAX_ARG_STRLEN (their NUL included) pass.
+func TestExecStringsAtTheLimit(t *testing.T) {
+	d := Definition{JobSpec: hashike.JobSpec{TaskDefinition: hashike.TaskDefinition{ContainerDefinitions: []hashike.ContainerDefinition{{
+		Environment: []hashike.KeyValuePair{{Name: "OK", Value: strings.Repeat("x", 131072-4)}},
+		EntryPoint:  []string{strings.Repeat("y", 131071)}}}}}}
+	if errs := d.Validate(); len(errs) > 0 {
+		t.Errorf("problems at the limit: %v", errs)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/hashike/hashike"
@@ -41,6 +42,10 @@ func FuzzLoadBytes(f *testing.F) {
 		"taskDefinition: !!str 5\n",
 		"---\n---\n",
 		"taskDefinition:\n  <<: {family: x}\n  containerDefinitions: [{<<: [{name: a}], image: i, memory: 9}]\n",
+		// Nested far past the limit: refused before the parser builds its tree.
+		"taskDefinition: " + strings.Repeat("[", 5000) + strings.Repeat("]", 5000),
+		"taskDefinition:\n  " + strings.Repeat("- ", 5000) + "x\n",
+		"a: 'it''s [' # [[\nb: [[{c: \"[\\\"\"}]]\nd: |\n  [[[\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -199,6 +199,10 @@ func (l *loader) parse(name string, data []byte, path string) (*source, ast.Node
 		return raw, nil
 	}
 	src := newSource(name, index, out)
+	if off, limit := scanLimits(out); off >= 0 {
+		l.extra = append(l.extra, problem{path: path, message: fmt.Sprintf("the %s %s", what, limit), at: src.at(off), lost: true})
+		return src, nil
+	}
 	file, err := parseYAML(out)
 	if err != nil {
 		at := src.start()

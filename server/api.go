@@ -184,9 +184,12 @@ func (s *Server) Enqueue(ctx context.Context, name string, req EnqueueRequest) (
 		}
 	}
 	queue := def.QueueName()
-	if req.Queue != "" {
+	if req.Queue != "" && req.Queue != queue {
 		if !dispatch.ValidQueueName(req.Queue) {
 			return nil, false, invalid("queue", "%q is not a queue name: 1 to %d letters, digits, '-' or '_'", req.Queue, dispatch.MaxQueueNameLen)
+		}
+		if err := s.knownQueue(ctx, "queue", req.Queue); err != nil {
+			return nil, false, err
 		}
 		queue = req.Queue
 	}
@@ -238,8 +241,9 @@ func compactPayload(p json.RawMessage, limit int) ([]byte, error) {
 		return nil, invalid("payload", "is not JSON: %v", err)
 	}
 	if b.Len() > limit {
-		return nil, &hashike.Error{Code: hashike.ETooLarge, Message: fmt.Sprintf(
-			"payload is %d bytes; the limit is %d (pass larger data by reference, such as an object storage URL)", b.Len(), limit)}
+		msg := fmt.Sprintf("is %d bytes; the limit is %d (pass larger data by reference, such as an object storage URL)", b.Len(), limit)
+		return nil, &hashike.Error{Code: hashike.ETooLarge, Message: "payload " + msg,
+			Fields: []hashike.FieldError{{Path: "payload", Message: msg, Severity: hashike.SeverityError}}}
 	}
 	return b.Bytes(), nil
 }
@@ -326,6 +330,13 @@ func (s *Server) GetRun(ctx context.Context, id string) (RunView, error) {
 		view.Attempts = append(view.Attempts, AttemptView{ID: t.ID, Attempt: t.Attempt, State: t.State, Exit: t.Exit,
 			CreatedAt: t.CreatedAt, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt})
 	}
+	if run.ServerRun() {
+		last := run
+		if len(tries) > 0 && tries[len(tries)-1].Attempt > run.Attempt {
+			last = tries[len(tries)-1]
+		}
+		view.JobState, view.LatestAttempt = last.State, max(last.Attempt, 1)
+	}
 	return view, nil
 }
 
@@ -339,17 +350,58 @@ func (s *Server) ListRuns(ctx context.Context, f hashike.RunFilter) (RunPage, er
 	}
 	f.Limit = min(f.Limit, MaxPageSize)
 	runs, err := s.store.ListRuns(ctx, f)
+	if f.Before != "" && hashike.ErrorCodeOf(err) == hashike.ENotFound {
+		return RunPage{}, &hashike.Error{Code: hashike.EInvalid, Message: "invalid query",
+			Fields: []hashike.FieldError{{Path: "cursor", Severity: hashike.SeverityError,
+				Message: fmt.Sprintf("%q is not a cursor: pass the next of the previous page (a run ID)", f.Before)}}}
+	}
 	if err != nil {
 		return RunPage{}, err
 	}
-	page := RunPage{Runs: runs}
-	if page.Runs == nil {
-		page.Runs = []*hashike.Run{}
+	page := RunPage{Runs: make([]RunView, 0, len(runs))}
+	latest := map[string]*hashike.Run{} // by root ID
+	for _, r := range runs {
+		v := RunView{Run: r}
+		if err := s.setJobState(ctx, &v, latest); err != nil {
+			return RunPage{}, err
+		}
+		page.Runs = append(page.Runs, v)
 	}
 	if len(runs) == f.Limit {
 		page.Next = runs[len(runs)-1].ID
 	}
 	return page, nil
+}
+
+// setJobState sets v's JobState and LatestAttempt: those of the latest try of its enqueue.
+// Only an ended run can have a later try (a retry is made once a try has ended), so only those
+// are looked up; latest remembers what was, by root ID.
+func (s *Server) setJobState(ctx context.Context, v *RunView, latest map[string]*hashike.Run) error {
+	r := v.Run
+	if !r.ServerRun() {
+		return nil
+	}
+	last := r
+	if r.State.Terminal() && r.RootID != "" {
+		l, ok := latest[r.RootID]
+		if !ok {
+			tries, err := s.store.ListRuns(ctx, hashike.RunFilter{RootID: r.RootID})
+			if err != nil {
+				return err
+			}
+			for _, t := range tries {
+				if l == nil || t.Attempt > l.Attempt {
+					l = t
+				}
+			}
+			latest[r.RootID] = l
+		}
+		if l != nil && l.Attempt > last.Attempt {
+			last = l
+		}
+	}
+	v.JobState, v.LatestAttempt = last.State, max(last.Attempt, 1)
+	return nil
 }
 
 // Cancel cancels a queued run at once, or stops a started one (SIGTERM, then SIGKILL after
@@ -490,9 +542,64 @@ func (s *Server) FollowLogs(ctx context.Context, id string, follow bool, fn func
 	}
 }
 
-// ListQueues returns every queue with its counts.
+// ListQueues returns every queue with its counts, by name: the default queue, those the
+// jobs' latest definitions name, those put (PUT /v1/queues/{name}), and any holding runs.
 func (s *Server) ListQueues(ctx context.Context) ([]hashike.QueueInfo, error) {
-	return s.store.ListQueues(ctx)
+	qs, err := s.store.ListQueues(ctx)
+	if err != nil {
+		return nil, err
+	}
+	declared, err := s.declaredQueues(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range declared {
+		if !slices.ContainsFunc(qs, func(q hashike.QueueInfo) bool { return q.Name == name }) {
+			qs = append(qs, hashike.QueueInfo{QueueConfig: hashike.QueueConfig{Name: name}})
+		}
+	}
+	slices.SortFunc(qs, func(a, b hashike.QueueInfo) int { return strings.Compare(a.Name, b.Name) })
+	return qs, nil
+}
+
+// declaredQueues are the default queue and those the jobs' latest definitions name.
+func (s *Server) declaredQueues(ctx context.Context) ([]string, error) {
+	vs, err := s.store.ListJobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := []string{job.DefaultQueue}
+	for _, v := range vs {
+		def, _, err := s.definition(ctx, v.Name, v.Version)
+		if err != nil {
+			return nil, err
+		}
+		if q := def.QueueName(); !slices.Contains(names, q) {
+			names = append(names, q)
+		}
+	}
+	return names, nil
+}
+
+// knownQueue refuses a queue name that no job declares and no one put: a typo would
+// otherwise make a queue that nothing watches for (as SubmitJob refuses a job queue that
+// does not exist). path names the field.
+func (s *Server) knownQueue(ctx context.Context, path, name string) error {
+	qs, err := s.ListQueues(ctx)
+	if err != nil {
+		return err
+	}
+	var known []string
+	for _, q := range qs {
+		if q.Name == name {
+			return nil
+		}
+		known = append(known, q.Name)
+	}
+	return &hashike.Error{Code: hashike.ENotFound, Message: fmt.Sprintf("no queue %q", name),
+		Fields: []hashike.FieldError{{Path: path, Severity: hashike.SeverityError, Message: fmt.Sprintf(
+			"unknown queue %q; known queues: %s (a queue exists when a job definition names it or PUT /v1/queues/{name} creates it)",
+			name, strings.Join(known, ", "))}}}
 }
 
 // PutQueue changes a queue's settings and returns it with its counts.

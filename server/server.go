@@ -33,7 +33,7 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultMaxPayloadBytes   = 256 * 1024 // SQS's message limit: a payload, not a data transfer
+	DefaultMaxPayloadBytes   = job.PayloadLimit // what HASHIKE_PAYLOAD can carry: a payload, not a data transfer
 	DefaultMaxConcurrentRuns = 500
 	DefaultPollInterval      = 200 * time.Millisecond
 	DefaultLeaseTTL          = 15 * time.Second
@@ -139,6 +139,10 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	def(&cfg.MaxPayloadBytes, DefaultMaxPayloadBytes)
+	if cfg.MaxPayloadBytes > job.PayloadLimit {
+		return nil, fmt.Errorf("server: MaxPayloadBytes %d is above %d, the most a payload can be: it is passed as the environment variable %s, and Linux refuses an environment string over 128 KiB (MAX_ARG_STRLEN)",
+			cfg.MaxPayloadBytes, job.PayloadLimit, EnvPayload)
+	}
 	def(&cfg.MaxConcurrentRuns, DefaultMaxConcurrentRuns)
 	defd(&cfg.PollInterval, DefaultPollInterval)
 	defd(&cfg.LeaseTTL, DefaultLeaseTTL)

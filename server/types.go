@@ -40,11 +40,17 @@ type CancelRequest struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// RunView is a run as the API shows it: the run and every try of the same enqueue, oldest
-// first (Attempts includes the run itself).
+// RunView is a run as the API shows it: the run, where its enqueue stands across its tries
+// (JobState), and (GET /v1/runs/{id} only) every try of the same enqueue, oldest first
+// (Attempts includes the run itself).
 type RunView struct {
 	*hashike.Run
-	Attempts []AttemptView `json:"attempts,omitempty"`
+	// JobState is the state of the enqueue's latest try (LatestAttempt), so that a first try
+	// that failed reads as queued or running while its retry is. A run's own State is
+	// its try's. Both are empty for a run not made by the server (hashike run).
+	JobState      hashike.RunState `json:"jobState,omitempty"`
+	LatestAttempt int              `json:"latestAttempt,omitempty"`
+	Attempts      []AttemptView    `json:"attempts,omitempty"`
 }
 
 // AttemptView summarizes one try.
@@ -81,8 +87,8 @@ type ScheduleView struct {
 
 // RunPage is one page of runs; Next is the cursor of the next page ("" at the end).
 type RunPage struct {
-	Runs []*hashike.Run `json:"runs"`
-	Next string         `json:"next,omitempty"`
+	Runs []RunView `json:"runs"`
+	Next string    `json:"next,omitempty"`
 }
 
 // CreatedToken is a new token with its secret, shown once.

@@ -25,7 +25,8 @@ package storetest
 //     unless the run is queued. It moves Run.NotBefore (year 9999 included: the server holds
 //     a fire back with 9999-01-01) and what ClaimRuns sees, and records no transition.
 //   - RunFilter.Unsettled selects runs with a Job, in a terminal state, not Settled.
-//     RunFilter.Before names any stored run, whether or not it matches the other filters;
+//     RunFilter.Before names any stored run, whether or not it matches the other filters
+//     (one that names none, whatever its bytes, is ENotFound);
 //     paging is by (CreatedAt, ID) descending, as ListRuns orders.
 //
 // Jobs
@@ -77,6 +78,7 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -800,8 +802,11 @@ func testListRunsServerFilters(t *testing.T, s hashike.ServerStore, _ func() has
 	} {
 		wantIDs(t, tt.name, listRuns(t, s, tt.filter), tt.want...)
 	}
-	_, err := s.ListRuns(ctx, hashike.RunFilter{Before: sid("k", 99)})
-	wantCode(t, err, hashike.ENotFound, "ListRuns before an unknown run")
+	// The API answers 400 naming cursor for any cursor that names no run, however garbled.
+	for _, before := range []string{sid("k", 99), "garbage", "\x00\xff", strings.Repeat("z", 1000)} {
+		_, err := s.ListRuns(ctx, hashike.RunFilter{Before: before})
+		wantCode(t, err, hashike.ENotFound, fmt.Sprintf("ListRuns before the unknown run %q", before))
+	}
 }
 
 func testListRunsPaging(t *testing.T, s hashike.ServerStore, _ func() hashike.ServerStore) {

@@ -181,7 +181,9 @@ func allRuns(t *testing.T, c *httpapi.Client, q httpapi.RunQuery) []*hashike.Run
 		if err != nil {
 			t.Fatalf("list runs: %v", err)
 		}
-		out = append(out, page.Runs...)
+		for _, r := range page.Runs {
+			out = append(out, r.Run)
+		}
 		if page.Next == "" {
 			return out
 		}

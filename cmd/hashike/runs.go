@@ -75,7 +75,11 @@ ends with its next --cursor on stderr (in -o json, the page's "next").`,
 			}
 			if output == "json" {
 				// The server's shape (GET /v1/runs), so that a script reads both alike.
-				return writeJSON(a.stdout, server.RunPage{Runs: orEmpty(runs)})
+				views := make([]server.RunView, len(runs))
+				for i, run := range runs {
+					views[i] = server.RunView{Run: run}
+				}
+				return writeJSON(a.stdout, server.RunPage{Runs: views})
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "RUN ID\tFAMILY\tSTATE\tEXIT\tCREATED\tDURATION\tREASON")
@@ -130,7 +134,7 @@ func (a *app) serverRuns(ctx context.Context, q httpapi.RunQuery, output string)
 			job += fmt.Sprintf(" v%d", run.JobVersion)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", run.ID, job, orDash(run.Queue), orDash(attemptText(run.Attempt)),
-			run.State, exit, run.CreatedAt.Local().Format("2006-01-02 15:04:05"), duration(run, a.clock.Now()), reason)
+			run.State, exit, run.CreatedAt.Local().Format("2006-01-02 15:04:05"), duration(run.Run, a.clock.Now()), reason)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
