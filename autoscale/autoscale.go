@@ -122,11 +122,13 @@ type Snapshot struct {
 	Future []Task `json:"-"`
 }
 
-// Action is one thing a policy asks for. Exactly one of its fields is set.
+// Action is one thing a policy asks for. Exactly one of Launch, Drain and Terminate is set.
 type Action struct {
 	Launch    *Launch    `json:"launch,omitempty"`
 	Drain     *Drain     `json:"drain,omitempty"`
 	Terminate *Terminate `json:"terminate,omitempty"`
+	// Reason says why the policy asked for it, for people reading the controller's log.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Launch asks a pool for Count more instances of Type ("" lets the pool choose its first

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/autoscale"
 )
 
@@ -107,8 +109,22 @@ type sim struct {
 
 	m      Metrics
 	series []Sample
-	state  any
+	ctl    autoscale.Controller
+	ctx    context.Context
 }
+
+// The simulator is an autoscale.Cluster in virtual time, and its own clock.
+var (
+	_ autoscale.Cluster = (*sim)(nil)
+	_ hashike.Clock     = virtualClock{}
+)
+
+// virtualClock is the simulator's time as a hashike.Clock. The simulator steps the
+// controller on its own tick events, so After is never waited on: its channel never fires.
+type virtualClock struct{ s *sim }
+
+func (c virtualClock) Now() time.Time                     { return c.s.cfg.Start.Add(c.s.now) }
+func (virtualClock) After(time.Duration) <-chan time.Time { return nil }
 
 // Run replays wl against the cluster cfg describes, calling p every p.Interval(), and
 // returns the metrics. The same arguments give the same Result, byte for byte.
@@ -123,7 +139,8 @@ func Run(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*Result, err
 	if !slices.IsSortedFunc(wl.Jobs, func(a, b Job) int { return cmp.Compare(a.Submit, b.Submit) }) {
 		return nil, errors.New("workload: jobs not ordered by submit")
 	}
-	s := &sim{cfg: cfg, wl: wl, p: p, rng: newRand(seed)}
+	s := &sim{cfg: cfg, wl: wl, p: p, rng: newRand(seed), ctx: context.Background()}
+	s.ctl = autoscale.Controller{Cluster: s, Policy: p, Clock: virtualClock{s}}
 	s.m.Policy, s.m.Workload, s.m.Seed, s.m.Jobs = p.Name(), wl.Name, seed, len(wl.Jobs)
 	s.types = map[string]autoscale.InstanceType{}
 	for _, t := range cfg.Types {
@@ -802,14 +819,19 @@ func (s *sim) find(id string) *instance {
 	return nil
 }
 
+// tick is a policy decision: the same autoscale.Controller.Step a live autoscaler runs.
+// Refused actions are counted (RejectedActions) by Apply; nothing else fails here.
 func (s *sim) tick() {
-	snap := s.snapshot()
-	actions, next := s.p.Decide(snap, s.state)
-	s.state = next
-	for _, a := range actions {
-		s.apply(a)
-	}
+	_ = s.ctl.Step(s.ctx)
 }
+
+// Snapshot is the cluster as a policy sees it now (autoscale.Cluster).
+func (s *sim) Snapshot(context.Context) (*autoscale.Snapshot, error) { return s.snapshot(), nil }
+
+// Apply carries out a policy's action (autoscale.Cluster): unknown pools, types and
+// instances are refused and counted (RejectedActions); a launch above the pool's Max
+// launches what fits under it.
+func (s *sim) Apply(_ context.Context, a autoscale.Action) error { return s.apply(a) }
 
 func (s *sim) snapshot() *autoscale.Snapshot {
 	snap := &autoscale.Snapshot{
@@ -842,21 +864,24 @@ func (s *sim) snapshot() *autoscale.Snapshot {
 	return snap
 }
 
-func (s *sim) apply(a autoscale.Action) {
+func (s *sim) reject() error {
+	s.m.RejectedActions++
+	return autoscale.ErrUnknown
+}
+
+func (s *sim) apply(a autoscale.Action) error {
 	switch {
 	case a.Launch != nil:
 		l := a.Launch
 		pi := slices.IndexFunc(s.pools, func(p autoscale.Pool) bool { return p.Name == l.Pool })
 		if pi < 0 {
-			s.m.RejectedActions++
-			return
+			return s.reject()
 		}
 		typ := l.Type
 		if typ == "" {
 			typ = s.pools[pi].InstanceTypes[0]
 		} else if !slices.Contains(s.pools[pi].InstanceTypes, typ) {
-			s.m.RejectedActions++
-			return
+			return s.reject()
 		}
 		inPool := 0
 		for _, in := range s.instances {
@@ -876,25 +901,27 @@ func (s *sim) apply(a autoscale.Action) {
 			}
 			s.launch(pi, typ, spot, forTasks)
 		}
+		if n < l.Count {
+			return fmt.Errorf("%d of %d launched: %w", max(n, 0), l.Count, autoscale.ErrAtMax)
+		}
 	case a.Drain != nil:
 		in := s.find(a.Drain.Instance)
 		if in == nil {
-			s.m.RejectedActions++
-			return
+			return s.reject()
 		}
 		if in.a.State == autoscale.InstanceLaunching || in.a.Tasks == 0 {
 			s.kill(in, false)
-			return
+			return nil
 		}
 		in.a.State = autoscale.InstanceDraining
 	case a.Terminate != nil:
 		in := s.find(a.Terminate.Instance)
 		if in == nil {
-			s.m.RejectedActions++
-			return
+			return s.reject()
 		}
 		s.kill(in, false)
 	}
+	return nil
 }
 
 func (s *sim) launch(pi int, typ string, spot bool, forTasks []string) {
