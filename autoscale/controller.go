@@ -59,8 +59,6 @@ type Controller struct {
 	// Observe, when set, is given every decision once applied (to log it, count it, or
 	// keep it: the reasons of every action are in it).
 	Observe func(Decision)
-
-	state any
 }
 
 // Step is one decision. It returns the observation's error, or the actions' errors
@@ -74,7 +72,7 @@ func (c *Controller) Step(ctx context.Context) error {
 		c.observe(d)
 		return d.Err
 	}
-	d.Actions, c.state = c.Policy.Decide(snap, c.state)
+	d.Actions = c.Policy.Decide(snap, now)
 	var errs []error
 	for i, a := range d.Actions {
 		if err := c.Cluster.Apply(ctx, a); err != nil {

@@ -52,23 +52,25 @@ func (c *fakeCluster) Apply(_ context.Context, a Action) error {
 	return nil
 }
 
-// scripted returns its actions, once per call, and counts its calls in its state.
+// scripted returns acts[n] on its n-th call and keeps what it was given.
 type scripted struct {
 	acts  [][]Action
-	saw   *[]*Snapshot
-	state *[]any
+	calls int
+	saw   []*Snapshot
+	nows  []time.Time
 }
 
-func (p scripted) Name() string            { return "scripted" }
-func (p scripted) Interval() time.Duration { return time.Minute }
-func (p scripted) Decide(s *Snapshot, state any) ([]Action, any) {
-	*p.saw = append(*p.saw, s)
-	*p.state = append(*p.state, state)
-	n, _ := state.(int)
-	if n >= len(p.acts) {
-		return nil, n + 1
+func (p *scripted) Name() string            { return "scripted" }
+func (p *scripted) Interval() time.Duration { return time.Minute }
+func (p *scripted) Reset()                  { p.calls = 0 }
+func (p *scripted) Decide(s *Snapshot, now time.Time) []Action {
+	p.saw = append(p.saw, s)
+	p.nows = append(p.nows, now)
+	p.calls++
+	if p.calls > len(p.acts) {
+		return nil
 	}
-	return p.acts[n], n + 1
+	return p.acts[p.calls-1]
 }
 
 // manualClock fires After only when the test says.
@@ -82,9 +84,7 @@ func (c *manualClock) After(time.Duration) <-chan time.Time { return c.tick }
 
 func TestControllerStepAppliesEveryActionAndKeepsReasons(t *testing.T) {
 	cl := &fakeCluster{now: t0, insts: []string{"i-1"}, max: 2}
-	var saw []*Snapshot
-	var states []any
-	p := scripted{saw: &saw, state: &states, acts: [][]Action{{
+	p := &scripted{acts: [][]Action{{
 		{Terminate: &Terminate{Instance: "i-gone"}, Reason: "idle"},
 		{Launch: &Launch{Pool: "p", Count: 3}, Reason: "3 tasks pending"},
 		{Terminate: &Terminate{Instance: "i-1"}, Reason: "idle for 1m"},
@@ -109,20 +109,17 @@ func TestControllerStepAppliesEveryActionAndKeepsReasons(t *testing.T) {
 	if !errors.Is(d.Errors[0], ErrUnknown) || !errors.Is(d.Errors[1], ErrAtMax) || d.Errors[2] != nil {
 		t.Fatalf("decision errors %v", d.Errors)
 	}
-	if len(saw) != 1 || !saw[0].Now.Equal(t0) || len(saw[0].Instances) != 1 {
-		t.Fatalf("the policy saw %+v", saw)
+	// The policy decides at the Clock's now, from what the cluster showed.
+	if len(p.saw) != 1 || !p.saw[0].Now.Equal(t0) || len(p.saw[0].Instances) != 1 || !p.nows[0].Equal(t0.Add(time.Second)) {
+		t.Fatalf("the policy saw %+v at %v", p.saw, p.nows)
 	}
 
-	// The next step starts from the state the last one left, and sees the cluster as
-	// changed: the launch under Max and the termination.
+	// The next step sees the cluster as changed: the launch under Max and the termination.
 	if err := c.Step(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if states[1] != 1 {
-		t.Errorf("second Decide got state %v, want 1", states[1])
-	}
-	if len(saw[1].Instances) != 1 || saw[1].Instances[0].ID != "i-new" {
-		t.Errorf("second snapshot %+v", saw[1].Instances)
+	if len(p.saw[1].Instances) != 1 || p.saw[1].Instances[0].ID != "i-new" {
+		t.Errorf("second snapshot %+v", p.saw[1].Instances)
 	}
 	if got[1].Errors != nil || len(got[1].Actions) != 0 {
 		t.Errorf("second decision %+v", got[1])
@@ -132,15 +129,14 @@ func TestControllerStepAppliesEveryActionAndKeepsReasons(t *testing.T) {
 func TestControllerStepObserveFailure(t *testing.T) {
 	down := errors.New("connection refused")
 	cl := &fakeCluster{snapErr: down}
-	var saw []*Snapshot
-	var states []any
+	p := &scripted{}
 	var got []Decision
-	c := &Controller{Cluster: cl, Policy: scripted{saw: &saw, state: &states}, Clock: &manualClock{now: t0}, Observe: func(d Decision) { got = append(got, d) }}
+	c := &Controller{Cluster: cl, Policy: p, Clock: &manualClock{now: t0}, Observe: func(d Decision) { got = append(got, d) }}
 	if err := c.Step(context.Background()); !errors.Is(err, down) {
 		t.Fatalf("Step: %v, want %v", err, down)
 	}
-	if len(saw) != 0 || len(cl.applied) != 0 {
-		t.Fatalf("decided %d times, applied %q with no snapshot", len(saw), cl.applied)
+	if p.calls != 0 || len(cl.applied) != 0 {
+		t.Fatalf("decided %d times, applied %q with no snapshot", p.calls, cl.applied)
 	}
 	if len(got) != 1 || !errors.Is(got[0].Err, down) {
 		t.Fatalf("observed %+v", got)
@@ -152,10 +148,9 @@ func TestControllerStepObserveFailure(t *testing.T) {
 func TestControllerRun(t *testing.T) {
 	cl := &fakeCluster{now: t0, max: 5}
 	clock := &manualClock{now: t0, tick: make(chan time.Time)}
-	var saw []*Snapshot
-	var states []any
+	p := &scripted{}
 	steps := make(chan Decision)
-	c := &Controller{Cluster: cl, Policy: scripted{saw: &saw, state: &states}, Clock: clock, Observe: func(d Decision) { steps <- d }}
+	c := &Controller{Cluster: cl, Policy: p, Clock: clock, Observe: func(d Decision) { steps <- d }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- c.Run(ctx) }()
@@ -174,7 +169,7 @@ func TestControllerRun(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run: %v", err)
 	}
-	if cl.snapshot != 3 || len(saw) != 2 {
-		t.Fatalf("%d observations, %d decisions; want 3, 2", cl.snapshot, len(saw))
+	if cl.snapshot != 3 || p.calls != 2 {
+		t.Fatalf("%d observations, %d decisions; want 3, 2", cl.snapshot, p.calls)
 	}
 }

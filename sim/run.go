@@ -126,8 +126,9 @@ type virtualClock struct{ s *sim }
 func (c virtualClock) Now() time.Time                     { return c.s.cfg.Start.Add(c.s.now) }
 func (virtualClock) After(time.Duration) <-chan time.Time { return nil }
 
-// Run replays wl against the cluster cfg describes, calling p every p.Interval(), and
-// returns the metrics. The same arguments give the same Result, byte for byte.
+// Run replays wl against the cluster cfg describes, stepping an autoscale.Controller over p
+// every p.Interval(), and returns the metrics. It resets p first, so the same arguments give
+// the same Result, byte for byte; p is the run's until it returns.
 func Run(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*Result, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -139,6 +140,7 @@ func Run(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*Result, err
 	if !slices.IsSortedFunc(wl.Jobs, func(a, b Job) int { return cmp.Compare(a.Submit, b.Submit) }) {
 		return nil, errors.New("workload: jobs not ordered by submit")
 	}
+	p.Reset()
 	s := &sim{cfg: cfg, wl: wl, p: p, rng: newRand(seed), ctx: context.Background()}
 	s.ctl = autoscale.Controller{Cluster: s, Policy: p, Clock: virtualClock{s}}
 	s.m.Policy, s.m.Workload, s.m.Seed, s.m.Jobs = p.Name(), wl.Name, seed, len(wl.Jobs)

@@ -65,7 +65,7 @@ func checkConservation(t *testing.T, wl Workload, r *Result) {
 
 func TestConservationSpotAndTerminations(t *testing.T) {
 	wl := batch(1, 12*time.Hour, 150)
-	for _, p := range []autoscale.Policy{naive{idleFor: 5 * time.Minute}, chaos{naive{idleFor: 2 * time.Minute}}, naive{perTask: true, idleFor: time.Minute}} {
+	for _, p := range []autoscale.Policy{naive{idleFor: 5 * time.Minute}, &chaos{naive: naive{idleFor: 2 * time.Minute}}, naive{perTask: true, idleFor: time.Minute}} {
 		r, err := Run(spotCluster(), wl, p, 7)
 		if err != nil {
 			t.Fatal(err)
@@ -117,7 +117,7 @@ func mapsEqual(a, b map[string]int) bool {
 func TestDeterminism(t *testing.T) {
 	wl := batch(3, 6*time.Hour, 200)
 	run := func(seed uint64) []byte {
-		r, err := Run(spotCluster(), wl, chaos{naive{idleFor: 3 * time.Minute}}, seed)
+		r, err := Run(spotCluster(), wl, &chaos{naive: naive{idleFor: 3 * time.Minute}}, seed)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,6 +130,24 @@ func TestDeterminism(t *testing.T) {
 	a, b, c := run(42), run(42), run(43)
 	if !bytes.Equal(a, b) {
 		t.Fatal("same seed, different results")
+	}
+	// The same policy value run again starts from a fresh state (Run resets it), as
+	// BenchmarkDayPolicies and a caller comparing seeds rely on.
+	for _, name := range autoscale.Names() {
+		p, _ := autoscale.ByName(name)
+		var first []byte
+		for range 2 {
+			r, err := Run(ForPolicy(spotCluster(), name), wl, p, 42)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(r)
+			if first == nil {
+				first = b
+			} else if !bytes.Equal(b, first) {
+				t.Errorf("%s: the same policy value run twice: different results", name)
+			}
+		}
 	}
 	if bytes.Equal(a, c) {
 		t.Fatal("different seeds, same results")
