@@ -96,10 +96,16 @@ type sim struct {
 	minCPU, minMem  int // the workload's smallest task
 
 	instances []*instance
-	seq       int
-	types     map[string]autoscale.InstanceType
-	pools     []autoscale.Pool
-	fitsAny   func(cpu, mem int) bool
+	// placeAt and remaining are the placeable instances (indexes into instances) and what
+	// they have left, for placement; placeFresh says they are up to date (a placement
+	// updates them; any other change to the instances clears it).
+	placeAt    []int
+	placeFresh bool
+	remaining  []autoscale.Remaining
+	seq        int
+	types      map[string]autoscale.InstanceType
+	pools      []autoscale.Pool
+	fitsAny    func(cpu, mem int) bool
 
 	regCPU, regMem, resCPU, resMem float64
 	lastT                          time.Duration
@@ -577,16 +583,19 @@ func (s *sim) runTask(d *pass, i int) {
 	// Within a pass capacity only shrinks, so a shape that failed fails again.
 	k := shapeOf(job)
 	var in *instance
+	at := -1
 	reason, failed := d.failed[k]
-	if !failed && job.CPU <= d.maxCPU && job.MemoryMiB <= d.maxMem {
-		in = s.binpack(job.CPU, job.MemoryMiB)
+	switch {
+	case failed:
+	case job.CPU <= d.maxCPU && job.MemoryMiB <= d.maxMem:
+		in, at, reason = s.binpack(job.CPU, job.MemoryMiB)
+	default:
+		// No instance has the CPU, or none the memory: the same reason without a scan, from
+		// the most any instance has left.
+		_, reason = autoscale.Binpack([]autoscale.Remaining{{CPU: d.maxCPU, MemoryMiB: d.maxMem}}, job.CPU, job.MemoryMiB, s.cfg.Binpack)
 	}
 	if in == nil {
 		if !failed {
-			reason = "RESOURCE:CPU"
-			if job.CPU <= d.maxCPU {
-				reason = "RESOURCE:MEMORY"
-			}
 			if d.failed == nil {
 				d.failed = map[shape]string{}
 			}
@@ -599,27 +608,36 @@ func (s *sim) runTask(d *pass, i int) {
 		return
 	}
 	s.place(i, in)
+	s.remaining[at].CPU -= job.CPU
+	s.remaining[at].MemoryMiB -= job.MemoryMiB
 	d.maxCPU, d.maxMem, d.room = s.maxFree()
 }
 
-// binpack picks the placeable instance with the least free CPU that fits, then the least
-// free memory, then the oldest.
-func (s *sim) binpack(cpu, mem int) *instance {
-	var best *instance
-	bc, bm := 0, 0
-	for _, in := range s.instances {
-		if !s.placeable(in) {
-			continue
+// binpack places a task with ECS's placement (autoscale.Binpack on Config.Binpack) over
+// the placeable instances, oldest first, or returns the RESOURCE:* reason it failed with.
+// With no placeable instance it answers RESOURCE:CPU where ECS fails the call (so a policy
+// scaling from zero sees a resource failure).
+// It returns the instance and its index in s.remaining.
+func (s *sim) binpack(cpu, mem int) (*instance, int, string) {
+	if !s.placeFresh {
+		s.placeAt, s.remaining = s.placeAt[:0], s.remaining[:0]
+		for k, in := range s.instances {
+			if s.placeable(in) {
+				c, m := in.a.Free()
+				s.placeAt = append(s.placeAt, k)
+				s.remaining = append(s.remaining, autoscale.Remaining{CPU: c, MemoryMiB: m})
+			}
 		}
-		c, m := in.a.Free()
-		if c < cpu || m < mem {
-			continue
-		}
-		if best == nil || c < bc || (c == bc && m < bm) {
-			best, bc, bm = in, c, m
-		}
+		s.placeFresh = true
 	}
-	return best
+	i, reason := autoscale.Binpack(s.remaining, cpu, mem, s.cfg.Binpack)
+	switch {
+	case i >= 0:
+		return s.instances[s.placeAt[i]], i, ""
+	case reason == "":
+		return nil, -1, autoscale.ReasonResourceCPU
+	}
+	return nil, -1, reason
 }
 
 func (s *sim) place(i int, in *instance) {
@@ -666,6 +684,7 @@ func (s *sim) release(i int) {
 	job := &s.wl.Jobs[i]
 	in.a.CPUUsed -= job.CPU
 	in.a.MemoryUsed -= job.MemoryMiB
+	s.placeFresh = false
 	in.a.Tasks--
 	if at := slices.Index(in.tasks, i); at >= 0 {
 		in.tasks[at] = in.tasks[len(in.tasks)-1]
@@ -713,11 +732,13 @@ func (s *sim) newInstance(pi int, typ string, spot bool, forTasks []string) *ins
 		CPU: t.CPU, MemoryMiB: t.MemoryMiB, For: forTasks,
 	}
 	s.instances = append(s.instances, in)
+	s.placeFresh = false
 	return in
 }
 
 func (s *sim) register(in *instance) {
 	in.a.State = autoscale.InstanceActive
+	s.placeFresh = false
 	in.active = s.now
 	in.a.ActiveAt = s.cfg.Start.Add(s.now)
 	s.regCPU += float64(in.typ.CPU)
@@ -734,6 +755,7 @@ func (s *sim) notice(in *instance) {
 		return
 	}
 	in.a.InterruptionAt = s.cfg.Start.Add(s.now + s.cfg.SpotNotice)
+	s.placeFresh = false
 	if s.cfg.SpotDraining && in.a.State == autoscale.InstanceActive {
 		in.a.State = autoscale.InstanceDraining
 	}
@@ -781,6 +803,7 @@ func (s *sim) die(in *instance) {
 	s.bill(in)
 	s.m.Terminations++
 	s.instances = slices.DeleteFunc(s.instances, func(x *instance) bool { return x == in })
+	s.placeFresh = false
 	s.keepMin(in.pool)
 }
 
@@ -916,6 +939,7 @@ func (s *sim) apply(a autoscale.Action) error {
 			return nil
 		}
 		in.a.State = autoscale.InstanceDraining
+		s.placeFresh = false
 	case a.Terminate != nil:
 		in := s.find(a.Terminate.Instance)
 		if in == nil {

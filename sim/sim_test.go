@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -264,6 +265,32 @@ func TestBinpack(t *testing.T) {
 	}
 	if want := []string{"i-000001", "i-000001", "i-000002", "i-000002"}; !slices.Equal(got, want) {
 		t.Fatalf("placed on %v, want %v", got, want)
+	}
+}
+
+// TestBinpackField: the placement strategy's field decides between an instance with less
+// CPU left and one with less memory left.
+func TestBinpackField(t *testing.T) {
+	wl := Workload{Jobs: []Job{
+		{Submit: 0, Duration: time.Hour, CPU: 3072, MemoryMiB: 1024},            // the first: 1024 CPU left
+		{Submit: time.Second, Duration: time.Hour, CPU: 1024, MemoryMiB: 14000}, // too much memory for it: the second, 1000 MiB left
+		{Submit: 2 * time.Second, Duration: time.Hour, CPU: 512, MemoryMiB: 512},
+	}}
+	for field, want := range map[autoscale.BinpackField]string{autoscale.BinpackCPU: "i-000001", autoscale.BinpackMemory: "i-000002"} {
+		cfg := Config{
+			Pools:   []PoolConfig{{Pool: autoscale.Pool{Name: "p", InstanceTypes: []string{"m6i.xlarge"}, Max: 2}, Initial: 2}},
+			Binpack: field,
+		}
+		r, err := Run(cfg, wl, fixed{}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := []string{r.Records[0].Instance, r.Records[1].Instance, r.Records[2].Instance}; !slices.Equal(got, []string{"i-000001", "i-000002", want}) {
+			t.Errorf("binpack %s: placed on %v, the last want %s", field, got, want)
+		}
+	}
+	if _, err := Run(Config{Binpack: "spread"}, wl, fixed{}, 1); err == nil || !strings.Contains(err.Error(), "binpack") {
+		t.Errorf("binpack spread: %v", err)
 	}
 }
 
