@@ -136,15 +136,48 @@ func (virtualClock) After(time.Duration) <-chan time.Time { return nil }
 // every p.Interval(), and returns the metrics. It resets p first, so the same arguments give
 // the same Result, byte for byte; p is the run's until it returns.
 func Run(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*Result, error) {
+	s, horizon, err := newSim(cfg, wl, p, seed)
+	if err != nil {
+		return nil, err
+	}
+	for s.closed < len(wl.Jobs) && s.h.len() > 0 {
+		e := s.h.pop()
+		if e.at > horizon {
+			break
+		}
+		s.advance(e.at)
+		s.events++
+		s.handle(e)
+		if s.events&0xffff == 0 && s.cfg.Progress != nil {
+			s.cfg.Progress(s.closed, len(wl.Jobs))
+		}
+	}
+	if s.closed < len(wl.Jobs) {
+		s.advance(max(s.now, horizon))
+		for i := range s.jobs {
+			if st := s.jobs[i].status; st != jobDone && st != jobFailed {
+				s.fail(i, ReasonHorizon)
+			}
+		}
+	}
+	if s.cfg.Progress != nil {
+		s.cfg.Progress(s.closed, len(wl.Jobs))
+	}
+	return s.result(), nil
+}
+
+// newSim sets up a run at time zero: the pools' initial instances and the first events.
+// It returns the horizon.
+func newSim(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*sim, time.Duration, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("sim config: %w", err)
+		return nil, 0, fmt.Errorf("sim config: %w", err)
 	}
 	if p.Interval() <= 0 {
-		return nil, fmt.Errorf("policy %s: interval %v must be > 0", p.Name(), p.Interval())
+		return nil, 0, fmt.Errorf("policy %s: interval %v must be > 0", p.Name(), p.Interval())
 	}
 	if !slices.IsSortedFunc(wl.Jobs, func(a, b Job) int { return cmp.Compare(a.Submit, b.Submit) }) {
-		return nil, errors.New("workload: jobs not ordered by submit")
+		return nil, 0, errors.New("workload: jobs not ordered by submit")
 	}
 	p.Reset()
 	s := &sim{cfg: cfg, wl: wl, p: p, rng: newRand(seed), ctx: context.Background()}
@@ -191,31 +224,7 @@ func Run(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*Result, err
 	}
 	s.h.push(event{at: 0, kind: evTick})
 	s.h.push(event{at: 0, kind: evSample})
-
-	for s.closed < len(wl.Jobs) && s.h.len() > 0 {
-		e := s.h.pop()
-		if e.at > horizon {
-			break
-		}
-		s.advance(e.at)
-		s.events++
-		s.handle(e)
-		if s.events&0xffff == 0 && cfg.Progress != nil {
-			cfg.Progress(s.closed, len(wl.Jobs))
-		}
-	}
-	if s.closed < len(wl.Jobs) {
-		s.advance(max(s.now, horizon))
-		for i := range s.jobs {
-			if st := s.jobs[i].status; st != jobDone && st != jobFailed {
-				s.fail(i, ReasonHorizon)
-			}
-		}
-	}
-	if cfg.Progress != nil {
-		cfg.Progress(s.closed, len(wl.Jobs))
-	}
-	return s.result(), nil
+	return s, horizon, nil
 }
 
 func (s *sim) expAfter(ratePerSec float64) time.Duration {
