@@ -5,6 +5,14 @@ import (
 	"strings"
 )
 
+var (
+	_ Policy = (*ECSManaged)(nil)
+	_ Policy = (*Reactive)(nil)
+	_ Policy = (*Provisioning)(nil)
+	_ Policy = (*Hashike)(nil)
+	_ Policy = (*Oracle)(nil)
+)
+
 // Names lists the policies ByName knows, for the CLI.
 func Names() []string {
 	return []string{"ecs-managed", "reactive", "provisioning", "hashike", "oracle"}
