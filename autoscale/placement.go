@@ -50,8 +50,9 @@ type PlacementFailure struct {
 // instance, of those given, with the least of field remaining that fits the task, then the
 // least of the other resource, then the first. It returns its index, or -1 and the reason
 // the task records: RESOURCE:MEMORY when some instance has the CPU (so it is memory it
-// lacks), else RESOURCE:CPU; "" when there is no instance (ErrNoContainerInstances). The
-// simulator's dispatcher and the ECS fake place with it; it changes nothing.
+// lacks), else RESOURCE:CPU; "" when there is no instance (ErrNoContainerInstances). An
+// instance with negative remaining resources (one tasks may not go on) never fits and
+// counts for neither reason. The simulator's dispatcher places with it; it changes nothing.
 func Binpack(instances []Remaining, cpu, mem int, field BinpackField) (best int, reason string) {
 	best = -1
 	var bf, bo int // the best instance's remaining field and other resource

@@ -62,6 +62,7 @@ type instance struct {
 	billed   bool
 	cache    map[string]time.Duration // image -> ready at
 	tasks    []int
+	slot     int // its index in sim.remaining
 }
 
 type sim struct {
@@ -96,12 +97,11 @@ type sim struct {
 	minCPU, minMem  int // the workload's smallest task
 
 	instances []*instance
-	// placeAt and remaining are the placeable instances (indexes into instances) and what
-	// they have left, for placement; placeFresh says they are up to date (a placement
-	// updates them; any other change to the instances clears it).
-	placeAt    []int
-	placeFresh bool
+	// remaining is, for placement, what each of instances has left (-1: tasks may not go on
+	// it; instance.slot is its index); placeFresh says it is up to date: a change to an
+	// instance updates its entry, an instance's end clears placeFresh.
 	remaining  []autoscale.Remaining
+	placeFresh bool
 	seq        int
 	types      map[string]autoscale.InstanceType
 	pools      []autoscale.Pool
@@ -592,12 +592,11 @@ func (s *sim) runTask(d *pass, i int) {
 	// Within a pass capacity only shrinks, so a shape that failed fails again.
 	k := shapeOf(job)
 	var in *instance
-	at := -1
 	reason, failed := d.failed[k]
 	switch {
 	case failed:
 	case job.CPU <= d.maxCPU && job.MemoryMiB <= d.maxMem:
-		in, at, reason = s.binpack(job.CPU, job.MemoryMiB)
+		in, reason = s.binpack(job.CPU, job.MemoryMiB)
 	default:
 		// No instance has the CPU, or none the memory: the same reason without a scan, from
 		// the most any instance has left.
@@ -617,8 +616,6 @@ func (s *sim) runTask(d *pass, i int) {
 		return
 	}
 	s.place(i, in)
-	s.remaining[at].CPU -= job.CPU
-	s.remaining[at].MemoryMiB -= job.MemoryMiB
 	d.maxCPU, d.maxMem, d.room = s.maxFree()
 }
 
@@ -626,27 +623,40 @@ func (s *sim) runTask(d *pass, i int) {
 // the placeable instances, oldest first, or returns the RESOURCE:* reason it failed with.
 // With no placeable instance it answers RESOURCE:CPU where ECS fails the call (so a policy
 // scaling from zero sees a resource failure).
-// It returns the instance and its index in s.remaining.
-func (s *sim) binpack(cpu, mem int) (*instance, int, string) {
+func (s *sim) binpack(cpu, mem int) (*instance, string) {
 	if !s.placeFresh {
-		s.placeAt, s.remaining = s.placeAt[:0], s.remaining[:0]
+		s.remaining = s.remaining[:0]
 		for k, in := range s.instances {
-			if s.placeable(in) {
-				c, m := in.a.Free()
-				s.placeAt = append(s.placeAt, k)
-				s.remaining = append(s.remaining, autoscale.Remaining{CPU: c, MemoryMiB: m})
-			}
+			in.slot = k
+			s.remaining = append(s.remaining, s.remainingOf(in))
 		}
 		s.placeFresh = true
 	}
 	i, reason := autoscale.Binpack(s.remaining, cpu, mem, s.cfg.Binpack)
 	switch {
 	case i >= 0:
-		return s.instances[s.placeAt[i]], i, ""
+		return s.instances[i], ""
 	case reason == "":
-		return nil, -1, autoscale.ReasonResourceCPU
+		return nil, autoscale.ReasonResourceCPU
 	}
-	return nil, -1, reason
+	return nil, reason
+}
+
+// remainingOf is the instance's entry in s.remaining: its free CPU and memory, or -1 (no
+// task fits) when tasks may not go on it.
+func (s *sim) remainingOf(in *instance) autoscale.Remaining {
+	if !s.placeable(in) {
+		return autoscale.Remaining{CPU: -1, MemoryMiB: -1}
+	}
+	c, m := in.a.Free()
+	return autoscale.Remaining{CPU: c, MemoryMiB: m}
+}
+
+// touch updates the instance's entry in s.remaining after a change to it.
+func (s *sim) touch(in *instance) {
+	if s.placeFresh {
+		s.remaining[in.slot] = s.remainingOf(in)
+	}
 }
 
 func (s *sim) place(i int, in *instance) {
@@ -663,6 +673,7 @@ func (s *sim) place(i int, in *instance) {
 	s.pendingMem -= job.MemoryMiB
 	in.a.CPUUsed += job.CPU
 	in.a.MemoryUsed += job.MemoryMiB
+	s.touch(in)
 	in.a.Tasks++
 	in.a.IdleSince = time.Time{}
 	in.tasks = append(in.tasks, i)
@@ -693,7 +704,7 @@ func (s *sim) release(i int) {
 	job := &s.wl.Jobs[i]
 	in.a.CPUUsed -= job.CPU
 	in.a.MemoryUsed -= job.MemoryMiB
-	s.placeFresh = false
+	s.touch(in)
 	in.a.Tasks--
 	if at := slices.Index(in.tasks, i); at >= 0 {
 		in.tasks[at] = in.tasks[len(in.tasks)-1]
@@ -741,13 +752,16 @@ func (s *sim) newInstance(pi int, typ string, spot bool, forTasks []string) *ins
 		CPU: t.CPU, MemoryMiB: t.MemoryMiB, For: forTasks,
 	}
 	s.instances = append(s.instances, in)
-	s.placeFresh = false
+	if s.placeFresh {
+		in.slot = len(s.remaining)
+		s.remaining = append(s.remaining, s.remainingOf(in))
+	}
 	return in
 }
 
 func (s *sim) register(in *instance) {
 	in.a.State = autoscale.InstanceActive
-	s.placeFresh = false
+	s.touch(in)
 	in.active = s.now
 	in.a.ActiveAt = s.cfg.Start.Add(s.now)
 	s.regCPU += float64(in.typ.CPU)
@@ -764,10 +778,10 @@ func (s *sim) notice(in *instance) {
 		return
 	}
 	in.a.InterruptionAt = s.cfg.Start.Add(s.now + s.cfg.SpotNotice)
-	s.placeFresh = false
 	if s.cfg.SpotDraining && in.a.State == autoscale.InstanceActive {
 		in.a.State = autoscale.InstanceDraining
 	}
+	s.touch(in)
 	s.h.push(event{at: s.now + s.cfg.SpotNotice, kind: evReclaim, inst: in})
 }
 
@@ -948,7 +962,7 @@ func (s *sim) apply(a autoscale.Action) error {
 			return nil
 		}
 		in.a.State = autoscale.InstanceDraining
-		s.placeFresh = false
+		s.touch(in)
 	case a.Terminate != nil:
 		in := s.find(a.Terminate.Instance)
 		if in == nil {
