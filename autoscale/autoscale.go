@@ -1,9 +1,11 @@
 // Package autoscale holds hashike's cluster autoscaling policies for ECS on EC2 as pure code:
 // a policy looks at a Snapshot of the cluster (its pools, instances, pending and running
 // tasks) at a moment and returns Actions (launch instances in a pool, drain or terminate an
-// instance). The simulator (package sim) drives the policies in virtual time; a controller
-// (a later issue) will drive them against real Auto Scaling groups. The package imports
-// nothing from AWS, Docker, SQL or net/http, and never reads the clock.
+// instance), each with its reason. A Controller runs a policy over a Cluster: Step observes,
+// decides and applies; Run does so every policy interval on a hashike.Clock. The simulator
+// (package sim) is a Cluster in virtual time that calls Step; a live adapter over Auto
+// Scaling groups will be another, run by Run; package clustertest is the suite both pass.
+// The package imports nothing from AWS, Docker, SQL or net/http, and never reads the clock.
 //
 // The policies: ecs-managed (ECS cluster auto scaling as documented), reactive (Cookpad's),
 // provisioning (DeNA's), hashike (ours) and oracle (a lower bound on cost with perfect
@@ -122,11 +124,13 @@ type Snapshot struct {
 	Future []Task `json:"-"`
 }
 
-// Action is one thing a policy asks for. Exactly one of its fields is set.
+// Action is one thing a policy asks for. Exactly one of Launch, Drain and Terminate is set.
 type Action struct {
 	Launch    *Launch    `json:"launch,omitempty"`
 	Drain     *Drain     `json:"drain,omitempty"`
 	Terminate *Terminate `json:"terminate,omitempty"`
+	// Reason says why the policy asked for it, for people reading the controller's log.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Launch asks a pool for Count more instances of Type ("" lets the pool choose its first
@@ -150,12 +154,17 @@ type Terminate struct {
 	Instance string `json:"instance"`
 }
 
-// Policy is an autoscaling policy. Decide is pure: its result depends only on its arguments.
-// State is the policy's own memory between decisions (alarm datapoints, cooldowns), passed
-// back on the next call; nil on the first.
+// Policy is an autoscaling policy: a named type holding its configuration and its own typed
+// state between decisions (alarm datapoints, cooldowns, what it drained). Decide depends only
+// on its arguments and that state: it reads no clock and does no I/O, so the simulator runs
+// the very code a live Controller does. A Policy value is one Controller's.
 type Policy interface {
 	Name() string
-	// Interval is how often the driver calls Decide (the policy's scan period).
+	// Interval is how often the Controller calls Decide (the policy's scan period).
 	Interval() time.Duration
-	Decide(s *Snapshot, state any) (actions []Action, next any)
+	// Decide returns the actions for the cluster s shows, deciding at now, each with its
+	// Reason, and updates the policy's state.
+	Decide(s *Snapshot, now time.Time) []Action
+	// Reset forgets the state: the next decision is a first one.
+	Reset()
 }

@@ -2,6 +2,7 @@ package autoscale
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -105,12 +106,12 @@ func ecsMetric(s *Snapshot, p Pool) (metric, m, n int) {
 // towards ceil(M x 100 / target): only active instances with no task, idle longest first,
 // at most half the group (at least one instance) per minute, never below the pool's Min.
 // The provisioning policy reuses it: DeNA leaves scale-in to the capacity provider.
-func ecsScaleIn(s *Snapshot, p Pool, cfg ECSManagedConfig, a alarm) ([]Action, alarm) {
-	if !a.due(s.Now) {
+func ecsScaleIn(s *Snapshot, now time.Time, p Pool, cfg ECSManagedConfig, a alarm) ([]Action, alarm) {
+	if !a.due(now) {
 		return nil, a
 	}
 	metric, m, n := ecsMetric(s, p)
-	a.Last = s.Now
+	a.Last = now
 	if metric >= cfg.TargetCapacity {
 		a.Low = 0
 		return nil, a
@@ -136,7 +137,8 @@ func ecsScaleIn(s *Snapshot, p Pool, cfg ECSManagedConfig, a alarm) ([]Action, a
 	})
 	var acts []Action
 	for _, in := range empty[:min(remove, len(empty))] {
-		acts = append(acts, Action{Terminate: &Terminate{Instance: in.ID}})
+		acts = append(acts, Action{Terminate: &Terminate{Instance: in.ID},
+			Reason: fmt.Sprintf("scale-in: CapacityProviderReservation %d%% below target %d%% for %d datapoints; the instance is empty", metric, cfg.TargetCapacity, a.Low)})
 	}
 	return acts, a
 }
@@ -150,50 +152,69 @@ func ecsScaleIn(s *Snapshot, p Pool, cfg ECSManagedConfig, a alarm) ([]Action, a
 // removing only empty instances, at most 50% of the group per minute. Like ECS it sees only
 // PROVISIONING tasks, and binpacks them onto the pool's first instance type (ECS uses the
 // smallest and largest type of a mixed group). Interval 1 minute.
-func ECSManaged(cfg ECSManagedConfig) Policy {
-	cfg = cfg.withDefaults()
-	return policy{name: "ecs-managed", interval: time.Minute, decide: func(s *Snapshot, state any) ([]Action, any) {
-		st, _ := state.(ecsState)
-		p, ok := findPool(s, cfg.Pool)
-		if !ok || !st.Alarm.due(s.Now) {
-			return nil, st
-		}
-		metric, m, n := ecsMetric(s, p)
-		if metric > cfg.TargetCapacity {
-			st.Alarm = alarm{Last: s.Now}
-			if warming(s, p.Name, st.LastOut, cfg.InstanceWarmupPeriod) {
-				return nil, st
-			}
-			desired := ceilDiv(m*100, cfg.TargetCapacity)
-			if n == 0 {
-				desired = ceilDiv(200, cfg.TargetCapacity)
-			}
-			all, _, _ := poolCounts(s, p.Name)
-			step := min(clamp(desired-n, cfg.MinimumScalingStepSize, cfg.MaximumScalingStepSize), p.Max-all)
-			if step <= 0 {
-				return nil, st
-			}
-			st.LastOut = s.Now
-			return []Action{launchAction(p.Name, "", step, nil, nil)}, st
-		}
-		acts, a := ecsScaleIn(s, p, cfg, st.Alarm)
-		st.Alarm = a
-		return acts, st
-	}}
+type ECSManaged struct {
+	cfg   ECSManagedConfig
+	state ecsState
 }
 
-// warming reports whether a scale-out step is still in its warm-up: the last step, or any
-// instance of the pool launched, less than warmup ago.
-func warming(s *Snapshot, pool string, lastOut time.Time, warmup time.Duration) bool {
+// NewECSManaged returns the ecs-managed policy with cfg's zero fields defaulted.
+func NewECSManaged(cfg ECSManagedConfig) *ECSManaged {
+	return &ECSManaged{cfg: cfg.withDefaults()}
+}
+
+func (*ECSManaged) Name() string            { return "ecs-managed" }
+func (*ECSManaged) Interval() time.Duration { return time.Minute }
+func (p *ECSManaged) Reset()                { p.state = ecsState{} }
+
+func (p *ECSManaged) Decide(s *Snapshot, now time.Time) []Action {
+	var acts []Action
+	acts, p.state = p.decide(s, now, p.state)
+	return acts
+}
+
+// decide is Decide as a pure function of the state.
+func (p *ECSManaged) decide(s *Snapshot, now time.Time, st ecsState) ([]Action, ecsState) {
+	cfg := p.cfg
+	pl, ok := findPool(s, cfg.Pool)
+	if !ok || !st.Alarm.due(now) {
+		return nil, st
+	}
+	metric, m, n := ecsMetric(s, pl)
+	if metric > cfg.TargetCapacity {
+		st.Alarm = alarm{Last: now}
+		if warming(s, now, pl.Name, st.LastOut, cfg.InstanceWarmupPeriod) {
+			return nil, st
+		}
+		desired := ceilDiv(m*100, cfg.TargetCapacity)
+		if n == 0 {
+			desired = ceilDiv(200, cfg.TargetCapacity)
+		}
+		all, _, _ := poolCounts(s, pl.Name)
+		step := min(clamp(desired-n, cfg.MinimumScalingStepSize, cfg.MaximumScalingStepSize), pl.Max-all)
+		if step <= 0 {
+			return nil, st
+		}
+		st.LastOut = now
+		return []Action{launchAction(pl.Name, "", step, nil, nil,
+			fmt.Sprintf("scale-out: CapacityProviderReservation %d%% above target %d%% (M=%d, N=%d)", metric, cfg.TargetCapacity, m, n))}, st
+	}
+	acts, a := ecsScaleIn(s, now, pl, cfg, st.Alarm)
+	st.Alarm = a
+	return acts, st
+}
+
+// warming reports whether a scale-out step is still in its warm-up at now: the last step,
+// or any instance of the pool launched, less than warmup ago.
+func warming(s *Snapshot, now time.Time, pool string, lastOut time.Time, warmup time.Duration) bool {
 	if warmup <= 0 {
 		return false
 	}
-	if !lastOut.IsZero() && s.Now.Before(lastOut.Add(warmup)) {
+	if !lastOut.IsZero() && now.Before(lastOut.Add(warmup)) {
 		return true
 	}
 	for i := range s.Instances {
 		in := &s.Instances[i]
-		if in.Pool == pool && in.State != InstanceDraining && s.Now.Before(in.LaunchedAt.Add(warmup)) {
+		if in.Pool == pool && in.State != InstanceDraining && now.Before(in.LaunchedAt.Add(warmup)) {
 			return true
 		}
 	}

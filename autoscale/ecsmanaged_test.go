@@ -31,8 +31,8 @@ func TestECSManagedMetric(t *testing.T) {
 }
 
 func TestECSManagedScaleOutFromZeroAsksForTwo(t *testing.T) {
-	p := ECSManaged(ECSManagedConfig{})
-	acts, _ := checkDeterministic(t, p, snap(t0, []Pool{pool(10)}, nil, task("a", 512, 512, t0, true)), nil)
+	p := NewECSManaged(ECSManagedConfig{})
+	acts, _ := checkFirst(t, p, snap(t0, []Pool{pool(10)}, nil, task("a", 512, 512, t0, true)))
 	if got := launched(acts); got != 2 {
 		t.Fatalf("launched %d, want 2: %+v", got, acts)
 	}
@@ -42,13 +42,13 @@ func TestECSManagedScaleOutFromZeroAsksForTwo(t *testing.T) {
 }
 
 func TestECSManagedWarmupBlocksNextStep(t *testing.T) {
-	p := ECSManaged(ECSManagedConfig{})
+	p := NewECSManaged(ECSManagedConfig{})
 	pools := []Pool{pool(20)}
 	var tasks []Task
 	for _, id := range []string{"a", "b", "c", "d", "e"} {
 		tasks = append(tasks, task(id, 2048, 1024, t0, true))
 	}
-	acts, st := p.Decide(snap(t0, pools, nil, tasks...), nil)
+	acts, st := first(p, snap(t0, pools, nil, tasks...))
 	if launched(acts) != 2 {
 		t.Fatalf("first step %+v", acts)
 	}
@@ -63,12 +63,12 @@ func TestECSManagedWarmupBlocksNextStep(t *testing.T) {
 		if m >= 2 {
 			insts = []Instance{run("i-1"), run("i-2")}
 		}
-		acts, st = p.Decide(snap(t0.Add(time.Duration(m)*time.Minute), pools, insts, tasks[2:]...), st)
+		acts, st = step(p, snap(t0.Add(time.Duration(m)*time.Minute), pools, insts, tasks[2:]...), st)
 		if len(acts) != 0 {
 			t.Fatalf("minute %d, in warm-up: %+v", m, acts)
 		}
 	}
-	acts, _ = p.Decide(snap(t0.Add(5*time.Minute), pools, []Instance{run("i-1"), run("i-2")}, tasks[2:]...), st)
+	acts, _ = step(p, snap(t0.Add(5*time.Minute), pools, []Instance{run("i-1"), run("i-2")}, tasks[2:]...), st)
 	if got := launched(acts); got != 3 {
 		t.Fatalf("after warm-up launched %d, want 3 (M=5, N=2): %+v", got, acts)
 	}
@@ -92,7 +92,7 @@ func TestECSManagedStepClampAndMax(t *testing.T) {
 		{"min step", ECSManagedConfig{MinimumScalingStepSize: 8}, 20, 8},
 		{"target 50", ECSManagedConfig{TargetCapacity: 50}, 20, 13},
 	} {
-		acts, _ := ECSManaged(c.cfg).Decide(snap(t0, []Pool{pool(c.max)}, insts, tasks...), nil)
+		acts, _ := first(NewECSManaged(c.cfg), snap(t0, []Pool{pool(c.max)}, insts, tasks...))
 		if got := launched(acts); got != c.want {
 			t.Errorf("%s: launched %d, want %d", c.name, got, c.want)
 		}
@@ -100,7 +100,7 @@ func TestECSManagedStepClampAndMax(t *testing.T) {
 }
 
 func TestECSManagedScaleIn(t *testing.T) {
-	p := ECSManaged(ECSManagedConfig{})
+	p := NewECSManaged(ECSManagedConfig{})
 	old := t0.Add(-time.Hour)
 	insts := []Instance{
 		active("busy", 1, 512, 512, old),
@@ -109,16 +109,16 @@ func TestECSManagedScaleIn(t *testing.T) {
 		active("e3", 0, 0, 0, old.Add(2*time.Minute)),
 	}
 	pools := []Pool{pool(10)}
-	var st any
+	var st ecsState
 	var acts []Action
 	for m := range 14 {
-		acts, st = p.Decide(snap(t0.Add(time.Duration(m)*time.Minute), pools, insts), st)
+		acts, st = step(p, snap(t0.Add(time.Duration(m)*time.Minute), pools, insts), st)
 		if len(acts) != 0 {
 			t.Fatalf("datapoint %d: scaled in early: %+v", m+1, acts)
 		}
 	}
 	// A decision less than a minute later is no datapoint.
-	if acts, st2 := p.Decide(snap(t0.Add(13*time.Minute+30*time.Second), pools, insts), st); len(acts) != 0 || !reflect.DeepEqual(st, st2) {
+	if acts, st2 := step(p, snap(t0.Add(13*time.Minute+30*time.Second), pools, insts), st); len(acts) != 0 || !reflect.DeepEqual(st, st2) {
 		t.Fatalf("not a datapoint, yet %+v", acts)
 	}
 	acts, st = checkDeterministic(t, p, snap(t0.Add(14*time.Minute), pools, insts), st)
@@ -126,36 +126,36 @@ func TestECSManagedScaleIn(t *testing.T) {
 	if got := terminated(acts); !reflect.DeepEqual(got, []string{"e2", "e3"}) {
 		t.Fatalf("15th datapoint terminated %v, want [e2 e3]", got)
 	}
-	acts, _ = p.Decide(snap(t0.Add(15*time.Minute), pools, []Instance{insts[0], insts[1]}), st)
+	acts, _ = step(p, snap(t0.Add(15*time.Minute), pools, []Instance{insts[0], insts[1]}), st)
 	if got := terminated(acts); !reflect.DeepEqual(got, []string{"e1"}) {
 		t.Fatalf("next minute terminated %v, want [e1]", got)
 	}
 	// Only empty instances go, never below Min.
 	minPools := []Pool{{Name: "p", InstanceTypes: []string{"small"}, Min: 3, Max: 10}}
 	st = ecsState{Alarm: alarm{Last: t0, Low: 20}}
-	acts, _ = p.Decide(snap(t0.Add(time.Minute), minPools, insts), st)
+	acts, _ = step(p, snap(t0.Add(time.Minute), minPools, insts), st)
 	if got := terminated(acts); len(got) != 1 {
 		t.Fatalf("with Min 3 of 4 terminated %v", got)
 	}
 	all := []Instance{active("b1", 1, 512, 512, old), active("b2", 2, 512, 512, old)}
-	acts, _ = p.Decide(snap(t0.Add(time.Minute), pools, all), st)
+	acts, _ = step(p, snap(t0.Add(time.Minute), pools, all), st)
 	if len(acts) != 0 {
 		t.Fatalf("busy instances terminated: %+v", acts)
 	}
 }
 
 func TestECSManagedScaleInResetByHighDatapoint(t *testing.T) {
-	p := ECSManaged(ECSManagedConfig{})
+	p := NewECSManaged(ECSManagedConfig{})
 	insts := []Instance{active("busy", 1, 512, 512, t0), active("e1", 0, 0, 0, t0)}
 	full := []Instance{active("busy", 1, 512, 512, t0), active("b2", 1, 512, 512, t0)}
-	var st any
+	var st ecsState
 	for m := range 30 {
 		in := insts
 		if m == 10 {
 			in = full // at target: the streak of low datapoints ends
 		}
 		var acts []Action
-		acts, st = p.Decide(snap(t0.Add(time.Duration(m)*time.Minute), []Pool{pool(10)}, in), st)
+		acts, st = step(p, snap(t0.Add(time.Duration(m)*time.Minute), []Pool{pool(10)}, in), st)
 		want := m == 25 // datapoints 11..25 are the 15 low ones
 		if (len(terminated(acts)) > 0) != want {
 			t.Fatalf("minute %d: %+v", m, acts)

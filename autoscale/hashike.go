@@ -2,6 +2,7 @@ package autoscale
 
 import (
 	"cmp"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -96,123 +97,144 @@ type hashikeState struct {
 //  4. Job-aware scale-in: it terminates only active instances with no task, idle for
 //     IdleCooldown, that nothing was packed onto (not a held task, not headroom), never
 //     taking a pool below its Min. It never stops a running job.
-func Hashike(cfg HashikeConfig) Policy {
-	cfg = cfg.withDefaults()
-	return policy{name: "hashike", interval: 10 * time.Second, decide: func(s *Snapshot, state any) ([]Action, any) {
-		old, _ := state.(hashikeState)
-		st := hashikeState{AvoidSpot: map[string]time.Time{}}
-		for pool, until := range old.AvoidSpot {
-			if s.Now.Before(until) {
-				st.AvoidSpot[pool] = until
-			}
-		}
-		var acts []Action
-		pk := newPacker(s)
+type Hashike struct {
+	cfg   HashikeConfig
+	state hashikeState
+}
 
-		// 1. Interruption notices.
-		var replace []Task
-		for i := range s.Instances {
-			in := &s.Instances[i]
-			if in.InterruptionAt.IsZero() {
-				continue
-			}
-			if slices.Contains(old.Interrupted, in.ID) {
-				st.Interrupted = append(st.Interrupted, in.ID)
-				continue
-			}
+// NewHashike returns hashike's policy with cfg's zero fields defaulted.
+func NewHashike(cfg HashikeConfig) *Hashike { return &Hashike{cfg: cfg.withDefaults()} }
+
+func (*Hashike) Name() string            { return "hashike" }
+func (*Hashike) Interval() time.Duration { return 10 * time.Second }
+func (p *Hashike) Reset()                { p.state = hashikeState{} }
+
+func (p *Hashike) Decide(s *Snapshot, now time.Time) []Action {
+	var acts []Action
+	acts, p.state = p.decide(s, now, p.state)
+	return acts
+}
+
+// decide is Decide as a pure function of the state.
+func (p *Hashike) decide(s *Snapshot, now time.Time, old hashikeState) ([]Action, hashikeState) {
+	cfg := p.cfg
+	st := hashikeState{AvoidSpot: map[string]time.Time{}}
+	for pool, until := range old.AvoidSpot {
+		if now.Before(until) {
+			st.AvoidSpot[pool] = until
+		}
+	}
+	var acts []Action
+	pk := newPacker(s)
+
+	// 1. Interruption notices.
+	var replace []Task
+	for i := range s.Instances {
+		in := &s.Instances[i]
+		if in.InterruptionAt.IsZero() {
+			continue
+		}
+		if slices.Contains(old.Interrupted, in.ID) {
 			st.Interrupted = append(st.Interrupted, in.ID)
-			if in.State != InstanceDraining {
-				acts = append(acts, Action{Drain: &Drain{Instance: in.ID}})
-			}
-			if in.Spot {
-				st.AvoidSpot[in.Pool] = s.Now.Add(cfg.SpotAvoid)
-			}
-			if in.CPUUsed > 0 || in.MemoryUsed > 0 {
-				replace = append(replace, Task{ID: replacePrefix + in.ID, CPU: in.CPUUsed, MemoryMiB: in.MemoryUsed})
-			}
+			continue
 		}
-		slices.Sort(st.Interrupted)
+		st.Interrupted = append(st.Interrupted, in.ID)
+		if in.State != InstanceDraining {
+			acts = append(acts, Action{Drain: &Drain{Instance: in.ID}, Reason: "spot interruption notice"})
+		}
+		if in.Spot {
+			st.AvoidSpot[in.Pool] = now.Add(cfg.SpotAvoid)
+		}
+		if in.CPUUsed > 0 || in.MemoryUsed > 0 {
+			replace = append(replace, Task{ID: replacePrefix + in.ID, CPU: in.CPUUsed, MemoryMiB: in.MemoryUsed})
+		}
+	}
+	slices.Sort(st.Interrupted)
 
-		// 2. Packing.
-		pending := slices.Clone(s.Pending)
-		sortFFD(pending)
-		var rest []Task
-		for _, t := range pending {
-			if !firstFit(pk.active, t, true) {
-				rest = append(rest, t)
-			}
+	// 2. Packing.
+	pending := slices.Clone(s.Pending)
+	sortFFD(pending)
+	var rest []Task
+	for _, t := range pending {
+		if !firstFit(pk.active, t, true) {
+			rest = append(rest, t)
 		}
-		rest = pk.reserve(rest)
-		var unplaced []Task
-		for _, t := range rest {
-			if !firstFit(pk.launching, t, true) {
-				unplaced = append(unplaced, t)
-			}
+	}
+	rest = pk.reserve(rest)
+	var unplaced []Task
+	for _, t := range rest {
+		if !firstFit(pk.launching, t, true) {
+			unplaced = append(unplaced, t)
 		}
-		flush := false
-		for _, t := range s.Pending {
-			if s.Now.Sub(t.SubmittedAt) >= cfg.BatchMax {
-				flush = true
-			}
+	}
+	flush := false
+	for _, t := range s.Pending {
+		if now.Sub(t.SubmittedAt) >= cfg.BatchMax {
+			flush = true
 		}
-		grow := slices.Clone(replace)
-		for _, t := range unplaced {
-			if flush || s.Now.Sub(t.SubmittedAt) >= cfg.BatchIdle {
-				grow = append(grow, t)
-			}
+	}
+	grow := slices.Clone(replace)
+	for _, t := range unplaced {
+		if flush || now.Sub(t.SubmittedAt) >= cfg.BatchIdle {
+			grow = append(grow, t)
 		}
-		sortFFD(grow)
-		for _, t := range grow {
-			pk.place(t, !strings.HasPrefix(t.ID, replacePrefix), true)
-		}
+	}
+	sortFFD(grow)
+	for _, t := range grow {
+		pk.place(t, !strings.HasPrefix(t.ID, replacePrefix), true)
+	}
 
-		// 3. Warm headroom.
-		if !cfg.NoHeadroom {
-			growth := s.ExpectedArrivals(s.Now, cfg.LaunchLatency) - s.RecentArrivals(cfg.LaunchLatency)
-			h := headroomTasks(max(growth, 0), cfg.HeadroomSigma)
-			slot := Task{CPU: cfg.HeadroomCPU, MemoryMiB: cfg.HeadroomMemoryMiB}
-			for range h {
-				if !pk.place(slot, false, true) {
-					break
-				}
+	// 3. Warm headroom.
+	h := 0
+	if !cfg.NoHeadroom {
+		growth := s.ExpectedArrivals(now, cfg.LaunchLatency) - s.RecentArrivals(cfg.LaunchLatency)
+		h = headroomTasks(max(growth, 0), cfg.HeadroomSigma)
+		slot := Task{CPU: cfg.HeadroomCPU, MemoryMiB: cfg.HeadroomMemoryMiB}
+		for range h {
+			if !pk.place(slot, false, true) {
+				break
 			}
 		}
+	}
 
-		acts = append(acts, pk.launches(func(pool string) *bool {
-			if _, ok := st.AvoidSpot[pool]; ok {
-				f := false
-				return &f
-			}
-			return nil
-		})...)
+	var why string
+	if len(pk.fresh) > 0 {
+		why = fmt.Sprintf("packing: %d pending tasks and %d interrupted instances' load fit no capacity; headroom for %d tasks", len(grow)-len(replace), len(replace), h)
+	}
+	acts = append(acts, pk.launches(func(pool string) *bool {
+		if _, ok := st.AvoidSpot[pool]; ok {
+			f := false
+			return &f
+		}
+		return nil
+	}, why)...)
 
-		// 4. Scale-in.
-		live := map[string]int{}
-		for pool := range maps.Keys(pk.count) {
-			_, _, live[pool] = poolCounts(s, pool)
+	// 4. Scale-in.
+	live := map[string]int{}
+	for pool := range maps.Keys(pk.count) {
+		_, _, live[pool] = poolCounts(s, pool)
+	}
+	mins := map[string]int{}
+	for _, p := range s.Pools {
+		mins[p.Name] = p.Min
+	}
+	var idle []*Instance
+	for _, b := range pk.active {
+		in := b.inst
+		if b.used || in.Tasks > 0 || in.CPUUsed > 0 || now.Sub(idleSince(in)) < cfg.IdleCooldown {
+			continue
 		}
-		mins := map[string]int{}
-		for _, p := range s.Pools {
-			mins[p.Name] = p.Min
+		idle = append(idle, in)
+	}
+	slices.SortFunc(idle, func(x, y *Instance) int {
+		return cmp.Or(idleSince(x).Compare(idleSince(y)), cmp.Compare(x.ID, y.ID))
+	})
+	for _, in := range idle {
+		if live[in.Pool] <= mins[in.Pool] {
+			continue
 		}
-		var idle []*Instance
-		for _, b := range pk.active {
-			in := b.inst
-			if b.used || in.Tasks > 0 || in.CPUUsed > 0 || s.Now.Sub(idleSince(in)) < cfg.IdleCooldown {
-				continue
-			}
-			idle = append(idle, in)
-		}
-		slices.SortFunc(idle, func(x, y *Instance) int {
-			return cmp.Or(idleSince(x).Compare(idleSince(y)), cmp.Compare(x.ID, y.ID))
-		})
-		for _, in := range idle {
-			if live[in.Pool] <= mins[in.Pool] {
-				continue
-			}
-			live[in.Pool]--
-			acts = append(acts, Action{Terminate: &Terminate{Instance: in.ID}})
-		}
-		return acts, st
-	}}
+		live[in.Pool]--
+		acts = append(acts, Action{Terminate: &Terminate{Instance: in.ID}, Reason: fmt.Sprintf("idle since %s, nothing packed onto it", idleSince(in).Format(time.RFC3339))})
+	}
+	return acts, st
 }

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-func noHeadroom() Policy { return Hashike(HashikeConfig{NoHeadroom: true}) }
+func noHeadroom() *Hashike { return NewHashike(HashikeConfig{NoHeadroom: true}) }
 
 func TestHashikeNeverTerminatesBusyInstances(t *testing.T) {
 	long := t0.Add(-time.Hour)
@@ -31,7 +31,7 @@ func TestHashikeNeverTerminatesBusyInstances(t *testing.T) {
 		{"held task keeps it", []Pool{pool(10)}, []Instance{idle("i1", long)}, []Task{task("a", 512, 512, t0.Add(-time.Second), false)}, nil},
 		{"launching never terminated", []Pool{pool(10)}, []Instance{launching("l1", long)}, nil, nil},
 	} {
-		acts, _ := checkDeterministic(t, noHeadroom(), snap(t0, c.pools, c.insts, c.pending...), nil)
+		acts, _ := checkFirst(t, noHeadroom(), snap(t0, c.pools, c.insts, c.pending...))
 		if got := terminated(acts); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s: terminated %v, want %v", c.name, got, c.want)
 		}
@@ -47,7 +47,7 @@ func TestHashikeNoDoubleLaunchWhileInFlight(t *testing.T) {
 	p := noHeadroom()
 	pools := []Pool{pool(10)}
 	a := task("a", 1024, 1024, t0.Add(-3*time.Second), false)
-	acts, st := checkDeterministic(t, p, snap(t0, pools, nil, a), nil)
+	acts, st := checkFirst(t, p, snap(t0, pools, nil, a))
 	if len(acts) != 1 || acts[0].Launch == nil || acts[0].Launch.Count != 1 || !reflect.DeepEqual(acts[0].Launch.For, [][]string{{"a"}}) {
 		t.Fatalf("first launch %+v", acts)
 	}
@@ -62,7 +62,7 @@ func TestHashikeNoDoubleLaunchWhileInFlight(t *testing.T) {
 		if i == 1 {
 			insts = append(insts, launching("i-2", t0.Add(10*time.Second), "b"))
 		}
-		acts, st = p.Decide(snap(now, pools, insts, a, b), st)
+		acts, st = step(p, snap(now, pools, insts, a, b), st)
 		want := 0
 		if i == 0 {
 			want = 1
@@ -75,7 +75,7 @@ func TestHashikeNoDoubleLaunchWhileInFlight(t *testing.T) {
 		}
 	}
 	// Without For (a driver that does not record it) the launching capacity still counts.
-	acts, _ = p.Decide(snap(t0.Add(10*time.Second), pools, []Instance{launching("i-1", t0)}, a), st)
+	acts, _ = step(p, snap(t0.Add(10*time.Second), pools, []Instance{launching("i-1", t0)}, a), st)
 	if len(acts) != 0 {
 		t.Fatalf("relaunched without For: %+v", acts)
 	}
@@ -87,17 +87,17 @@ func TestHashikeRespectsPoolMax(t *testing.T) {
 		ts = append(ts, task(id, 2048, 1024, t0.Add(-time.Minute), false))
 	}
 	insts := []Instance{active("b1", 1, 2048, 1024, t0.Add(-time.Hour)), launching("l1", t0.Add(-20*time.Second))}
-	acts, _ := noHeadroom().Decide(snap(t0, []Pool{pool(4)}, insts, ts...), nil)
+	acts, _ := first(noHeadroom(), snap(t0, []Pool{pool(4)}, insts, ts...))
 	if got := launched(acts); got != 2 {
 		t.Fatalf("launched %d, want 2 (Max 4, 2 present): %+v", got, acts)
 	}
-	acts, _ = noHeadroom().Decide(snap(t0, []Pool{pool(2)}, insts, ts...), nil)
+	acts, _ = first(noHeadroom(), snap(t0, []Pool{pool(2)}, insts, ts...))
 	if len(acts) != 0 {
 		t.Fatalf("launched over Max: %+v", acts)
 	}
 	// A second pool takes the overflow.
 	other := Pool{Name: "q", InstanceTypes: []string{"pricy"}, Max: 10}
-	acts, _ = noHeadroom().Decide(snap(t0, []Pool{pool(4), other}, insts, ts...), nil)
+	acts, _ = first(noHeadroom(), snap(t0, []Pool{pool(4), other}, insts, ts...))
 	if l, _, _ := kinds(acts); !reflect.DeepEqual(l, []string{"p/small x2", "q/pricy x2"}) {
 		t.Fatalf("launches %v", l)
 	}
@@ -117,13 +117,13 @@ func TestHashikeCheapestFit(t *testing.T) {
 		{"memory", []Task{task("a", 256, 7000, t0.Add(-time.Minute), false), task("b", 256, 7000, t0.Add(-time.Minute), false)}, []string{"p/large x1"}},
 		{"too large for all", []Task{task("a", 16384, 2048, t0.Add(-time.Minute), false)}, nil},
 	} {
-		acts, _ := noHeadroom().Decide(snap(t0, pools, nil, c.ts...), nil)
+		acts, _ := first(noHeadroom(), snap(t0, pools, nil, c.ts...))
 		if l, _, _ := kinds(acts); !reflect.DeepEqual(l, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, l, c.want)
 		}
 	}
-	acts, _ := noHeadroom().Decide(snap(t0, []Pool{{Name: "p", InstanceTypes: []string{"pricy", "small"}, Max: 10}}, nil,
-		task("a", 2048, 1024, t0.Add(-time.Minute), false)), nil)
+	acts, _ := first(noHeadroom(), snap(t0, []Pool{{Name: "p", InstanceTypes: []string{"pricy", "small"}, Max: 10}}, nil,
+		task("a", 2048, 1024, t0.Add(-time.Minute), false)))
 	if l, _, _ := kinds(acts); !reflect.DeepEqual(l, []string{"p/small x1"}) {
 		t.Errorf("pricy chosen: %v", l)
 	}
@@ -132,12 +132,12 @@ func TestHashikeCheapestFit(t *testing.T) {
 func TestHashikeBatchingWindow(t *testing.T) {
 	pools := []Pool{pool(10)}
 	fresh := task("a", 1024, 1024, t0.Add(-time.Second), false)
-	acts, _ := noHeadroom().Decide(snap(t0, pools, nil, fresh), nil)
+	acts, _ := first(noHeadroom(), snap(t0, pools, nil, fresh))
 	if len(acts) != 0 {
 		t.Fatalf("launched for a 1 s old task: %+v", acts)
 	}
 	old := task("o", 1024, 1024, t0.Add(-11*time.Second), false)
-	acts, _ = noHeadroom().Decide(snap(t0, pools, nil, old, fresh), nil)
+	acts, _ = first(noHeadroom(), snap(t0, pools, nil, old, fresh))
 	if len(acts) != 1 || !reflect.DeepEqual(acts[0].Launch.For, [][]string{{"o", "a"}}) {
 		t.Fatalf("oldest past BatchMax should flush the batch into one instance: %+v", acts)
 	}
@@ -150,7 +150,7 @@ func TestHashikeSpotInterruption(t *testing.T) {
 	spot.Spot = true
 	spot.InterruptionAt = t0.Add(2 * time.Minute)
 	busy := active("b1", 1, 2048, 1024, t0.Add(-time.Hour))
-	acts, st := checkDeterministic(t, p, snap(t0, pools, []Instance{busy, spot}), nil)
+	acts, st := checkFirst(t, p, snap(t0, pools, []Instance{busy, spot}))
 	l, d, term := kinds(acts)
 	if !reflect.DeepEqual(d, []string{"s1"}) || !reflect.DeepEqual(l, []string{"p/small x1"}) || term != nil {
 		t.Fatalf("launch %v drain %v terminate %v", l, d, term)
@@ -163,17 +163,17 @@ func TestHashikeSpotInterruption(t *testing.T) {
 	// Next decision: s1 draining, replacement launching: nothing again.
 	spot.State = InstanceDraining
 	insts := []Instance{busy, spot, launching("r1", t0)}
-	acts, st = p.Decide(snap(t0.Add(10*time.Second), pools, insts), st)
+	acts, st = step(p, snap(t0.Add(10*time.Second), pools, insts), st)
 	if len(acts) != 0 {
 		t.Fatalf("interruption handled twice: %+v", acts)
 	}
 	// While avoided, new capacity in the pool is on-demand; afterwards the split decides.
 	job := task("j", 2048, 1024, t0.Add(time.Minute), false)
-	acts, st = p.Decide(snap(t0.Add(2*time.Minute), pools, []Instance{busy, active("r1", 1, 1536, 3072, t0.Add(time.Minute))}, job), st)
+	acts, st = step(p, snap(t0.Add(2*time.Minute), pools, []Instance{busy, active("r1", 1, 1536, 3072, t0.Add(time.Minute))}, job), st)
 	if len(acts) != 1 || acts[0].Launch.Spot == nil || *acts[0].Launch.Spot {
 		t.Fatalf("during avoidance %+v", acts)
 	}
-	acts, _ = p.Decide(snap(t0.Add(6*time.Minute), pools, []Instance{busy, active("r1", 1, 1536, 3072, t0.Add(time.Minute))}, job), st)
+	acts, _ = step(p, snap(t0.Add(6*time.Minute), pools, []Instance{busy, active("r1", 1, 1536, 3072, t0.Add(time.Minute))}, job), st)
 	if len(acts) != 1 || acts[0].Launch.Spot != nil {
 		t.Fatalf("after avoidance %+v", acts)
 	}
@@ -184,8 +184,8 @@ func TestHashikeWarmHeadroom(t *testing.T) {
 	s.ArrivalBucket = time.Minute
 	s.Arrivals = make([]int, 24*60+1)
 	s.Arrivals[0], s.Arrivals[1] = 2, 4 // yesterday 09:00 and 09:01: 4 in the 90 s launch latency, room for 4 + 2 = 6 tasks
-	p := Hashike(HashikeConfig{LaunchLatency: 90 * time.Second})
-	acts, _ := checkDeterministic(t, p, s, nil)
+	p := NewHashike(HashikeConfig{LaunchLatency: 90 * time.Second})
+	acts, _ := checkFirst(t, p, s)
 	// 1024 x 2048 tasks: 2 per small instance; i1 holds 2 (and is kept), 2 more launched.
 	if l, _, term := kinds(acts); !reflect.DeepEqual(l, []string{"p/small x2"}) || term != nil {
 		t.Fatalf("launch %v terminate %v", l, term)
@@ -196,13 +196,13 @@ func TestHashikeWarmHeadroom(t *testing.T) {
 	// The last 90 s saw as many (08:58:30-09:00): tasks ending free what new ones need, so
 	// no headroom is kept for a steady rate, and the idle instance goes.
 	s.Arrivals[len(s.Arrivals)-2], s.Arrivals[len(s.Arrivals)-3] = 3, 2
-	acts, _ = p.Decide(s, nil)
+	acts, _ = first(p, s)
 	if got := terminated(acts); !reflect.DeepEqual(got, []string{"i1"}) {
 		t.Fatalf("steady rate %+v", acts)
 	}
 	// No forecast: the idle instance goes.
 	s.Arrivals = nil
-	acts, _ = p.Decide(s, nil)
+	acts, _ = first(p, s)
 	if got := terminated(acts); !reflect.DeepEqual(got, []string{"i1"}) {
 		t.Fatalf("without forecast %+v", acts)
 	}

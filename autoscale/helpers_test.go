@@ -68,15 +68,37 @@ func kinds(acts []Action) (launch, drain, term []string) {
 func terminated(acts []Action) []string { _, _, t := kinds(acts); return t }
 func drained(acts []Action) []string    { _, d, _ := kinds(acts); return d }
 
-// checkDeterministic runs Decide twice on the same input and wants equal results.
-func checkDeterministic(t *testing.T, p Policy, s *Snapshot, state any) ([]Action, any) {
+// pure is a policy's decision as a function of its typed state (each policy's decide).
+type pure[S any] interface {
+	Policy
+	decide(s *Snapshot, now time.Time, st S) ([]Action, S)
+}
+
+// step is one decision at the snapshot's time from state st.
+func step[S any](p pure[S], s *Snapshot, st S) ([]Action, S) { return p.decide(s, s.Now, st) }
+
+// first is a first decision (the zero state).
+func first[S any](p pure[S], s *Snapshot) ([]Action, S) {
+	var st S
+	return p.decide(s, s.Now, st)
+}
+
+// checkDeterministic decides twice from the same state and wants equal results.
+func checkDeterministic[S any](t *testing.T, p pure[S], s *Snapshot, st S) ([]Action, S) {
 	t.Helper()
-	a1, n1 := p.Decide(s, state)
-	a2, n2 := p.Decide(s, state)
+	a1, n1 := p.decide(s, s.Now, st)
+	a2, n2 := p.decide(s, s.Now, st)
 	if !reflect.DeepEqual(a1, a2) || !reflect.DeepEqual(n1, n2) {
 		t.Fatalf("%s: not deterministic:\n%+v %+v\n%+v %+v", p.Name(), a1, n1, a2, n2)
 	}
 	return a1, n1
+}
+
+// checkFirst is checkDeterministic from the zero state.
+func checkFirst[S any](t *testing.T, p pure[S], s *Snapshot) ([]Action, S) {
+	t.Helper()
+	var st S
+	return checkDeterministic(t, p, s, st)
 }
 
 func TestBinpackCount(t *testing.T) {

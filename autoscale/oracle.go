@@ -1,6 +1,7 @@
 package autoscale
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -23,38 +24,60 @@ type OracleConfig struct {
 // greedy, non-preemptive packing with a known arrival sequence, not a proven optimum: it
 // ignores task durations (unknown to Task) and packs greedily, and a task needing capacity
 // that just freed may still find an instance terminated one decision earlier.
-func Oracle(cfg OracleConfig) Policy {
+//
+// It keeps no state between decisions.
+type Oracle struct {
+	cfg OracleConfig
+}
+
+const oracleInterval = 10 * time.Second
+
+// NewOracle returns the oracle with cfg's zero fields defaulted.
+func NewOracle(cfg OracleConfig) *Oracle {
 	if cfg.LaunchLatency <= 0 {
 		cfg.LaunchLatency = 90 * time.Second
 	}
-	const interval = 10 * time.Second
-	return policy{name: "oracle", interval: interval, decide: func(s *Snapshot, _ any) ([]Action, any) {
-		pk := newPacker(s)
-		horizon := s.Now.Add(cfg.LaunchLatency + interval)
-		ts := slices.Clone(s.Pending)
-		for _, t := range s.Future {
-			if !t.SubmittedAt.Before(horizon) {
-				break // Future is in submit order
-			}
-			ts = append(ts, t)
+	return &Oracle{cfg: cfg}
+}
+
+func (*Oracle) Name() string            { return "oracle" }
+func (*Oracle) Interval() time.Duration { return oracleInterval }
+func (*Oracle) Reset()                  {}
+
+func (p *Oracle) Decide(s *Snapshot, now time.Time) []Action {
+	acts, _ := p.decide(s, now, struct{}{})
+	return acts
+}
+
+// decide is Decide in the form of the other policies' (its state is empty).
+func (p *Oracle) decide(s *Snapshot, now time.Time, _ struct{}) ([]Action, struct{}) {
+	cfg := p.cfg
+	pk := newPacker(s)
+	horizon := now.Add(cfg.LaunchLatency + oracleInterval)
+	ts := slices.Clone(s.Pending)
+	for _, t := range s.Future {
+		if !t.SubmittedAt.Before(horizon) {
+			break // Future is in submit order
 		}
-		sortFFD(ts)
-		var rest []Task
-		for _, t := range ts {
-			if !firstFit(pk.active, t, true) {
-				rest = append(rest, t)
-			}
+		ts = append(ts, t)
+	}
+	sortFFD(ts)
+	var rest []Task
+	for _, t := range ts {
+		if !firstFit(pk.active, t, true) {
+			rest = append(rest, t)
 		}
-		rest = pk.reserve(rest)
-		for _, t := range rest {
-			pk.place(t, true, true)
+	}
+	rest = pk.reserve(rest)
+	for _, t := range rest {
+		pk.place(t, true, true)
+	}
+	acts := pk.launches(func(string) *bool { return nil },
+		fmt.Sprintf("%d tasks pending or due before %s fit no instance", len(rest), horizon.Format(time.RFC3339)))
+	for _, b := range pk.active {
+		if in := b.inst; !b.used && in.Tasks == 0 && in.CPUUsed == 0 {
+			acts = append(acts, Action{Terminate: &Terminate{Instance: in.ID}, Reason: "empty, and no task pending or due needs it"})
 		}
-		acts := pk.launches(func(string) *bool { return nil })
-		for _, b := range pk.active {
-			if in := b.inst; !b.used && in.Tasks == 0 && in.CPUUsed == 0 {
-				acts = append(acts, Action{Terminate: &Terminate{Instance: in.ID}})
-			}
-		}
-		return acts, nil
-	}}
+	}
+	return acts, struct{}{}
 }

@@ -7,7 +7,7 @@ import (
 )
 
 func TestOracle(t *testing.T) {
-	p := Oracle(OracleConfig{LaunchLatency: time.Minute})
+	p := NewOracle(OracleConfig{LaunchLatency: time.Minute})
 	pools := []Pool{pool(10)}
 	future := []Task{
 		task("soon", 2048, 1024, t0.Add(65*time.Second), false), // within latency + interval
@@ -17,13 +17,13 @@ func TestOracle(t *testing.T) {
 	insts := []Instance{active("busy", 1, 512, 512, old), active("idle", 0, 0, 0, old)}
 	s := snap(t0, pools, insts)
 	s.Future = future
-	acts, _ := checkDeterministic(t, p, s, nil)
+	acts, _ := checkFirst(t, p, s)
 	// "soon" would fit on the idle instance: it is kept, nothing launched.
 	if len(acts) != 0 {
 		t.Fatalf("%+v", acts)
 	}
 	s.Now = t0.Add(10 * time.Second)
-	acts, _ = p.Decide(s, nil)
+	acts, _ = first(p, s)
 	if l, _, term := kinds(acts); !reflect.DeepEqual(l, []string{"p/small x1"}) || term != nil {
 		t.Fatalf("launch %v terminate %v", l, term)
 	}
@@ -32,14 +32,14 @@ func TestOracle(t *testing.T) {
 	}
 	// Nothing to come: idle instances go at once, busy ones stay.
 	s.Future = nil
-	acts, _ = p.Decide(s, nil)
+	acts, _ = first(p, s)
 	if got := terminated(acts); !reflect.DeepEqual(got, []string{"idle"}) || launched(acts) != 0 {
 		t.Fatalf("%+v", acts)
 	}
 	// The task it launched for is not launched for again.
 	s = snap(t0.Add(20*time.Second), pools, []Instance{insts[0], launching("l1", t0.Add(10*time.Second), "later")})
 	s.Future = future[1:]
-	if acts, _ = p.Decide(s, nil); len(acts) != 0 {
+	if acts, _ = first(p, s); len(acts) != 0 {
 		t.Fatalf("relaunched %+v", acts)
 	}
 }

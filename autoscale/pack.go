@@ -7,17 +7,6 @@ import (
 	"time"
 )
 
-// policy adapts a decide function to Policy.
-type policy struct {
-	name     string
-	interval time.Duration
-	decide   func(s *Snapshot, state any) ([]Action, any)
-}
-
-func (p policy) Name() string                                  { return p.name }
-func (p policy) Interval() time.Duration                       { return p.interval }
-func (p policy) Decide(s *Snapshot, state any) ([]Action, any) { return p.decide(s, state) }
-
 // findPool returns the pool named name, or the snapshot's first pool when name is "".
 func findPool(s *Snapshot, name string) (Pool, bool) {
 	for _, p := range s.Pools {
@@ -121,8 +110,8 @@ func provisioning(s *Snapshot) []Task {
 	return ts
 }
 
-func launchAction(pool, typ string, count int, spot *bool, forLists [][]string) Action {
-	return Action{Launch: &Launch{Pool: pool, Type: typ, Count: count, Spot: spot, For: forLists}}
+func launchAction(pool, typ string, count int, spot *bool, forLists [][]string, reason string) Action {
+	return Action{Launch: &Launch{Pool: pool, Type: typ, Count: count, Spot: spot, For: forLists}, Reason: reason}
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }

@@ -165,8 +165,9 @@ func (p *packer) place(t Task, real, allowNew bool) bool {
 }
 
 // launches groups the opened instances into Launch actions by pool and type, in the order
-// they were opened; spot gives each pool's purchase option (nil: the pool's split).
-func (p *packer) launches(spot func(pool string) *bool) []Action {
+// they were opened; spot gives each pool's purchase option (nil: the pool's split); reason
+// is every launch's.
+func (p *packer) launches(spot func(pool string) *bool, reason string) []Action {
 	var acts []Action
 	idx := map[[2]string]int{}
 	for _, b := range p.fresh {
@@ -175,7 +176,7 @@ func (p *packer) launches(spot func(pool string) *bool) []Action {
 		if !ok {
 			i = len(acts)
 			idx[k] = i
-			acts = append(acts, launchAction(b.pool, b.typ, 0, spot(b.pool), nil))
+			acts = append(acts, launchAction(b.pool, b.typ, 0, spot(b.pool), nil, reason))
 		}
 		l := acts[i].Launch
 		l.Count++

@@ -2,6 +2,7 @@ package autoscale
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -64,92 +65,114 @@ type reactiveState struct {
 // most the idle instances and never below the pool's Min, and removes them safely: Drain
 // first, Terminate on a later decision once the instance has no task (Cookpad's lifecycle
 // hook that deregisters the instance before it ends).
-func Reactive(cfg ReactiveConfig) Policy {
-	cfg = cfg.withDefaults()
-	return policy{name: "reactive", interval: cfg.Interval, decide: func(s *Snapshot, state any) ([]Action, any) {
-		st, _ := state.(reactiveState)
-		st.Draining = slices.Clone(st.Draining)
-		p, ok := findPool(s, cfg.Pool)
-		if !ok {
-			return nil, st
-		}
-		var acts []Action
+type Reactive struct {
+	cfg   ReactiveConfig
+	state reactiveState
+}
 
-		// Terminate what an earlier round drained, once empty.
-		byID := map[string]*Instance{}
-		for i := range s.Instances {
-			byID[s.Instances[i].ID] = &s.Instances[i]
-		}
-		var still []string
-		for _, id := range st.Draining {
-			in, ok := byID[id]
-			switch {
-			case !ok:
-			case in.Tasks == 0:
-				acts = append(acts, Action{Terminate: &Terminate{Instance: id}})
-			default:
-				still = append(still, id)
-			}
-		}
-		st.Draining = still
+// NewReactive returns the reactive policy with cfg's zero fields defaulted.
+func NewReactive(cfg ReactiveConfig) *Reactive { return &Reactive{cfg: cfg.withDefaults()} }
 
-		// Scale-out.
-		all, launching, _ := poolCounts(s, p.Name)
-		var failed []Task
-		for _, t := range s.Pending {
-			if strings.HasPrefix(t.LastFailure, "RESOURCE:CPU") || strings.HasPrefix(t.LastFailure, "RESOURCE:MEMORY") {
-				failed = append(failed, t)
-			}
-		}
-		step := 0
-		if len(failed) > 0 {
-			need := len(failed)
-			if t, ok := poolType(s, p); ok {
-				need = binpackCount(failed, t.CPU, t.MemoryMiB)
-			}
-			step = need - launching
-		} else if launching == 0 {
-			cpu, mem, _ := reservation(s, p.Name, false)
-			if cpu > cfg.CPUThreshold || mem > cfg.MemoryThreshold {
-				step = cfg.ScaleOutStep
-			}
-		}
-		if step = min(step, p.Max-all); step > 0 {
-			acts = append(acts, launchAction(p.Name, "", step, nil, nil))
-		}
+func (*Reactive) Name() string              { return "reactive" }
+func (p *Reactive) Interval() time.Duration { return p.cfg.Interval }
+func (p *Reactive) Reset()                  { p.state = reactiveState{} }
 
-		// Hourly scale-in.
-		if st.LastScaleIn.IsZero() {
-			st.LastScaleIn = s.Now
-			return acts, st
+func (p *Reactive) Decide(s *Snapshot, now time.Time) []Action {
+	var acts []Action
+	acts, p.state = p.decide(s, now, p.state)
+	return acts
+}
+
+// decide is Decide as a pure function of the state.
+func (pol *Reactive) decide(s *Snapshot, now time.Time, st reactiveState) ([]Action, reactiveState) {
+	cfg := pol.cfg
+	st.Draining = slices.Clone(st.Draining)
+	p, ok := findPool(s, cfg.Pool)
+	if !ok {
+		return nil, st
+	}
+	var acts []Action
+	var why string
+
+	// Terminate what an earlier round drained, once empty.
+	byID := map[string]*Instance{}
+	for i := range s.Instances {
+		byID[s.Instances[i].ID] = &s.Instances[i]
+	}
+	var still []string
+	for _, id := range st.Draining {
+		in, ok := byID[id]
+		switch {
+		case !ok:
+		case in.Tasks == 0:
+			acts = append(acts, Action{Terminate: &Terminate{Instance: id}, Reason: "drained by scale-in, and empty"})
+		default:
+			still = append(still, id)
 		}
-		if s.Now.Sub(st.LastScaleIn) < cfg.ScaleInEvery {
-			return acts, st
+	}
+	st.Draining = still
+
+	// Scale-out.
+	all, launching, _ := poolCounts(s, p.Name)
+	var failed []Task
+	for _, t := range s.Pending {
+		if strings.HasPrefix(t.LastFailure, "RESOURCE:CPU") || strings.HasPrefix(t.LastFailure, "RESOURCE:MEMORY") {
+			failed = append(failed, t)
 		}
-		st.LastScaleIn = s.Now
+	}
+	step := 0
+	if len(failed) > 0 {
+		need := len(failed)
+		if t, ok := poolType(s, p); ok {
+			need = binpackCount(failed, t.CPU, t.MemoryMiB)
+		}
+		step = need - launching
 		if step > 0 {
-			return acts, st
+			why = fmt.Sprintf("%d tasks failed RunTask for resources (RESOURCE:*): %d instances needed, %d launching", len(failed), need, launching)
 		}
-		cpu, mem, idle := reservation(s, p.Name, true)
-		r := max(cpu, mem)
-		n := 0
-		active := 0
-		for i := range s.Instances {
-			if in := &s.Instances[i]; in.Pool == p.Name && in.State == InstanceActive {
-				active++
-			}
+	} else if launching == 0 {
+		cpu, mem, _ := reservation(s, p.Name, false)
+		if cpu > cfg.CPUThreshold || mem > cfg.MemoryThreshold {
+			step = cfg.ScaleOutStep
+			why = fmt.Sprintf("reservation CPU %d%%, memory %d%% above the %d%%/%d%% thresholds", cpu, mem, cfg.CPUThreshold, cfg.MemoryThreshold)
 		}
-		for k := 1; k <= min(len(idle), active-p.Min); k++ {
-			if r*active < (active-k)*cfg.TargetUtilization {
-				n = k
-			}
-		}
-		for _, in := range idle[:n] {
-			acts = append(acts, Action{Drain: &Drain{Instance: in.ID}})
-			st.Draining = append(st.Draining, in.ID)
-		}
+	}
+	if step = min(step, p.Max-all); step > 0 {
+		acts = append(acts, launchAction(p.Name, "", step, nil, nil, why))
+	}
+
+	// Hourly scale-in.
+	if st.LastScaleIn.IsZero() {
+		st.LastScaleIn = now
 		return acts, st
-	}}
+	}
+	if now.Sub(st.LastScaleIn) < cfg.ScaleInEvery {
+		return acts, st
+	}
+	st.LastScaleIn = now
+	if step > 0 {
+		return acts, st
+	}
+	cpu, mem, idle := reservation(s, p.Name, true)
+	r := max(cpu, mem)
+	n := 0
+	active := 0
+	for i := range s.Instances {
+		if in := &s.Instances[i]; in.Pool == p.Name && in.State == InstanceActive {
+			active++
+		}
+	}
+	for k := 1; k <= min(len(idle), active-p.Min); k++ {
+		if r*active < (active-k)*cfg.TargetUtilization {
+			n = k
+		}
+	}
+	for _, in := range idle[:n] {
+		acts = append(acts, Action{Drain: &Drain{Instance: in.ID},
+			Reason: fmt.Sprintf("hourly scale-in: estimated reservation %d%% of %d instances, target %d%%: %d can go", r, active, cfg.TargetUtilization, n)})
+		st.Draining = append(st.Draining, in.ID)
+	}
+	return acts, st
 }
 
 // reservation returns the CPU and memory reservation (percent) of a pool's active

@@ -7,7 +7,7 @@ import (
 )
 
 func TestReactiveScaleOutOnResourceFailure(t *testing.T) {
-	p := Reactive(ReactiveConfig{})
+	p := NewReactive(ReactiveConfig{})
 	pools := []Pool{pool(10)}
 	insts := []Instance{active("i-1", 1, 1024, 1024, t0.Add(-time.Hour))}
 	failed := task("a", 2048, 1024, t0, false)
@@ -15,31 +15,31 @@ func TestReactiveScaleOutOnResourceFailure(t *testing.T) {
 	mem := task("b", 1024, 7000, t0, false)
 	mem.LastFailure = "RESOURCE:MEMORY"
 	other := task("c", 512, 512, t0, false)
-	acts, st := checkDeterministic(t, p, snap(t0, pools, insts, failed, mem, other), nil)
+	acts, st := checkFirst(t, p, snap(t0, pools, insts, failed, mem, other))
 	if got := launched(acts); got != 2 {
 		t.Fatalf("launched %d, want 2 for the two failed tasks: %+v", got, acts)
 	}
 	// Launching instances cover the failures: no more.
 	with := append(insts, launching("i-2", t0), launching("i-3", t0))
-	acts, _ = p.Decide(snap(t0.Add(time.Minute), pools, with, failed, mem), st)
+	acts, _ = step(p, snap(t0.Add(time.Minute), pools, with, failed, mem), st)
 	if len(acts) != 0 {
 		t.Fatalf("relaunched: %+v", acts)
 	}
 	// No failure, no threshold breach: nothing.
-	acts, _ = p.Decide(snap(t0.Add(time.Minute), pools, insts, other), st)
+	acts, _ = step(p, snap(t0.Add(time.Minute), pools, insts, other), st)
 	if len(acts) != 0 {
 		t.Fatalf("scaled without cause: %+v", acts)
 	}
 }
 
 func TestReactiveScaleOutOnReservationThreshold(t *testing.T) {
-	p := Reactive(ReactiveConfig{})
+	p := NewReactive(ReactiveConfig{})
 	hot := []Instance{active("i-1", 2, 1800, 1024, t0), active("i-2", 2, 1700, 1024, t0)} // 85% CPU
-	acts, _ := p.Decide(snap(t0, []Pool{pool(10)}, hot), nil)
+	acts, _ := first(p, snap(t0, []Pool{pool(10)}, hot))
 	if got := launched(acts); got != 1 {
 		t.Fatalf("launched %d, want 1: %+v", got, acts)
 	}
-	acts, _ = p.Decide(snap(t0, []Pool{pool(10)}, append(hot, launching("i-3", t0))), nil)
+	acts, _ = first(p, snap(t0, []Pool{pool(10)}, append(hot, launching("i-3", t0))))
 	if len(acts) != 0 {
 		t.Fatalf("launched while launching: %+v", acts)
 	}
@@ -74,13 +74,13 @@ func TestReactiveHourlyScaleIn(t *testing.T) {
 		// R = 10% but a single idle instance: at most the idle ones.
 		{"few idle", []int{200, 200, 200, 200, 200, 200, 200, 200, 200, 0}, []string{"j"}},
 	} {
-		p := Reactive(ReactiveConfig{})
+		p := NewReactive(ReactiveConfig{})
 		insts := mk(c.cpu)
-		acts, st := p.Decide(snap(t0, []Pool{pool(20)}, insts), nil)
+		acts, st := first(p, snap(t0, []Pool{pool(20)}, insts))
 		if len(acts) != 0 {
 			t.Fatalf("%s: first decision acted: %+v", c.name, acts)
 		}
-		acts, st = p.Decide(snap(t0.Add(59*time.Minute), []Pool{pool(20)}, insts), st)
+		acts, st = step(p, snap(t0.Add(59*time.Minute), []Pool{pool(20)}, insts), st)
 		if len(acts) != 0 {
 			t.Fatalf("%s: scaled in before the hour: %+v", c.name, acts)
 		}
@@ -100,7 +100,7 @@ func TestReactiveHourlyScaleIn(t *testing.T) {
 				}
 			}
 		}
-		acts, _ = p.Decide(snap(t0.Add(time.Hour+time.Minute), []Pool{pool(20)}, insts), st)
+		acts, _ = step(p, snap(t0.Add(time.Hour+time.Minute), []Pool{pool(20)}, insts), st)
 		if got := terminated(acts); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s: then terminated %v, want %v", c.name, got, c.want)
 		}

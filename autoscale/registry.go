@@ -5,12 +5,20 @@ import (
 	"strings"
 )
 
+var (
+	_ Policy = (*ECSManaged)(nil)
+	_ Policy = (*Reactive)(nil)
+	_ Policy = (*Provisioning)(nil)
+	_ Policy = (*Hashike)(nil)
+	_ Policy = (*Oracle)(nil)
+)
+
 // Names lists the policies ByName knows, for the CLI.
 func Names() []string {
 	return []string{"ecs-managed", "reactive", "provisioning", "hashike", "oracle"}
 }
 
-// ByName returns the named policy with its default configuration:
+// ByName returns a new policy of that name with its default configuration and no state:
 //
 //   - ecs-managed: ECSManagedConfig{} — the first pool, targetCapacity 100, step 1..10000,
 //     instanceWarmupPeriod 300 s, scale-in after 15 datapoints; every minute.
@@ -25,15 +33,15 @@ func Names() []string {
 func ByName(name string) (Policy, error) {
 	switch name {
 	case "ecs-managed":
-		return ECSManaged(ECSManagedConfig{}), nil
+		return NewECSManaged(ECSManagedConfig{}), nil
 	case "reactive":
-		return Reactive(ReactiveConfig{}), nil
+		return NewReactive(ReactiveConfig{}), nil
 	case "provisioning":
-		return Provisioning(ProvisioningConfig{}), nil
+		return NewProvisioning(ProvisioningConfig{}), nil
 	case "hashike":
-		return Hashike(HashikeConfig{}), nil
+		return NewHashike(HashikeConfig{}), nil
 	case "oracle":
-		return Oracle(OracleConfig{}), nil
+		return NewOracle(OracleConfig{}), nil
 	}
 	return nil, fmt.Errorf("autoscale: unknown policy %q (known: %s)", name, strings.Join(Names(), ", "))
 }

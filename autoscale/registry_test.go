@@ -1,6 +1,7 @@
 package autoscale
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -29,7 +30,11 @@ func TestPoliciesOnEdgeSnapshots(t *testing.T) {
 	} {
 		for _, n := range Names() {
 			p, _ := ByName(n)
-			acts, _ := checkDeterministic(t, p, s, nil)
+			twin, _ := ByName(n)
+			acts := p.Decide(s, s.Now)
+			if again := twin.Decide(s, s.Now); !reflect.DeepEqual(acts, again) {
+				t.Fatalf("%s: not deterministic:\n%+v\n%+v", n, acts, again)
+			}
 			max := 0
 			for _, pl := range s.Pools {
 				max += pl.Max
@@ -38,5 +43,35 @@ func TestPoliciesOnEdgeSnapshots(t *testing.T) {
 				t.Errorf("%s: launched %d over Max %d", n, got, max)
 			}
 		}
+	}
+}
+
+// TestPoliciesKeepStateUntilReset: a policy remembers its decisions (ecs-managed's alarm
+// takes one datapoint a minute, so a second decision ten seconds later asks for nothing),
+// and Reset makes the next decision a first one, as a new policy's.
+func TestPoliciesKeepStateUntilReset(t *testing.T) {
+	var tasks []Task
+	for _, id := range []string{"a", "b", "c"} {
+		tasks = append(tasks, task(id, 2048, 1024, t0.Add(-time.Minute), true))
+	}
+	s1 := snap(t0, []Pool{pool(10)}, nil, tasks...)
+	s2 := snap(t0.Add(10*time.Second), []Pool{pool(10)}, nil, tasks...)
+	remembered := 0
+	for _, n := range Names() {
+		fresh, _ := ByName(n)
+		want := fresh.Decide(s2, s2.Now)
+		p, _ := ByName(n)
+		p.Decide(s1, s1.Now)
+		if again := p.Decide(s2, s2.Now); !reflect.DeepEqual(again, want) {
+			remembered++
+		}
+		p.Decide(s1, s1.Now)
+		p.Reset()
+		if got := p.Decide(s2, s2.Now); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s after Reset: %+v, want a new policy's %+v", n, got, want)
+		}
+	}
+	if remembered == 0 {
+		t.Error("no policy's decision depended on its previous one")
 	}
 }

@@ -1,8 +1,16 @@
 // Package dispatch holds hashike's pure queue and retry policies: which queued runs to start
-// now (Next), and whether and when to try a finished run again (Decide). The server gathers a
-// snapshot (the queued runs, each queue's state, a run's outcome and its job's history), calls
-// these functions with `now` and a random source, and applies the answer; nothing here reads
-// the clock, sleeps or does I/O, so the simulator can run the same code in virtual time.
+// now (Next), and whether and when to try a finished run again (Decide). The stores' claim
+// (sqlite, postgres) gathers the queued runs and each queue's state and calls Next with
+// `now`; the server calls Decide with a run's outcome, its job's history, `now` and a random
+// source, and applies the answer. Nothing here reads the clock, sleeps or does I/O.
+//
+// The simulator (package sim) does not run this code. It models hashike's queue as a single
+// first-in, first-out queue whose tasks are retried whenever RunTask's RESOURCE:* failure may
+// have cleared: no queues, priorities, concurrency caps or retry strategies (a task stopped
+// by an interruption is rerun, up to sim.Config.MaxAttempts). A workload of one queue at
+// one priority orders as Next would; Next sorts every queued run at each call, where the
+// simulator's per-shape queues keep a backlog of tens of thousands of tasks cheap to retry
+// at every change of capacity.
 //
 // # Retries
 //

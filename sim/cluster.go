@@ -74,6 +74,7 @@ type clusterFile struct {
 	SpotNotice                Duration                 `json:"spotNotice"`
 	SpotDraining              bool                     `json:"spotDraining"`
 	MaxAttempts               int                      `json:"maxAttempts"`
+	Binpack                   autoscale.BinpackField   `json:"binpack"`
 	Horizon                   Duration                 `json:"horizon"`
 	Start                     time.Time                `json:"start"`
 }
@@ -99,7 +100,7 @@ func ParseCluster(data []byte, file string) (Config, error) {
 		ContainerStartMin: time.Duration(f.ContainerStartMin), ContainerStartMax: time.Duration(f.ContainerStartMax),
 		InsufficientCapacityDelay: time.Duration(f.InsufficientCapacityDelay),
 		ProvisioningLimit:         f.ProvisioningLimit, ProvisioningTimeout: time.Duration(f.ProvisioningTimeout),
-		SpotNotice: time.Duration(f.SpotNotice), SpotDraining: f.SpotDraining, MaxAttempts: f.MaxAttempts,
+		SpotNotice: time.Duration(f.SpotNotice), SpotDraining: f.SpotDraining, MaxAttempts: f.MaxAttempts, Binpack: f.Binpack,
 		Horizon: time.Duration(f.Horizon), Start: f.Start,
 	}
 	if len(f.Pools) == 0 {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashike/hashike/autoscale"
 )
 
 // TestExampleClusterIsTheDefault: examples/sim/cluster.json spells out DefaultCluster, so
@@ -40,8 +42,11 @@ func TestParseCluster(t *testing.T) {
 	if cfg.Latency != (Latency{Name: "custom", Median: 40 * time.Second, P95: time.Minute}) || cfg.ProvisioningTimeout != 5*time.Minute {
 		t.Errorf("latency %+v, provisioning timeout %v", cfg.Latency, cfg.ProvisioningTimeout)
 	}
-	if cfg, _ = ParseCluster([]byte(`{"latency": "slow", `+pool+`}`), "c.json"); cfg.Latency != LatencySlow {
-		t.Errorf("preset: %+v", cfg.Latency)
+	if cfg, _ = ParseCluster([]byte(`{"latency": "slow", `+pool+`}`), "c.json"); cfg.Latency != LatencySlow || cfg.Binpack != autoscale.BinpackCPU {
+		t.Errorf("preset: %+v, binpack %q", cfg.Latency, cfg.Binpack)
+	}
+	if cfg, _ = ParseCluster([]byte(`{"binpack": "memory", `+pool+`}`), "c.json"); cfg.Binpack != autoscale.BinpackMemory {
+		t.Errorf("binpack %q", cfg.Binpack)
 	}
 	for _, c := range []struct{ in, want string }{
 		{`{"latency": "warp", ` + pool + `}`, `c.json: latency: unknown preset "warp"`},
@@ -50,6 +55,7 @@ func TestParseCluster(t *testing.T) {
 		{"{\n  \"pullMiBps\": \"fast\", " + pool + `}`, `c.json:2:16: pullMiBps: want float64, got string`},
 		{`{"pools": [}`, `c.json:1:12: malformed JSON`},
 		{`{"pools": []}`, `c.json: pools: at least one pool is required`},
+		{`{"binpack": "spread", ` + pool + `}`, `c.json: binpack: "spread": want "cpu" or "memory"`},
 		{`{"pools": [{"name": "p", "instanceTypes": ["m6i.xlarge"], "min": 5, "max": 2}]}`, `pool p: want 0 <= min <= max`},
 		{`{` + pool + `} {}`, `unexpected data after the JSON object`},
 	} {

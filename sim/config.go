@@ -33,8 +33,11 @@ type Config struct {
 	// (default 1-5 s, a warm host with the image cached).
 	ContainerStartMin time.Duration `json:"containerStartMin"`
 	ContainerStartMax time.Duration `json:"containerStartMax"`
-	// RunTaskBatch is the most tasks one RunTask places (ECS: 10).
+	// RunTaskBatch is the most tasks one RunTask places (ECS: autoscale.MaxRunTaskCount).
 	RunTaskBatch int `json:"runTaskBatch"`
+	// Binpack is the placement strategy's binpack field (default cpu: the least remaining
+	// CPU, then memory; ECS's usual strategy for batch is memory).
+	Binpack autoscale.BinpackField `json:"binpack"`
 	// CapacityProvider runs tasks through a capacity provider: a task that cannot be placed
 	// waits as PROVISIONING (at most ProvisioningLimit per cluster, default 100; the rest stay
 	// in hashike's queue and RunTask is retried) and is stopped after ProvisioningTimeout
@@ -101,7 +104,10 @@ func (c Config) WithDefaults() Config {
 		c.PullMiBps = 100
 	}
 	if c.RunTaskBatch == 0 {
-		c.RunTaskBatch = 10
+		c.RunTaskBatch = autoscale.MaxRunTaskCount
+	}
+	if c.Binpack == "" {
+		c.Binpack = autoscale.BinpackCPU
 	}
 	if c.ProvisioningLimit == 0 {
 		c.ProvisioningLimit = 100
@@ -150,6 +156,9 @@ func (c Config) Validate() error {
 	}
 	if c.ContainerStartMax < c.ContainerStartMin {
 		errs = append(errs, errors.New("container start: max < min"))
+	}
+	if !c.Binpack.Valid() {
+		errs = append(errs, fmt.Errorf("binpack: %q: want %q or %q", c.Binpack, autoscale.BinpackCPU, autoscale.BinpackMemory))
 	}
 	return errors.Join(errs...)
 }

@@ -1,7 +1,9 @@
 // Package sim is hashike's discrete-event simulator of an ECS-on-EC2 cluster: it replays a
 // Workload of jobs against simulated capacity pools (Auto Scaling groups behind capacity
-// providers) and drives an autoscale.Policy in virtual time, so policies can be compared on
-// wait, cost and utilisation before any of them touches a real account.
+// providers) and drives an autoscale.Policy in virtual time through the same
+// autoscale.Controller a live autoscaler runs (the simulator is an autoscale.Cluster), so
+// policies can be compared on wait, cost and utilisation before any of them touches a real
+// account.
 //
 // Everything runs in virtual time from an event heap (ordered by time; at one time the
 // cloud and arrivals, then the dispatcher, then policy ticks; then by the order the events
@@ -14,14 +16,15 @@
 // log-normal fitted to a preset's median and p95; launch failures and insufficient-capacity
 // errors; image pulls with a per-instance cache; container start; spot interruptions (a
 // per-instance hazard and correlated reclaims of a whole pool, each after a 2-minute notice);
-// ECS placement (binpack on CPU then memory, at most 10 tasks per RunTask, RESOURCE:CPU and
-// RESOURCE:MEMORY reasons) and capacity-provider PROVISIONING with its limit and timeout.
+// ECS placement (autoscale.Binpack: binpack on CPU then memory by default, at most 10 tasks
+// per RunTask, RESOURCE:CPU and RESOURCE:MEMORY reasons) and capacity-provider PROVISIONING with its limit and timeout.
 package sim
 
 // What is simplified or left out, on purpose:
 //
 //   - One region, no Availability Zones, no placement constraints or spread strategies, no
-//     daemon tasks, no ENI, port or GPU limits: placement is binpack on CPU, then memory.
+//     daemon tasks, no ENI, port or GPU limits: placement is binpack on CPU (or memory,
+//     Config.Binpack), then the other resource.
 //   - A task reserves its CPU and memory from placement; its wait (Metrics.Wait*) runs from
 //     submit to its first container start, image pull and container start included. A
 //     re-run after an interruption is counted (Reruns), not added to the wait.

@@ -16,7 +16,8 @@ func (f fixed) Interval() time.Duration {
 	}
 	return f.every
 }
-func (fixed) Decide(*autoscale.Snapshot, any) ([]autoscale.Action, any) { return nil, nil }
+func (fixed) Decide(*autoscale.Snapshot, time.Time) []autoscale.Action { return nil }
+func (fixed) Reset()                                                   {}
 
 // naive launches enough instances of the first pool's first type for the pending CPU and
 // memory not covered by launching instances (or, perTask, one instance per pending task
@@ -28,7 +29,8 @@ type naive struct {
 
 func (n naive) Name() string          { return "naive" }
 func (naive) Interval() time.Duration { return 30 * time.Second }
-func (n naive) Decide(s *autoscale.Snapshot, _ any) ([]autoscale.Action, any) {
+func (naive) Reset()                  {}
+func (n naive) Decide(s *autoscale.Snapshot, _ time.Time) []autoscale.Action {
 	pool := s.Pools[0]
 	t := s.Types[pool.InstanceTypes[0]]
 	launching, cpu, mem := 0, 0, 0
@@ -58,18 +60,22 @@ func (n naive) Decide(s *autoscale.Snapshot, _ any) ([]autoscale.Action, any) {
 	if need > 0 {
 		acts = append(acts, autoscale.Action{Launch: &autoscale.Launch{Pool: pool.Name, Count: need}})
 	}
-	return acts, nil
+	return acts
 }
 
 // chaos is naive plus, every other tick, a Terminate of the busiest instance (a policy that
 // breaks the rules, to test that killed tasks are requeued and counted).
-type chaos struct{ naive }
+type chaos struct {
+	naive
+	tick int
+}
 
-func (chaos) Name() string { return "chaos" }
-func (c chaos) Decide(s *autoscale.Snapshot, state any) ([]autoscale.Action, any) {
-	acts, _ := c.naive.Decide(s, nil)
-	tick, _ := state.(int)
-	if tick%2 == 1 {
+func (*chaos) Name() string { return "chaos" }
+func (c *chaos) Reset()     { c.tick = 0 }
+func (c *chaos) Decide(s *autoscale.Snapshot, now time.Time) []autoscale.Action {
+	acts := c.naive.Decide(s, now)
+	c.tick++
+	if c.tick%2 == 0 {
 		best := -1
 		for k, in := range s.Instances {
 			if best < 0 || in.Tasks > s.Instances[best].Tasks {
@@ -80,7 +86,7 @@ func (c chaos) Decide(s *autoscale.Snapshot, state any) ([]autoscale.Action, any
 			acts = append(acts, autoscale.Action{Terminate: &autoscale.Terminate{Instance: s.Instances[best].ID}})
 		}
 	}
-	return acts, tick + 1
+	return acts
 }
 
 // recorder keeps the snapshots it is given.
@@ -89,7 +95,7 @@ type recorder struct {
 	snaps *[]*autoscale.Snapshot
 }
 
-func (r recorder) Decide(s *autoscale.Snapshot, state any) ([]autoscale.Action, any) {
+func (r recorder) Decide(s *autoscale.Snapshot, _ time.Time) []autoscale.Action {
 	*r.snaps = append(*r.snaps, s)
-	return nil, nil
+	return nil
 }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/autoscale"
 )
 
@@ -60,6 +62,7 @@ type instance struct {
 	billed   bool
 	cache    map[string]time.Duration // image -> ready at
 	tasks    []int
+	slot     int // its index in sim.remaining
 }
 
 type sim struct {
@@ -94,10 +97,15 @@ type sim struct {
 	minCPU, minMem  int // the workload's smallest task
 
 	instances []*instance
-	seq       int
-	types     map[string]autoscale.InstanceType
-	pools     []autoscale.Pool
-	fitsAny   func(cpu, mem int) bool
+	// remaining is, for placement, what each of instances has left (-1: tasks may not go on
+	// it; instance.slot is its index); placeFresh says it is up to date: a change to an
+	// instance updates its entry, an instance's end clears placeFresh.
+	remaining  []autoscale.Remaining
+	placeFresh bool
+	seq        int
+	types      map[string]autoscale.InstanceType
+	pools      []autoscale.Pool
+	fitsAny    func(cpu, mem int) bool
 
 	regCPU, regMem, resCPU, resMem float64
 	lastT                          time.Duration
@@ -107,23 +115,73 @@ type sim struct {
 
 	m      Metrics
 	series []Sample
-	state  any
+	ctl    autoscale.Controller
+	ctx    context.Context
 }
 
-// Run replays wl against the cluster cfg describes, calling p every p.Interval(), and
-// returns the metrics. The same arguments give the same Result, byte for byte.
+// The simulator is an autoscale.Cluster in virtual time, and its own clock.
+var (
+	_ autoscale.Cluster = (*sim)(nil)
+	_ hashike.Clock     = virtualClock{}
+)
+
+// virtualClock is the simulator's time as a hashike.Clock. The simulator steps the
+// controller on its own tick events, so After is never waited on: its channel never fires.
+type virtualClock struct{ s *sim }
+
+func (c virtualClock) Now() time.Time                     { return c.s.cfg.Start.Add(c.s.now) }
+func (virtualClock) After(time.Duration) <-chan time.Time { return nil }
+
+// Run replays wl against the cluster cfg describes, stepping an autoscale.Controller over p
+// every p.Interval(), and returns the metrics. It resets p first, so the same arguments give
+// the same Result, byte for byte; p is the run's until it returns.
 func Run(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*Result, error) {
+	s, horizon, err := newSim(cfg, wl, p, seed)
+	if err != nil {
+		return nil, err
+	}
+	for s.closed < len(wl.Jobs) && s.h.len() > 0 {
+		e := s.h.pop()
+		if e.at > horizon {
+			break
+		}
+		s.advance(e.at)
+		s.events++
+		s.handle(e)
+		if s.events&0xffff == 0 && s.cfg.Progress != nil {
+			s.cfg.Progress(s.closed, len(wl.Jobs))
+		}
+	}
+	if s.closed < len(wl.Jobs) {
+		s.advance(max(s.now, horizon))
+		for i := range s.jobs {
+			if st := s.jobs[i].status; st != jobDone && st != jobFailed {
+				s.fail(i, ReasonHorizon)
+			}
+		}
+	}
+	if s.cfg.Progress != nil {
+		s.cfg.Progress(s.closed, len(wl.Jobs))
+	}
+	return s.result(), nil
+}
+
+// newSim sets up a run at time zero: the pools' initial instances and the first events.
+// It returns the horizon.
+func newSim(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*sim, time.Duration, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("sim config: %w", err)
+		return nil, 0, fmt.Errorf("sim config: %w", err)
 	}
 	if p.Interval() <= 0 {
-		return nil, fmt.Errorf("policy %s: interval %v must be > 0", p.Name(), p.Interval())
+		return nil, 0, fmt.Errorf("policy %s: interval %v must be > 0", p.Name(), p.Interval())
 	}
 	if !slices.IsSortedFunc(wl.Jobs, func(a, b Job) int { return cmp.Compare(a.Submit, b.Submit) }) {
-		return nil, errors.New("workload: jobs not ordered by submit")
+		return nil, 0, errors.New("workload: jobs not ordered by submit")
 	}
-	s := &sim{cfg: cfg, wl: wl, p: p, rng: newRand(seed)}
+	p.Reset()
+	s := &sim{cfg: cfg, wl: wl, p: p, rng: newRand(seed), ctx: context.Background()}
+	s.ctl = autoscale.Controller{Cluster: s, Policy: p, Clock: virtualClock{s}}
 	s.m.Policy, s.m.Workload, s.m.Seed, s.m.Jobs = p.Name(), wl.Name, seed, len(wl.Jobs)
 	s.types = map[string]autoscale.InstanceType{}
 	for _, t := range cfg.Types {
@@ -166,31 +224,7 @@ func Run(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*Result, err
 	}
 	s.h.push(event{at: 0, kind: evTick})
 	s.h.push(event{at: 0, kind: evSample})
-
-	for s.closed < len(wl.Jobs) && s.h.len() > 0 {
-		e := s.h.pop()
-		if e.at > horizon {
-			break
-		}
-		s.advance(e.at)
-		s.events++
-		s.handle(e)
-		if s.events&0xffff == 0 && cfg.Progress != nil {
-			cfg.Progress(s.closed, len(wl.Jobs))
-		}
-	}
-	if s.closed < len(wl.Jobs) {
-		s.advance(max(s.now, horizon))
-		for i := range s.jobs {
-			if st := s.jobs[i].status; st != jobDone && st != jobFailed {
-				s.fail(i, ReasonHorizon)
-			}
-		}
-	}
-	if cfg.Progress != nil {
-		cfg.Progress(s.closed, len(wl.Jobs))
-	}
-	return s.result(), nil
+	return s, horizon, nil
 }
 
 func (s *sim) expAfter(ratePerSec float64) time.Duration {
@@ -559,15 +593,17 @@ func (s *sim) runTask(d *pass, i int) {
 	k := shapeOf(job)
 	var in *instance
 	reason, failed := d.failed[k]
-	if !failed && job.CPU <= d.maxCPU && job.MemoryMiB <= d.maxMem {
-		in = s.binpack(job.CPU, job.MemoryMiB)
+	switch {
+	case failed:
+	case job.CPU <= d.maxCPU && job.MemoryMiB <= d.maxMem:
+		in, reason = s.binpack(job.CPU, job.MemoryMiB)
+	default:
+		// No instance has the CPU, or none the memory: the same reason without a scan, from
+		// the most any instance has left.
+		_, reason = autoscale.Binpack([]autoscale.Remaining{{CPU: d.maxCPU, MemoryMiB: d.maxMem}}, job.CPU, job.MemoryMiB, s.cfg.Binpack)
 	}
 	if in == nil {
 		if !failed {
-			reason = "RESOURCE:CPU"
-			if job.CPU <= d.maxCPU {
-				reason = "RESOURCE:MEMORY"
-			}
 			if d.failed == nil {
 				d.failed = map[shape]string{}
 			}
@@ -583,24 +619,44 @@ func (s *sim) runTask(d *pass, i int) {
 	d.maxCPU, d.maxMem, d.room = s.maxFree()
 }
 
-// binpack picks the placeable instance with the least free CPU that fits, then the least
-// free memory, then the oldest.
-func (s *sim) binpack(cpu, mem int) *instance {
-	var best *instance
-	bc, bm := 0, 0
-	for _, in := range s.instances {
-		if !s.placeable(in) {
-			continue
+// binpack places a task with ECS's placement (autoscale.Binpack on Config.Binpack) over
+// the placeable instances, oldest first, or returns the RESOURCE:* reason it failed with.
+// With no placeable instance it answers RESOURCE:CPU where ECS fails the call (so a policy
+// scaling from zero sees a resource failure).
+func (s *sim) binpack(cpu, mem int) (*instance, string) {
+	if !s.placeFresh {
+		s.remaining = s.remaining[:0]
+		for k, in := range s.instances {
+			in.slot = k
+			s.remaining = append(s.remaining, s.remainingOf(in))
 		}
-		c, m := in.a.Free()
-		if c < cpu || m < mem {
-			continue
-		}
-		if best == nil || c < bc || (c == bc && m < bm) {
-			best, bc, bm = in, c, m
-		}
+		s.placeFresh = true
 	}
-	return best
+	i, reason := autoscale.Binpack(s.remaining, cpu, mem, s.cfg.Binpack)
+	switch {
+	case i >= 0:
+		return s.instances[i], ""
+	case reason == "":
+		return nil, autoscale.ReasonResourceCPU
+	}
+	return nil, reason
+}
+
+// remainingOf is the instance's entry in s.remaining: its free CPU and memory, or -1 (no
+// task fits) when tasks may not go on it.
+func (s *sim) remainingOf(in *instance) autoscale.Remaining {
+	if !s.placeable(in) {
+		return autoscale.Remaining{CPU: -1, MemoryMiB: -1}
+	}
+	c, m := in.a.Free()
+	return autoscale.Remaining{CPU: c, MemoryMiB: m}
+}
+
+// touch updates the instance's entry in s.remaining after a change to it.
+func (s *sim) touch(in *instance) {
+	if s.placeFresh {
+		s.remaining[in.slot] = s.remainingOf(in)
+	}
 }
 
 func (s *sim) place(i int, in *instance) {
@@ -617,6 +673,7 @@ func (s *sim) place(i int, in *instance) {
 	s.pendingMem -= job.MemoryMiB
 	in.a.CPUUsed += job.CPU
 	in.a.MemoryUsed += job.MemoryMiB
+	s.touch(in)
 	in.a.Tasks++
 	in.a.IdleSince = time.Time{}
 	in.tasks = append(in.tasks, i)
@@ -647,6 +704,7 @@ func (s *sim) release(i int) {
 	job := &s.wl.Jobs[i]
 	in.a.CPUUsed -= job.CPU
 	in.a.MemoryUsed -= job.MemoryMiB
+	s.touch(in)
 	in.a.Tasks--
 	if at := slices.Index(in.tasks, i); at >= 0 {
 		in.tasks[at] = in.tasks[len(in.tasks)-1]
@@ -694,11 +752,16 @@ func (s *sim) newInstance(pi int, typ string, spot bool, forTasks []string) *ins
 		CPU: t.CPU, MemoryMiB: t.MemoryMiB, For: forTasks,
 	}
 	s.instances = append(s.instances, in)
+	if s.placeFresh {
+		in.slot = len(s.remaining)
+		s.remaining = append(s.remaining, s.remainingOf(in))
+	}
 	return in
 }
 
 func (s *sim) register(in *instance) {
 	in.a.State = autoscale.InstanceActive
+	s.touch(in)
 	in.active = s.now
 	in.a.ActiveAt = s.cfg.Start.Add(s.now)
 	s.regCPU += float64(in.typ.CPU)
@@ -718,6 +781,7 @@ func (s *sim) notice(in *instance) {
 	if s.cfg.SpotDraining && in.a.State == autoscale.InstanceActive {
 		in.a.State = autoscale.InstanceDraining
 	}
+	s.touch(in)
 	s.h.push(event{at: s.now + s.cfg.SpotNotice, kind: evReclaim, inst: in})
 }
 
@@ -762,6 +826,7 @@ func (s *sim) die(in *instance) {
 	s.bill(in)
 	s.m.Terminations++
 	s.instances = slices.DeleteFunc(s.instances, func(x *instance) bool { return x == in })
+	s.placeFresh = false
 	s.keepMin(in.pool)
 }
 
@@ -802,14 +867,19 @@ func (s *sim) find(id string) *instance {
 	return nil
 }
 
+// tick is a policy decision: the same autoscale.Controller.Step a live autoscaler runs.
+// Refused actions are counted (RejectedActions) by Apply; nothing else fails here.
 func (s *sim) tick() {
-	snap := s.snapshot()
-	actions, next := s.p.Decide(snap, s.state)
-	s.state = next
-	for _, a := range actions {
-		s.apply(a)
-	}
+	_ = s.ctl.Step(s.ctx)
 }
+
+// Snapshot is the cluster as a policy sees it now (autoscale.Cluster).
+func (s *sim) Snapshot(context.Context) (*autoscale.Snapshot, error) { return s.snapshot(), nil }
+
+// Apply carries out a policy's action (autoscale.Cluster): unknown pools, types and
+// instances are refused and counted (RejectedActions); a launch above the pool's Max
+// launches what fits under it.
+func (s *sim) Apply(_ context.Context, a autoscale.Action) error { return s.apply(a) }
 
 func (s *sim) snapshot() *autoscale.Snapshot {
 	snap := &autoscale.Snapshot{
@@ -842,21 +912,24 @@ func (s *sim) snapshot() *autoscale.Snapshot {
 	return snap
 }
 
-func (s *sim) apply(a autoscale.Action) {
+func (s *sim) reject() error {
+	s.m.RejectedActions++
+	return autoscale.ErrUnknown
+}
+
+func (s *sim) apply(a autoscale.Action) error {
 	switch {
 	case a.Launch != nil:
 		l := a.Launch
 		pi := slices.IndexFunc(s.pools, func(p autoscale.Pool) bool { return p.Name == l.Pool })
 		if pi < 0 {
-			s.m.RejectedActions++
-			return
+			return s.reject()
 		}
 		typ := l.Type
 		if typ == "" {
 			typ = s.pools[pi].InstanceTypes[0]
 		} else if !slices.Contains(s.pools[pi].InstanceTypes, typ) {
-			s.m.RejectedActions++
-			return
+			return s.reject()
 		}
 		inPool := 0
 		for _, in := range s.instances {
@@ -876,25 +949,28 @@ func (s *sim) apply(a autoscale.Action) {
 			}
 			s.launch(pi, typ, spot, forTasks)
 		}
+		if n < l.Count {
+			return fmt.Errorf("%d of %d launched: %w", max(n, 0), l.Count, autoscale.ErrAtMax)
+		}
 	case a.Drain != nil:
 		in := s.find(a.Drain.Instance)
 		if in == nil {
-			s.m.RejectedActions++
-			return
+			return s.reject()
 		}
 		if in.a.State == autoscale.InstanceLaunching || in.a.Tasks == 0 {
 			s.kill(in, false)
-			return
+			return nil
 		}
 		in.a.State = autoscale.InstanceDraining
+		s.touch(in)
 	case a.Terminate != nil:
 		in := s.find(a.Terminate.Instance)
 		if in == nil {
-			s.m.RejectedActions++
-			return
+			return s.reject()
 		}
 		s.kill(in, false)
 	}
+	return nil
 }
 
 func (s *sim) launch(pi int, typ string, spot bool, forTasks []string) {

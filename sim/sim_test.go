@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,7 +66,7 @@ func checkConservation(t *testing.T, wl Workload, r *Result) {
 
 func TestConservationSpotAndTerminations(t *testing.T) {
 	wl := batch(1, 12*time.Hour, 150)
-	for _, p := range []autoscale.Policy{naive{idleFor: 5 * time.Minute}, chaos{naive{idleFor: 2 * time.Minute}}, naive{perTask: true, idleFor: time.Minute}} {
+	for _, p := range []autoscale.Policy{naive{idleFor: 5 * time.Minute}, &chaos{naive: naive{idleFor: 2 * time.Minute}}, naive{perTask: true, idleFor: time.Minute}} {
 		r, err := Run(spotCluster(), wl, p, 7)
 		if err != nil {
 			t.Fatal(err)
@@ -117,7 +118,7 @@ func mapsEqual(a, b map[string]int) bool {
 func TestDeterminism(t *testing.T) {
 	wl := batch(3, 6*time.Hour, 200)
 	run := func(seed uint64) []byte {
-		r, err := Run(spotCluster(), wl, chaos{naive{idleFor: 3 * time.Minute}}, seed)
+		r, err := Run(spotCluster(), wl, &chaos{naive: naive{idleFor: 3 * time.Minute}}, seed)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,6 +131,24 @@ func TestDeterminism(t *testing.T) {
 	a, b, c := run(42), run(42), run(43)
 	if !bytes.Equal(a, b) {
 		t.Fatal("same seed, different results")
+	}
+	// The same policy value run again starts from a fresh state (Run resets it), as
+	// BenchmarkDayPolicies and a caller comparing seeds rely on.
+	for _, name := range autoscale.Names() {
+		p, _ := autoscale.ByName(name)
+		var first []byte
+		for range 2 {
+			r, err := Run(ForPolicy(spotCluster(), name), wl, p, 42)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(r)
+			if first == nil {
+				first = b
+			} else if !bytes.Equal(b, first) {
+				t.Errorf("%s: the same policy value run twice: different results", name)
+			}
+		}
 	}
 	if bytes.Equal(a, c) {
 		t.Fatal("different seeds, same results")
@@ -246,6 +265,32 @@ func TestBinpack(t *testing.T) {
 	}
 	if want := []string{"i-000001", "i-000001", "i-000002", "i-000002"}; !slices.Equal(got, want) {
 		t.Fatalf("placed on %v, want %v", got, want)
+	}
+}
+
+// TestBinpackField: the placement strategy's field decides between an instance with less
+// CPU left and one with less memory left.
+func TestBinpackField(t *testing.T) {
+	wl := Workload{Jobs: []Job{
+		{Submit: 0, Duration: time.Hour, CPU: 3072, MemoryMiB: 1024},            // the first: 1024 CPU left
+		{Submit: time.Second, Duration: time.Hour, CPU: 1024, MemoryMiB: 14000}, // too much memory for it: the second, 1000 MiB left
+		{Submit: 2 * time.Second, Duration: time.Hour, CPU: 512, MemoryMiB: 512},
+	}}
+	for field, want := range map[autoscale.BinpackField]string{autoscale.BinpackCPU: "i-000001", autoscale.BinpackMemory: "i-000002"} {
+		cfg := Config{
+			Pools:   []PoolConfig{{Pool: autoscale.Pool{Name: "p", InstanceTypes: []string{"m6i.xlarge"}, Max: 2}, Initial: 2}},
+			Binpack: field,
+		}
+		r, err := Run(cfg, wl, fixed{}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := []string{r.Records[0].Instance, r.Records[1].Instance, r.Records[2].Instance}; !slices.Equal(got, []string{"i-000001", "i-000002", want}) {
+			t.Errorf("binpack %s: placed on %v, the last want %s", field, got, want)
+		}
+	}
+	if _, err := Run(Config{Binpack: "spread"}, wl, fixed{}, 1); err == nil || !strings.Contains(err.Error(), "binpack") {
+		t.Errorf("binpack spread: %v", err)
 	}
 }
 
