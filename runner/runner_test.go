@@ -248,8 +248,30 @@ func TestStopRequestDeliveredBySignal(t *testing.T) {
 	r := newRunner(t, b)
 	run := create(t, r, spec(0))
 	stops := make(chan runner.StopRequest, 1)
+	type result struct {
+		run *hashike.Run
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		done, err := r.Supervise(context.Background(), run.ID, runner.Options{Stop: stops})
+		res <- result{done, err}
+	}()
+	// Once the task runs (a signal before that ends the start instead: see the ecs package's
+	// capacity wait tests).
+	for {
+		cur, err := r.Store.GetRun(context.Background(), run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur.State == hashike.StateRunning {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
 	stops <- runner.StopRequest{Cause: hashike.StopInterrupt, Grace: -1}
-	done, err := r.Supervise(context.Background(), run.ID, runner.Options{Stop: stops})
+	got := <-res
+	done, err := got.run, got.err
 	if err != nil {
 		t.Fatal(err)
 	}
