@@ -3,6 +3,7 @@ package ecs_test
 import (
 	"context"
 	"crypto/rand"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -135,5 +136,51 @@ func TestStopRecordedDuringCapacityWaitStartsNothing(t *testing.T) {
 	}
 	if n := len(cloud.Tasks()); n != 0 {
 		t.Fatalf("%d tasks started after the stop", n)
+	}
+}
+
+// With RunTask answering HTTP 500, a short capacityTimeout bounds the whole start: the run
+// ends start_failed soon after it, saying ECS failed, not that capacity was lacking. (The
+// runner rides out an unreachable platform by starting again; that must not restart the
+// capacity timeout.)
+func TestServerErrorsBoundedByCapacityTimeout(t *testing.T) {
+	cloud := newCloud(t, ecsfake.Options{})
+	cloud.AddInstance("default", 4096, 8192)
+	cloud.FailAlways("RunTask", ecsfake.ServerError())
+	store, err := sqlite.Open(filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var said syncBuffer
+	cfg := fastConfig(cloud)
+	cfg.Logger = slog.New(slog.NewTextHandler(&said, nil))
+	self := hashike.Owner{Host: "h", PID: 1, Start: "1"}
+	r := &runner.Runner{Backend: ecs.New(cfg), Store: store, Clock: hashike.SystemClock{}, Self: self,
+		Alive: func(o hashike.Owner) bool { return o == self }, Random: rand.Reader}
+	spec := job(64, "exit", "0")
+	spec.Backend = "ecs"
+	spec.ECS = &hashike.ECSOptions{CapacityTimeout: hashike.Duration(300 * time.Millisecond)}
+	run, _, err := r.Create(context.Background(), spec, "", &self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done, err := r.Supervise(ctx, run.ID, runner.Options{})
+	if err != nil {
+		t.Fatalf("Supervise: %v (the capacity timeout did not bound the server errors)", err)
+	}
+	if done.State != hashike.StateStartFailed || done.Exit.Code != hashike.ExitStartFailed {
+		t.Fatalf("recorded %s %+v", done.State, done.Exit)
+	}
+	if why := done.Exit.Reason; !strings.Contains(why, "server error") || !strings.Contains(why, "not a lack of capacity") {
+		t.Fatalf("reason %q does not say ECS failed", why)
+	}
+	if got := said.String(); strings.Contains(got, "waiting for capacity") || !strings.Contains(got, "server error") {
+		t.Fatalf("server errors reported as a capacity wait:\n%s", got)
+	}
+	if n := len(cloud.Tasks()); n != 0 {
+		t.Fatalf("%d tasks", n)
 	}
 }

@@ -241,7 +241,9 @@ func (b *Backend) registerIfChanged(ctx context.Context, in *ecs.RegisterTaskDef
 			b.log.Info("registered task definition", "arn", aws.ToString(out.TaskDefinition.TaskDefinitionArn))
 			return aws.ToString(out.TaskDefinition.TaskDefinitionArn), nil, nil
 		}
-		if (!tooManyConcurrent(err) && !retryable(err)) || i >= 10 || ctx.Err() != nil {
+		// Server errors and throttling the SDK's retryer has already retried; only ECS's answer
+		// to concurrent registrations of a family, which it does not, is retried here.
+		if !tooManyConcurrent(err) || i >= 10 || ctx.Err() != nil {
 			return "", nil, classify("register task definition "+family, err)
 		}
 		if serr := b.sleep(ctx, b.jitter(backoff)); serr != nil {
@@ -256,12 +258,7 @@ func (b *Backend) registerIfChanged(ctx context.Context, in *ecs.RegisterTaskDef
 // revision is needed. It only reads.
 func (b *Backend) reusable(ctx context.Context, in *ecs.RegisterTaskDefinitionInput, key string) (string, []types.ContainerOverride, error) {
 	family := aws.ToString(in.Family)
-	var cur *ecs.DescribeTaskDefinitionOutput
-	err := b.retry(ctx, func() error {
-		var err error
-		cur, err = b.ecs.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(family), Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags}})
-		return err
-	})
+	cur, err := b.ecs.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(family), Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags}})
 	switch {
 	case err == nil && cur.TaskDefinition != nil && cur.TaskDefinition.Status == types.TaskDefinitionStatusActive:
 		have, herr := describedInput(cur.TaskDefinition, cur.Tags)
@@ -292,12 +289,7 @@ func (b *Backend) taskDefinition(ctx context.Context, tdArn string) (*types.Task
 	if ok {
 		return td, nil
 	}
-	var out *ecs.DescribeTaskDefinitionOutput
-	err := b.retry(ctx, func() error {
-		var err error
-		out, err = b.ecs.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(tdArn)})
-		return err
-	})
+	out, err := b.ecs.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(tdArn)})
 	if err != nil {
 		return nil, classify("describe task definition "+tdArn, err)
 	}
