@@ -98,11 +98,10 @@ type Backend struct {
 }
 
 type registration struct {
-	arn       string
-	overrides []types.ContainerOverride
-	at        time.Time
-	done      chan struct{}
-	err       error
+	arn  string
+	at   time.Time
+	done chan struct{}
+	err  error
 }
 
 var _ hashike.Backend = (*Backend)(nil)
