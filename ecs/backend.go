@@ -245,12 +245,17 @@ func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (_ hashik
 	var outage error // set while the last answer was an ECS outage (a server error...), not a lack of room
 	for {
 		in.ClientToken = aws.String(ClientToken(req.RunID, attempt))
-		out, err := b.ecs.RunTask(sctx, in)
+		var seen error // the last answer of an attempt, as the SDK's retryer saw it
+		out, err := b.ecs.RunTask(sctx, in, observing(func(err error) { seen = err }))
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return hashike.TaskRef{}, fmt.Errorf("run task %s: %w", tdArn, ctx.Err())
 		case err != nil && sctx.Err() != nil:
-			// The capacity timeout ended the call (and the SDK's retries): keep the last answer.
+			// The capacity timeout ended the call while the SDK was retrying it: what ECS
+			// answered last is why.
+			if seen != nil && retryable(seen) {
+				outage = seen
+			}
 		case err != nil && noInstances(err):
 			lastWhy, outage = apiMessage(err), nil
 			attempt++
