@@ -397,7 +397,9 @@ wait:
 		return hashike.TaskRef{}, cause, ctx.Err()
 	}
 	// The start was cut short: a RunTask in flight may have started a task all the same.
-	if ref, err := r.Backend.Find(context.WithoutCancel(ctx), s.run.ID, &s.run.Spec); err == nil {
+	findCtx, cancelFind := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancelFind()
+	if ref, err := r.Backend.Find(findCtx, s.run.ID, &s.run.Spec); err == nil {
 		return ref, cause, nil
 	}
 	return hashike.TaskRef{}, cause, res.err
