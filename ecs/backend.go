@@ -288,6 +288,13 @@ func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (_ hashik
 		now := b.clock.Now()
 		if !now.Before(deadline) || sctx.Err() != nil {
 			if outage != nil {
+				// An answer lost to the outage may have started the task after all.
+				fctx, cancelFind := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				ref, ferr := b.Find(fctx, req.RunID, &req.Spec)
+				cancelFind()
+				if ferr == nil {
+					return ref, nil
+				}
 				return hashike.TaskRef{}, &hashike.StartError{Reason: fmt.Sprintf("ECS %s: RunTask kept failing for the capacity timeout (%s), so no task was started; this is not a lack of capacity: %v",
 					outageKind(outage), limit, outage)}
 			}

@@ -521,3 +521,31 @@ func TestEventsShownLongAfterStopAreRead(t *testing.T) {
 		t.Fatalf("lines %q, want the whole tail", lines)
 	}
 }
+
+// failingAfterStart starts the task but answers every RunTask with a server error.
+type failingAfterStart struct{ ecs.ECSAPI }
+
+func (f failingAfterStart) RunTask(ctx context.Context, in *awsecs.RunTaskInput, opt ...func(*awsecs.Options)) (*awsecs.RunTaskOutput, error) {
+	if _, err := f.ECSAPI.RunTask(ctx, in, opt...); err != nil {
+		return nil, err
+	}
+	return nil, ecsfake.ServerError()
+}
+
+// Server errors until the capacity timeout, but the task was started by a call whose answer was
+// lost: Start returns that task rather than a failure, so that it does not run unknown.
+func TestServerErrorsAfterAStartedTaskReturnIt(t *testing.T) {
+	cloud := newCloud(t, ecsfake.Options{})
+	cloud.AddInstance("default", 4096, 8192)
+	cfg := fastConfig(cloud)
+	cfg.ECS = failingAfterStart{cloud.ECS()}
+	spec := job(64, "exit", "0")
+	spec.ECS = &hashike.ECSOptions{CapacityTimeout: hashike.Duration(200 * time.Millisecond)}
+	ref, err := ecs.New(cfg).Start(tctx(t), hashike.StartRequest{RunID: newRunID(), Spec: spec})
+	if err != nil {
+		t.Fatalf("Start: %v, want the task the lost answer started", err)
+	}
+	if tasks := cloud.Tasks(); len(tasks) != 1 || aws.ToString(tasks[0].TaskArn) != ref.ID {
+		t.Fatalf("Start returned %q; the cloud has %d tasks", ref.ID, len(tasks))
+	}
+}
