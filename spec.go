@@ -28,6 +28,30 @@ type JobSpec struct {
 	Timeout Duration `json:"timeout,omitempty"`
 	// ECS holds the options of the ecs backend (RunTask's cluster, launch type, network...).
 	ECS *ECSOptions `json:"ecs,omitempty"`
+	// Base is the task definition as the job file defines it, before the per-run overrides
+	// TaskDefinition includes (hashike run's command after --, -e, --cpu and --memory; the
+	// server's run variables); nil when the run has none. TaskDefinition is what runs. The ecs
+	// backend registers Base, so a revision matches the file, and sends the difference as
+	// RunTask containerOverrides.
+	Base *TaskDefinition `json:"baseTaskDefinition,omitempty"`
+}
+
+// Filed is the task definition as the job file defines it: Base, or TaskDefinition when the
+// run has no per-run overrides.
+func (s *JobSpec) Filed() *TaskDefinition {
+	if s.Base != nil {
+		return s.Base
+	}
+	return &s.TaskDefinition
+}
+
+// KeepBase records the task definition as it is now as Base, unless Base is already set:
+// called before per-run changes are made to TaskDefinition.
+func (s *JobSpec) KeepBase() {
+	if s.Base == nil {
+		base := deepCopy(s.TaskDefinition)
+		s.Base = &base
+	}
 }
 
 // Duration is a time.Duration written as Go's duration text ("90s", "1h30m").
@@ -589,6 +613,7 @@ func (o Overrides) Apply(s JobSpec) (JobSpec, error) {
 	if c == nil {
 		return s, unknownContainer(name, &out)
 	}
+	out.KeepBase()
 	if o.Command != nil {
 		c.Command = append([]string(nil), o.Command...)
 	}

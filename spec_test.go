@@ -2,6 +2,7 @@ package hashike
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +72,17 @@ func TestOverridesApply(t *testing.T) {
 	}
 	if *s.TaskDefinition.ContainerDefinitions[0].Memory != 512 {
 		t.Fatal("Apply changed its input")
+	}
+	// The definition as filed is kept beside the one that runs, so a backend that registers
+	// definitions registers the file's and sends the overrides per run.
+	if got.Base == nil || !reflect.DeepEqual(*got.Filed(), s.TaskDefinition) {
+		t.Fatalf("Base %+v, want the definition before the overrides", got.Base)
+	}
+	if again, _ := (Overrides{Command: []string{"y"}}).Apply(got); !reflect.DeepEqual(*again.Filed(), s.TaskDefinition) {
+		t.Fatal("a second Apply replaced the filed definition")
+	}
+	if only, _ := (Overrides{Timeout: &timeout}).Apply(s); only.Base != nil {
+		t.Fatal("a timeout alone recorded a Base: it changes no container")
 	}
 	if _, err := (Overrides{Container: "nope", Cpu: intp(1)}).Apply(s); ErrorCodeOf(err) != EInvalid || !strings.Contains(err.Error(), "--container") {
 		t.Fatalf("unknown container: %v", err)

@@ -98,11 +98,10 @@ type Backend struct {
 }
 
 type registration struct {
-	arn       string
-	overrides []types.ContainerOverride
-	at        time.Time
-	done      chan struct{}
-	err       error
+	arn  string
+	at   time.Time
+	done chan struct{}
+	err  error
 }
 
 var _ hashike.Backend = (*Backend)(nil)
@@ -193,19 +192,46 @@ func ClientToken(runID string, attempt int) string {
 
 // Start implements hashike.Backend. It registers the task definition when it differs from
 // the family's latest ACTIVE revision, then calls RunTask. RunTask failures for lack of
-// capacity (RESOURCE:*, AGENT, no container instances) are retried with backoff until the
-// capacity timeout, raising the Auto Scaling group's desired capacity when the job names one;
-// then Start returns a *hashike.StartError. A task that goes to PROVISIONING is returned at
-// once: Wait stops it if it is still PROVISIONING when the capacity timeout expires.
+// capacity (RESOURCE:*, AGENT, no container instances) are retried with backoff, raising the
+// Auto Scaling group's desired capacity when the job names one; so are ECS server errors,
+// throttling past the SDK's own retries and network errors, in any call Start makes. All of
+// it, the SDK's retries included, ends by the capacity timeout: then Start returns a
+// *hashike.StartError saying what it waited for (capacity, or ECS itself). ctx ending stops
+// the wait at once. A task that goes to PROVISIONING is returned at once: Wait stops it if it
+// is still PROVISIONING when the capacity timeout expires.
 // StartRequest.Secrets is ignored: ECS resolves the valueFrom references itself.
-func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (hashike.TaskRef, error) {
-	if ref, err := b.Find(ctx, req.RunID, &req.Spec); err == nil {
+func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (_ hashike.TaskRef, err error) {
+	o := options(&req.Spec)
+	limit := time.Duration(o.CapacityTimeout)
+	deadline := b.clock.Now().Add(limit)
+	sctx, cancel := b.withDeadline(ctx, limit)
+	defer cancel()
+	defer func() {
+		// Whatever was cut short by the capacity timeout: the run could not start in the
+		// time its job gives it.
+		var se *hashike.StartError
+		if err != nil && ctx.Err() == nil && sctx.Err() != nil && !errors.As(err, &se) {
+			err = &hashike.StartError{Reason: fmt.Sprintf("no task started within the capacity timeout (%s): %v", limit, err)}
+		}
+	}()
+	var ref hashike.TaskRef
+	err = b.ride(sctx, "list tasks", func() error {
+		var err error
+		ref, err = b.Find(sctx, req.RunID, &req.Spec)
+		return err
+	})
+	if err == nil {
 		return ref, nil
 	} else if hashike.ErrorCodeOf(err) != hashike.ENotFound {
 		return hashike.TaskRef{}, err
 	}
-	o := options(&req.Spec)
-	tdArn, overrides, err := b.ensureTaskDefinition(ctx, &req.Spec)
+	var tdArn string
+	var overrides []types.ContainerOverride
+	err = b.ride(sctx, "register task definition", func() error {
+		var err error
+		tdArn, overrides, err = b.ensureTaskDefinition(sctx, &req.Spec)
+		return err
+	})
 	if err != nil {
 		return hashike.TaskRef{}, err
 	}
@@ -213,24 +239,29 @@ func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (hashike.
 	if len(overrides) > 0 {
 		in.Overrides = &types.TaskOverride{ContainerOverrides: overrides}
 	}
-	deadline := b.clock.Now().Add(time.Duration(o.CapacityTimeout))
 	backoff := b.pollMin
 	attempt := 0
 	lastWhy := ""
-	var lastErr error // set while the last answer was an error to retry, not a lack of room
+	var outage error // set while the last answer was an ECS outage (a server error...), not a lack of room
 	for {
 		in.ClientToken = aws.String(ClientToken(req.RunID, attempt))
-		out, err := b.ecs.RunTask(ctx, in)
-		lastErr = nil
+		var seen error // the last answer of an attempt, as the SDK's retryer saw it
+		out, err := b.ecs.RunTask(sctx, in, observing(func(err error) { seen = err }))
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return hashike.TaskRef{}, fmt.Errorf("run task %s: %w", tdArn, ctx.Err())
+		case err != nil && sctx.Err() != nil:
+			// The capacity timeout ended the call while the SDK was retrying it: what ECS
+			// answered last is why.
+			if seen != nil && retryable(seen) {
+				outage = seen
+			}
 		case err != nil && noInstances(err):
-			lastWhy = apiMessage(err)
+			lastWhy, outage = apiMessage(err), nil
 			attempt++
 		case err != nil && retryable(err):
 			// The answer may have been lost: retry with the same token.
-			lastWhy, lastErr = err.Error(), err
+			outage = err
 		case err != nil:
 			return hashike.TaskRef{}, classify("run task "+tdArn, err)
 		case len(out.Tasks) > 0:
@@ -242,11 +273,11 @@ func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (hashike.
 			if !capacityFailure(out.Failures) {
 				return hashike.TaskRef{}, &hashike.StartError{Reason: "RunTask: " + why}
 			}
-			lastWhy = why
+			lastWhy, outage = why, nil
 			attempt++
 		}
-		if o.AutoScalingGroupName != "" && attempt > 0 {
-			if err := b.scaleOut(ctx, o.Cluster, o.AutoScalingGroupName, req.Spec.Resources()); err != nil {
+		if o.AutoScalingGroupName != "" && outage == nil && attempt > 0 && sctx.Err() == nil {
+			if err := b.scaleOut(sctx, o.Cluster, o.AutoScalingGroupName, req.Spec.Resources()); err != nil {
 				var se *hashike.StartError
 				if errors.As(err, &se) || ctx.Err() != nil {
 					return hashike.TaskRef{}, err
@@ -255,16 +286,68 @@ func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (hashike.
 			}
 		}
 		now := b.clock.Now()
-		if !now.Before(deadline) && lastErr != nil {
-			return hashike.TaskRef{}, classify("run task "+tdArn, lastErr)
-		}
-		if !now.Before(deadline) {
+		if !now.Before(deadline) || sctx.Err() != nil {
+			if outage != nil {
+				// An answer lost to the outage may have started the task after all.
+				fctx, cancelFind := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				ref, ferr := b.Find(fctx, req.RunID, &req.Spec)
+				cancelFind()
+				if ferr == nil {
+					return ref, nil
+				}
+				return hashike.TaskRef{}, &hashike.StartError{Reason: fmt.Sprintf("ECS %s: RunTask kept failing for the capacity timeout (%s), so no task was started; this is not a lack of capacity: %v",
+					outageKind(outage), limit, outage)}
+			}
+			if lastWhy == "" {
+				lastWhy = "no answer from RunTask in time"
+			}
 			return hashike.TaskRef{}, &hashike.StartError{Reason: fmt.Sprintf("capacity timeout: no room for the task in cluster %s within %s: %s",
-				o.Cluster, time.Duration(o.CapacityTimeout), lastWhy)}
+				o.Cluster, limit, lastWhy)}
 		}
-		b.log.Info("waiting for capacity", "cluster", o.Cluster, "why", lastWhy, "gives up in", deadline.Sub(now).Round(time.Second))
-		if err := b.sleep(ctx, min(b.jitter(backoff), deadline.Sub(now))); err != nil {
-			return hashike.TaskRef{}, fmt.Errorf("run task %s: waiting for capacity: %w", tdArn, err)
+		if outage != nil {
+			b.log.Warn("ECS "+outageKind(outage)+", retrying RunTask", "cluster", o.Cluster, "err", outage, "gives up in", deadline.Sub(now).Round(time.Second))
+		} else {
+			b.log.Info("waiting for capacity", "cluster", o.Cluster, "why", lastWhy, "gives up in", deadline.Sub(now).Round(time.Second))
+		}
+		if err := b.sleep(sctx, min(b.jitter(backoff), deadline.Sub(now))); err != nil && ctx.Err() != nil {
+			return hashike.TaskRef{}, fmt.Errorf("run task %s: waiting for capacity: %w", tdArn, ctx.Err())
+		}
+		backoff = min(backoff*2, b.pollMax)
+	}
+}
+
+// withDeadline is ctx ending after d on the backend's clock.
+func (b *Backend) withDeadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(ctx)
+	expired := b.clock.After(d)
+	go func() {
+		select {
+		case <-expired:
+			cancel()
+		case <-c.Done():
+		}
+	}()
+	return c, cancel
+}
+
+// ride calls fn until it succeeds, fails for good, or ctx ends: an EUnavailable error (an ECS
+// server error, throttling or a network error the SDK's retries did not overcome) is logged
+// and tried again after a backoff. Cut short by ctx, it returns the last error ECS gave.
+func (b *Backend) ride(ctx context.Context, op string, fn func() error) error {
+	backoff := b.pollMin
+	var last error
+	for {
+		err := fn()
+		if err != nil && ctx.Err() != nil && last != nil {
+			return last
+		}
+		if err == nil || hashike.ErrorCodeOf(err) != hashike.EUnavailable || ctx.Err() != nil {
+			return err
+		}
+		last = err
+		b.log.Warn("ECS unavailable, retrying", "op", op, "err", err)
+		if b.sleep(ctx, b.jitter(backoff)) != nil {
+			return last
 		}
 		backoff = min(backoff*2, b.pollMax)
 	}
@@ -373,13 +456,8 @@ func (b *Backend) Find(ctx context.Context, runID string, spec *hashike.JobSpec)
 	for _, desired := range []types.DesiredStatus{types.DesiredStatusRunning, types.DesiredStatusStopped} {
 		var token *string
 		for {
-			var out *ecs.ListTasksOutput
-			err := b.retry(ctx, func() error {
-				var err error
-				out, err = b.ecs.ListTasks(ctx, &ecs.ListTasksInput{
-					Cluster: aws.String(o.Cluster), StartedBy: aws.String(StartedBy(runID)), DesiredStatus: desired, NextToken: token,
-				})
-				return err
+			out, err := b.ecs.ListTasks(ctx, &ecs.ListTasksInput{
+				Cluster: aws.String(o.Cluster), StartedBy: aws.String(StartedBy(runID)), DesiredStatus: desired, NextToken: token,
 			})
 			if err != nil {
 				return hashike.TaskRef{}, classify("list tasks of run "+runID+" in "+o.Cluster, err)
@@ -422,12 +500,7 @@ func (b *Backend) describeTasks(ctx context.Context, cluster string, arns []stri
 	var missing []string
 	for start := 0; start < len(arns); start += 100 {
 		batch := arns[start:min(start+100, len(arns))]
-		var out *ecs.DescribeTasksOutput
-		err := b.retry(ctx, func() error {
-			var err error
-			out, err = b.ecs.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: batch, Include: []types.TaskField{types.TaskFieldTags}})
-			return err
-		})
+		out, err := b.ecs.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: batch, Include: []types.TaskField{types.TaskFieldTags}})
 		if err != nil {
 			return nil, nil, classify("describe tasks in "+cluster, err)
 		}
@@ -467,10 +540,7 @@ func (b *Backend) Stop(ctx context.Context, ref hashike.TaskRef, reason string, 
 	if len(reason) > 255 {
 		reason = reason[:255]
 	}
-	err := b.retry(ctx, func() error {
-		_, err := b.ecs.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(clusterOf(ref)), Task: aws.String(ref.ID), Reason: aws.String(reason)})
-		return err
-	})
+	_, err := b.ecs.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(clusterOf(ref)), Task: aws.String(ref.ID), Reason: aws.String(reason)})
 	if err != nil && !taskNotFound(err) {
 		return classify("stop task "+ref.ID, err)
 	}
@@ -481,10 +551,7 @@ func (b *Backend) Stop(ctx context.Context, ref hashike.TaskRef, reason string, 
 // about an hour after it stopped. Remove tags the task hashike:removed so that Find no longer
 // returns it; a task ECS already forgot is fine.
 func (b *Backend) Remove(ctx context.Context, ref hashike.TaskRef) error {
-	err := b.retry(ctx, func() error {
-		_, err := b.ecs.TagResource(ctx, &ecs.TagResourceInput{ResourceArn: aws.String(ref.ID), Tags: []types.Tag{{Key: aws.String(TagRemoved), Value: aws.String("true")}}})
-		return err
-	})
+	_, err := b.ecs.TagResource(ctx, &ecs.TagResourceInput{ResourceArn: aws.String(ref.ID), Tags: []types.Tag{{Key: aws.String(TagRemoved), Value: aws.String("true")}}})
 	if err != nil && !taskNotFound(err) {
 		return classify("tag task "+ref.ID+" removed", err)
 	}
@@ -506,21 +573,5 @@ func (b *Backend) sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	case <-b.clock.After(d):
 		return nil
-	}
-}
-
-// retry calls fn until it succeeds, fails for good, or ctx ends: throttling and server errors
-// are retried with capped exponential backoff and jitter, at most 8 times.
-func (b *Backend) retry(ctx context.Context, fn func() error) error {
-	backoff := b.pollMin
-	for i := 0; ; i++ {
-		err := fn()
-		if err == nil || !retryable(err) || i >= 8 || ctx.Err() != nil {
-			return err
-		}
-		if serr := b.sleep(ctx, b.jitter(backoff)); serr != nil {
-			return err
-		}
-		backoff = min(backoff*2, b.pollMax)
 	}
 }

@@ -3,6 +3,7 @@ package ecs_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -73,10 +74,14 @@ func waitRef(t *testing.T, b *ecs.Backend, ref hashike.TaskRef) (hashike.TaskSta
 	return st, lines
 }
 
+// A job file is registered as it is: an edited command, environment, cpu or memory in the
+// file registers a new revision whose content is the file's, as ecspresso does; only the
+// per-run overrides (hashike run's command after --, -e, --cpu, --memory) ride as RunTask
+// containerOverrides on the file's revision.
 func TestRegisterOnlyWhenChanged(t *testing.T) {
 	cloud := newCloud(t, ecsfake.Options{})
 	cloud.AddInstance("default", 4096, 8192)
-	spec := func(cpu, mem hashike.TaskSize, env []hashike.KeyValuePair, cmd ...string) hashike.JobSpec {
+	file := func(cpu, mem hashike.TaskSize, env []hashike.KeyValuePair, cmd ...string) hashike.JobSpec {
 		s := job(64, cmd...)
 		s.TaskDefinition.Cpu, s.TaskDefinition.Memory = cpu, mem
 		c := &s.TaskDefinition.ContainerDefinitions[0]
@@ -84,24 +89,41 @@ func TestRegisterOnlyWhenChanged(t *testing.T) {
 		c.Extra = map[string]any{"portMappings": []any{map[string]any{"containerPort": 8080}}}
 		return s
 	}
+	cli := func(o hashike.Overrides, s hashike.JobSpec) hashike.JobSpec {
+		out, err := o.Apply(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	sized := func(s hashike.JobSpec, cpu, mem int) hashike.JobSpec {
+		c := &s.TaskDefinition.ContainerDefinitions[0]
+		c.Cpu, c.Memory = cpu, intp(mem)
+		return s
+	}
 	ab := []hashike.KeyValuePair{{Name: "A", Value: "1"}, {Name: "B", Value: "2"}}
 	ba := []hashike.KeyValuePair{{Name: "B", Value: "2"}, {Name: "A", Value: "1"}}
+	a9 := []hashike.KeyValuePair{{Name: "A", Value: "9"}, {Name: "B", Value: "2"}}
 	steps := []struct {
 		name      string
 		spec      hashike.JobSpec
 		registers int
 		exit      int
 		line      string // a line the task must print ("" for none)
+		overrides bool   // whether RunTask must carry containerOverrides
 	}{
-		{"first", spec("0.25 vCPU", "0.5 GB", ab, "exit", "0"), 1, 0, ""},
-		{"same in other words", spec("256", "512", ba, "exit", "0"), 1, 0, ""},
-		// What RunTask can override (command, environment) reuses the revision.
-		{"other command", spec("256", "512", ab, "exit", "1"), 1, 1, ""},
-		{"other environment", spec("256", "512", []hashike.KeyValuePair{{Name: "A", Value: "9"}, {Name: "B", Value: "2"}, {Name: "DATE", Value: "x"}},
-			"env", "A", "env", "DATE", "exit", "0"), 1, 0, "DATE=x"},
-		// What it cannot override needs a revision.
-		{"other task memory", spec("256", "1024", ab, "exit", "0"), 2, 0, ""},
-		{"back to the first", spec("256", "512", ab, "exit", "0"), 3, 0, ""},
+		{"first", file("0.25 vCPU", "0.5 GB", ab, "exit", "0"), 1, 0, "", false},
+		{"same in other words", file("256", "512", ba, "exit", "0"), 1, 0, "", false},
+		// An edited file is a new revision, whatever the field.
+		{"file's command edited", file("256", "512", ab, "exit", "1"), 2, 1, "", false},
+		{"file's environment edited", file("256", "512", a9, "env", "A", "exit", "1"), 3, 1, "A=9", false},
+		{"file's container cpu and memory edited", sized(file("256", "512", a9, "exit", "0"), 128, 96), 4, 0, "", false},
+		// Per-run overrides reuse the file's revision.
+		{"override of command and environment", cli(hashike.Overrides{Command: []string{"env", "A", "env", "DATE", "exit", "0"},
+			Environment: []hashike.KeyValuePair{{Name: "A", Value: "7"}, {Name: "DATE", Value: "x"}}}, sized(file("256", "512", a9, "exit", "0"), 128, 96)), 4, 0, "DATE=x", true},
+		{"override of cpu and memory", cli(hashike.Overrides{Cpu: intp(256), Memory: intp(128)}, sized(file("256", "512", a9, "exit", "0"), 128, 96)), 4, 0, "", true},
+		{"other task memory", file("256", "1024", ab, "exit", "0"), 5, 0, "", false},
+		{"back to the first", file("256", "512", ab, "exit", "0"), 6, 0, "", false},
 	}
 	for _, s := range steps {
 		b := ecs.New(fastConfig(cloud)) // a fresh process: no cache
@@ -113,15 +135,60 @@ func TestRegisterOnlyWhenChanged(t *testing.T) {
 			t.Fatalf("%s: %d registrations, want %d", s.name, got, s.registers)
 		}
 		if c := st.Container("app"); c.ExitCode == nil || *c.ExitCode != s.exit {
-			t.Fatalf("%s: container %+v, want exit %d: the override did not reach the task", s.name, c, s.exit)
+			t.Fatalf("%s: container %+v, want exit %d", s.name, c, s.exit)
 		}
 		if s.line != "" && !slices.Contains(lines, s.line) {
 			t.Fatalf("%s: output %q lacks %q", s.name, lines, s.line)
 		}
-		if s.line == "DATE=x" && !slices.Contains(lines, "A=9") {
-			t.Fatalf("%s: output %q lacks the replaced A=9", s.name, lines)
+		if s.line == "DATE=x" && !slices.Contains(lines, "A=7") {
+			t.Fatalf("%s: output %q lacks the overridden A=7", s.name, lines)
+		}
+		tasks := cloud.Tasks()
+		task := tasks[len(tasks)-1]
+		if got := task.Overrides != nil && len(task.Overrides.ContainerOverrides) > 0; got != s.overrides {
+			t.Fatalf("%s: RunTask overrides %+v, want overrides: %v", s.name, task.Overrides, s.overrides)
+		}
+		// The revision the task ran is the job file's definition, whatever the overrides.
+		if got, want := revisionCanonical(t, cloud, aws.ToString(task.TaskDefinitionArn)), fileCanonical(t, &s.spec); got != want {
+			t.Fatalf("%s: the revision run is\n%s\nbut the file says\n%s", s.name, got, want)
 		}
 	}
+}
+
+// revisionCanonical is the canonical form of a registered revision.
+func revisionCanonical(t *testing.T, cloud *ecsfake.Cloud, arn string) string {
+	t.Helper()
+	out, err := cloud.ECS().DescribeTaskDefinition(context.Background(), &awsecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(out.TaskDefinition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in awsecs.RegisterTaskDefinitionInput
+	if err := json.Unmarshal(raw, &in); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ecs.Canonical(&in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// fileCanonical is the canonical form of the job file's definition, as the backend registers it.
+func fileCanonical(t *testing.T, spec *hashike.JobSpec) string {
+	t.Helper()
+	in, err := ecs.RegisterInput(spec.Filed(), testLogs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ecs.Canonical(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func TestRegisterRetriesConcurrentAttempts(t *testing.T) {
@@ -452,5 +519,33 @@ func TestEventsShownLongAfterStopAreRead(t *testing.T) {
 	st, lines := runToEnd(t, ecs.New(cfg), job(64, "print", "3", "tail", "exit", "0"))
 	if st.LastStatus != hashike.TaskStopped || len(lines) != 3 || lines[2] != "tail 3" {
 		t.Fatalf("lines %q, want the whole tail", lines)
+	}
+}
+
+// failingAfterStart starts the task but answers every RunTask with a server error.
+type failingAfterStart struct{ ecs.ECSAPI }
+
+func (f failingAfterStart) RunTask(ctx context.Context, in *awsecs.RunTaskInput, opt ...func(*awsecs.Options)) (*awsecs.RunTaskOutput, error) {
+	if _, err := f.ECSAPI.RunTask(ctx, in, opt...); err != nil {
+		return nil, err
+	}
+	return nil, ecsfake.ServerError()
+}
+
+// Server errors until the capacity timeout, but the task was started by a call whose answer was
+// lost: Start returns that task rather than a failure, so that it does not run unknown.
+func TestServerErrorsAfterAStartedTaskReturnIt(t *testing.T) {
+	cloud := newCloud(t, ecsfake.Options{})
+	cloud.AddInstance("default", 4096, 8192)
+	cfg := fastConfig(cloud)
+	cfg.ECS = failingAfterStart{cloud.ECS()}
+	spec := job(64, "exit", "0")
+	spec.ECS = &hashike.ECSOptions{CapacityTimeout: hashike.Duration(200 * time.Millisecond)}
+	ref, err := ecs.New(cfg).Start(tctx(t), hashike.StartRequest{RunID: newRunID(), Spec: spec})
+	if err != nil {
+		t.Fatalf("Start: %v, want the task the lost answer started", err)
+	}
+	if tasks := cloud.Tasks(); len(tasks) != 1 || aws.ToString(tasks[0].TaskArn) != ref.ID {
+		t.Fatalf("Start returned %q; the cloud has %d tasks", ref.ID, len(tasks))
 	}
 }

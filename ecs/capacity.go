@@ -76,12 +76,7 @@ func (b *Backend) scaleOut(ctx context.Context, cluster, group string, need hash
 	if b.autoscaling == nil {
 		return fmt.Errorf("scale out %s: the backend has no Auto Scaling client", group)
 	}
-	var gout *autoscaling.DescribeAutoScalingGroupsOutput
-	err := b.retry(ctx, func() error {
-		var err error
-		gout, err = b.autoscaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{group}})
-		return err
-	})
+	gout, err := b.autoscaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{group}})
 	if err != nil {
 		return classify("describe auto scaling group "+group, err)
 	}
@@ -106,11 +101,8 @@ func (b *Backend) scaleOut(ctx context.Context, cluster, group string, need hash
 		return nil
 	}
 	b.log.Info("scale out", "group", group, "from", g.Desired, "to", desired, "why", why)
-	err = b.retry(ctx, func() error {
-		_, err := b.autoscaling.SetDesiredCapacity(ctx, &autoscaling.SetDesiredCapacityInput{
-			AutoScalingGroupName: aws.String(group), DesiredCapacity: aws.Int32(int32(desired)), HonorCooldown: aws.Bool(false),
-		})
-		return err
+	_, err = b.autoscaling.SetDesiredCapacity(ctx, &autoscaling.SetDesiredCapacityInput{
+		AutoScalingGroupName: aws.String(group), DesiredCapacity: aws.Int32(int32(desired)), HonorCooldown: aws.Bool(false),
 	})
 	if err != nil {
 		return classify(fmt.Sprintf("set desired capacity of %s to %d", group, desired), err)
@@ -123,12 +115,7 @@ func (b *Backend) activeInstances(ctx context.Context, cluster string) ([]Instan
 	var arns []string
 	var token *string
 	for {
-		var out *ecs.ListContainerInstancesOutput
-		err := b.retry(ctx, func() error {
-			var err error
-			out, err = b.ecs.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Cluster: aws.String(cluster), Status: types.ContainerInstanceStatusActive, NextToken: token})
-			return err
-		})
+		out, err := b.ecs.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Cluster: aws.String(cluster), Status: types.ContainerInstanceStatusActive, NextToken: token})
 		if err != nil {
 			return nil, classify("list container instances of "+cluster, err)
 		}
@@ -140,12 +127,7 @@ func (b *Backend) activeInstances(ctx context.Context, cluster string) ([]Instan
 	var out []Instance
 	for start := 0; start < len(arns); start += 100 {
 		batch := arns[start:min(start+100, len(arns))]
-		var d *ecs.DescribeContainerInstancesOutput
-		err := b.retry(ctx, func() error {
-			var err error
-			d, err = b.ecs.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{Cluster: aws.String(cluster), ContainerInstances: batch})
-			return err
-		})
+		d, err := b.ecs.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{Cluster: aws.String(cluster), ContainerInstances: batch})
 		if err != nil {
 			return nil, classify("describe container instances of "+cluster, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 
 	"github.com/hashike/hashike"
@@ -45,11 +46,33 @@ func retryable(err error) bool {
 	if throttled(err) {
 		return true
 	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorFault() == smithy.FaultServer || ae.ErrorCode() == "ServerException" || ae.ErrorCode() == "ServiceUnavailableException"
+	if serverError(err) {
+		return true
 	}
-	return true
+	var ae smithy.APIError
+	return !errors.As(err, &ae)
+}
+
+// serverError reports whether err is the service failing: a server fault, ServerException, or
+// any HTTP 5xx answer (an endpoint that answers 500 without an error type).
+func serverError(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorFault() == smithy.FaultServer || ae.ErrorCode() == "ServerException" || ae.ErrorCode() == "ServiceUnavailableException") {
+		return true
+	}
+	var re *awshttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() >= 500
+}
+
+// outageKind names what a retryable error says about ECS, for the user.
+func outageKind(err error) string {
+	switch {
+	case throttled(err):
+		return "throttling"
+	case serverError(err):
+		return "server error"
+	}
+	return "unreachable"
 }
 
 // noInstances is RunTask's answer for a cluster without any container instance (an Auto

@@ -22,7 +22,7 @@ const planLookupTimeout = 10 * time.Second
 // When the lookup fails (no credentials, no access), the plan says so and still shows the
 // RunTask input.
 func (b *Backend) Plan(ctx context.Context, spec *hashike.JobSpec) (map[string]any, error) {
-	in, err := RegisterInput(&spec.TaskDefinition, b.defaultLog)
+	in, overrides, err := Registration(spec, b.defaultLog)
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +34,7 @@ func (b *Backend) Plan(ctx context.Context, spec *hashike.JobSpec) (map[string]a
 	td := map[string]any{"family": family}
 	lookupCtx, cancel := context.WithTimeout(ctx, planLookupTimeout)
 	defer cancel()
-	arn, overrides, lookupErr := b.reusable(lookupCtx, in, key)
+	arn, lookupErr := b.reusable(lookupCtx, in, key)
 	switch {
 	case lookupErr != nil:
 		td["action"] = "unknown: cannot read the family's latest revision"

@@ -182,13 +182,34 @@ func prune(v any) (any, bool) {
 	return v, false
 }
 
+// Registration is what Start registers for spec and the RunTask containerOverrides it runs it
+// with: the task definition as the job file defines it (spec.Filed), like ecspresso, and the
+// per-run overrides (the command after --, -e, --cpu, --memory; the server's run variables)
+// as containerOverrides. When those cannot be expressed as containerOverrides (RunTask can
+// override a container's command, environment, cpu and memory only, within 8,192
+// characters), the definition that runs is registered as it is, without overrides.
+func Registration(spec *hashike.JobSpec, defaultLog *hashike.LogConfiguration) (*ecs.RegisterTaskDefinitionInput, []types.ContainerOverride, error) {
+	want, err := RegisterInput(&spec.TaskDefinition, defaultLog)
+	if err != nil || spec.Base == nil {
+		return want, nil, err
+	}
+	filed, err := RegisterInput(spec.Base, defaultLog)
+	if err != nil {
+		return nil, nil, err
+	}
+	overrides, ok := overridesFor(filed, want)
+	if !ok {
+		return want, nil, nil
+	}
+	return filed, overrides, nil
+}
+
 // ensureTaskDefinition returns the ARN of a revision of the job's family to run and the
-// containerOverrides to run it with: the family's latest ACTIVE revision when the job equals
-// it, or differs only in what RunTask can override (command, environment, cpu, memory); else a
-// new revision. A process registers a definition at most once per 5 minutes however many runs
-// start.
+// containerOverrides to run it with (see Registration): the family's latest ACTIVE revision
+// when it equals the definition to register, else a new revision. A process registers a
+// definition at most once per 5 minutes however many runs start.
 func (b *Backend) ensureTaskDefinition(ctx context.Context, spec *hashike.JobSpec) (string, []types.ContainerOverride, error) {
-	in, err := RegisterInput(&spec.TaskDefinition, b.defaultLog)
+	in, overrides, err := Registration(spec, b.defaultLog)
 	if err != nil {
 		return "", nil, err
 	}
@@ -210,28 +231,28 @@ func (b *Backend) ensureTaskDefinition(ctx context.Context, spec *hashike.JobSpe
 	}
 	if ok && r.done == nil && r.err == nil && b.clock.Now().Sub(r.at) < 5*time.Minute {
 		b.mu.Unlock()
-		return r.arn, r.overrides, nil
+		return r.arn, overrides, nil
 	}
 	done := make(chan struct{})
 	b.registered[key] = registration{done: done}
 	b.mu.Unlock()
 
-	arn, overrides, err := b.registerIfChanged(ctx, in, key)
+	arn, err := b.registerIfChanged(ctx, in, key)
 	b.mu.Lock()
 	if err != nil {
 		delete(b.registered, key)
 	} else {
-		b.registered[key] = registration{arn: arn, overrides: overrides, at: b.clock.Now()}
+		b.registered[key] = registration{arn: arn, at: b.clock.Now()}
 	}
 	b.mu.Unlock()
 	close(done)
 	return arn, overrides, err
 }
 
-func (b *Backend) registerIfChanged(ctx context.Context, in *ecs.RegisterTaskDefinitionInput, key string) (string, []types.ContainerOverride, error) {
+func (b *Backend) registerIfChanged(ctx context.Context, in *ecs.RegisterTaskDefinitionInput, key string) (string, error) {
 	family := aws.ToString(in.Family)
-	if arn, overrides, err := b.reusable(ctx, in, key); err != nil || arn != "" {
-		return arn, overrides, err
+	if arn, err := b.reusable(ctx, in, key); err != nil || arn != "" {
+		return arn, err
 	}
 
 	backoff := b.pollMin
@@ -239,49 +260,41 @@ func (b *Backend) registerIfChanged(ctx context.Context, in *ecs.RegisterTaskDef
 		out, err := b.ecs.RegisterTaskDefinition(ctx, in)
 		if err == nil {
 			b.log.Info("registered task definition", "arn", aws.ToString(out.TaskDefinition.TaskDefinitionArn))
-			return aws.ToString(out.TaskDefinition.TaskDefinitionArn), nil, nil
+			return aws.ToString(out.TaskDefinition.TaskDefinitionArn), nil
 		}
-		if (!tooManyConcurrent(err) && !retryable(err)) || i >= 10 || ctx.Err() != nil {
-			return "", nil, classify("register task definition "+family, err)
+		// Server errors and throttling the SDK's retryer has already retried; only ECS's answer
+		// to concurrent registrations of a family, which it does not, is retried here.
+		if !tooManyConcurrent(err) || i >= 10 || ctx.Err() != nil {
+			return "", classify("register task definition "+family, err)
 		}
 		if serr := b.sleep(ctx, b.jitter(backoff)); serr != nil {
-			return "", nil, classify("register task definition "+family, err)
+			return "", classify("register task definition "+family, err)
 		}
 		backoff = min(backoff*2, b.pollMax)
 	}
 }
 
-// reusable returns the ARN of the family's latest ACTIVE revision when the job equals it (no
-// overrides) or differs only in what RunTask overrides (with those overrides), and "" when a new
-// revision is needed. It only reads.
-func (b *Backend) reusable(ctx context.Context, in *ecs.RegisterTaskDefinitionInput, key string) (string, []types.ContainerOverride, error) {
+// reusable returns the ARN of the family's latest ACTIVE revision when it equals in (in their
+// canonical forms), and "" when a new revision is needed. It only reads.
+func (b *Backend) reusable(ctx context.Context, in *ecs.RegisterTaskDefinitionInput, key string) (string, error) {
 	family := aws.ToString(in.Family)
-	var cur *ecs.DescribeTaskDefinitionOutput
-	err := b.retry(ctx, func() error {
-		var err error
-		cur, err = b.ecs.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(family), Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags}})
-		return err
-	})
+	cur, err := b.ecs.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(family), Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags}})
 	switch {
 	case err == nil && cur.TaskDefinition != nil && cur.TaskDefinition.Status == types.TaskDefinitionStatusActive:
 		have, herr := describedInput(cur.TaskDefinition, cur.Tags)
 		if herr != nil {
 			break
 		}
-		arn := aws.ToString(cur.TaskDefinition.TaskDefinitionArn)
 		if hk, cerr := Canonical(have); cerr == nil && hk == key {
-			return arn, nil, nil
-		}
-		if overrides, ok := overridesFor(have, in); ok {
-			return arn, overrides, nil
+			return aws.ToString(cur.TaskDefinition.TaskDefinitionArn), nil
 		}
 	case err == nil:
 	case apiCode(err) == "ClientException":
 		// The family has no ACTIVE revision yet.
 	default:
-		return "", nil, classify("describe task definition "+family, err)
+		return "", classify("describe task definition "+family, err)
 	}
-	return "", nil, nil
+	return "", nil
 }
 
 // taskDefinition returns the registered revision tdArn, described once per process.
@@ -292,12 +305,7 @@ func (b *Backend) taskDefinition(ctx context.Context, tdArn string) (*types.Task
 	if ok {
 		return td, nil
 	}
-	var out *ecs.DescribeTaskDefinitionOutput
-	err := b.retry(ctx, func() error {
-		var err error
-		out, err = b.ecs.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(tdArn)})
-		return err
-	})
+	out, err := b.ecs.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(tdArn)})
 	if err != nil {
 		return nil, classify("describe task definition "+tdArn, err)
 	}

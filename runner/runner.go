@@ -168,7 +168,13 @@ func (s *supervision) do(ctx context.Context) (*hashike.Run, error) {
 	// output is stored, so there is none yet.
 	startedHere := run.Task == nil
 	if run.Task == nil {
-		ref, err := s.start(ctx)
+		ref, stopped, err := s.startOrStop(ctx)
+		if stopped != "" && err != nil && ctx.Err() == nil {
+			// Stopped while the task was being started (a capacity wait): nothing was started.
+			state, exit := hashike.Outcome(stopped, time.Duration(run.Spec.Timeout), hashike.ContainerStatus{}, hashike.TaskStatus{})
+			exit.Reason += " before its task was created"
+			return s.finish(ctx, state, exit, nil)
+		}
 		if err != nil {
 			var se *hashike.StartError
 			switch {
@@ -330,6 +336,87 @@ func (s *supervision) recordStart(ctx context.Context, ref hashike.TaskRef) (*ha
 		run, err = s.r.Store.UpdateRun(ctx, s.run.ID, u)
 	}
 	return run, err
+}
+
+// startOrStop starts the task while it watches for stop requests: a signal (opts.Stop) or a
+// stop recorded by another process (hashike stop, a cancel through the server). Starting can
+// take long (an ECS capacity wait lasts up to capacityTimeout); a stop ends it at once. A stop
+// is recorded and returned as stopped; when the start was cut short, the task is looked for
+// (a RunTask whose answer was lost may have started one) and, if found, returned with a nil
+// error for the caller to stop as any task stopped before it was recorded. A stop that comes
+// after a task was started is handled the same way. Without a stop, it returns what start did.
+func (s *supervision) startOrStop(ctx context.Context) (hashike.TaskRef, hashike.StopCause, error) {
+	r := s.r
+	startCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type started struct {
+		ref hashike.TaskRef
+		err error
+	}
+	done := make(chan started, 1)
+	go func() {
+		ref, err := s.start(startCtx)
+		done <- started{ref, err}
+	}()
+	// A stop recorded elsewhere is seen within a second; a server with many runs waiting for
+	// capacity reads each of them no more often than that.
+	poll := max(r.PollInterval, time.Second)
+	var cause hashike.StopCause
+	var res started
+wait:
+	for {
+		select {
+		case res = <-done:
+			break wait
+		case req := <-s.opts.Stop:
+			cause = req.Cause
+			s.recordStop(ctx, req.Cause)
+		case <-r.Clock.After(poll):
+			if latest, err := r.Store.GetRun(ctx, s.run.ID); err == nil && latest.StopCause != "" {
+				cause = latest.StopCause
+			}
+		case <-ctx.Done():
+			cause = ""
+			res = <-done
+			break wait
+		}
+		if cause != "" {
+			cancel()
+			res = <-done
+			break wait
+		}
+	}
+	if cause == "" {
+		return res.ref, "", res.err
+	}
+	s.run.StopCause = cause
+	if res.err == nil {
+		return res.ref, cause, nil
+	}
+	if ctx.Err() != nil {
+		return hashike.TaskRef{}, cause, ctx.Err()
+	}
+	// The start was cut short: a RunTask in flight may have started a task all the same.
+	findCtx, cancelFind := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancelFind()
+	if ref, err := r.Backend.Find(findCtx, s.run.ID, &s.run.Spec); err == nil {
+		return ref, cause, nil
+	}
+	return hashike.TaskRef{}, cause, res.err
+}
+
+// recordStop records a stop requested before the run's task exists.
+func (s *supervision) recordStop(ctx context.Context, cause hashike.StopCause) {
+	r := s.r
+	u := hashike.RunUpdate{At: r.Clock.Now(), StopCause: cause, Reason: "stop requested: " + string(cause)}
+	if cur, err := r.Store.GetRun(ctx, s.run.ID); err == nil && hashike.CanTransition(cur.State, hashike.StateStopping) {
+		u.State = hashike.StateStopping
+	}
+	if stopped, err := r.Store.UpdateRun(ctx, s.run.ID, u); err == nil {
+		s.cause = stopped.StopCause
+	} else if s.opts.Warn != nil {
+		s.opts.Warn(fmt.Errorf("recording the stop of run %s: %w", s.run.ID, err))
+	}
 }
 
 func (s *supervision) start(ctx context.Context) (hashike.TaskRef, error) {

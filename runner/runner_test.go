@@ -248,8 +248,30 @@ func TestStopRequestDeliveredBySignal(t *testing.T) {
 	r := newRunner(t, b)
 	run := create(t, r, spec(0))
 	stops := make(chan runner.StopRequest, 1)
+	type result struct {
+		run *hashike.Run
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		done, err := r.Supervise(context.Background(), run.ID, runner.Options{Stop: stops})
+		res <- result{done, err}
+	}()
+	// Once the task runs (a signal before that ends the start instead: see the ecs package's
+	// capacity wait tests).
+	for {
+		cur, err := r.Store.GetRun(context.Background(), run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur.State == hashike.StateRunning {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
 	stops <- runner.StopRequest{Cause: hashike.StopInterrupt, Grace: -1}
-	done, err := r.Supervise(context.Background(), run.ID, runner.Options{Stop: stops})
+	got := <-res
+	done, err := got.run, got.err
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,4 +507,27 @@ func TestFollowAsksToReconcileAnOrphan(t *testing.T) {
 		t.Fatal("Follow never asked to reconcile the ownerless run")
 	}
 	cancel()
+}
+
+// A stop that comes while the task is being started, when the start creates the task all the
+// same (the backend does not notice the cancellation), stops that task: nothing runs unknown.
+func TestStopRacingTheStartStopsTheTask(t *testing.T) {
+	b := &fakeBackend{}
+	r := newRunner(t, b)
+	run := create(t, r, spec(0))
+	stops := make(chan runner.StopRequest, 1)
+	stops <- runner.StopRequest{Cause: hashike.StopInterrupt, Grace: -1}
+	done, err := r.Supervise(context.Background(), run.ID, runner.Options{Stop: stops})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.State != hashike.StateCanceled || done.Exit.Code != hashike.ExitSIGINT {
+		t.Fatalf("recorded %s %+v", done.State, done.Exit)
+	}
+	b.mu.Lock()
+	started, stopped := len(b.tasks), b.stops
+	b.mu.Unlock()
+	if started == 1 && stopped != 1 {
+		t.Fatalf("the task started despite the stop and was stopped %d times, want once", stopped)
+	}
 }

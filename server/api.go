@@ -287,6 +287,7 @@ func (s *Server) newRun(now time.Time, o newRunOpts) (*hashike.Run, error) {
 			env = append(env, hashike.KeyValuePair{Name: EnvPayloadFile, Value: PayloadPath})
 		}
 	}
+	spec.KeepBase() // the run variables are per-run overrides, not the job's definition
 	for i := range spec.TaskDefinition.ContainerDefinitions {
 		c := &spec.TaskDefinition.ContainerDefinitions[i]
 		c.Environment = setEnv(c.Environment, env)

@@ -41,6 +41,8 @@ func (a *app) ecsBackend(ctx context.Context) (hashike.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The SDK retries each call (adaptive mode); the backend only waits within the job's bounds.
+	cfg.Retryer = ecs.NewRetryer
 	queue := a.eventsQueue
 	if queue == "" {
 		queue = a.env("HASHIKE_EVENTS_QUEUE")

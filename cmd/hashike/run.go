@@ -14,7 +14,6 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/jobfile"
-	"github.com/hashike/hashike/process"
 	"github.com/hashike/hashike/runner"
 )
 
@@ -212,7 +211,7 @@ func (a *app) run(ctx context.Context, path string, command []string, f runFlags
 		return a.follow(ctx, r, run.ID, true)
 	}
 	if f.noWait {
-		return a.startDetached(ctx, r, run, f.output)
+		return a.startDetached(ctx, r, run, f.output, a.spawnSupervisor)
 	}
 
 	sigs := make(chan os.Signal, 2)
@@ -256,10 +255,13 @@ func (a *app) exitWith(run *hashike.Run) error {
 	return &exitStatusError{code: run.Exit.Code, msg: fmt.Sprintf("run %s %s: %s (exit %d)", run.ID, run.State, run.Exit.Reason, run.Exit.Code)}
 }
 
-// startDetached hands the run to a background supervisor and returns once its task started.
-func (a *app) startDetached(ctx context.Context, r *runner.Runner, run *hashike.Run, output string) error {
+// startDetached hands the run to a background supervisor and prints its ID as soon as the
+// supervisor has taken the run over: it does not wait for the task to start, which on ECS can
+// take up to capacityTimeout. A start that failed by then is reported with its exit code.
+func (a *app) startDetached(ctx context.Context, r *runner.Runner, run *hashike.Run, output string,
+	spawn func(runID string, adopt bool, handoff *hashike.Owner) error) error {
 	self := r.Self
-	if err := a.spawnSupervisor(run.ID, false, &self); err != nil {
+	if err := spawn(run.ID, false, &self); err != nil {
 		_, _ = r.Store.UpdateRun(ctx, run.ID, hashike.RunUpdate{At: a.clock.Now(), State: hashike.StateStartFailed, Reason: err.Error(),
 			Exit: &hashike.ExitStatus{Code: hashike.ExitStartFailed, Reason: err.Error()}, ClearOwner: true})
 		return err
@@ -279,10 +281,14 @@ func (a *app) startDetached(ctx context.Context, r *runner.Runner, run *hashike.
 			}
 			return a.printStarted(cur, output)
 		}
+		if cur.Owner != nil && *cur.Owner != self && r.Alive(*cur.Owner) {
+			// The supervisor owns the run; the run is its to start.
+			return a.printStarted(cur, output)
+		}
 		if cur.Owner != nil && *cur.Owner == self && a.clock.Now().After(deadline) {
 			return fmt.Errorf("the supervisor of run %s did not start (see supervisor.log beside the database)", run.ID)
 		}
-		if cur.Owner != nil && *cur.Owner != self && !process.Alive(*cur.Owner) {
+		if cur.Owner != nil && *cur.Owner != self && !r.Alive(*cur.Owner) {
 			return fmt.Errorf("the supervisor of run %s died (see supervisor.log beside the database)", run.ID)
 		}
 		select {

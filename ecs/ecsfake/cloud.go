@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/hashike/hashike"
@@ -127,6 +129,7 @@ type Cloud struct {
 	throttled map[string]int
 	buckets   map[string]*bucket
 	fail      map[string][]error
+	failAll   map[string]error
 
 	clusters map[string]*cluster // by name
 	families map[string][]*taskDef
@@ -153,6 +156,7 @@ func New(opts Options) *Cloud {
 		throttled: map[string]int{},
 		buckets:   map[string]*bucket{},
 		fail:      map[string][]error{},
+		failAll:   map[string]error{},
 		clusters:  map[string]*cluster{},
 		families:  map[string][]*taskDef{},
 		tokens:    map[string]*idempotent{},
@@ -223,6 +227,24 @@ func (c *Cloud) FailNext(op string, errs ...error) {
 	c.fail[op] = append(c.fail[op], errs...)
 }
 
+// FailAlways makes every call of op fail with err, after the errors FailNext queued, until
+// FailAlways(op, nil): an outage of one operation.
+func (c *Cloud) FailAlways(op string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err == nil {
+		delete(c.failAll, op)
+	} else {
+		c.failAll[op] = err
+	}
+}
+
+// ServerError is what the SDK returns for an HTTP 500 answer of an ECS operation:
+// ServerException, a server fault.
+func ServerError() error {
+	return &types.ServerException{Message: aws.String("Service Unavailable. Please try again later.")}
+}
+
 // FailRegister makes the next n RegisterTaskDefinition calls fail as ECS does when a family
 // gets revisions concurrently.
 func (c *Cloud) FailRegister(n int) {
@@ -253,6 +275,9 @@ func (c *Cloud) begin(ctx context.Context, op string) error {
 	if errs := c.fail[op]; len(errs) > 0 {
 		c.fail[op] = errs[1:]
 		return errs[0]
+	}
+	if err := c.failAll[op]; err != nil {
+		return err
 	}
 	if r, ok := c.opts.Throttle[op]; ok {
 		now := c.clock.Now()
