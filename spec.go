@@ -32,8 +32,8 @@ type JobSpec struct {
 	// TaskDefinition includes (hashike run's command after --, -e, --cpu and --memory; the
 	// server's run variables); nil when the run has none. TaskDefinition is what runs. The ecs
 	// backend registers Base, so a revision matches the file, and sends the difference as
-	// RunTask containerOverrides.
-	Base *TaskDefinition `json:"baseTaskDefinition,omitempty"`
+	// RunTask containerOverrides. It is hashike's, never a job file's.
+	Base *TaskDefinition `json:"baseTaskDefinition,omitempty" jobfile:"-"`
 }
 
 // Filed is the task definition as the job file defines it: Base, or TaskDefinition when the

@@ -424,7 +424,8 @@ type jsonField struct {
 // fields, and the fields of untagged embedded structs (and pointers to them) promoted to
 // the top, a shallower field hiding a deeper one of the same name and two at the same depth
 // hiding each other unless exactly one is tagged. Untagged fields are not read: the root
-// package tags every field it means to be in a file.
+// package tags every field it means to be in a file (and tags jobfile:"-" the ones it
+// stores but a file never sets).
 func jsonFields(t reflect.Type) []jsonField {
 	type level struct {
 		t     reflect.Type
@@ -447,7 +448,8 @@ func jsonFields(t reflect.Type) []jsonField {
 				index := append(append([]int(nil), lv.index...), i)
 				tag := f.Tag.Get("json")
 				name, _, _ := strings.Cut(tag, ",")
-				if tag == "-" {
+				// jobfile:"-" marks a field the stores keep but a file never sets.
+				if tag == "-" || f.Tag.Get("jobfile") == "-" {
 					continue
 				}
 				if f.Anonymous && name == "" {

@@ -415,3 +415,22 @@ taskDefinition:
 		t.Errorf("Error() = %q", msg)
 	}
 }
+
+// The task definition as filed (JobSpec.Base) is recorded by hashike for a run with per-run
+// overrides; a job file setting it would make the ecs backend register something the file's
+// taskDefinition does not say.
+func TestBaseTaskDefinitionIsNotAFileField(t *testing.T) {
+	job := `baseTaskDefinition:
+  family: other
+taskDefinition:
+  family: hello
+  containerDefinitions:
+    - name: app
+      image: busybox
+      memory: 64
+`
+	_, err := jobfile.LoadBytes("job.yaml", []byte(job), env(nil), files(nil))
+	checkFields(t, err, []fieldWant{
+		{"job.yaml:1:1", "baseTaskDefinition", `unknown field "baseTaskDefinition"`},
+	})
+}
