@@ -171,6 +171,21 @@ func (s *starts) of(runID string) int {
 	return s.byRun[runID]
 }
 
+// settled is of once the engine's event for the run's start has had time to arrive: the
+// stream can deliver a start after the run's end is recorded (it did under -race on a loaded
+// machine), so a count of 0 is read again for up to 15 s before it is believed. A second
+// start is counted as soon as it arrives.
+func (s *starts) settled(runID string) int {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		n := s.of(runID)
+		if n > 0 || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // allRuns lists every run through the API, following the pages.
 func allRuns(t *testing.T, c *httpapi.Client, q httpapi.RunQuery) []*hashike.Run {
 	t.Helper()
@@ -261,7 +276,7 @@ func checkTries(t *testing.T, c *httpapi.Client, st *starts, roots []string, byR
 			t.Errorf("run %d (%s): the last of %d tries ended %s: %+v", i, id, len(tries), last.State, last.Exit)
 		}
 		for _, try := range tries {
-			if n := st.of(try.ID); n != 1 {
+			if n := st.settled(try.ID); n != 1 {
 				t.Errorf("run %d try %d (%s): %d container starts, want 1", i, try.Attempt, try.ID, n)
 			}
 			view, err := c.GetRun(context.Background(), try.ID)
