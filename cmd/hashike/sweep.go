@@ -153,27 +153,46 @@ func markFront(pts []sweepPoint) {
 }
 
 // Markdown renders the front, cheapest first, under a line saying how many points ran
-// ("" for no sweep).
+// ("" for no sweep). Configurations with the very same figures (a maximum step the demand
+// never reached) share a row.
 func (s *sweepResult) Markdown() string {
 	if s == nil {
 		return ""
 	}
-	var front []sweepPoint
-	for _, p := range s.Points {
-		if p.OnFront {
-			front = append(front, p)
-		}
+	type row struct {
+		p     sweepPoint
+		steps []string
 	}
-	slices.SortStableFunc(front, func(a, b sweepPoint) int {
-		return cmp.Or(cmp.Compare(a.CostUSD, b.CostUSD), cmp.Compare(a.WaitP95, b.WaitP95))
+	var front []row
+	n := 0
+	for _, p := range s.Points {
+		if !p.OnFront {
+			continue
+		}
+		n++
+		same := func(r row) bool {
+			q := r.p
+			q.MinimumScalingStepSize, q.MaximumScalingStepSize = p.MinimumScalingStepSize, p.MaximumScalingStepSize
+			return q == p
+		}
+		step := fmt.Sprintf("%d-%d", p.MinimumScalingStepSize, p.MaximumScalingStepSize)
+		if i := slices.IndexFunc(front, same); i >= 0 {
+			front[i].steps = append(front[i].steps, step)
+			continue
+		}
+		front = append(front, row{p, []string{step}})
+	}
+	slices.SortStableFunc(front, func(a, b row) int {
+		return cmp.Or(cmp.Compare(a.p.CostUSD, b.p.CostUSD), cmp.Compare(a.p.WaitP95, b.p.WaitP95))
 	})
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nSweep of %s over %d configurations: the Pareto front of p95 wait against cost (%d points; every point is in report.json).\n\n", s.Policy, len(s.Points), len(front))
-	b.WriteString("| targetCapacity | instanceWarmupPeriod s | min step | max step | wait p50 s | p95 s | p99 s | instance-hours | cost USD | launches | failed |\n")
-	b.WriteString("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-	for _, p := range front {
-		fmt.Fprintf(&b, "| %d | %d | %d | %d | %.0f | %.0f | %.0f | %.1f | %.2f | %d | %d |\n",
-			p.TargetCapacity, p.InstanceWarmupPeriod, p.MinimumScalingStepSize, p.MaximumScalingStepSize,
+	fmt.Fprintf(&b, "\nSweep of %s over %d configurations: the Pareto front of p95 wait against cost (%d points; every point is in report.json).\n\n", s.Policy, len(s.Points), n)
+	b.WriteString("| targetCapacity | instanceWarmupPeriod s | step min-max | wait p50 s | p95 s | p99 s | instance-hours | cost USD | launches | failed |\n")
+	b.WriteString("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, r := range front {
+		p := r.p
+		fmt.Fprintf(&b, "| %d | %d | %s | %.0f | %.1f | %.0f | %.1f | %.2f | %d | %d |\n",
+			p.TargetCapacity, p.InstanceWarmupPeriod, strings.Join(r.steps, ", "),
 			p.WaitP50, p.WaitP95, p.WaitP99, p.InstanceHours, p.CostUSD, p.Launches, p.JobsFailed)
 	}
 	return b.String()
