@@ -239,6 +239,14 @@ func TestSimSweep(t *testing.T) {
 			}
 		}
 	}
+	// The defaults are a point of the grid, and it is the very run of ecs-managed's row.
+	for _, p := range rep.Sweep.Points {
+		if p["targetCapacity"] == 100.0 && p["instanceWarmupPeriod"] == 300.0 && p["maximumScalingStepSize"] == 10000.0 {
+			if e := rep.Policies[0]; e["policy"] != "ecs-managed" || p["wait_p95_s"] != e["wait_p95_s"] || p["cost_usd"] != e["cost_usd"] {
+				t.Errorf("the default point %v is not ecs-managed's row %v", p, e)
+			}
+		}
+	}
 	if len(seen) != 36 || len(front) == 0 {
 		t.Fatalf("%d points, %d on the front", len(seen), len(front))
 	}
