@@ -261,3 +261,24 @@ func TestECSManagedTargetCapacityKeepsSpare(t *testing.T) {
 		}
 	}
 }
+
+// TestECSManagedScaleOutWaitsForTheDatapoint: the alarm sees one datapoint a minute, so a
+// burst arriving just after one waits for the next, however often the policy is asked.
+func TestECSManagedScaleOutWaitsForTheDatapoint(t *testing.T) {
+	p := NewECSManaged(ECSManagedConfig{})
+	pools := []Pool{pool(10)}
+	insts := []Instance{active("i-1", 1, 2048, 1024, t0.Add(-time.Hour))}
+	acts, st := checkFirst(t, p, snap(t0, pools, insts))
+	if len(acts) != 0 {
+		t.Fatalf("nothing waits, yet %+v", acts)
+	}
+	burst := []Task{task("a", 2048, 1024, t0.Add(5*time.Second), true)}
+	for s := 10; s < 60; s += 10 {
+		if acts, st = step(p, snap(t0.Add(time.Duration(s)*time.Second), pools, insts, burst...), st); len(acts) != 0 {
+			t.Fatalf("%d s after the datapoint: %+v", s, acts)
+		}
+	}
+	if acts, _ = step(p, snap(t0.Add(time.Minute), pools, insts, burst...), st); launched(acts) != 1 {
+		t.Fatalf("at the next datapoint launched %d, want 1: %+v", launched(acts), acts)
+	}
+}
