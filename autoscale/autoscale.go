@@ -39,7 +39,15 @@ type Pool struct {
 	// (Cookpad's 1:4 is 20); the rest are spot.
 	OnDemandBase             int `json:"onDemandBase"`
 	OnDemandPercentAboveBase int `json:"onDemandPercentAboveBase"`
+	// AvailabilityZones the group spans (nil: one). Placement does not depend on them; ECS
+	// managed scaling does: a group spanning several zones (or instance types) scales out
+	// by exactly minimumScalingStepSize (see ECSManaged).
+	AvailabilityZones []string `json:"availabilityZones,omitempty"`
 }
+
+// Spans reports whether the group spans several instance types or Availability Zones, the
+// case in which ECS managed scaling ignores the demand and steps by its minimum.
+func (p Pool) Spans() bool { return len(p.InstanceTypes) > 1 || len(p.AvailabilityZones) > 1 }
 
 // InstanceState is where an instance is in its life.
 type InstanceState string

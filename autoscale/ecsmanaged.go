@@ -7,20 +7,22 @@ import (
 	"time"
 )
 
-// ECSManagedConfig is a capacity provider's managed scaling settings. Zero fields take
-// AWS's defaults.
+// ECSManagedConfig is a capacity provider's managed scaling settings (the ECS API's
+// ManagedScaling, whose field names the cluster file uses). Zero fields take AWS's defaults.
 type ECSManagedConfig struct {
 	// Pool is the Auto Scaling group behind the capacity provider; "" is the snapshot's
 	// first pool. Every PROVISIONING task is taken to be this provider's.
 	Pool string
-	// TargetCapacity is the target of CapacityProviderReservation, 1..100 (0: 100).
+	// TargetCapacity is the target of CapacityProviderReservation, 1..100 (0: 100); below
+	// 100 it keeps 100 - TargetCapacity percent of the instances empty.
 	TargetCapacity int
 	// MinimumScalingStepSize (0: 1) and MaximumScalingStepSize (0: 10000) clamp a
-	// scale-out step.
+	// scale-out step; a group spanning several instance types or Availability Zones
+	// (Pool.Spans) steps by exactly MinimumScalingStepSize.
 	MinimumScalingStepSize int
 	MaximumScalingStepSize int
-	// InstanceWarmupPeriod (0: 300 s; negative: none) blocks the next scale-out step until
-	// every instance launched within it has warmed up.
+	// InstanceWarmupPeriod (0: 300 s; negative: none, ECS's 0) blocks the next scale-out
+	// step until every instance launched within it has warmed up.
 	InstanceWarmupPeriod time.Duration
 	// ScaleInDatapoints is how many consecutive 1-minute datapoints below target raise the
 	// scale-in alarm (0: 15).
@@ -70,9 +72,10 @@ func (a alarm) due(now time.Time) bool { return a.Last.IsZero() || now.Sub(a.Las
 // ecsMetric computes CapacityProviderReservation = M / N x 100 for a pool: N counts its
 // launching and active instances; M the instances needed, that is those running tasks plus,
 // when tasks are PROVISIONING, the instances of the pool's type they binpack onto (and at
-// least N+1, since a PROVISIONING task means the instances present are not enough). M>0,
+// least N+1, since a PROVISIONING task means the instances present are not enough); for a
+// group spanning several types or zones ECS does not binpack and M = N + minStep. M>0,
 // N=0 gives 200; M=0, N=0 gives 100.
-func ecsMetric(s *Snapshot, p Pool) (metric, m, n int) {
+func ecsMetric(s *Snapshot, p Pool, minStep int) (metric, m, n int) {
 	busy := 0
 	for i := range s.Instances {
 		in := &s.Instances[i]
@@ -91,6 +94,9 @@ func ecsMetric(s *Snapshot, p Pool) (metric, m, n int) {
 			need = binpackCount(prov, t.CPU, t.MemoryMiB)
 		}
 		m = max(busy+need, n+1)
+		if p.Spans() {
+			m = max(busy, n) + max(minStep, 1)
+		}
 	}
 	switch {
 	case n == 0 && m == 0:
@@ -110,7 +116,7 @@ func ecsScaleIn(s *Snapshot, now time.Time, p Pool, cfg ECSManagedConfig, a alar
 	if !a.due(now) {
 		return nil, a
 	}
-	metric, m, n := ecsMetric(s, p)
+	metric, m, n := ecsMetric(s, p, cfg.MinimumScalingStepSize)
 	a.Last = now
 	if metric >= cfg.TargetCapacity {
 		a.Low = 0
@@ -144,14 +150,17 @@ func ecsScaleIn(s *Snapshot, now time.Time, p Pool, cfg ECSManagedConfig, a alar
 }
 
 // ECSManaged models ECS cluster auto scaling (capacity provider managed scaling) as AWS
-// documents it: target tracking on CapacityProviderReservation (see ecsMetric) with the
-// fixed alarms, scale-out after 1 datapoint above target with a step of
-// ceil(M x 100 / target) - N (from zero: ceil(200 / target), so 2 instances at the default
-// target) clamped to the step sizes and the pool's Max, the next step blocked until every
-// new instance's warm-up has expired; scale-in after 15 consecutive datapoints below target
-// removing only empty instances, at most 50% of the group per minute. Like ECS it sees only
-// PROVISIONING tasks, and binpacks them onto the pool's first instance type (ECS uses the
-// smallest and largest type of a mixed group). Interval 1 minute.
+// documents it (docs/sim.md "Baselines" has the sources): target tracking on
+// CapacityProviderReservation (see ecsMetric) with the fixed alarms ECS creates, scale-out
+// after 1 one-minute datapoint above target with a step of ceil(M x 100 / target) - N (from
+// zero: ceil(200 / target), so 2 instances at the default target) clamped to the step sizes
+// and the pool's Max, except that a group spanning several instance types or Availability
+// Zones steps by exactly MinimumScalingStepSize whatever the demand (the ManagedScaling API
+// reference); the next step blocked until every new instance's warm-up has expired;
+// scale-in after 15 consecutive one-minute datapoints below target removing only empty
+// instances, at most 50% of the group per minute. Like ECS it sees only PROVISIONING tasks,
+// and binpacks them onto the pool's instance type. Interval 1 minute: one decision per
+// alarm datapoint, so a burst waits up to a minute for the alarm.
 type ECSManaged struct {
 	cfg   ECSManagedConfig
 	state ecsState
@@ -179,7 +188,7 @@ func (p *ECSManaged) decide(s *Snapshot, now time.Time, st ecsState) ([]Action, 
 	if !ok || !st.Alarm.due(now) {
 		return nil, st
 	}
-	metric, m, n := ecsMetric(s, pl)
+	metric, m, n := ecsMetric(s, pl, cfg.MinimumScalingStepSize)
 	if metric > cfg.TargetCapacity {
 		st.Alarm = alarm{Last: now}
 		if warming(s, now, pl.Name, st.LastOut, cfg.InstanceWarmupPeriod) {
@@ -189,14 +198,19 @@ func (p *ECSManaged) decide(s *Snapshot, now time.Time, st ecsState) ([]Action, 
 		if n == 0 {
 			desired = ceilDiv(200, cfg.TargetCapacity)
 		}
+		step := clamp(desired-n, cfg.MinimumScalingStepSize, cfg.MaximumScalingStepSize)
+		how := fmt.Sprintf("step %d", step)
+		if pl.Spans() {
+			step = cfg.MinimumScalingStepSize
+			how = fmt.Sprintf("step %d: minimumScalingStepSize, as the group spans several instance types or Availability Zones", step)
+		}
 		all, _, _ := poolCounts(s, pl.Name)
-		step := min(clamp(desired-n, cfg.MinimumScalingStepSize, cfg.MaximumScalingStepSize), pl.Max-all)
-		if step <= 0 {
+		if step = min(step, pl.Max-all); step <= 0 {
 			return nil, st
 		}
 		st.LastOut = now
 		return []Action{launchAction(pl.Name, "", step, nil, nil,
-			fmt.Sprintf("scale-out: CapacityProviderReservation %d%% above target %d%% (M=%d, N=%d)", metric, cfg.TargetCapacity, m, n))}, st
+			fmt.Sprintf("scale-out: CapacityProviderReservation %d%% above target %d%% (M=%d, N=%d), %s", metric, cfg.TargetCapacity, m, n, how))}, st
 	}
 	acts, a := ecsScaleIn(s, now, pl, cfg, st.Alarm)
 	st.Alarm = a

@@ -77,6 +77,69 @@ type clusterFile struct {
 	Binpack                   autoscale.BinpackField   `json:"binpack"`
 	Horizon                   Duration                 `json:"horizon"`
 	Start                     time.Time                `json:"start"`
+	// Policies configures policies by name.
+	Policies policiesFile `json:"policies"`
+}
+
+// policiesFile is the cluster file's "policies" object.
+type policiesFile struct {
+	// ECSManaged is the capacity provider's managed scaling, with the ECS API's
+	// ManagedScaling field names, ranges and defaults.
+	ECSManaged *managedScaling `json:"ecs-managed"`
+}
+
+type managedScaling struct {
+	TargetCapacity         *int `json:"targetCapacity"`         // 1-100 (100)
+	MinimumScalingStepSize *int `json:"minimumScalingStepSize"` // 1-10000 (1)
+	MaximumScalingStepSize *int `json:"maximumScalingStepSize"` // 1-10000 (10000)
+	InstanceWarmupPeriod   *int `json:"instanceWarmupPeriod"`   // seconds, 0-10000 (300)
+}
+
+// config checks the settings against the ECS API's ranges, reporting each bad one at its
+// file:line:col, and returns them as the policy takes them.
+func (m *managedScaling) config(data []byte, file string) (autoscale.ECSManagedConfig, error) {
+	var c autoscale.ECSManagedConfig
+	if m == nil {
+		return c, nil
+	}
+	var errs []error
+	field := func(name string, v *int, lo, hi int) int {
+		if v == nil {
+			return 0
+		}
+		if *v < lo || *v > hi {
+			errs = append(errs, fmt.Errorf("%s: policies.ecs-managed.%s: %d: want %d-%d", at(data, file, policyValue(data, name)), name, *v, lo, hi))
+		}
+		return *v
+	}
+	c.TargetCapacity = field("targetCapacity", m.TargetCapacity, 1, 100)
+	c.MinimumScalingStepSize = field("minimumScalingStepSize", m.MinimumScalingStepSize, 1, 10000)
+	c.MaximumScalingStepSize = field("maximumScalingStepSize", m.MaximumScalingStepSize, 1, 10000)
+	if w := field("instanceWarmupPeriod", m.InstanceWarmupPeriod, 0, 10000); m.InstanceWarmupPeriod != nil {
+		c.InstanceWarmupPeriod = time.Duration(w) * time.Second
+		if w == 0 {
+			c.InstanceWarmupPeriod = -1 // ECS's 0: no warm-up (the config's 0 is the default)
+		}
+	}
+	if m.MinimumScalingStepSize != nil && m.MaximumScalingStepSize != nil && *m.MinimumScalingStepSize > *m.MaximumScalingStepSize {
+		errs = append(errs, fmt.Errorf("%s: policies.ecs-managed: minimumScalingStepSize %d is above maximumScalingStepSize %d",
+			at(data, file, policyValue(data, "minimumScalingStepSize")), *m.MinimumScalingStepSize, *m.MaximumScalingStepSize))
+	}
+	return c, errors.Join(errs...)
+}
+
+// policyValue is the offset of the value of key name after the "policies" key (where a
+// setting's range error points), or of "policies" itself when not found.
+func policyValue(data []byte, name string) int64 {
+	start := regexp.MustCompile(`"policies"\s*:`).FindIndex(data)
+	if start == nil {
+		return 0
+	}
+	loc := regexp.MustCompile(`"` + regexp.QuoteMeta(name) + `"\s*:\s*`).FindIndex(data[start[1]:])
+	if loc == nil {
+		return int64(start[0])
+	}
+	return int64(start[1] + loc[1])
 }
 
 // Presets are the launch-latency presets by name.
@@ -106,6 +169,11 @@ func ParseCluster(data []byte, file string) (Config, error) {
 	if len(f.Pools) == 0 {
 		return Config{}, fmt.Errorf("%s: pools: at least one pool is required", file)
 	}
+	ecs, err := f.Policies.ECSManaged.config(data, file)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.ECSManaged = ecs
 	cfg.Types = DefaultTypes()
 	for _, t := range f.Types {
 		replaced := false

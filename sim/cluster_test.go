@@ -90,6 +90,7 @@ func FuzzParseCluster(f *testing.F) {
 	f.Add([]byte(`{"latency": "fast", "pools": [{"name": "p", "instanceTypes": ["m6i.xlarge"], "max": 10}]}`))
 	f.Add([]byte(`{"latency": {"median": "1s", "p95": "2s"}, "spotNotice": "1m", "pools": [{"name": "p", "instanceTypes": ["x"], "max": 1}], "types": [{"name": "x", "cpu": 1, "memoryMiB": 1}]}`))
 	f.Add([]byte("{\n\"pullMiBps\": \"x\\\"y\"}"))
+	f.Add([]byte(`{"pools": [{"name": "p", "instanceTypes": ["m6i.xlarge"], "availabilityZones": ["a", "b"], "max": 1}], "policies": {"ecs-managed": {"targetCapacity": 90, "instanceWarmupPeriod": 0}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseCluster(data, "f.json")
 		if err == nil {
@@ -98,4 +99,66 @@ func FuzzParseCluster(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParseClusterManagedScaling: policies."ecs-managed" takes the ECS API's ManagedScaling
+// fields with its ranges (instanceWarmupPeriod in seconds, 0 meaning none), reports each bad
+// one at file:line:col, and reaches the policies NewPolicy builds.
+func TestParseClusterManagedScaling(t *testing.T) {
+	const pool = `"pools": [{"name": "p", "instanceTypes": ["m6i.xlarge"], "max": 10}]`
+	cfg, err := ParseCluster([]byte(`{`+pool+`, "policies": {"ecs-managed": {"targetCapacity": 90, "instanceWarmupPeriod": 90, "minimumScalingStepSize": 2, "maximumScalingStepSize": 20}}}`), "c.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := autoscale.ECSManagedConfig{TargetCapacity: 90, InstanceWarmupPeriod: 90 * time.Second, MinimumScalingStepSize: 2, MaximumScalingStepSize: 20}
+	if cfg.ECSManaged != want {
+		t.Errorf("got %+v, want %+v", cfg.ECSManaged, want)
+	}
+	if cfg, _ = ParseCluster([]byte(`{`+pool+`, "policies": {"ecs-managed": {"instanceWarmupPeriod": 0}}}`), "c.json"); cfg.ECSManaged.InstanceWarmupPeriod >= 0 {
+		t.Errorf("instanceWarmupPeriod 0: %v, want none (negative)", cfg.ECSManaged.InstanceWarmupPeriod)
+	}
+	if cfg, _ = ParseCluster([]byte(`{`+pool+`}`), "c.json"); cfg.ECSManaged != (autoscale.ECSManagedConfig{}) || cfg.ProvisioningLimit != 500 {
+		t.Errorf("no policies: %+v, provisioning limit %d", cfg.ECSManaged, cfg.ProvisioningLimit)
+	}
+	for _, c := range []struct{ in, want string }{
+		{"{" + pool + ",\n \"policies\": {\"ecs-managed\": {\"targetCapacity\": 0}}}", `c.json:2:49: policies.ecs-managed.targetCapacity: 0: want 1-100`},
+		{"{" + pool + ",\n \"policies\": {\"ecs-managed\": {\n  \"targetCapacity\": 101,\n  \"instanceWarmupPeriod\": -5}}}",
+			"c.json:3:21: policies.ecs-managed.targetCapacity: 101: want 1-100\nc.json:4:27: policies.ecs-managed.instanceWarmupPeriod: -5: want 0-10000"},
+		{"{" + pool + ",\n \"policies\": {\"ecs-managed\": {\"minimumScalingStepSize\": 5, \"maximumScalingStepSize\": 2}}}", `c.json:2:57: policies.ecs-managed: minimumScalingStepSize 5 is above maximumScalingStepSize 2`},
+		{"{" + pool + ",\n \"policies\": {\"ecs-managed\": {\"maximumScalingStepSize\": 10001}}}", `c.json:2:57: policies.ecs-managed.maximumScalingStepSize: 10001: want 1-10000`},
+		{"{" + pool + ",\n \"policies\": {\"ecs-managed\": {\"targetCapacity\": \"90%\"}}}", `c.json:2:49: policies.ecs-managed.targetCapacity: want int, got string`},
+		{"{" + pool + ",\n \"policies\": {\"ecs-managed\": {\"warmup\": 90}}}", `c.json:2:31: unknown field "warmup"`},
+		{"{" + pool + ",\n \"policies\": {\"karpenter\": {}}}", `c.json:2:15: unknown field "karpenter"`},
+	} {
+		_, err := ParseCluster([]byte(c.in), "c.json")
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s:\n got %v\nwant %s", c.in, err, c.want)
+		}
+	}
+
+	// The settings reach the policy: at targetCapacity 50 one busy instance asks for one more.
+	cfg, err = ParseCluster([]byte(`{`+pool+`, "policies": {"ecs-managed": {"targetCapacity": 50}}}`), "c.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &autoscale.Snapshot{Now: cfg.Start, Types: map[string]autoscale.InstanceType{}, Pools: []autoscale.Pool{cfg.Pools[0].Pool},
+		Instances: []autoscale.Instance{{ID: "i-1", Pool: "p", Type: "m6i.xlarge", State: autoscale.InstanceActive, CPU: 4096, MemoryMiB: 15000, CPUUsed: 1024, Tasks: 1}}}
+	for name, want := range map[string]int{"ecs-managed": 1, "reactive": 0} {
+		p, err := NewPolicy(cfg, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, a := range p.Decide(s, s.Now) {
+			if a.Launch != nil {
+				n += a.Launch.Count
+			}
+		}
+		if n != want {
+			t.Errorf("%s at targetCapacity 50: launched %d, want %d", name, n, want)
+		}
+	}
+	if _, err := NewPolicy(cfg, "karpenter"); err == nil {
+		t.Error("unknown policy accepted")
+	}
 }

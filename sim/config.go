@@ -39,10 +39,11 @@ type Config struct {
 	// CPU, then memory; ECS's usual strategy for batch is memory).
 	Binpack autoscale.BinpackField `json:"binpack"`
 	// CapacityProvider runs tasks through a capacity provider: a task that cannot be placed
-	// waits as PROVISIONING (at most ProvisioningLimit per cluster, default 100; the rest stay
-	// in hashike's queue and RunTask is retried) and is stopped after ProvisioningTimeout
-	// (default 10 min, the brief's figure; ECS's own timeout was not confirmed here, so it is
-	// a knob), after which hashike's queue retries it.
+	// waits as PROVISIONING (at most ProvisioningLimit per cluster, default 500, the Service
+	// Quotas "Tasks in the PROVISIONING state per cluster", not adjustable; the rest stay in
+	// hashike's queue and RunTask is retried) and is stopped after ProvisioningTimeout
+	// (default 10 min: AWS says such tasks wait "between 10 and 30 minutes", not
+	// configurable), after which hashike's queue retries it.
 	CapacityProvider    bool          `json:"capacityProvider"`
 	ProvisioningLimit   int           `json:"provisioningLimit"`
 	ProvisioningTimeout time.Duration `json:"provisioningTimeout"`
@@ -61,6 +62,10 @@ type Config struct {
 	// ArrivalBucket is the width of Snapshot.Arrivals' buckets (default 1 min, fine enough
 	// for cron bursts on the hour).
 	ArrivalBucket time.Duration `json:"arrivalBucket"`
+	// ECSManaged is the capacity provider's managed scaling settings (the cluster file's
+	// policies."ecs-managed"): the ecs-managed policy's, and the scale-in of provisioning's,
+	// which leaves scale-in to the same capacity provider. Zero fields take AWS's defaults.
+	ECSManaged autoscale.ECSManagedConfig `json:"-"`
 	// Future gives the policy Snapshot.Future (the oracle only).
 	Future bool `json:"future"`
 	// OmitRecords leaves Result.Records out (the metrics do not need them; a long trace's
@@ -69,6 +74,23 @@ type Config struct {
 	// Progress, when set, is called now and then with the jobs done (completed or failed)
 	// and the total, and once at the end; it must not change anything the run reads.
 	Progress func(done, total int) `json:"-"`
+}
+
+// ProvisioningQuota is ECS's quota of tasks in the PROVISIONING state per cluster (Service
+// Quotas L-B7718569; it was 100 when capacity providers came out, then 300).
+const ProvisioningQuota = 500
+
+// NewPolicy returns the named policy as cfg configures it: ecs-managed with cfg.ECSManaged,
+// provisioning with cfg.ECSManaged for the capacity provider's scale-in, the others with
+// their defaults (autoscale.ByName).
+func NewPolicy(cfg Config, name string) (autoscale.Policy, error) {
+	switch name {
+	case "ecs-managed":
+		return autoscale.NewECSManaged(cfg.ECSManaged), nil
+	case "provisioning":
+		return autoscale.NewProvisioning(autoscale.ProvisioningConfig{ScaleIn: cfg.ECSManaged}), nil
+	}
+	return autoscale.ByName(name)
 }
 
 // WithDefaults returns c with its zero fields set to the defaults.
@@ -110,7 +132,7 @@ func (c Config) WithDefaults() Config {
 		c.Binpack = autoscale.BinpackCPU
 	}
 	if c.ProvisioningLimit == 0 {
-		c.ProvisioningLimit = 100
+		c.ProvisioningLimit = ProvisioningQuota
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 5

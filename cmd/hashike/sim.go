@@ -27,6 +27,7 @@ func (a *app) simCmd() *cobra.Command {
 		seed                                      uint64
 		quiet                                     bool
 	)
+	var sweep string
 	c := &cobra.Command{
 		Use:   "sim --workload FILE|synthetic:NAME",
 		Short: "Replay job traffic against a simulated ECS-on-EC2 cluster and compare autoscaling policies",
@@ -45,7 +46,12 @@ Alibaba openb_pod_list CSV (shared/data), converted as it is read.
 --seed give byte-identical reports.
 
 It writes to --out: report.json, report.md (the table it prints), capacity.svg (capacity
-and demand over time per policy) and wait-cdf.svg (the wait-time CDF of all policies).`,
+and demand over time per policy) and wait-cdf.svg (the wait-time CDF of all policies).
+
+--sweep ecs-managed also runs ecs-managed over a grid of its managed scaling settings
+(targetCapacity 80/90/100 x instanceWarmupPeriod 60/90/180/300 s x 3 step sizes, 36 runs)
+and reports the Pareto front of p95 wait against cost; report.json's "sweep" block has
+every point.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if workload == "" {
@@ -53,6 +59,9 @@ and demand over time per policy) and wait-cdf.svg (the wait-time CDF of all poli
 			}
 			names, err := policyNames(policies)
 			if err != nil {
+				return err
+			}
+			if err := checkSweep(sweep); err != nil {
 				return err
 			}
 			cfg := sim.DefaultCluster()
@@ -91,11 +100,17 @@ and demand over time per policy) and wait-cdf.svg (the wait-time CDF of all poli
 				return err
 			}
 			rep := sim.NewReport(cfg, wl, seed, results)
-			js, err := json.MarshalIndent(rep, "", "  ")
+			var sw *sweepResult
+			if sweep != "" {
+				if sw, err = runSweep(cfg, wl, sweep, seed, bar); err != nil {
+					return err
+				}
+			}
+			js, err := json.MarshalIndent(sweepReport{rep, sw}, "", "  ")
 			if err != nil {
 				return err
 			}
-			md := rep.Markdown()
+			md := rep.Markdown() + sw.Markdown()
 			files := []struct {
 				name string
 				data []byte
@@ -123,6 +138,7 @@ and demand over time per policy) and wait-cdf.svg (the wait-time CDF of all poli
 	f.StringVar(&out, "out", "sim-report", "the directory to write the report and plots to")
 	f.StringVar(&latency, "latency", "", "the launch-latency preset, overriding the cluster's: fast, typical or slow")
 	f.BoolVar(&quiet, "quiet", false, "no progress on stderr")
+	f.StringVar(&sweep, "sweep", "", "also run this policy over a grid of its tunables and report its Pareto front of p95 wait against cost: "+strings.Join(sweepPolicies, ", "))
 	return c
 }
 
@@ -184,7 +200,7 @@ func runPolicies(cfg sim.Config, wl sim.Workload, names []string, seed uint64, p
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			p, err := autoscale.ByName(name)
+			p, err := sim.NewPolicy(cfg, name)
 			if err != nil {
 				errs[i] = err
 				return

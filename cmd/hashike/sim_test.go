@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +177,104 @@ func TestSimBadInput(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("bad input created %s", out)
+	}
+}
+
+// TestSimSweep: --sweep ecs-managed runs the baseline over its grid of tunables: every grid
+// point is in report.json's sweep block once, the points marked on the front dominate each
+// other nowhere and every other point is dominated by one of them, the default
+// configuration is a point, and the printed Markdown has the front's table.
+func TestSimSweep(t *testing.T) {
+	trace := writeTrace(t)
+	out := filepath.Join(t.TempDir(), "report")
+	code, stdout, stderr := simCLI(t, "--workload", trace, "--policies", "ecs-managed,hashike", "--sweep", "ecs-managed", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if n := strings.Count(stderr, "sim: sweep ecs-managed "); n != 36 {
+		t.Errorf("%d sweep progress lines, want 36:\n%s", n, stderr)
+	}
+	data, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Policies []map[string]any `json:"policies"`
+		Sweep    struct {
+			Policy string           `json:"policy"`
+			Points []map[string]any `json:"points"`
+		} `json:"sweep"`
+	}
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Policies) != 2 || rep.Sweep.Policy != "ecs-managed" {
+		t.Fatalf("report.json: %d policies, sweep of %q", len(rep.Policies), rep.Sweep.Policy)
+	}
+	type key struct{ target, warmup, lo, hi float64 }
+	seen := map[key]bool{}
+	var front, rest [][2]float64
+	for _, p := range rep.Sweep.Points {
+		k := key{p["targetCapacity"].(float64), p["instanceWarmupPeriod"].(float64), p["minimumScalingStepSize"].(float64), p["maximumScalingStepSize"].(float64)}
+		if seen[k] {
+			t.Errorf("point %v twice", k)
+		}
+		seen[k] = true
+		if p["jobs_failed"] != 0.0 {
+			t.Errorf("point %v: %v jobs failed", k, p["jobs_failed"])
+		}
+		pt := [2]float64{p["wait_p95_s"].(float64), p["cost_usd"].(float64)}
+		if p["on_front"] == true {
+			front = append(front, pt)
+		} else {
+			rest = append(rest, pt)
+		}
+	}
+	for _, target := range []float64{80, 90, 100} {
+		for _, warmup := range []float64{60, 90, 180, 300} {
+			for _, hi := range []float64{5, 20, 10000} {
+				if !seen[key{target, warmup, 1, hi}] {
+					t.Errorf("grid point %v %v 1 %v missing", target, warmup, hi)
+				}
+			}
+		}
+	}
+	// The defaults are a point of the grid, and it is the very run of ecs-managed's row.
+	for _, p := range rep.Sweep.Points {
+		if p["targetCapacity"] == 100.0 && p["instanceWarmupPeriod"] == 300.0 && p["maximumScalingStepSize"] == 10000.0 {
+			if e := rep.Policies[0]; e["policy"] != "ecs-managed" || p["wait_p95_s"] != e["wait_p95_s"] || p["cost_usd"] != e["cost_usd"] {
+				t.Errorf("the default point %v is not ecs-managed's row %v", p, e)
+			}
+		}
+	}
+	if len(seen) != 36 || len(front) == 0 {
+		t.Fatalf("%d points, %d on the front", len(seen), len(front))
+	}
+	dom := func(a, b [2]float64) bool { return a[0] <= b[0] && a[1] <= b[1] && (a[0] < b[0] || a[1] < b[1]) }
+	for _, a := range front {
+		for _, b := range front {
+			if dom(a, b) {
+				t.Errorf("front point %v dominates front point %v", a, b)
+			}
+		}
+	}
+	for _, b := range rest {
+		if !slices.ContainsFunc(front, func(a [2]float64) bool { return dom(a, b) }) {
+			t.Errorf("point %v is off the front but no front point dominates it", b)
+		}
+	}
+	_, table, _ := strings.Cut(stdout, "Sweep of ecs-managed over 36 configurations")
+	for _, a := range front {
+		if row := fmt.Sprintf(" | %.1f | ", a[0]); !strings.Contains(table, row) || !strings.Contains(table, fmt.Sprintf(" | %.2f | ", a[1])) {
+			t.Errorf("the printed front lacks %v:\n%s", a, stdout)
+		}
+	}
+	for _, b := range rest {
+		if strings.Contains(table, fmt.Sprintf(" | %.2f | ", b[1])) && !slices.ContainsFunc(front, func(a [2]float64) bool { return fmt.Sprintf("%.2f", a[1]) == fmt.Sprintf("%.2f", b[1]) }) {
+			t.Errorf("the printed front shows %v, off the front", b)
+		}
+	}
+	if code, _, stderr := simCLI(t, "--workload", trace, "--sweep", "hashike", "--out", filepath.Join(t.TempDir(), "x")); code != hashike.ExitUsage || !strings.Contains(stderr, `--sweep: cannot sweep "hashike"`) {
+		t.Errorf("--sweep hashike: exit %d, %s", code, stderr)
 	}
 }
