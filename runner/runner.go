@@ -405,7 +405,8 @@ wait:
 	return hashike.TaskRef{}, cause, res.err
 }
 
-// recordStop records a stop requested before the run's task exists.
+// recordStop records a requested stop: the run goes stopping where it may, and the stop
+// cause the store kept becomes the one this supervision knows.
 func (s *supervision) recordStop(ctx context.Context, cause hashike.StopCause) {
 	r := s.r
 	u := hashike.RunUpdate{At: r.Clock.Now(), StopCause: cause, Reason: "stop requested: " + string(cause)}
@@ -473,15 +474,7 @@ func (s *supervision) wait(ctx context.Context, ref hashike.TaskRef) (_ hashike.
 
 func (s *supervision) requestStop(ctx context.Context, ref hashike.TaskRef, cause hashike.StopCause, grace time.Duration, wg *sync.WaitGroup) {
 	r := s.r
-	u := hashike.RunUpdate{At: r.Clock.Now(), StopCause: cause, Reason: "stop requested: " + string(cause)}
-	if cur, err := r.Store.GetRun(ctx, s.run.ID); err == nil && hashike.CanTransition(cur.State, hashike.StateStopping) {
-		u.State = hashike.StateStopping
-	}
-	if stopped, err := r.Store.UpdateRun(ctx, s.run.ID, u); err == nil {
-		s.cause = stopped.StopCause
-	} else if s.opts.Warn != nil {
-		s.opts.Warn(fmt.Errorf("recording the stop of run %s: %w", s.run.ID, err))
-	}
+	s.recordStop(ctx, cause)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
