@@ -818,40 +818,25 @@ func TestTokens(t *testing.T) {
 // TestAdoptsOrphanedRun: a run claimed by a replica that died is adopted by the leader, which
 // reattaches to its task instead of starting another.
 func TestAdoptsOrphanedRun(t *testing.T) {
-	hold := make(chan struct{})
-	path := filepath.Join(t.TempDir(), "s.db")
-	e := newEnv(t, opts{path: path, noLoop: true, behave: func(hashike.StartRequest) fakebackend.Behavior { return fakebackend.Behavior{Hold: hold} }})
-	e.register("j", definition(nil))
-	run := e.enqueue("j", EnqueueRequest{})
-	ctx := context.Background()
 	dead := hashike.Owner{Host: "test", PID: 99, Start: "9"} // not self: Alive says it is gone
-	claimed, err := e.store.ClaimRuns(ctx, time.Now(), 10, dead)
-	if err != nil || len(claimed) != 1 {
-		t.Fatal(claimed, err)
-	}
-	// The dead replica had started the task.
-	if _, err := e.backend.Start(ctx, hashike.StartRequest{RunID: run.ID, Spec: claimed[0].Spec}); err != nil {
-		t.Fatal(err)
-	}
-	e.s.Start(ctx)
-	e.eventually("the run to be adopted", func() bool { return e.s.supervising(run.ID) })
-	close(hold)
-	tries := e.settled(run.ID)
-	if tries[0].State != hashike.StateSucceeded || e.backend.Starts(run.ID) != 1 {
-		t.Fatalf("state %s, started %d times", tries[0].State, e.backend.Starts(run.ID))
-	}
+	adoptsStartedRun(t, dead)
 }
 
 // TestAdoptsOwnUnsupervisedRun: a run owned by this very replica, which lives, but that it no
 // longer supervises (its supervision ended without releasing the run: the database was down
 // then) is adopted by the reconciler, not left active, holding its queue's slot, for ever.
-func TestAdoptsOwnUnsupervisedRun(t *testing.T) {
+func TestAdoptsOwnUnsupervisedRun(t *testing.T) { adoptsStartedRun(t, self) }
+
+// adoptsStartedRun claims a run as owner, starts its task as that owner had, then starts a
+// server: the run must be adopted and end succeeded with that one task.
+func adoptsStartedRun(t *testing.T, owner hashike.Owner) {
+	t.Helper()
 	hold := make(chan struct{})
 	e := newEnv(t, opts{noLoop: true, behave: func(hashike.StartRequest) fakebackend.Behavior { return fakebackend.Behavior{Hold: hold} }})
 	e.register("j", definition(nil))
 	run := e.enqueue("j", EnqueueRequest{})
 	ctx := context.Background()
-	claimed, err := e.store.ClaimRuns(ctx, time.Now(), 10, self)
+	claimed, err := e.store.ClaimRuns(ctx, time.Now(), 10, owner)
 	if err != nil || len(claimed) != 1 {
 		t.Fatal(claimed, err)
 	}
