@@ -39,8 +39,13 @@ type Remaining struct {
 }
 
 // PlacementFailure is a container instance that could not take a task, and why:
-// ReasonResourceCPU when its CPU is short (checked first), else ReasonResourceMemory.
-// Instance is its index in the slice given to Place.
+// ReasonResourceCPU when its CPU is short, else ReasonResourceMemory. ECS documents each
+// reason (RESOURCE:CPU: the CPU the task asks for is not available on the instance;
+// RESOURCE:MEMORY: the memory) but not which one an instance short of both gives; here CPU
+// is checked first, in the order ECS's placement docs list the requirements (CPU, GPU,
+// memory, ports) and its failure-reasons page lists the reasons. The simulator and the ECS
+// fake (ecs/ecsfake) both answer with it, so they agree. Instance is its index in the slice
+// given to Place.
 type PlacementFailure struct {
 	Instance int
 	Reason   string
@@ -90,7 +95,8 @@ func Binpack(instances []Remaining, cpu, mem int, field BinpackField) (best int,
 // instance of each task placed, in order; when some could not be placed (count minus
 // len(placed) of them), failures gives each instance's reason once, as RunTask's failures
 // do. instances is not changed. The errors are RunTask's for the whole call: a count out of
-// range, an unknown field, ErrNoContainerInstances.
+// range, an unknown field, ErrNoContainerInstances (which the ECS fake answers, as RunTask
+// does, with one MISSING failure without an ARN).
 func Place(instances []Remaining, cpu, mem, count int, field BinpackField) (placed []int, failures []PlacementFailure, err error) {
 	switch {
 	case count < 1 || count > MaxRunTaskCount:

@@ -16,13 +16,10 @@ import (
 func TestPlacementBinpacksAndReportsResourceFailures(t *testing.T) {
 	c := newCloud(t, Options{Clock: NewManualClock(time.Unix(1e9, 0))})
 	register(t, c, "job", app("app", 1024, "sleep", "1h"))
-	_, err := c.ECS().RunTask(bg, &awsecs.RunTaskInput{Cluster: s("c"), TaskDefinition: s("job")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _ := c.ECS().RunTask(bg, &awsecs.RunTaskInput{Cluster: s("c"), TaskDefinition: s("job")})
-	if len(out.Tasks) != 0 || len(out.Failures) != 1 || *out.Failures[0].Reason != "MISSING" {
-		t.Fatalf("no instances: %+v", out)
+	// An empty cluster: ECS fails the call (an Auto Scaling group scaled to zero leaves one).
+	out, err := c.ECS().RunTask(bg, &awsecs.RunTaskInput{Cluster: s("c"), TaskDefinition: s("job"), Count: i32(3)})
+	if code(err) != "InvalidParameterException" || !strings.Contains(err.Error(), "No Container Instances were found in your cluster.") {
+		t.Fatalf("no instances: %+v, %v", out, err)
 	}
 	big := c.AddInstance("c", 4096, 8192)
 	small := c.AddInstance("c", 1024, 2048)
@@ -47,8 +44,13 @@ func TestPlacementBinpacksAndReportsResourceFailures(t *testing.T) {
 	cpuHog.Cpu = 5000
 	register(t, c, "cpu", cpuHog)
 	out, _ = c.ECS().RunTask(bg, &awsecs.RunTaskInput{Cluster: s("c"), TaskDefinition: s("cpu")})
-	if len(out.Failures) != 2 || *out.Failures[0].Reason == "RESOURCE:CPU" == (*out.Failures[1].Reason == "RESOURCE:CPU") {
-		t.Fatalf("want one RESOURCE:CPU (big) and one RESOURCE:MEMORY (small): %+v %+v", *out.Failures[0].Reason, *out.Failures[1].Reason)
+	reasons = map[string]string{}
+	for _, f := range out.Failures {
+		reasons[*f.Arn] = *f.Reason
+	}
+	// small is short of both: CPU is checked first (autoscale.Place).
+	if len(out.Failures) != 2 || reasons[big] != "RESOURCE:CPU" || reasons[small] != "RESOURCE:CPU" {
+		t.Fatalf("want RESOURCE:CPU for both (big lacks CPU, small CPU and memory): %v", reasons)
 	}
 	di, err := c.ECS().DescribeContainerInstances(bg, &awsecs.DescribeContainerInstancesInput{Cluster: s("c"), ContainerInstances: []string{big}})
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/hashike/hashike/autoscale"
 )
 
 type cluster struct {
@@ -97,29 +99,22 @@ func (c *Cloud) clusterOf(ref *string) (*cluster, error) {
 	return cl, nil
 }
 
-// place finds an instance for need with the binpack strategy on memory: the instance with the
-// least remaining memory that fits, then the least remaining CPU. Without one it returns the
-// per-instance failures ECS reports.
-func place(instances []*instance, cpu, mem int) (*instance, []types.Failure) {
-	var best *instance
-	var failures []types.Failure
-	for _, in := range instances {
-		switch {
-		case in.freeMem() < mem:
-			failures = append(failures, types.Failure{Arn: ptr(in.arn), Reason: ptr("RESOURCE:MEMORY")})
-		case in.freeCPU() < cpu:
-			failures = append(failures, types.Failure{Arn: ptr(in.arn), Reason: ptr("RESOURCE:CPU")})
-		case best == nil || in.freeMem() < best.freeMem() || in.freeMem() == best.freeMem() && in.freeCPU() < best.freeCPU():
-			best = in
-		}
+// remaining is the instances' unreserved CPU and memory, as autoscale's placement takes them.
+func remaining(instances []*instance) []autoscale.Remaining {
+	r := make([]autoscale.Remaining, len(instances))
+	for i, in := range instances {
+		r[i] = autoscale.Remaining{CPU: in.freeCPU(), MemoryMiB: in.freeMem()}
 	}
-	if best != nil {
-		return best, nil
+	return r
+}
+
+// placeOne finds an instance for one task of cpu units and mem MiB with the binpack strategy
+// on field (autoscale.Binpack, the simulator's placement), or nil.
+func placeOne(instances []*instance, cpu, mem int, field autoscale.BinpackField) *instance {
+	if i, _ := autoscale.Binpack(remaining(instances), cpu, mem, field); i >= 0 {
+		return instances[i]
 	}
-	if len(instances) == 0 {
-		return nil, []types.Failure{{Reason: ptr("MISSING")}}
-	}
-	return nil, failures
+	return nil
 }
 
 func (in *instance) resources(cpu, mem int) []types.Resource {

@@ -11,6 +11,8 @@ import (
 
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/hashike/hashike/autoscale"
 )
 
 type ecsClient struct{ c *Cloud }
@@ -286,8 +288,12 @@ func (c *Cloud) runTask(in *awsecs.RunTaskInput) (*awsecs.RunTaskOutput, error) 
 	if in.Count != nil {
 		count = int(*in.Count)
 	}
-	if count < 1 || count > 10 {
+	if count < 1 || count > autoscale.MaxRunTaskCount {
 		return nil, apiError("InvalidParameterException", "Count must be between 1 and 10.")
+	}
+	field, err := binpackField(in.PlacementStrategy)
+	if err != nil {
+		return nil, err
 	}
 	if in.StartedBy != nil && len(*in.StartedBy) > 128 {
 		return nil, apiError("InvalidParameterException", "StartedBy cannot be longer than 128 characters.")
@@ -342,32 +348,9 @@ func (c *Cloud) runTask(in *awsecs.RunTaskInput) (*awsecs.RunTaskOutput, error) 
 	cpu, mem := taskSize(&td.def, in.Overrides)
 	out := &awsecs.RunTaskOutput{Tasks: []types.Task{}, Failures: []types.Failure{}}
 	now := c.clock.Now()
-	for k := 0; k < count; k++ {
-		var host *instance
-		switch {
-		case launch == types.LaunchTypeFargate:
-			if c.opts.FargateCapacity > 0 && c.countFargate(cl) >= c.opts.FargateCapacity {
-				out.Failures = append(out.Failures, types.Failure{Reason: ptr("Capacity is unavailable at this time. Please try again later or in a different availability zone")})
-				continue
-			}
-		case provider != "":
-			host, _ = place(c.providerInstances(cl, provider), cpu, mem)
-			if host == nil && c.countProvisioning(cl) >= c.opts.MaxProvisioning {
-				if len(out.Tasks) == 0 {
-					return nil, apiError("ClientException", "Tasks provisioning capacity limit exceeded.")
-				}
-				out.Failures = append(out.Failures, types.Failure{Reason: ptr("Tasks provisioning capacity limit exceeded.")})
-				continue
-			}
-		default:
-			var failures []types.Failure
-			host, failures = place(cl.instances, cpu, mem)
-			if host == nil {
-				out.Failures = append(out.Failures, failures...)
-				continue
-			}
-		}
+	start := func(host *instance) {
 		t := c.newTask(cl, td, in, launch, provider, cpu, mem, now)
+		t.binpack = field
 		if host != nil {
 			t.assign(host)
 		}
@@ -376,7 +359,78 @@ func (c *Cloud) runTask(in *awsecs.RunTaskInput) (*awsecs.RunTaskOutput, error) 
 		}
 		out.Tasks = append(out.Tasks, t.describe(true))
 	}
+	if launch != types.LaunchTypeFargate && provider == "" {
+		// EC2: the simulator's placement (autoscale.Place), each instance's failure once.
+		placed, failures, err := autoscale.Place(remaining(cl.instances), cpu, mem, count, field)
+		if err != nil {
+			// On a cluster without container instances ECS fails the whole call with
+			// InvalidParameterException "No Container Instances were found in your cluster."
+			// (as CloudTrail records it), not with a failure per task.
+			return nil, apiError("InvalidParameterException", "%v", err)
+		}
+		for _, i := range placed {
+			start(cl.instances[i])
+		}
+		for _, f := range failures {
+			out.Failures = append(out.Failures, types.Failure{Arn: ptr(cl.instances[f.Instance].arn), Reason: ptr(f.Reason)})
+		}
+		return out, nil
+	}
+	for k := 0; k < count; k++ {
+		var host *instance
+		if launch == types.LaunchTypeFargate {
+			if c.opts.FargateCapacity > 0 && c.countFargate(cl) >= c.opts.FargateCapacity {
+				out.Failures = append(out.Failures, types.Failure{Reason: ptr("Capacity is unavailable at this time. Please try again later or in a different availability zone")})
+				continue
+			}
+		} else {
+			host = placeOne(c.providerInstances(cl, provider), cpu, mem, field)
+			if host == nil && c.countProvisioning(cl) >= c.opts.MaxProvisioning {
+				if len(out.Tasks) == 0 {
+					return nil, apiError("ClientException", "Tasks provisioning capacity limit exceeded.")
+				}
+				out.Failures = append(out.Failures, types.Failure{Reason: ptr("Tasks provisioning capacity limit exceeded.")})
+				continue
+			}
+		}
+		start(host)
+	}
 	return out, nil
+}
+
+// defaultBinpack is the fake's placement for RunTask without a binpack strategy. ECS
+// documents no default strategy for standalone tasks (a service's is spread across
+// Availability Zones); the fake binpacks on memory, as it always has.
+const defaultBinpack = autoscale.BinpackMemory
+
+// binpackField is the field of RunTask's placementStrategy's first binpack rule, else
+// defaultBinpack. As ECS: at most 5 rules; type binpack, spread or random; binpack's field
+// cpu or memory. The fake has one Availability Zone and no random choice, so it places
+// spread and random rules as its default binpack.
+func binpackField(rules []types.PlacementStrategy) (autoscale.BinpackField, error) {
+	if len(rules) > 5 {
+		return "", apiError("InvalidParameterException", "Placement strategies cannot have more than 5 elements.")
+	}
+	field := autoscale.BinpackField("")
+	for _, r := range rules {
+		switch r.Type {
+		case types.PlacementStrategyTypeBinpack:
+			f := autoscale.BinpackField(deref(r.Field))
+			if !f.Valid() {
+				return "", apiError("InvalidParameterException", "Invalid field for binpack placement strategy: %q. Valid fields are cpu and memory.", deref(r.Field))
+			}
+			if field == "" {
+				field = f
+			}
+		case types.PlacementStrategyTypeSpread, types.PlacementStrategyTypeRandom:
+		default:
+			return "", apiError("InvalidParameterException", "Invalid placement strategy type: %q.", r.Type)
+		}
+	}
+	if field == "" {
+		field = defaultBinpack
+	}
+	return field, nil
 }
 
 // overrideShape is the overrides as the service measures them (JSON, empty fields omitted).
@@ -516,7 +570,7 @@ func (c *Cloud) countFargate(cl *cluster) int {
 // tryPlaceProvisioning places a PROVISIONING task on new capacity, or stops it when it has
 // waited too long.
 func (c *Cloud) tryPlaceProvisioning(t *task, now time.Time) {
-	if host, _ := place(c.providerInstances(t.cluster, t.capacityProvider), t.cpu, t.mem); host != nil {
+	if host := placeOne(c.providerInstances(t.cluster, t.capacityProvider), t.cpu, t.mem, t.binpack); host != nil {
 		t.assign(host)
 		t.launch()
 		return

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/autoscale"
 )
 
 // Task lifecycle states, as ECS names them.
@@ -35,6 +36,7 @@ type task struct {
 	startedBy, group string
 	tags             []types.Tag
 	cpu, mem         int
+	binpack          autoscale.BinpackField // RunTask's placement, for a PROVISIONING task
 	instance         *instance
 	// placedOn is the container instance the task was placed on; unlike instance (the
 	// resources held) it stays after the task stopped, as containerInstanceArn does on ECS.
