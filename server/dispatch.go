@@ -17,15 +17,24 @@ import (
 // dispatchLoop claims queued runs while this replica has room and supervises each. It claims
 // again at once when a run is enqueued here or a slot frees, and every PollInterval for runs
 // enqueued through other replicas or whose not-before time came.
+//
+// While claims fail (the database does not answer), it claims again after a wait that doubles
+// from PollInterval up to maxClaimBackoff, so that an outage is not met with a claim and a
+// warning every PollInterval; the first claim that succeeds ends the backoff.
 func (s *Server) dispatchLoop(ctx context.Context) {
+	var backoff time.Duration // 0 while claims succeed
 	for ctx.Err() == nil {
 		room := s.cfg.MaxConcurrentRuns - int(s.inflight.Load())
 		full := false
 		if room > 0 {
 			limit := min(room, ClaimBatch)
 			runs, err := s.store.ClaimRuns(ctx, s.clock.Now(), limit, s.cfg.Self)
-			if err != nil && ctx.Err() == nil {
-				s.log.Warn("claiming queued runs", "err", err)
+			switch {
+			case err == nil:
+				backoff = 0
+			case ctx.Err() == nil:
+				backoff = min(max(2*backoff, s.cfg.PollInterval), max(maxClaimBackoff, s.cfg.PollInterval))
+				s.log.Warn("claiming queued runs", "err", err, "retry_in", backoff)
 			}
 			for _, run := range runs {
 				s.supervise(run, true)
@@ -35,13 +44,21 @@ func (s *Server) dispatchLoop(ctx context.Context) {
 		if full {
 			continue // more may wait
 		}
+		wait := s.cfg.PollInterval
+		if backoff > 0 {
+			wait = backoff
+		}
 		select {
 		case <-ctx.Done():
 		case <-s.wake:
-		case <-s.clock.After(s.cfg.PollInterval):
+		case <-s.clock.After(wait):
 		}
 	}
 }
+
+// maxClaimBackoff bounds the wait between claims while they fail: how late, at most, a replica
+// notices that the database is back.
+const maxClaimBackoff = 5 * time.Second
 
 // How long a replica waits before it supervises again a run whose supervision failed:
 // doubling from superviseRetry up to maxSuperviseRetry.

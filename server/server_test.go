@@ -868,6 +868,40 @@ func (o *outage) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) 
 	return o.ServerStore.UpdateRun(ctx, id, u)
 }
 
+// claimOutage is a store whose claims fail while down is set, counting them.
+type claimOutage struct {
+	hashike.ServerStore
+	down   atomic.Bool
+	claims atomic.Int64
+}
+
+func (o *claimOutage) ClaimRuns(ctx context.Context, now time.Time, limit int, owner hashike.Owner) ([]*hashike.Run, error) {
+	if o.down.Load() {
+		o.claims.Add(1)
+		return nil, &hashike.Error{Code: hashike.EUnavailable, Message: "sqlite: claim runs", Err: errors.New("the database is down")}
+	}
+	return o.ServerStore.ClaimRuns(ctx, now, limit, owner)
+}
+
+// TestClaimsBackOffDuringOutage: while the database does not answer, the dispatcher claims
+// (and warns) at a falling rate, not every PollInterval (10 ms here: about 100 claims in the
+// second the outage lasts); once it answers again, a run queued meanwhile is dispatched.
+func TestClaimsBackOffDuringOutage(t *testing.T) {
+	var db *claimOutage
+	e := newEnv(t, opts{store: func(s hashike.ServerStore) hashike.ServerStore { db = &claimOutage{ServerStore: s}; return db }})
+	e.register("j", definition(nil))
+	db.down.Store(true)
+	run := e.enqueue("j", EnqueueRequest{})
+	time.Sleep(time.Second)
+	if n := db.claims.Load(); n == 0 || n > 20 {
+		t.Errorf("%d claims in the second the database was down, want 1 to 20 (a backoff from 10 ms)", n)
+	}
+	db.down.Store(false)
+	if tries := e.settled(run.ID); tries[0].State != hashike.StateSucceeded {
+		t.Fatalf("the run queued during the outage ended %s", tries[0].State)
+	}
+}
+
 // TestRunEndingDuringOutageIsRecordedAfter: a run whose task ends while the database cannot
 // be reached is recorded once the database is back, by the replica that supervised it (which
 // lives on), without the reconciler (it runs once an hour here) and without a second task.
