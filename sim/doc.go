@@ -32,9 +32,12 @@ package sim
 //     a timer. RunTask on a cluster with no room answers RESOURCE:CPU (or RESOURCE:MEMORY
 //     when some instance has the CPU); an empty cluster also answers RESOURCE:CPU, where
 //     ECS returns an error, so scale-from-zero policies see a resource failure.
-//   - Billing is per second from the launch request to the instance's end, with no minimum;
-//     an instance that never registers is billed until it fails; an insufficient-capacity
-//     failure is not billed. Spot prices are fixed.
+//   - Billing is per second from the launch request to the instance's end, with EC2's
+//     60-second minimum per instance (MinBilled): the launching time before the instance
+//     registers is billed (EC2 bills from the running state, a few seconds after the request;
+//     the boot and ECS agent registration after it are billed); an instance that never
+//     registers is billed until it fails; an insufficient-capacity failure is not billed.
+//     Spot prices are fixed.
 //   - A group keeps Min but does not otherwise replace reclaimed or failed instances, nor
 //     rebalance spot capacity; launching is the policy's job. Launch counts above Max are
 //     dropped silently. Draining a launching instance cancels it.

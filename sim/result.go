@@ -23,8 +23,9 @@ type Metrics struct {
 	WaitP95        float64        `json:"wait_p95_s"`
 	WaitP99        float64        `json:"wait_p99_s"`
 	WaitMax        float64        `json:"wait_max_s"`
-	// InstanceHours run from each launch request to the instance's end (InsufficientCapacity
-	// failures are not billed); instances alive at the end are billed until then.
+	// InstanceHours run from each launch request to the instance's end, at least 60 s per
+	// instance (EC2's per-second billing minimum; InsufficientCapacity failures are not
+	// billed); instances alive at the end are billed until then.
 	InstanceHours InstanceHours `json:"instance_hours"`
 	CostUSD       float64       `json:"cost_usd"`
 	// CPUUtilization and MemoryUtilization are reserved / registered, time-weighted over the

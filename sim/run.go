@@ -843,12 +843,18 @@ func (s *sim) keepMin(pi int) {
 	}
 }
 
+// MinBilled is EC2's minimum charge per instance launch: Linux instances are billed per
+// second with a minimum of 60 seconds.
+const MinBilled = 60 * time.Second
+
+// bill charges the instance from its launch request to now (at least MinBilled): the time it
+// spent launching, before it could run a task, is billed too.
 func (s *sim) bill(in *instance) {
 	if !in.billed {
 		return
 	}
 	in.billed = false
-	h := (s.now - in.launched).Hours()
+	h := max(s.now-in.launched, MinBilled).Hours()
 	if in.a.Spot {
 		s.m.InstanceHours.Spot += h
 		s.m.CostUSD += h * in.typ.SpotPrice
