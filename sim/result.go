@@ -13,7 +13,9 @@ type Metrics struct {
 	Policy   string `json:"policy"`
 	Workload string `json:"workload"`
 	Seed     uint64 `json:"seed"`
-	Jobs     int    `json:"jobs"`
+	// Latency names the launch-latency preset the run used ("custom" for others).
+	Latency string `json:"latency"`
+	Jobs    int    `json:"jobs"`
 	// Completed counts jobs that ran to completion (once each); JobsFailed jobs that never completed; FailureReasons says why (Reason*).
 	Completed      int            `json:"completed"`
 	JobsFailed     int            `json:"jobs_failed"`
@@ -72,12 +74,15 @@ type JobRecord struct {
 }
 
 // Sample is the cluster at one moment: instances by state, CPU and memory registered,
-// reserved and demanded (reserved plus pending), tasks waiting and running.
+// launching (billed, not yet usable), reserved and demanded (reserved plus pending), tasks
+// waiting and running.
 type Sample struct {
 	T                   float64 `json:"t_s"`
 	Active              int     `json:"active"`
 	Launching           int     `json:"launching"`
 	Draining            int     `json:"draining"`
+	LaunchingCPU        int     `json:"launching_cpu"`
+	LaunchingMemoryMiB  int     `json:"launching_memory_mib"`
 	RegisteredCPU       int     `json:"registered_cpu"`
 	ReservedCPU         int     `json:"reserved_cpu"`
 	DemandCPU           int     `json:"demand_cpu"`

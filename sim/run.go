@@ -182,7 +182,7 @@ func newSim(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*sim, tim
 	p.Reset()
 	s := &sim{cfg: cfg, wl: wl, p: p, rng: newRand(seed), ctx: context.Background()}
 	s.ctl = autoscale.Controller{Cluster: s, Policy: p, Clock: virtualClock{s}}
-	s.m.Policy, s.m.Workload, s.m.Seed, s.m.Jobs = p.Name(), wl.Name, seed, len(wl.Jobs)
+	s.m.Policy, s.m.Workload, s.m.Seed, s.m.Latency, s.m.Jobs = p.Name(), wl.Name, seed, cfg.Latency.Name, len(wl.Jobs)
 	s.types = map[string]autoscale.InstanceType{}
 	for _, t := range cfg.Types {
 		s.types[t.Name] = t
@@ -1005,6 +1005,8 @@ func (s *sim) sample() {
 		switch in.a.State {
 		case autoscale.InstanceLaunching:
 			x.Launching++
+			x.LaunchingCPU += in.typ.CPU
+			x.LaunchingMemoryMiB += in.typ.MemoryMiB
 		case autoscale.InstanceActive:
 			x.Active++
 		case autoscale.InstanceDraining:
