@@ -40,6 +40,14 @@ type Metrics struct {
 	LaunchFailures       int `json:"launch_failures"`
 	InsufficientCapacity int `json:"insufficient_capacity"`
 	Terminations         int `json:"terminations"`
+	// InsufficientCapacityEpisodes counts the pools' spells without capacity;
+	// LaunchesDelayed the instances that waited for EC2's instance launch rate;
+	// RunTaskThrottled the dispatch passes cut short by RunTask's rate limit;
+	// ScalingThrottled the policy actions refused by Auto Scaling's.
+	InsufficientCapacityEpisodes int `json:"insufficient_capacity_episodes"`
+	LaunchesDelayed              int `json:"launches_delayed"`
+	RunTaskThrottled             int `json:"run_task_throttled"`
+	ScalingThrottled             int `json:"scaling_throttled"`
 	// Interruptions counts tasks killed by spot reclaims (SpotReclaims instances);
 	// KilledByTerminate tasks killed by a policy's Terminate or Drain of a launching
 	// instance; Reruns all requeued tasks.
