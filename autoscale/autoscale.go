@@ -8,8 +8,8 @@
 // The package imports nothing from AWS, Docker, SQL or net/http, and never reads the clock.
 //
 // The policies: ecs-managed (ECS cluster auto scaling as documented), reactive (Cookpad's),
-// provisioning (DeNA's), hashike (ours) and oracle (a lower bound on cost with perfect
-// knowledge of the future).
+// provisioning (DeNA's), hashike (ours) and oracle (perfect knowledge of the future: a
+// clairvoyant reference, not a bound on cost; package sim computes a lower bound).
 package autoscale
 
 import (
