@@ -8,8 +8,8 @@
 // The package imports nothing from AWS, Docker, SQL or net/http, and never reads the clock.
 //
 // The policies: ecs-managed (ECS cluster auto scaling as documented), reactive (Cookpad's),
-// provisioning (DeNA's), hashike (ours) and oracle (a lower bound on cost with perfect
-// knowledge of the future).
+// provisioning (DeNA's), hashike (ours) and oracle (perfect knowledge of the future: a
+// clairvoyant reference, not a bound on cost; package sim computes a lower bound).
 package autoscale
 
 import (
@@ -130,6 +130,24 @@ type Snapshot struct {
 	// Future is the tasks still to come, in submit order, for the oracle only (nil for every
 	// other policy).
 	Future []Task `json:"-"`
+	// LaunchErrors are the launches that failed recently (the last 10 minutes), oldest
+	// first, as Auto Scaling's scaling activities report them: a policy can skip a pool
+	// (or type) out of capacity.
+	LaunchErrors []LaunchError `json:"launchErrors,omitempty"`
+}
+
+// LaunchErrorInsufficientCapacity is EC2's error code when it has no capacity for the
+// instance type (in the Availability Zone) right now.
+const LaunchErrorInsufficientCapacity = "InsufficientInstanceCapacity"
+
+// LaunchError is a launch that failed: when, in which pool, of which type, and EC2's error
+// code (LaunchErrorInsufficientCapacity).
+type LaunchError struct {
+	At   time.Time `json:"at"`
+	Pool string    `json:"pool"`
+	Type string    `json:"type"`
+	Spot bool      `json:"spot"`
+	Code string    `json:"code"`
 }
 
 // Action is one thing a policy asks for. Exactly one of Launch, Drain and Terminate is set.

@@ -18,6 +18,9 @@ var (
 	// ErrAtMax: a launch would take its pool above Max. The instances under Max were
 	// launched; the rest were not.
 	ErrAtMax = errors.New("pool at its max")
+	// ErrThrottled: the cloud's API refused the call for its rate limit (Auto Scaling's
+	// "Rate exceeded", ECS's ThrottlingException). Nothing was done; a later step may retry.
+	ErrThrottled = errors.New("rate exceeded")
 )
 
 // Cluster is what a Controller drives: capacity it can observe and change. The simulator

@@ -34,15 +34,16 @@ const (
 // palette colours the policies of WaitCDF, in the order given (then again from the start).
 var palette = [...]string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"}
 
-// Capacity plots registered, reserved and demanded vCPU over time, one panel per result in
-// the order given. The panels share their scales so that policies compare at a glance.
+// Capacity plots registered, launching (billed, not yet usable), reserved and demanded vCPU
+// over time, one panel per result in the order given. The panels share their scales so that
+// policies compare at a glance. The title names the workload, seed and latency preset.
 func Capacity(results []*sim.Result) []byte {
 	const panelH = 24 + plotH + 40 // policy name, plot, x tick labels and title
 	var hours, vcpu float64
 	for _, r := range results {
 		for _, s := range r.Series {
 			hours = max(hours, s.T/3600)
-			vcpu = max(vcpu, float64(max(s.RegisteredCPU, s.ReservedCPU, s.DemandCPU))/1024)
+			vcpu = max(vcpu, float64(max(s.RegisteredCPU, s.LaunchingCPU, s.ReservedCPU, s.DemandCPU))/1024)
 		}
 	}
 	xt, xmax := linear(hours, 8)
@@ -52,6 +53,7 @@ func Capacity(results []*sim.Result) []byte {
 		cpu func(sim.Sample) int
 	}{
 		{entry{"registered vCPU (capacity)", "#1f77b4"}, func(s sim.Sample) int { return s.RegisteredCPU }},
+		{entry{"launching vCPU (billed, not yet usable)", "#ff7f0e"}, func(s sim.Sample) int { return s.LaunchingCPU }},
 		{entry{"reserved vCPU (in use)", "#2ca02c"}, func(s sim.Sample) int { return s.ReservedCPU }},
 		{entry{"demand vCPU (reserved + pending)", "#d62728"}, func(s sim.Sample) int { return s.DemandCPU }},
 	}
@@ -73,7 +75,7 @@ func Capacity(results []*sim.Result) []byte {
 			polyline(&b, f, decimate(pts, maxSeriesPoints), l.color)
 		}
 	}
-	return document("capacity vs demand", top+len(results)*panelH+10, b.String())
+	return document(title("capacity vs demand", results), top+len(results)*panelH+10, b.String())
 }
 
 // WaitCDF plots, for each result, the fraction of its jobs that started within a wait (from
@@ -111,7 +113,21 @@ func WaitCDF(results []*sim.Result) []byte {
 	for i, r := range results {
 		polyline(&b, f, steps(waits[i], len(r.Records), decades), entries[i].color)
 	}
-	return document("wait-time CDF", top+int(f.h)+50, b.String())
+	return document(title("wait-time CDF", results), top+int(f.h)+50, b.String())
+}
+
+// title is a chart's title: what it shows, then the run's workload, seed and latency preset
+// (those of the first result: `hashike sim` runs every policy on the same ones).
+func title(what string, results []*sim.Result) string {
+	if len(results) == 0 {
+		return what
+	}
+	m := results[0].Metrics
+	lat := m.Latency
+	if lat == "" {
+		lat = "unknown"
+	}
+	return fmt.Sprintf("%s: workload %s, seed %d, launch latency %s", what, m.Workload, m.Seed, lat)
 }
 
 // steps is the step line of a CDF: ws are the sorted (log) waits of total jobs. Waits that fall

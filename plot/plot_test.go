@@ -19,12 +19,12 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // small is two policies over an hour: one keeps up, the other lags and never starts a job.
 func small() []*sim.Result {
-	a := &sim.Result{Metrics: sim.Metrics{Policy: "reactive"}}
-	b := &sim.Result{Metrics: sim.Metrics{Policy: `oracle <"&'>`}}
+	a := &sim.Result{Metrics: sim.Metrics{Policy: "reactive", Workload: "synthetic:cron", Seed: 7, Latency: "slow"}}
+	b := &sim.Result{Metrics: sim.Metrics{Policy: `oracle <"&'>`, Workload: "synthetic:cron", Seed: 7, Latency: "slow"}}
 	for i := range 61 {
 		t := float64(i * 60)
 		demand := 2048 + 1024*(i%20)
-		a.Series = append(a.Series, sim.Sample{T: t, RegisteredCPU: 4096 + 1024*(i%20), ReservedCPU: demand, DemandCPU: demand})
+		a.Series = append(a.Series, sim.Sample{T: t, RegisteredCPU: 4096 + 1024*(i%20), LaunchingCPU: 8192 * (i % 3), ReservedCPU: demand, DemandCPU: demand})
 		b.Series = append(b.Series, sim.Sample{T: t, RegisteredCPU: 8192, ReservedCPU: min(demand, 8192), DemandCPU: demand})
 	}
 	for i, w := range []float64{0.5, 3, 40, 40, 700} {
@@ -85,10 +85,10 @@ func TestPlots(t *testing.T) {
 		capacity, cdfLines int
 	}{
 		{"none", nil, 0, 0},
-		{"small", small(), 6, 2},
+		{"small", small(), 8, 2},
 		{"no series or records", []*sim.Result{empty}, 0, 0},
-		{"single sample", []*sim.Result{single}, 3, 1},
-		{"all zeros", []*sim.Result{zeros}, 3, 1},
+		{"single sample", []*sim.Result{single}, 4, 1},
+		{"all zeros", []*sim.Result{zeros}, 4, 1},
 		{"no job started", []*sim.Result{unstarted}, 0, 0},
 	}
 	for _, tt := range tests {
@@ -155,7 +155,7 @@ func TestDownsample(t *testing.T) {
 			t.Errorf("series line of %d points, want at most %d", len(l), maxSeriesPoints)
 		}
 	}
-	demand := lines[2]
+	demand := lines[3] // registered, launching, reserved, demand
 	top := demand[0].y
 	for _, p := range demand {
 		top = min(top, p.y)
@@ -209,6 +209,33 @@ func TestGolden(t *testing.T) {
 		}
 		if !bytes.Equal(doc, want) {
 			t.Errorf("%s differs from the golden file; rerun with -update if the change is intended", path)
+		}
+	}
+}
+
+// TestCapacityShowsLaunching: the capacity chart has a launching series (billed capacity not
+// yet usable), drawn where the samples put it, and both charts' titles name the workload,
+// seed and latency preset.
+func TestCapacityShowsLaunching(t *testing.T) {
+	rs := small()
+	doc := Capacity(rs)
+	if !bytes.Contains(doc, []byte("launching vCPU (billed, not yet usable)")) {
+		t.Error("no launching series in the legend")
+	}
+	// The first panel's second line is the launching one: 0, 8 and 16 vCPU in turn, at the
+	// scale the panel's registered line (4-23 vCPU) shares.
+	lines := parse(t, doc)
+	reg, launching := lines[0], lines[1]
+	y := func(l []pt, i int) float64 { return l[i].y }
+	if !(y(launching, 0) > y(launching, 1) && y(launching, 1) > y(launching, 2) && y(launching, 3) == y(launching, 0)) {
+		t.Errorf("launching line %v does not follow 0, 8, 16, 0 vCPU", launching[:4])
+	}
+	if y(launching, 1) != y(reg, 4) { // 8 vCPU launching at 1 min; 8 vCPU registered at 4 min
+		t.Errorf("launching 8 vCPU at y %.1f, registered 8 vCPU at y %.1f", y(launching, 1), y(reg, 4))
+	}
+	for name, d := range map[string][]byte{"capacity": doc, "cdf": WaitCDF(rs)} {
+		if want := "workload synthetic:cron, seed 7, launch latency slow"; !bytes.Contains(d, []byte(want)) {
+			t.Errorf("%s: the title does not say %q", name, want)
 		}
 	}
 }

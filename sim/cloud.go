@@ -67,6 +67,12 @@ type PoolConfig struct {
 	// InsufficientCapacity is the probability a launch fails with InsufficientInstanceCapacity
 	// after Config.InsufficientCapacityDelay (not billed).
 	InsufficientCapacity float64 `json:"insufficientCapacity"`
+	// InsufficientCapacityEpisodesPerDay is the rate of spells during which EC2 has no
+	// capacity for the pool: for InsufficientCapacityEpisode (on average, exponential) every
+	// launch in the pool fails with InsufficientInstanceCapacity. Failures show in
+	// Snapshot.LaunchErrors.
+	InsufficientCapacityEpisodesPerDay float64  `json:"insufficientCapacityEpisodesPerDay,omitempty"`
+	InsufficientCapacityEpisode        Duration `json:"insufficientCapacityEpisode,omitempty"`
 	// SpotHazardPerHour is each spot instance's rate of independent interruptions.
 	SpotHazardPerHour float64 `json:"spotHazardPerHour"`
 	// ReclaimsPerDay is the rate of correlated reclaims: each one interrupts every spot

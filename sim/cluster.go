@@ -17,11 +17,14 @@ import (
 // m6i.2xlarge (8 vCPU, 32 GiB), 0-200 instances, split as Cookpad ran theirs (2 on-demand
 // instances, then 1 on-demand to 4 spot), with 1% of launches failing, 1% refused for
 // insufficient capacity, a spot interruption rate of 1 in 200 instance-hours plus one
-// correlated reclaim of the pool's spot every 5 days on average; the typical launch latency.
+// correlated reclaim of the pool's spot every 5 days on average, a spell of about 15 minutes
+// without capacity every 5 days on average; the typical launch latency and AWS's API rate
+// limits (DefaultRunTaskRate, DefaultScalingRate, DefaultInstanceLaunchRate).
 func DefaultCluster() Config {
 	return Config{Pools: []PoolConfig{{
 		Pool:          autoscale.Pool{Name: "jobs", InstanceTypes: []string{"m6i.2xlarge"}, Max: 200, OnDemandBase: 2, OnDemandPercentAboveBase: 20},
 		LaunchFailure: 0.01, InsufficientCapacity: 0.01, SpotHazardPerHour: 0.005, ReclaimsPerDay: 0.2,
+		InsufficientCapacityEpisodesPerDay: 0.2, InsufficientCapacityEpisode: Duration(15 * time.Minute),
 	}}}.WithDefaults()
 }
 
@@ -49,6 +52,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	*d = Duration(v)
 	return nil
 }
+
+// MarshalJSON writes the duration as a Go duration string, as a cluster file has it.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
 type durationError struct{ raw []byte }
 
@@ -79,6 +85,11 @@ type clusterFile struct {
 	Start                     time.Time                `json:"start"`
 	// Policies configures policies by name.
 	Policies policiesFile `json:"policies"`
+	// API rate limits (default: DefaultRunTaskRate, DefaultScalingRate,
+	// DefaultInstanceLaunchRate).
+	RunTaskRate        TokenBucket `json:"runTaskRate"`
+	ScalingRate        TokenBucket `json:"scalingRate"`
+	InstanceLaunchRate TokenBucket `json:"instanceLaunchRate"`
 }
 
 // policiesFile is the cluster file's "policies" object.
@@ -165,6 +176,7 @@ func ParseCluster(data []byte, file string) (Config, error) {
 		ProvisioningLimit:         f.ProvisioningLimit, ProvisioningTimeout: time.Duration(f.ProvisioningTimeout),
 		SpotNotice: time.Duration(f.SpotNotice), SpotDraining: f.SpotDraining, MaxAttempts: f.MaxAttempts, Binpack: f.Binpack,
 		Horizon: time.Duration(f.Horizon), Start: f.Start,
+		RunTaskRate: f.RunTaskRate, ScalingRate: f.ScalingRate, InstanceLaunchRate: f.InstanceLaunchRate,
 	}
 	if len(f.Pools) == 0 {
 		return Config{}, fmt.Errorf("%s: pools: at least one pool is required", file)

@@ -71,6 +71,18 @@ type Config struct {
 	// OmitRecords leaves Result.Records out (the metrics do not need them; a long trace's
 	// records are most of a Result's size).
 	OmitRecords bool `json:"omitRecords"`
+	// RunTaskRate limits RunTask calls (ECS ThrottlingException): a throttled dispatch pass
+	// stops and is retried when a token is back (default 20 burst, 20 a second).
+	// ScalingRate limits the Auto Scaling calls the policy's actions make: a Launch is a
+	// SetDesiredCapacity, a Terminate (or a Drain that ends an idle or launching instance) a
+	// TerminateInstanceInAutoScalingGroup; a throttled action does nothing and fails with
+	// autoscale.ErrThrottled (default 20 burst, 2 a second). InstanceLaunchRate is EC2's
+	// RunInstances resource bucket, one token per instance: a group's launch beyond it waits
+	// for its token (and is billed from then) (default 1000 burst, 2 a second). Burst -1: no
+	// limit.
+	RunTaskRate        TokenBucket `json:"runTaskRate"`
+	ScalingRate        TokenBucket `json:"scalingRate"`
+	InstanceLaunchRate TokenBucket `json:"instanceLaunchRate"`
 	// Progress, when set, is called now and then with the jobs done (completed or failed)
 	// and the total, and once at the end; it must not change anything the run reads.
 	Progress func(done, total int) `json:"-"`
@@ -137,8 +149,25 @@ func (c Config) WithDefaults() Config {
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 5
 	}
+	defBucket := func(b *TokenBucket, v TokenBucket) {
+		if *b == (TokenBucket{}) {
+			*b = v
+		}
+	}
+	defBucket(&c.RunTaskRate, DefaultRunTaskRate)
+	defBucket(&c.ScalingRate, DefaultScalingRate)
+	defBucket(&c.InstanceLaunchRate, DefaultInstanceLaunchRate)
 	return c
 }
+
+// The default API rate limits (docs/sim.md has the sources): ECS RunTask, the Auto Scaling
+// calls of a policy (AWS does not publish these: an assumption), and EC2's RunInstances
+// resource bucket (instances launched).
+var (
+	DefaultRunTaskRate        = TokenBucket{Burst: 20, PerSecond: 20}
+	DefaultScalingRate        = TokenBucket{Burst: 20, PerSecond: 2}
+	DefaultInstanceLaunchRate = TokenBucket{Burst: 1000, PerSecond: 2}
+)
 
 // Validate reports every bad field at once.
 func (c Config) Validate() error {
@@ -172,12 +201,23 @@ func (c Config) Validate() error {
 				errs = append(errs, fmt.Errorf("pool %s: failure probabilities must be in [0, 1)", p.Name))
 			}
 		}
+		if p.InsufficientCapacityEpisodesPerDay < 0 || (p.InsufficientCapacityEpisodesPerDay > 0 && p.InsufficientCapacityEpisode <= 0) {
+			errs = append(errs, fmt.Errorf("pool %s: want insufficientCapacityEpisodesPerDay >= 0, and an insufficientCapacityEpisode > 0 with it", p.Name))
+		}
 	}
 	if c.Latency.Median <= 0 || c.Latency.P95 < c.Latency.Median {
 		errs = append(errs, errors.New("latency: want 0 < median <= p95"))
 	}
 	if c.ContainerStartMax < c.ContainerStartMin {
 		errs = append(errs, errors.New("container start: max < min"))
+	}
+	for _, b := range []struct {
+		name string
+		tb   TokenBucket
+	}{{"runTaskRate", c.RunTaskRate}, {"scalingRate", c.ScalingRate}, {"instanceLaunchRate", c.InstanceLaunchRate}} {
+		if err := b.tb.validate(b.name); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if !c.Binpack.Valid() {
 		errs = append(errs, fmt.Errorf("binpack: %q: want %q or %q", c.Binpack, autoscale.BinpackCPU, autoscale.BinpackMemory))

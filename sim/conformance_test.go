@@ -28,6 +28,8 @@ func TestClusterConformance(t *testing.T) {
 			Types:   []autoscale.InstanceType{su.Type},
 			Pools:   []PoolConfig{{Pool: su.Pool, Initial: su.Initial}},
 			Latency: Latency{Name: "fixed", Median: latency, P95: latency},
+			// No API rate limits: the suite's calls come faster than AWS's buckets refill.
+			RunTaskRate: Unlimited, ScalingRate: Unlimited, InstanceLaunchRate: Unlimited,
 		}
 		var wl Workload
 		for _, tk := range su.Tasks {

@@ -14,7 +14,9 @@
 // What the cloud model covers: instance types with on-demand and spot prices; pools with
 // min/max and an on-demand base plus a percentage above it; launch latency drawn from a
 // log-normal fitted to a preset's median and p95; launch failures and insufficient-capacity
-// errors; image pulls with a per-instance cache; container start; spot interruptions (a
+// errors (by chance, and in spells per pool, reported in Snapshot.LaunchErrors); AWS's API
+// rate limits on RunTask, the policy's Auto Scaling calls and instance launches (token
+// buckets); EC2 billing per second with a 60-second minimum; image pulls with a per-instance cache; container start; spot interruptions (a
 // per-instance hazard and correlated reclaims of a whole pool, each after a 2-minute notice);
 // ECS placement (autoscale.Binpack: binpack on CPU then memory by default, at most 10 tasks
 // per RunTask, RESOURCE:CPU and RESOURCE:MEMORY reasons) and capacity-provider PROVISIONING with its limit and timeout.
@@ -32,9 +34,12 @@ package sim
 //     a timer. RunTask on a cluster with no room answers RESOURCE:CPU (or RESOURCE:MEMORY
 //     when some instance has the CPU); an empty cluster also answers RESOURCE:CPU, where
 //     ECS returns an error, so scale-from-zero policies see a resource failure.
-//   - Billing is per second from the launch request to the instance's end, with no minimum;
-//     an instance that never registers is billed until it fails; an insufficient-capacity
-//     failure is not billed. Spot prices are fixed.
+//   - Billing is per second from the launch request to the instance's end, with EC2's
+//     60-second minimum per instance (MinBilled): the launching time before the instance
+//     registers is billed (EC2 bills from the running state, a few seconds after the request;
+//     the boot and ECS agent registration after it are billed); an instance that never
+//     registers is billed until it fails; an insufficient-capacity failure is not billed.
+//     Spot prices are fixed.
 //   - A group keeps Min but does not otherwise replace reclaimed or failed instances, nor
 //     rebalance spot capacity; launching is the policy's job. Launch counts above Max are
 //     dropped silently. Draining a launching instance cancels it.

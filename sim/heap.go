@@ -15,6 +15,7 @@ const (
 	evReclaim
 	evPoolReclaim
 	evProvisioningTimeout
+	evCapacityEpisode
 	evTick
 	evSample
 )

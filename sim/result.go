@@ -13,7 +13,9 @@ type Metrics struct {
 	Policy   string `json:"policy"`
 	Workload string `json:"workload"`
 	Seed     uint64 `json:"seed"`
-	Jobs     int    `json:"jobs"`
+	// Latency names the launch-latency preset the run used ("custom" for others).
+	Latency string `json:"latency"`
+	Jobs    int    `json:"jobs"`
 	// Completed counts jobs that ran to completion (once each); JobsFailed jobs that never completed; FailureReasons says why (Reason*).
 	Completed      int            `json:"completed"`
 	JobsFailed     int            `json:"jobs_failed"`
@@ -23,8 +25,9 @@ type Metrics struct {
 	WaitP95        float64        `json:"wait_p95_s"`
 	WaitP99        float64        `json:"wait_p99_s"`
 	WaitMax        float64        `json:"wait_max_s"`
-	// InstanceHours run from each launch request to the instance's end (InsufficientCapacity
-	// failures are not billed); instances alive at the end are billed until then.
+	// InstanceHours run from each launch request to the instance's end, at least 60 s per
+	// instance (EC2's per-second billing minimum; InsufficientCapacity failures are not
+	// billed); instances alive at the end are billed until then.
 	InstanceHours InstanceHours `json:"instance_hours"`
 	CostUSD       float64       `json:"cost_usd"`
 	// CPUUtilization and MemoryUtilization are reserved / registered, time-weighted over the
@@ -37,6 +40,14 @@ type Metrics struct {
 	LaunchFailures       int `json:"launch_failures"`
 	InsufficientCapacity int `json:"insufficient_capacity"`
 	Terminations         int `json:"terminations"`
+	// InsufficientCapacityEpisodes counts the pools' spells without capacity;
+	// LaunchesDelayed the instances that waited for EC2's instance launch rate;
+	// RunTaskThrottled the dispatch passes cut short by RunTask's rate limit;
+	// ScalingThrottled the policy actions refused by Auto Scaling's.
+	InsufficientCapacityEpisodes int `json:"insufficient_capacity_episodes"`
+	LaunchesDelayed              int `json:"launches_delayed"`
+	RunTaskThrottled             int `json:"run_task_throttled"`
+	ScalingThrottled             int `json:"scaling_throttled"`
 	// Interruptions counts tasks killed by spot reclaims (SpotReclaims instances);
 	// KilledByTerminate tasks killed by a policy's Terminate or Drain of a launching
 	// instance; Reruns all requeued tasks.
@@ -71,12 +82,15 @@ type JobRecord struct {
 }
 
 // Sample is the cluster at one moment: instances by state, CPU and memory registered,
-// reserved and demanded (reserved plus pending), tasks waiting and running.
+// launching (billed, not yet usable), reserved and demanded (reserved plus pending), tasks
+// waiting and running.
 type Sample struct {
 	T                   float64 `json:"t_s"`
 	Active              int     `json:"active"`
 	Launching           int     `json:"launching"`
 	Draining            int     `json:"draining"`
+	LaunchingCPU        int     `json:"launching_cpu"`
+	LaunchingMemoryMiB  int     `json:"launching_memory_mib"`
 	RegisteredCPU       int     `json:"registered_cpu"`
 	ReservedCPU         int     `json:"reserved_cpu"`
 	DemandCPU           int     `json:"demand_cpu"`

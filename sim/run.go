@@ -89,6 +89,7 @@ type sim struct {
 	closed  int // jobs done or failed
 
 	dispatchDue     bool
+	dispatchResume  time.Duration // after a throttled RunTask: no pass before then
 	capacityChanged bool
 	provCount       int
 	pendingCPU      int
@@ -112,6 +113,14 @@ type sim struct {
 	areaReg, areaRes               [2]float64 // cpu, mem
 
 	arrivals []int
+
+	// runTaskB, scalingB and launchB are the API rate limits (Config.RunTaskRate,
+	// ScalingRate, InstanceLaunchRate); iceUntil is, per pool, the end of its current
+	// insufficient-capacity spell; launchErrors the failed launches of the last
+	// launchErrorWindow, for snapshots.
+	runTaskB, scalingB, launchB *bucket
+	iceUntil                    []time.Duration
+	launchErrors                []autoscale.LaunchError
 
 	m      Metrics
 	series []Sample
@@ -182,7 +191,7 @@ func newSim(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*sim, tim
 	p.Reset()
 	s := &sim{cfg: cfg, wl: wl, p: p, rng: newRand(seed), ctx: context.Background()}
 	s.ctl = autoscale.Controller{Cluster: s, Policy: p, Clock: virtualClock{s}}
-	s.m.Policy, s.m.Workload, s.m.Seed, s.m.Jobs = p.Name(), wl.Name, seed, len(wl.Jobs)
+	s.m.Policy, s.m.Workload, s.m.Seed, s.m.Latency, s.m.Jobs = p.Name(), wl.Name, seed, cfg.Latency.Name, len(wl.Jobs)
 	s.types = map[string]autoscale.InstanceType{}
 	for _, t := range cfg.Types {
 		s.types[t.Name] = t
@@ -209,6 +218,8 @@ func newSim(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*sim, tim
 		}
 	}
 
+	s.runTaskB, s.scalingB, s.launchB = newBucket(cfg.RunTaskRate), newBucket(cfg.ScalingRate), newBucket(cfg.InstanceLaunchRate)
+	s.iceUntil = make([]time.Duration, len(cfg.Pools))
 	for pi, pc := range cfg.Pools {
 		for range pc.Initial {
 			in := s.newInstance(pi, pc.InstanceTypes[0], s.chooseSpot(pi), nil)
@@ -217,6 +228,9 @@ func newSim(cfg Config, wl Workload, p autoscale.Policy, seed uint64) (*sim, tim
 		s.keepMin(pi)
 		if pc.ReclaimsPerDay > 0 {
 			s.h.push(event{at: s.expAfter(pc.ReclaimsPerDay / 86400), kind: evPoolReclaim, pool: pi})
+		}
+		if pc.InsufficientCapacityEpisodesPerDay > 0 {
+			s.h.push(event{at: s.expAfter(pc.InsufficientCapacityEpisodesPerDay / 86400), kind: evCapacityEpisode, pool: pi})
 		}
 	}
 	if len(wl.Jobs) > 0 {
@@ -275,10 +289,20 @@ func (s *sim) handle(e event) {
 			s.register(e.inst)
 		}
 	case evLaunchFailed:
-		if !e.inst.dead {
+		if in := e.inst; !in.dead {
 			s.m.LaunchFailures++
-			s.die(e.inst)
+			if !in.billed { // insufficient capacity: Auto Scaling reports it
+				s.launchErrors = append(s.launchErrors, autoscale.LaunchError{At: s.cfg.Start.Add(s.now),
+					Pool: in.a.Pool, Type: in.a.Type, Spot: in.a.Spot, Code: autoscale.LaunchErrorInsufficientCapacity})
+			}
+			s.die(in)
 		}
+	case evCapacityEpisode:
+		pc := s.cfg.Pools[e.pool]
+		spell := time.Duration(s.rng.ExpFloat64() * float64(pc.InsufficientCapacityEpisode))
+		s.iceUntil[e.pool] = max(s.iceUntil[e.pool], s.now+spell)
+		s.m.InsufficientCapacityEpisodes++
+		s.h.push(event{at: s.expAfter(pc.InsufficientCapacityEpisodesPerDay / 86400), kind: evCapacityEpisode, pool: e.pool})
 	case evSpotNotice:
 		if !e.inst.dead {
 			s.notice(e.inst)
@@ -460,6 +484,9 @@ func (s *sim) maxFree() (cpu, mem int, room bool) {
 // fresh tasks not reached are then tried, so each has a failure reason, and free
 // PROVISIONING slots go to the oldest tasks not yet provisioning.
 func (s *sim) dispatch() {
+	if s.now < s.dispatchResume {
+		return // throttled: the pass due at dispatchResume (dispatchDue stays set) does it
+	}
 	s.dispatchDue = false
 	fresh := s.fresh
 	s.fresh = nil
@@ -478,14 +505,32 @@ func (s *sim) dispatch() {
 	}
 	if s.cfg.CapacityProvider && s.provCount < s.cfg.ProvisioningLimit && s.live > s.provCount {
 		for _, i := range s.pending {
-			if s.provCount >= s.cfg.ProvisioningLimit {
+			if s.provCount >= s.cfg.ProvisioningLimit || d.throttled {
 				break
 			}
 			if j := &s.jobs[i]; j.status == jobPending && !j.provisioning {
+				if !s.runTaskB.take(s.now) {
+					d.throttled = true
+					s.m.RunTaskThrottled++
+					break
+				}
 				s.m.RunTaskCalls++
 				s.provision(i)
 			}
 		}
+	}
+	if d.throttled {
+		// RunTask was throttled: the tasks not tried wait for the next token, the whole
+		// queue again if this pass was to try it.
+		for _, i := range fresh {
+			if s.jobs[i].fresh && s.jobs[i].status == jobPending {
+				s.fresh = append(s.fresh, i)
+			}
+		}
+		s.capacityChanged = s.capacityChanged || all
+		s.dispatchDue = true
+		s.dispatchResume = max(s.runTaskB.next(s.now), s.now+throttleBackoff)
+		s.h.push(event{at: s.dispatchResume, kind: evDispatch})
 	}
 	if len(s.pending) > 2*s.live+1024 {
 		stale := func(i int) bool { return s.jobs[i].status != jobPending }
@@ -506,7 +551,7 @@ func (s *sim) dispatchAll(d *pass) {
 		}
 		cur[qi] = q.head
 	}
-	for d.room {
+	for d.room && !d.throttled {
 		best, bestJob := -1, 0
 		for qi, q := range s.queues {
 			if done[qi] {
@@ -569,6 +614,7 @@ func (s *sim) provision(i int) {
 type pass struct {
 	maxCPU, maxMem int
 	room           bool
+	throttled      bool             // RunTask was throttled: the pass ends
 	failed         map[shape]string // shapes that failed this pass, with the reason
 	batch          int
 	prev           *Job
@@ -578,17 +624,25 @@ type pass struct {
 // PROVISIONING when a capacity provider has a slot).
 func (s *sim) runTask(d *pass, i int) {
 	j := &s.jobs[i]
-	if j.status != jobPending {
+	if j.status != jobPending || d.throttled {
 		return
 	}
-	j.fresh = false
 	job := &s.wl.Jobs[i]
-	if p := d.prev; p == nil || d.batch == s.cfg.RunTaskBatch || job.CPU != p.CPU || job.MemoryMiB != p.MemoryMiB || job.Image != p.Image {
-		s.m.RunTaskCalls++
-		d.batch = 0
+	// A PROVISIONING task is ECS's to place when capacity registers: no RunTask call.
+	if !j.provisioning {
+		if p := d.prev; p == nil || d.batch == s.cfg.RunTaskBatch || job.CPU != p.CPU || job.MemoryMiB != p.MemoryMiB || job.Image != p.Image {
+			if !s.runTaskB.take(s.now) {
+				d.throttled = true
+				s.m.RunTaskThrottled++
+				return
+			}
+			s.m.RunTaskCalls++
+			d.batch = 0
+		}
+		d.batch++
+		d.prev = job
 	}
-	d.batch++
-	d.prev = job
+	j.fresh = false
 	// Within a pass capacity only shrinks, so a shape that failed fails again.
 	k := shapeOf(job)
 	var in *instance
@@ -843,12 +897,21 @@ func (s *sim) keepMin(pi int) {
 	}
 }
 
+// MinBilled is EC2's minimum charge per instance launch: Linux instances are billed per
+// second with a minimum of 60 seconds.
+const MinBilled = 60 * time.Second
+
+// bill charges the instance from its launch request to now (at least MinBilled): the time it
+// spent launching, before it could run a task, is billed too.
 func (s *sim) bill(in *instance) {
 	if !in.billed {
 		return
 	}
 	in.billed = false
-	h := (s.now - in.launched).Hours()
+	if s.now < in.launched {
+		return // ended while it waited for EC2's launch rate: never launched
+	}
+	h := max(s.now-in.launched, MinBilled).Hours()
 	if in.a.Spot {
 		s.m.InstanceHours.Spot += h
 		s.m.CostUSD += h * in.typ.SpotPrice
@@ -909,8 +972,27 @@ func (s *sim) snapshot() *autoscale.Snapshot {
 	if s.cfg.Future {
 		snap.Future = s.tasks[s.next:]
 	}
+	cut := 0
+	for cut < len(s.launchErrors) && s.now-s.launchErrors[cut].At.Sub(s.cfg.Start) > launchErrorWindow {
+		cut++
+	}
+	s.launchErrors = s.launchErrors[cut:]
+	snap.LaunchErrors = slices.Clone(s.launchErrors)
 	return snap
 }
+
+// throttled counts a scaling call refused for the rate limit.
+func (s *sim) throttled(call string) error {
+	s.m.ScalingThrottled++
+	return fmt.Errorf("%s: %w", call, autoscale.ErrThrottled)
+}
+
+// throttleBackoff is how long hashike's queue waits after a throttled RunTask before it
+// tries again (the AWS SDKs back off about a second on their first retry).
+const throttleBackoff = time.Second
+
+// launchErrorWindow is how far back Snapshot.LaunchErrors go.
+const launchErrorWindow = 10 * time.Minute
 
 func (s *sim) reject() error {
 	s.m.RejectedActions++
@@ -930,6 +1012,9 @@ func (s *sim) apply(a autoscale.Action) error {
 			typ = s.pools[pi].InstanceTypes[0]
 		} else if !slices.Contains(s.pools[pi].InstanceTypes, typ) {
 			return s.reject()
+		}
+		if !s.scalingB.take(s.now) {
+			return s.throttled("SetDesiredCapacity")
 		}
 		inPool := 0
 		for _, in := range s.instances {
@@ -958,6 +1043,9 @@ func (s *sim) apply(a autoscale.Action) error {
 			return s.reject()
 		}
 		if in.a.State == autoscale.InstanceLaunching || in.a.Tasks == 0 {
+			if !s.scalingB.take(s.now) {
+				return s.throttled("TerminateInstanceInAutoScalingGroup")
+			}
 			s.kill(in, false)
 			return nil
 		}
@@ -968,22 +1056,32 @@ func (s *sim) apply(a autoscale.Action) error {
 		if in == nil {
 			return s.reject()
 		}
+		if !s.scalingB.take(s.now) {
+			return s.throttled("TerminateInstanceInAutoScalingGroup")
+		}
 		s.kill(in, false)
 	}
 	return nil
 }
 
+// launch is the group launching one instance: when EC2's instance launch bucket has a
+// token for it (it is launching, and billed, from then), failing with insufficient capacity
+// by chance or during the pool's spell without capacity.
 func (s *sim) launch(pi int, typ string, spot bool, forTasks []string) {
 	s.m.Launches++
 	in := s.newInstance(pi, typ, spot, forTasks)
+	if at := s.launchB.reserve(s.now); at > s.now {
+		s.m.LaunchesDelayed++
+		in.launched = at
+	}
 	pc := s.cfg.Pools[pi]
-	if s.rng.Float64() < pc.InsufficientCapacity {
+	if s.rng.Float64() < pc.InsufficientCapacity || in.launched < s.iceUntil[pi] {
 		in.billed = false
 		s.m.InsufficientCapacity++
-		s.h.push(event{at: s.now + s.cfg.InsufficientCapacityDelay, kind: evLaunchFailed, inst: in})
+		s.h.push(event{at: in.launched + s.cfg.InsufficientCapacityDelay, kind: evLaunchFailed, inst: in})
 		return
 	}
-	at := s.now + s.cfg.Latency.Sample(s.rng)
+	at := in.launched + s.cfg.Latency.Sample(s.rng)
 	kind := evRegistered
 	if s.rng.Float64() < pc.LaunchFailure {
 		kind = evLaunchFailed
@@ -999,6 +1097,8 @@ func (s *sim) sample() {
 		switch in.a.State {
 		case autoscale.InstanceLaunching:
 			x.Launching++
+			x.LaunchingCPU += in.typ.CPU
+			x.LaunchingMemoryMiB += in.typ.MemoryMiB
 		case autoscale.InstanceActive:
 			x.Active++
 		case autoscale.InstanceDraining:

@@ -402,3 +402,64 @@ func TestPoolMin(t *testing.T) {
 		}
 	}
 }
+
+// script is a policy that applies, at its n-th decision (from 0, every 10 s), the actions
+// at[n]; an action naming instance "$k" names the k-th instance of the snapshot.
+type script struct {
+	at   map[int][]autoscale.Action
+	tick int
+}
+
+func (*script) Name() string            { return "script" }
+func (*script) Interval() time.Duration { return 10 * time.Second }
+func (p *script) Reset()                { p.tick = 0 }
+func (p *script) Decide(s *autoscale.Snapshot, _ time.Time) []autoscale.Action {
+	acts := slices.Clone(p.at[p.tick])
+	p.tick++
+	for k, a := range acts {
+		ref := func(id string) string {
+			if n, ok := strings.CutPrefix(id, "$"); ok {
+				i := int(n[0] - '0')
+				if i < len(s.Instances) {
+					return s.Instances[i].ID
+				}
+			}
+			return id
+		}
+		switch {
+		case a.Terminate != nil:
+			acts[k].Terminate = &autoscale.Terminate{Instance: ref(a.Terminate.Instance)}
+		case a.Drain != nil:
+			acts[k].Drain = &autoscale.Drain{Instance: ref(a.Drain.Instance)}
+		}
+	}
+	return acts
+}
+
+// TestBillingMinimum: EC2 bills Linux instances per second with a 60 s minimum, from the
+// launch: an instance terminated 10 s after its launch request, still launching, costs 60 s;
+// one that ran 5 minutes costs 5 minutes; launches are counted.
+func TestBillingMinimum(t *testing.T) {
+	typ := DefaultTypes()[4] // m6i.xlarge
+	cfg := Config{Latency: LatencySlow, Horizon: 10 * time.Minute,
+		Pools: []PoolConfig{{Pool: autoscale.Pool{Name: "p", InstanceTypes: []string{typ.Name}, Max: 5, OnDemandPercentAboveBase: 100}}}}
+	wl := Workload{Name: "one", Jobs: []Job{{Submit: 9 * time.Minute, Duration: time.Second, CPU: 1 << 20, MemoryMiB: 1}}} // fails at once: too large
+	launch := autoscale.Action{Launch: &autoscale.Launch{Pool: "p", Count: 1}}
+	p := &script{at: map[int][]autoscale.Action{
+		0:  {launch},
+		1:  {{Terminate: &autoscale.Terminate{Instance: "$0"}}}, // 10 s later, still launching
+		2:  {launch},
+		32: {{Terminate: &autoscale.Terminate{Instance: "$0"}}}, // 5 min after the second launch
+	}}
+	r, err := Run(cfg, wl, p, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Launches != 2 || r.Terminations != 2 {
+		t.Fatalf("launches %d terminations %d, want 2 and 2", r.Launches, r.Terminations)
+	}
+	wantH := (60.0 + 300) / 3600
+	if math.Abs(r.InstanceHours.Total-wantH) > 1e-9 || math.Abs(r.CostUSD-wantH*typ.OnDemandPrice) > 1e-9 {
+		t.Fatalf("instance-hours %.6f cost %.6f, want %.6f and %.6f", r.InstanceHours.Total, r.CostUSD, wantH, wantH*typ.OnDemandPrice)
+	}
+}

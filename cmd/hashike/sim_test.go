@@ -53,7 +53,7 @@ func TestSimWritesReportAndPlots(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
-		for _, p := range []string{"| ecs-managed |", "| hashike |", "| oracle |", "hashike vs ecs-managed: p95 wait x"} {
+		for _, p := range []string{"| ecs-managed |", "| hashike |", "| oracle: reference (clairvoyant), not a bound |", "| lower bound | 180 |", "hashike vs ecs-managed: p95 wait x", "cost vs lower bound x"} {
 			if !strings.Contains(stdout, p) {
 				t.Errorf("stdout lacks %q:\n%s", p, stdout)
 			}
@@ -73,11 +73,20 @@ func TestSimWritesReportAndPlots(t *testing.T) {
 			t.Errorf("report.md is not the printed table:\n%s", md)
 		}
 		var rep struct {
-			Policies []map[string]any `json:"policies"`
-			Targets  map[string]any   `json:"targets"`
+			Policies   []map[string]any `json:"policies"`
+			Targets    map[string]any   `json:"targets"`
+			LowerBound sim.LowerBound   `json:"lower_bound"`
 		}
 		if err := json.Unmarshal(files["report.json"], &rep); err != nil {
 			t.Fatal(err)
+		}
+		if lb := rep.LowerBound; lb.CostUSD <= 0 || lb.CPUType == "" {
+			t.Errorf("report.json: lower_bound %+v", lb)
+		}
+		for _, m := range rep.Policies {
+			if c, _ := m["cost_usd"].(float64); c < rep.LowerBound.CostUSD {
+				t.Errorf("%v costs $%.2f, under the lower bound $%.2f", m["policy"], c, rep.LowerBound.CostUSD)
+			}
 		}
 		if len(rep.Policies) != 3 || rep.Targets == nil {
 			t.Fatalf("report.json: %d policies, targets %v", len(rep.Policies), rep.Targets)
