@@ -105,6 +105,7 @@ every point.`,
 				if sw, err = runSweep(cfg, wl, sweep, seed, bar); err != nil {
 					return err
 				}
+				rep.WeighBaselines(sw.baselines())
 			}
 			js, err := json.MarshalIndent(sweepReport{rep, sw}, "", "  ")
 			if err != nil {

@@ -139,6 +139,17 @@ func runSweep(cfg sim.Config, wl sim.Workload, policy string, seed uint64, w io.
 	return sw, nil
 }
 
+// baselines are the sweep's points as the never-worse target weighs them.
+func (sw *sweepResult) baselines() []sim.Baseline {
+	out := make([]sim.Baseline, len(sw.Points))
+	for i, p := range sw.Points {
+		out[i] = sim.Baseline{WaitP95: p.WaitP95, CostUSD: p.CostUSD,
+			Label: fmt.Sprintf("%s targetCapacity %d, instanceWarmupPeriod %d s, step %d-%d", sw.Policy,
+				p.TargetCapacity, p.InstanceWarmupPeriod, p.MinimumScalingStepSize, p.MaximumScalingStepSize)}
+	}
+	return out
+}
+
 // dominates reports whether a is at least as good as b on p95 wait and cost, and better on
 // one of them.
 func dominates(a, b sweepPoint) bool {
