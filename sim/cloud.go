@@ -32,7 +32,7 @@ type Latency struct {
 	P95    time.Duration `json:"p95"`
 }
 
-// The presets of /work/shared/notes/autoscaling.md: fast is a Karpenter-like node on a lean
+// The presets of shared/notes/autoscaling.md (beside the repository): fast is a Karpenter-like node on a lean
 // AMI, typical an ECS-optimized AMI, slow what Cookpad and DeNA report.
 var (
 	LatencyFast    = Latency{Name: "fast", Median: 35 * time.Second, P95: 60 * time.Second}
