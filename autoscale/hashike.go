@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -12,31 +13,33 @@ import (
 // replacePrefix marks the stand-in task for an interrupted instance's load.
 const replacePrefix = "replace:"
 
+// SLO is the service level hashike's policy keeps: the p95 of the time from a task's
+// submission to its start.
+type SLO struct {
+	WaitP95 time.Duration `json:"waitP95"`
+}
+
 // HashikeConfig configures hashike's own policy. Zero fields take the defaults noted.
 type HashikeConfig struct {
+	// SLO is the target the policy meets at the least cost (0: a p95 wait of 30 s).
+	SLO SLO
 	// BatchIdle holds pending tasks younger than it (0: 2 s) so a burst is packed together,
-	// unless the oldest pending task is older than BatchMax (0: 10 s).
+	// unless the oldest pending task is older than BatchMax (0: 10 s, at most a third of
+	// the SLO).
 	BatchIdle time.Duration
 	BatchMax  time.Duration
-	// IdleCooldown is how long an instance stays idle before it is removed (0: 1 minute;
-	// the headroom keeps what the forecast growth needs, so a long cooldown only adds cost:
-	// 5 minutes cost 3-14% more instance-hours on the built-in workloads, docs/sim.md).
-	IdleCooldown time.Duration
+	// MinIdle is the least time an instance is idle before it may be removed (0: 10 s,
+	// one decision, so hashike's queue has had a chance to place on it); whether it is
+	// removed then is the break-even rule's (see Hashike).
+	MinIdle time.Duration
 	// SpotAvoid is how long a pool's spot is avoided after an interruption notice in it
 	// (0: 5 minutes).
 	SpotAvoid time.Duration
-	// LaunchLatency is the window warm headroom covers: the expected time from a launch to
-	// a registered instance plus a decision interval (0: 100 s, the "typical" preset's
-	// median of 90 s and 10 s).
+	// LaunchLatency is the launch-to-registered time assumed until launches have been
+	// seen (0: 90 s, the "typical" preset's median); the policy then learns it from the
+	// instances that register.
 	LaunchLatency time.Duration
-	// HeadroomCPU and HeadroomMemoryMiB are the task size headroom is counted in
-	// (0: 1024 and 2048).
-	HeadroomCPU       int
-	HeadroomMemoryMiB int
-	// HeadroomSigma is the margin over the expected growth, in standard deviations of a
-	// Poisson count (0: 1; negative: none).
-	HeadroomSigma float64
-	// NoHeadroom turns warm headroom off.
+	// NoHeadroom turns warm headroom off (every instance is removed once idle MinIdle).
 	NoHeadroom bool
 }
 
@@ -46,25 +49,20 @@ func (c HashikeConfig) withDefaults() HashikeConfig {
 			*d = v
 		}
 	}
+	def(&c.SLO.WaitP95, 30*time.Second)
 	def(&c.BatchIdle, 2*time.Second)
-	def(&c.BatchMax, 10*time.Second)
-	def(&c.IdleCooldown, time.Minute)
+	def(&c.BatchMax, min(10*time.Second, c.SLO.WaitP95/3))
+	def(&c.MinIdle, hashikeInterval)
 	def(&c.SpotAvoid, 5*time.Minute)
-	def(&c.LaunchLatency, 100*time.Second)
-	if c.HeadroomCPU <= 0 {
-		c.HeadroomCPU = 1024
-	}
-	if c.HeadroomMemoryMiB <= 0 {
-		c.HeadroomMemoryMiB = 2048
-	}
-	switch {
-	case c.HeadroomSigma == 0:
-		c.HeadroomSigma = 1
-	case c.HeadroomSigma < 0:
-		c.HeadroomSigma = 0
-	}
+	def(&c.LaunchLatency, 90*time.Second)
 	return c
 }
+
+const hashikeInterval = 10 * time.Second
+
+// minBilled is EC2's per-second billing minimum for an instance (Linux): a launch costs at
+// least a minute.
+const minBilled = 60 * time.Second
 
 type hashikeState struct {
 	// AvoidSpot maps a pool to when its spot may be used again.
@@ -72,9 +70,24 @@ type hashikeState struct {
 	// Interrupted lists the instances whose interruption notice was handled (drained, their
 	// replacement launched), so it is done once.
 	Interrupted []string
+	// Last is the previous decision's time (zero before the first).
+	Last time.Time
+	// Latency is the launch-to-registered time learned from the instances that registered
+	// (a moving average; 0 until one did).
+	Latency time.Duration
+	// Running is a moving average of the running tasks (30-minute time constant), for
+	// Little's law.
+	Running float64
+	// Shapes weighs the (CPU, memory) shapes of the tasks seen pending, decaying with a
+	// one-hour time constant.
+	Shapes map[Shape]float64
 }
 
-// Hashike is hashike's policy, every 10 s:
+// Shape is a task's CPU and memory.
+type Shape struct{ CPU, MemoryMiB int }
+
+// Hashike is hashike's policy, every 10 s, driven by an SLO (HashikeConfig.SLO, a p95 wait
+// of 30 s by default): it keeps the least capacity that meets it.
 //
 //  1. Spot: an instance with an interruption notice is drained and capacity for what it
 //     runs (its reserved CPU and memory) is placed at once, on-demand: the pool's spot is
@@ -86,17 +99,26 @@ type hashikeState struct {
 //     instances, each of the cheapest type (on-demand price per copy of the task it fits)
 //     in a pool under its Max. A batching window holds tasks younger than BatchIdle from
 //     causing a launch unless the oldest pending task is older than BatchMax.
-//  3. Warm headroom for the growth of demand: with m the arrivals forecast for the time a
-//     launch takes (Snapshot.ExpectedArrivals(now, LaunchLatency): last week's, else
-//     yesterday's, else the last hour's at this time) less the arrivals of the same length
-//     of time just past (Snapshot.RecentArrivals; at a steady rate, the tasks ending free
-//     what the new ones need), it keeps free capacity for h = ceil(m + sigma x sqrt(m))
-//     tasks of HeadroomCPU x HeadroomMemoryMiB on active or launching instances, launching
-//     what is missing, so a morning ramp or a burst on the hour starts without waiting for
-//     a launch, and a steady load pays for no idle capacity.
+//  3. Warm headroom, sized by a break-even rule. Over the window W a launch takes (the
+//     launch latency learned from registrations, plus a decision), arrivals are forecast
+//     by blending a seasonal forecast (last week, else yesterday, else an hour ago at this
+//     time) with a recent rate (a moving average over minutes), each weighted by the
+//     inverse square of its error over the last 30 minutes; the running tasks expected to
+//     end in W come from Little's law (mean duration = running tasks / arrival rate over
+//     the last hour). A spare task slot is worth keeping when the probability that it is
+//     needed within W (Poisson arrivals less the departures) times what a relaunch costs
+//     exceeds what keeping it idle over W costs. A relaunch costs its billed boot (per
+//     second, at least 60 s) and, when the launch takes longer than the SLO's wait, a
+//     task that misses the SLO: the SLO allows 5% of tasks to, so a slot is kept while
+//     P(needed) >= 5% and launched for while P(needed) >= 10% (the hysteresis keeps
+//     churn down); when a launch is within the SLO only the billed boot counts, and a slot
+//     is kept while P(needed) x max(W, 60 s) > W. Slots are in the shapes of the tasks
+//     seen pending (weighted by frequency over the last hour; else the running tasks'
+//     mean shape), so a 64-vCPU workload keeps room for a 64-vCPU task.
 //  4. Job-aware scale-in: it terminates only active instances with no task, idle for
-//     IdleCooldown, that nothing was packed onto (not a held task, not headroom), never
-//     taking a pool below its Min. It never stops a running job.
+//     MinIdle and billed their first minute, that nothing was packed onto (not a held
+//     task, not headroom), never taking a pool below its Min. It never stops a running
+//     job.
 type Hashike struct {
 	cfg   HashikeConfig
 	state hashikeState
@@ -106,7 +128,7 @@ type Hashike struct {
 func NewHashike(cfg HashikeConfig) *Hashike { return &Hashike{cfg: cfg.withDefaults()} }
 
 func (*Hashike) Name() string            { return "hashike" }
-func (*Hashike) Interval() time.Duration { return 10 * time.Second }
+func (*Hashike) Interval() time.Duration { return hashikeInterval }
 func (p *Hashike) Reset()                { p.state = hashikeState{} }
 
 func (p *Hashike) Decide(s *Snapshot, now time.Time) []Action {
@@ -118,12 +140,13 @@ func (p *Hashike) Decide(s *Snapshot, now time.Time) []Action {
 // decide is Decide as a pure function of the state.
 func (p *Hashike) decide(s *Snapshot, now time.Time, old hashikeState) ([]Action, hashikeState) {
 	cfg := p.cfg
-	st := hashikeState{AvoidSpot: map[string]time.Time{}}
+	st := hashikeState{AvoidSpot: map[string]time.Time{}, Last: now, Latency: old.Latency, Running: old.Running}
 	for pool, until := range old.AvoidSpot {
 		if now.Before(until) {
 			st.AvoidSpot[pool] = until
 		}
 	}
+	st.learn(s, now, old)
 	var acts []Action
 	pk := newPacker(s)
 
@@ -140,7 +163,7 @@ func (p *Hashike) decide(s *Snapshot, now time.Time, old hashikeState) ([]Action
 		}
 		st.Interrupted = append(st.Interrupted, in.ID)
 		if in.State != InstanceDraining {
-			acts = append(acts, Action{Drain: &Drain{Instance: in.ID}, Reason: "spot interruption notice"})
+			acts = append(acts, Action{Drain: &Drain{Instance: in.ID}, Reason: fmt.Sprintf("spot interruption notice: reclaimed at %s", in.InterruptionAt.Format(time.RFC3339))})
 		}
 		if in.Spot {
 			st.AvoidSpot[in.Pool] = now.Add(cfg.SpotAvoid)
@@ -174,40 +197,43 @@ func (p *Hashike) decide(s *Snapshot, now time.Time, old hashikeState) ([]Action
 		}
 	}
 	grow := slices.Clone(replace)
+	held := 0
 	for _, t := range unplaced {
 		if flush || now.Sub(t.SubmittedAt) >= cfg.BatchIdle {
 			grow = append(grow, t)
+		} else {
+			held++
 		}
 	}
 	sortFFD(grow)
 	for _, t := range grow {
 		pk.place(t, !strings.HasPrefix(t.ID, replacePrefix), true)
 	}
+	forPending := len(pk.fresh)
 
 	// 3. Warm headroom.
-	h := 0
+	var hr headroom
 	if !cfg.NoHeadroom {
-		growth := s.ExpectedArrivals(now, cfg.LaunchLatency) - s.RecentArrivals(cfg.LaunchLatency)
-		h = headroomTasks(max(growth, 0), cfg.HeadroomSigma)
-		slot := Task{CPU: cfg.HeadroomCPU, MemoryMiB: cfg.HeadroomMemoryMiB}
-		for range h {
-			if !pk.place(slot, false, true) {
-				break
-			}
+		hr = p.headroom(s, now, &st)
+		for i, slot := range hr.Slots {
+			pk.place(slot, false, i < hr.Launch) // a slot no pool holds is skipped
 		}
 	}
 
-	var why string
-	if len(pk.fresh) > 0 {
-		why = fmt.Sprintf("packing: %d pending tasks and %d interrupted instances' load fit no capacity; headroom for %d tasks", len(grow)-len(replace), len(replace), h)
-	}
-	acts = append(acts, pk.launches(func(pool string) *bool {
+	spot := func(pool string) *bool {
 		if _, ok := st.AvoidSpot[pool]; ok {
 			f := false
 			return &f
 		}
 		return nil
-	}, why)...)
+	}
+	fresh := pk.fresh
+	pk.fresh = fresh[:forPending]
+	acts = append(acts, pk.launches(spot, fmt.Sprintf("packing: %d pending tasks (%d held by the batching window) and %d interrupted instances' load fit no active or launching instance",
+		len(grow)-len(replace), held, len(replace)))...)
+	pk.fresh = fresh[forPending:]
+	acts = append(acts, pk.launches(spot, "headroom: "+hr.why())...)
+	pk.fresh = fresh
 
 	// 4. Scale-in.
 	live := map[string]int{}
@@ -221,7 +247,7 @@ func (p *Hashike) decide(s *Snapshot, now time.Time, old hashikeState) ([]Action
 	var idle []*Instance
 	for _, b := range pk.active {
 		in := b.inst
-		if b.used || in.Tasks > 0 || in.CPUUsed > 0 || now.Sub(idleSince(in)) < cfg.IdleCooldown {
+		if b.used || in.Tasks > 0 || in.CPUUsed > 0 || now.Sub(idleSince(in)) < cfg.MinIdle || now.Sub(in.LaunchedAt) < minBilled {
 			continue
 		}
 		idle = append(idle, in)
@@ -234,7 +260,218 @@ func (p *Hashike) decide(s *Snapshot, now time.Time, old hashikeState) ([]Action
 			continue
 		}
 		live[in.Pool]--
-		acts = append(acts, Action{Terminate: &Terminate{Instance: in.ID}, Reason: fmt.Sprintf("idle since %s, nothing packed onto it", idleSince(in).Format(time.RFC3339))})
+		acts = append(acts, Action{Terminate: &Terminate{Instance: in.ID}, Reason: fmt.Sprintf("break-even scale-in: idle since %s, no pending task and no headroom slot on it (%s)",
+			idleSince(in).Format(time.RFC3339), hr.why())})
 	}
 	return acts, st
+}
+
+// learn updates the learned launch latency, the running-task average and the task shapes
+// from s.
+func (st *hashikeState) learn(s *Snapshot, now time.Time, old hashikeState) {
+	dt := time.Duration(0)
+	if !old.Last.IsZero() && now.After(old.Last) {
+		dt = now.Sub(old.Last)
+	}
+	for i := range s.Instances {
+		in := &s.Instances[i]
+		if in.ActiveAt.IsZero() || (!old.Last.IsZero() && !in.ActiveAt.After(old.Last)) || in.ActiveAt.After(now) {
+			continue
+		}
+		l := in.ActiveAt.Sub(in.LaunchedAt)
+		if st.Latency == 0 {
+			st.Latency = l
+		} else {
+			st.Latency += (l - st.Latency) / 5
+		}
+	}
+	if old.Last.IsZero() {
+		st.Running = float64(s.Running)
+	} else {
+		a := 1 - math.Exp(-dt.Seconds()/1800)
+		st.Running += a * (float64(s.Running) - st.Running)
+	}
+	decay := math.Exp(-dt.Seconds() / 3600)
+	st.Shapes = map[Shape]float64{}
+	for sh, w := range old.Shapes {
+		if w *= decay; w >= 0.01 {
+			st.Shapes[sh] = w
+		}
+	}
+	for _, t := range s.Pending {
+		if old.Last.IsZero() || !t.SubmittedAt.Before(old.Last) {
+			st.Shapes[Shape{t.CPU, t.MemoryMiB}]++
+		}
+	}
+}
+
+// headroom is the warm headroom of one decision and its numbers.
+type headroom struct {
+	forecast
+	// PLaunch and PKeep are the probabilities of being needed within the window above
+	// which a slot is launched for and kept.
+	PLaunch, PKeep float64
+	// BurstRate is the rate of bursts over the last hour (per second; Snapshot.bursts),
+	// and bursts their sizes.
+	BurstRate float64
+	bursts    []int
+	// Slots to place, largest first: the first Launch may launch instances; the rest only
+	// keep existing capacity.
+	Slots  []Task
+	Launch int
+	Mix    string
+}
+
+func (h headroom) why() string {
+	if h.Window == 0 {
+		return "headroom off"
+	}
+	return fmt.Sprintf("headroom for %d tasks, %d of them launched for (%s): arrivals forecast over %s %.1f (seasonal %.1f weight %.2f, recent rate %.1f), departures %.1f (mean duration %s), minutes with arrivals %.0f an hour; launch while P(needed) >= %.3f, keep while >= %.3f",
+		len(h.Slots), h.Launch, h.Mix, h.Window.Round(time.Second), h.Arrivals, h.Seasonal, h.WSeasonal, h.Recent, h.Departures, h.Duration.Round(time.Second), h.BurstRate*3600, h.PLaunch, h.PKeep)
+}
+
+// headroom sizes warm headroom (rule 3 of Hashike).
+func (p *Hashike) headroom(s *Snapshot, now time.Time, st *hashikeState) headroom {
+	lat := st.Latency
+	if lat == 0 {
+		lat = p.cfg.LaunchLatency
+	}
+	w := lat + hashikeInterval
+	var h headroom
+	h.Window = w
+	h.Seasonal, h.Recent, h.WSeasonal = s.blend(now, w)
+	h.Arrivals = h.WSeasonal*h.Seasonal + (1-h.WSeasonal)*h.Recent
+	if rate := s.meanRate(time.Hour); rate > 0 && st.Running > 0 {
+		h.Duration = time.Duration(st.Running / rate * float64(time.Second))
+		h.Departures = float64(s.Running) * min(1, float64(w)/float64(h.Duration))
+	}
+	// Break-even: keep a slot while P(needed within w) x relaunch cost > idle cost over w.
+	if lat > p.cfg.SLO.WaitP95 {
+		h.PKeep = 0.05 // a relaunch makes a task miss the SLO; the SLO allows 5% to
+	} else {
+		h.PKeep = float64(w) / float64(max(w, minBilled+hashikeInterval)) // billed boot only
+	}
+	h.PLaunch = min(1, 2*h.PKeep)
+	d := int(math.Floor(h.Departures))
+	h.BurstRate, h.bursts = s.bursts(time.Hour)
+	keep := max(0, max(poissonQuantile(h.Arrivals, 1-h.PKeep), burstSlots(h.BurstRate, h.bursts, w, h.WSeasonal, h.PKeep))-d)
+	launch := max(0, max(poissonQuantile(h.Arrivals, 1-h.PLaunch), burstSlots(h.BurstRate, h.bursts, w, h.WSeasonal, h.PLaunch))-d)
+	if h.PKeep >= 1 {
+		keep = 0
+	}
+	if h.PLaunch >= 1 {
+		launch = 0
+	}
+	mix := st.mix(s)
+	h.Mix = mixString(mix)
+	h.Slots = spread(mix, keep)
+	h.Launch = launch
+	// The slots launched for are the first launch of the same mix: spread keeps the order of
+	// the shapes, so reorder so that spread(mix, launch) comes first.
+	if launch > 0 && launch < keep {
+		h.Slots = append(spread(mix, launch), subtract(spread(mix, keep), spread(mix, launch))...)
+	}
+	return h
+}
+
+type weighted struct {
+	Shape
+	W float64
+}
+
+// mix is the shapes headroom is counted in: those seen pending, by weight, else the mean
+// shape of the running tasks, else 1 vCPU x 2 GiB.
+func (st *hashikeState) mix(s *Snapshot) []weighted {
+	var ws []weighted
+	for sh, w := range st.Shapes {
+		ws = append(ws, weighted{sh, w})
+	}
+	if len(ws) == 0 {
+		cpu, mem, n := 0, 0, 0
+		for i := range s.Instances {
+			in := &s.Instances[i]
+			cpu, mem, n = cpu+in.CPUUsed, mem+in.MemoryUsed, n+in.Tasks
+		}
+		if n > 0 {
+			ws = append(ws, weighted{Shape{ceilDiv(cpu, n), ceilDiv(mem, n)}, 1})
+		} else {
+			ws = append(ws, weighted{Shape{1024, 2048}, 1})
+		}
+	}
+	slices.SortFunc(ws, func(a, b weighted) int {
+		return cmp.Or(cmp.Compare(b.W, a.W), cmp.Compare(b.CPU, a.CPU), cmp.Compare(b.MemoryMiB, a.MemoryMiB))
+	})
+	return ws
+}
+
+func mixString(ws []weighted) string {
+	total := 0.0
+	for _, w := range ws {
+		total += w.W
+	}
+	var b strings.Builder
+	for i, w := range ws {
+		if i == 3 {
+			fmt.Fprintf(&b, ", %d more shapes", len(ws)-3)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%d%% %dx%d", int(math.Round(100*w.W/total)), w.CPU, w.MemoryMiB)
+	}
+	return b.String()
+}
+
+// spread divides n slots among the shapes in proportion to their weights (largest
+// remainder; ties to the heavier shape) and returns them largest first.
+func spread(ws []weighted, n int) []Task {
+	if n <= 0 || len(ws) == 0 {
+		return nil
+	}
+	total := 0.0
+	for _, w := range ws {
+		total += w.W
+	}
+	counts := make([]int, len(ws))
+	rem := make([]float64, len(ws))
+	left := n
+	for i, w := range ws {
+		x := float64(n) * w.W / total
+		counts[i] = int(x)
+		rem[i] = x - float64(counts[i])
+		left -= counts[i]
+	}
+	for ; left > 0; left-- {
+		best := 0
+		for i := range rem {
+			if rem[i] > rem[best] {
+				best = i
+			}
+		}
+		counts[best]++
+		rem[best] = -1
+	}
+	var ts []Task
+	for i, w := range ws {
+		for range counts[i] {
+			ts = append(ts, Task{CPU: w.CPU, MemoryMiB: w.MemoryMiB})
+		}
+	}
+	sortFFD(ts)
+	return ts
+}
+
+// subtract removes from all one slot of each shape in some (both largest first).
+func subtract(all, some []Task) []Task {
+	var out []Task
+	j := 0
+	for _, t := range all {
+		if j < len(some) && some[j].CPU == t.CPU && some[j].MemoryMiB == t.MemoryMiB {
+			j++
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
 }
