@@ -73,8 +73,9 @@ type hashikeState struct {
 	// Last is the previous decision's time (zero before the first).
 	Last time.Time
 	// Latency is the launch-to-registered time learned from the instances that registered
-	// (a moving average; 0 until one did).
+	// (a moving average of Samples of them, at most 100; 0 until one did).
 	Latency time.Duration
+	Samples int
 	// Running is a moving average of the running tasks (30-minute time constant), for
 	// Little's law.
 	Running float64
@@ -110,7 +111,7 @@ type Shape struct{ CPU, MemoryMiB int }
 //     exceeds what keeping it idle over W costs. A relaunch costs its billed boot (per
 //     second, at least 60 s) and, when the launch takes longer than the SLO's wait, a
 //     task that misses the SLO: the SLO allows 5% of tasks to, so a slot is kept while
-//     P(needed) >= 5% and launched for while P(needed) >= 10% (the hysteresis keeps
+//     P(needed) >= 5% and launched for while P(needed) >= 20% (the hysteresis keeps
 //     churn down); when a launch is within the SLO only the billed boot counts, and a slot
 //     is kept while P(needed) x max(W, 60 s) > W. Slots are in the shapes of the tasks
 //     seen pending (weighted by frequency over the last hour; else the running tasks'
@@ -140,7 +141,7 @@ func (p *Hashike) Decide(s *Snapshot, now time.Time) []Action {
 // decide is Decide as a pure function of the state.
 func (p *Hashike) decide(s *Snapshot, now time.Time, old hashikeState) ([]Action, hashikeState) {
 	cfg := p.cfg
-	st := hashikeState{AvoidSpot: map[string]time.Time{}, Last: now, Latency: old.Latency, Running: old.Running}
+	st := hashikeState{AvoidSpot: map[string]time.Time{}, Last: now, Latency: old.Latency, Samples: old.Samples, Running: old.Running}
 	for pool, until := range old.AvoidSpot {
 		if now.Before(until) {
 			st.AvoidSpot[pool] = until
@@ -250,6 +251,9 @@ func (p *Hashike) decide(s *Snapshot, now time.Time, old hashikeState) ([]Action
 		if b.used || in.Tasks > 0 || in.CPUUsed > 0 || now.Sub(idleSince(in)) < cfg.MinIdle || now.Sub(in.LaunchedAt) < minBilled {
 			continue
 		}
+		if in.IdleSince.IsZero() && !in.ActiveAt.IsZero() && now.Sub(in.ActiveAt) < hr.Window {
+			continue // launched for a forecast not yet due: its timing is uncertain by a window
+		}
 		idle = append(idle, in)
 	}
 	slices.SortFunc(idle, func(x, y *Instance) int {
@@ -278,12 +282,10 @@ func (st *hashikeState) learn(s *Snapshot, now time.Time, old hashikeState) {
 		if in.ActiveAt.IsZero() || (!old.Last.IsZero() && !in.ActiveAt.After(old.Last)) || in.ActiveAt.After(now) {
 			continue
 		}
-		l := in.ActiveAt.Sub(in.LaunchedAt)
-		if st.Latency == 0 {
-			st.Latency = l
-		} else {
-			st.Latency += (l - st.Latency) / 5
-		}
+		// The mean of the samples, then a moving average of about the last 100: instances
+		// launched together register fastest first, so a short average would learn the tail.
+		st.Samples = min(st.Samples+1, 100)
+		st.Latency += (in.ActiveAt.Sub(in.LaunchedAt) - st.Latency) / time.Duration(st.Samples)
 	}
 	if old.Last.IsZero() {
 		st.Running = float64(s.Running)
@@ -311,10 +313,9 @@ type headroom struct {
 	// PLaunch and PKeep are the probabilities of being needed within the window above
 	// which a slot is launched for and kept.
 	PLaunch, PKeep float64
-	// BurstRate is the rate of bursts over the last hour (per second; Snapshot.bursts),
-	// and bursts their sizes.
-	BurstRate float64
-	bursts    []int
+	// BurstRate is the rate of bursts over the last hour (per second; Snapshot.burstRate);
+	// PBurst the chance one comes within the window.
+	BurstRate, PBurst float64
 	// Slots to place, largest first: the first Launch may launch instances; the rest only
 	// keep existing capacity.
 	Slots  []Task
@@ -326,8 +327,8 @@ func (h headroom) why() string {
 	if h.Window == 0 {
 		return "headroom off"
 	}
-	return fmt.Sprintf("headroom for %d tasks, %d of them launched for (%s): arrivals forecast over %s %.1f (seasonal %.1f weight %.2f, recent rate %.1f), departures %.1f (mean duration %s), minutes with arrivals %.0f an hour; launch while P(needed) >= %.3f, keep while >= %.3f",
-		len(h.Slots), h.Launch, h.Mix, h.Window.Round(time.Second), h.Arrivals, h.Seasonal, h.WSeasonal, h.Recent, h.Departures, h.Duration.Round(time.Second), h.BurstRate*3600, h.PLaunch, h.PKeep)
+	return fmt.Sprintf("headroom for %d tasks, %d of them launched for (%s): arrivals forecast over %s %.1f (seasonal %.1f weight %.2f, recent rate %.1f), departures %.1f (mean duration %s), bursts %.0f an hour (P(one within the window) %.3f); launch while P(needed) >= %.3f, keep while >= %.3f",
+		len(h.Slots), h.Launch, h.Mix, h.Window.Round(time.Second), h.Arrivals, h.Seasonal, h.WSeasonal, h.Recent, h.Departures, h.Duration.Round(time.Second), h.BurstRate*3600, h.PBurst, h.PLaunch, h.PKeep)
 }
 
 // headroom sizes warm headroom (rule 3 of Hashike).
@@ -351,11 +352,20 @@ func (p *Hashike) headroom(s *Snapshot, now time.Time, st *hashikeState) headroo
 	} else {
 		h.PKeep = float64(w) / float64(max(w, minBilled+hashikeInterval)) // billed boot only
 	}
-	h.PLaunch = min(1, 2*h.PKeep)
+	h.PLaunch = min(1, 4*h.PKeep)
 	d := int(math.Floor(h.Departures))
-	h.BurstRate, h.bursts = s.bursts(time.Hour)
-	keep := max(0, max(poissonQuantile(h.Arrivals, 1-h.PKeep), burstSlots(h.BurstRate, h.bursts, w, h.WSeasonal, h.PKeep))-d)
-	launch := max(0, max(poissonQuantile(h.Arrivals, 1-h.PLaunch), burstSlots(h.BurstRate, h.bursts, w, h.WSeasonal, h.PLaunch))-d)
+	keep := max(0, poissonQuantile(h.Arrivals, 1-h.PKeep)-d)
+	launch := max(0, poissonQuantile(h.Arrivals, 1-h.PLaunch)-d)
+	// Sparse arrivals: the rate of the last hour's bursts says whether the first slot is
+	// needed, where a moving average of minutes has forgotten the last arrival.
+	h.BurstRate = s.burstRate(time.Hour)
+	h.PBurst = 1 - math.Exp(-h.BurstRate*w.Seconds())
+	if h.PBurst >= h.PKeep {
+		keep = max(keep, 1)
+	}
+	if h.PBurst >= h.PLaunch {
+		launch = max(launch, 1)
+	}
 	if h.PKeep >= 1 {
 		keep = 0
 	}
@@ -379,8 +389,10 @@ type weighted struct {
 	W float64
 }
 
-// mix is the shapes headroom is counted in: those seen pending, by weight, else the mean
-// shape of the running tasks, else 1 vCPU x 2 GiB.
+// mix is the shapes headroom is counted in: those of the tasks seen pending, by weight
+// (each decays with a one-hour time constant), else the mean shape of the running tasks,
+// else 1 vCPU x 2 GiB. Tasks placed at once are never seen pending, so the mix leans to
+// the shapes that had to wait: the larger ones, which is the side to err on for an SLO.
 func (st *hashikeState) mix(s *Snapshot) []weighted {
 	var ws []weighted
 	for sh, w := range st.Shapes {
@@ -392,11 +404,11 @@ func (st *hashikeState) mix(s *Snapshot) []weighted {
 			in := &s.Instances[i]
 			cpu, mem, n = cpu+in.CPUUsed, mem+in.MemoryUsed, n+in.Tasks
 		}
+		sh := Shape{1024, 2048}
 		if n > 0 {
-			ws = append(ws, weighted{Shape{ceilDiv(cpu, n), ceilDiv(mem, n)}, 1})
-		} else {
-			ws = append(ws, weighted{Shape{1024, 2048}, 1})
+			sh = Shape{ceilDiv(cpu, n), ceilDiv(mem, n)}
 		}
+		ws = append(ws, weighted{sh, 1})
 	}
 	slices.SortFunc(ws, func(a, b weighted) int {
 		return cmp.Or(cmp.Compare(b.W, a.W), cmp.Compare(b.CPU, a.CPU), cmp.Compare(b.MemoryMiB, a.MemoryMiB))

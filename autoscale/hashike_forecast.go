@@ -2,7 +2,6 @@ package autoscale
 
 import (
 	"math"
-	"slices"
 	"time"
 )
 
@@ -58,13 +57,16 @@ func (s *Snapshot) blend(now time.Time, window time.Duration) (seasonal, recent,
 	start := max(0, len(done)-errorBuckets-30)
 	ewma := float64(done[start])
 	var errS, errR float64
-	n := 0
+	n, informative := 0, 0
 	for i := start + 1; i < len(done); i++ {
 		actual := float64(done[i])
 		if i >= len(done)-errorBuckets {
 			errR += math.Abs(ewma - actual)
 			if lag > 0 && i-lag >= 0 {
 				errS += math.Abs(float64(done[i-lag]) - actual)
+				if done[i-lag] > 0 || actual > 0 {
+					informative++
+				}
 			}
 			n++
 		}
@@ -73,6 +75,13 @@ func (s *Snapshot) blend(now time.Time, window time.Duration) (seasonal, recent,
 	recent = ewma * float64(window) / float64(b)
 	if lag == 0 || n == 0 {
 		return seasonal, recent, 0
+	}
+	if informative == 0 {
+		// Nothing to tell the two apart (no arrivals then or now): the seasonal forecast
+		// weighs as much as the tasks it expects against one pseudo-task for the recent
+		// rate, so a burst of 60 a day ago is expected again and a lone arrival a week ago
+		// hardly.
+		return seasonal, recent, seasonal / (seasonal + 1)
 	}
 	errS, errR = errS/float64(n), errR/float64(n)
 	ws, wr := 1/((errS+0.1)*(errS+0.1)), 1/((errR+0.1)*(errR+0.1))
@@ -114,43 +123,22 @@ func poissonQuantile(m, q float64) int {
 	return n
 }
 
-// bursts describes the arrivals of the last d as events: the completed buckets that saw
-// any arrival, their rate per second, and their sizes (ascending), for the chance that a
-// burst of at least k tasks comes within a window (a compound Poisson process: sparse
-// arrivals are bursts of one; a burst that does not recur is one event an hour).
-func (s *Snapshot) bursts(d time.Duration) (rate float64, sizes []int) {
+// burstRate is the rate per second of bursts over the last d of completed buckets, a burst
+// being a run of consecutive buckets with arrivals: sparse arrivals are each a burst; a
+// burst on the hour is one an hour, however it straddles buckets; a steady load is one
+// long burst.
+func (s *Snapshot) burstRate(d time.Duration) float64 {
 	b := s.ArrivalBucket
 	if len(s.Arrivals) < 2 || b <= 0 {
-		return 0, nil
+		return 0
 	}
 	k := min(len(s.Arrivals)-1, max(1, int(d/b)))
+	runs, prev := 0, 0
 	for _, n := range s.Arrivals[len(s.Arrivals)-1-k : len(s.Arrivals)-1] {
-		if n > 0 {
-			sizes = append(sizes, n)
+		if n > 0 && prev == 0 {
+			runs++
 		}
+		prev = n
 	}
-	slices.Sort(sizes)
-	return float64(len(sizes)) / (float64(k) * b.Seconds()), sizes
-}
-
-// burstSlots is the largest k such that a burst of at least k tasks comes within w with
-// probability at least p, for bursts at rate per second of the given sizes (ascending).
-// Only the share of trust not given to the seasonal forecast (1 - wSeasonal) counts: a
-// burst the seasonal forecast knows is not due now is not kept for.
-func burstSlots(rate float64, sizes []int, w time.Duration, wSeasonal, p float64) int {
-	if rate <= 0 || len(sizes) == 0 {
-		return 0
-	}
-	pe := (1 - wSeasonal) * (1 - math.Exp(-rate*w.Seconds()))
-	if pe < p {
-		return 0
-	}
-	// P(B >= sizes[i]) = (len-i)/len; the largest size whose tail still clears p.
-	k := 0
-	for i, n := range sizes {
-		if pe*float64(len(sizes)-i)/float64(len(sizes)) >= p {
-			k = n
-		}
-	}
-	return k
+	return float64(runs) / (float64(k) * b.Seconds())
 }
