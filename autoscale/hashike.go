@@ -128,6 +128,9 @@ type Hashike struct {
 // NewHashike returns hashike's policy with cfg's zero fields defaulted.
 func NewHashike(cfg HashikeConfig) *Hashike { return &Hashike{cfg: cfg.withDefaults()} }
 
+// Config returns the policy's configuration, defaults applied.
+func (p *Hashike) Config() HashikeConfig { return p.cfg }
+
 func (*Hashike) Name() string            { return "hashike" }
 func (*Hashike) Interval() time.Duration { return hashikeInterval }
 func (p *Hashike) Reset()                { p.state = hashikeState{} }

@@ -77,6 +77,12 @@ type clusterFile struct {
 	Binpack                   autoscale.BinpackField   `json:"binpack"`
 	Horizon                   Duration                 `json:"horizon"`
 	Start                     time.Time                `json:"start"`
+	// Hashike is the hashike policy's options: {"slo": {"waitP95": "30s"}}.
+	Hashike *struct {
+		SLO *struct {
+			WaitP95 Duration `json:"waitP95"`
+		} `json:"slo"`
+	} `json:"hashike"`
 }
 
 // Presets are the launch-latency presets by name.
@@ -102,6 +108,12 @@ func ParseCluster(data []byte, file string) (Config, error) {
 		ProvisioningLimit:         f.ProvisioningLimit, ProvisioningTimeout: time.Duration(f.ProvisioningTimeout),
 		SpotNotice: time.Duration(f.SpotNotice), SpotDraining: f.SpotDraining, MaxAttempts: f.MaxAttempts, Binpack: f.Binpack,
 		Horizon: time.Duration(f.Horizon), Start: f.Start,
+	}
+	if h := f.Hashike; h != nil && h.SLO != nil {
+		if h.SLO.WaitP95 <= 0 {
+			return Config{}, fmt.Errorf("%s: hashike.slo.waitP95: want a duration > 0 such as \"30s\"", file)
+		}
+		cfg.Hashike.SLO.WaitP95 = time.Duration(h.SLO.WaitP95)
 	}
 	if len(f.Pools) == 0 {
 		return Config{}, fmt.Errorf("%s: pools: at least one pool is required", file)

@@ -66,6 +66,8 @@ type Config struct {
 	// OmitRecords leaves Result.Records out (the metrics do not need them; a long trace's
 	// records are most of a Result's size).
 	OmitRecords bool `json:"omitRecords"`
+	// Hashike configures the hashike policy (its SLO); the other policies ignore it.
+	Hashike autoscale.HashikeConfig `json:"-"`
 	// Progress, when set, is called now and then with the jobs done (completed or failed)
 	// and the total, and once at the end; it must not change anything the run reads.
 	Progress func(done, total int) `json:"-"`
@@ -161,4 +163,13 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("binpack: %q: want %q or %q", c.Binpack, autoscale.BinpackCPU, autoscale.BinpackMemory))
 	}
 	return errors.Join(errs...)
+}
+
+// Policy returns a new policy of that name (autoscale.ByName) configured as c says:
+// hashike with c.Hashike.
+func (c Config) Policy(name string) (autoscale.Policy, error) {
+	if name == "hashike" {
+		return autoscale.NewHashike(c.Hashike), nil
+	}
+	return autoscale.ByName(name)
 }

@@ -184,7 +184,7 @@ func runPolicies(cfg sim.Config, wl sim.Workload, names []string, seed uint64, p
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			p, err := autoscale.ByName(name)
+			p, err := cfg.Policy(name)
 			if err != nil {
 				errs[i] = err
 				return
