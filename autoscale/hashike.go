@@ -82,6 +82,15 @@ type hashikeState struct {
 	// Shapes weighs the (CPU, memory) shapes of the tasks seen pending, decaying with a
 	// one-hour time constant.
 	Shapes map[Shape]float64
+	// Arrived and Missed count the tasks submitted and those seen still pending past the
+	// SLO's wait, decaying with a two-hour time constant (but kept to about 500 tasks at
+	// least); Counted is the arrival bucket counted last.
+	Arrived, Missed float64
+	Counted         time.Time
+	// Slack multiplies the probabilities headroom is kept and launched at: it grows
+	// (up to 4) while fewer than a quarter of the SLO's 5% miss it, and shrinks back to 1
+	// once more than half do, so capacity the SLO does not need is not paid for.
+	Slack float64
 }
 
 // Shape is a task's CPU and memory.
@@ -144,13 +153,15 @@ func (p *Hashike) Decide(s *Snapshot, now time.Time) []Action {
 // decide is Decide as a pure function of the state.
 func (p *Hashike) decide(s *Snapshot, now time.Time, old hashikeState) ([]Action, hashikeState) {
 	cfg := p.cfg
-	st := hashikeState{AvoidSpot: map[string]time.Time{}, Last: now, Latency: old.Latency, Samples: old.Samples, Running: old.Running}
+	st := hashikeState{AvoidSpot: map[string]time.Time{}, Last: now, Latency: old.Latency, Samples: old.Samples, Running: old.Running,
+		Arrived: old.Arrived, Missed: old.Missed, Counted: old.Counted, Slack: max(old.Slack, 1)}
 	for pool, until := range old.AvoidSpot {
 		if now.Before(until) {
 			st.AvoidSpot[pool] = until
 		}
 	}
 	st.learn(s, now, old)
+	st.feedback(s, now, old, cfg.SLO)
 	var acts []Action
 	pk := newPacker(s)
 
@@ -310,12 +321,59 @@ func (st *hashikeState) learn(s *Snapshot, now time.Time, old hashikeState) {
 	}
 }
 
+// sloMiss is the share of tasks the SLO lets wait longer than its wait (a p95).
+const sloMiss = 0.05
+
+// feedback counts arrivals and SLO misses and adapts Slack.
+func (st *hashikeState) feedback(s *Snapshot, now time.Time, old hashikeState, slo SLO) {
+	if old.Last.IsZero() || !now.After(old.Last) {
+		st.Counted = now
+		if s.ArrivalBucket > 0 {
+			st.Counted = now.Truncate(s.ArrivalBucket)
+		}
+		return
+	}
+	dt := now.Sub(old.Last)
+	// Two hours of memory, but at least about 500 tasks' worth, so a sparse workload's
+	// share is not a handful of tasks.
+	decay := math.Exp(-dt.Seconds() / 7200)
+	if st.Arrived > 0 {
+		decay = min(1, max(decay, 500/st.Arrived))
+	}
+	st.Arrived *= decay
+	st.Missed *= decay
+	if b := s.ArrivalBucket; b > 0 && len(s.Arrivals) > 1 {
+		cur := now.Truncate(b)
+		k := min(int(cur.Sub(old.Counted)/b), len(s.Arrivals)-1)
+		for _, n := range s.Arrivals[len(s.Arrivals)-1-k : len(s.Arrivals)-1] {
+			st.Arrived += float64(n)
+		}
+		st.Counted = cur
+	}
+	for _, t := range s.Pending {
+		if age := now.Sub(t.SubmittedAt); age >= slo.WaitP95 && age < slo.WaitP95+dt {
+			st.Missed++
+		}
+	}
+	if st.Arrived < 20 {
+		return
+	}
+	switch frac := st.Missed / st.Arrived; {
+	case frac < sloMiss/4:
+		st.Slack = min(4, st.Slack*1.01)
+	case frac > sloMiss/2:
+		st.Slack = max(1, st.Slack/1.05)
+	}
+}
+
 // headroom is the warm headroom of one decision and its numbers.
 type headroom struct {
 	forecast
 	// PLaunch and PKeep are the probabilities of being needed within the window above
 	// which a slot is launched for and kept.
 	PLaunch, PKeep float64
+	// Slack is hashikeState.Slack; MissRate the recent share of tasks past the SLO.
+	Slack, MissRate float64
 	// BurstRate is the rate of bursts over the last hour (per second; Snapshot.burstRate);
 	// PBurst the chance one comes within the window.
 	BurstRate, PBurst float64
@@ -330,8 +388,8 @@ func (h headroom) why() string {
 	if h.Window == 0 {
 		return "headroom off"
 	}
-	return fmt.Sprintf("headroom for %d tasks, %d of them launched for (%s): arrivals forecast over %s %.1f (seasonal %.1f weight %.2f, recent rate %.1f), departures %.1f (mean duration %s), bursts %.0f an hour (P(one within the window) %.3f); launch while P(needed) >= %.3f, keep while >= %.3f",
-		len(h.Slots), h.Launch, h.Mix, h.Window.Round(time.Second), h.Arrivals, h.Seasonal, h.WSeasonal, h.Recent, h.Departures, h.Duration.Round(time.Second), h.BurstRate*3600, h.PBurst, h.PLaunch, h.PKeep)
+	return fmt.Sprintf("headroom for %d tasks, %d of them launched for (%s): arrivals forecast over %s %.1f (seasonal %.1f weight %.2f, recent rate %.1f), departures %.1f (mean duration %s), bursts %.0f an hour (P(one within the window) %.3f); launch while P(needed) >= %.3f, keep while >= %.3f (slack x%.2f: %.1f%% of recent tasks waited past the SLO)",
+		len(h.Slots), h.Launch, h.Mix, h.Window.Round(time.Second), h.Arrivals, h.Seasonal, h.WSeasonal, h.Recent, h.Departures, h.Duration.Round(time.Second), h.BurstRate*3600, h.PBurst, h.PLaunch, h.PKeep, h.Slack, 100*h.MissRate)
 }
 
 // headroom sizes warm headroom (rule 3 of Hashike).
@@ -347,14 +405,16 @@ func (p *Hashike) headroom(s *Snapshot, now time.Time, st *hashikeState) headroo
 	h.Arrivals = h.WSeasonal*h.Seasonal + (1-h.WSeasonal)*h.Recent
 	if rate := s.meanRate(time.Hour); rate > 0 && st.Running > 0 {
 		h.Duration = time.Duration(st.Running / rate * float64(time.Second))
-		h.Departures = float64(s.Running) * min(1, float64(w)/float64(h.Duration))
+		h.Departures = float64(s.Running) * min(1, float64(w+p.cfg.SLO.WaitP95)/float64(h.Duration))
 	}
 	// Break-even: keep a slot while P(needed within w) x relaunch cost > idle cost over w.
 	if lat > p.cfg.SLO.WaitP95 {
-		h.PKeep = 0.05 // a relaunch makes a task miss the SLO; the SLO allows 5% to
+		h.PKeep = sloMiss // a relaunch makes a task miss the SLO; the SLO allows 5% to
 	} else {
 		h.PKeep = float64(w) / float64(max(w, minBilled+hashikeInterval)) // billed boot only
 	}
+	h.Slack, h.MissRate = st.Slack, st.Missed/max(st.Arrived, 1)
+	h.PKeep = min(1, h.PKeep*st.Slack)
 	h.PLaunch = min(1, 4*h.PKeep)
 	d := int(math.Floor(h.Departures))
 	keep := max(0, poissonQuantile(h.Arrivals, 1-h.PKeep)-d)
