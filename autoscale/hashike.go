@@ -74,11 +74,15 @@ type hashikeState struct {
 	Last time.Time
 	// Latency is the launch-to-registered time learned from the instances that registered
 	// (a moving average of Samples of them, at most 100; 0 until one did).
-	Latency time.Duration
-	Samples int
+	Latency    time.Duration
+	LatencyVar float64 // its variance, in s²
+	Samples    int
 	// Running is a moving average of the running tasks (30-minute time constant), for
 	// Little's law.
 	Running float64
+	// Reserved sums the CPU, memory and count of the running tasks over the decisions of
+	// about the last hour: its ratios are the mean task shape, weighted by duration.
+	Reserved [3]float64
 	// Shapes weighs the (CPU, memory) shapes of the tasks seen pending, decaying with a
 	// one-hour time constant.
 	Shapes map[Shape]float64
@@ -153,7 +157,7 @@ func (p *Hashike) Decide(s *Snapshot, now time.Time) []Action {
 // decide is Decide as a pure function of the state.
 func (p *Hashike) decide(s *Snapshot, now time.Time, old hashikeState) ([]Action, hashikeState) {
 	cfg := p.cfg
-	st := hashikeState{AvoidSpot: map[string]time.Time{}, Last: now, Latency: old.Latency, Samples: old.Samples, Running: old.Running,
+	st := hashikeState{AvoidSpot: map[string]time.Time{}, Last: now, Latency: old.Latency, LatencyVar: old.LatencyVar, Samples: old.Samples, Running: old.Running,
 		Arrived: old.Arrived, Missed: old.Missed, Counted: old.Counted, Slack: max(old.Slack, 1)}
 	for pool, until := range old.AvoidSpot {
 		if now.Before(until) {
@@ -299,7 +303,10 @@ func (st *hashikeState) learn(s *Snapshot, now time.Time, old hashikeState) {
 		// The mean of the samples, then a moving average of about the last 100: instances
 		// launched together register fastest first, so a short average would learn the tail.
 		st.Samples = min(st.Samples+1, 100)
-		st.Latency += (in.ActiveAt.Sub(in.LaunchedAt) - st.Latency) / time.Duration(st.Samples)
+		l := in.ActiveAt.Sub(in.LaunchedAt)
+		dev := (l - st.Latency).Seconds()
+		st.Latency += (l - st.Latency) / time.Duration(st.Samples)
+		st.LatencyVar += (dev*dev - st.LatencyVar) / float64(st.Samples)
 	}
 	if old.Last.IsZero() {
 		st.Running = float64(s.Running)
@@ -307,6 +314,17 @@ func (st *hashikeState) learn(s *Snapshot, now time.Time, old hashikeState) {
 		a := 1 - math.Exp(-dt.Seconds()/1800)
 		st.Running += a * (float64(s.Running) - st.Running)
 	}
+	// The reserved CPU and memory per running task, summed over an hour's decisions.
+	cpu, mem, n := 0, 0, 0
+	for i := range s.Instances {
+		in := &s.Instances[i]
+		cpu, mem, n = cpu+in.CPUUsed, mem+in.MemoryUsed, n+in.Tasks
+	}
+	keep := 1.0
+	if !old.Last.IsZero() {
+		keep = math.Exp(-dt.Seconds() / 3600)
+	}
+	st.Reserved = [3]float64{old.Reserved[0]*keep + float64(cpu), old.Reserved[1]*keep + float64(mem), old.Reserved[2]*keep + float64(n)}
 	decay := math.Exp(-dt.Seconds() / 3600)
 	st.Shapes = map[Shape]float64{}
 	for sh, w := range old.Shapes {
@@ -382,22 +400,31 @@ type headroom struct {
 	Slots  []Task
 	Launch int
 	Mix    string
+	// Scale is the share of the slots kept for the mix's bias to larger shapes.
+	Scale float64
 }
 
 func (h headroom) why() string {
 	if h.Window == 0 {
 		return "headroom off"
 	}
-	return fmt.Sprintf("headroom for %d tasks, %d of them launched for (%s): arrivals forecast over %s %.1f (seasonal %.1f weight %.2f, recent rate %.1f), departures %.1f (mean duration %s), bursts %.0f an hour (P(one within the window) %.3f); launch while P(needed) >= %.3f, keep while >= %.3f (slack x%.2f: %.1f%% of recent tasks waited past the SLO)",
-		len(h.Slots), h.Launch, h.Mix, h.Window.Round(time.Second), h.Arrivals, h.Seasonal, h.WSeasonal, h.Recent, h.Departures, h.Duration.Round(time.Second), h.BurstRate*3600, h.PBurst, h.PLaunch, h.PKeep, h.Slack, 100*h.MissRate)
+	return fmt.Sprintf("headroom for %d tasks, %d of them launched for (%s, scaled x%.2f to the running tasks' mean shape): arrivals forecast over %s %.1f (seasonal %.1f weight %.2f, recent rate %.1f), departures %.1f (mean duration %s), bursts %.0f an hour (P(one within the window) %.3f); launch while P(needed) >= %.3f, keep while >= %.3f (slack x%.2f: %.1f%% of recent tasks waited past the SLO)",
+		len(h.Slots), h.Launch, h.Mix, h.Scale, h.Window.Round(time.Second), h.Arrivals, h.Seasonal, h.WSeasonal, h.Recent, h.Departures, h.Duration.Round(time.Second), h.BurstRate*3600, h.PBurst, h.PLaunch, h.PKeep, h.Slack, 100*h.MissRate)
 }
 
 // headroom sizes warm headroom (rule 3 of Hashike).
 func (p *Hashike) headroom(s *Snapshot, now time.Time, st *hashikeState) headroom {
+	// The window is how far ahead capacity for a forecast must be launched so that 95% of
+	// the tasks it is for start within the SLO: the 95th percentile of the launch latency
+	// (mean + 1.645 sigma, learned) less the SLO's wait, plus what a task waits besides
+	// (a decision, the batching window, the image pull and container start: 30 s); never
+	// less than the mean latency.
 	lat := st.Latency
 	if lat == 0 {
 		lat = p.cfg.LaunchLatency
 	}
+	q95 := lat + time.Duration(1.645*math.Sqrt(st.LatencyVar)*float64(time.Second))
+	lat = max(lat, q95-p.cfg.SLO.WaitP95+3*hashikeInterval)
 	w := lat + hashikeInterval
 	var h headroom
 	h.Window = w
@@ -437,6 +464,27 @@ func (p *Hashike) headroom(s *Snapshot, now time.Time, st *hashikeState) headroo
 	}
 	mix := st.mix(s)
 	h.Mix = mixString(mix)
+	// Tasks placed at once are never seen pending, so the mix leans to the larger shapes:
+	// count no more slots than hold what as many tasks of the mean shape reserve (at least
+	// one, so the largest task seen still finds room).
+	if r := st.Reserved; r[2] > 0 {
+		var mc, mm, tw float64
+		for _, w := range mix {
+			mc, mm, tw = mc+w.W*float64(w.CPU), mm+w.W*float64(w.MemoryMiB), tw+w.W
+		}
+		ratio := 1.0
+		if mc > 0 && mm > 0 {
+			ratio = min(1, max(r[0]/r[2]/(mc/tw), r[1]/r[2]/(mm/tw)))
+		}
+		h.Scale = ratio
+		scale := func(n int) int {
+			if n == 0 {
+				return 0
+			}
+			return max(1, int(math.Ceil(float64(n)*ratio)))
+		}
+		keep, launch = scale(keep), scale(launch)
+	}
 	h.Slots = spread(mix, keep)
 	h.Launch = launch
 	// The slots launched for are the first launch of the same mix: spread keeps the order of

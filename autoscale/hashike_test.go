@@ -1,7 +1,10 @@
 package autoscale
 
 import (
+	"fmt"
+	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -299,5 +302,82 @@ func TestBlendWeighsByError(t *testing.T) {
 	seasonal, recent, w := s.blend(t0, time.Minute)
 	if w > 0.5 || recent < 9 || recent > 11 {
 		t.Errorf("a rate that does not repeat: seasonal %.1f weight %.2f, recent %.1f", seasonal, w, recent)
+	}
+}
+
+// The launch latency is learned as the mean of the registrations, though instances launched
+// together register fastest first (a short moving average would learn the slowest).
+func TestHashikeLearnsLaunchLatency(t *testing.T) {
+	p := NewHashike(HashikeConfig{NoHeadroom: true})
+	var st hashikeState
+	launched := t0.Add(-10 * time.Minute)
+	var insts []Instance
+	now := launched
+	for k := range 30 { // latencies 60 s, 64 s, ... 176 s, registering in that order
+		lat := time.Duration(60+4*k) * time.Second
+		in := launching(fmt.Sprintf("i-%02d", k), launched)
+		in.State, in.ActiveAt, in.Tasks, in.CPUUsed, in.MemoryUsed = InstanceActive, launched.Add(lat), 1, 1024, 1024
+		insts = append(insts, in)
+		now = launched.Add(lat)
+		_, st = step(p, snap(now, []Pool{pool(100)}, slices.Clone(insts)), st)
+	}
+	if got, want := st.Latency, 118*time.Second; got < want-2*time.Second || got > want+2*time.Second {
+		t.Errorf("learned %v, want about %v (the mean)", got, want)
+	}
+	if sd := math.Sqrt(st.LatencyVar); sd < 25 || sd > 45 {
+		t.Errorf("learned sigma %.0f s, want about 35", sd)
+	}
+}
+
+// The SLO drives the slack: while tasks start within it, headroom is kept at a higher
+// probability of need (cheaper); once more than 2.5% of tasks wait past it, back to 5%.
+func TestHashikeSLOSlack(t *testing.T) {
+	p := NewHashike(HashikeConfig{})
+	idle := active("i1", 0, 0, 0, t0.Add(-time.Hour))
+	s := snap(t0, []Pool{pool(10)}, []Instance{idle})
+	s.ArrivalBucket = time.Minute
+	s.Arrivals = make([]int, 62)
+	for i := range s.Arrivals {
+		s.Arrivals[i] = 10
+	}
+	var st hashikeState
+	for k := range 360 { // an hour, 10 tasks a minute, none waiting
+		s.Now = t0.Add(time.Duration(k) * 10 * time.Second)
+		_, st = step(p, s, st)
+	}
+	if st.Slack < 3.9 {
+		t.Fatalf("no task missed the SLO for an hour: slack %.2f, want 4", st.Slack)
+	}
+	// Then 2 of every 10 tasks wait past 30 s.
+	for k := range 360 {
+		s.Now = t0.Add(time.Hour + time.Duration(k)*10*time.Second)
+		s.Pending = nil
+		if k%3 == 0 {
+			s.Pending = []Task{task("a", 512, 512, s.Now.Add(-35*time.Second), false), task("b", 512, 512, s.Now.Add(-31*time.Second), false)}
+		}
+		_, st = step(p, s, st)
+	}
+	if st.Slack > 1.01 {
+		t.Fatalf("20%% of tasks missed the SLO: slack %.2f, want 1 (missed %.0f of %.0f)", st.Slack, st.Missed, st.Arrived)
+	}
+}
+
+// Tasks placed at once are never seen pending, so the shapes seen lean large: headroom
+// holds no more than as many tasks of the running tasks' mean shape reserve.
+func TestHashikeHeadroomScaledToMeanShape(t *testing.T) {
+	p := NewHashike(HashikeConfig{})
+	s := snap(t0, []Pool{pool(100)}, nil)
+	s.ArrivalBucket = time.Minute
+	s.Arrivals = make([]int, 24*60+2)
+	s.Arrivals[1] = 100 // yesterday at 09:00: 100 tasks due now
+	st := hashikeState{Shapes: map[Shape]float64{{2048, 4096}: 10}, Slack: 1}
+	full := p.headroom(s, t0, &st)
+	st.Reserved = [3]float64{1024 * 50, 2048 * 50, 50} // the running tasks: 1024 x 2048 on average
+	scaled := p.headroom(s, t0, &st)
+	if len(full.Slots) < 100 || len(scaled.Slots) > len(full.Slots)/2+1 || len(scaled.Slots) == 0 {
+		t.Fatalf("slots: %d unscaled, %d scaled to a mean half the size", len(full.Slots), len(scaled.Slots))
+	}
+	if scaled.Slots[0] != (Task{CPU: 2048, MemoryMiB: 4096}) {
+		t.Errorf("slot shape %+v, want the shape seen", scaled.Slots[0])
 	}
 }
