@@ -269,8 +269,8 @@ func (p *Hashike) decide(s *Snapshot, now time.Time, old hashikeState) ([]Action
 		if b.used || in.Tasks > 0 || in.CPUUsed > 0 || now.Sub(idleSince(in)) < cfg.MinIdle || now.Sub(in.LaunchedAt) < minBilled {
 			continue
 		}
-		if in.IdleSince.IsZero() && !in.ActiveAt.IsZero() && now.Sub(in.ActiveAt) < hr.Window {
-			continue // launched for a forecast not yet due: its timing is uncertain by a window
+		if in.IdleSince.IsZero() && now.Sub(in.LaunchedAt) < hr.Window+hashikeInterval {
+			continue // never used, launched for a forecast that may not be due yet
 		}
 		idle = append(idle, in)
 	}
@@ -424,11 +424,15 @@ func (p *Hashike) headroom(s *Snapshot, now time.Time, st *hashikeState) headroo
 		lat = p.cfg.LaunchLatency
 	}
 	q95 := lat + time.Duration(1.645*math.Sqrt(st.LatencyVar)*float64(time.Second))
+	mean := lat
 	lat = max(lat, q95-p.cfg.SLO.WaitP95+3*hashikeInterval)
 	w := lat + hashikeInterval
 	var h headroom
 	h.Window = w
 	h.Seasonal, h.Recent, h.WSeasonal = s.blend(now, w)
+	// The recent rate is carried over the mean latency only: a burst that does not repeat
+	// is not expected to last the longer window a timed one is launched ahead by.
+	h.Recent *= float64(mean+hashikeInterval) / float64(w)
 	h.Arrivals = h.WSeasonal*h.Seasonal + (1-h.WSeasonal)*h.Recent
 	if rate := s.meanRate(time.Hour); rate > 0 && st.Running > 0 {
 		h.Duration = time.Duration(st.Running / rate * float64(time.Second))
