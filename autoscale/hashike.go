@@ -113,25 +113,32 @@ type Shape struct{ CPU, MemoryMiB int }
 //     instances, each of the cheapest type (on-demand price per copy of the task it fits)
 //     in a pool under its Max. A batching window holds tasks younger than BatchIdle from
 //     causing a launch unless the oldest pending task is older than BatchMax.
-//  3. Warm headroom, sized by a break-even rule. Over the window W a launch takes (the
-//     launch latency learned from registrations, plus a decision), arrivals are forecast
-//     by blending a seasonal forecast (last week, else yesterday, else an hour ago at this
-//     time) with a recent rate (a moving average over minutes), each weighted by the
-//     inverse square of its error over the last 30 minutes; the running tasks expected to
-//     end in W come from Little's law (mean duration = running tasks / arrival rate over
-//     the last hour). A spare task slot is worth keeping when the probability that it is
-//     needed within W (Poisson arrivals less the departures) times what a relaunch costs
-//     exceeds what keeping it idle over W costs. A relaunch costs its billed boot (per
-//     second, at least 60 s) and, when the launch takes longer than the SLO's wait, a
-//     task that misses the SLO: the SLO allows 5% of tasks to, so a slot is kept while
-//     P(needed) >= 5% and launched for while P(needed) >= 20% (the hysteresis keeps
-//     churn down); when a launch is within the SLO only the billed boot counts, and a slot
-//     is kept while P(needed) x max(W, 60 s) > W. Slots are in the shapes of the tasks
-//     seen pending (weighted by frequency over the last hour; else the running tasks'
-//     mean shape), so a 64-vCPU workload keeps room for a 64-vCPU task.
+//  3. Warm headroom, sized by a break-even rule. Arrivals over a window W are forecast by
+//     blending a seasonal forecast (last week, else yesterday, else an hour ago at this
+//     time) with a recent rate (a moving average over minutes, carried over the mean launch
+//     latency only), each weighted by the inverse square of its error over the last 3
+//     hours; the running tasks expected to end within W plus the SLO's wait come off
+//     (Little's law: mean duration = running tasks / arrival rate over the last hour). W is
+//     how far ahead a forecast burst is launched for so that 95% of it starts within the
+//     SLO: the learned launch latency's 95th percentile less the SLO's wait, plus 30 s a task
+//     waits besides, never less than the mean latency, plus a decision. A spare task slot is
+//     worth keeping when the probability that it is needed within W times what a relaunch
+//     costs exceeds what keeping it idle over W costs. A relaunch costs its billed boot (per
+//     second, at least 60 s) and, when the launch takes longer than the SLO's wait, a task
+//     that misses the SLO: the SLO allows 5% of tasks to, so a slot is kept while
+//     P(needed) >= 5% and launched for while P(needed) >= 20% (the hysteresis keeps churn
+//     down); when a launch is within the SLO only the billed boot counts, and a slot is kept
+//     while P(needed) x max(W, 70 s) > W. Sparse arrivals keep a first slot while a burst (a
+//     run of minutes with arrivals) is that likely within W. Both probabilities are
+//     multiplied by a slack that grows up to 4 while few recent tasks wait past the SLO
+//     (hashikeState.Slack). Slots are in the shapes of the tasks seen pending (weighted by
+//     frequency over the last hour; else the running tasks' mean shape), so a 64-vCPU
+//     workload keeps room for a 64-vCPU task, but no more of them than hold what as many
+//     tasks of the running tasks' mean shape reserve.
 //  4. Job-aware scale-in: it terminates only active instances with no task, idle for
 //     MinIdle and billed their first minute, that nothing was packed onto (not a held
-//     task, not headroom), never taking a pool below its Min. It never stops a running
+//     task, not headroom), and an instance never used not before the forecast it was
+//     launched for is due, never taking a pool below its Min. It never stops a running
 //     job.
 type Hashike struct {
 	cfg   HashikeConfig
