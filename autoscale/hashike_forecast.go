@@ -105,9 +105,10 @@ func (s *Snapshot) meanRate(d time.Duration) float64 {
 // poissonQuantile is the smallest n with P(N <= n) >= q for N Poisson with mean m (a
 // normal approximation with continuity correction above a mean of 100).
 func poissonQuantile(m, q float64) int {
-	if m <= 0 {
+	if m <= 0 || q <= 0 {
 		return 0
 	}
+	q = min(q, 1-1e-9)
 	if m > 100 {
 		z := math.Sqrt2 * math.Erfinv(2*q-1)
 		return int(math.Ceil(m + z*math.Sqrt(m) - 0.5))

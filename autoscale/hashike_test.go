@@ -271,7 +271,7 @@ func TestPoissonQuantile(t *testing.T) {
 	for _, c := range []struct {
 		m, q float64
 		want int
-	}{{0, 0.95, 0}, {0.05, 0.95, 0}, {0.3, 0.95, 1}, {1, 0.95, 3}, {400, 0.95, 433}} {
+	}{{0, 0.95, 0}, {0.05, 0.95, 0}, {0.3, 0.95, 1}, {1, 0.95, 3}, {400, 0.95, 433}, {400, 0, 0}, {400, 1, 520}, {4, 1, 21}} {
 		if got := poissonQuantile(c.m, c.q); got != c.want {
 			t.Errorf("poissonQuantile(%v, %v) = %d, want %d", c.m, c.q, got, c.want)
 		}
