@@ -26,9 +26,9 @@ func Names() []string {
 //     memory reservation by 1 instance or on RESOURCE:* failures, hourly scale-in to P = 70%.
 //   - provisioning: ProvisioningConfig{} — the first pool, every 10 s, scale-in as
 //     ecs-managed's defaults.
-//   - hashike: HashikeConfig{} — batching 2 s / 10 s, idle cooldown 1 min, spot avoided
-//     5 min after a notice, headroom for the growth of arrivals forecast over 100 s in
-//     1024 CPU x 2048 MiB tasks with a one-sigma margin; every 10 s.
+//   - hashike: HashikeConfig{} — an SLO of a 30 s p95 wait, batching 2 s / 10 s, spot
+//     avoided 5 min after a notice, break-even headroom and scale-in in the shapes of the
+//     tasks seen, a launch latency of 90 s until it learns it; every 10 s.
 //   - oracle: OracleConfig{} — an assumed launch latency of 90 s; every 10 s.
 func ByName(name string) (Policy, error) {
 	switch name {

@@ -97,6 +97,12 @@ type policiesFile struct {
 	// ECSManaged is the capacity provider's managed scaling, with the ECS API's
 	// ManagedScaling field names, ranges and defaults.
 	ECSManaged *managedScaling `json:"ecs-managed"`
+	// Hashike is the hashike policy's options: {"slo": {"waitP95": "30s"}}.
+	Hashike *struct {
+		SLO *struct {
+			WaitP95 Duration `json:"waitP95"`
+		} `json:"slo"`
+	} `json:"hashike"`
 }
 
 type managedScaling struct {
@@ -177,6 +183,12 @@ func ParseCluster(data []byte, file string) (Config, error) {
 		SpotNotice: time.Duration(f.SpotNotice), SpotDraining: f.SpotDraining, MaxAttempts: f.MaxAttempts, Binpack: f.Binpack,
 		Horizon: time.Duration(f.Horizon), Start: f.Start,
 		RunTaskRate: f.RunTaskRate, ScalingRate: f.ScalingRate, InstanceLaunchRate: f.InstanceLaunchRate,
+	}
+	if h := f.Policies.Hashike; h != nil && h.SLO != nil {
+		if h.SLO.WaitP95 <= 0 {
+			return Config{}, fmt.Errorf("%s: policies.hashike.slo.waitP95: want a duration > 0 such as \"30s\"", at(data, file, policyValue(data, "waitP95")))
+		}
+		cfg.Hashike.SLO.WaitP95 = time.Duration(h.SLO.WaitP95)
 	}
 	if len(f.Pools) == 0 {
 		return Config{}, fmt.Errorf("%s: pools: at least one pool is required", file)

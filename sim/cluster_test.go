@@ -162,3 +162,33 @@ func TestParseClusterManagedScaling(t *testing.T) {
 		t.Error("unknown policy accepted")
 	}
 }
+
+// The cluster file's hashike options reach the hashike policy `hashike sim` runs.
+func TestParseClusterHashikeSLO(t *testing.T) {
+	const pool = `"pools": [{"name": "p", "instanceTypes": ["m6i.xlarge"], "max": 10}]`
+	cfg, err := ParseCluster([]byte(`{"policies": {"hashike": {"slo": {"waitP95": "2m"}}}, `+pool+`}`), "c.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPolicy(cfg, "hashike")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.(*autoscale.Hashike).Config().SLO.WaitP95; got != 2*time.Minute {
+		t.Errorf("SLO %v, want 2m", got)
+	}
+	// Without the option: the default, 30 s.
+	cfg, _ = ParseCluster([]byte(`{`+pool+`}`), "c.json")
+	if p, _ = NewPolicy(cfg, "hashike"); p.(*autoscale.Hashike).Config().SLO.WaitP95 != 30*time.Second {
+		t.Errorf("default SLO %v", p.(*autoscale.Hashike).Config().SLO)
+	}
+	for _, c := range []struct{ in, want string }{
+		{"{\n  \"policies\": {\"hashike\": {\"slo\": {\"waitP95\": \"0s\"}}}, " + pool + `}`, `c.json:2:47: policies.hashike.slo.waitP95: want a duration > 0`},
+		{"{\n  \"policies\": {\"hashike\": {\"slo\": {\"waitP99\": \"30s\"}}}, " + pool + `}`, `c.json:2:36: unknown field "waitP99"`},
+		{"{\n  \"policies\": {\"hashike\": {\"slo\": {\"waitP95\": 30}}}, " + pool + `}`, `c.json:2:47: want a duration >= 0 such as "90s", got 30`},
+	} {
+		if _, err := ParseCluster([]byte(c.in), "c.json"); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.in, err, c.want)
+		}
+	}
+}

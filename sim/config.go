@@ -83,6 +83,8 @@ type Config struct {
 	RunTaskRate        TokenBucket `json:"runTaskRate"`
 	ScalingRate        TokenBucket `json:"scalingRate"`
 	InstanceLaunchRate TokenBucket `json:"instanceLaunchRate"`
+	// Hashike configures the hashike policy (its SLO); the other policies ignore it.
+	Hashike autoscale.HashikeConfig `json:"-"`
 	// Progress, when set, is called now and then with the jobs done (completed or failed)
 	// and the total, and once at the end; it must not change anything the run reads.
 	Progress func(done, total int) `json:"-"`
@@ -93,14 +95,16 @@ type Config struct {
 const ProvisioningQuota = 500
 
 // NewPolicy returns the named policy as cfg configures it: ecs-managed with cfg.ECSManaged,
-// provisioning with cfg.ECSManaged for the capacity provider's scale-in, the others with
-// their defaults (autoscale.ByName).
+// provisioning with cfg.ECSManaged for the capacity provider's scale-in, hashike with
+// cfg.Hashike (its SLO), the others with their defaults (autoscale.ByName).
 func NewPolicy(cfg Config, name string) (autoscale.Policy, error) {
 	switch name {
 	case "ecs-managed":
 		return autoscale.NewECSManaged(cfg.ECSManaged), nil
 	case "provisioning":
 		return autoscale.NewProvisioning(autoscale.ProvisioningConfig{ScaleIn: cfg.ECSManaged}), nil
+	case "hashike":
+		return autoscale.NewHashike(cfg.Hashike), nil
 	}
 	return autoscale.ByName(name)
 }
