@@ -10,8 +10,9 @@
 //     waiting for it to expire.
 //   - Renew. While it leads, it renews the lease for TTL every RenewInterval.
 //   - Step down. A leader whose renewal is refused (another holder has the lease) steps down at
-//     once. A leader whose renewals fail (the store does not answer) keeps leading, retrying,
-//     until TTL-Margin after its last successful renewal, then steps down: the lease it took
+//     once. A leader whose renewals fail (the store does not answer) keeps leading, retrying
+//     every RenewInterval/5, until TTL-Margin after its last successful renewal (10 s with
+//     the defaults: TTL 15 s, RenewInterval and Margin TTL/3), then steps down: the lease it took
 //     at t is valid until t+TTL, so it stops acting Margin before another process can take
 //     it, and two leaders never act at once. Margin must cover the time the subscribers take
 //     to stop (and the clocks' skew between hosts). It then tries to release the lease.
@@ -21,8 +22,9 @@
 // Takeover is therefore bounded by RenewInterval after a resignation or the death of a holder
 // that Dead recognises, and by TTL+RenewInterval after the death of any other holder.
 //
-// Subscribers are told of every change, in order, from one goroutine: f(true) when this
-// elector gains leadership, f(false) when it loses it. f(false) must return only once the
+// Subscribers are told of every change, in order, one call at a time: f(true) when this
+// elector gains leadership (before Start returns, when its first attempt wins), f(false) when
+// it loses it. f(false) must return only once the
 // work that needs leadership has stopped, because the lease is released or left to expire
 // right after; While makes such a subscriber out of loops.
 //
