@@ -319,3 +319,29 @@ func TestNewChecksConfig(t *testing.T) {
 		t.Fatal("a renew interval longer than TTL-Margin was accepted")
 	}
 }
+
+// TestBriefOutageKeepsLeader: a leader whose store stops answering for less than TTL-Margin
+// retries its renewal and keeps leading; nobody else leads meanwhile.
+func TestBriefOutageKeepsLeader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, nil)
+		c.start()
+		old := c.only()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		c.ways[old].down.Store(true) // the renewal at 5 s fails, its deadline is 10 s
+		time.Sleep(6500 * time.Millisecond)
+		synctest.Wait()
+		c.ways[old].down.Store(false) // back at 7.5 s
+		for range 10 {
+			time.Sleep(time.Second)
+			synctest.Wait()
+			if l := c.only(); l != old {
+				t.Fatalf("leadership moved from %d to %d over an outage shorter than TTL-Margin", old, l)
+			}
+		}
+		if _, lost := c.lastEvent(old, false); lost {
+			t.Fatal("the leader stepped down over an outage shorter than TTL-Margin")
+		}
+	})
+}
