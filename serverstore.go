@@ -40,14 +40,7 @@ type ServerStore interface {
 	// its counts.
 	ListQueues(ctx context.Context) ([]QueueInfo, error)
 
-	// AcquireLease takes or renews the lease name for holder until now+ttl, when it is free,
-	// expired or already holder's; it returns the lease as it now stands and whether holder
-	// has it. A lease is how replicas elect a leader and tell that another replica is alive.
-	AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (Lease, bool, error)
-	// ReleaseLease gives the lease up if holder has it (a graceful shutdown).
-	ReleaseLease(ctx context.Context, name, holder string) error
-	// GetLease returns the lease; ENotFound when it was never taken.
-	GetLease(ctx context.Context, name string) (Lease, error)
+	Leases
 
 	// ScheduleTick returns the last tick the scheduler acted on for the job (zero: never).
 	ScheduleTick(ctx context.Context, job string) (time.Time, error)
@@ -74,6 +67,20 @@ type ServerStore interface {
 	UpdateDelivery(ctx context.Context, d Delivery) error
 	// ListDeliveries returns the deliveries of a run, oldest first (for the API and tests).
 	ListDeliveries(ctx context.Context, runID string) ([]Delivery, error)
+}
+
+// Leases are named, expiring claims: how replicas elect a leader (package leadership) and tell
+// that another replica is alive. It is the ServerStore's role that an elector needs.
+type Leases interface {
+	// AcquireLease takes or renews the lease name for holder until now+ttl, when it is free,
+	// expired or already holder's; it returns the lease as it now stands and whether holder
+	// has it.
+	AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (Lease, bool, error)
+	// ReleaseLease gives the lease up if holder has it (a graceful shutdown); otherwise it
+	// does nothing.
+	ReleaseLease(ctx context.Context, name, holder string) error
+	// GetLease returns the lease; ENotFound when it was never taken or was released.
+	GetLease(ctx context.Context, name string) (Lease, error)
 }
 
 // JobVersion is one version of a registered job. Definition is the job definition as JSON

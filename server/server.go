@@ -5,7 +5,8 @@
 // Every replica dispatches: claiming a queued run is atomic in the ServerStore, so a run is
 // claimed by one replica only and a queue's concurrency cap holds across replicas. The loops
 // that must run once (the scheduler's ticks, the reconciler) run on the replica holding the
-// "leader" lease; a replica proves it is alive by renewing its own "replica:" lease, and a
+// "leader" lease (package leadership elects it: they start when this replica gains the lease
+// and have stopped before it lets the lease go); a replica proves it is alive by renewing its own "replica:" lease, and a
 // run whose owner's lease expired (or, on the same host, whose owner process is gone) is
 // adopted by the leader, which reattaches to its task (the backend finds it by the run ID:
 // labels locally, the RunTask client token on ECS) instead of starting a second one.
@@ -29,6 +30,7 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/job"
+	"github.com/hashike/hashike/leadership"
 )
 
 // Defaults of Config.
@@ -97,6 +99,9 @@ type Server struct {
 	wake     chan struct{} // a run was enqueued or a slot freed
 	inflight atomic.Int64
 	leader   atomic.Bool
+	elector  *leadership.Elector // nil with NoLeader
+	// leaderLoops starts the leader-only loops (true) or stops them and waits (false).
+	leaderLoops func(leader bool)
 
 	mu         sync.Mutex
 	supervised map[string]bool   // runs this replica supervises now
@@ -161,6 +166,17 @@ func New(cfg Config) (*Server, error) {
 		defs:       map[string]jobDef{},
 		holds:      map[string]holds{},
 	}
+	if !cfg.NoLeader {
+		var err error
+		s.elector, err = leadership.New(leadership.Config{
+			Leases: cfg.Store, Name: LeaderLease, Holder: s.holder, Clock: cfg.Clock, Logger: cfg.Logger,
+			TTL: cfg.LeaseTTL, RenewInterval: cfg.LeaseTTL / 3, Margin: cfg.LeaseTTL / 3,
+			Dead: s.deadHere,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+	}
 	return s, nil
 }
 
@@ -200,18 +216,39 @@ func (s *Server) MaxPayloadBytes() int { return s.cfg.MaxPayloadBytes }
 // Leader reports whether this replica runs the scheduler and reconciler now.
 func (s *Server) Leader() bool { return s.leader.Load() }
 
-// Start runs the loops until Shutdown: the dispatcher, the heartbeat and leader election, the
-// scheduler and reconciler (while leader) and the notification sender.
+// Start runs the loops until Shutdown: the dispatcher, the heartbeat, leader election, the
+// scheduler and reconciler (while leader) and the notification sender. The first attempt at
+// the leases is made before Start returns.
 func (s *Server) Start(ctx context.Context) {
 	ctx, s.stop = context.WithCancel(ctx)
 	s.runCtx, s.endRuns = context.WithCancel(context.WithoutCancel(ctx))
-	s.heartbeat(ctx) // take the leases before the first tick
+	s.heartbeat(ctx) // take the replica lease before the first tick
 	s.goLoop(func() { s.every(ctx, s.cfg.LeaseTTL/3, s.heartbeat) })
 	s.goLoop(func() { s.dispatchLoop(ctx) })
-	s.goLoop(func() { s.every(ctx, s.cfg.ScheduleInterval, s.leaderOnly(s.scheduleTick)) })
-	s.goLoop(func() { s.every(ctx, s.cfg.ReconcileInterval, s.leaderOnly(s.reconcile)) })
 	s.goLoop(func() { s.deliveryLoop(ctx) })
-	s.leaderOnly(s.reconcile)(ctx)
+	s.leaderLoops = leadership.While(ctx,
+		func(ctx context.Context) { s.every(ctx, s.cfg.ScheduleInterval, s.scheduleTick) },
+		func(ctx context.Context) {
+			s.reconcile(ctx) // a new leader adopts orphaned runs at once
+			s.every(ctx, s.cfg.ReconcileInterval, s.reconcile)
+		})
+	if s.elector == nil {
+		s.setLeader(true)
+		return
+	}
+	s.elector.Subscribe(s.setLeader)
+	s.elector.Start(ctx)
+}
+
+// setLeader starts the leader-only loops on a gain; on a loss it returns once they ended.
+func (s *Server) setLeader(leader bool) {
+	if leader {
+		s.leader.Store(true)
+		s.leaderLoops(true)
+		return
+	}
+	s.leaderLoops(false)
+	s.leader.Store(false)
 }
 
 func (s *Server) goLoop(f func()) {
@@ -222,15 +259,21 @@ func (s *Server) goLoop(f func()) {
 	}()
 }
 
-// Shutdown stops claiming and the loops, then releases the runs this replica supervises
-// (their tasks keep running; the next leader adopts them) and its leases. It returns when
-// every goroutine has ended or ctx ends.
+// Shutdown stops claiming and the loops, resigns the leadership (the leader lease is
+// released once the leader-only loops ended, so that another replica takes over at once),
+// then releases the runs this replica supervises (their tasks keep running; the next leader
+// adopts them) and its replica lease. It returns when every goroutine has ended or ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.stop == nil {
 		return nil
 	}
 	s.stop()
 	s.loops.Wait()
+	if s.elector != nil {
+		s.elector.Stop()
+	} else {
+		s.setLeader(false)
+	}
 	s.endRuns()
 	done := make(chan struct{})
 	go func() {
@@ -243,11 +286,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("server: shutdown: %d supervisions still ending: %w", s.inflight.Load(), ctx.Err())
 	}
-	bg := context.WithoutCancel(ctx)
-	if s.leader.Load() {
-		err = errors.Join(err, s.store.ReleaseLease(bg, LeaderLease, s.holder))
-	}
-	return errors.Join(err, s.store.ReleaseLease(bg, "replica:"+s.holder, s.holder))
+	return errors.Join(err, s.store.ReleaseLease(context.WithoutCancel(ctx), "replica:"+s.holder, s.holder))
 }
 
 // every calls f now and then every d until ctx ends.
@@ -262,44 +301,18 @@ func (s *Server) every(ctx context.Context, d time.Duration, f func(context.Cont
 	}
 }
 
-func (s *Server) leaderOnly(f func(context.Context)) func(context.Context) {
-	return func(ctx context.Context) {
-		if s.leader.Load() {
-			f(ctx)
-		}
+// heartbeat renews this replica's lease: other replicas tell by it that this one lives.
+func (s *Server) heartbeat(ctx context.Context) {
+	if _, _, err := s.store.AcquireLease(ctx, "replica:"+s.holder, s.holder, s.clock.Now(), s.cfg.LeaseTTL); err != nil && ctx.Err() == nil {
+		s.log.Warn("renewing the replica lease", "err", err)
 	}
 }
 
-// heartbeat renews this replica's lease and tries for the leader's. A leader lease held by a
-// process of this host that is gone (a replica killed and restarted) is taken at once rather
-// than after it expires.
-func (s *Server) heartbeat(ctx context.Context) {
-	now := s.clock.Now()
-	ttl := s.cfg.LeaseTTL
-	if _, _, err := s.store.AcquireLease(ctx, "replica:"+s.holder, s.holder, now, ttl); err != nil && ctx.Err() == nil {
-		s.log.Warn("renewing the replica lease", "err", err)
-	}
-	if s.cfg.NoLeader {
-		s.leader.Store(true)
-		return
-	}
-	lease, ok, err := s.store.AcquireLease(ctx, LeaderLease, s.holder, now, ttl)
-	if err == nil && !ok && lease.Holder != s.holder {
-		if o, parsed := ownerOf(lease.Holder); parsed && o.Host == s.cfg.Self.Host && !s.cfg.Alive(o) {
-			if err = s.store.ReleaseLease(ctx, LeaderLease, lease.Holder); err == nil {
-				_, ok, err = s.store.AcquireLease(ctx, LeaderLease, s.holder, now, ttl)
-			}
-		}
-	}
-	if err != nil {
-		if ctx.Err() == nil {
-			s.log.Warn("leader election", "err", err)
-		}
-		ok = false
-	}
-	if was := s.leader.Swap(ok); was != ok {
-		s.log.Info("leadership changed", "leader", ok, "replica", s.holder)
-	}
+// deadHere reports whether a lease holder is a process of this host that is gone (a replica
+// killed and restarted): its leader lease is taken at once rather than after it expires.
+func (s *Server) deadHere(holder string) bool {
+	o, parsed := ownerOf(holder)
+	return parsed && o.Host == s.cfg.Self.Host && !s.cfg.Alive(o)
 }
 
 // alive tells whether a run's owner still supervises it: on this host, whether its process

@@ -61,6 +61,9 @@ type opts struct {
 	// store wraps the server's store (an outage); reconcile replaces ReconcileInterval.
 	store     func(hashike.ServerStore) hashike.ServerStore
 	reconcile time.Duration
+	// leaseTTL, when set, makes the replica campaign for the leader lease with that TTL
+	// instead of leading without one.
+	leaseTTL time.Duration
 }
 
 var self = hashike.Owner{Host: "test", PID: 1, Start: "1"}
@@ -106,7 +109,8 @@ func newEnv(t *testing.T, o opts) *env {
 		PollInterval:      10 * time.Millisecond,
 		ReconcileInterval: o.reconcile,
 		ScheduleInterval:  20 * time.Millisecond,
-		NoLeader:          true,
+		LeaseTTL:          o.leaseTTL,
+		NoLeader:          o.leaseTTL == 0,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -936,4 +940,76 @@ func TestHealth(t *testing.T) {
 	if h := e.s.Health(ctx); h.Healthy() || h.Status != HealthUnavailable || h.Checks["database"] != CheckDown {
 		t.Errorf("Health with the database closed = %+v, want unavailable, database down", h)
 	}
+}
+
+// leaderWatch is a replica's store that checks that its scheduler ticks only while it holds
+// the leader lease, and can refuse to renew that lease (a database that does not answer it).
+type leaderWatch struct {
+	hashike.ServerStore
+	t      *testing.T
+	holder string
+	down   atomic.Bool
+	ticks  atomic.Int64
+}
+
+func (w *leaderWatch) AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (hashike.Lease, bool, error) {
+	if name == LeaderLease && w.down.Load() {
+		return hashike.Lease{}, false, &hashike.Error{Code: hashike.EUnavailable, Message: "sqlite: acquire lease", Err: errors.New("the database is down")}
+	}
+	return w.ServerStore.AcquireLease(ctx, name, holder, now, ttl)
+}
+
+func (w *leaderWatch) ListJobs(ctx context.Context) ([]hashike.JobVersion, error) {
+	w.ticks.Add(1)
+	if l, err := w.ServerStore.GetLease(ctx, LeaderLease); err != nil || l.Holder != w.holder || !l.ExpiresAt.After(time.Now()) {
+		w.t.Errorf("%s's scheduler ticked without the leader lease (%+v, %v)", w.holder, l, err)
+	}
+	return w.ServerStore.ListJobs(ctx)
+}
+
+// TestLeaderOnlyLoops: of two replicas on one database, only the leader's scheduler ticks; a
+// leader that cannot renew its lease stops its scheduler (Leader turns false once it has
+// stopped) before the lease expires and the other replica takes over; a leader that shuts
+// down hands over to the other at once.
+func TestLeaderOnlyLoops(t *testing.T) {
+	const ttl = 600 * time.Millisecond
+	path := filepath.Join(t.TempDir(), "server.db")
+	replica := func(host string) (*env, *leaderWatch) {
+		var w *leaderWatch
+		self := hashike.Owner{Host: host, PID: 1, Start: "1"} // hosts apart: no takeover of a dead process
+		e := newEnv(t, opts{path: path, self: self, leaseTTL: ttl, store: func(s hashike.ServerStore) hashike.ServerStore {
+			w = &leaderWatch{ServerStore: s, t: t, holder: holderName(self)}
+			return w
+		}})
+		return e, w
+	}
+	a, wa := replica("a")
+	b, wb := replica("b")
+	if !a.s.Leader() || b.s.Leader() {
+		t.Fatalf("leaders: a %v, b %v; want a, started first", a.s.Leader(), b.s.Leader())
+	}
+	a.eventually("a's scheduler to tick", func() bool { return wa.ticks.Load() >= 3 })
+	if n := wb.ticks.Load(); n != 0 {
+		t.Fatalf("b's scheduler ticked %d times while a leads", n)
+	}
+
+	wa.down.Store(true)
+	a.eventually("a to step down", func() bool { return !a.s.Leader() })
+	stopped := wa.ticks.Load()
+	b.eventually("b to take over", func() bool { return b.s.Leader() })
+	b.eventually("b's scheduler to tick", func() bool { return wb.ticks.Load() >= 3 })
+	if n := wa.ticks.Load(); n != stopped {
+		t.Fatalf("a's scheduler ticked %d times after a stepped down", n-stopped)
+	}
+
+	wa.down.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := a.store.GetLease(ctx, LeaderLease); err == nil && l.Holder == wb.holder {
+		t.Fatalf("b shut down and left its leader lease (%+v) to expire", l)
+	}
+	a.eventually("a to take over from b", func() bool { return a.s.Leader() })
 }
