@@ -3,7 +3,9 @@ package sim
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashike/hashike/autoscale"
 )
@@ -43,5 +45,53 @@ func TestAlibaba2017Batch(t *testing.T) {
 		}
 		t.Logf("%-12s %d jobs, failed %d, wait p95 %.0f s, $%.2f (%.2f x the bound), launches %d",
 			name, r.Jobs, r.JobsFailed, r.WaitP95, r.CostUSD, r.CostUSD/lb.CostUSD, r.Launches)
+	}
+}
+
+// reasons records every action its policy decides.
+type reasons struct {
+	autoscale.Policy
+	acts []autoscale.Action
+}
+
+func (r *reasons) Decide(s *autoscale.Snapshot, now time.Time) []autoscale.Action {
+	acts := r.Policy.Decide(s, now)
+	r.acts = append(r.acts, acts...)
+	return acts
+}
+
+// TestEveryActionHasAReason: every action of every policy, over the first two hours of the
+// real batch trace (bursts, scale-out and scale-in), says why, as the live controller will log
+// and export it.
+func TestEveryActionHasAReason(t *testing.T) {
+	f, err := os.Open(alibabaTrace)
+	if err != nil {
+		t.Fatalf("the trace lives next to the repository: %v", err)
+	}
+	defer f.Close()
+	wl, err := ReadTrace(f, alibabaTrace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl = firstHours(wl, 2)
+	cfg := DefaultCluster()
+	for _, name := range autoscale.Names() {
+		p, err := NewPolicy(cfg, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &reasons{Policy: p}
+		if _, err := Run(ForPolicy(cfg, name), wl, rec, 1); err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.acts) == 0 {
+			t.Errorf("%s: no action in two hours of bursts", name)
+		}
+		for _, a := range rec.acts {
+			if strings.TrimSpace(a.Reason) == "" {
+				t.Errorf("%s: an action without a reason: %+v", name, a)
+				break
+			}
+		}
 	}
 }
