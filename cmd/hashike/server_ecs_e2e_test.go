@@ -30,18 +30,18 @@ import (
 	"github.com/hashike/hashike/server"
 )
 
-// reportJob is a job on an EC2 cluster whose Auto Scaling group hashike scales out, hako-style,
-// when the task fits nowhere. COMMAND is the hashike-testjob script of its container.
+// reportJob is a job on an EC2 cluster. CAPACITY is how it finds capacity: hakoScaleOut or
+// capacityProvider. MEMORY is its task's memory in MiB, COMMAND the hashike-testjob script of
+// its container.
 const reportJob = `backend: ecs
 timeout: 2m
 ecs:
   cluster: jobs
-  launchType: EC2
-  autoScalingGroupName: jobs-asg
+  CAPACITY
   capacityTimeout: 1m
 taskDefinition:
   family: report
-  memory: "512"
+  memory: "MEMORY"
   containerDefinitions:
     - name: app
       image: hashike-testjob:test
@@ -50,6 +50,15 @@ taskDefinition:
         logDriver: awslogs
         options: {awslogs-group: /hashike/report, awslogs-region: us-east-1, awslogs-stream-prefix: hashike}
 `
+
+// hakoScaleOut: the EC2 launch type, and hashike raises the Auto Scaling group's desired
+// capacity when the task fits nowhere.
+const hakoScaleOut = `launchType: EC2
+  autoScalingGroupName: jobs-asg`
+
+// capacityProvider: a capacity provider over the group; ECS managed scaling grows the group
+// while tasks wait in PROVISIONING.
+const capacityProvider = `capacityProviderStrategy: [{capacityProvider: jobs-cp, weight: 1}]`
 
 type lockedBuffer struct {
 	mu  sync.Mutex
@@ -80,9 +89,11 @@ type ecsWorld struct {
 	live map[hashike.Owner]bool
 }
 
-func newECSWorld(t *testing.T, command string) *ecsWorld {
+// newECSWorld makes the cloud (cluster jobs, no instances yet) and registers the report job
+// with capacity, memory (MiB) and command.
+func newECSWorld(t *testing.T, opts ecsfake.Options, capacity string, memory int, command string) *ecsWorld {
 	t.Helper()
-	cloud := ecsfake.New(ecsfake.Options{})
+	cloud := ecsfake.New(opts)
 	t.Cleanup(cloud.Close)
 	cloud.AddCluster("jobs")
 	dir := t.TempDir()
@@ -90,7 +101,7 @@ func newECSWorld(t *testing.T, command string) *ecsWorld {
 	if err := os.MkdirAll(w.jobs, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(w.jobs, "report.yaml"), []byte(strings.Replace(reportJob, "COMMAND", command, 1)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(w.jobs, "report.yaml"), []byte(strings.NewReplacer("CAPACITY", capacity, "MEMORY", fmt.Sprint(memory), "COMMAND", command).Replace(reportJob)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return w
@@ -362,10 +373,11 @@ func desiredCapacity(t *testing.T, cloud *ecsfake.Cloud, group string) int {
 	return int(aws.ToInt32(out.AutoScalingGroups[0].DesiredCapacity))
 }
 
-// instancesRegistered returns when each container instance of the cluster registered.
-func instancesRegistered(t *testing.T, cloud *ecsfake.Cloud, cluster string) []time.Time {
+// instancesRegistered returns when each container instance of cluster jobs registered, by ARN.
+func instancesRegistered(t *testing.T, cloud *ecsfake.Cloud) map[string]time.Time {
 	t.Helper()
 	ctx := context.Background()
+	cluster := "jobs"
 	list, err := cloud.ECS().ListContainerInstances(ctx, &awsecs.ListContainerInstancesInput{Cluster: aws.String(cluster)})
 	if err != nil {
 		t.Fatal(err)
@@ -377,73 +389,127 @@ func instancesRegistered(t *testing.T, cloud *ecsfake.Cloud, cluster string) []t
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []time.Time
+	out := map[string]time.Time{}
 	for _, ci := range desc.ContainerInstances {
-		out = append(out, aws.ToTime(ci.RegisteredAt))
+		out[aws.ToString(ci.ContainerInstanceArn)] = aws.ToTime(ci.RegisteredAt)
 	}
 	return out
 }
 
-// The whole path of a queued run on ECS: the run is enqueued through the API, its RunTask finds
-// an empty cluster, the run waits for capacity while hashike raises the Auto Scaling group's
-// desired capacity, the new instance registers, the task runs there and exits 0, and the API
-// shows its output (read from CloudWatch Logs) and the history of the run.
+// The whole path of queued runs on ECS: the runs are enqueued through the API, there is no room
+// for their tasks (the cluster is empty, or full), they wait for capacity while the Auto
+// Scaling group grows (raised by hashike, hako-style, or by ECS managed scaling for a
+// capacity provider), the new instance registers, the tasks run there and exit 0, and the API
+// shows their output (read from CloudWatch Logs) and their history.
 func TestServerOnECSWaitsForCapacityScalesOutAndRuns(t *testing.T) {
-	w := newECSWorld(t, `[print, "1", "report line", sleep, 100ms, print, "1", "report done", exit, "0"]`)
 	const registerDelay = 500 * time.Millisecond
-	w.cloud.AddAutoScalingGroup("jobs-asg", "jobs", 0, 3, 0, 1024, 2048, registerDelay) // empty: nothing can run yet
-	srv := w.startServer("a")
+	for _, tc := range []struct {
+		name     string
+		opts     ecsfake.Options
+		capacity string
+		provider bool // the group is behind capacity provider jobs-cp
+		memory   int
+		desired  int // the group's instances at first (1024 CPU units, 2048 MiB each)
+		runs     int
+		sleep    string // how long each task runs
+	}{
+		{name: "empty cluster, hashike scales out", capacity: hakoScaleOut, memory: 512, runs: 1, sleep: "100ms"},
+		{name: "full cluster, hashike scales out", capacity: hakoScaleOut, memory: 1536, desired: 1, runs: 2, sleep: "2s"},
+		{name: "empty cluster, capacity provider", opts: ecsfake.Options{ManagedScalingDelay: 100 * time.Millisecond},
+			capacity: capacityProvider, provider: true, memory: 512, runs: 1, sleep: "100ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newECSWorld(t, tc.opts, tc.capacity, tc.memory, `[print, "1", "report line", sleep, `+tc.sleep+`, print, "1", "report done", exit, "0"]`)
+			w.cloud.AddAutoScalingGroup("jobs-asg", "jobs", 0, 3, tc.desired, 1024, 2048, registerDelay)
+			if tc.provider {
+				w.cloud.AddCapacityProvider("jobs", "jobs-cp", "jobs-asg")
+			}
+			for deadline := time.Now().Add(10 * time.Second); len(instancesRegistered(t, w.cloud)) < tc.desired; time.Sleep(registerDelay / 10) {
+				if time.Now().After(deadline) {
+					t.Fatal("the group's first instances never registered")
+				}
+			}
+			srv := w.startServer("a")
 
-	ctx := ectx(t)
-	run, created, err := srv.api.Enqueue(ctx, "report", server.EnqueueRequest{})
-	if err != nil || !created {
-		t.Fatalf("POST /v1/jobs/report/runs: created %v, %v", created, err)
-	}
-	if run.State != hashike.StateQueued || run.Backend != "ecs" {
-		t.Fatalf("enqueued run %s on %q, want queued on ecs", run.State, run.Backend)
-	}
+			ctx := ectx(t)
+			var ids []string
+			for i := 0; i < tc.runs; i++ {
+				run, created, err := srv.api.Enqueue(ctx, "report", server.EnqueueRequest{})
+				if err != nil || !created {
+					t.Fatalf("POST /v1/jobs/report/runs: created %v, %v", created, err)
+				}
+				if run.State != hashike.StateQueued || run.Backend != "ecs" {
+					t.Fatalf("enqueued run %s on %q, want queued on ecs", run.State, run.Backend)
+				}
+				ids = append(ids, run.ID)
+			}
 
-	out := followLogs(t, srv.api, run.ID, nil)
-	if out != "report line 1\nreport done 1\n" {
-		t.Fatalf("GET /v1/runs/%s/logs: %q, want the task's two lines", run.ID, out)
-	}
-	view, err := srv.api.GetRun(ctx, run.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if view.State != hashike.StateSucceeded || view.Exit == nil || view.Exit.Code != 0 {
-		t.Fatalf("GET /v1/runs/%s: %s %+v, want succeeded with exit 0", run.ID, view.State, view.Exit)
-	}
-	if got, want := fmt.Sprint(states(view.Run)), fmt.Sprint([]hashike.RunState{hashike.StateQueued, hashike.StatePending, hashike.StateRunning, hashike.StateSucceeded}); got != want {
-		t.Fatalf("history %s, want %s", got, want)
-	}
+			views := map[string]server.RunView{}
+			for _, id := range ids {
+				out := followLogs(t, srv.api, id, nil)
+				if out != "report line 1\nreport done 1\n" {
+					t.Fatalf("GET /v1/runs/%s/logs: %q, want the task's two lines", id, out)
+				}
+				view, err := srv.api.GetRun(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if view.State != hashike.StateSucceeded || view.Exit == nil || view.Exit.Code != 0 {
+					t.Fatalf("GET /v1/runs/%s: %s %+v, want succeeded with exit 0", id, view.State, view.Exit)
+				}
+				if got, want := fmt.Sprint(states(view.Run)), fmt.Sprint([]hashike.RunState{hashike.StateQueued, hashike.StatePending, hashike.StateRunning, hashike.StateSucceeded}); got != want {
+					t.Fatalf("history of %s: %s, want %s", id, got, want)
+				}
+				if view.Task == nil || view.Task.Cluster != "jobs" {
+					t.Fatalf("GET /v1/runs/%s: task %+v, want one on cluster jobs", id, view.Task)
+				}
+				views[id] = view
+			}
 
-	// The capacity wait and the scale-out, as the server's log and the cloud show them.
-	if !regexp.MustCompile(`waiting for capacity cluster=jobs why=\S+`).MatchString(srv.stderr.String()) {
-		t.Fatalf("the server's log does not show the capacity wait:\n%s", srv.stderr.String())
-	}
-	if got := desiredCapacity(t, w.cloud, "jobs-asg"); got != 1 {
-		t.Fatalf("desired capacity %d, want 1: one instance for the one task", got)
-	}
-	if n := w.cloud.Calls("RunTask"); n < 2 {
-		t.Fatalf("%d RunTask calls: the first, on the empty cluster, could not have placed the task", n)
-	}
-	registered := instancesRegistered(t, w.cloud, "jobs")
-	if len(registered) != 1 {
-		t.Fatalf("%d container instances, want the one the scale-out launched", len(registered))
-	}
-	// The run left pending only once the new instance had registered: it waited for it.
-	pending, running := transitionTo(t, view.Run, hashike.StatePending), transitionTo(t, view.Run, hashike.StateRunning)
-	if running.At.Before(registered[0]) || registered[0].Sub(pending.At) < registerDelay/2 {
-		t.Fatalf("pending at %s, instance registered at %s, running at %s: the run did not wait for the new instance",
-			pending.At.Format(time.StampMilli), registered[0].Format(time.StampMilli), running.At.Format(time.StampMilli))
-	}
-	tasks := w.cloud.Tasks()
-	if len(tasks) != 1 || aws.ToString(tasks[0].StartedBy) != "hashike/"+run.ID || aws.ToString(tasks[0].LastStatus) != "STOPPED" {
-		t.Fatalf("tasks in the cloud: %d (%+v), want one stopped task started by hashike/%s", len(tasks), tasks, run.ID)
-	}
-	if view.Task == nil || view.Task.ID != aws.ToString(tasks[0].TaskArn) || view.Task.Cluster != "jobs" {
-		t.Fatalf("GET /v1/runs/%s: task %+v, want %s on cluster jobs", run.ID, view.Task, aws.ToString(tasks[0].TaskArn))
+			// The scale-out, as the cloud shows it: one more instance, on which a task ran
+			// once it had registered.
+			if got, want := desiredCapacity(t, w.cloud, "jobs-asg"), tc.desired+1; got != want {
+				t.Fatalf("desired capacity %d, want %d: one more instance", got, want)
+			}
+			if n := w.cloud.Calls("SetDesiredCapacity"); tc.provider && n != 0 {
+				t.Fatalf("hashike called SetDesiredCapacity %d times on a group that ECS managed scaling owns", n)
+			}
+			registered := instancesRegistered(t, w.cloud)
+			if len(registered) != tc.desired+1 {
+				t.Fatalf("%d container instances, want %d", len(registered), tc.desired+1)
+			}
+			tasks := w.cloud.Tasks()
+			if len(tasks) != tc.runs {
+				t.Fatalf("%d tasks in the cloud, want one per run (%d)", len(tasks), tc.runs)
+			}
+			onNew := 0
+			for _, tk := range tasks {
+				id := strings.TrimPrefix(aws.ToString(tk.StartedBy), "hashike/")
+				view, ok := views[id]
+				if !ok || view.Task.ID != aws.ToString(tk.TaskArn) || aws.ToString(tk.LastStatus) != "STOPPED" {
+					t.Fatalf("task %s started by %q, %s: not a task of the runs %v", aws.ToString(tk.TaskArn), aws.ToString(tk.StartedBy), aws.ToString(tk.LastStatus), ids)
+				}
+				at, ok := registered[aws.ToString(tk.ContainerInstanceArn)]
+				if !ok {
+					t.Fatalf("task %s ran on %q, not a container instance of the cluster", aws.ToString(tk.TaskArn), aws.ToString(tk.ContainerInstanceArn))
+				}
+				if pending := transitionTo(t, view.Run, hashike.StatePending); at.Sub(pending.At) >= registerDelay/2 {
+					// The instance registered while this run waited: its task started there after.
+					onNew++
+					if started := aws.ToTime(tk.StartedAt); started.Before(at) {
+						t.Fatalf("task of %s started at %s, before its instance registered at %s", id, started.Format(time.StampMilli), at.Format(time.StampMilli))
+					}
+				}
+			}
+			if onNew != 1 {
+				t.Fatalf("%d tasks ran on an instance that registered while their run waited, want 1", onNew)
+			}
+			// hashike's own wait (RunTask found no room) is in the server's log; a capacity
+			// provider's task waits in PROVISIONING instead.
+			if waited := regexp.MustCompile(`waiting for capacity cluster=jobs why=\S+`).MatchString(srv.stderr.String()); waited == tc.provider {
+				t.Fatalf("the server's log shows the capacity wait: %v, want %v:\n%s", waited, !tc.provider, srv.stderr.String())
+			}
+		})
 	}
 }
 
@@ -464,7 +530,7 @@ func TestServerOnECSReattachesAfterReplicaDies(t *testing.T) {
 		{name: "between RunTask and recording the task", killWhen: func(u hashike.RunUpdate) bool { return u.Task != nil }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newECSWorld(t, `[print, "1", "started", sleep, 2s, print, "1", "finished", exit, "0"]`)
+			w := newECSWorld(t, ecsfake.Options{}, hakoScaleOut, 512, `[print, "1", "started", sleep, 2s, print, "1", "finished", exit, "0"]`)
 			w.cloud.AddAutoScalingGroup("jobs-asg", "jobs", 0, 3, 1, 1024, 2048, 0)
 			a := w.startServer("a")
 			if tc.killWhen != nil {
