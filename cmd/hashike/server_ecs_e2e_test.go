@@ -187,7 +187,8 @@ func (w *ecsWorld) startServer(name string) *replica {
 }
 
 // kill makes the replica die as a process killed with SIGKILL does, as far as the others can
-// tell: its process is gone, and it writes nothing to the database any more.
+// tell: its process is gone, and it writes nothing to the database any more. Its API still
+// answers reads until the test cancels it (replica.cancel), which stops everything it does.
 func (w *ecsWorld) kill(r *replica) {
 	w.mu.Lock()
 	w.live[r.self] = false
@@ -516,22 +517,31 @@ func TestServerOnECSWaitsForCapacityScalesOutAndRuns(t *testing.T) {
 // A replica that dies while its run's task runs on ECS leaves the task running; the next
 // server on the same database adopts the run, reattaches to the task and records its end and
 // the rest of its output. Dying between RunTask and recording the task is the same: the next
-// server's RunTask carries the run's client token, which gives back the task the dead replica
-// started instead of starting a second one.
+// server finds the task the dead replica started (by its startedBy, else RunTask's client
+// token gives it back) instead of starting a second one. Dying during the capacity wait, after
+// it raised the group's desired capacity: the next server waits for that instance rather
+// than launching another.
 func TestServerOnECSReattachesAfterReplicaDies(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		// killWhen, when set, kills replica a at the write it is about to make; else it dies
-		// once its task has printed its first line.
+		// desired and registerDelay are the Auto Scaling group's at first.
+		desired       int
+		registerDelay time.Duration
+		// killWhen, when set, kills replica a at the run update it is about to write; else it
+		// dies once scaled (the group's desired capacity is 1) or, if not scaled, once its
+		// task has printed its first line.
 		killWhen func(hashike.RunUpdate) bool
-		running  bool // the run was recorded running before replica a died
+		scaled   bool
+		at       hashike.RunState // the run's state when replica a died
 	}{
-		{name: "while its task runs", running: true},
-		{name: "between RunTask and recording the task", killWhen: func(u hashike.RunUpdate) bool { return u.Task != nil }},
+		{name: "while its task runs", desired: 1, at: hashike.StateRunning},
+		{name: "between RunTask and recording the task", desired: 1, at: hashike.StatePending,
+			killWhen: func(u hashike.RunUpdate) bool { return u.Task != nil }},
+		{name: "during the capacity wait, after the scale-out", registerDelay: 500 * time.Millisecond, scaled: true, at: hashike.StatePending},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newECSWorld(t, ecsfake.Options{}, hakoScaleOut, 512, `[print, "1", "started", sleep, 2s, print, "1", "finished", exit, "0"]`)
-			w.cloud.AddAutoScalingGroup("jobs-asg", "jobs", 0, 3, 1, 1024, 2048, 0)
+			w.cloud.AddAutoScalingGroup("jobs-asg", "jobs", 0, 3, tc.desired, 1024, 2048, tc.registerDelay)
 			a := w.startServer("a")
 			if tc.killWhen != nil {
 				a.store.killWhen(tc.killWhen, func() { w.kill(a) })
@@ -542,27 +552,34 @@ func TestServerOnECSReattachesAfterReplicaDies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.killWhen == nil {
-				followLogs(t, a.api, run.ID, func(out string) bool { return strings.Contains(out, "started 1\n") })
-				w.kill(a)
-			} else {
+			switch {
+			case tc.killWhen != nil:
 				select {
 				case <-a.store.frozenCh:
 				case <-ctx.Done():
-					t.Fatal("replica a never got to record its task")
+					t.Fatal("replica a never got to the write it dies at")
 				}
+			case tc.scaled:
+				for desiredCapacity(t, w.cloud, "jobs-asg") == 0 {
+					select {
+					case <-ctx.Done():
+						t.Fatal("replica a never scaled the group out")
+					case <-time.After(5 * time.Millisecond):
+					}
+				}
+				w.kill(a)
+			default:
+				followLogs(t, a.api, run.ID, func(out string) bool { return strings.Contains(out, "started 1\n") })
+				w.kill(a)
 			}
 			view, err := a.api.GetRun(ctx, run.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := hashike.StatePending
-			if tc.running {
-				want = hashike.StateRunning
+			if view.State != tc.at || view.Owner == nil || *view.Owner != a.self {
+				t.Fatalf("GET /v1/runs/%s when replica a died: %s owned by %+v, want %s under replica a", run.ID, view.State, view.Owner, tc.at)
 			}
-			if view.State != want || view.Owner == nil || *view.Owner != a.self {
-				t.Fatalf("GET /v1/runs/%s when replica a died: %s owned by %+v, want %s under replica a", run.ID, view.State, view.Owner, want)
-			}
+			a.cancel() // nothing of replica a acts any more
 
 			b := w.startServer("b")
 			out := followLogs(t, b.api, run.ID, nil)
@@ -578,6 +595,9 @@ func TestServerOnECSReattachesAfterReplicaDies(t *testing.T) {
 			}
 			if got, want := fmt.Sprint(states(view.Run)), fmt.Sprint([]hashike.RunState{hashike.StateQueued, hashike.StatePending, hashike.StateRunning, hashike.StateSucceeded}); got != want {
 				t.Fatalf("history %s, want %s", got, want)
+			}
+			if got := desiredCapacity(t, w.cloud, "jobs-asg"); got != 1 {
+				t.Fatalf("desired capacity %d, want 1: the one instance the run needs", got)
 			}
 			if !strings.Contains(b.stderr.String(), "adopting a run whose supervisor is gone") {
 				t.Fatalf("server b's log does not show the adoption:\n%s", b.stderr.String())
