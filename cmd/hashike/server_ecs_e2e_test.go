@@ -483,7 +483,7 @@ func TestServerOnECSWaitsForCapacityScalesOutAndRuns(t *testing.T) {
 			if len(tasks) != tc.runs {
 				t.Fatalf("%d tasks in the cloud, want one per run (%d)", len(tasks), tc.runs)
 			}
-			onNew := 0
+			onNew, waited := 0, ""
 			for _, tk := range tasks {
 				id := strings.TrimPrefix(aws.ToString(tk.StartedBy), "hashike/")
 				view, ok := views[id]
@@ -497,6 +497,7 @@ func TestServerOnECSWaitsForCapacityScalesOutAndRuns(t *testing.T) {
 				if pending := transitionTo(t, view.Run, hashike.StatePending); at.Sub(pending.At) >= registerDelay/2 {
 					// The instance registered while this run waited: its task started there after.
 					onNew++
+					waited = id
 					if started := aws.ToTime(tk.StartedAt); started.Before(at) {
 						t.Fatalf("task of %s started at %s, before its instance registered at %s", id, started.Format(time.StampMilli), at.Format(time.StampMilli))
 					}
@@ -505,10 +506,21 @@ func TestServerOnECSWaitsForCapacityScalesOutAndRuns(t *testing.T) {
 			if onNew != 1 {
 				t.Fatalf("%d tasks ran on an instance that registered while their run waited, want 1", onNew)
 			}
-			// hashike's own wait (RunTask found no room) is in the server's log; a capacity
-			// provider's task waits in PROVISIONING instead.
-			if waited := regexp.MustCompile(`waiting for capacity cluster=jobs why=\S+`).MatchString(srv.stderr.String()); waited == tc.provider {
-				t.Fatalf("the server's log shows the capacity wait: %v, want %v:\n%s", waited, !tc.provider, srv.stderr.String())
+			// hashike's own wait (RunTask found no room) and scale-out are in the server's log,
+			// saying which run waited; a capacity provider's task waits in PROVISIONING instead.
+			log := srv.stderr.String()
+			for _, line := range []string{
+				`waiting for capacity cluster=jobs why=\S+ .*\brun=` + waited + `\b`,
+				`scale out group=jobs-asg from=` + fmt.Sprint(tc.desired) + ` to=` + fmt.Sprint(tc.desired+1) + ` .*\brun=` + waited + `\b`,
+			} {
+				if shown := regexp.MustCompile(line).MatchString(log); shown == tc.provider {
+					t.Fatalf("the server's log matches %q: %v, want %v:\n%s", line, shown, !tc.provider, log)
+				}
+			}
+			for _, id := range ids {
+				if id != waited && regexp.MustCompile(`(waiting for capacity|scale out) .*\brun=`+id).MatchString(log) {
+					t.Fatalf("the server's log says run %s waited for capacity; it had room:\n%s", id, log)
+				}
 			}
 		})
 	}
