@@ -121,6 +121,8 @@ type replica struct {
 	store  *freezable
 	cancel context.CancelFunc
 	exited chan error
+	// stop cancels the server as SIGTERM does and returns what it returned.
+	stop func() error
 }
 
 // startServer runs `hashike server --db DB --jobs DIR --listen 127.0.0.1:0 --no-auth` as
@@ -149,6 +151,10 @@ func (w *ecsWorld) startServer(name string) *replica {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
+	r.stop = sync.OnceValue(func() error {
+		cancel()
+		return <-r.exited
+	})
 	root := a.rootCmd()
 	root.SetArgs([]string{"server", "--db", w.db, "--jobs", w.jobs, "--listen", "127.0.0.1:0", "--no-auth", "--shutdown-timeout", "5s"})
 	go func() { r.exited <- root.ExecuteContext(ctx) }()
@@ -156,8 +162,7 @@ func (w *ecsWorld) startServer(name string) *replica {
 		if r.store != nil {
 			r.store.release()
 		}
-		cancel()
-		if err := <-r.exited; err != nil {
+		if err := r.stop(); err != nil {
 			t.Logf("server %s: %v", name, err)
 		}
 		if t.Failed() {
@@ -177,6 +182,7 @@ func (w *ecsWorld) startServer(name string) *replica {
 		}
 		select {
 		case err := <-r.exited:
+			r.exited <- err // for stop
 			t.Fatalf("server %s exited: %v\n%s", name, err, stderr.String())
 		case <-time.After(10 * time.Millisecond):
 		}
@@ -532,7 +538,8 @@ func TestServerOnECSWaitsForCapacityScalesOutAndRuns(t *testing.T) {
 // server finds the task the dead replica started (by its startedBy, else RunTask's client
 // token gives it back) instead of starting a second one. Dying during the capacity wait, after
 // it raised the group's desired capacity: the next server waits for that instance rather
-// than launching another.
+// than launching another. A server stopped gracefully (SIGTERM) releases the run and leaves
+// its task running: the next server adopts it the same way.
 func TestServerOnECSReattachesAfterReplicaDies(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -545,8 +552,11 @@ func TestServerOnECSReattachesAfterReplicaDies(t *testing.T) {
 		killWhen func(hashike.RunUpdate) bool
 		scaled   bool
 		at       hashike.RunState // the run's state when replica a died
+		// graceful stops replica a as SIGTERM does instead: it releases its runs.
+		graceful bool
 	}{
 		{name: "while its task runs", desired: 1, at: hashike.StateRunning},
+		{name: "stopped gracefully while its task runs", desired: 1, graceful: true},
 		{name: "between RunTask and recording the task", desired: 1, at: hashike.StatePending,
 			killWhen: func(u hashike.RunUpdate) bool { return u.Task != nil }},
 		{name: "during the capacity wait, after the scale-out", registerDelay: 500 * time.Millisecond, scaled: true, at: hashike.StatePending},
@@ -565,6 +575,8 @@ func TestServerOnECSReattachesAfterReplicaDies(t *testing.T) {
 				t.Fatal(err)
 			}
 			switch {
+			case tc.graceful:
+				followLogs(t, a.api, run.ID, func(out string) bool { return strings.Contains(out, "started 1\n") })
 			case tc.killWhen != nil:
 				select {
 				case <-a.store.frozenCh:
@@ -584,21 +596,30 @@ func TestServerOnECSReattachesAfterReplicaDies(t *testing.T) {
 				followLogs(t, a.api, run.ID, func(out string) bool { return strings.Contains(out, "started 1\n") })
 				w.kill(a)
 			}
-			view, err := a.api.GetRun(ctx, run.ID)
-			if err != nil {
-				t.Fatal(err)
+			if tc.graceful {
+				if err := a.stop(); err != nil {
+					t.Fatalf("server a's graceful stop: %v", err)
+				}
+			} else {
+				view, err := a.api.GetRun(ctx, run.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if view.State != tc.at || view.Owner == nil || *view.Owner != a.self {
+					t.Fatalf("GET /v1/runs/%s when replica a died: %s owned by %+v, want %s under replica a", run.ID, view.State, view.Owner, tc.at)
+				}
+				a.cancel() // nothing of replica a acts any more
 			}
-			if view.State != tc.at || view.Owner == nil || *view.Owner != a.self {
-				t.Fatalf("GET /v1/runs/%s when replica a died: %s owned by %+v, want %s under replica a", run.ID, view.State, view.Owner, tc.at)
-			}
-			a.cancel() // nothing of replica a acts any more
 
 			b := w.startServer("b")
+			if tasks := w.cloud.Tasks(); len(tasks) == 1 && tc.graceful && aws.ToString(tasks[0].LastStatus) != "RUNNING" {
+				t.Fatalf("the task is %s after server a stopped gracefully: a graceful stop must leave it running", aws.ToString(tasks[0].LastStatus))
+			}
 			out := followLogs(t, b.api, run.ID, nil)
 			if out != "started 1\nfinished 1\n" {
 				t.Fatalf("GET /v1/runs/%s/logs from the new server: %q, want each line once", run.ID, out)
 			}
-			view, err = b.api.GetRun(ctx, run.ID)
+			view, err := b.api.GetRun(ctx, run.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
