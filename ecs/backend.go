@@ -313,6 +313,11 @@ func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (_ hashik
 			return hashike.TaskRef{}, fmt.Errorf("run task %s: waiting for capacity: %w", tdArn, ctx.Err())
 		}
 		backoff = min(backoff*2, b.pollMax)
+		if req.Proceed != nil {
+			if err := req.Proceed(ctx); err != nil {
+				return hashike.TaskRef{}, err
+			}
+		}
 	}
 }
 

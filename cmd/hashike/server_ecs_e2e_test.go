@@ -645,3 +645,78 @@ func TestServerOnECSReattachesAfterReplicaDies(t *testing.T) {
 		})
 	}
 }
+
+// POST /v1/runs/{id}/cancel on ECS: during the capacity wait, the run ends canceled and no task
+// is ever started, even once the instance it waited for registers; while its task runs,
+// hashike stops the task (StopTask) and the run ends canceled.
+func TestServerOnECSCancel(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		waiting bool // canceled during the capacity wait, else while the task runs
+	}{
+		{name: "during the capacity wait", waiting: true},
+		{name: "while the task runs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newECSWorld(t, ecsfake.Options{}, hakoScaleOut, 512, `[print, "1", "started", sleep, 5m]`)
+			desired, delay := 1, time.Duration(0)
+			if tc.waiting {
+				desired, delay = 0, 500*time.Millisecond
+			}
+			w.cloud.AddAutoScalingGroup("jobs-asg", "jobs", 0, 3, desired, 1024, 2048, delay)
+			srv := w.startServer("a")
+			ctx := ectx(t)
+			run, _, err := srv.api.Enqueue(ctx, "report", server.EnqueueRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.waiting {
+				for !regexp.MustCompile(`waiting for capacity .*\brun=` + run.ID).MatchString(srv.stderr.String()) {
+					select {
+					case <-ctx.Done():
+						t.Fatal("the run never waited for capacity")
+					case <-time.After(5 * time.Millisecond):
+					}
+				}
+			} else {
+				followLogs(t, srv.api, run.ID, func(out string) bool { return strings.Contains(out, "started 1\n") })
+			}
+			if _, err := srv.api.Cancel(ctx, run.ID, server.CancelRequest{Reason: "not needed"}); err != nil {
+				t.Fatalf("POST /v1/runs/%s/cancel: %v", run.ID, err)
+			}
+			out := followLogs(t, srv.api, run.ID, nil) // until the run ends
+			view, err := srv.api.GetRun(ctx, run.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if view.State != hashike.StateCanceled || view.Exit == nil || view.Exit.Code != hashike.ExitSIGTERM {
+				t.Fatalf("GET /v1/runs/%s: %s %+v, want canceled (143)", run.ID, view.State, view.Exit)
+			}
+			if stop := transitionTo(t, view.Run, hashike.StateStopping); !strings.Contains(stop.Reason, "not needed") {
+				t.Fatalf("the history's stop %+v does not say why", stop)
+			}
+			tasks := w.cloud.Tasks()
+			if tc.waiting {
+				// The instance it waited for registers: still nothing starts.
+				for len(instancesRegistered(t, w.cloud)) == 0 {
+					select {
+					case <-ctx.Done():
+						t.Fatal("the instance never registered")
+					case <-time.After(20 * time.Millisecond):
+					}
+				}
+				// The run ended: its supervision, and so its start, is over.
+				if tasks = w.cloud.Tasks(); len(tasks) != 0 || view.Task != nil || out != "" || !strings.Contains(view.Exit.Reason, "before its task was created") {
+					t.Fatalf("%d tasks in the cloud, task %+v, output %q, exit %+v: a run canceled while it waited for capacity started a task", len(tasks), view.Task, out, view.Exit)
+				}
+				return
+			}
+			if len(tasks) != 1 || aws.ToString(tasks[0].LastStatus) != "STOPPED" || tasks[0].StopCode != "UserInitiated" {
+				t.Fatalf("tasks in the cloud: %d, %+v: want the run's task stopped by hashike", len(tasks), tasks)
+			}
+			if out != "started 1\n" {
+				t.Fatalf("output %q", out)
+			}
+		})
+	}
+}
