@@ -65,6 +65,11 @@ type StartRequest struct {
 	// Files are put into every container of the task before it starts, where the backend can
 	// (local; ECS cannot and ignores them): the server's payload file.
 	Files []File
+	// Proceed, when set, is asked before each new attempt of a start that waits (an ECS
+	// RunTask retried after a capacity failure): an error ends the start with it, before the
+	// attempt. The runner reports a stop recorded meanwhile (hashike stop, a cancel through
+	// the server) there, so that no task starts after it.
+	Proceed func(ctx context.Context) error
 }
 
 // File is a file put into a task's containers.

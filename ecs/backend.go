@@ -277,12 +277,12 @@ func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (_ hashik
 			attempt++
 		}
 		if o.AutoScalingGroupName != "" && outage == nil && attempt > 0 && sctx.Err() == nil {
-			if err := b.scaleOut(sctx, o.Cluster, o.AutoScalingGroupName, req.Spec.Resources()); err != nil {
+			if err := b.scaleOut(sctx, req.RunID, o.Cluster, o.AutoScalingGroupName, req.Spec.Resources()); err != nil {
 				var se *hashike.StartError
 				if errors.As(err, &se) || ctx.Err() != nil {
 					return hashike.TaskRef{}, err
 				}
-				b.log.Warn("scale out", "group", o.AutoScalingGroupName, "err", err)
+				b.log.Warn("scale out", "group", o.AutoScalingGroupName, "err", err, "run", req.RunID)
 			}
 		}
 		now := b.clock.Now()
@@ -305,14 +305,19 @@ func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (_ hashik
 				o.Cluster, limit, lastWhy)}
 		}
 		if outage != nil {
-			b.log.Warn("ECS "+outageKind(outage)+", retrying RunTask", "cluster", o.Cluster, "err", outage, "gives up in", deadline.Sub(now).Round(time.Second))
+			b.log.Warn("ECS "+outageKind(outage)+", retrying RunTask", "cluster", o.Cluster, "err", outage, "gives up in", deadline.Sub(now).Round(time.Second), "run", req.RunID)
 		} else {
-			b.log.Info("waiting for capacity", "cluster", o.Cluster, "why", lastWhy, "gives up in", deadline.Sub(now).Round(time.Second))
+			b.log.Info("waiting for capacity", "cluster", o.Cluster, "why", lastWhy, "gives up in", deadline.Sub(now).Round(time.Second), "run", req.RunID)
 		}
 		if err := b.sleep(sctx, min(b.jitter(backoff), deadline.Sub(now))); err != nil && ctx.Err() != nil {
 			return hashike.TaskRef{}, fmt.Errorf("run task %s: waiting for capacity: %w", tdArn, ctx.Err())
 		}
 		backoff = min(backoff*2, b.pollMax)
+		if req.Proceed != nil {
+			if err := req.Proceed(ctx); err != nil {
+				return hashike.TaskRef{}, err
+			}
+		}
 	}
 }
 

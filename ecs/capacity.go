@@ -70,9 +70,9 @@ func ScaleOut(need hashike.Resources, instances []Instance, g Group) (desired in
 	return g.Desired + 1, "no instance has room for the task", nil
 }
 
-// scaleOut raises the group's desired capacity when ScaleOut says so. A task that can never
-// fit is a *hashike.StartError.
-func (b *Backend) scaleOut(ctx context.Context, cluster, group string, need hashike.Resources) error {
+// scaleOut raises the group's desired capacity when ScaleOut says so, for the task of run
+// runID. A task that can never fit is a *hashike.StartError.
+func (b *Backend) scaleOut(ctx context.Context, runID, cluster, group string, need hashike.Resources) error {
 	if b.autoscaling == nil {
 		return fmt.Errorf("scale out %s: the backend has no Auto Scaling client", group)
 	}
@@ -97,10 +97,10 @@ func (b *Backend) scaleOut(ctx context.Context, cluster, group string, need hash
 		return &hashike.StartError{Reason: "capacity: " + err.Error()}
 	}
 	if desired == g.Desired {
-		b.log.Debug("no scale out", "group", group, "why", why)
+		b.log.Debug("no scale out", "group", group, "why", why, "run", runID)
 		return nil
 	}
-	b.log.Info("scale out", "group", group, "from", g.Desired, "to", desired, "why", why)
+	b.log.Info("scale out", "group", group, "from", g.Desired, "to", desired, "why", why, "run", runID)
 	_, err = b.autoscaling.SetDesiredCapacity(ctx, &autoscaling.SetDesiredCapacityInput{
 		AutoScalingGroupName: aws.String(group), DesiredCapacity: aws.Int32(int32(desired)), HonorCooldown: aws.Bool(false),
 	})

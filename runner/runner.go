@@ -160,6 +160,8 @@ type supervision struct {
 	// cause is the run's stop cause as this supervision knows it: as read with the run, or
 	// recorded by its own stop requests.
 	cause hashike.StopCause
+	// stopRecorded is the stop cause proceed found recorded, ending the start.
+	stopRecorded hashike.StopCause
 }
 
 func (s *supervision) do(ctx context.Context) (*hashike.Run, error) {
@@ -386,6 +388,9 @@ wait:
 			break wait
 		}
 	}
+	if cause == "" && errors.Is(res.err, errStopRecorded) {
+		cause = s.stopRecorded
+	}
 	if cause == "" {
 		return res.ref, "", res.err
 	}
@@ -403,6 +408,22 @@ wait:
 		return ref, cause, nil
 	}
 	return hashike.TaskRef{}, cause, res.err
+}
+
+// errStopRecorded ends a start that waits (for capacity) once a stop of the run is recorded.
+var errStopRecorded = errors.New("a stop of the run was recorded")
+
+// proceed is asked by a backend before each new attempt of a start that waits: a stop
+// recorded meanwhile (hashike stop, a cancel through the server) ends the start there, so no
+// task is started after the stop; the poll of startOrStop alone would see it up to a second
+// late. A store that does not answer does not hold the start back.
+func (s *supervision) proceed(ctx context.Context) error {
+	latest, err := s.r.Store.GetRun(ctx, s.run.ID)
+	if err != nil || latest.StopCause == "" {
+		return nil
+	}
+	s.stopRecorded = latest.StopCause // read by startOrStop once start returned
+	return errStopRecorded
 }
 
 // recordStop records a requested stop: the run goes stopping where it may, and the stop
@@ -426,7 +447,7 @@ func (s *supervision) start(ctx context.Context) (hashike.TaskRef, error) {
 		// starter created it.
 		return s.r.Backend.Find(ctx, s.run.ID, &s.run.Spec)
 	}
-	req := hashike.StartRequest{RunID: s.run.ID, Spec: s.run.Spec, Secrets: s.opts.Secrets, Files: s.opts.Files}
+	req := hashike.StartRequest{RunID: s.run.ID, Spec: s.run.Spec, Secrets: s.opts.Secrets, Files: s.opts.Files, Proceed: s.proceed}
 	// Ride out a platform that is briefly unreachable (a daemon restarting) rather than fail
 	// the run: Start is idempotent per run ID, so trying again never starts a second task.
 	backoff := 500 * time.Millisecond

@@ -37,25 +37,31 @@ func awsConfig(ctx context.Context) (aws.Config, error) {
 // ecsBackend builds the ECS backend. Its default events queue (for runs reattached without
 // their job's eventsQueueUrl) is --events-queue, else HASHIKE_EVENTS_QUEUE.
 func (a *app) ecsBackend(ctx context.Context) (hashike.Backend, error) {
-	cfg, err := awsConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	// The SDK retries each call (adaptive mode); the backend only waits within the job's bounds.
-	cfg.Retryer = ecs.NewRetryer
 	queue := a.eventsQueue
 	if queue == "" {
 		queue = a.env("HASHIKE_EVENTS_QUEUE")
 	}
-	return ecs.New(ecs.Config{
-		ECS:            awsecs.NewFromConfig(cfg),
-		AutoScaling:    autoscaling.NewFromConfig(cfg),
-		Logs:           cloudwatchlogs.NewFromConfig(cfg),
-		SQS:            sqs.NewFromConfig(cfg),
-		EventsQueueURL: queue,
-		Clock:          a.clock,
-		Logger:         slog.New(&lineHandler{w: a.stderr}),
-	}), nil
+	var c ecs.Config
+	if a.ecsConfig != nil {
+		c = a.ecsConfig()
+	} else {
+		cfg, err := awsConfig(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// The SDK retries each call (adaptive mode); the backend only waits within the job's bounds.
+		cfg.Retryer = ecs.NewRetryer
+		c = ecs.Config{
+			ECS:         awsecs.NewFromConfig(cfg),
+			AutoScaling: autoscaling.NewFromConfig(cfg),
+			Logs:        cloudwatchlogs.NewFromConfig(cfg),
+			SQS:         sqs.NewFromConfig(cfg),
+		}
+	}
+	c.EventsQueueURL = queue
+	c.Clock = a.clock
+	c.Logger = slog.New(&lineHandler{w: a.stderr})
+	return ecs.New(c), nil
 }
 
 // checkAWS verifies that the roles, secrets, SSM parameters and log groups spec refers to exist.

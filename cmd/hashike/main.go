@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/ecs"
 	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/process"
 	"github.com/hashike/hashike/runner"
@@ -54,6 +55,17 @@ type app struct {
 
 	// pull is the local backend's pull policy (--pull; see docker.go).
 	pull string
+
+	// Seams for tests that run `hashike server` in process; nil in production.
+	// ecsConfig gives the ECS backend its clients and poll intervals instead of the SDK's
+	// configuration chain (a test points them at ecsfake, which is in process).
+	ecsConfig func() ecs.Config
+	// replica and alive replace process.Self and process.Alive as the server's run owner and
+	// liveness check, so that one process can hold several replicas and let one die.
+	replica *hashike.Owner
+	alive   func(hashike.Owner) bool
+	// wrapStore wraps the server's store (a test freezes a dying replica's writes there).
+	wrapStore func(hashike.ServerStore) hashike.ServerStore
 }
 
 // Main runs the CLI and returns the process's exit code.

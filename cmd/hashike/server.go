@@ -144,13 +144,21 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 		return err
 	}
 	defer store.Close()
+	var srvStore hashike.ServerStore = store
+	if a.wrapStore != nil {
+		srvStore = a.wrapStore(store)
+	}
+	self, alive := process.Self(), process.Alive
+	if a.replica != nil {
+		self, alive = *a.replica, a.alive
+	}
 
 	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
 	backends := &backendCache{a: a, ctx: ctx, byName: map[string]hashike.Backend{}}
 	sender := notify.NewSender(nil, a.secretValue, a.clock)
 	srv, err := server.New(server.Config{
-		Store: store, Backend: backends.get, Clock: a.clock, Logger: logger, Random: rand.Reader,
-		Self: process.Self(), Alive: process.Alive,
+		Store: srvStore, Backend: backends.get, Clock: a.clock, Logger: logger, Random: rand.Reader,
+		Self: self, Alive: alive,
 		ParseDefinition: func(name string, doc []byte) (*job.Definition, error) {
 			d, err := jobfile.LoadDefinition("request", doc, jobfile.DefinitionOptions{Family: name})
 			if err != nil {
