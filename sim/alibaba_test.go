@@ -14,10 +14,10 @@ import (
 // --workload ../shared/data/alibaba2017_batch.csv` reads it from the repository's root).
 var alibabaTrace = filepath.Join("..", "..", "shared", "data", "alibaba2017_batch.csv")
 
-// TestAlibaba2017Batch reads the real batch trace (sim's CSV form) and runs its first two
-// hours through every registered policy in the default cluster: every job completes once
-// or fails with a reason, and no policy costs less than the lower bound.
-func TestAlibaba2017Batch(t *testing.T) {
+// readAlibaba reads the whole trace; it fails the test when the file is not next to the
+// repository, as CI always has it.
+func readAlibaba(t *testing.T) Workload {
+	t.Helper()
 	f, err := os.Open(alibabaTrace)
 	if err != nil {
 		t.Fatalf("the trace lives next to the repository: %v", err)
@@ -27,6 +27,14 @@ func TestAlibaba2017Batch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return wl
+}
+
+// TestAlibaba2017Batch reads the real batch trace (sim's CSV form) and runs its first two
+// hours through every registered policy in the default cluster: every job completes once
+// or fails with a reason, and no policy costs less than the lower bound.
+func TestAlibaba2017Batch(t *testing.T) {
+	wl := readAlibaba(t)
 	if len(wl.Jobs) != 50_500 {
 		t.Fatalf("%d jobs, want the README's 50,500", len(wl.Jobs))
 	}
@@ -64,16 +72,7 @@ func (r *reasons) Decide(s *autoscale.Snapshot, now time.Time) []autoscale.Actio
 // real batch trace (bursts, scale-out and scale-in), says why, as the live controller will log
 // and export it.
 func TestEveryActionHasAReason(t *testing.T) {
-	f, err := os.Open(alibabaTrace)
-	if err != nil {
-		t.Fatalf("the trace lives next to the repository: %v", err)
-	}
-	defer f.Close()
-	wl, err := ReadTrace(f, alibabaTrace)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wl = firstHours(wl, 2)
+	wl := firstHours(readAlibaba(t), 2)
 	cfg := DefaultCluster()
 	for _, name := range autoscale.Names() {
 		p, err := NewPolicy(cfg, name)
