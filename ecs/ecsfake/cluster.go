@@ -31,6 +31,28 @@ type instance struct {
 	registeredAt time.Time
 	running      int
 	pending      int
+	// draining: UpdateContainerInstancesState set it DRAINING; no task is placed on it.
+	draining bool
+	// instanceType and zone are its ecs.instance-type and ecs.availability-zone attributes.
+	instanceType, zone string
+}
+
+// active returns the instances tasks can be placed on (not DRAINING).
+func active(instances []*instance) []*instance {
+	out := make([]*instance, 0, len(instances))
+	for _, in := range instances {
+		if !in.draining {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+func (in *instance) status() string {
+	if in.draining {
+		return string(types.ContainerInstanceStatusDraining)
+	}
+	return string(types.ContainerInstanceStatusActive)
 }
 
 func (i *instance) freeCPU() int { return i.cpu - i.usedCPU }
@@ -66,6 +88,10 @@ func (c *Cloud) registerInstance(cl *cluster, asg, ec2ID string, cpu, mem int) *
 		ec2ID:   ec2ID,
 		cluster: cl, asg: asg, cpu: cpu, mem: mem,
 		registeredAt: c.clock.Now(),
+		zone:         c.opts.Region + "a",
+	}
+	if g := c.asgs[asg]; g != nil {
+		in.instanceType = g.instanceType
 	}
 	cl.instances = append(cl.instances, in)
 	return in
@@ -140,12 +166,12 @@ func (e ecsClient) ListContainerInstances(ctx context.Context, in *awsecs.ListCo
 	if in.Filter != nil {
 		return nil, apiError("InvalidParameterException", "ecsfake: cluster query language filters are not modelled")
 	}
-	if in.Status != "" && in.Status != types.ContainerInstanceStatusActive {
-		return &awsecs.ListContainerInstancesOutput{}, nil
-	}
+	// Without a status, every instance but INACTIVE ones (the fake forgets those).
 	arns := make([]string, 0, len(cl.instances))
 	for _, i := range cl.instances {
-		arns = append(arns, i.arn)
+		if in.Status == "" || string(in.Status) == i.status() {
+			arns = append(arns, i.arn)
+		}
 	}
 	page, next, err := paginate(arns, in.NextToken, in.MaxResults)
 	if err != nil {
@@ -183,18 +209,64 @@ func (e ecsClient) DescribeContainerInstances(ctx context.Context, in *awsecs.De
 			out.Failures = append(out.Failures, types.Failure{Arn: ptr(ref), Reason: ptr("MISSING")})
 			continue
 		}
-		out.ContainerInstances = append(out.ContainerInstances, types.ContainerInstance{
-			ContainerInstanceArn: ptr(found.arn),
-			Ec2InstanceId:        ptr(found.ec2ID),
-			Status:               ptr("ACTIVE"),
-			AgentConnected:       true,
-			RegisteredAt:         timePtr(found.registeredAt),
-			RegisteredResources:  found.resources(found.cpu, found.mem),
-			RemainingResources:   found.resources(found.freeCPU(), found.freeMem()),
-			RunningTasksCount:    int32(found.running),
-			PendingTasksCount:    int32(found.pending),
-			CapacityProviderName: c.providerOf(cl, found.asg),
-		})
+		out.ContainerInstances = append(out.ContainerInstances, c.describeInstance(found))
+	}
+	return out, nil
+}
+
+func (c *Cloud) describeInstance(in *instance) types.ContainerInstance {
+	ci := types.ContainerInstance{
+		ContainerInstanceArn: ptr(in.arn),
+		Ec2InstanceId:        ptr(in.ec2ID),
+		Status:               ptr(in.status()),
+		AgentConnected:       true,
+		RegisteredAt:         timePtr(in.registeredAt),
+		RegisteredResources:  in.resources(in.cpu, in.mem),
+		RemainingResources:   in.resources(in.freeCPU(), in.freeMem()),
+		RunningTasksCount:    int32(in.running),
+		PendingTasksCount:    int32(in.pending),
+		CapacityProviderName: c.providerOf(in.cluster, in.asg),
+		Attributes:           []types.Attribute{{Name: ptr("ecs.availability-zone"), Value: ptr(in.zone)}},
+	}
+	if in.instanceType != "" {
+		ci.Attributes = append(ci.Attributes, types.Attribute{Name: ptr("ecs.instance-type"), Value: ptr(in.instanceType)})
+	}
+	return ci
+}
+
+// UpdateContainerInstancesState sets container instances ACTIVE or DRAINING. A DRAINING
+// instance takes no new task; its tasks run on (the fake has no services to replace).
+func (e ecsClient) UpdateContainerInstancesState(ctx context.Context, in *awsecs.UpdateContainerInstancesStateInput, _ ...func(*awsecs.Options)) (*awsecs.UpdateContainerInstancesStateOutput, error) {
+	c := e.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.begin(ctx, "UpdateContainerInstancesState"); err != nil {
+		return nil, err
+	}
+	cl, err := c.clusterOf(in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	if in.Status != types.ContainerInstanceStatusActive && in.Status != types.ContainerInstanceStatusDraining {
+		return nil, apiError("InvalidParameterException", "Container instances status should be one of [ACTIVE,DRAINING].")
+	}
+	if len(in.ContainerInstances) == 0 || len(in.ContainerInstances) > 10 {
+		return nil, apiError("InvalidParameterException", "Container instances should have between 1 and 10 elements.")
+	}
+	out := &awsecs.UpdateContainerInstancesStateOutput{}
+	for _, ref := range in.ContainerInstances {
+		var found *instance
+		for _, i := range cl.instances {
+			if i.arn == ref || strings.HasSuffix(i.arn, "/"+ref) {
+				found = i
+			}
+		}
+		if found == nil {
+			out.Failures = append(out.Failures, types.Failure{Arn: ptr(ref), Reason: ptr("MISSING")})
+			continue
+		}
+		found.draining = in.Status == types.ContainerInstanceStatusDraining
+		out.ContainerInstances = append(out.ContainerInstances, c.describeInstance(found))
 	}
 	return out, nil
 }
@@ -219,6 +291,7 @@ type asg struct {
 	registerDelay     time.Duration
 	created           time.Time
 	members           []*asgInstance
+	instanceType      string
 }
 
 type asgInstance struct {
@@ -240,6 +313,24 @@ func (c *Cloud) AddAutoScalingGroup(name, cluster string, min, max, desired, ins
 	c.asgs[name] = g
 	g.resize(c, desired)
 	g.registerDue(c, c.clock.Now())
+}
+
+// SetInstanceType names the instance type the group launches: its instances then report it
+// (DescribeAutoScalingGroups' InstanceType, the container instances' ecs.instance-type
+// attribute).
+func (c *Cloud) SetInstanceType(group, instanceType string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.asgs[group]
+	if g == nil {
+		panic("ecsfake: SetInstanceType: no group " + group)
+	}
+	g.instanceType = instanceType
+	for _, m := range g.members {
+		if m.registered != nil {
+			m.registered.instanceType = instanceType
+		}
+	}
 }
 
 // resize launches or terminates instances to reach desired (newest terminated first).
@@ -325,13 +416,17 @@ func (a asClient) DescribeAutoScalingGroups(ctx context.Context, in *autoscaling
 			if m.registered != nil {
 				state = astypes.LifecycleStateInService
 			}
-			grp.Instances = append(grp.Instances, astypes.Instance{
+			inst := astypes.Instance{
 				InstanceId:           ptr(m.id),
 				LifecycleState:       state,
 				HealthStatus:         ptr("Healthy"),
 				AvailabilityZone:     ptr(c.opts.Region + "a"),
 				ProtectedFromScaleIn: ptr(false),
-			})
+			}
+			if g.instanceType != "" {
+				inst.InstanceType = ptr(g.instanceType)
+			}
+			grp.Instances = append(grp.Instances, inst)
 		}
 		out.AutoScalingGroups = append(out.AutoScalingGroups, grp)
 	}
@@ -362,6 +457,52 @@ func (a asClient) SetDesiredCapacity(ctx context.Context, in *autoscaling.SetDes
 	g.resize(c, d)
 	g.registerDue(c, c.clock.Now())
 	return &autoscaling.SetDesiredCapacityOutput{}, nil
+}
+
+// TerminateInstanceInAutoScalingGroup terminates one instance of a group at once (the fake
+// has no Terminating state): its tasks stop as when the host goes away. With
+// ShouldDecrementDesiredCapacity the group's desired capacity drops by one, refused below
+// the group's minimum as Auto Scaling refuses it; without, the group launches a replacement.
+func (a asClient) TerminateInstanceInAutoScalingGroup(ctx context.Context, in *autoscaling.TerminateInstanceInAutoScalingGroupInput, _ ...func(*autoscaling.Options)) (*autoscaling.TerminateInstanceInAutoScalingGroupOutput, error) {
+	c := a.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.begin(ctx, "TerminateInstanceInAutoScalingGroup"); err != nil {
+		return nil, err
+	}
+	if in.InstanceId == nil || in.ShouldDecrementDesiredCapacity == nil {
+		return nil, apiError("ValidationError", "1 validation error detected: Value null at 'instanceId' failed to satisfy constraint: Member must not be null")
+	}
+	for _, g := range c.sortedASGs() {
+		for k, m := range g.members {
+			if m.id != *in.InstanceId {
+				continue
+			}
+			desired := g.desired
+			if *in.ShouldDecrementDesiredCapacity {
+				if desired-1 < g.min {
+					return nil, apiError("ValidationError", "Currently, desired capacity is %d. Terminating instance without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size constraint.", desired)
+				}
+				desired--
+			}
+			g.members = append(g.members[:k:k], g.members[k+1:]...)
+			if m.registered != nil {
+				c.terminate(m.registered)
+			}
+			g.resize(c, desired)
+			g.registerDue(c, c.clock.Now())
+			return &autoscaling.TerminateInstanceInAutoScalingGroupOutput{Activity: &astypes.Activity{
+				ActivityId:           ptr(fmt.Sprintf("%08x-0000-0000-0000-000000000000", c.seq)),
+				AutoScalingGroupName: ptr(g.name),
+				Cause:                ptr(fmt.Sprintf("At %s instance %s was taken out of service in response to a user request.", c.clock.Now().UTC().Format(time.RFC3339), m.id)),
+				Description:          ptr("Terminating EC2 instance: " + m.id),
+				StartTime:            timePtr(c.clock.Now()),
+				StatusCode:           astypes.ScalingActivityStatusCodeInProgress,
+				Progress:             ptr(int32(0)),
+			}}, nil
+		}
+	}
+	return nil, apiError("ValidationError", "Instance Id not found - No managed instance found for instance ID: %s", *in.InstanceId)
 }
 
 // paginate pages items by an opaque offset token, at most max (default and cap 100).

@@ -361,7 +361,8 @@ func (c *Cloud) runTask(in *awsecs.RunTaskInput) (*awsecs.RunTaskOutput, error) 
 	}
 	if launch != types.LaunchTypeFargate && provider == "" {
 		// EC2: the simulator's placement (autoscale.Place), each instance's failure once.
-		placed, failures, err := autoscale.Place(remaining(cl.instances), cpu, mem, count, field)
+		hosts := active(cl.instances)
+		placed, failures, err := autoscale.Place(remaining(hosts), cpu, mem, count, field)
 		if err != nil {
 			// On a cluster without container instances ECS fails the whole call with
 			// InvalidParameterException "No Container Instances were found in your cluster."
@@ -369,10 +370,10 @@ func (c *Cloud) runTask(in *awsecs.RunTaskInput) (*awsecs.RunTaskOutput, error) 
 			return nil, apiError("InvalidParameterException", "%v", err)
 		}
 		for _, i := range placed {
-			start(cl.instances[i])
+			start(hosts[i])
 		}
 		for _, f := range failures {
-			out.Failures = append(out.Failures, types.Failure{Arn: ptr(cl.instances[f.Instance].arn), Reason: ptr(f.Reason)})
+			out.Failures = append(out.Failures, types.Failure{Arn: ptr(hosts[f.Instance].arn), Reason: ptr(f.Reason)})
 		}
 		return out, nil
 	}
@@ -540,7 +541,7 @@ func (c *Cloud) providerInstances(cl *cluster, provider string) []*instance {
 	g := cl.providers[provider]
 	var out []*instance
 	for _, in := range cl.instances {
-		if in.asg == g {
+		if in.asg == g && !in.draining {
 			out = append(out, in)
 		}
 	}
