@@ -1,0 +1,37 @@
+package ecsscale_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/hashike/hashike/autoscale"
+	"github.com/hashike/hashike/autoscale/clustertest"
+	"github.com/hashike/hashike/ecsscale"
+)
+
+// TestClusterConformance: the adapter over the stateful fake passes the suite the
+// simulator passes: one Auto Scaling group per pool registering its instances 30 s after
+// their launch, hashike's queue retrying RunTask as the demand ECS does not show.
+func TestClusterConformance(t *testing.T) {
+	clustertest.Run(t, func(t *testing.T, su clustertest.Setup) clustertest.Harness {
+		f := newFake(t)
+		f.cloud.AddAutoScalingGroup(su.Pool.Name, clusterName, su.Pool.Min, su.Pool.Max, su.Initial, su.Type.CPU, su.Type.MemoryMiB, latency)
+		f.cloud.SetInstanceType(su.Pool.Name, su.Type.Name)
+		// The initial instances are registered when the test starts.
+		f.clock.Advance(latency)
+		q := &queue{t: t, f: f, start: f.clock.Now(), todo: slices.Clone(su.Tasks)}
+		slices.SortStableFunc(q.todo, func(a, b clustertest.Task) int { return int(a.At - b.At) })
+		c, err := ecsscale.New(f.ecs, f.as, ecsscale.Config{
+			Cluster: clusterName,
+			Types:   []autoscale.InstanceType{su.Type},
+			Pools:   []ecsscale.Pool{{Name: su.Pool.Name, InstanceTypes: su.Pool.InstanceTypes}},
+			Queue:   q,
+			Clock:   f.clock,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.tick()
+		return clustertest.Harness{Cluster: c, Advance: q.advance, LaunchLatency: latency}
+	})
+}
