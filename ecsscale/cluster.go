@@ -4,7 +4,10 @@
 // DescribeContainerInstances), the tasks waiting in PROVISIONING (ListTasks, DescribeTasks)
 // and, through the Queue port, the demand only hashike sees; Apply raises a group's desired
 // capacity, drains instances (UpdateContainerInstancesState DRAINING) and terminates idle
-// ones (TerminateInstanceInAutoScalingGroup).
+// ones (TerminateInstanceInAutoScalingGroup). Snapshot also keeps instance scale-in
+// protection on every instance that runs a task and off on idle ones (SetInstanceProtection),
+// so the group's own scale-in (a lowered desired capacity, a rebalance) never picks a busy
+// instance; a task placed since the last snapshot is unprotected until the next one.
 //
 // It never stops a running task: Terminate refuses an instance that runs one (ErrBusy), a
 // drained instance is terminated only once its tasks have ended, and an idle instance is set
@@ -66,6 +69,9 @@ type Config struct {
 	Queue Queue
 	// Clock gives Snapshot.Now (default the system clock).
 	Clock hashike.Clock
+	// LeaveProtection: do not change instances' scale-in protection (a capacity provider's
+	// managed termination protection owns it).
+	LeaveProtection bool
 }
 
 // Cluster is the live autoscale.Cluster. Its methods are safe for concurrent use.
@@ -339,6 +345,7 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 		pool := c.poolOf(p, g)
 		s.Pools = append(s.Pools, pool)
 		desired := int(aws.ToInt32(g.DesiredCapacity))
+		var protect, unprotect []string
 		for _, m := range g.Instances {
 			id := aws.ToString(m.InstanceId)
 			if !live(m.LifecycleState) {
@@ -400,8 +407,23 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 					c.idle[id] = now
 				}
 				in.IdleSince = c.idle[id]
+				protected := aws.ToBool(m.ProtectedFromScaleIn)
+				switch {
+				case in.Tasks > 0 && !protected:
+					protect = append(protect, id)
+				case in.Tasks == 0 && protected:
+					unprotect = append(unprotect, id)
+				}
 			}
 			s.Instances = append(s.Instances, in)
+		}
+		if !c.cfg.LeaveProtection {
+			if err := c.protect(ctx, p.Group, protect, true); err != nil {
+				return nil, err
+			}
+			if err := c.protect(ctx, p.Group, unprotect, false); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for id := range c.seen {
@@ -412,6 +434,18 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 		}
 	}
 	return s, nil
+}
+
+// protect sets (or clears) the scale-in protection of a group's instances, 50 a call.
+func (c *Cluster) protect(ctx context.Context, group string, ids []string, on bool) error {
+	for batch := range slices.Chunk(ids, 50) {
+		_, err := c.as.SetInstanceProtection(ctx, &autoscaling.SetInstanceProtectionInput{
+			AutoScalingGroupName: aws.String(group), InstanceIds: batch, ProtectedFromScaleIn: aws.Bool(on)})
+		if err != nil {
+			return wrap(fmt.Sprintf("set scale-in protection %v on %s in %s", on, strings.Join(batch, ","), group), err)
+		}
+	}
+	return nil
 }
 
 // terminateInstance terminates one instance of group g, decrementing the desired capacity

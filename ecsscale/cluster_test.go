@@ -229,3 +229,77 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// protection reads the group's instances' scale-in protection.
+func protection(t *testing.T, f *fake) map[string]bool {
+	t.Helper()
+	g, err := f.as.DescribeAutoScalingGroups(context.Background(), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{"jobs-asg"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, in := range g.AutoScalingGroups[0].Instances {
+		out[aws.ToString(in.InstanceId)] = aws.ToBool(in.ProtectedFromScaleIn)
+	}
+	return out
+}
+
+// TestBusyInstancesAreProtectedFromScaleIn: a snapshot protects the instance running a task
+// from scale-in, so the group's own scale-in (here another writer lowering the desired
+// capacity to 0) terminates only the idle one and the task runs to its end; once idle, the
+// instance is unprotected again.
+func TestBusyInstancesAreProtectedFromScaleIn(t *testing.T) {
+	f := newFake(t)
+	q := &queue{t: t, f: f}
+	c := group(t, f, 0, 3, 2, q)
+	q.start = f.clock.Now()
+	q.todo = append(q.todo, clusterTask(0, 512, 512, 10*time.Minute))
+	q.tick()
+	s := snap(t, c)
+	var busy string
+	for _, in := range s.Instances {
+		if in.Tasks > 0 {
+			busy = in.ID
+		}
+	}
+	if p := protection(t, f); len(p) != 2 || !p[busy] {
+		t.Fatalf("protection %v, want %s (busy) protected, the idle one not", p, busy)
+	}
+	if _, err := f.as.SetDesiredCapacity(context.Background(), &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("jobs-asg"), DesiredCapacity: aws.Int32(0)}); err != nil {
+		t.Fatal(err)
+	}
+	q.advance(10 * time.Minute)
+	for _, tk := range f.cloud.Tasks() {
+		if tk.StopCode != types.TaskStopCodeUserInitiated {
+			t.Fatalf("task stopped with %s %q, want the job's own end", tk.StopCode, aws.ToString(tk.StoppedReason))
+		}
+	}
+	s = snap(t, c)
+	if len(s.Instances) != 1 || s.Instances[0].ID != busy || s.Instances[0].Tasks != 0 {
+		t.Fatalf("instances %+v, want only %s, idle", s.Instances, busy)
+	}
+	if p := protection(t, f); p[busy] {
+		t.Fatalf("protection %v, want %s unprotected once idle", p, busy)
+	}
+}
+
+// TestLeaveProtection: with LeaveProtection the adapter never sets scale-in protection.
+func TestLeaveProtection(t *testing.T) {
+	f := newFake(t)
+	q := &queue{t: t, f: f}
+	group(t, f, 0, 3, 1, q)
+	c, err := ecsscale.New(f.ecs, f.as, ecsscale.Config{Cluster: clusterName, Types: []autoscale.InstanceType{large},
+		Pools: []ecsscale.Pool{{Name: "jobs", Group: "jobs-asg"}}, Queue: q, Clock: f.clock, LeaveProtection: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.start = f.clock.Now()
+	q.todo = append(q.todo, clusterTask(0, 512, 512, time.Minute))
+	q.tick()
+	if s := snap(t, c); s.Running != 1 {
+		t.Fatalf("running %d", s.Running)
+	}
+	if n := f.cloud.Calls("SetInstanceProtection"); n != 0 {
+		t.Fatalf("%d SetInstanceProtection calls", n)
+	}
+}

@@ -209,7 +209,8 @@ func expectCalls(t *testing.T, what string, calls []wireCall, want ...string) {
 // and what it reads from the services' answers: the mixed instances policy's types and
 // on-demand split, instances pending, in service and terminating, container instance
 // resources and attributes, PROVISIONING tasks with and without an instance, the drained
-// idle instance terminated with decrement, a launch, a drain and a refused terminate.
+// idle instance terminated with decrement, the busy one protected from scale-in, a launch,
+// a drain and a refused terminate.
 func TestWireSnapshotAndApply(t *testing.T) {
 	w := newWire(t)
 	c := w.adapter(t)
@@ -220,7 +221,7 @@ func TestWireSnapshotAndApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectCalls(t, "Snapshot", w.take(), "DescribeAutoScalingGroups", "ListContainerInstances", "DescribeContainerInstances",
-		"ListTasks", "DescribeTasks", "TerminateInstanceInAutoScalingGroup")
+		"ListTasks", "DescribeTasks", "TerminateInstanceInAutoScalingGroup", "SetInstanceProtection")
 	wantPool := autoscale.Pool{Name: "jobs", InstanceTypes: []string{"m5.large", "m5a.large"}, Min: 0, Max: 10,
 		OnDemandBase: 1, OnDemandPercentAboveBase: 20, AvailabilityZones: []string{"us-east-1a", "us-east-1b"}}
 	if len(s.Pools) != 1 || !reflect.DeepEqual(s.Pools[0], wantPool) {

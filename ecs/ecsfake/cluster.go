@@ -298,6 +298,9 @@ type asgInstance struct {
 	id         string
 	launchedAt time.Time
 	registered *instance
+	// protected: scale-in protection (SetInstanceProtection); the group's own scale-in
+	// never picks it.
+	protected bool
 }
 
 // AddAutoScalingGroup creates a group of instances with instanceCPU units and instanceMemMiB
@@ -333,15 +336,20 @@ func (c *Cloud) SetInstanceType(group, instanceType string) {
 	}
 }
 
-// resize launches or terminates instances to reach desired (newest terminated first).
+// resize launches or terminates instances to reach desired (newest unprotected terminated
+// first; when only protected instances are left, the group stays above desired, as Auto
+// Scaling's scale-in does).
 func (g *asg) resize(c *Cloud, desired int) {
 	now := c.clock.Now()
 	for len(g.members) < desired {
 		g.members = append(g.members, &asgInstance{id: "i-" + c.hexID(17), launchedAt: now})
 	}
-	for len(g.members) > desired {
-		m := g.members[len(g.members)-1]
-		g.members = g.members[:len(g.members)-1]
+	for k := len(g.members) - 1; k >= 0 && len(g.members) > desired; k-- {
+		m := g.members[k]
+		if m.protected {
+			continue
+		}
+		g.members = append(g.members[:k:k], g.members[k+1:]...)
 		if m.registered != nil {
 			c.terminate(m.registered)
 		}
@@ -421,7 +429,7 @@ func (a asClient) DescribeAutoScalingGroups(ctx context.Context, in *autoscaling
 				LifecycleState:       state,
 				HealthStatus:         ptr("Healthy"),
 				AvailabilityZone:     ptr(c.opts.Region + "a"),
-				ProtectedFromScaleIn: ptr(false),
+				ProtectedFromScaleIn: ptr(m.protected),
 			}
 			if g.instanceType != "" {
 				inst.InstanceType = ptr(g.instanceType)
@@ -503,6 +511,41 @@ func (a asClient) TerminateInstanceInAutoScalingGroup(ctx context.Context, in *a
 		}
 	}
 	return nil, apiError("ValidationError", "Instance Id not found - No managed instance found for instance ID: %s", *in.InstanceId)
+}
+
+// SetInstanceProtection sets or clears the scale-in protection of up to 50 instances of a
+// group; an instance not in the group fails the whole call, as Auto Scaling's does.
+func (a asClient) SetInstanceProtection(ctx context.Context, in *autoscaling.SetInstanceProtectionInput, _ ...func(*autoscaling.Options)) (*autoscaling.SetInstanceProtectionOutput, error) {
+	c := a.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.begin(ctx, "SetInstanceProtection"); err != nil {
+		return nil, err
+	}
+	if in.AutoScalingGroupName == nil || in.ProtectedFromScaleIn == nil || len(in.InstanceIds) == 0 || len(in.InstanceIds) > 50 {
+		return nil, apiError("ValidationError", "1 validation error detected: instanceIds must have between 1 and 50 members; autoScalingGroupName and protectedFromScaleIn are required")
+	}
+	g := c.asgs[*in.AutoScalingGroupName]
+	if g == nil {
+		return nil, apiError("ValidationError", "AutoScalingGroup name not found - %s", *in.AutoScalingGroupName)
+	}
+	var found []*asgInstance
+	for _, id := range in.InstanceIds {
+		var m *asgInstance
+		for _, x := range g.members {
+			if x.id == id {
+				m = x
+			}
+		}
+		if m == nil {
+			return nil, apiError("ValidationError", "The instance %s is not part of Auto Scaling group %s.", id, g.name)
+		}
+		found = append(found, m)
+	}
+	for _, m := range found {
+		m.protected = *in.ProtectedFromScaleIn
+	}
+	return &autoscaling.SetInstanceProtectionOutput{}, nil
 }
 
 // paginate pages items by an opaque offset token, at most max (default and cap 100).
