@@ -4,10 +4,12 @@
 // DescribeContainerInstances), the tasks waiting in PROVISIONING (ListTasks, DescribeTasks)
 // and, through the Queue port, the demand only hashike sees; Apply raises a group's desired
 // capacity, drains instances (UpdateContainerInstancesState DRAINING) and terminates idle
-// ones (TerminateInstanceInAutoScalingGroup). Snapshot also keeps instance scale-in
-// protection on every instance that runs a task and off on idle ones (SetInstanceProtection),
-// so the group's own scale-in (a lowered desired capacity, a rebalance) never picks a busy
-// instance; a task placed since the last snapshot is unprotected until the next one.
+// ones (TerminateInstanceInAutoScalingGroup). The groups' failed launches of the last 10
+// minutes come from their scaling activities (DescribeScalingActivities). Snapshot also
+// keeps instance scale-in protection on every instance that runs a task and off on idle
+// ones (SetInstanceProtection), so the group's own scale-in (a lowered desired capacity, a
+// rebalance) never picks a busy instance; a task placed since the last snapshot is
+// unprotected until the next one.
 //
 // It never stops a running task: Terminate refuses an instance that runs one (ErrBusy), a
 // drained instance is terminated only once its tasks have ended, and an idle instance is set
@@ -21,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -306,6 +309,48 @@ func (c *Cluster) poolOf(p Pool, g astypes.AutoScalingGroup) autoscale.Pool {
 	return out
 }
 
+// launchErrorWindow is how far back Snapshot.LaunchErrors go.
+const launchErrorWindow = 10 * time.Minute
+
+// activityRecords is how many of a group's latest scaling activities a snapshot reads.
+const activityRecords = 20
+
+var insufficientType = regexp.MustCompile(`do not have sufficient (\S+) capacity`)
+
+// launchErrors reads the failed launches of a group's latest scaling activities since
+// now-launchErrorWindow, oldest first. Auto Scaling words them "Could not launch Spot
+// Instances. InsufficientInstanceCapacity - ..." (mixed instances groups) or with EC2's
+// message alone ("We currently do not have sufficient m5.large capacity in the
+// Availability Zone you requested (us-east-1a)..."); the code is the EC2 error code in the
+// message, LaunchErrorInsufficientCapacity for the latter.
+func (c *Cluster) launchErrors(ctx context.Context, pool, group string, now time.Time) ([]autoscale.LaunchError, error) {
+	out, err := c.as.DescribeScalingActivities(ctx, &autoscaling.DescribeScalingActivitiesInput{
+		AutoScalingGroupName: aws.String(group), MaxRecords: aws.Int32(activityRecords)})
+	if err != nil {
+		return nil, wrap("describe scaling activities of "+group, err)
+	}
+	var errs []autoscale.LaunchError
+	for _, a := range out.Activities {
+		at := aws.ToTime(a.StartTime)
+		if a.StatusCode != astypes.ScalingActivityStatusCodeFailed || !strings.HasPrefix(aws.ToString(a.Description), "Launching") || now.Sub(at) > launchErrorWindow {
+			continue
+		}
+		msg := aws.ToString(a.StatusMessage)
+		le := autoscale.LaunchError{At: at, Pool: pool, Spot: strings.Contains(msg, "Spot Instance")}
+		if _, rest, ok := strings.Cut(msg, "Instances. "); ok {
+			le.Code, _, _ = strings.Cut(rest, " ")
+		} else if strings.Contains(msg, "do not have sufficient") {
+			le.Code = autoscale.LaunchErrorInsufficientCapacity
+		}
+		if m := insufficientType.FindStringSubmatch(msg); m != nil {
+			le.Type = m[1]
+		}
+		errs = append(errs, le)
+	}
+	slices.SortStableFunc(errs, func(a, b autoscale.LaunchError) int { return a.At.Compare(b.At) })
+	return errs, nil
+}
+
 // Snapshot observes the cluster. It also finishes drains: a DRAINING instance that runs no
 // task any more is terminated (its group's desired capacity decremented unless that would
 // go below the group's minimum) and is not in the snapshot.
@@ -344,6 +389,11 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 		g := groups[p.Group]
 		pool := c.poolOf(p, g)
 		s.Pools = append(s.Pools, pool)
+		les, err := c.launchErrors(ctx, p.Name, p.Group, now)
+		if err != nil {
+			return nil, err
+		}
+		s.LaunchErrors = append(s.LaunchErrors, les...)
 		desired := int(aws.ToInt32(g.DesiredCapacity))
 		var protect, unprotect []string
 		for _, m := range g.Instances {
@@ -426,6 +476,7 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 			}
 		}
 	}
+	slices.SortStableFunc(s.LaunchErrors, func(a, b autoscale.LaunchError) int { return a.At.Compare(b.At) })
 	for id := range c.seen {
 		if !present[id] {
 			delete(c.seen, id)

@@ -303,3 +303,26 @@ func TestLeaveProtection(t *testing.T) {
 		t.Fatalf("%d SetInstanceProtection calls", n)
 	}
 }
+
+// TestLaunchFailuresAreSeen: a launch that fails for lack of EC2 capacity is in the next
+// snapshot's LaunchErrors (pool, type, code), from the group's scaling activities, for 10
+// minutes; the group launches again on its own.
+func TestLaunchFailuresAreSeen(t *testing.T) {
+	f := newFake(t)
+	c := group(t, f, 0, 3, 0, nil)
+	f.cloud.FailLaunches("jobs-asg", autoscale.LaunchErrorInsufficientCapacity, 1)
+	at := f.clock.Now()
+	if err := c.Apply(context.Background(), autoscale.Action{Launch: &autoscale.Launch{Pool: "jobs", Count: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	s := snap(t, c)
+	want := []autoscale.LaunchError{{At: at, Pool: "jobs", Type: large.Name, Code: autoscale.LaunchErrorInsufficientCapacity}}
+	if len(s.LaunchErrors) != 1 || s.LaunchErrors[0] != want[0] {
+		t.Fatalf("launch errors %+v, want %+v", s.LaunchErrors, want)
+	}
+	f.clock.Advance(10*time.Minute + time.Second)
+	s = snap(t, c)
+	if len(s.LaunchErrors) != 0 || len(s.Instances) != 1 || s.Instances[0].State != autoscale.InstanceActive {
+		t.Fatalf("10 minutes later: launch errors %+v, instances %+v; want none and the retried launch active", s.LaunchErrors, s.Instances)
+	}
+}

@@ -28,8 +28,13 @@ import (
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/hashike/hashike/autoscale"
+	"github.com/hashike/hashike/ecs/ecsfake"
 	"github.com/hashike/hashike/ecsscale"
 )
+
+// wireNow is when the wire tests' snapshots are taken: 5 minutes after the canned
+// answers' last scaling activity.
+var wireNow = time.Date(2023, 11, 14, 22, 36, 0, 0, time.UTC)
 
 const (
 	ecsTarget = "AmazonEC2ContainerServiceV20141113."
@@ -188,6 +193,7 @@ func (w *wire) adapter(t *testing.T) *ecsscale.Cluster {
 			{Name: "m5a.large", CPU: 2048, MemoryMiB: 7680, OnDemandPrice: 0.086, SpotPrice: 0.037},
 		},
 		Pools: []ecsscale.Pool{{Name: "jobs", Group: "hashike-ecs"}},
+		Clock: ecsfake.NewManualClock(wireNow),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +215,8 @@ func expectCalls(t *testing.T, what string, calls []wireCall, want ...string) {
 // and what it reads from the services' answers: the mixed instances policy's types and
 // on-demand split, instances pending, in service and terminating, container instance
 // resources and attributes, PROVISIONING tasks with and without an instance, the drained
-// idle instance terminated with decrement, the busy one protected from scale-in, a launch,
+// idle instance terminated with decrement, failed launches from the scaling activities, the
+// busy one protected from scale-in, a launch,
 // a drain and a refused terminate.
 func TestWireSnapshotAndApply(t *testing.T) {
 	w := newWire(t)
@@ -221,7 +228,7 @@ func TestWireSnapshotAndApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectCalls(t, "Snapshot", w.take(), "DescribeAutoScalingGroups", "ListContainerInstances", "DescribeContainerInstances",
-		"ListTasks", "DescribeTasks", "TerminateInstanceInAutoScalingGroup", "SetInstanceProtection")
+		"ListTasks", "DescribeTasks", "DescribeScalingActivities", "TerminateInstanceInAutoScalingGroup", "SetInstanceProtection")
 	wantPool := autoscale.Pool{Name: "jobs", InstanceTypes: []string{"m5.large", "m5a.large"}, Min: 0, Max: 10,
 		OnDemandBase: 1, OnDemandPercentAboveBase: 20, AvailabilityZones: []string{"us-east-1a", "us-east-1b"}}
 	if len(s.Pools) != 1 || !reflect.DeepEqual(s.Pools[0], wantPool) {
@@ -238,6 +245,13 @@ func TestWireSnapshotAndApply(t *testing.T) {
 	}
 	if launching.ID != "i-0fedcba9876543210" || launching.State != autoscale.InstanceLaunching || launching.Type != "m5a.large" || !launching.ActiveAt.IsZero() || launching.LaunchedAt.IsZero() {
 		t.Errorf("launching instance %+v", launching)
+	}
+	wantErrs := []autoscale.LaunchError{
+		{At: time.Date(2023, 11, 14, 22, 29, 0, 0, time.UTC), Pool: "jobs", Type: "m5a.large", Code: autoscale.LaunchErrorInsufficientCapacity},
+		{At: time.Date(2023, 11, 14, 22, 31, 7, 5e8, time.UTC), Pool: "jobs", Spot: true, Code: autoscale.LaunchErrorInsufficientCapacity},
+	}
+	if !reflect.DeepEqual(s.LaunchErrors, wantErrs) {
+		t.Errorf("launch errors %+v, want %+v (the failed launches of the last 10 minutes, oldest first)", s.LaunchErrors, wantErrs)
 	}
 	if s.Running != 1 {
 		t.Errorf("running %d, want 1", s.Running)

@@ -306,6 +306,9 @@ func (c *Cloud) begin(ctx context.Context, op string) error {
 func (c *Cloud) housekeep() {
 	now := c.clock.Now()
 	for _, g := range c.sortedASGs() {
+		if len(g.members) < g.desired {
+			g.resize(c, g.desired) // launches that failed are retried
+		}
 		g.registerDue(c, now)
 	}
 	for _, t := range c.order {

@@ -292,6 +292,11 @@ type asg struct {
 	created           time.Time
 	members           []*asgInstance
 	instanceType      string
+	// failLaunches launches fail next with failCode; activities are the failed launches'
+	// scaling activities, oldest first.
+	failLaunches int
+	failCode     string
+	activities   []astypes.Activity
 }
 
 type asgInstance struct {
@@ -318,6 +323,71 @@ func (c *Cloud) AddAutoScalingGroup(name, cluster string, min, max, desired, ins
 	g.registerDue(c, c.clock.Now())
 }
 
+// FailLaunches makes the next n instance launches of group fail with EC2's error code
+// (autoscale.LaunchErrorInsufficientCapacity, say), each recorded as a Failed scaling
+// activity worded as Auto Scaling words it. The group keeps its desired capacity and
+// launches again on a later call, as Auto Scaling retries.
+func (c *Cloud) FailLaunches(group, code string, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.asgs[group]
+	if g == nil {
+		panic("ecsfake: FailLaunches: no group " + group)
+	}
+	g.failLaunches, g.failCode = n, code
+}
+
+func (g *asg) failLaunch(c *Cloud, now time.Time) {
+	typ := g.instanceType
+	if typ == "" {
+		typ = "m5.large"
+	}
+	reason := fmt.Sprintf("Could not launch On-Demand Instances. %s - We currently do not have sufficient %s capacity in the Availability Zone you requested (%sa). Our system will be working on provisioning additional capacity. Launching EC2 instance failed.", g.failCode, typ, c.opts.Region)
+	g.activities = append(g.activities, astypes.Activity{
+		ActivityId:           ptr(fmt.Sprintf("%08x-0000-4000-8000-000000000000", c.seq)),
+		AutoScalingGroupName: ptr(g.name),
+		Description:          ptr("Launching a new EC2 instance.  Status Reason: " + reason),
+		Cause:                ptr(fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.", now.UTC().Format(time.RFC3339), len(g.members), g.desired)),
+		StartTime:            timePtr(now),
+		EndTime:              timePtr(now),
+		StatusCode:           astypes.ScalingActivityStatusCodeFailed,
+		StatusMessage:        ptr(reason),
+		Progress:             ptr(int32(100)),
+	})
+	c.seq++
+}
+
+// DescribeScalingActivities returns a group's scaling activities, newest first. The fake
+// records failed launches only.
+func (a asClient) DescribeScalingActivities(ctx context.Context, in *autoscaling.DescribeScalingActivitiesInput, _ ...func(*autoscaling.Options)) (*autoscaling.DescribeScalingActivitiesOutput, error) {
+	c := a.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.begin(ctx, "DescribeScalingActivities"); err != nil {
+		return nil, err
+	}
+	if in.MaxRecords != nil && (*in.MaxRecords < 1 || *in.MaxRecords > 100) {
+		return nil, apiError("ValidationError", "1 validation error detected: Value '%d' at 'maxRecords' failed to satisfy constraint: Member must have value less than or equal to 100", *in.MaxRecords)
+	}
+	out := &autoscaling.DescribeScalingActivitiesOutput{Activities: []astypes.Activity{}}
+	for _, g := range c.sortedASGs() {
+		if in.AutoScalingGroupName != nil && *in.AutoScalingGroupName != g.name {
+			continue
+		}
+		for i := len(g.activities) - 1; i >= 0; i-- {
+			out.Activities = append(out.Activities, g.activities[i])
+		}
+	}
+	limit := 100
+	if in.MaxRecords != nil {
+		limit = int(*in.MaxRecords)
+	}
+	if len(out.Activities) > limit {
+		out.Activities = out.Activities[:limit]
+	}
+	return out, nil
+}
+
 // SetInstanceType names the instance type the group launches: its instances then report it
 // (DescribeAutoScalingGroups' InstanceType, the container instances' ecs.instance-type
 // attribute).
@@ -342,6 +412,12 @@ func (c *Cloud) SetInstanceType(group, instanceType string) {
 func (g *asg) resize(c *Cloud, desired int) {
 	now := c.clock.Now()
 	for len(g.members) < desired {
+		if g.failLaunches > 0 {
+			// The group stays below desired and tries again later (on the next call).
+			g.failLaunches--
+			g.failLaunch(c, now)
+			break
+		}
 		g.members = append(g.members, &asgInstance{id: "i-" + c.hexID(17), launchedAt: now})
 	}
 	for k := len(g.members) - 1; k >= 0 && len(g.members) > desired; k-- {
