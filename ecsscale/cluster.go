@@ -15,6 +15,14 @@
 // drained instance is terminated only once its tasks have ended, and an idle instance is set
 // DRAINING before it is terminated, so no task can be placed on it in between.
 //
+// API calls: a Snapshot of G groups, N container instances and T tasks not stopped makes
+// 1 DescribeAutoScalingGroups, ceil(N/100) ListContainerInstances and as many
+// DescribeContainerInstances, ceil(T/100) ListTasks and as many DescribeTasks, G
+// DescribeScalingActivities, and one SetInstanceProtection per group and direction (50
+// instances a call) when protection changed; a Drain or Terminate 1 + 2*ceil(N/100) reads,
+// then at most UpdateContainerInstancesState and TerminateInstanceInAutoScalingGroup; a
+// Launch 1 DescribeAutoScalingGroups and at most 1 SetDesiredCapacity.
+//
 // It reaches AWS only through the narrow interfaces ECSAPI and AutoScalingAPI, which the
 // SDK's clients satisfy; tests put the stateful fake of package ecs/ecsfake behind them.
 package ecsscale
