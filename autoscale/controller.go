@@ -34,8 +34,11 @@ type Cluster interface {
 	// next Snapshot as launching, and active once registered. Drain is idempotent: draining
 	// a draining instance does nothing; a drained instance ends once its tasks have, and
 	// its tasks are never stopped by the drain (draining a launching or idle instance ends
-	// it at once). Terminate ends an instance now, with whatever it runs. Refusals wrap
-	// ErrUnknown or ErrAtMax; other errors are the cluster's own failures.
+	// it at once). Terminate ends an idle instance now; what an instance running tasks gets
+	// is the cluster's: the live adapter (ecsscale) refuses it, so that no job is ever killed
+	// by scale-in, and the simulator ends the instance with its tasks, counting them killed,
+	// so a policy must drain first. Refusals wrap ErrUnknown, ErrAtMax or ErrThrottled; other
+	// errors are the cluster's own failures.
 	Apply(ctx context.Context, a Action) error
 }
 
