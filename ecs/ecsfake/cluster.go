@@ -21,6 +21,18 @@ type cluster struct {
 	providers map[string]string // capacity provider -> ASG name
 }
 
+// instanceByRef is the container instance an API call names by its ARN or its ID (the
+// ARN's last part), as ECS accepts either; nil when the cluster has none.
+func (cl *cluster) instanceByRef(ref string) *instance {
+	var found *instance
+	for _, i := range cl.instances {
+		if i.arn == ref || strings.HasSuffix(i.arn, "/"+ref) {
+			found = i
+		}
+	}
+	return found
+}
+
 type instance struct {
 	arn, ec2ID   string
 	cluster      *cluster
@@ -199,12 +211,7 @@ func (e ecsClient) DescribeContainerInstances(ctx context.Context, in *awsecs.De
 	}
 	out := &awsecs.DescribeContainerInstancesOutput{}
 	for _, ref := range in.ContainerInstances {
-		var found *instance
-		for _, i := range cl.instances {
-			if i.arn == ref || strings.HasSuffix(i.arn, "/"+ref) {
-				found = i
-			}
-		}
+		found := cl.instanceByRef(ref)
 		if found == nil {
 			out.Failures = append(out.Failures, types.Failure{Arn: ptr(ref), Reason: ptr("MISSING")})
 			continue
@@ -255,12 +262,7 @@ func (e ecsClient) UpdateContainerInstancesState(ctx context.Context, in *awsecs
 	}
 	out := &awsecs.UpdateContainerInstancesStateOutput{}
 	for _, ref := range in.ContainerInstances {
-		var found *instance
-		for _, i := range cl.instances {
-			if i.arn == ref || strings.HasSuffix(i.arn, "/"+ref) {
-				found = i
-			}
-		}
+		found := cl.instanceByRef(ref)
 		if found == nil {
 			out.Failures = append(out.Failures, types.Failure{Arn: ptr(ref), Reason: ptr("MISSING")})
 			continue
