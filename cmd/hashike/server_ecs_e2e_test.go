@@ -140,7 +140,8 @@ func (w *ecsWorld) startServer(name string) *replica {
 	a := &app{stdin: strings.NewReader(""), stdout: stdout, stderr: stderr, clock: hashike.SystemClock{},
 		lookupEnv: func(string) (string, bool) { return "", false },
 		ecsConfig: func() ecs.Config {
-			return ecs.Config{ECS: w.cloud.ECS(), AutoScaling: w.cloud.AutoScaling(), Logs: w.cloud.Logs(),
+			dead := func() bool { return !w.alive(self) }
+			return ecs.Config{ECS: mortalECS{w.cloud.ECS(), dead}, AutoScaling: mortalAutoScaling{w.cloud.AutoScaling(), dead}, Logs: w.cloud.Logs(),
 				PollMin: 10 * time.Millisecond, PollMax: 100 * time.Millisecond, LogPoll: 20 * time.Millisecond}
 		},
 		replica: &self, alive: w.alive,
@@ -192,8 +193,40 @@ func (w *ecsWorld) startServer(name string) *replica {
 	}
 }
 
+// mortalECS and mortalAutoScaling are a replica's clients of the fake cloud: once the replica
+// is killed, the calls that would change the cloud (RunTask, SetDesiredCapacity) never reach
+// it, as a process killed with SIGKILL makes no more calls; they wait for their context to
+// end. Without them a killed replica's start, still waiting for capacity until its shutdown
+// timeout, could start a second task once the instance registered.
+type mortalECS struct {
+	ecs.ECSAPI
+	dead func() bool
+}
+
+func (m mortalECS) RunTask(ctx context.Context, in *awsecs.RunTaskInput, opts ...func(*awsecs.Options)) (*awsecs.RunTaskOutput, error) {
+	if m.dead() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return m.ECSAPI.RunTask(ctx, in, opts...)
+}
+
+type mortalAutoScaling struct {
+	ecs.AutoScalingAPI
+	dead func() bool
+}
+
+func (m mortalAutoScaling) SetDesiredCapacity(ctx context.Context, in *autoscaling.SetDesiredCapacityInput, opts ...func(*autoscaling.Options)) (*autoscaling.SetDesiredCapacityOutput, error) {
+	if m.dead() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return m.AutoScalingAPI.SetDesiredCapacity(ctx, in, opts...)
+}
+
 // kill makes the replica die as a process killed with SIGKILL does, as far as the others can
-// tell: its process is gone, and it writes nothing to the database any more. Its API still
+// tell: its process is gone, it writes nothing to the database any more, and it starts no
+// task and scales no group (mortalECS). Its API still
 // answers reads until the test cancels it (replica.cancel), which stops everything it does.
 func (w *ecsWorld) kill(r *replica) {
 	w.mu.Lock()
