@@ -92,7 +92,9 @@ func TestWireServerErrorsEndAtCapacityTimeout(t *testing.T) {
 	srv, runTasks := startServer(t, func(w http.ResponseWriter, _ int32) { serverError(w) })
 	b := ecs.New(ecs.Config{ECS: retryingECS(srv), PollMin: 10 * time.Millisecond, PollMax: 100 * time.Millisecond})
 	spec := job(64, "exit", "0")
-	spec.ECS = &hashike.ECSOptions{CapacityTimeout: hashike.Duration(time.Second)}
+	// 3 s, not less: under -race on a loaded machine the calls before RunTask's first answer
+	// took most of a 1 s timeout, and the error then rightly said RunTask had not answered.
+	spec.ECS = &hashike.ECSOptions{CapacityTimeout: hashike.Duration(3 * time.Second)}
 	began := time.Now()
 	_, err := b.Start(tctx(t), hashike.StartRequest{RunID: newRunID(), Spec: spec})
 	took := time.Since(began)
@@ -105,6 +107,6 @@ func TestWireServerErrorsEndAtCapacityTimeout(t *testing.T) {
 	}
 	// A bound, not a speed: without it one call's SDK retries alone could take a minute.
 	if took > 15*time.Second {
-		t.Fatalf("Start gave up after %s with a capacity timeout of 1s", took)
+		t.Fatalf("Start gave up after %s with a capacity timeout of 3s", took)
 	}
 }
