@@ -44,7 +44,7 @@ type Remaining struct {
 // RESOURCE:MEMORY: the memory) but not which one an instance short of both gives; here CPU
 // is checked first, in the order ECS's placement docs list the requirements (CPU, GPU,
 // memory, ports) and its failure-reasons page lists the reasons. The simulator and the ECS
-// fake (ecs/ecsfake) both answer with it, so they agree. Instance is its index in the slice
+// fake (internal/awsfake) both answer with it, so they agree. Instance is its index in the slice
 // given to Place.
 type PlacementFailure struct {
 	Instance int

@@ -4,7 +4,7 @@
 // with StopTask, keeping the run-and-wait contract of the local backend.
 //
 // It reaches AWS only through the narrow interfaces below, which the SDK's clients satisfy;
-// tests put the stateful fake of package ecsfake behind them.
+// tests put the stateful fake of package awsfake behind them.
 package ecs
 
 import (

@@ -20,7 +20,7 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/ecs"
-	"github.com/hashike/hashike/ecs/ecsfake"
+	"github.com/hashike/hashike/internal/awsfake"
 )
 
 func intp(v int) *int { return &v }
@@ -79,7 +79,7 @@ func waitRef(t *testing.T, b *ecs.Backend, ref hashike.TaskRef) (hashike.TaskSta
 // per-run overrides (hashike run's command after --, -e, --cpu, --memory) ride as RunTask
 // containerOverrides on the file's revision.
 func TestRegisterOnlyWhenChanged(t *testing.T) {
-	cloud := newCloud(t, ecsfake.Options{})
+	cloud := newCloud(t, awsfake.Options{})
 	cloud.AddInstance("default", 4096, 8192)
 	file := func(cpu, mem hashike.TaskSize, env []hashike.KeyValuePair, cmd ...string) hashike.JobSpec {
 		s := job(64, cmd...)
@@ -156,7 +156,7 @@ func TestRegisterOnlyWhenChanged(t *testing.T) {
 }
 
 // revisionCanonical is the canonical form of a registered revision.
-func revisionCanonical(t *testing.T, cloud *ecsfake.Cloud, arn string) string {
+func revisionCanonical(t *testing.T, cloud *awsfake.Cloud, arn string) string {
 	t.Helper()
 	out, err := cloud.ECS().DescribeTaskDefinition(context.Background(), &awsecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn)})
 	if err != nil {
@@ -192,7 +192,7 @@ func fileCanonical(t *testing.T, spec *hashike.JobSpec) string {
 }
 
 func TestRegisterRetriesConcurrentAttempts(t *testing.T) {
-	cloud := newCloud(t, ecsfake.Options{})
+	cloud := newCloud(t, awsfake.Options{})
 	cloud.AddInstance("default", 4096, 8192)
 	cloud.FailRegister(3)
 	st, _ := runToEnd(t, ecs.New(fastConfig(cloud)), job(64, "exit", "0"))
@@ -205,7 +205,7 @@ func TestRegisterRetriesConcurrentAttempts(t *testing.T) {
 }
 
 func TestCapacityAppearsWhileWaiting(t *testing.T) {
-	cloud := newCloud(t, ecsfake.Options{})
+	cloud := newCloud(t, awsfake.Options{})
 	cloud.AddInstance("default", 1024, 128)
 	var said syncBuffer
 	cfg := fastConfig(cloud)
@@ -257,7 +257,7 @@ func (s *syncBuffer) String() string {
 }
 
 func TestCapacityTimeoutIsStartError(t *testing.T) {
-	cloud := newCloud(t, ecsfake.Options{})
+	cloud := newCloud(t, awsfake.Options{})
 	cloud.AddInstance("default", 1024, 128)
 	spec := job(512, "exit", "0")
 	spec.ECS = &hashike.ECSOptions{CapacityTimeout: hashike.Duration(200 * time.Millisecond)}
@@ -272,7 +272,7 @@ func TestCapacityTimeoutIsStartError(t *testing.T) {
 }
 
 func TestProvisioningTimeoutStopsTask(t *testing.T) {
-	cloud := newCloud(t, ecsfake.Options{})
+	cloud := newCloud(t, awsfake.Options{})
 	cloud.AddAutoScalingGroup("cp-asg", "default", 0, 0, 0, 1024, 2048, 0)
 	cloud.AddCapacityProvider("default", "cp", "cp-asg")
 	spec := job(512, "exit", "0")
@@ -302,7 +302,7 @@ func TestProvisioningTimeoutStopsTask(t *testing.T) {
 	}
 }
 
-func desired(t *testing.T, cloud *ecsfake.Cloud, group string) int {
+func desired(t *testing.T, cloud *awsfake.Cloud, group string) int {
 	out, err := cloud.AutoScaling().DescribeAutoScalingGroups(context.Background(), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{group}})
 	if err != nil || len(out.AutoScalingGroups) != 1 {
 		t.Fatalf("describe group: %v", err)
@@ -311,7 +311,7 @@ func desired(t *testing.T, cloud *ecsfake.Cloud, group string) int {
 }
 
 func TestScaleOutOneInstancePerTask(t *testing.T) {
-	cloud := newCloud(t, ecsfake.Options{})
+	cloud := newCloud(t, awsfake.Options{})
 	cloud.AddAutoScalingGroup("asg", "default", 0, 5, 0, 1024, 1024, 50*time.Millisecond)
 	b := ecs.New(fastConfig(cloud))
 	spec := job(1024, "sleep", "500ms", "exit", "0")
@@ -334,7 +334,7 @@ func TestScaleOutOneInstancePerTask(t *testing.T) {
 }
 
 func TestScaleOutNeverAboveMax(t *testing.T) {
-	cloud := newCloud(t, ecsfake.Options{})
+	cloud := newCloud(t, awsfake.Options{})
 	cloud.AddAutoScalingGroup("asg", "default", 0, 1, 0, 1024, 1024, 20*time.Millisecond)
 	b := ecs.New(fastConfig(cloud))
 	long := job(1024, "sleep", "3s")
@@ -361,7 +361,7 @@ func TestScaleOutNeverAboveMax(t *testing.T) {
 }
 
 func TestFailuresAfterRunTask(t *testing.T) {
-	cloud := newCloud(t, ecsfake.Options{})
+	cloud := newCloud(t, awsfake.Options{})
 	cloud.AddInstance("default", 4096, 8192)
 	b := ecs.New(fastConfig(cloud))
 	secret := job(64, "env", "X")
@@ -387,7 +387,7 @@ func TestFailuresAfterRunTask(t *testing.T) {
 }
 
 func TestThrottledDescribeTasksAndGetLogEvents(t *testing.T) {
-	cloud := newCloud(t, ecsfake.Options{Throttle: map[string]ecsfake.Rate{
+	cloud := newCloud(t, awsfake.Options{Throttle: map[string]awsfake.Rate{
 		"DescribeTasks": {PerSecond: 20, Burst: 1},
 		"GetLogEvents":  {PerSecond: 20, Burst: 2},
 	}})
@@ -425,7 +425,7 @@ func (l *lossy) RunTask(ctx context.Context, in *awsecs.RunTaskInput, opt ...fun
 }
 
 func TestRetriedRunTaskStartsOneTask(t *testing.T) {
-	cloud := newCloud(t, ecsfake.Options{})
+	cloud := newCloud(t, awsfake.Options{})
 	cloud.AddInstance("default", 4096, 8192)
 	cfg := fastConfig(cloud)
 	cfg.ECS = &lossy{ECSAPI: cloud.ECS()}
@@ -439,7 +439,7 @@ func TestRetriedRunTaskStartsOneTask(t *testing.T) {
 }
 
 func TestForgottenTaskIsNotFound(t *testing.T) {
-	cloud := newCloud(t, ecsfake.Options{ForgetAfter: 50 * time.Millisecond})
+	cloud := newCloud(t, awsfake.Options{ForgetAfter: 50 * time.Millisecond})
 	cloud.AddInstance("default", 4096, 8192)
 	b := ecs.New(fastConfig(cloud))
 	id := newRunID()
@@ -463,7 +463,7 @@ func TestForgottenTaskIsNotFound(t *testing.T) {
 }
 
 func TestLateStreamAndLateEventsAllRead(t *testing.T) {
-	cloud := newCloud(t, ecsfake.Options{LogStreamDelay: 300 * time.Millisecond, LogDeliveryDelay: 250 * time.Millisecond})
+	cloud := newCloud(t, awsfake.Options{LogStreamDelay: 300 * time.Millisecond, LogDeliveryDelay: 250 * time.Millisecond})
 	cloud.AddInstance("default", 4096, 8192)
 	cfg := fastConfig(cloud)
 	cfg.LogPoll = 150 * time.Millisecond
@@ -474,7 +474,7 @@ func TestLateStreamAndLateEventsAllRead(t *testing.T) {
 }
 
 func TestPollerBatchesDescribeTasks(t *testing.T) {
-	cloud := newCloud(t, ecsfake.Options{})
+	cloud := newCloud(t, awsfake.Options{})
 	cloud.AddInstance("default", 1<<20, 1<<20)
 	cfg := fastConfig(cloud)
 	cfg.PollMin, cfg.PollMax = 20*time.Millisecond, 200*time.Millisecond
@@ -512,7 +512,7 @@ func TestPollerBatchesDescribeTasks(t *testing.T) {
 // Events that CloudWatch shows more than two log polls after the task stopped are still read:
 // the follower keeps reading for a grace period after STOPPED, not just two empty pages.
 func TestEventsShownLongAfterStopAreRead(t *testing.T) {
-	cloud := newCloud(t, ecsfake.Options{LogDeliveryDelay: 180 * time.Millisecond})
+	cloud := newCloud(t, awsfake.Options{LogDeliveryDelay: 180 * time.Millisecond})
 	cloud.AddInstance("default", 4096, 8192)
 	cfg := fastConfig(cloud)
 	cfg.LogPoll = 50 * time.Millisecond // two empty pages take 100 ms; the grace is 250 ms
@@ -529,13 +529,13 @@ func (f failingAfterStart) RunTask(ctx context.Context, in *awsecs.RunTaskInput,
 	if _, err := f.ECSAPI.RunTask(ctx, in, opt...); err != nil {
 		return nil, err
 	}
-	return nil, ecsfake.ServerError()
+	return nil, awsfake.ServerError()
 }
 
 // Server errors until the capacity timeout, but the task was started by a call whose answer was
 // lost: Start returns that task rather than a failure, so that it does not run unknown.
 func TestServerErrorsAfterAStartedTaskReturnIt(t *testing.T) {
-	cloud := newCloud(t, ecsfake.Options{})
+	cloud := newCloud(t, awsfake.Options{})
 	cloud.AddInstance("default", 4096, 8192)
 	cfg := fastConfig(cloud)
 	cfg.ECS = failingAfterStart{cloud.ECS()}

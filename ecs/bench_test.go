@@ -10,7 +10,7 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/ecs"
-	"github.com/hashike/hashike/ecs/ecsfake"
+	"github.com/hashike/hashike/internal/awsfake"
 )
 
 // BenchmarkPoller200 waits for 200 concurrent runs in one process on the fake, with the
@@ -31,7 +31,7 @@ func BenchmarkPoller200(b *testing.B) {
 		scale = 20
 	)
 	for b.Loop() {
-		cloud := newCloud(b, ecsfake.Options{})
+		cloud := newCloud(b, awsfake.Options{})
 		cloud.AddInstance("default", 1<<20, 1<<20)
 		cfg := fastConfig(cloud)
 		cfg.PollMin, cfg.PollMax = time.Second/scale, 15*time.Second/scale

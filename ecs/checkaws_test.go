@@ -13,7 +13,7 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/ecs"
-	"github.com/hashike/hashike/ecs/ecsfake"
+	"github.com/hashike/hashike/internal/awsfake"
 )
 
 const (
@@ -26,9 +26,9 @@ const (
 )
 
 // checkAWSCloud holds what checkAWSSpec references, plus a few things it does not.
-func checkAWSCloud(t *testing.T) *ecsfake.Cloud {
+func checkAWSCloud(t *testing.T) *awsfake.Cloud {
 	t.Helper()
-	c := ecsfake.New(ecsfake.Options{})
+	c := awsfake.New(awsfake.Options{})
 	t.Cleanup(c.Close)
 	c.AddRole("report-task")
 	c.AddRole("ecsTaskExecutionRole")
@@ -41,7 +41,7 @@ func checkAWSCloud(t *testing.T) *ecsfake.Cloud {
 	return c
 }
 
-func clientsOf(c *ecsfake.Cloud) ecs.AWSClients {
+func clientsOf(c *awsfake.Cloud) ecs.AWSClients {
 	return ecs.AWSClients{IAM: c.IAM(), SecretsManager: c.SecretsManager(), SSM: c.SSM(), LogGroups: c.LogGroups(), Region: "us-east-1"}
 }
 
@@ -96,7 +96,7 @@ func TestCheckAWS(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		spec  func(*hashike.JobSpec)
-		cloud func(*ecsfake.Cloud)
+		cloud func(*awsfake.Cloud)
 		want  []awsProblem
 	}{
 		{name: "everything exists"},
@@ -162,7 +162,7 @@ func TestCheckAWS(t *testing.T) {
 		},
 		{
 			name:  "IAM access denied: a warning naming the permission",
-			cloud: func(c *ecsfake.Cloud) { c.DenyAccess("GetRole") },
+			cloud: func(c *awsfake.Cloud) { c.DenyAccess("GetRole") },
 			want: []awsProblem{
 				awsWarn("taskDefinition.taskRoleArn", "cannot verify that role report-task exists: iam:GetRole is not allowed (AccessDenied)"),
 				awsWarn("taskDefinition.executionRoleArn", "iam:GetRole is not allowed"),
@@ -170,7 +170,7 @@ func TestCheckAWS(t *testing.T) {
 		},
 		{
 			name: "Secrets Manager, SSM and Logs access denied",
-			cloud: func(c *ecsfake.Cloud) {
+			cloud: func(c *awsfake.Cloud) {
 				c.DenyAccess("DescribeSecret")
 				c.DenyAccess("GetParameters")
 				c.DenyAccess("DescribeLogGroups")
@@ -183,7 +183,7 @@ func TestCheckAWS(t *testing.T) {
 		},
 		{
 			name: "a lookup that fails otherwise is an error",
-			cloud: func(c *ecsfake.Cloud) {
+			cloud: func(c *awsfake.Cloud) {
 				c.FailNext("DescribeSecret", &smithy.GenericAPIError{Code: "InternalServiceError", Message: "boom", Fault: smithy.FaultServer})
 			},
 			want: []awsProblem{awsErr(secret0, "cannot verify that Secrets Manager secret "+caSecret+" exists: api error InternalServiceError: boom")},

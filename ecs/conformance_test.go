@@ -7,7 +7,7 @@ import (
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/backendtest"
 	"github.com/hashike/hashike/ecs"
-	"github.com/hashike/hashike/ecs/ecsfake"
+	"github.com/hashike/hashike/internal/awsfake"
 )
 
 // testLogs is the log configuration the conformance suite's containers get: the suite's
@@ -17,16 +17,16 @@ var testLogs = &hashike.LogConfiguration{LogDriver: "awslogs", Options: map[stri
 }}
 
 // newCloud returns a fake with a cluster "default" of one large EC2 instance.
-func newCloud(t testing.TB, opts ecsfake.Options) *ecsfake.Cloud {
+func newCloud(t testing.TB, opts awsfake.Options) *awsfake.Cloud {
 	t.Helper()
-	cloud := ecsfake.New(opts)
+	cloud := awsfake.New(opts)
 	t.Cleanup(cloud.Close)
 	cloud.AddCluster("default")
 	return cloud
 }
 
 // fastConfig is a backend configuration on cloud with test-sized polling.
-func fastConfig(cloud *ecsfake.Cloud) ecs.Config {
+func fastConfig(cloud *awsfake.Cloud) ecs.Config {
 	return ecs.Config{
 		ECS: cloud.ECS(), AutoScaling: cloud.AutoScaling(), Logs: cloud.Logs(),
 		PollMin: 10 * time.Millisecond, PollMax: 100 * time.Millisecond, LogPoll: 20 * time.Millisecond,
@@ -35,7 +35,7 @@ func fastConfig(cloud *ecsfake.Cloud) ecs.Config {
 }
 
 func TestConformance(t *testing.T) {
-	cloud := newCloud(t, ecsfake.Options{})
+	cloud := newCloud(t, awsfake.Options{})
 	cloud.AddInstance("default", 16384, 65536)
 	backendtest.Run(t, backendtest.Harness{
 		New:        func(t *testing.T) hashike.Backend { return ecs.New(fastConfig(cloud)) },

@@ -9,14 +9,14 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/ecs"
-	"github.com/hashike/hashike/ecs/ecsfake"
+	"github.com/hashike/hashike/internal/awsfake"
 )
 
 const eventsURL = "https://sqs.us-east-1.amazonaws.com/123456789012/hashike-events"
 
 // eventsCloud is a cloud with room for tasks and an events queue.
-func eventsCloud(t *testing.T) *ecsfake.Cloud {
-	cloud := newCloud(t, ecsfake.Options{})
+func eventsCloud(t *testing.T) *awsfake.Cloud {
+	cloud := newCloud(t, awsfake.Options{})
 	cloud.AddInstance("default", 16384, 65536)
 	cloud.AddEventsQueue(eventsURL)
 	return cloud
@@ -100,7 +100,7 @@ func TestEventsEndTheWait(t *testing.T) {
 func TestPollingWhenEventsAreLost(t *testing.T) {
 	t.Run("dropped", func(t *testing.T) {
 		cloud := eventsCloud(t)
-		cloud.SetEventDelivery(eventsURL, ecsfake.EventDelivery{Drop: func(ecsfake.Event) bool { return true }})
+		cloud.SetEventDelivery(eventsURL, awsfake.EventDelivery{Drop: func(awsfake.Event) bool { return true }})
 		cfg := fastConfig(cloud)
 		cfg.SQS = cloud.SQS()
 		cfg.EventsPoll = 200 * time.Millisecond
@@ -115,7 +115,7 @@ func TestPollingWhenEventsAreLost(t *testing.T) {
 	})
 	t.Run("late", func(t *testing.T) {
 		cloud := eventsCloud(t)
-		cloud.SetEventDelivery(eventsURL, ecsfake.EventDelivery{Delay: time.Hour})
+		cloud.SetEventDelivery(eventsURL, awsfake.EventDelivery{Delay: time.Hour})
 		cfg := fastConfig(cloud)
 		cfg.SQS = cloud.SQS()
 		cfg.EventsPoll = 200 * time.Millisecond
@@ -129,8 +129,8 @@ func TestPollingWhenEventsAreLost(t *testing.T) {
 		// EventsPoll of an hour: only the normal poll interval, used while the queue fails,
 		// can end the wait.
 		cloud := eventsCloud(t)
-		cloud.SetEventDelivery(eventsURL, ecsfake.EventDelivery{Drop: func(ecsfake.Event) bool { return true }})
-		cloud.SetThrottle("ReceiveMessage", ecsfake.Rate{PerSecond: 1e-9})
+		cloud.SetEventDelivery(eventsURL, awsfake.EventDelivery{Drop: func(awsfake.Event) bool { return true }})
+		cloud.SetThrottle("ReceiveMessage", awsfake.Rate{PerSecond: 1e-9})
 		cfg := fastConfig(cloud)
 		cfg.SQS = cloud.SQS()
 		cfg.EventsPoll = time.Hour
@@ -176,7 +176,7 @@ func event(ref hashike.TaskRef, at time.Time, version int64, lastStatus string, 
 // nothing, whichever source told the newer state.
 func TestStaleEventsIgnored(t *testing.T) {
 	cloud := eventsCloud(t)
-	cloud.SetEventDelivery(eventsURL, ecsfake.EventDelivery{Drop: func(ecsfake.Event) bool { return true }})
+	cloud.SetEventDelivery(eventsURL, awsfake.EventDelivery{Drop: func(awsfake.Event) bool { return true }})
 	cfg := fastConfig(cloud)
 	cfg.SQS = cloud.SQS()
 	cfg.PollMin, cfg.PollMax = time.Hour, time.Hour

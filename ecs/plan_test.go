@@ -5,11 +5,11 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/ecs"
-	"github.com/hashike/hashike/ecs/ecsfake"
+	"github.com/hashike/hashike/internal/awsfake"
 )
 
 func TestPlanReadsOnlyAndSaysRegisterOrReuse(t *testing.T) {
-	cloud := newCloud(t, ecsfake.Options{})
+	cloud := newCloud(t, awsfake.Options{})
 	cloud.AddInstance("default", 4096, 8192)
 	spec := job(64, "exit", "0")
 	spec.ECS = &hashike.ECSOptions{LaunchType: "EC2", Tags: []hashike.Tag{{Key: "team", Value: "data"}}}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/ecs"
-	"github.com/hashike/hashike/ecs/ecsfake"
+	"github.com/hashike/hashike/internal/awsfake"
 	"github.com/hashike/hashike/runner"
 	"github.com/hashike/hashike/sqlite"
 )
@@ -19,7 +19,7 @@ import (
 // A whole run on ECS as `hashike run` does it: the runner, the SQLite history and the backend on
 // the fake. The history must keep what ECS forgets: ARN, placement, stop code, output.
 func TestRunOnECSIsRecorded(t *testing.T) {
-	cloud := newCloud(t, ecsfake.Options{})
+	cloud := newCloud(t, awsfake.Options{})
 	cloud.AddInstance("default", 4096, 8192)
 	store, err := sqlite.Open(filepath.Join(t.TempDir(), "h.db"))
 	if err != nil {
@@ -56,9 +56,9 @@ func TestRunOnECSIsRecorded(t *testing.T) {
 
 // capacityWait is a runner on the fake whose only instance is too small for job(512): every
 // RunTask answers RESOURCE:MEMORY, and the default capacity timeout (10 minutes) is far away.
-func capacityWait(t *testing.T) (*ecsfake.Cloud, *runner.Runner, *hashike.Run) {
+func capacityWait(t *testing.T) (*awsfake.Cloud, *runner.Runner, *hashike.Run) {
 	t.Helper()
-	cloud := newCloud(t, ecsfake.Options{})
+	cloud := newCloud(t, awsfake.Options{})
 	cloud.AddInstance("default", 1024, 128)
 	store, err := sqlite.Open(filepath.Join(t.TempDir(), "h.db"))
 	if err != nil {
@@ -82,7 +82,7 @@ type supervised struct {
 	err error
 }
 
-func awaitRunTasks(cloud *ecsfake.Cloud, n int) {
+func awaitRunTasks(cloud *awsfake.Cloud, n int) {
 	for cloud.Calls("RunTask") < n {
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -144,9 +144,9 @@ func TestStopRecordedDuringCapacityWaitStartsNothing(t *testing.T) {
 // runner rides out an unreachable platform by starting again; that must not restart the
 // capacity timeout.)
 func TestServerErrorsBoundedByCapacityTimeout(t *testing.T) {
-	cloud := newCloud(t, ecsfake.Options{})
+	cloud := newCloud(t, awsfake.Options{})
 	cloud.AddInstance("default", 4096, 8192)
-	cloud.FailAlways("RunTask", ecsfake.ServerError())
+	cloud.FailAlways("RunTask", awsfake.ServerError())
 	store, err := sqlite.Open(filepath.Join(t.TempDir(), "h.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,7 @@ package ecs_test
 
 // Wire-level tests: the real SDK clients talk to an httptest server through BaseEndpoint, so
 // what the backend sends and what it reads back are checked against the SDK's own serializers
-// and deserializers (that is, the service model), not against ecsfake. The server asserts the
+// and deserializers (that is, the service model), not against awsfake. The server asserts the
 // request body the SDK produced; canned responses under testdata/wire are written as the real
 // services answer (epoch-second timestamps in JSON, integers where the model has integers).
 

@@ -24,7 +24,7 @@
 // Launch 1 DescribeAutoScalingGroups and at most 1 SetDesiredCapacity.
 //
 // It reaches AWS only through the narrow interfaces ECSAPI and AutoScalingAPI, which the
-// SDK's clients satisfy; tests put the stateful fake of package ecs/ecsfake behind them.
+// SDK's clients satisfy; tests put the stateful fake of package internal/awsfake behind them.
 package ecsscale
 
 import (

@@ -15,8 +15,8 @@ import (
 
 	"github.com/hashike/hashike/autoscale"
 	"github.com/hashike/hashike/autoscale/clustertest"
-	"github.com/hashike/hashike/ecs/ecsfake"
 	"github.com/hashike/hashike/ecsscale"
+	"github.com/hashike/hashike/internal/awsfake"
 )
 
 var large = autoscale.InstanceType{Name: "c6i.large", CPU: 2048, MemoryMiB: 3800, OnDemandPrice: 0.085, SpotPrice: 0.034}
@@ -101,8 +101,8 @@ func clusterTask(at time.Duration, cpu, mem int, d time.Duration) clustertest.Ta
 	return clustertest.Task{At: at, CPU: cpu, MemoryMiB: mem, Duration: d}
 }
 
-// ecsfakeRate is a bucket of one call, refilled every ten minutes.
-func ecsfakeRate() ecsfake.Rate { return ecsfake.Rate{PerSecond: 1.0 / 600, Burst: 1} }
+// fakeRate is a bucket of one call, refilled every ten minutes.
+func fakeRate() awsfake.Rate { return awsfake.Rate{PerSecond: 1.0 / 600, Burst: 1} }
 
 // TestDrainALaunchingInstance: draining an instance not yet registered terminates it at
 // once and gives its place back (desired capacity decremented).
@@ -170,7 +170,7 @@ func TestThrottlingIsErrThrottled(t *testing.T) {
 	if d := desired(t, f); d != 0 {
 		t.Fatalf("desired %d after a throttled call", d)
 	}
-	f.cloud.SetThrottle("ListContainerInstances", ecsfakeRate())
+	f.cloud.SetThrottle("ListContainerInstances", fakeRate())
 	var errs []error
 	for range 3 {
 		if _, err := c.Snapshot(context.Background()); err != nil {

@@ -17,8 +17,8 @@ import (
 
 	"github.com/hashike/hashike/autoscale"
 	"github.com/hashike/hashike/autoscale/clustertest"
-	"github.com/hashike/hashike/ecs/ecsfake"
 	"github.com/hashike/hashike/ecsscale"
+	"github.com/hashike/hashike/internal/awsfake"
 )
 
 const (
@@ -30,8 +30,8 @@ const (
 
 // fake is the stateful fake with its clock and the adapter's view of its clients.
 type fake struct {
-	cloud *ecsfake.Cloud
-	clock *ecsfake.ManualClock
+	cloud *awsfake.Cloud
+	clock *awsfake.ManualClock
 	ecs   ecsscale.ECSAPI
 	as    ecsscale.AutoScalingAPI
 }
@@ -40,8 +40,8 @@ type fake struct {
 // take no time (a task's duration is the driver's: it stops the task when it is done).
 func newFake(t *testing.T) *fake {
 	t.Helper()
-	clock := ecsfake.NewManualClock(time.Unix(1e9, 0))
-	cloud := ecsfake.New(ecsfake.Options{Clock: clock, StepDelay: -1, LogStreamDelay: -1, LogDeliveryDelay: -1, Tick: time.Hour})
+	clock := awsfake.NewManualClock(time.Unix(1e9, 0))
+	cloud := awsfake.New(awsfake.Options{Clock: clock, StepDelay: -1, LogStreamDelay: -1, LogDeliveryDelay: -1, Tick: time.Hour})
 	t.Cleanup(cloud.Close)
 	cloud.AddCluster(clusterName)
 	f := &fake{cloud: cloud, clock: clock}

@@ -2,7 +2,7 @@ package ecsscale_test
 
 // Wire-level tests: the real SDK clients (ecs and autoscaling) talk to an httptest server
 // through BaseEndpoint, so what the adapter sends and what it reads back are checked against
-// the SDK's own serializers and deserializers (the service model), not against ecsfake.
+// the SDK's own serializers and deserializers (the service model), not against awsfake.
 // Canned answers under testdata/wire are written as the services answer.
 
 import (
@@ -28,8 +28,8 @@ import (
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/hashike/hashike/autoscale"
-	"github.com/hashike/hashike/ecs/ecsfake"
 	"github.com/hashike/hashike/ecsscale"
+	"github.com/hashike/hashike/internal/awsfake"
 )
 
 // wireNow is when the wire tests' snapshots are taken: 5 minutes after the canned
@@ -193,7 +193,7 @@ func (w *wire) adapter(t *testing.T) *ecsscale.Cluster {
 			{Name: "m5a.large", CPU: 2048, MemoryMiB: 7680, OnDemandPrice: 0.086, SpotPrice: 0.037},
 		},
 		Pools: []ecsscale.Pool{{Name: "jobs", Group: "hashike-ecs"}},
-		Clock: ecsfake.NewManualClock(wireNow),
+		Clock: awsfake.NewManualClock(wireNow),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -58,7 +58,7 @@ type app struct {
 
 	// Seams for tests that run `hashike server` in process; nil in production.
 	// ecsConfig gives the ECS backend its clients and poll intervals instead of the SDK's
-	// configuration chain (a test points them at ecsfake, which is in process).
+	// configuration chain (a test points them at awsfake, which is in process).
 	ecsConfig func() ecs.Config
 	// replica and alive replace process.Self and process.Alive as the server's run owner and
 	// liveness check, so that one process can hold several replicas and let one die.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/ecs"
-	"github.com/hashike/hashike/ecs/ecsfake"
+	"github.com/hashike/hashike/internal/awsfake"
 	"github.com/hashike/hashike/runner"
 	"github.com/hashike/hashike/sqlite"
 )
@@ -19,7 +19,7 @@ import (
 // run --no-wait prints the run ID as soon as the detached supervisor has the run, not once ECS
 // has found capacity for its task: the supervisor waits, the command does not.
 func TestNoWaitDoesNotWaitForCapacity(t *testing.T) {
-	cloud := ecsfake.New(ecsfake.Options{})
+	cloud := awsfake.New(awsfake.Options{})
 	t.Cleanup(cloud.Close)
 	cloud.AddCluster("default")
 	cloud.AddInstance("default", 1024, 128) // too small: RunTask answers RESOURCE:MEMORY

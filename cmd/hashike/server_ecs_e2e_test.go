@@ -24,8 +24,8 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/ecs"
-	"github.com/hashike/hashike/ecs/ecsfake"
 	"github.com/hashike/hashike/httpapi"
+	"github.com/hashike/hashike/internal/awsfake"
 	"github.com/hashike/hashike/process"
 	"github.com/hashike/hashike/server"
 )
@@ -81,7 +81,7 @@ func (b *lockedBuffer) String() string {
 // are alive (the servers of one test share a host: a replica dies when the test says so).
 type ecsWorld struct {
 	t     *testing.T
-	cloud *ecsfake.Cloud
+	cloud *awsfake.Cloud
 	db    string
 	jobs  string
 
@@ -91,9 +91,9 @@ type ecsWorld struct {
 
 // newECSWorld makes the cloud (cluster jobs, no instances yet) and registers the report job
 // with capacity, memory (MiB) and command.
-func newECSWorld(t *testing.T, opts ecsfake.Options, capacity string, memory int, command string) *ecsWorld {
+func newECSWorld(t *testing.T, opts awsfake.Options, capacity string, memory int, command string) *ecsWorld {
 	t.Helper()
-	cloud := ecsfake.New(opts)
+	cloud := awsfake.New(opts)
 	t.Cleanup(cloud.Close)
 	cloud.AddCluster("jobs")
 	dir := t.TempDir()
@@ -404,7 +404,7 @@ func transitionTo(t *testing.T, run *hashike.Run, s hashike.RunState) hashike.Tr
 	return hashike.Transition{}
 }
 
-func desiredCapacity(t *testing.T, cloud *ecsfake.Cloud, group string) int {
+func desiredCapacity(t *testing.T, cloud *awsfake.Cloud, group string) int {
 	t.Helper()
 	out, err := cloud.AutoScaling().DescribeAutoScalingGroups(context.Background(), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{group}})
 	if err != nil || len(out.AutoScalingGroups) != 1 {
@@ -414,7 +414,7 @@ func desiredCapacity(t *testing.T, cloud *ecsfake.Cloud, group string) int {
 }
 
 // instancesRegistered returns when each container instance of cluster jobs registered, by ARN.
-func instancesRegistered(t *testing.T, cloud *ecsfake.Cloud) map[string]time.Time {
+func instancesRegistered(t *testing.T, cloud *awsfake.Cloud) map[string]time.Time {
 	t.Helper()
 	ctx := context.Background()
 	cluster := "jobs"
@@ -445,7 +445,7 @@ func TestServerOnECSWaitsForCapacityScalesOutAndRuns(t *testing.T) {
 	const registerDelay = 500 * time.Millisecond
 	for _, tc := range []struct {
 		name     string
-		opts     ecsfake.Options
+		opts     awsfake.Options
 		capacity string
 		provider bool // the group is behind capacity provider jobs-cp
 		memory   int
@@ -455,7 +455,7 @@ func TestServerOnECSWaitsForCapacityScalesOutAndRuns(t *testing.T) {
 	}{
 		{name: "empty cluster, hashike scales out", capacity: hakoScaleOut, memory: 512, runs: 1, sleep: "100ms"},
 		{name: "full cluster, hashike scales out", capacity: hakoScaleOut, memory: 1536, desired: 1, runs: 2, sleep: "2s"},
-		{name: "empty cluster, capacity provider", opts: ecsfake.Options{ManagedScalingDelay: 100 * time.Millisecond},
+		{name: "empty cluster, capacity provider", opts: awsfake.Options{ManagedScalingDelay: 100 * time.Millisecond},
 			capacity: capacityProvider, provider: true, memory: 512, runs: 1, sleep: "100ms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -595,7 +595,7 @@ func TestServerOnECSReattachesAfterReplicaDies(t *testing.T) {
 		{name: "during the capacity wait, after the scale-out", registerDelay: 500 * time.Millisecond, scaled: true, at: hashike.StatePending},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newECSWorld(t, ecsfake.Options{}, hakoScaleOut, 512, `[print, "1", "started", sleep, 2s, print, "1", "finished", exit, "0"]`)
+			w := newECSWorld(t, awsfake.Options{}, hakoScaleOut, 512, `[print, "1", "started", sleep, 2s, print, "1", "finished", exit, "0"]`)
 			w.cloud.AddAutoScalingGroup("jobs-asg", "jobs", 0, 3, tc.desired, 1024, 2048, tc.registerDelay)
 			a := w.startServer("a")
 			if tc.killWhen != nil {
@@ -691,7 +691,7 @@ func TestServerOnECSCancel(t *testing.T) {
 		{name: "while the task runs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newECSWorld(t, ecsfake.Options{}, hakoScaleOut, 512, `[print, "1", "started", sleep, 5m]`)
+			w := newECSWorld(t, awsfake.Options{}, hakoScaleOut, 512, `[print, "1", "started", sleep, 5m]`)
 			desired, delay := 1, time.Duration(0)
 			if tc.waiting {
 				desired, delay = 0, 500*time.Millisecond

@@ -1,4 +1,4 @@
-package ecsfake
+package awsfake
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package ecsfake
+package awsfake
 
 import "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 

@@ -1,7 +1,7 @@
-// Package ecsfake is a stateful, in-memory fake of the parts of Amazon ECS, EC2 Auto Scaling,
+// Package awsfake is a stateful, in-memory fake of the parts of Amazon ECS, EC2 Auto Scaling,
 // CloudWatch Logs and Amazon SQS (with EventBridge's task state change events) that hashike's
-// ecs backend relies on. It stands behind the narrow interfaces of package ecs (ECSAPI,
-// AutoScalingAPI, LogsAPI, SQSAPI) and models the real services'
+// AWS adapters rely on: the ecs backend and the ecsscale autoscaler. It stands behind their
+// narrow interfaces (ecs.ECSAPI, AutoScalingAPI, LogsAPI, SQSAPI; ecsscale's) and models the real services'
 // behaviour, failures included: binpack placement with RESOURCE:* failures, capacity
 // providers and PROVISIONING tasks, the task lifecycle with its timestamps and stop codes,
 // clientToken idempotency, STOPPED tasks forgotten after an hour, throttling, and awslogs
@@ -13,7 +13,7 @@
 // branch on them as they would on the real ones.
 //
 // It is for tests only: no production code imports it.
-package ecsfake
+package awsfake
 
 import (
 	"context"

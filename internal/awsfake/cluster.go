@@ -1,4 +1,4 @@
-package ecsfake
+package awsfake
 
 import (
 	"context"
@@ -89,7 +89,7 @@ func (c *Cloud) AddInstance(cluster string, cpu, memMiB int) string {
 	defer c.mu.Unlock()
 	cl := c.clusters[cluster]
 	if cl == nil {
-		panic("ecsfake: AddInstance: no cluster " + cluster)
+		panic("awsfake: AddInstance: no cluster " + cluster)
 	}
 	return c.registerInstance(cl, "", fmt.Sprintf("i-%s", c.hexID(17)), cpu, memMiB).arn
 }
@@ -116,7 +116,7 @@ func (c *Cloud) AddCapacityProvider(cluster, name, asgName string) {
 	defer c.mu.Unlock()
 	cl := c.clusters[cluster]
 	if cl == nil {
-		panic("ecsfake: AddCapacityProvider: no cluster " + cluster)
+		panic("awsfake: AddCapacityProvider: no cluster " + cluster)
 	}
 	cl.providers[name] = asgName
 }
@@ -176,7 +176,7 @@ func (e ecsClient) ListContainerInstances(ctx context.Context, in *awsecs.ListCo
 		return nil, err
 	}
 	if in.Filter != nil {
-		return nil, apiError("InvalidParameterException", "ecsfake: cluster query language filters are not modelled")
+		return nil, apiError("InvalidParameterException", "awsfake: cluster query language filters are not modelled")
 	}
 	// Without a status, every instance but INACTIVE ones (the fake forgets those).
 	arns := make([]string, 0, len(cl.instances))
@@ -317,7 +317,7 @@ func (c *Cloud) AddAutoScalingGroup(name, cluster string, min, max, desired, ins
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.clusters[cluster] == nil {
-		panic("ecsfake: AddAutoScalingGroup: no cluster " + cluster)
+		panic("awsfake: AddAutoScalingGroup: no cluster " + cluster)
 	}
 	g := &asg{name: name, cluster: cluster, min: min, max: max, cpu: instanceCPU, mem: instanceMemMiB, registerDelay: registerDelay, created: c.clock.Now()}
 	c.asgs[name] = g
@@ -334,7 +334,7 @@ func (c *Cloud) FailLaunches(group, code string, n int) {
 	defer c.mu.Unlock()
 	g := c.asgs[group]
 	if g == nil {
-		panic("ecsfake: FailLaunches: no group " + group)
+		panic("awsfake: FailLaunches: no group " + group)
 	}
 	g.failLaunches, g.failCode = n, code
 }
@@ -398,7 +398,7 @@ func (c *Cloud) SetInstanceType(group, instanceType string) {
 	defer c.mu.Unlock()
 	g := c.asgs[group]
 	if g == nil {
-		panic("ecsfake: SetInstanceType: no group " + group)
+		panic("awsfake: SetInstanceType: no group " + group)
 	}
 	g.instanceType = instanceType
 	for _, m := range g.members {
@@ -471,7 +471,7 @@ func (a asClient) DescribeAutoScalingGroups(ctx context.Context, in *autoscaling
 		return nil, err
 	}
 	if len(in.Filters) > 0 {
-		return nil, apiError("ValidationError", "ecsfake: filters are not modelled")
+		return nil, apiError("ValidationError", "awsfake: filters are not modelled")
 	}
 	names := in.AutoScalingGroupNames
 	if len(names) == 0 {
@@ -637,14 +637,14 @@ func paginate(items []string, token *string, max *int32) ([]string, *string, err
 	}
 	start := 0
 	if token != nil && *token != "" {
-		if _, err := fmt.Sscanf(*token, "ecsfake-%d", &start); err != nil || start < 0 || start > len(items) {
+		if _, err := fmt.Sscanf(*token, "awsfake-%d", &start); err != nil || start < 0 || start > len(items) {
 			return nil, nil, apiError("InvalidParameterException", "Invalid nextToken.")
 		}
 	}
 	end := min(start+limit, len(items))
 	var next *string
 	if end < len(items) {
-		next = ptr(fmt.Sprintf("ecsfake-%d", end))
+		next = ptr(fmt.Sprintf("awsfake-%d", end))
 	}
 	return append([]string{}, items[start:end]...), next, nil
 }
