@@ -36,6 +36,12 @@ const (
 	StateLost RunState = "lost"
 )
 
+// ECS stop codes of a task whose instance was taken away: the job cannot be blamed.
+const (
+	StopCodeSpotInterruption  = "SpotInterruption"
+	StopCodeTerminationNotice = "TerminationNotice"
+)
+
 // RunStates lists every state, in life order.
 var RunStates = []RunState{
 	StateQueued, StatePending, StateRunning, StateStopping,
@@ -92,6 +98,11 @@ const (
 	StopInterrupt StopCause = "SIGINT"
 	StopTerminate StopCause = "SIGTERM"
 	StopUser      StopCause = "user" // `hashike stop`, or a cancel through the server's API
+	// StopInterruption: the platform is taking the task's instance away (an EC2 spot
+	// interruption warning, a scale-in lifecycle hook about to time out) and the autoscaler
+	// stopped the task before it did. The run ends lost: an infrastructure failure, retried
+	// without using up one of the job's attempts.
+	StopInterruption StopCause = "interruption"
 	// StopShutdown: the server stopped a run it could not leave running (not used today: a
 	// server that shuts down leaves its runs running and the next one adopts them).
 )
@@ -214,6 +225,13 @@ func Outcome(cause StopCause, timeout time.Duration, watched ContainerStatus, ta
 		return StateCanceled, ExitStatus{ContainerExitCode: watched.ExitCode, Code: ExitSIGTERM, Reason: "terminated (SIGTERM); the task was stopped"}
 	case StopUser:
 		return StateCanceled, ExitStatus{ContainerExitCode: watched.ExitCode, Code: ExitSIGTERM, Reason: "stopped on request (hashike stop, or a cancel through the server)"}
+	case StopInterruption:
+		return StateLost, ExitStatus{ContainerExitCode: watched.ExitCode, Code: ExitStartFailed,
+			Reason: "its instance was being taken away (" + task.StoppedReason + "); the task was stopped: an infrastructure failure"}
+	}
+	if task.StopCode == StopCodeSpotInterruption || task.StopCode == StopCodeTerminationNotice {
+		return StateLost, ExitStatus{ContainerExitCode: watched.ExitCode, Code: ExitStartFailed,
+			Reason: "its instance was taken away (" + task.StopCode + ": " + task.StoppedReason + "): an infrastructure failure"}
 	}
 	if watched.ExitCode == nil {
 		reason := watched.Reason

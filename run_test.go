@@ -53,6 +53,12 @@ func TestOutcome(t *testing.T) {
 		{"sigint", StopInterrupt, ContainerStatus{Name: "app", ExitCode: code(143)}, TaskStatus{}, StateCanceled, ExitSIGINT, "SIGINT"},
 		{"sigterm", StopTerminate, ContainerStatus{Name: "app", ExitCode: code(0)}, TaskStatus{}, StateCanceled, ExitSIGTERM, "SIGTERM"},
 		{"hashike stop", StopUser, ContainerStatus{Name: "app"}, TaskStatus{}, StateCanceled, ExitSIGTERM, "hashike stop"},
+		{"stopped ahead of a spot interruption", StopInterruption, ContainerStatus{Name: "app", ExitCode: code(143)},
+			TaskStatus{StoppedReason: "spot interruption of i-1"}, StateLost, ExitStartFailed, "spot interruption of i-1"},
+		{"killed by a spot reclaim", StopNone, ContainerStatus{Name: "app", ExitCode: code(137)},
+			TaskStatus{StopCode: StopCodeSpotInterruption, StoppedReason: "Your Spot Task was interrupted."}, StateLost, ExitStartFailed, "SpotInterruption"},
+		{"instance terminated under it", StopNone, ContainerStatus{Name: "app"},
+			TaskStatus{StopCode: StopCodeTerminationNotice, StoppedReason: "Host EC2 (instance i-1) terminated."}, StateLost, ExitStartFailed, "terminated"},
 	}
 	for _, tc := range cases {
 		state, exit := Outcome(tc.cause, 5*time.Second, tc.watched, tc.task)
