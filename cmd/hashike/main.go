@@ -116,8 +116,10 @@ func (a *app) rootCmd() *cobra.Command {
 		a.runCmd(), a.waitCmd(), a.logsCmd(), a.runsCmd(), a.describeCmd(), a.stopCmd(),
 		a.validateCmd(), a.superviseCmd(), a.serverCmd(), a.tokenCmd(),
 		a.enqueueCmd(), a.cancelCmd(), a.rerunCmd(), a.jobsCmd(), a.schedulesCmd(), a.queuesCmd(),
-		a.simCmd(),
+		a.simCmd(), a.versionCmd(),
 	)
+	root.Version = buildVersion().line()
+	root.SetVersionTemplate("{{.Version}}\n")
 	// cobra adds these when it executes; added now, their mistakes are usage errors too.
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
