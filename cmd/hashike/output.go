@@ -22,9 +22,11 @@ type printer struct {
 	mu       sync.Mutex
 	out, err *bufio.Writer
 	width    int // 0: no prefix
-	last     *bufio.Writer
-	stop     context.CancelFunc
-	done     chan struct{}
+	// timestamps starts each line with the time it was received (logs --timestamps).
+	timestamps bool
+	last       *bufio.Writer
+	stop       context.CancelFunc
+	done       chan struct{}
 }
 
 func newPrinter(stdout, stderr io.Writer, spec *hashike.JobSpec) *printer {
@@ -63,6 +65,10 @@ func (p *printer) entry(e hashike.LogEntry) {
 		p.last.Flush()
 	}
 	p.last = w
+	if p.timestamps {
+		w.WriteString(e.Time.UTC().Format(time.RFC3339Nano))
+		w.WriteByte(' ')
+	}
 	if p.width > 0 {
 		w.WriteString(e.Container)
 		w.WriteString(strings.Repeat(" ", p.width-len(e.Container)))
