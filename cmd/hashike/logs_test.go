@@ -97,3 +97,42 @@ func TestLogsOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestRunsOutputWide: runs -o wide adds where each run ran and at what size.
+func TestRunsOutputWide(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "h.db")
+	store, err := sqlite.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	now := time.Now().UTC()
+	id, _ := hashike.NewRunID(now, rand.Reader)
+	spec := hashike.JobSpec{Backend: "ecs", TaskDefinition: hashike.TaskDefinition{Family: "wide", Cpu: "512", Memory: "1024",
+		ContainerDefinitions: []hashike.ContainerDefinition{{Name: "app", Image: "x"}}}}
+	if _, _, err := store.CreateRun(ctx, &hashike.Run{ID: id, Spec: spec, State: hashike.StatePending, CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	task := &hashike.TaskRef{ID: "arn:aws:ecs:us-east-1:123456789012:task/jobs/abc", Cluster: "jobs", ContainerInstance: "arn:aws:ecs:us-east-1:123456789012:container-instance/jobs/ci1"}
+	if _, err := store.UpdateRun(ctx, id, hashike.RunUpdate{At: now, State: hashike.StateRunning, Task: task}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	env := map[string]string{"HASHIKE_DB": db, "HOME": t.TempDir()}
+	code, out, errOut := cli(t, env, "runs", "-o", "wide")
+	if code != 0 {
+		t.Fatalf("runs -o wide: exit %d, %s", code, errOut)
+	}
+	rows := strings.Split(strings.TrimSpace(out), "\n")
+	if len(rows) != 2 || strings.Join(strings.Fields(rows[0]), " ") != "RUN ID FAMILY STATE EXIT CREATED DURATION BACKEND CPU MEMORY TASK INSTANCE REASON" {
+		t.Fatalf("runs -o wide:\n%s", out)
+	}
+	for _, want := range []string{" ecs ", " 512 ", " 1024 ", task.ID, task.ContainerInstance} {
+		if !strings.Contains(rows[1], want) {
+			t.Errorf("row %q lacks %q", rows[1], want)
+		}
+	}
+	if code, _, errOut := cli(t, env, "runs", "-o", "tall"); code != 2 || !strings.Contains(errOut, "wide") {
+		t.Errorf("runs -o tall: exit %d, %q", code, errOut)
+	}
+}

@@ -54,8 +54,8 @@ ends with its next --cursor on stderr (in -o json, the page's "next").`,
 				}
 				f.Since = t
 			}
-			if output != "text" && output != "json" {
-				bad = append(bad, hashike.FieldError{Path: "--output", Message: "must be text or json"})
+			if output != "text" && output != "json" && output != "wide" {
+				bad = append(bad, hashike.FieldError{Path: "--output", Message: "must be text, wide or json"})
 			}
 			if len(bad) > 0 {
 				return &hashike.Error{Code: hashike.EInvalid, Message: "invalid flags", Fields: bad}
@@ -82,14 +82,15 @@ ends with its next --cursor on stderr (in -o json, the page's "next").`,
 				return writeJSON(a.stdout, server.RunPage{Runs: views})
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN ID\tFAMILY\tSTATE\tEXIT\tCREATED\tDURATION\tREASON")
+			wide := output == "wide"
+			fmt.Fprintln(tw, "RUN ID\tFAMILY\tSTATE\tEXIT\tCREATED\tDURATION"+wideHeader(wide)+"\tREASON")
 			for _, run := range runs {
 				exit, reason := "-", ""
 				if run.Exit != nil {
 					exit, reason = fmt.Sprint(run.Exit.Code), run.Exit.Reason
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", run.ID, run.Family, run.State, exit,
-					run.CreatedAt.Local().Format("2006-01-02 15:04:05"), duration(run, a.clock.Now()), reason)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s%s\t%s\n", run.ID, run.Family, run.State, exit,
+					run.CreatedAt.Local().Format("2006-01-02 15:04:05"), duration(run, a.clock.Now()), wideColumns(wide, run), reason)
 			}
 			return tw.Flush()
 		},
@@ -99,7 +100,7 @@ ends with its next --cursor on stderr (in -o json, the page's "next").`,
 	fl.StringVar(&family, "family", "", "only runs of this task definition family")
 	fl.StringVar(&since, "since", "", "only runs created since a duration ago (1h) or a time (RFC 3339)")
 	fl.IntVar(&limit, "limit", 50, "at most this many runs (0: all; with a server, a page of at most 500)")
-	fl.StringVarP(&output, "output", "o", "text", "text or json")
+	fl.StringVarP(&output, "output", "o", "text", "text, wide (adds backend, cpu, memory, task and instance) or json")
 	fl.StringVar(&job, "job", "", "with a server: only runs of this job")
 	fl.StringVar(&queue, "queue", "", "with a server: only runs of this queue")
 	fl.StringVar(&cursor, "cursor", "", "with a server: the page after this cursor (printed after the previous page)")
@@ -121,7 +122,8 @@ func (a *app) serverRuns(ctx context.Context, q httpapi.RunQuery, output string)
 		return writeJSON(a.stdout, page)
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN ID\tJOB\tQUEUE\tTRY\tSTATE\tEXIT\tCREATED\tDURATION\tREASON")
+	wide := output == "wide"
+	fmt.Fprintln(tw, "RUN ID\tJOB\tQUEUE\tTRY\tSTATE\tEXIT\tCREATED\tDURATION"+wideHeader(wide)+"\tREASON")
 	for _, run := range page.Runs {
 		exit, reason := "-", ""
 		if run.Exit != nil {
@@ -133,8 +135,8 @@ func (a *app) serverRuns(ctx context.Context, q httpapi.RunQuery, output string)
 		} else {
 			job += fmt.Sprintf(" v%d", run.JobVersion)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", run.ID, job, orDash(run.Queue), orDash(attemptText(run.Attempt)),
-			run.State, exit, run.CreatedAt.Local().Format("2006-01-02 15:04:05"), duration(run.Run, a.clock.Now()), reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\t%s\n", run.ID, job, orDash(run.Queue), orDash(attemptText(run.Attempt)),
+			run.State, exit, run.CreatedAt.Local().Format("2006-01-02 15:04:05"), duration(run.Run, a.clock.Now()), wideColumns(wide, run.Run), reason)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -186,4 +188,30 @@ func duration(run *hashike.Run, now time.Time) string {
 		end = *run.FinishedAt
 	}
 	return end.Sub(*run.StartedAt).Round(time.Millisecond).String()
+}
+
+// wideHeader and wideColumns are what --output wide adds, as kubectl's wide adds the node:
+// where the run ran and at what size.
+func wideHeader(wide bool) string {
+	if !wide {
+		return ""
+	}
+	return "\tBACKEND\tCPU\tMEMORY\tTASK\tINSTANCE"
+}
+
+func wideColumns(wide bool, run *hashike.Run) string {
+	if !wide {
+		return ""
+	}
+	res := run.Spec.Resources()
+	task, instance := "-", "-"
+	if run.Task != nil {
+		task = orDash(run.Task.ID)
+		instance = orDash(run.Task.ContainerInstance)
+	}
+	backend := run.Spec.Backend
+	if backend == "" {
+		backend = "local"
+	}
+	return fmt.Sprintf("\t%s\t%d\t%d\t%s\t%s", backend, res.CPU, res.MemoryMiB, task, instance)
 }
