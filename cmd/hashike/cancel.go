@@ -14,6 +14,8 @@ func (a *app) cancelCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "cancel RUN_ID",
 		Short: "Cancel a run on the server: take it out of its queue, or stop its task",
+		Example: `  hashike cancel 01JD3K
+  hashike cancel --reason 'wrong payload' 01JD3K`,
 		Long: `Cancel a run of the hashike server (HASHIKE_SERVER). A queued run is canceled at once;
 a started one is stopped (SIGTERM, then SIGKILL after the containers' stopTimeout) and ends
 canceled, exit 143, once its task has stopped. A canceled run is not retried.`,

@@ -17,7 +17,9 @@ func (a *app) describeCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "describe RUN_ID",
 		Short: "Show one run: state, exit, resources, containers and every state transition",
-		Args:  cobra.ExactArgs(1),
+		Example: `  hashike describe 01JD3K
+  hashike describe -o json 01JD3K | jq .exit`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.serverURL() != "" {
 				return a.serverDescribe(cmd.Context(), args[0], output)

@@ -29,6 +29,9 @@ func (a *app) enqueueCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "enqueue JOB",
 		Short: "Queue a run of a registered job on the server and print its run ID",
+		Example: `  hashike enqueue nightly-report
+  hashike enqueue resize-images --payload '{"bucket":"photos"}' --wait
+  hashike enqueue import --payload @payload.json --idempotency-key import-2026-12-06`,
 		Long: `Queue a run of JOB, a job registered on the hashike server (HASHIKE_SERVER), and
 print its run ID (-o json: the run).
 

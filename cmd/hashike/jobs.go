@@ -21,6 +21,8 @@ func (a *app) jobsCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "jobs",
 		Short: "List the jobs registered on the server (latest versions)",
+		Example: `  hashike jobs
+  hashike jobs -o json`,
 		Long: `List the jobs registered on the hashike server (HASHIKE_SERVER), each at its latest
 version. The subcommands show a job, register a new version from a file, and list a job's
 versions.`,
@@ -65,7 +67,9 @@ func (a *app) jobsShowCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "show JOB",
 		Short: "Show a job's definition (its latest version, or --version N)",
-		Args:  cobra.ExactArgs(1),
+		Example: `  hashike jobs show nightly-report
+  hashike jobs show nightly-report --version 3`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
@@ -116,8 +120,9 @@ func (a *app) jobsShowCmd() *cobra.Command {
 func (a *app) jobsRegisterCmd() *cobra.Command {
 	var output string
 	c := &cobra.Command{
-		Use:   "register JOB FILE",
-		Short: "Register FILE (YAML or JSON) as the job's next version",
+		Use:     "register JOB FILE",
+		Short:   "Register FILE (YAML or JSON) as the job's next version",
+		Example: `  hashike jobs register nightly-report jobs/nightly-report.yaml`,
 		Long: `Send FILE, a job definition (a job file of hashike run plus queue, priority,
 retryStrategy, schedule, notifications...), to the server as JOB's next version. A file
 equal to the latest version registers nothing. The server refuses templates ({{ env }})
@@ -164,9 +169,10 @@ and task definition files named by path: what it registers must not read its mac
 func (a *app) jobsVersionsCmd() *cobra.Command {
 	var output string
 	c := &cobra.Command{
-		Use:   "versions JOB",
-		Short: "List a job's versions, newest first",
-		Args:  cobra.ExactArgs(1),
+		Use:     "versions JOB",
+		Short:   "List a job's versions, newest first",
+		Example: `  hashike jobs versions nightly-report`,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err

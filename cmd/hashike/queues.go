@@ -14,6 +14,8 @@ func (a *app) queuesCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "queues",
 		Short: "List the server's queues with their caps and counts",
+		Example: `  hashike queues
+  hashike queues -o json`,
 		Long: `List the queues of the hashike server (HASHIKE_SERVER): each one's concurrency cap
 (MAX, "-" for none), whether it is paused, and how many runs wait in it and are active.`,
 		Args: cobra.NoArgs,
@@ -53,7 +55,9 @@ func (a *app) queueSetCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "set QUEUE --max-concurrency N",
 		Short: "Set a queue's concurrency cap (0: none); it keeps its paused state",
-		Args:  cobra.ExactArgs(1),
+		Example: `  hashike queues set batch --max-concurrency 20
+  hashike queues set batch --max-concurrency 0   # no cap`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
@@ -100,9 +104,10 @@ func (a *app) queuePauseCmd(verb string) *cobra.Command {
 		short = "Dispatch a paused queue's runs again"
 	}
 	c := &cobra.Command{
-		Use:   verb + " QUEUE",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
+		Use:     verb + " QUEUE",
+		Short:   short,
+		Example: "  hashike queues " + verb + " batch",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err

@@ -15,6 +15,8 @@ func (a *app) rerunCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "rerun RUN_ID",
 		Short: "Queue a new run like an ended one on the server, and print its run ID",
+		Example: `  hashike rerun 01JD3K
+  hashike rerun --wait 01JD3K`,
 		Long: `Queue a new run of an ended run's job on the hashike server (HASHIKE_SERVER): the
 same job version and payload unless --latest or --payload say otherwise. It is a new
 enqueue, with its own tries and retries. --wait waits as enqueue --wait does.`,

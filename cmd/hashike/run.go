@@ -39,6 +39,10 @@ func (a *app) runCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "run FILE [-- COMMAND ARGS...]",
 		Short: "Run a job once and exit with its watched container's exit code",
+		Example: `  hashike run examples/hello.yaml
+  hashike run -e GREETING=hi job.yaml -- sh -c 'echo $GREETING'
+  hashike run --backend ecs --no-wait job.yaml
+  hashike run --dry-run job.yaml`,
 		Long: `Run the job defined in FILE once: start its task, stream every container's output,
 and exit with the watched container's exit code (see README "Exit codes").
 

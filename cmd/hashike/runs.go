@@ -27,6 +27,9 @@ func (a *app) runsCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "runs",
 		Short: "List runs from the run history (or the server's), newest first",
+		Example: `  hashike runs
+  hashike runs --state failed --since 24h
+  hashike runs -o wide --limit 10`,
 		Long: `List runs, newest first: those of the local run history, or with a server
 (HASHIKE_SERVER) the server's. With a server, --job and --queue select runs, and a page
 ends with its next --cursor on stderr (in -o json, the page's "next").`,

@@ -14,8 +14,9 @@ import (
 func (a *app) schedulesCmd() *cobra.Command {
 	var output string
 	c := &cobra.Command{
-		Use:   "schedules",
-		Short: "List the server's job schedules with their next fire times",
+		Use:     "schedules",
+		Short:   "List the server's job schedules with their next fire times",
+		Example: `  hashike schedules`,
 		Long: `List the schedule of every job on the hashike server (HASHIKE_SERVER) that has one.
 The subcommands show a schedule's next five fire times, suspend and resume a schedule
 (a new version of the job), and trigger a job now.`,
@@ -66,9 +67,10 @@ The subcommands show a schedule's next five fire times, suspend and resume a sch
 func (a *app) scheduleShowCmd() *cobra.Command {
 	var output string
 	c := &cobra.Command{
-		Use:   "show JOB",
-		Short: "Show a job's schedule and its next five fire times",
-		Args:  cobra.ExactArgs(1),
+		Use:     "show JOB",
+		Short:   "Show a job's schedule and its next five fire times",
+		Example: `  hashike schedules show nightly-report`,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
@@ -99,9 +101,10 @@ func (a *app) scheduleSetCmd(verb string) *cobra.Command {
 		short = "Resume a suspended job's schedule"
 	}
 	c := &cobra.Command{
-		Use:   verb + " JOB",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
+		Use:     verb + " JOB",
+		Short:   short,
+		Example: "  hashike schedules " + verb + " nightly-report",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
@@ -139,9 +142,10 @@ func (a *app) scheduleSetCmd(verb string) *cobra.Command {
 func (a *app) triggerCmd() *cobra.Command {
 	var output string
 	c := &cobra.Command{
-		Use:   "trigger JOB",
-		Short: "Queue a run of a job now, whatever its schedule says, and print its run ID",
-		Args:  cobra.ExactArgs(1),
+		Use:     "trigger JOB",
+		Short:   "Queue a run of a job now, whatever its schedule says, and print its run ID",
+		Example: `  hashike schedules trigger nightly-report`,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err

@@ -48,6 +48,8 @@ func (a *app) serverCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Serve the HTTP API and run the job queue, retries and cron schedules",
+		Example: `  hashike server --jobs ./jobs --no-auth
+  hashike server --db postgres://hashike@db/hashike --listen 0.0.0.0:8080 --jobs /etc/hashike/jobs`,
 		Long: `Serve hashike's HTTP API (see /v1/openapi.json) and run the dispatcher, the scheduler
 and the reconciler.
 
@@ -302,9 +304,10 @@ func (a *app) tokenCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "Create, list and revoke the server's API tokens"}
 	var name, scope, output string
 	create := &cobra.Command{
-		Use:   "create --name NAME --scope read|submit|admin",
-		Short: "Create an API token and print its secret (shown once; only its hash is stored)",
-		Args:  cobra.NoArgs,
+		Use:     "create --name NAME --scope read|submit|admin",
+		Short:   "Create an API token and print its secret (shown once; only its hash is stored)",
+		Example: `  hashike token create --name ci --scope submit`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var t server.CreatedToken
 			err := a.withOfflineServer(cmd.Context(), func(ctx context.Context, srv *server.Server) (err error) {
@@ -325,9 +328,10 @@ func (a *app) tokenCmd() *cobra.Command {
 	create.Flags().StringVar(&name, "name", "", "what the token is for (required)")
 	create.Flags().StringVar(&scope, "scope", string(hashike.ScopeSubmit), "read, submit or admin")
 	list := &cobra.Command{
-		Use:   "list",
-		Short: "List the tokens (never their secrets)",
-		Args:  cobra.NoArgs,
+		Use:     "list",
+		Short:   "List the tokens (never their secrets)",
+		Example: `  hashike token list`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var ts []hashike.Token
 			err := a.withOfflineServer(cmd.Context(), func(ctx context.Context, srv *server.Server) (err error) {
@@ -353,9 +357,10 @@ func (a *app) tokenCmd() *cobra.Command {
 		},
 	}
 	revoke := &cobra.Command{
-		Use:   "revoke ID",
-		Short: "Revoke a token",
-		Args:  cobra.ExactArgs(1),
+		Use:     "revoke ID",
+		Short:   "Revoke a token",
+		Example: `  hashike token revoke tok_01JD3K`,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			err := a.withOfflineServer(cmd.Context(), func(ctx context.Context, srv *server.Server) error {
 				return srv.RevokeToken(ctx, args[0])

@@ -31,6 +31,9 @@ func (a *app) simCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "sim --workload FILE|synthetic:NAME",
 		Short: "Replay job traffic against a simulated ECS-on-EC2 cluster and compare autoscaling policies",
+		Example: `  hashike sim --workload synthetic:cron
+  hashike sim --workload trace.csv --cluster cluster.json --policies hashike,ecs-managed --out report
+  hashike sim --workload synthetic:bursty --sweep ecs-managed`,
 		Long: `Replay a workload against a simulated ECS cluster on EC2 (capacity pools behind capacity
 providers, launch latency, image pulls, spot interruptions, ECS placement) once per
 autoscaling policy, in virtual time, and compare them: wait percentiles, instance-hours,

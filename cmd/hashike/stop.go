@@ -12,8 +12,9 @@ import (
 
 func (a *app) stopCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "stop RUN_ID",
-		Short: "Stop a run: SIGTERM, then SIGKILL after each container's stopTimeout",
+		Use:     "stop RUN_ID",
+		Short:   "Stop a run: SIGTERM, then SIGKILL after each container's stopTimeout",
+		Example: `  hashike stop 01JD3K`,
 		Long: `Stop a running run. Its containers get SIGTERM and, after their stopTimeout, SIGKILL,
 as ECS StopTask does. The run ends canceled and 'hashike wait' exits 143.
 

@@ -39,6 +39,9 @@ func (a *app) validateCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "Check job files and report every problem at once, in line order, with file:line:col",
+		Example: `  hashike validate job.yaml
+  hashike validate jobs/ -o json
+  cat job.yaml | hashike validate -`,
 		Long: `Check job files without running anything and without contacting Docker or AWS: every
 problem of each file at once, errors and warnings in line order, each with file:line:col.
 A file with the fields of a job definition of hashike server (queue, priority,

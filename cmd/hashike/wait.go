@@ -14,8 +14,9 @@ import (
 
 func (a *app) waitCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "wait RUN_ID",
-		Short: "Follow a run's output until it ends and exit with its exit code",
+		Use:     "wait RUN_ID",
+		Short:   "Follow a run's output until it ends and exit with its exit code",
+		Example: `  hashike wait 01JD3K`,
 		Long: `Reattach to a run from any process: show its output from the start, follow it until
 the run ends, and exit with the run's exit code. RUN_ID may be a unique prefix.
 
