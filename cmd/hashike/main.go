@@ -124,6 +124,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	usageErrors(root)
+	a.completionsFor(root)
 	return root
 }
 

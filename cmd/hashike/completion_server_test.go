@@ -1,0 +1,46 @@
+package main_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCompletionFromServer: with a server set, RUN_ID, JOB and QUEUE complete from its API.
+func TestCompletionFromServer(t *testing.T) {
+	dir := t.TempDir()
+	p := startServer(t, nil, "--db", filepath.Join(dir, "server.db"))
+	cli := func(args ...string) (int, string, string) {
+		t.Helper()
+		cmd := exec.Command(hashikeBin, args...)
+		cmd.Env = append(os.Environ(), "HASHIKE_SERVER="+p.url, "HASHIKE_DB="+filepath.Join(dir, "local.db"))
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, out.String(), errb.String()
+	}
+	jobFile := filepath.Join(dir, "nightly.yaml")
+	if err := os.WriteFile(jobFile, []byte("taskDefinition:\n  containerDefinitions:\n    - name: app\n      image: img\n      memory: 64\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := cli("jobs", "register", "nightly-report", jobFile); code != 0 {
+		t.Fatalf("register: %s", errOut)
+	}
+	if _, out, _ := cli("__complete", "enqueue", "ni"); !strings.Contains(out, "nightly-report\tv1") {
+		t.Errorf("complete enqueue ni: %q", out)
+	}
+	if _, out, _ := cli("__complete", "queues", "pause", ""); !strings.Contains(out, "default\n") {
+		t.Errorf("complete queues pause: %q", out)
+	}
+	if _, out, _ := cli("__complete", "runs", "--job", ""); !strings.Contains(out, "nightly-report") {
+		t.Errorf("complete runs --job: %q", out)
+	}
+}
