@@ -117,6 +117,10 @@ func TestRunsOutputWide(t *testing.T) {
 	if _, err := store.UpdateRun(ctx, id, hashike.RunUpdate{At: now, State: hashike.StateRunning, Task: task}); err != nil {
 		t.Fatal(err)
 	}
+	// Ended: `runs` reconciles unfinished runs nobody supervises (it would start a supervisor).
+	if _, err := store.UpdateRun(ctx, id, hashike.RunUpdate{At: now, State: hashike.StateSucceeded, FinishedAt: &now}); err != nil {
+		t.Fatal(err)
+	}
 	store.Close()
 	env := map[string]string{"HASHIKE_DB": db, "HOME": t.TempDir()}
 	code, out, errOut := cli(t, env, "runs", "-o", "wide")
