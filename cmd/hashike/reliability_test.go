@@ -56,6 +56,9 @@ func startServerAuth(t *testing.T, auth bool, env []string, args ...string) *ser
 	}
 	cmd := exec.Command(hashikeBin, append([]string{"server", "--listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(append(os.Environ(), "HASHIKE_SECRETS_FILE="), env...)
+	// A test binary killed at its timeout must not leave servers behind that go on
+	// dispatching (and starting containers) on a shared Docker Engine.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logf, err := os.CreateTemp(t.TempDir(), "server-*.log")
 	if err != nil {
 		t.Fatal(err)
