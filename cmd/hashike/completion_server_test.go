@@ -44,3 +44,20 @@ func TestCompletionFromServer(t *testing.T) {
 		t.Errorf("complete runs --job: %q", out)
 	}
 }
+
+// TestSecondServerOnOneSQLiteFileIsRefused: SQLite has no replicas, so a second server on the
+// same database file exits 1 at once saying who holds it and what to do; once the first
+// one is gone (kill -9 included), a server starts on the file again.
+func TestSecondServerOnOneSQLiteFileIsRefused(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "server.db")
+	first := startServer(t, nil, "--db", db)
+	cmd := exec.Command(hashikeBin, "server", "--no-auth", "--listen", "127.0.0.1:0", "--db", db)
+	out, err := cmd.CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "another hashike server (pid ") ||
+		!strings.Contains(string(out), "SQLite allows one server") || !strings.Contains(string(out), "PostgreSQL") {
+		t.Fatalf("second server: %v, output:\n%s", err, out)
+	}
+	first.kill()
+	startServer(t, nil, "--db", db)
+}

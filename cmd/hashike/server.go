@@ -141,6 +141,13 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if db := a.serverDatabase(); !isPostgres(db) && a.replica == nil { // in-process test replicas share one file on purpose
+		unlock, err := lockSQLite(db, listen)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	store, err := a.openServerStore(ctx)
 	if err != nil {
 		return err
