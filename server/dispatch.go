@@ -90,6 +90,10 @@ func (s *Server) supervise(run *hashike.Run, claimed bool) {
 			s.poke()
 		}()
 		ctx := s.runCtx
+		if claimed {
+			s.log.Info("dispatched", "run", run.ID, "job", run.Job, "version", run.JobVersion, "queue", run.Queue,
+				"attempt", run.Attempt, "backend", run.Backend)
+		}
 		done, err := s.superviseRun(ctx, run, claimed)
 		// A supervision that failed (the database went away while it recorded the task's
 		// output or end) leaves the run active and, as like as not, owned by this replica,
@@ -111,11 +115,25 @@ func (s *Server) supervise(run *hashike.Run, claimed bool) {
 			return
 		}
 		if done != nil && done.State.Terminal() {
+			s.logFinished(done)
 			if err := s.settle(ctx, done); err != nil && ctx.Err() == nil {
 				s.log.Warn("settling a run; the reconciler will try again", "run", run.ID, "err", err)
 			}
 		}
 	}()
+}
+
+// logFinished writes the line an operator greps for: how a run ended, with its exit and
+// how long it ran.
+func (s *Server) logFinished(run *hashike.Run) {
+	attrs := []any{"run", run.ID, "job", run.Job, "queue", run.Queue, "attempt", run.Attempt, "state", run.State}
+	if run.Exit != nil {
+		attrs = append(attrs, "exit", run.Exit.Code, "reason", run.Exit.Reason)
+	}
+	if run.StartedAt != nil && run.FinishedAt != nil {
+		attrs = append(attrs, "duration", run.FinishedAt.Sub(*run.StartedAt).Round(time.Millisecond))
+	}
+	s.log.Info("run finished", attrs...)
 }
 
 func (s *Server) superviseRun(ctx context.Context, run *hashike.Run, claimed bool) (*hashike.Run, error) {
@@ -162,6 +180,7 @@ func (s *Server) failStart(ctx context.Context, run *hashike.Run, reason string)
 // settleSoon settles a run ended outside a supervision (a canceled queued run) in the
 // background; the reconciler retries what fails.
 func (s *Server) settleSoon(run *hashike.Run) {
+	s.logFinished(run)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

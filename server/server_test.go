@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -64,6 +66,8 @@ type opts struct {
 	// leaseTTL, when set, makes the replica campaign for the leader lease with that TTL
 	// instead of leading without one.
 	leaseTTL time.Duration
+	// log, when set, gets the server's log (text).
+	log io.Writer
 }
 
 var self = hashike.Owner{Host: "test", PID: 1, Start: "1"}
@@ -111,6 +115,7 @@ func newEnv(t *testing.T, o opts) *env {
 		ScheduleInterval:  20 * time.Millisecond,
 		LeaseTTL:          o.leaseTTL,
 		NoLeader:          o.leaseTTL == 0,
+		Logger:            testLogger(o.log),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -1012,4 +1017,59 @@ func TestLeaderOnlyLoops(t *testing.T) {
 		t.Fatalf("b shut down and left its leader lease (%+v) to expire", l)
 	}
 	a.eventually("a to take over from b", func() bool { return a.s.Leader() })
+}
+
+func testLogger(w io.Writer) *slog.Logger {
+	if w == nil {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// TestLogsEveryDispatchAndEnd: the server's log has one line when a replica dispatches a run
+// and one when the run ends, with what an operator greps for (run, job, queue, attempt,
+// state, exit).
+func TestLogsEveryDispatchAndEnd(t *testing.T) {
+	var log lockedWriter
+	e := newEnv(t, opts{log: &log})
+	e.register("hello", definition(nil))
+	run := e.enqueue("hello", EnqueueRequest{})
+	if tries := e.settled(run.ID); len(tries) != 1 || tries[0].State != hashike.StateSucceeded {
+		t.Fatalf("tries = %v", states(e.settled(run.ID)))
+	}
+	e.eventually("the end logged", func() bool { return strings.Contains(log.String(), `msg="run finished"`) })
+	var dispatched, finished []string
+	for _, line := range strings.Split(log.String(), "\n") {
+		switch {
+		case strings.Contains(line, "msg=dispatched"):
+			dispatched = append(dispatched, line)
+		case strings.Contains(line, `msg="run finished"`):
+			finished = append(finished, line)
+		}
+	}
+	if len(dispatched) != 1 || !strings.Contains(dispatched[0], "run="+run.ID) || !strings.Contains(dispatched[0], "job=hello") ||
+		!strings.Contains(dispatched[0], "queue=default") || !strings.Contains(dispatched[0], "attempt=1") {
+		t.Errorf("dispatch lines: %q", dispatched)
+	}
+	if len(finished) != 1 || !strings.Contains(finished[0], "run="+run.ID) || !strings.Contains(finished[0], "state=succeeded") ||
+		!strings.Contains(finished[0], "exit=0") {
+		t.Errorf("finish lines: %q", finished)
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
