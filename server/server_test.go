@@ -966,7 +966,13 @@ func (w *leaderWatch) AcquireLease(ctx context.Context, name, holder string, now
 
 func (w *leaderWatch) ListJobs(ctx context.Context) ([]hashike.JobVersion, error) {
 	w.ticks.Add(1)
-	if l, err := w.ServerStore.GetLease(ctx, LeaderLease); err != nil || l.Holder != w.holder || !l.ExpiresAt.After(time.Now()) {
+	l, err := w.ServerStore.GetLease(ctx, LeaderLease)
+	if ctx.Err() != nil {
+		// The loop is being stopped (leadership lost, shutdown): the tick does nothing, and
+		// the lease read failed for the context, not for the lease.
+		return w.ServerStore.ListJobs(ctx)
+	}
+	if err != nil || l.Holder != w.holder || !l.ExpiresAt.After(time.Now()) {
 		w.t.Errorf("%s's scheduler ticked without the leader lease (%+v, %v)", w.holder, l, err)
 	}
 	return w.ServerStore.ListJobs(ctx)
