@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -203,7 +204,11 @@ func (s *Server) Enqueue(ctx context.Context, name string, req EnqueueRequest) (
 		}
 		key = "job/" + name + "/" + req.IdempotencyKey
 	}
-	run, err := s.newRun(now, newRunOpts{job: name, version: v.Version, def: def, queue: queue, priority: prio,
+	spec, err := applyOverrides(def, req.Overrides)
+	if err != nil {
+		return nil, false, err
+	}
+	run, err := s.newRun(now, newRunOpts{job: name, version: v.Version, def: def, spec: spec, queue: queue, priority: prio,
 		payload: payload, notBefore: notBefore, trigger: TriggerAPI, key: key})
 	if err != nil {
 		return nil, false, err
@@ -249,9 +254,12 @@ func compactPayload(p json.RawMessage, limit int) ([]byte, error) {
 }
 
 type newRunOpts struct {
-	job       string
-	version   int
-	def       *job.Definition
+	job     string
+	version int
+	def     *job.Definition
+	// spec, when set, is the run's spec instead of the definition's: the job's with the
+	// run's overrides (an enqueue's), or the previous try's (a retry keeps them).
+	spec      *hashike.JobSpec
 	queue     string
 	priority  int
 	payload   []byte
@@ -276,7 +284,11 @@ func (s *Server) newRun(now time.Time, o newRunOpts) (*hashike.Run, error) {
 	if o.rootID == "" {
 		o.rootID = id
 	}
-	spec := o.def.JobSpec.Clone()
+	base := &o.def.JobSpec
+	if o.spec != nil {
+		base = o.spec
+	}
+	spec := base.Clone()
 	env := []hashike.KeyValuePair{
 		{Name: EnvJob, Value: o.job}, {Name: EnvJobVersion, Value: strconv.Itoa(o.version)},
 		{Name: EnvRunID, Value: id}, {Name: EnvAttempt, Value: strconv.Itoa(o.attempt)},
@@ -502,7 +514,11 @@ func (s *Server) Rerun(ctx context.Context, id string, req RerunRequest) (*hashi
 			return nil, err
 		}
 	}
-	run, err := s.newRun(s.clock.Now(), newRunOpts{job: old.Job, version: v.Version, def: def, queue: old.Queue,
+	var spec *hashike.JobSpec
+	if !req.Latest {
+		spec = &old.Spec // the same version: with the run's overrides
+	}
+	run, err := s.newRun(s.clock.Now(), newRunOpts{job: old.Job, version: v.Version, def: def, spec: spec, queue: old.Queue,
 		priority: old.Priority, payload: payload, trigger: TriggerRerun, retryOf: ""})
 	if err != nil {
 		return nil, err
@@ -778,4 +794,58 @@ func (s *Server) RevokeToken(ctx context.Context, id string) error {
 // Authenticate returns the token whose secret this is; ENotFound for an unknown or revoked one.
 func (s *Server) Authenticate(ctx context.Context, secret string) (hashike.Token, error) {
 	return s.store.TokenByHash(ctx, HashToken(secret))
+}
+
+// applyOverrides returns the job's spec with an enqueue's overrides applied and checked as
+// the job's own definition is, or nil when there are none. Errors name the field of the
+// request ("overrides.memory").
+func applyOverrides(def *job.Definition, o *Overrides) (*hashike.JobSpec, error) {
+	if o == nil {
+		return nil, nil
+	}
+	var bad []hashike.FieldError
+	add := func(path, format string, args ...any) {
+		bad = append(bad, hashike.FieldError{Path: "overrides." + path, Severity: hashike.SeverityError, Message: fmt.Sprintf(format, args...)})
+	}
+	if o.Cpu != nil && *o.Cpu < 0 {
+		add("cpu", "%d: must not be negative", *o.Cpu)
+	}
+	if o.Memory != nil && *o.Memory < 6 {
+		add("memory", "%d: must be at least 6 MiB", *o.Memory)
+	}
+	if o.Timeout != nil && *o.Timeout < 0 {
+		add("timeout", "%s: must not be negative", time.Duration(*o.Timeout))
+	}
+	if o.Command != nil && len(o.Command) == 0 {
+		add("command", "empty: give a command, or leave it out to run the job's")
+	}
+	for i, e := range o.Environment {
+		if e.Name == "" {
+			add(fmt.Sprintf("environment[%d].name", i), "empty")
+		}
+	}
+	if len(bad) > 0 {
+		return nil, &hashike.Error{Code: hashike.EInvalid, Message: "invalid overrides", Fields: bad}
+	}
+	ho := hashike.Overrides{Container: o.Container, Command: o.Command, Environment: o.Environment, Cpu: o.Cpu, Memory: o.Memory}
+	if o.Timeout != nil {
+		t := time.Duration(*o.Timeout)
+		ho.Timeout = &t
+	}
+	spec, err := ho.Apply(def.JobSpec)
+	if err != nil {
+		var he *hashike.Error
+		if errors.As(err, &he) {
+			for i := range he.Fields {
+				if he.Fields[i].Path == "--container" {
+					he.Fields[i].Path = "overrides.container"
+				}
+			}
+		}
+		return nil, err
+	}
+	if problems := hashike.Errors(spec.Validate()); len(problems) > 0 {
+		return nil, &hashike.Error{Code: hashike.EInvalid, Message: "the job's definition with these overrides is invalid", Fields: problems}
+	}
+	return &spec, nil
 }

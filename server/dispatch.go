@@ -213,7 +213,7 @@ func (s *Server) settle(ctx context.Context, run *hashike.Run) error {
 	now := s.clock.Now()
 	d := dispatch.Decide(def.RetryStrategy, hist, outcomeOf(run), now, s.random)
 	if d.Retry {
-		next, err := s.newRun(now, newRunOpts{job: run.Job, version: run.JobVersion, def: def, queue: run.Queue,
+		next, err := s.newRun(now, newRunOpts{job: run.Job, version: run.JobVersion, def: def, spec: &run.Spec, queue: run.Queue,
 			priority: run.Priority, payload: run.Payload, notBefore: &d.NotBefore, trigger: TriggerRetry,
 			key: "retry/" + run.ID, attempt: run.Attempt + 1, rootID: run.RootID, retryOf: run.ID, scheduled: run.ScheduledAt})
 		if err != nil {

@@ -25,6 +25,22 @@ type EnqueueRequest struct {
 	IdempotencyKey string `json:"idempotencyKey,omitempty"`
 	// Version runs that version of the job; 0 the latest.
 	Version int `json:"version,omitempty"`
+	// Overrides change this run only, as ECS containerOverrides and hako's `oneshot CMD`
+	// do; the run's retries keep them.
+	Overrides *Overrides `json:"overrides,omitempty"`
+}
+
+// Overrides are one run's changes to one container of its job's definition.
+type Overrides struct {
+	// Container names the container; "" is the job's watched (essential) container.
+	Container   string                 `json:"container,omitempty"`
+	Command     []string               `json:"command,omitempty"`
+	Environment []hashike.KeyValuePair `json:"environment,omitempty"`
+	// Cpu in CPU units (1024 per vCPU) and Memory in MiB, the container's hard limit.
+	Cpu    *int `json:"cpu,omitempty"`
+	Memory *int `json:"memory,omitempty"`
+	// Timeout replaces the job's timeout for this run ("10m").
+	Timeout *hashike.Duration `json:"timeout,omitempty"`
 }
 
 // RerunRequest is the body of POST /v1/runs/{id}/rerun.
