@@ -235,6 +235,17 @@ type enqueueBody struct {
 	Queue          string          `json:"queue"`
 	IdempotencyKey string          `json:"idempotencyKey"`
 	Version        int             `json:"version"`
+	Overrides      *overridesBody  `json:"overrides"`
+}
+
+// overridesBody is server.Overrides on the wire, its timeout decoded here (see enqueueBody).
+type overridesBody struct {
+	Container   string                 `json:"container"`
+	Command     []string               `json:"command"`
+	Environment []hashike.KeyValuePair `json:"environment"`
+	Cpu         *int                   `json:"cpu"`
+	Memory      *int                   `json:"memory"`
+	Timeout     *string                `json:"timeout"`
 }
 
 // decodeEnqueue decodes an enqueue's body (may be empty) and its Idempotency-Key header
@@ -246,6 +257,17 @@ func decodeEnqueue(data []byte, keyHeader []string) (server.EnqueueRequest, erro
 	}
 	req := server.EnqueueRequest{Payload: b.Payload, Priority: b.Priority, Queue: b.Queue,
 		IdempotencyKey: b.IdempotencyKey, Version: b.Version}
+	if o := b.Overrides; o != nil {
+		req.Overrides = &server.Overrides{Container: o.Container, Command: o.Command, Environment: o.Environment, Cpu: o.Cpu, Memory: o.Memory}
+		if o.Timeout != nil {
+			d, err := hashike.ParseDuration(*o.Timeout)
+			if err != nil {
+				return server.EnqueueRequest{}, bodyError("overrides.timeout", err.Error(), "")
+			}
+			t := hashike.Duration(d)
+			req.Overrides.Timeout = &t
+		}
+	}
 	if b.Delay != nil {
 		d, err := hashike.ParseDuration(*b.Delay)
 		if err != nil {

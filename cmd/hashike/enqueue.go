@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,16 +23,23 @@ type enqueueFlags struct {
 	version        int
 	wait           bool
 	output         string
+	// Per-run overrides, as hashike run's.
+	env       []string
+	cpu       int
+	memory    int
+	timeout   time.Duration
+	container string
 }
 
 func (a *app) enqueueCmd() *cobra.Command {
 	var f enqueueFlags
 	c := &cobra.Command{
-		Use:   "enqueue JOB",
+		Use:   "enqueue JOB [-- COMMAND ARGS...]",
 		Short: "Queue a run of a registered job on the server and print its run ID",
 		Example: `  hashike enqueue nightly-report
   hashike enqueue resize-images --payload '{"bucket":"photos"}' --wait
-  hashike enqueue import --payload @payload.json --idempotency-key import-2026-12-06`,
+  hashike enqueue import --payload @payload.json --idempotency-key import-2026-12-06
+  hashike enqueue -e DRY_RUN=1 --memory 2048 --timeout 30m report -- ./report --since yesterday`,
 		Long: `Queue a run of JOB, a job registered on the hashike server (HASHIKE_SERVER), and
 print its run ID (-o json: the run).
 
@@ -41,10 +49,18 @@ read it from standard input.
 
 With --wait, show each try's output as it comes and exit with the final try's exit code,
 as hashike run does: a failed try that the job's retryStrategy retries is followed by the
-next one. Ctrl-C ends the waiting (exit 130), not the run: hashike cancel stops it.`,
-		Args: cobra.ExactArgs(1),
+next one. Ctrl-C ends the waiting (exit 130), not the run: hashike cancel stops it.
+
+A command after -- replaces the container's, and -e, --cpu, --memory, --timeout change
+this run only (--container picks the container; default: the watched one), as hako's
+oneshot CMD and hashike run do; the run's retries keep them. The server checks them against
+the job's definition.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.enqueue(cmd, args[0], f)
+			if dash := cmd.ArgsLenAtDash(); dash > 1 || dash < 0 && len(args) > 1 {
+				return argsError(cmd, args)
+			}
+			return a.enqueue(cmd, args[0], args[1:], f)
 		},
 	}
 	fl := c.Flags()
@@ -57,10 +73,50 @@ next one. Ctrl-C ends the waiting (exit 130), not the run: hashike cancel stops 
 	fl.IntVar(&f.version, "version", 0, "run this version of the job (default: the latest)")
 	fl.BoolVar(&f.wait, "wait", false, "show the output and exit with the final try's exit code")
 	fl.StringVarP(&f.output, "output", "o", "text", "text or json")
+	fl.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable for this run: NAME=VALUE, or NAME to pass this shell's (repeatable)")
+	fl.IntVar(&f.cpu, "cpu", 0, "the container's CPU units for this run (1024 per vCPU)")
+	fl.IntVar(&f.memory, "memory", 0, "the container's memory limit in MiB for this run")
+	fl.DurationVar(&f.timeout, "timeout", 0, "this run's timeout (default: the job's)")
+	fl.StringVar(&f.container, "container", "", "the container the overrides change (default: the watched one)")
 	return c
 }
 
-func (a *app) enqueue(cmd *cobra.Command, name string, f enqueueFlags) error {
+// overrides turns the override flags into the request's Overrides (nil when none is set).
+func (a *app) overrides(cmd *cobra.Command, command []string, f enqueueFlags) (*server.Overrides, error) {
+	fl := cmd.Flags()
+	if len(command) == 0 && !fl.Changed("env") && !fl.Changed("cpu") && !fl.Changed("memory") && !fl.Changed("timeout") && !fl.Changed("container") {
+		return nil, nil
+	}
+	o := &server.Overrides{Container: f.container}
+	if len(command) > 0 {
+		o.Command = command
+	}
+	for _, e := range f.env {
+		name, value, ok := strings.Cut(e, "=")
+		if !ok {
+			value, ok = a.lookupEnv(name)
+		}
+		if name == "" {
+			return nil, &hashike.Error{Code: hashike.EInvalid, Message: "invalid flags", Fields: []hashike.FieldError{{Path: "--env", Severity: hashike.SeverityError, Message: fmt.Sprintf("%q must be NAME=VALUE", e)}}}
+		}
+		if ok {
+			o.Environment = append(o.Environment, hashike.KeyValuePair{Name: name, Value: value})
+		}
+	}
+	if fl.Changed("cpu") {
+		o.Cpu = &f.cpu
+	}
+	if fl.Changed("memory") {
+		o.Memory = &f.memory
+	}
+	if fl.Changed("timeout") {
+		t := hashike.Duration(f.timeout)
+		o.Timeout = &t
+	}
+	return o, nil
+}
+
+func (a *app) enqueue(cmd *cobra.Command, name string, command []string, f enqueueFlags) error {
 	if err := checkOutput(f.output); err != nil {
 		return err
 	}
@@ -69,6 +125,9 @@ func (a *app) enqueue(cmd *cobra.Command, name string, f enqueueFlags) error {
 		return err
 	}
 	req := server.EnqueueRequest{Queue: f.queue, IdempotencyKey: f.idempotencyKey, Version: f.version}
+	if req.Overrides, err = a.overrides(cmd, command, f); err != nil {
+		return err
+	}
 	if f.payload != "" {
 		p, err := a.readPayload("--payload", f.payload)
 		if err != nil {
