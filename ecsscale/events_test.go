@@ -516,3 +516,49 @@ func TestRunLoop(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 }
+
+// TestLaunchHookWaitsForReady: with a launch hook, a new instance waits in Pending:Wait
+// until Ready says it is ready (the warm-up's extension point); the loop then completes its
+// action and it goes in service. Without Ready it would be completed at once.
+func TestLaunchHookWaitsForReady(t *testing.T) {
+	var mu sync.Mutex
+	ready := map[string]bool{}
+	r := newRig(t, 0, 0, nil, ecsscale.EventsConfig{Ready: func(_ context.Context, id string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return ready[id]
+	}})
+	_, err := r.f.as.(hookAPI).PutLifecycleHook(bg, &autoscaling.PutLifecycleHookInput{AutoScalingGroupName: aws.String("jobs-asg"),
+		LifecycleHookName: aws.String("warm"), LifecycleTransition: aws.String(awsfake.TransitionLaunching), HeartbeatTimeout: aws.Int32(60)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.c.Apply(bg, autoscale.Action{Launch: &autoscale.Launch{Pool: "jobs", Count: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	r.receive(t)
+	var id string
+	for r.f.clock.Now().Sub(r.q.start) < 3*time.Minute {
+		r.step(t, 10*time.Second)
+		st := r.states(t)
+		if len(st) != 1 {
+			t.Fatalf("group %v", st)
+		}
+		for m, s := range st {
+			id = m
+			if s != astypes.LifecycleStatePendingWait {
+				t.Fatalf("at %s the launching instance is %s, want Pending:Wait until ready", r.f.clock.Now().Sub(r.q.start), s)
+			}
+		}
+	}
+	mu.Lock()
+	ready[id] = true
+	mu.Unlock()
+	r.step(t, 10*time.Second)
+	if st := r.states(t); st[id] != astypes.LifecycleStateInService {
+		t.Fatalf("once ready: %v", st)
+	}
+	if n := r.f.cloud.Messages(eventsURL); n != 0 {
+		t.Errorf("%d messages left", n)
+	}
+}
