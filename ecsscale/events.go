@@ -596,13 +596,12 @@ func (e *Events) arnOf(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ci, ok := cis[id]
-	if !ok {
-		return "", nil
+	// The cluster's listing replaces the cache: one listing serves a burst of events.
+	clear(e.arns)
+	for ec2ID, ci := range cis {
+		e.arns[ec2ID] = aws.ToString(ci.ContainerInstanceArn)
 	}
-	arn := aws.ToString(ci.ContainerInstanceArn)
-	e.arns[id] = arn
-	return arn, nil
+	return e.arns[id], nil
 }
 
 // drain sets an instance DRAINING unless it is, and returns the tasks it runs or starts;
@@ -616,11 +615,11 @@ func (e *Events) drain(ctx context.Context, id string) (running int, registered 
 	if err != nil {
 		return 0, false, wrap("describe container instance "+id, err)
 	}
-	if len(d.ContainerInstances) != 1 {
+	ci, ok := byArn(d.ContainerInstances, arn)
+	if !ok {
 		delete(e.arns, id)
 		return 0, false, nil // deregistered
 	}
-	ci := d.ContainerInstances[0]
 	if st := aws.ToString(ci.Status); st != string(ecstypes.ContainerInstanceStatusActive) {
 		return tasks(ci), st == string(ecstypes.ContainerInstanceStatusDraining), nil
 	}
@@ -629,10 +628,19 @@ func (e *Events) drain(ctx context.Context, id string) (running int, registered 
 	if err != nil {
 		return 0, false, wrap("drain "+id, err)
 	}
-	if len(out.ContainerInstances) != 1 {
+	if ci, ok = byArn(out.ContainerInstances, arn); !ok {
 		delete(e.arns, id)
 		return 0, false, nil
 	}
 	e.log.Info("events: drained", "instance", id)
-	return tasks(out.ContainerInstances[0]), true, nil
+	return tasks(ci), true, nil
+}
+
+func byArn(cis []ecstypes.ContainerInstance, arn string) (ecstypes.ContainerInstance, bool) {
+	for _, ci := range cis {
+		if aws.ToString(ci.ContainerInstanceArn) == arn {
+			return ci, true
+		}
+	}
+	return ecstypes.ContainerInstance{}, false
 }
