@@ -7,6 +7,16 @@ package ecsscale
 //	 "detail-type": ["EC2 Instance-launch Lifecycle Action", "EC2 Instance-terminate Lifecycle Action",
 //	                 "EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance Recommendation"]}
 //
+// The groups need a hook on autoscaling:EC2_INSTANCE_TERMINATING (any heartbeat timeout;
+// DefaultResult CONTINUE, so that an autoscaler that is down does not keep instances
+// forever), and one on autoscaling:EC2_INSTANCE_LAUNCHING only when EventsConfig.Ready is
+// used. The queue's policy lets events.amazonaws.com send to it. The loop's IAM
+// permissions: sqs:ReceiveMessage and sqs:DeleteMessage on the queue;
+// autoscaling:DescribeAutoScalingGroups, autoscaling:DescribeLifecycleHooks,
+// autoscaling:RecordLifecycleActionHeartbeat and autoscaling:CompleteLifecycleAction;
+// ecs:ListContainerInstances, ecs:DescribeContainerInstances,
+// ecs:UpdateContainerInstancesState, ecs:ListTasks and ecs:StopTask.
+//
 // What it does with each:
 //   - a terminate lifecycle action (the group scales in, or anyone terminates an instance,
 //     through a hook on autoscaling:EC2_INSTANCE_TERMINATING): the instance is set DRAINING

@@ -562,3 +562,33 @@ func TestLaunchHookWaitsForReady(t *testing.T) {
 		t.Errorf("%d messages left", n)
 	}
 }
+
+// TestGraceAfterInterrupt: when the interrupted tasks of an instance held MaxWait do not
+// stop (the Interrupter knows them but they linger), the loop lets the instance go Grace
+// later: Auto Scaling terminates it and ECS reports the task stopped by the termination
+// (TerminationNotice, an infrastructure failure for hashike.Outcome).
+func TestGraceAfterInterrupt(t *testing.T) {
+	ir := &recorder{}
+	r := newRig(t, 1, 60, ir, ecsscale.EventsConfig{MaxWait: 2 * time.Minute, Grace: time.Minute})
+	arn, _ := r.run(t, time.Hour)
+	if _, err := r.f.as.SetDesiredCapacity(bg, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("jobs-asg"), DesiredCapacity: aws.Int32(0)}); err != nil {
+		t.Fatal(err)
+	}
+	r.receive(t)
+	for r.f.clock.Now().Sub(r.q.start) < 2*time.Minute+50*time.Second {
+		r.step(t, 10*time.Second)
+		if st := r.states(t); len(st) != 1 {
+			t.Fatalf("at %s: %v, want the instance held until MaxWait + Grace", r.f.clock.Now().Sub(r.q.start), st)
+		}
+	}
+	if calls := ir.Calls(); len(calls) != 1 || !calls[0].Deadline.Equal(r.q.start.Add(2*time.Minute+time.Minute)) {
+		t.Fatalf("interrupter calls %+v", calls)
+	}
+	r.step(t, 10*time.Second)
+	if st := r.states(t); len(st) != 0 {
+		t.Fatalf("after MaxWait + Grace: %v", st)
+	}
+	if tk := r.task(t, arn); tk.StopCode != types.TaskStopCodeTerminationNotice {
+		t.Fatalf("task %s %q", tk.StopCode, aws.ToString(tk.StoppedReason))
+	}
+}
