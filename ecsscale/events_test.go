@@ -396,7 +396,8 @@ func TestMaxWaitInterrupts(t *testing.T) {
 
 // TestOutageKeepsHeldActionsAlive: SQS fails for five minutes and DescribeContainerInstances
 // for two while a busy instance is held: heartbeats go on, nothing is lost, the action is
-// completed after the job and its message deleted with the receipt of its latest delivery.
+// completed after the job; its message, which could not be deleted then, comes back and is
+// deleted.
 func TestOutageKeepsHeldActionsAlive(t *testing.T) {
 	r := newRig(t, 1, 60, nil, ecsscale.EventsConfig{})
 	arn, id := r.run(t, 8*time.Minute)
@@ -418,7 +419,6 @@ func TestOutageKeepsHeldActionsAlive(t *testing.T) {
 		r.step(t, 10*time.Second)
 	}
 	r.f.cloud.FailAlways("ReceiveMessage", nil)
-	r.f.cloud.FailAlways("DeleteMessage", nil)
 	if st := r.states(t)[id]; st != astypes.LifecycleStateTerminatingWait {
 		t.Fatalf("after the outage: %q", st)
 	}
@@ -431,9 +431,18 @@ func TestOutageKeepsHeldActionsAlive(t *testing.T) {
 	if st := r.states(t); len(st) != 0 {
 		t.Fatalf("group %v", st)
 	}
+	// DeleteMessage failed when the action was completed: the message comes back, the
+	// action is found gone, and the message is deleted then.
+	if n := r.f.cloud.Messages(eventsURL); n != 1 {
+		t.Fatalf("%d messages, want the undeleted one", n)
+	}
+	r.f.cloud.FailAlways("DeleteMessage", nil)
+	r.step(t, 40*time.Second)
 	if n := r.f.cloud.Messages(eventsURL); n != 0 {
 		t.Errorf("%d messages left", n)
 	}
+	t.Logf("over 9 minutes: %d heartbeats, %d DescribeContainerInstances, %d ReceiveMessage (a 60 s heartbeat timeout, Poll 10 s, no long poll)",
+		r.f.cloud.Calls("RecordLifecycleActionHeartbeat"), r.f.cloud.Calls("DescribeContainerInstances"), r.f.cloud.Calls("ReceiveMessage"))
 }
 
 // TestRestartTakesOverAHeldAction: the loop holding an action goes away; its message comes
