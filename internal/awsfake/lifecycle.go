@@ -13,7 +13,8 @@ package awsfake
 // takes its DefaultResult (ABANDON unless set). An instance in Terminating:Wait keeps its
 // container instance and its tasks until the hold ends: that is what the hook is for. It
 // then terminates, with ABANDON as with CONTINUE; a launch ABANDONed terminates the instance
-// (the group launches another). Timeouts are applied lazily, as the fake's other clocks are:
+// (the group launches another). The Pending:Proceed and Terminating:Proceed states are not
+// shown: the fake moves on from them at once. Timeouts are applied lazily, as the fake's other clocks are:
 // by the next API call (or Housekeep) after they are due.
 
 import (

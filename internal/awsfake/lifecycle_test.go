@@ -397,3 +397,37 @@ func shapeDiff(path string, want, got any) string {
 	}
 	return ""
 }
+
+// TestDeleteMessage: DeleteMessage deletes by the latest receipt handle; an older handle of
+// a message received again succeeds without deleting it (as SQS documents); a handle never
+// issued is ReceiptHandleIsInvalid.
+func TestDeleteMessage(t *testing.T) {
+	clock := NewManualClock(time.Unix(1e9, 0))
+	c := newCloud(t, Options{Clock: clock})
+	c.AddQueue(eventsURL)
+	c.SendMessage(eventsURL, "hello")
+	sq := c.SQS().(interface {
+		ReceiveMessage(context.Context, *sqs.ReceiveMessageInput, ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
+		DeleteMessage(context.Context, *sqs.DeleteMessageInput, ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
+	})
+	recv := func() string {
+		t.Helper()
+		r, err := sq.ReceiveMessage(bg, &sqs.ReceiveMessageInput{QueueUrl: s(eventsURL)})
+		if err != nil || len(r.Messages) != 1 {
+			t.Fatalf("receive: %v %v", r, err)
+		}
+		return *r.Messages[0].ReceiptHandle
+	}
+	old := recv()
+	clock.Advance(31 * time.Second) // the visibility timeout
+	latest := recv()
+	if _, err := sq.DeleteMessage(bg, &sqs.DeleteMessageInput{QueueUrl: s(eventsURL), ReceiptHandle: s(old)}); err != nil || c.Messages(eventsURL) != 1 {
+		t.Fatalf("delete by an old handle: %v, %d messages", err, c.Messages(eventsURL))
+	}
+	if _, err := sq.DeleteMessage(bg, &sqs.DeleteMessageInput{QueueUrl: s(eventsURL), ReceiptHandle: s("nope")}); code(err) != "ReceiptHandleIsInvalid" {
+		t.Fatalf("delete by an unknown handle: %v", err)
+	}
+	if _, err := sq.DeleteMessage(bg, &sqs.DeleteMessageInput{QueueUrl: s(eventsURL), ReceiptHandle: s(latest)}); err != nil || c.Messages(eventsURL) != 0 {
+		t.Fatalf("delete: %v, %d messages", err, c.Messages(eventsURL))
+	}
+}
