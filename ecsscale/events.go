@@ -243,10 +243,12 @@ func (e *Events) deleteMessage(ctx context.Context, receipt string) {
 
 // event is an EventBridge event as the rule delivers it (the event itself is the body).
 type event struct {
-	DetailType string          `json:"detail-type"`
-	Source     string          `json:"source"`
-	Time       time.Time       `json:"time"`
-	Detail     json.RawMessage `json:"detail"`
+	DetailType string `json:"detail-type"`
+	Source     string `json:"source"`
+	// Time is RFC 3339 as EventBridge writes it; a spot warning whose time cannot be read
+	// is not dropped for that: its deadline is counted from when it was received.
+	Time   string          `json:"time"`
+	Detail json.RawMessage `json:"detail"`
 }
 
 type lifecycleDetail struct {
@@ -344,8 +346,8 @@ func (e *Events) handle(ctx context.Context, m sqstypes.Message) bool {
 			e.log.Info("events: rebalance recommendation: drained", "instance", d.Instance)
 			return true
 		}
-		at := ev.Time
-		if at.IsZero() {
+		at, err := time.Parse(time.RFC3339, ev.Time)
+		if err != nil {
 			at = now
 		}
 		deadline := at.Add(spotNotice)

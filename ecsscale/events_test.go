@@ -601,3 +601,16 @@ func TestGraceAfterInterrupt(t *testing.T) {
 		t.Fatalf("task %s %q", tk.StopCode, aws.ToString(tk.StoppedReason))
 	}
 }
+
+// TestSpotWarningWithoutATime: a warning whose time cannot be read is still acted on, its
+// deadline counted from its receipt.
+func TestSpotWarningWithoutATime(t *testing.T) {
+	r := newRig(t, 1, 0, nil, ecsscale.EventsConfig{})
+	arn, id := r.run(t, time.Hour)
+	r.f.cloud.SendMessage(eventsURL, `{"source":"aws.ec2","detail-type":"EC2 Spot Instance Interruption Warning","time":"yesterday","detail":{"instance-id":"`+id+`","instance-action":"terminate"}}`)
+	r.receive(t)
+	r.q.waitStopped(arn)
+	if s := snap(t, r.c); len(s.Instances) != 1 || !s.Instances[0].InterruptionAt.Equal(r.f.clock.Now().Add(2*time.Minute)) {
+		t.Fatalf("instances %+v", s.Instances)
+	}
+}
