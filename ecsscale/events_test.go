@@ -605,12 +605,16 @@ func TestGraceAfterInterrupt(t *testing.T) {
 // TestSpotWarningWithoutATime: a warning whose time cannot be read is still acted on, its
 // deadline counted from its receipt.
 func TestSpotWarningWithoutATime(t *testing.T) {
-	r := newRig(t, 1, 0, nil, ecsscale.EventsConfig{})
-	arn, id := r.run(t, time.Hour)
+	ir := &recorder{}
+	r := newRig(t, 1, 0, ir, ecsscale.EventsConfig{})
+	_, id := r.run(t, time.Hour)
 	r.f.cloud.SendMessage(eventsURL, `{"source":"aws.ec2","detail-type":"EC2 Spot Instance Interruption Warning","time":"yesterday","detail":{"instance-id":"`+id+`","instance-action":"terminate"}}`)
 	r.receive(t)
-	r.q.waitStopped(arn)
-	if s := snap(t, r.c); len(s.Instances) != 1 || !s.Instances[0].InterruptionAt.Equal(r.f.clock.Now().Add(2*time.Minute)) {
+	deadline := r.f.clock.Now().Add(2 * time.Minute)
+	if calls := ir.Calls(); len(calls) != 1 || !calls[0].Deadline.Equal(deadline) {
+		t.Fatalf("interrupter calls %+v", calls)
+	}
+	if s := snap(t, r.c); len(s.Instances) != 1 || !s.Instances[0].InterruptionAt.Equal(deadline) {
 		t.Fatalf("instances %+v", s.Instances)
 	}
 }
