@@ -223,6 +223,8 @@ func TestLifecycleHookTerminationOfABusyInstance(t *testing.T) {
 	if held := r.events.Held(); len(held) != 0 {
 		t.Errorf("still held: %v", held)
 	}
+	t.Logf("a 10-minute job held by a 60 s hook: %d RecordLifecycleActionHeartbeat, %d DescribeContainerInstances, %d UpdateContainerInstancesState, %d CompleteLifecycleAction",
+		r.f.cloud.Calls("RecordLifecycleActionHeartbeat"), r.f.cloud.Calls("DescribeContainerInstances"), r.f.cloud.Calls("UpdateContainerInstancesState"), r.f.cloud.Calls("CompleteLifecycleAction"))
 }
 
 // TestIdleInstanceCompletesAtOnce: the adapter's own scale-in of an idle instance goes
