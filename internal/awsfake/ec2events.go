@@ -10,7 +10,9 @@ package awsfake
 // with stopCode TerminationNotice and the reason "Host EC2 (instance i-...) terminated.",
 // as for any terminated instance. (The stopCode SpotInterruption is Fargate Spot's.) An
 // instance of an Auto Scaling group leaves it then, and the group launches a replacement
-// to keep its desired capacity. An "EC2 Instance Rebalance Recommendation" only warns.
+// to keep its desired capacity (at once: the group's terminate hooks are not run for a
+// reclaimed instance, a simplification). An "EC2 Instance Rebalance Recommendation" only
+// warns.
 
 import (
 	"context"
