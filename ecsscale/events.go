@@ -127,7 +127,6 @@ type heldAction struct {
 	receipt                                  string
 	since, beatAt                            time.Time
 	beatEvery                                time.Duration
-	drained                                  bool
 	interruptedAt                            time.Time
 }
 
@@ -183,7 +182,7 @@ func (e *Events) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-e.c.clock.After(e.cfg.Poll):
+		case <-e.c.clock.After(e.interval()):
 		}
 		e.Tick(ctx)
 	}
@@ -433,6 +432,18 @@ func (e *Events) Tick(ctx context.Context) {
 	}
 }
 
+// interval is the time to the next tick: Poll, or less when a held action's hook needs
+// heartbeats more often (a 30 s heartbeat timeout).
+func (e *Events) interval() time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d := e.cfg.Poll
+	for _, h := range e.held {
+		d = min(d, h.beatEvery/2)
+	}
+	return max(d, time.Second)
+}
+
 // Held returns the EC2 instance IDs whose lifecycle actions the loop holds.
 func (e *Events) Held() []string {
 	e.mu.Lock()
@@ -460,7 +471,6 @@ func (e *Events) advance(ctx context.Context, h *heldAction, now time.Time) {
 		e.heartbeat(ctx, h, now)
 		return
 	}
-	h.drained = true
 	switch {
 	case !registered || tasks == 0:
 		e.complete(ctx, h)

@@ -620,3 +620,20 @@ func TestSpotWarningWithoutATime(t *testing.T) {
 		t.Fatalf("instances %+v", s.Instances)
 	}
 }
+
+// TestTicksFollowTheShortestHeartbeat: Run ticks every Poll, or often enough for the held
+// action of a hook whose heartbeat timeout (30 s) is shorter than Poll (60 s).
+func TestTicksFollowTheShortestHeartbeat(t *testing.T) {
+	r := newRig(t, 1, 30, nil, ecsscale.EventsConfig{Poll: time.Minute})
+	if got := r.events.Interval(); got != time.Minute {
+		t.Fatalf("interval with nothing held: %s", got)
+	}
+	r.run(t, time.Hour)
+	if _, err := r.f.as.SetDesiredCapacity(bg, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("jobs-asg"), DesiredCapacity: aws.Int32(0)}); err != nil {
+		t.Fatal(err)
+	}
+	r.receive(t)
+	if got := r.events.Interval(); got > 15*time.Second {
+		t.Fatalf("interval with a 30 s hook held: %s", got)
+	}
+}
