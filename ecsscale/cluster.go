@@ -23,7 +23,20 @@
 // then at most UpdateContainerInstancesState and TerminateInstanceInAutoScalingGroup; a
 // Launch 1 DescribeAutoScalingGroups and at most 1 SetDesiredCapacity.
 //
-// It reaches AWS only through the narrow interfaces ECSAPI and AutoScalingAPI, which the
+// The events loop (Cluster.Events, events.go) reads lifecycle actions, spot interruption
+// warnings and rebalance recommendations from an SQS queue: it drains a terminating
+// instance and keeps its lifecycle action alive until its tasks ended, and stops the tasks
+// of a spot instance before EC2 reclaims it. Per message it makes 1 ReceiveMessage (shared
+// by up to 10), at most 1 DescribeAutoScalingGroups (EC2 events), 1
+// DescribeLifecycleHooks per hook (cached), ListContainerInstances and
+// DescribeContainerInstances once per instance (its ARN is cached), 1
+// UpdateContainerInstancesState, for a spot instance 1 ListTasks and 1 StopTask per task
+// the Interrupter does not stop, and 1 DeleteMessage; per Poll (10 s) and held action 1
+// DescribeContainerInstances and a RecordLifecycleActionHeartbeat every half heartbeat
+// timeout, then 1 CompleteLifecycleAction; per Poll and spot instance with tasks left, until
+// its deadline, 1 DescribeContainerInstances and 1 ListTasks.
+//
+// It reaches AWS only through the narrow interfaces ECSAPI, AutoScalingAPI and SQSAPI, which the
 // SDK's clients satisfy; tests put the stateful fake of package internal/awsfake behind them.
 package ecsscale
 
@@ -83,6 +96,9 @@ type Config struct {
 	// LeaveProtection: do not change instances' scale-in protection (a capacity provider's
 	// managed termination protection owns it).
 	LeaveProtection bool
+	// Interrupter, when set, stops the tasks of an instance the events loop (events.go)
+	// learns is being taken away; without one the loop stops them with StopTask.
+	Interrupter Interrupter
 }
 
 // Cluster is the live autoscale.Cluster. Its methods are safe for concurrent use.
@@ -100,6 +116,9 @@ type Cluster struct {
 	seen map[string]time.Time
 	busy map[string]bool
 	idle map[string]time.Time
+	// interruptions: when EC2 reclaims an instance, from its spot interruption warning
+	// (events.go); Snapshot reports it as Instance.InterruptionAt.
+	interruptions map[string]time.Time
 }
 
 var _ autoscale.Cluster = (*Cluster)(nil)
@@ -112,7 +131,8 @@ func New(ecsAPI ECSAPI, asAPI AutoScalingAPI, cfg Config) (*Cluster, error) {
 	}
 	c := &Cluster{ecs: ecsAPI, as: asAPI, cfg: cfg, clock: cfg.Clock,
 		types: map[string]autoscale.InstanceType{}, pools: map[string]Pool{},
-		seen: map[string]time.Time{}, busy: map[string]bool{}, idle: map[string]time.Time{}}
+		seen: map[string]time.Time{}, busy: map[string]bool{}, idle: map[string]time.Time{},
+		interruptions: map[string]time.Time{}}
 	if c.clock == nil {
 		c.clock = hashike.SystemClock{}
 	}
@@ -441,6 +461,7 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 				c.seen[id] = now
 			}
 			in.LaunchedAt = c.seen[id]
+			in.InterruptionAt = c.interruptions[id]
 			if registered {
 				in.ActiveAt = aws.ToTime(ci.RegisteredAt)
 				if in.ActiveAt.Before(in.LaunchedAt) {
@@ -490,6 +511,7 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 			delete(c.seen, id)
 			delete(c.busy, id)
 			delete(c.idle, id)
+			delete(c.interruptions, id)
 		}
 	}
 	return s, nil

@@ -3,7 +3,10 @@
 // AWS adapters rely on: the ecs backend and the ecsscale autoscaler. It stands behind their
 // narrow interfaces (ecs.ECSAPI, AutoScalingAPI, LogsAPI, SQSAPI; ecsscale's) and models the real services'
 // behaviour, failures included: binpack placement with RESOURCE:* failures, capacity
-// providers and PROVISIONING tasks, the task lifecycle with its timestamps and stop codes,
+// providers and PROVISIONING tasks, Auto Scaling lifecycle hooks with their heartbeat and
+// global timeouts (lifecycle.go), spot interruption warnings with the reclaim two minutes
+// later and rebalance recommendations delivered by EventBridge rules to SQS
+// (ec2events.go), the task lifecycle with its timestamps and stop codes,
 // clientToken idempotency, STOPPED tasks forgotten after an hour, throttling, and awslogs
 // streams that appear late with events delivered late.
 //
@@ -140,6 +143,7 @@ type Cloud struct {
 	secrets  map[string]string
 	streams  map[string]map[string]*logStream // group -> stream -> events
 	queues   map[string]*queue                // SQS queues by URL (sqs.go)
+	life     lifecycle                        // lifecycle hooks, EC2 events (lifecycle.go, ec2events.go)
 	seq      int
 
 	wg     sync.WaitGroup
@@ -311,6 +315,7 @@ func (c *Cloud) housekeep() {
 		}
 		g.registerDue(c, now)
 	}
+	c.lifecycleDue(now)
 	for _, t := range c.order {
 		if t.lastStatus == statusProvisioning && t.instance == nil && t.capacityProvider != "" {
 			c.tryPlaceProvisioning(t, now)

@@ -408,8 +408,8 @@ func (c *Cloud) SetInstanceType(group, instanceType string) {
 	}
 }
 
-// resize launches or terminates instances to reach desired (newest unprotected terminated
-// first; when only protected instances are left, the group stays above desired, as Auto
+// resize launches or terminates instances to reach desired, through the group's lifecycle
+// hooks (newest unprotected terminated first; when only protected instances are left, the group stays above desired, as Auto
 // Scaling's scale-in does).
 func (g *asg) resize(c *Cloud, desired int) {
 	now := c.clock.Now()
@@ -420,7 +420,9 @@ func (g *asg) resize(c *Cloud, desired int) {
 			g.failLaunch(c, now)
 			break
 		}
-		g.members = append(g.members, &asgInstance{id: "i-" + c.hexID(17), launchedAt: now})
+		m := &asgInstance{id: "i-" + c.hexID(17), launchedAt: now}
+		g.members = append(g.members, m)
+		c.launched(g, m)
 	}
 	for k := len(g.members) - 1; k >= 0 && len(g.members) > desired; k-- {
 		m := g.members[k]
@@ -428,9 +430,7 @@ func (g *asg) resize(c *Cloud, desired int) {
 			continue
 		}
 		g.members = append(g.members[:k:k], g.members[k+1:]...)
-		if m.registered != nil {
-			c.terminate(m.registered)
-		}
+		c.retire(g, m)
 	}
 	g.desired = desired
 }
@@ -502,6 +502,9 @@ func (a asClient) DescribeAutoScalingGroups(ctx context.Context, in *autoscaling
 			if m.registered != nil {
 				state = astypes.LifecycleStateInService
 			}
+			if held := c.lifecycleStateOf(m); held != "" {
+				state = held
+			}
 			inst := astypes.Instance{
 				InstanceId:           ptr(m.id),
 				LifecycleState:       state,
@@ -514,6 +517,7 @@ func (a asClient) DescribeAutoScalingGroups(ctx context.Context, in *autoscaling
 			}
 			grp.Instances = append(grp.Instances, inst)
 		}
+		grp.Instances = append(grp.Instances, c.leavingInstances(g)...)
 		out.AutoScalingGroups = append(out.AutoScalingGroups, grp)
 	}
 	return out, nil
@@ -545,8 +549,9 @@ func (a asClient) SetDesiredCapacity(ctx context.Context, in *autoscaling.SetDes
 	return &autoscaling.SetDesiredCapacityOutput{}, nil
 }
 
-// TerminateInstanceInAutoScalingGroup terminates one instance of a group at once (the fake
-// has no Terminating state): its tasks stop as when the host goes away. With
+// TerminateInstanceInAutoScalingGroup terminates one instance of a group, at once unless a
+// terminate lifecycle hook holds it in Terminating:Wait (lifecycle.go): its tasks stop as
+// when the host goes away. With
 // ShouldDecrementDesiredCapacity the group's desired capacity drops by one, refused below
 // the group's minimum as Auto Scaling refuses it; without, the group launches a replacement.
 func (a asClient) TerminateInstanceInAutoScalingGroup(ctx context.Context, in *autoscaling.TerminateInstanceInAutoScalingGroupInput, _ ...func(*autoscaling.Options)) (*autoscaling.TerminateInstanceInAutoScalingGroupOutput, error) {
@@ -572,9 +577,7 @@ func (a asClient) TerminateInstanceInAutoScalingGroup(ctx context.Context, in *a
 				desired--
 			}
 			g.members = append(g.members[:k:k], g.members[k+1:]...)
-			if m.registered != nil {
-				c.terminate(m.registered)
-			}
+			c.retire(g, m)
 			g.resize(c, desired)
 			g.registerDue(c, c.clock.Now())
 			return &autoscaling.TerminateInstanceInAutoScalingGroupOutput{Activity: &astypes.Activity{
