@@ -3,6 +3,7 @@ package hashike
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -41,6 +42,11 @@ const (
 	StopCodeSpotInterruption  = "SpotInterruption"
 	StopCodeTerminationNotice = "TerminationNotice"
 )
+
+// StoppedReasonInterruption starts the stopped reason of a task the autoscaler stopped
+// itself (ECS StopTask) ahead of its instance's interruption, when no server stops the run
+// with StopInterruption: whoever supervises the task ends its run lost all the same.
+const StoppedReasonInterruption = "hashike autoscaler: instance interrupted: "
 
 // RunStates lists every state, in life order.
 var RunStates = []RunState{
@@ -229,7 +235,8 @@ func Outcome(cause StopCause, timeout time.Duration, watched ContainerStatus, ta
 		return StateLost, ExitStatus{ContainerExitCode: watched.ExitCode, Code: ExitStartFailed,
 			Reason: "its instance was being taken away (" + task.StoppedReason + "); the task was stopped: an infrastructure failure"}
 	}
-	if task.StopCode == StopCodeSpotInterruption || task.StopCode == StopCodeTerminationNotice {
+	if task.StopCode == StopCodeSpotInterruption || task.StopCode == StopCodeTerminationNotice ||
+		strings.HasPrefix(task.StoppedReason, StoppedReasonInterruption) {
 		return StateLost, ExitStatus{ContainerExitCode: watched.ExitCode, Code: ExitStartFailed,
 			Reason: "its instance was taken away (" + task.StopCode + ": " + task.StoppedReason + "): an infrastructure failure"}
 	}

@@ -57,6 +57,8 @@ func TestOutcome(t *testing.T) {
 			TaskStatus{StoppedReason: "spot interruption of i-1"}, StateLost, ExitStartFailed, "spot interruption of i-1"},
 		{"killed by a spot reclaim", StopNone, ContainerStatus{Name: "app", ExitCode: code(137)},
 			TaskStatus{StopCode: StopCodeSpotInterruption, StoppedReason: "Your Spot Task was interrupted."}, StateLost, ExitStartFailed, "SpotInterruption"},
+		{"stopped by the standalone autoscaler", StopNone, ContainerStatus{Name: "app", ExitCode: code(143)},
+			TaskStatus{StopCode: "UserInitiated", StoppedReason: StoppedReasonInterruption + "EC2 Spot Instance Interruption Warning for i-1"}, StateLost, ExitStartFailed, "Spot Instance Interruption"},
 		{"instance terminated under it", StopNone, ContainerStatus{Name: "app"},
 			TaskStatus{StopCode: StopCodeTerminationNotice, StoppedReason: "Host EC2 (instance i-1) terminated."}, StateLost, ExitStartFailed, "terminated"},
 	}

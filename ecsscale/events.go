@@ -69,6 +69,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/hashike/hashike"
 )
 
 // Event sources and detail types the loop reads.
@@ -592,7 +594,9 @@ func (e *Events) interrupt(ctx context.Context, n Interruption) error {
 			return fmt.Errorf("interrupt %d tasks on %s: %w", len(n.Tasks), n.Instance, err)
 		}
 	}
-	reason := n.Reason
+	// The prefix tells whoever supervises the task (hashike run, a server without this
+	// Interrupter) that the platform stopped it: its run ends lost, not failed.
+	reason := hashike.StoppedReasonInterruption + n.Reason
 	if len(reason) > 255 {
 		reason = reason[:255]
 	}

@@ -15,6 +15,7 @@ import (
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/autoscale"
 	"github.com/hashike/hashike/ecsscale"
 	"github.com/hashike/hashike/internal/awsfake"
@@ -308,7 +309,8 @@ func TestSpotInterruptionMidRun(t *testing.T) {
 		r.receive(t)
 		r.q.waitStopped(arn)
 		tk := r.task(t, arn)
-		if !strings.HasPrefix(aws.ToString(tk.StoppedReason), "EC2 Spot Instance Interruption Warning for "+id) {
+		// The prefix makes whoever supervises the task end its run lost (hashike.Outcome).
+		if !strings.HasPrefix(aws.ToString(tk.StoppedReason), hashike.StoppedReasonInterruption+"EC2 Spot Instance Interruption Warning for "+id) {
 			t.Fatalf("stopped reason %q", aws.ToString(tk.StoppedReason))
 		}
 		if at := aws.ToTime(tk.StoppedAt); at.Sub(start) > 30*time.Second {
