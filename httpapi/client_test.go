@@ -19,7 +19,7 @@ import (
 // newClient serves f over HTTP and returns a client with token.
 func newClient(t *testing.T, f *fakeService, token string) *Client {
 	t.Helper()
-	srv := httptest.NewServer(NewHandler(f, Options{}))
+	srv := httptest.NewServer(checked(t, NewHandler(f, Options{})))
 	t.Cleanup(srv.Close)
 	c, err := NewClient(srv.URL+"/", token, srv.Client())
 	if err != nil {

@@ -17,6 +17,9 @@ import (
 //go:embed openapi.json
 var openAPI []byte
 
+// OpenAPIDocument returns the OpenAPI document the server serves at /v1/openapi.json.
+func OpenAPIDocument() []byte { return append([]byte(nil), openAPI...) }
+
 // Options configure the handler.
 type Options struct {
 	// NoAuth serves every request as an admin without a token: a local development server

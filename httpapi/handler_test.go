@@ -40,7 +40,7 @@ func serve(t *testing.T, h http.Handler, method, target, token, body string, hea
 		req.Header.Add(header[i], header[i+1])
 	}
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
+	checked(t, h).ServeHTTP(rec, req)
 	return response{rec.Code, rec.Header(), rec.Body.String()}
 }
 

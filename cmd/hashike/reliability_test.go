@@ -96,6 +96,7 @@ func startServerAuth(t *testing.T, auth bool, env []string, args ...string) *ser
 			t.Fatalf("server said %q", line)
 		}
 		p.url, _, _ = strings.Cut(addr, " ")
+		p.url = checkedURL(t, p.url)
 	case <-time.After(60 * time.Second):
 		b, _ := os.ReadFile(p.log)
 		t.Fatalf("the server did not start:\n%s", b)

@@ -154,7 +154,7 @@ func newServer(t *testing.T) *srvEnv {
 	if m == nil {
 		t.Fatalf("hashike server did not start: stdout %q, stderr %q", b.stdout, b.stderr)
 	}
-	s.url = m[1]
+	s.url = checkedURL(t, m[1])
 	e.extra = []string{"HASHIKE_SERVER=" + s.url, "HASHIKE_TOKEN=" + s.token}
 	return s
 }
