@@ -142,6 +142,13 @@ type Cloud struct {
 	queues   map[string]*queue                // SQS queues by URL (sqs.go)
 	seq      int
 
+	// instanceTypes are the CPU and memory a type's container instances register
+	// (AddInstanceType); ec2 the instances launched, by ID, for DescribeInstances;
+	// noCapacity the EC2 capacity that has none now (SetInsufficientCapacity). Made on use.
+	instanceTypes map[string]instanceType
+	ec2           map[string]*ec2Instance
+	noCapacity    []Capacity
+
 	wg     sync.WaitGroup
 	closed chan struct{}
 }
@@ -306,7 +313,7 @@ func (c *Cloud) begin(ctx context.Context, op string) error {
 func (c *Cloud) housekeep() {
 	now := c.clock.Now()
 	for _, g := range c.sortedASGs() {
-		if len(g.members) < g.desired {
+		if g.units() < g.desired {
 			g.resize(c, g.desired) // launches that failed are retried
 		}
 		g.registerDue(c, now)
