@@ -51,8 +51,8 @@ type wireCall struct {
 	body []byte
 }
 
-// wire is a server for both services: an ECS request is named by its X-Amz-Target, an Auto
-// Scaling one by its Action; each is answered with testdata/wire/<op>.response.(json|xml)
+// wire is a server for the three services: an ECS request is named by its X-Amz-Target,
+// an Auto Scaling or EC2 one by its Action; each is answered with testdata/wire/<op>.response.(json|xml)
 // unless errs names an error answer for the operation.
 type wire struct {
 	t   *testing.T
@@ -95,6 +95,9 @@ func (w *wire) serve(rw http.ResponseWriter, r *http.Request) {
 			w.t.Errorf("Auto Scaling request %q (%s): %v", body, r.Header.Get("Content-Type"), err)
 		}
 		op, service, ext, ctype = form.Get("Action"), "autoscaling", ".xml", "text/xml"
+		if op == "DescribeInstances" {
+			service = "ec2" // EC2 speaks the same query protocol
+		}
 	}
 	if !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 Credential=AKIDWIRETEST/") || !strings.Contains(auth, "/us-east-1/"+service+"/aws4_request") {
 		w.t.Errorf("%s: Authorization %q, want a SigV4 signature for %s", op, auth, service)
