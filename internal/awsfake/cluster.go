@@ -337,7 +337,9 @@ func (c *Cloud) AddAutoScalingGroup(name, cluster string, min, max, desired, ins
 
 // FailLaunches makes the next n instance launches of group fail with EC2's error code
 // (autoscale.LaunchErrorInsufficientCapacity, say), each recorded as a Failed scaling
-// activity worded as Auto Scaling words it. The group keeps its desired capacity and
+// activity worded as Auto Scaling words it (a spot launch of a mixed instances group as
+// one of Spot Instances). SetInsufficientCapacity takes capacity away by type, zone and
+// purchase option instead, for as long as the test says. The group keeps its desired capacity and
 // launches again on a later call, as Auto Scaling retries.
 func (c *Cloud) FailLaunches(group, code string, n int) {
 	c.mu.Lock()
@@ -355,6 +357,9 @@ func (g *asg) failLaunch(c *Cloud, now time.Time) {
 		typ = "m5.large"
 	}
 	reason := fmt.Sprintf("Could not launch On-Demand Instances. %s - We currently do not have sufficient %s capacity in the Availability Zone you requested (%sa). Our system will be working on provisioning additional capacity. Launching EC2 instance failed.", g.failCode, typ, c.opts.Region)
+	if g.nextSpot() { // a mixed instances group's spot launch: EC2 names no type
+		reason = fmt.Sprintf("Could not launch Spot Instances. %s - There is no Spot capacity available that matches your request. Launching EC2 instance failed.", g.failCode)
+	}
 	g.failedActivity(c, now, reason)
 }
 

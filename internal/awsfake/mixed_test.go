@@ -293,3 +293,20 @@ func TestDescribeInstancesAsEC2(t *testing.T) {
 		t.Errorf("paged %d instances, want 12", seen)
 	}
 }
+
+// TestFailLaunchesOfAMixedGroup: a forced failure of a mixed group's spot launch is worded
+// as Auto Scaling words a spot failure; the group then launches on its next try.
+func TestFailLaunchesOfAMixedGroup(t *testing.T) {
+	c, _ := mixedCloud(t, MixedGroup{Max: 4, Desired: 0, OnDemandPercentAboveBase: 0})
+	c.FailLaunches("mixed", "InsufficientInstanceCapacity", 1)
+	if err := setDesired(c, 2); err != nil {
+		t.Fatal(err)
+	}
+	want := "Could not launch Spot Instances. InsufficientInstanceCapacity - There is no Spot capacity available that matches your request. Launching EC2 instance failed."
+	if f := failedActivities(t, c); len(f) != 1 || f[0] != want {
+		t.Fatalf("failed activities %q, want %q", f, want)
+	}
+	if got := summary(members(t, c)); got != "m5.xlarge/2/spot/a" {
+		t.Fatalf("instances %s after the retry, want one spot m5.xlarge", got)
+	}
+}
