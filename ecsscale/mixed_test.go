@@ -274,3 +274,21 @@ func TestASGLaunchFailureScenario(t *testing.T) {
 		t.Errorf("spot-asg desired %d, want its unfulfilled capacity cancelled", d)
 	}
 }
+
+// TestPlainGroupOutOfCapacity: a group without a mixed instances policy whose type has no
+// capacity fails with EC2's message alone; the snapshot names the type (on-demand), and the
+// unfulfilled capacity is cancelled.
+func TestPlainGroupOutOfCapacity(t *testing.T) {
+	f := newFake(t)
+	c := group(t, f, 0, 3, 0, nil)
+	f.cloud.SetInsufficientCapacity(awsfake.Capacity{Type: large.Name}, true)
+	at := f.clock.Now()
+	if err := c.Apply(context.Background(), autoscale.Action{Launch: &autoscale.Launch{Pool: "jobs", Count: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	s := snap(t, c)
+	want := []autoscale.LaunchError{{At: at, Pool: "jobs", Type: large.Name, Code: autoscale.LaunchErrorInsufficientCapacity}}
+	if !reflect.DeepEqual(s.LaunchErrors, want) || desired(t, f) != 0 {
+		t.Fatalf("launch errors %+v, desired %d; want %+v and 0", s.LaunchErrors, desired(t, f), want)
+	}
+}
