@@ -156,11 +156,12 @@ func sortedGroupNames(groups map[string]astypes.AutoScalingGroup) []string {
 }
 
 // spotAhead reports whether a launch of count instances of w units each in g would get a
-// spot instance by its mixed instances policy's split, decided per instance as Auto
-// Scaling does: on-demand while the on-demand units are below the base, then on-demand
-// while those above the base stay under OnDemandPercentageAboveBaseCapacity percent of the
-// units above it; the live instances' purchase options are DescribeInstances'. A group
-// without a policy launches on-demand only.
+// spot instance by its mixed instances policy's split, decided per instance as awsfake and
+// the simulator model Auto Scaling's (whose rounding is its own): on-demand while the
+// on-demand units are below the base, then on-demand while those above the base stay under
+// OnDemandPercentageAboveBaseCapacity percent of the units above it; the live instances'
+// purchase options are DescribeInstances'. A group without a policy launches on-demand
+// only.
 func (c *Cluster) spotAhead(g astypes.AutoScalingGroup, count, w int) bool {
 	m := g.MixedInstancesPolicy
 	if m == nil || m.InstancesDistribution == nil {
