@@ -113,7 +113,9 @@ type Config struct {
 	// managed termination protection owns it).
 	LeaveProtection bool
 	// EC2, when set, tells spot from on-demand instances (DescribeInstances, once per
-	// instance); without it every instance is reported on-demand.
+	// instance; IAM ec2:DescribeInstances, whose refusal fails the Snapshot like any other
+	// read's); without it every instance is reported on-demand, so the hashike policy's
+	// spot avoidance after an interruption never starts.
 	EC2 EC2API
 	// Log, when set, is told what Apply did other than asked (a launch moved to the
 	// on-demand pool, an on-demand launch the group's split makes spot).
