@@ -35,6 +35,10 @@ type HashikeConfig struct {
 	// SpotAvoid is how long a pool's spot is avoided after an interruption notice in it
 	// (0: 5 minutes).
 	SpotAvoid time.Duration
+	// CapacityAvoid is how long a pool's type is avoided after a launch of it failed
+	// (Snapshot.LaunchErrors; 0: 3 minutes, as Karpenter skips an offering after an
+	// insufficient-capacity error).
+	CapacityAvoid time.Duration
 	// LaunchLatency is the launch-to-registered time assumed until launches have been
 	// seen (0: 90 s, the "typical" preset's median); the policy then learns it from the
 	// instances that register.
@@ -54,6 +58,7 @@ func (c HashikeConfig) withDefaults() HashikeConfig {
 	def(&c.BatchMax, min(10*time.Second, c.SLO.WaitP95/3))
 	def(&c.MinIdle, hashikeInterval)
 	def(&c.SpotAvoid, 5*time.Minute)
+	def(&c.CapacityAvoid, 3*time.Minute)
 	def(&c.LaunchLatency, 90*time.Second)
 	return c
 }
@@ -111,7 +116,9 @@ type Shape struct{ CPU, MemoryMiB int }
 //     launched for (Instance.For; Karpenter's double launch, karpenter#3121, is what this
 //     prevents); then other tasks onto launching instances' unused capacity; then new
 //     instances, each of the cheapest type (on-demand price per copy of the task it fits)
-//     in a pool under its Max. A batching window holds tasks younger than BatchIdle from
+//     in a pool under its Max, skipping a pool's type whose launch failed within
+//     CapacityAvoid (Snapshot.LaunchErrors; a failure naming no type skips the whole pool)
+//     unless no other pool can hold the task. A batching window holds tasks younger than BatchIdle from
 //     causing a launch unless the oldest pending task is older than BatchMax.
 //  3. Warm headroom, sized by a break-even rule. Arrivals over a window W are forecast by
 //     blending a seasonal forecast (last week, else yesterday, else an hour ago at this
@@ -175,6 +182,10 @@ func (p *Hashike) decide(s *Snapshot, now time.Time, old hashikeState) ([]Action
 	st.feedback(s, now, old, cfg.SLO)
 	var acts []Action
 	pk := newPacker(s)
+	avoided := avoidLaunchErrors(s, now, cfg.CapacityAvoid)
+	if len(avoided) > 0 {
+		pk.avoid = func(pool, typ string) bool { return avoided[[2]string{pool, ""}] || avoided[[2]string{pool, typ}] }
+	}
 
 	// 1. Interruption notices.
 	var replace []Task
@@ -255,8 +266,8 @@ func (p *Hashike) decide(s *Snapshot, now time.Time, old hashikeState) ([]Action
 	}
 	fresh := pk.fresh
 	pk.fresh = fresh[:forPending]
-	acts = append(acts, pk.launches(spot, fmt.Sprintf("packing: %d pending tasks (%d held by the batching window) and %d interrupted instances' load fit no active or launching instance",
-		len(grow)-len(replace), held, len(replace)))...)
+	acts = append(acts, pk.launches(spot, fmt.Sprintf("packing: %d pending tasks (%d held by the batching window) and %d interrupted instances' load fit no active or launching instance%s",
+		len(grow)-len(replace), held, len(replace), avoidedString(avoided)))...)
 	pk.fresh = fresh[forPending:]
 	acts = append(acts, pk.launches(spot, "headroom: "+hr.why())...)
 	pk.fresh = fresh

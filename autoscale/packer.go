@@ -35,6 +35,9 @@ type packer struct {
 	launching []*bin
 	fresh     []*bin
 	count     map[string]int // instances per pool, with the ones opened (what Max bounds)
+	// avoid, when set, names the pool's types open takes only when no other can hold a
+	// task (launches of them failed recently).
+	avoid func(pool, typ string) bool
 }
 
 // newPacker gathers bins: active instances without an interruption notice, busy ones
@@ -109,8 +112,22 @@ func (p *packer) reserve(ts []Task) []Task {
 
 // open starts a new instance for t: over the pools with room under Max, in snapshot order,
 // the type that can hold t with the lowest on-demand price per copy of t it fits (its
-// CPU-and-memory fit); ties go to the earlier pool and type. It returns nil when none can.
+// CPU-and-memory fit); ties go to the earlier pool and type. Types avoid names are taken
+// only when no other can hold t. It returns nil when none can.
 func (p *packer) open(t Task) *bin {
+	best := p.cheapest(t, false)
+	if best == nil && p.avoid != nil {
+		best = p.cheapest(t, true)
+	}
+	if best != nil {
+		p.count[best.pool]++
+		p.fresh = append(p.fresh, best)
+	}
+	return best
+}
+
+// cheapest is open's choice, among the avoided types too when avoided.
+func (p *packer) cheapest(t Task, avoided bool) *bin {
 	var best *bin
 	bestScore := 0.0
 	for _, pool := range p.s.Pools {
@@ -120,6 +137,9 @@ func (p *packer) open(t Task) *bin {
 		for _, name := range pool.InstanceTypes {
 			it, ok := p.s.Types[name]
 			if !ok || it.CPU < t.CPU || it.MemoryMiB < t.MemoryMiB {
+				continue
+			}
+			if p.avoid != nil && !avoided && p.avoid(pool.Name, name) {
 				continue
 			}
 			fit := 1 << 20
@@ -139,10 +159,6 @@ func (p *packer) open(t Task) *bin {
 				bestScore = score
 			}
 		}
-	}
-	if best != nil {
-		p.count[best.pool]++
-		p.fresh = append(p.fresh, best)
 	}
 	return best
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
@@ -40,8 +41,17 @@ type SQSAPI interface {
 	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
 }
 
+// EC2API lists the Amazon EC2 operations the adapter uses: DescribeInstances, for what
+// Auto Scaling does not say of an instance (spot or on-demand). The adapter names the
+// instances with the instance-id filter, at most 1000 a call, so one that EC2 does not
+// know yet is absent, not an error.
+type EC2API interface {
+	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+}
+
 var (
 	_ ECSAPI         = (*ecs.Client)(nil)
 	_ AutoScalingAPI = (*autoscaling.Client)(nil)
 	_ SQSAPI         = (*sqs.Client)(nil)
+	_ EC2API         = (*ec2.Client)(nil)
 )

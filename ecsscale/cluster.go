@@ -11,6 +11,28 @@
 // rebalance) never picks a busy instance; a task placed since the last snapshot is
 // unprotected until the next one.
 //
+// Mixed instances groups: each instance's type and zone come from Auto Scaling, whether it
+// is spot from EC2 (DescribeInstances, with Config.EC2; asked once per instance and cached).
+// In a weighted group (overrides with WeightedCapacity) desired, min and max are capacity
+// units: a Launch of Count instances of Type raises desired capacity by Count times Type's
+// weight (its first type's when Type is ""), capped at the group's max (ErrAtMax), and the
+// Pool's Min and Max are given in instances (see weighPool). Type is a preference: the
+// group's allocation strategy picks the types and zones it launches. A failed launch of a
+// group with several overrides is reported with no Type (Auto Scaling tried them all).
+//
+// Spot or on-demand is the group's split (its on-demand base and percentage above it).
+// A Launch with Spot false on a pool whose next instances would be spot by that split is
+// launched in the pool's OnDemandPool when one is configured (Cookpad runs a spot group
+// and an on-demand group side by side), and logged so; without one it is launched in the
+// pool anyway, spot, and logged as a warning: capacity the tasks need now beats the
+// purchase option asked for, and changing the group's policy is not the adapter's to do.
+//
+// A launch that fails (a Failed "Launching" scaling activity since the adapter last raised
+// the group) makes the next Snapshot lower the group's desired capacity back to the units
+// its instances hold (never below its min): otherwise the group would launch that capacity
+// whenever EC2 has some again, long after the policy, which skips the pool for a while,
+// has placed the tasks elsewhere.
+//
 // It never stops a running task: Terminate refuses an instance that runs one (ErrBusy), a
 // drained instance is terminated only once its tasks have ended, and an idle instance is set
 // DRAINING before it is terminated, so no task can be placed on it in between.
@@ -18,8 +40,10 @@
 // API calls: a Snapshot of G groups, N container instances and T tasks not stopped makes
 // 1 DescribeAutoScalingGroups, ceil(N/100) ListContainerInstances and as many
 // DescribeContainerInstances, ceil(T/100) ListTasks and as many DescribeTasks, G
-// DescribeScalingActivities, and one SetInstanceProtection per group and direction (50
-// instances a call) when protection changed; a Drain or Terminate 1 + 2*ceil(N/100) reads,
+// DescribeScalingActivities, one SetInstanceProtection per group and direction (50
+// instances a call) when protection changed, ceil(new/1000) DescribeInstances for the
+// instances not seen before (none at steady state) and one SetDesiredCapacity per group
+// whose launch failed; a Drain or Terminate 1 + 2*ceil(N/100) reads,
 // then at most UpdateContainerInstancesState and TerminateInstanceInAutoScalingGroup; a
 // Launch 1 DescribeAutoScalingGroups and at most 1 SetDesiredCapacity.
 //
@@ -36,14 +60,16 @@
 // timeout, then 1 CompleteLifecycleAction; per Poll and spot instance with tasks left, until
 // its deadline, 1 DescribeContainerInstances and 1 ListTasks.
 //
-// It reaches AWS only through the narrow interfaces ECSAPI, AutoScalingAPI and SQSAPI, which the
-// SDK's clients satisfy; tests put the stateful fake of package internal/awsfake behind them.
+// It reaches AWS only through the narrow interfaces ECSAPI, AutoScalingAPI, EC2API and
+// SQSAPI, which the SDK's clients satisfy; tests put the stateful fake of package
+// internal/awsfake behind them.
 package ecsscale
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strconv"
@@ -82,6 +108,9 @@ type Pool struct {
 	// InstanceTypes the group launches, in preference order; nil takes the overrides of
 	// the group's mixed instances policy.
 	InstanceTypes []string
+	// OnDemandPool names another configured pool (an on-demand group) that takes a Launch
+	// with Spot false when this pool's next instances would be spot (see launchOnDemand).
+	OnDemandPool string
 }
 
 // Config names the cluster, its pools and the instance types with their prices.
@@ -99,6 +128,14 @@ type Config struct {
 	// Interrupter, when set, stops the tasks of an instance the events loop (events.go)
 	// learns is being taken away; without one the loop stops them with StopTask.
 	Interrupter Interrupter
+	// EC2, when set, tells spot from on-demand instances (DescribeInstances, once per
+	// instance; IAM ec2:DescribeInstances, whose refusal fails the Snapshot like any other
+	// read's); without it every instance is reported on-demand, so the hashike policy's
+	// spot avoidance after an interruption never starts.
+	EC2 EC2API
+	// Log, when set, is told what Apply did other than asked (a launch moved to the
+	// on-demand pool, an on-demand launch the group's split makes spot).
+	Log *slog.Logger
 }
 
 // Cluster is the live autoscale.Cluster. Its methods are safe for concurrent use.
@@ -119,6 +156,10 @@ type Cluster struct {
 	// interruptions: when EC2 reclaims an instance, from its spot interruption warning
 	// (events.go); Snapshot reports it as Instance.InterruptionAt.
 	interruptions map[string]time.Time
+	// spot caches DescribeInstances' answer per instance (true: spot); raised is when
+	// Launch last raised a group's desired capacity (see cancelUnfulfilled).
+	spot   map[string]bool
+	raised map[string]time.Time
 }
 
 var _ autoscale.Cluster = (*Cluster)(nil)
@@ -132,7 +173,7 @@ func New(ecsAPI ECSAPI, asAPI AutoScalingAPI, cfg Config) (*Cluster, error) {
 	c := &Cluster{ecs: ecsAPI, as: asAPI, cfg: cfg, clock: cfg.Clock,
 		types: map[string]autoscale.InstanceType{}, pools: map[string]Pool{},
 		seen: map[string]time.Time{}, busy: map[string]bool{}, idle: map[string]time.Time{},
-		interruptions: map[string]time.Time{}}
+		interruptions: map[string]time.Time{}, spot: map[string]bool{}, raised: map[string]time.Time{}}
 	if c.clock == nil {
 		c.clock = hashike.SystemClock{}
 	}
@@ -165,6 +206,11 @@ func New(ecsAPI ECSAPI, asAPI AutoScalingAPI, cfg Config) (*Cluster, error) {
 	}
 	if len(cfg.Pools) == 0 {
 		errs = append(errs, errors.New("pools: none"))
+	}
+	for i, p := range cfg.Pools {
+		if od := p.OnDemandPool; od != "" && (od == p.Name || c.pools[od].Name == "") {
+			errs = append(errs, fmt.Errorf("pools[%d]: onDemandPool %q: not another configured pool", i, od))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -334,6 +380,7 @@ func (c *Cluster) poolOf(p Pool, g astypes.AutoScalingGroup) autoscale.Pool {
 			}
 		}
 	}
+	weighPool(&out, g)
 	return out
 }
 
@@ -411,6 +458,9 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 	for n, t := range c.types {
 		s.Types[n] = t
 	}
+	if err := c.observeSpot(ctx, groups); err != nil {
+		return nil, err
+	}
 	present := map[string]bool{}
 	for _, p := range c.cfg.Pools {
 		p = c.pools[p.Name]
@@ -421,8 +471,18 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 		if err != nil {
 			return nil, err
 		}
+		if mixedTypes(g) > 1 {
+			// Auto Scaling tried every override before it failed: the group, not a type,
+			// could not launch.
+			for i := range les {
+				les[i].Type = ""
+			}
+		}
 		s.LaunchErrors = append(s.LaunchErrors, les...)
-		desired := int(aws.ToInt32(g.DesiredCapacity))
+		desired, err := c.cancelUnfulfilled(ctx, g, les, int(aws.ToInt32(g.DesiredCapacity)))
+		if err != nil {
+			return nil, err
+		}
 		var protect, unprotect []string
 		for _, m := range g.Instances {
 			id := aws.ToString(m.InstanceId)
@@ -447,7 +507,7 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 				if err := c.terminateInstance(ctx, g, id, desired); err != nil {
 					return nil, fmt.Errorf("finish draining %s: %w", id, err)
 				}
-				desired = max(desired-1, pool.Min)
+				desired = max(desired-memberUnits(g, m), int(aws.ToInt32(g.MinSize)))
 				continue
 			}
 			present[id] = true
@@ -462,6 +522,11 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 			}
 			in.LaunchedAt = c.seen[id]
 			in.InterruptionAt = c.interruptions[id]
+			in.Spot = c.spot[id]
+			if t, ok := c.types[in.Type]; ok && !registered {
+				// What it will register: the policy packs onto launching capacity.
+				in.CPU, in.MemoryMiB = t.CPU, t.MemoryMiB
+			}
 			if registered {
 				in.ActiveAt = aws.ToTime(ci.RegisteredAt)
 				if in.ActiveAt.Before(in.LaunchedAt) {
@@ -530,9 +595,16 @@ func (c *Cluster) protect(ctx context.Context, group string, ids []string, on bo
 }
 
 // terminateInstance terminates one instance of group g, decrementing the desired capacity
-// unless that would go below the group's minimum (the group then launches a replacement).
+// (by the instance's weight) unless that would go below the group's minimum (the group
+// then launches a replacement).
 func (c *Cluster) terminateInstance(ctx context.Context, g astypes.AutoScalingGroup, id string, desired int) error {
-	decrement := desired > int(aws.ToInt32(g.MinSize))
+	w := 1
+	for _, m := range g.Instances {
+		if aws.ToString(m.InstanceId) == id {
+			w = memberUnits(g, m)
+		}
+	}
+	decrement := desired-w >= int(aws.ToInt32(g.MinSize))
 	_, err := c.as.TerminateInstanceInAutoScalingGroup(ctx, &autoscaling.TerminateInstanceInAutoScalingGroupInput{
 		InstanceId: aws.String(id), ShouldDecrementDesiredCapacity: aws.Bool(decrement)})
 	if err != nil {
@@ -541,9 +613,10 @@ func (c *Cluster) terminateInstance(ctx context.Context, g astypes.AutoScalingGr
 	return nil
 }
 
-// Apply carries out one action. Launch raises the pool's group's desired capacity (a
-// Type is a preference the group's launch template or mixed instances policy decides
-// on; Spot is the group's split). Drain sets the instance DRAINING, or terminates it when
+// Apply carries out one action. Launch raises the pool's group's desired capacity (in
+// units for a weighted group; a Type is a preference the group's launch template or mixed
+// instances policy decides on; Spot false goes to the OnDemandPool when the pool's next
+// instances would be spot, see the package comment). Drain sets the instance DRAINING, or terminates it when
 // it is launching or idle. Terminate refuses an instance that runs a task (ErrBusy).
 func (c *Cluster) Apply(ctx context.Context, a autoscale.Action) error {
 	switch {
@@ -555,38 +628,6 @@ func (c *Cluster) Apply(ctx context.Context, a autoscale.Action) error {
 		return c.drain(ctx, a.Terminate.Instance, true)
 	}
 	return errors.New("empty action")
-}
-
-func (c *Cluster) launch(ctx context.Context, l autoscale.Launch) error {
-	p, ok := c.pools[l.Pool]
-	if !ok {
-		return fmt.Errorf("launch in pool %q: %w", l.Pool, autoscale.ErrUnknown)
-	}
-	if l.Count < 1 {
-		return fmt.Errorf("launch %d in pool %s: count must be >= 1", l.Count, l.Pool)
-	}
-	groups, err := c.groups(ctx)
-	if err != nil {
-		return err
-	}
-	g := groups[p.Group]
-	pool := c.poolOf(p, g)
-	if l.Type != "" && !slices.Contains(pool.InstanceTypes, l.Type) {
-		return fmt.Errorf("launch %s in pool %s: %w", l.Type, l.Pool, autoscale.ErrUnknown)
-	}
-	desired := int(aws.ToInt32(g.DesiredCapacity))
-	want := min(desired+l.Count, pool.Max)
-	if want > desired {
-		_, err := c.as.SetDesiredCapacity(ctx, &autoscaling.SetDesiredCapacityInput{
-			AutoScalingGroupName: aws.String(p.Group), DesiredCapacity: aws.Int32(int32(want)), HonorCooldown: aws.Bool(false)})
-		if err != nil {
-			return wrap(fmt.Sprintf("set desired capacity of %s to %d", p.Group, want), err)
-		}
-	}
-	if got := want - desired; got < l.Count {
-		return fmt.Errorf("launch %d in pool %s: %d launched, group %s at its max %d: %w", l.Count, l.Pool, max(got, 0), p.Group, pool.Max, autoscale.ErrAtMax)
-	}
-	return nil
 }
 
 // drain drains an instance, or with terminate ends an idle one (refusing a busy one).

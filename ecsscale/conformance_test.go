@@ -7,6 +7,7 @@ import (
 	"github.com/hashike/hashike/autoscale"
 	"github.com/hashike/hashike/autoscale/clustertest"
 	"github.com/hashike/hashike/ecsscale"
+	"github.com/hashike/hashike/internal/awsfake"
 )
 
 // TestClusterConformance: the adapter over the stateful fake passes the suite the
@@ -27,6 +28,36 @@ func TestClusterConformance(t *testing.T) {
 			Pools:   []ecsscale.Pool{{Name: su.Pool.Name, InstanceTypes: su.Pool.InstanceTypes}},
 			Queue:   q,
 			Clock:   f.clock,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.tick()
+		return clustertest.Harness{Cluster: c, Advance: q.advance, LaunchLatency: latency}
+	})
+}
+
+// TestClusterConformanceWeightedMixed: the suite over a weighted mixed instances group:
+// its one type weighs 2 units, so the group's min, max and desired are twice the suite's
+// instances, spread over two zones, half of them spot; the adapter reads spot from EC2.
+func TestClusterConformanceWeightedMixed(t *testing.T) {
+	clustertest.Run(t, func(t *testing.T, su clustertest.Setup) clustertest.Harness {
+		f := newFake(t)
+		f.cloud.AddInstanceType(su.Type.Name, su.Type.CPU, su.Type.MemoryMiB)
+		f.cloud.AddMixedGroup(awsfake.MixedGroup{Name: su.Pool.Name + "-asg", Cluster: clusterName,
+			Min: 2 * su.Pool.Min, Max: 2 * su.Pool.Max, Desired: 2 * su.Initial,
+			Overrides:                []awsfake.Override{{InstanceType: su.Type.Name, Weight: 2}},
+			OnDemandPercentAboveBase: 50, Zones: []string{"us-east-1a", "us-east-1b"}, RegisterDelay: latency})
+		f.clock.Advance(latency)
+		q := &queue{t: t, f: f, start: f.clock.Now(), todo: slices.Clone(su.Tasks)}
+		slices.SortStableFunc(q.todo, func(a, b clustertest.Task) int { return int(a.At - b.At) })
+		c, err := ecsscale.New(f.ecs, f.as, ecsscale.Config{
+			Cluster: clusterName,
+			Types:   []autoscale.InstanceType{su.Type},
+			Pools:   []ecsscale.Pool{{Name: su.Pool.Name, Group: su.Pool.Name + "-asg"}},
+			Queue:   q,
+			Clock:   f.clock,
+			EC2:     f.cloud.EC2(),
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -292,8 +292,14 @@ func (s *sim) handle(e event) {
 		if in := e.inst; !in.dead {
 			s.m.LaunchFailures++
 			if !in.billed { // insufficient capacity: Auto Scaling reports it
+				// As the live adapter reports it: a pool of several types is a mixed
+				// instances group that tried them all, so the failure names none.
+				typ := in.a.Type
+				if len(s.pools[in.pool].InstanceTypes) > 1 {
+					typ = ""
+				}
 				s.launchErrors = append(s.launchErrors, autoscale.LaunchError{At: s.cfg.Start.Add(s.now),
-					Pool: in.a.Pool, Type: in.a.Type, Spot: in.a.Spot, Code: autoscale.LaunchErrorInsufficientCapacity})
+					Pool: in.a.Pool, Type: typ, Spot: in.a.Spot, Code: autoscale.LaunchErrorInsufficientCapacity})
 			}
 			s.die(in)
 		}

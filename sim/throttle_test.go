@@ -172,3 +172,30 @@ func TestRunTaskRateLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestInsufficientCapacityOfAMixedPool: a pool of several types is a mixed instances
+// group, whose failed launch Auto Scaling reports after trying every type: the launch error
+// names no type, as the live adapter reports it, so a policy skips the whole pool alike in
+// both.
+func TestInsufficientCapacityOfAMixedPool(t *testing.T) {
+	cfg := Config{Latency: exactly(30 * time.Second), Horizon: 20 * time.Minute,
+		Pools: []PoolConfig{
+			{Pool: autoscale.Pool{Name: "short", InstanceTypes: []string{"c6i.large", "m6i.large"}, Max: 100, OnDemandPercentAboveBase: 100},
+				InsufficientCapacityEpisodesPerDay: 24 * 60, InsufficientCapacityEpisode: Duration(10 * time.Hour)},
+			{Pool: autoscale.Pool{Name: "spare", InstanceTypes: []string{"m6i.large"}, Max: 100, OnDemandPercentAboveBase: 100}},
+		}}
+	var errs []autoscale.LaunchError
+	var seen []time.Time
+	wl := Workload{Name: "none", Jobs: []Job{{Submit: 15 * time.Minute, Duration: time.Minute, CPU: 1024, MemoryMiB: 1024}}}
+	if _, err := Run(cfg, wl, skipper{errs: &errs, now: &seen}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if len(errs) == 0 {
+		t.Fatal("no launch error in any snapshot")
+	}
+	for _, e := range errs {
+		if e.Pool != "short" || e.Type != "" {
+			t.Fatalf("launch error %+v, want pool short and no type", e)
+		}
+	}
+}

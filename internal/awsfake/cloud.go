@@ -146,6 +146,13 @@ type Cloud struct {
 	life     lifecycle                        // lifecycle hooks, EC2 events (lifecycle.go, ec2events.go)
 	seq      int
 
+	// instanceTypes are the CPU and memory a type's container instances register
+	// (AddInstanceType); ec2 the instances launched, by ID, for DescribeInstances;
+	// noCapacity the EC2 capacity that has none now (SetInsufficientCapacity). Made on use.
+	instanceTypes map[string]instanceType
+	ec2           map[string]*ec2Instance
+	noCapacity    []Capacity
+
 	wg     sync.WaitGroup
 	closed chan struct{}
 }
@@ -310,7 +317,7 @@ func (c *Cloud) begin(ctx context.Context, op string) error {
 func (c *Cloud) housekeep() {
 	now := c.clock.Now()
 	for _, g := range c.sortedASGs() {
-		if len(g.members) < g.desired {
+		if g.units() < g.desired {
 			g.resize(c, g.desired) // launches that failed are retried
 		}
 		g.registerDue(c, now)

@@ -299,6 +299,10 @@ type asg struct {
 	failLaunches int
 	failCode     string
 	activities   []astypes.Activity
+	// mixed is its mixed instances policy (nil: it launches instanceType on-demand in one
+	// zone); retryAt is when it may try a launch again after EC2 had no capacity.
+	mixed   *mixedPolicy
+	retryAt time.Time
 }
 
 type asgInstance struct {
@@ -308,6 +312,12 @@ type asgInstance struct {
 	// protected: scale-in protection (SetInstanceProtection); the group's own scale-in
 	// never picks it.
 	protected bool
+	// typ, zone, spot and weight are what it was launched as (see launch): its instance
+	// type ("" in a plain group: the group's), Availability Zone, purchase option and
+	// capacity units (1 unless the mixed instances policy weighs its type).
+	typ, zone string
+	spot      bool
+	weight    int
 }
 
 // AddAutoScalingGroup creates a group of instances with instanceCPU units and instanceMemMiB
@@ -327,7 +337,9 @@ func (c *Cloud) AddAutoScalingGroup(name, cluster string, min, max, desired, ins
 
 // FailLaunches makes the next n instance launches of group fail with EC2's error code
 // (autoscale.LaunchErrorInsufficientCapacity, say), each recorded as a Failed scaling
-// activity worded as Auto Scaling words it. The group keeps its desired capacity and
+// activity worded as Auto Scaling words it (a spot launch of a mixed instances group as
+// one of Spot Instances). SetInsufficientCapacity takes capacity away by type, zone and
+// purchase option instead, for as long as the test says. The group keeps its desired capacity and
 // launches again on a later call, as Auto Scaling retries.
 func (c *Cloud) FailLaunches(group, code string, n int) {
 	c.mu.Lock()
@@ -345,11 +357,19 @@ func (g *asg) failLaunch(c *Cloud, now time.Time) {
 		typ = "m5.large"
 	}
 	reason := fmt.Sprintf("Could not launch On-Demand Instances. %s - We currently do not have sufficient %s capacity in the Availability Zone you requested (%sa). Our system will be working on provisioning additional capacity. Launching EC2 instance failed.", g.failCode, typ, c.opts.Region)
+	if g.nextSpot() { // a mixed instances group's spot launch: EC2 names no type
+		reason = fmt.Sprintf("Could not launch Spot Instances. %s - There is no Spot capacity available that matches your request. Launching EC2 instance failed.", g.failCode)
+	}
+	g.failedActivity(c, now, reason)
+}
+
+// failedActivity records a failed launch's scaling activity with Auto Scaling's wording.
+func (g *asg) failedActivity(c *Cloud, now time.Time, reason string) {
 	g.activities = append(g.activities, astypes.Activity{
 		ActivityId:           ptr(fmt.Sprintf("%08x-0000-4000-8000-000000000000", c.seq)),
 		AutoScalingGroupName: ptr(g.name),
 		Description:          ptr("Launching a new EC2 instance.  Status Reason: " + reason),
-		Cause:                ptr(fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.", now.UTC().Format(time.RFC3339), len(g.members), g.desired)),
+		Cause:                ptr(fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.", now.UTC().Format(time.RFC3339), g.units(), g.desired)),
 		StartTime:            timePtr(now),
 		EndTime:              timePtr(now),
 		StatusCode:           astypes.ScalingActivityStatusCodeFailed,
@@ -408,25 +428,31 @@ func (c *Cloud) SetInstanceType(group, instanceType string) {
 	}
 }
 
-// resize launches or terminates instances to reach desired, through the group's lifecycle
-// hooks (newest unprotected terminated first; when only protected instances are left, the group stays above desired, as Auto
-// Scaling's scale-in does).
+// resize launches or terminates instances to reach desired capacity units (one per
+// instance unless the mixed instances policy weighs its types: a launch may then overshoot
+// desired by part of a weighted instance, as Auto Scaling's does), through the group's
+// lifecycle hooks. Scale-in terminates the newest unprotected instances that do not take the
+// group below desired; when only protected instances are left, the group stays above
+// desired, as Auto Scaling's does.
 func (g *asg) resize(c *Cloud, desired int) {
 	now := c.clock.Now()
-	for len(g.members) < desired {
+	for g.units() < desired {
 		if g.failLaunches > 0 {
 			// The group stays below desired and tries again later (on the next call).
 			g.failLaunches--
 			g.failLaunch(c, now)
 			break
 		}
-		m := &asgInstance{id: "i-" + c.hexID(17), launchedAt: now}
+		m := g.launch(c, now)
+		if m == nil {
+			break // no capacity: a failed activity is recorded; retried after launchRetry
+		}
 		g.members = append(g.members, m)
 		c.launched(g, m)
 	}
-	for k := len(g.members) - 1; k >= 0 && len(g.members) > desired; k-- {
+	for k := len(g.members) - 1; k >= 0 && g.units() > desired; k-- {
 		m := g.members[k]
-		if m.protected {
+		if m.protected || g.units()-m.weight < desired {
 			continue
 		}
 		g.members = append(g.members[:k:k], g.members[k+1:]...)
@@ -440,7 +466,14 @@ func (g *asg) registerDue(c *Cloud, now time.Time) {
 	cl := c.clusters[g.cluster]
 	for _, m := range g.members {
 		if m.registered == nil && !now.Before(m.launchedAt.Add(g.registerDelay)) {
-			m.registered = c.registerInstance(cl, g.name, m.id, g.cpu, g.mem)
+			cpu, mem := g.cpu, g.mem
+			if t, ok := c.instanceTypes[m.typ]; ok && g.mixed != nil {
+				cpu, mem = t.cpu, t.mem
+			}
+			m.registered = c.registerInstance(cl, g.name, m.id, cpu, mem)
+			if g.mixed != nil {
+				m.registered.instanceType, m.registered.zone = m.typ, m.zone
+			}
 		}
 	}
 }
@@ -494,8 +527,9 @@ func (a asClient) DescribeAutoScalingGroups(ctx context.Context, in *autoscaling
 			CreatedTime:          timePtr(g.created),
 			DefaultCooldown:      ptr(int32(300)),
 			HealthCheckType:      ptr("EC2"),
-			AvailabilityZones:    []string{c.opts.Region + "a"},
+			AvailabilityZones:    g.zones(c),
 			Instances:            []astypes.Instance{},
+			MixedInstancesPolicy: g.mixed.describe(g.name),
 		}
 		for _, m := range g.members {
 			state := astypes.LifecycleStatePending
@@ -509,12 +543,13 @@ func (a asClient) DescribeAutoScalingGroups(ctx context.Context, in *autoscaling
 				InstanceId:           ptr(m.id),
 				LifecycleState:       state,
 				HealthStatus:         ptr("Healthy"),
-				AvailabilityZone:     ptr(c.opts.Region + "a"),
+				AvailabilityZone:     ptr(m.zone),
 				ProtectedFromScaleIn: ptr(m.protected),
 			}
 			if g.instanceType != "" {
 				inst.InstanceType = ptr(g.instanceType)
 			}
+			g.mixed.describeMember(m, &inst)
 			grp.Instances = append(grp.Instances, inst)
 		}
 		grp.Instances = append(grp.Instances, c.leavingInstances(g)...)
@@ -538,6 +573,7 @@ func (a asClient) SetDesiredCapacity(ctx context.Context, in *autoscaling.SetDes
 		return nil, apiError("ValidationError", "AutoScalingGroup name not found - %s", *in.AutoScalingGroupName)
 	}
 	d := int(*in.DesiredCapacity)
+	// Desired, min and max are capacity units (instances unless weighted).
 	if d > g.max {
 		return nil, apiError("ValidationError", "New SetDesiredCapacity value %d is above max value %d for the AutoScalingGroup.", d, g.max)
 	}
@@ -571,10 +607,11 @@ func (a asClient) TerminateInstanceInAutoScalingGroup(ctx context.Context, in *a
 			}
 			desired := g.desired
 			if *in.ShouldDecrementDesiredCapacity {
-				if desired-1 < g.min {
+				// A weighted instance takes its weight off the desired capacity.
+				if desired-m.weight < g.min {
 					return nil, apiError("ValidationError", "Currently, desired capacity is %d. Terminating instance without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size constraint.", desired)
 				}
-				desired--
+				desired -= m.weight
 			}
 			g.members = append(g.members[:k:k], g.members[k+1:]...)
 			c.retire(g, m)

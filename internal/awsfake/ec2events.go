@@ -164,18 +164,14 @@ func (c *Cloud) reclaimInstance(id string) {
 			m := g.members[k]
 			g.members = slices.Delete(g.members, k, k+1)
 			c.dropActions(m)
-			if m.registered != nil {
-				c.terminate(m.registered)
-			}
+			c.ended(m)
 			return
 		}
 		if k := slices.IndexFunc(c.life.leaving[g.name], func(m *asgInstance) bool { return m.id == id }); k >= 0 {
 			m := c.life.leaving[g.name][k]
 			c.life.leaving[g.name] = slices.Delete(c.life.leaving[g.name], k, k+1)
 			c.dropActions(m)
-			if m.registered != nil {
-				c.terminate(m.registered)
-			}
+			c.ended(m)
 			return
 		}
 	}

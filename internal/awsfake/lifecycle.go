@@ -133,9 +133,7 @@ func (c *Cloud) retire(g *asg, m *asgInstance) {
 		c.life.leaving[g.name] = append(c.life.leaving[g.name], m)
 		return
 	}
-	if m.registered != nil {
-		c.terminate(m.registered)
-	}
+	c.ended(m)
 }
 
 // hold creates one action per hook of the transition and announces each; false when the
@@ -189,9 +187,7 @@ func (c *Cloud) complete(a *lifecycleAction, result string) {
 			if k := slices.Index(g.members, m); k >= 0 {
 				g.members = slices.Delete(g.members, k, k+1)
 			}
-			if m.registered != nil {
-				c.terminate(m.registered)
-			}
+			c.ended(m)
 			g.resize(c, g.desired) // a replacement
 		}
 		return
@@ -205,9 +201,7 @@ func (c *Cloud) complete(a *lifecycleAction, result string) {
 		}
 	}
 	c.life.leaving[g.name] = slices.DeleteFunc(c.life.leaving[g.name], func(x *asgInstance) bool { return x == m })
-	if m.registered != nil {
-		c.terminate(m.registered)
-	}
+	c.ended(m)
 }
 
 // findAction finds the pending action a heartbeat or completion names, or returns the
