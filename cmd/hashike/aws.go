@@ -59,6 +59,7 @@ func (a *app) ecsBackend(ctx context.Context) (hashike.Backend, error) {
 		}
 	}
 	c.EventsQueueURL = queue
+	c.ManagedGroups = a.managedGroups
 	c.Clock = a.clock
 	c.Logger = slog.New(&lineHandler{w: a.stderr})
 	return ecs.New(c), nil

@@ -55,6 +55,9 @@ type app struct {
 
 	// pull is the local backend's pull policy (--pull; see docker.go).
 	pull string
+	// managedGroups are the Auto Scaling groups the config file's autoscaler owns: the ECS
+	// backend does not scale them out per run (set by `hashike server --config`).
+	managedGroups map[string]bool
 
 	// Seams for tests that run `hashike server` in process; nil in production.
 	// ecsConfig gives the ECS backend its clients and poll intervals instead of the SDK's
