@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/ecs"
+	"github.com/hashike/hashike/ecsscale"
 	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/process"
 	"github.com/hashike/hashike/runner"
@@ -63,6 +64,9 @@ type app struct {
 	// ecsConfig gives the ECS backend its clients and poll intervals instead of the SDK's
 	// configuration chain (a test points them at awsfake, which is in process).
 	ecsConfig func() ecs.Config
+	// scaleAPI gives the autoscaler its ECS and Auto Scaling clients instead of the SDK's
+	// (a test points them at awsfake).
+	scaleAPI func() (ecsscale.ECSAPI, ecsscale.AutoScalingAPI)
 	// replica and alive replace process.Self and process.Alive as the server's run owner and
 	// liveness check, so that one process can hold several replicas and let one die.
 	replica *hashike.Owner
@@ -119,7 +123,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.runCmd(), a.waitCmd(), a.logsCmd(), a.runsCmd(), a.describeCmd(), a.stopCmd(),
 		a.validateCmd(), a.superviseCmd(), a.serverCmd(), a.tokenCmd(),
 		a.enqueueCmd(), a.cancelCmd(), a.rerunCmd(), a.jobsCmd(), a.schedulesCmd(), a.queuesCmd(),
-		a.simCmd(),
+		a.simCmd(), a.autoscalerCmd(),
 	)
 	// cobra adds these when it executes; added now, their mistakes are usage errors too.
 	root.InitDefaultHelpCmd()
