@@ -159,7 +159,9 @@ func (w *ecsWorld) startServer(name string) *replica {
 	args := []string{"server", "--db", w.db, "--jobs", w.jobs, "--listen", "127.0.0.1:0", "--no-auth", "--shutdown-timeout", "5s"}
 	if w.config != "" {
 		args = append(args, "--config", w.config)
-		a.scaleAPI = func() (ecsscale.ECSAPI, ecsscale.AutoScalingAPI) { return w.scale(name, func() bool { return !w.alive(self) }) }
+		a.scaleAPI = func() (ecsscale.ECSAPI, ecsscale.AutoScalingAPI) {
+			return w.scale(name, func() bool { return !w.alive(self) })
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
