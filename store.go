@@ -61,6 +61,9 @@ type RunFilter struct {
 	// same instant with a smaller ID). ENotFound when no run has that ID.
 	Before string
 	Limit  int
+	// OldestFirst lists the oldest runs first (with Limit, the Limit oldest): demand for
+	// capacity is read oldest first. It does not page: with Before it is EInvalid.
+	OldestFirst bool
 }
 
 // RunUpdate is a change to a run. Nil/zero fields are left as they are.

@@ -320,7 +320,14 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	q += ` ORDER BY r.created_at DESC, r.created_at_ns DESC, r.id DESC`
+	if f.OldestFirst {
+		if f.Before != "" {
+			return nil, hashike.Errorf(hashike.EInvalid, "list runs: oldest first does not page (before %s)", f.Before)
+		}
+		q += ` ORDER BY r.created_at, r.created_at_ns, r.id`
+	} else {
+		q += ` ORDER BY r.created_at DESC, r.created_at_ns DESC, r.id DESC`
+	}
 	if f.Limit > 0 {
 		q += ` LIMIT ` + arg(f.Limit)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -126,8 +125,8 @@ type Demand struct {
 	// Cluster is the ECS cluster's name ("default" for runs that name none).
 	Cluster string
 	Clock   hashike.Clock
-	// Limit bounds the runs read per state, newest first (default DefaultDemandLimit): a
-	// backlog above it shows as Limit tasks.
+	// Limit bounds the runs read per state, oldest first (default DefaultDemandLimit): a
+	// backlog above it shows as its Limit oldest tasks.
 	Limit int
 }
 
@@ -155,18 +154,17 @@ func (d Demand) Pending(ctx context.Context) ([]autoscale.Task, error) {
 			room[q.Name] = -1
 		}
 	}
-	queued, err := d.Store.ListRuns(ctx, hashike.RunFilter{States: []hashike.RunState{hashike.StateQueued}, Limit: limit})
+	queued, err := d.Store.ListRuns(ctx, hashike.RunFilter{States: []hashike.RunState{hashike.StateQueued}, Limit: limit, OldestFirst: true})
 	if err != nil {
 		return nil, fmt.Errorf("demand of cluster %s: list queued runs: %w", d.Cluster, err)
 	}
-	starting, err := d.Store.ListRuns(ctx, hashike.RunFilter{States: []hashike.RunState{hashike.StatePending}, Limit: limit})
+	starting, err := d.Store.ListRuns(ctx, hashike.RunFilter{States: []hashike.RunState{hashike.StatePending}, Limit: limit, OldestFirst: true})
 	if err != nil {
 		return nil, fmt.Errorf("demand of cluster %s: list dispatched runs: %w", d.Cluster, err)
 	}
 	now := d.Clock.Now()
 	// Oldest first, so that a queue's free slots go to the runs dispatch would take first
 	// (within a queue, FIFO; priorities are not weighed here).
-	slices.Reverse(queued)
 	var out []autoscale.Task
 	for _, r := range queued {
 		if !d.mine(r) || (r.NotBefore != nil && r.NotBefore.After(now)) {

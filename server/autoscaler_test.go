@@ -230,3 +230,34 @@ type fixedClock time.Time
 
 func (c fixedClock) Now() time.Time                       { return time.Time(c) }
 func (c fixedClock) After(time.Duration) <-chan time.Time { return make(chan time.Time) }
+
+// TestDemandLimitKeepsTheOldest: a backlog above Limit is read oldest first: the tasks that
+// have waited longest are the ones the policy sees.
+func TestDemandLimitKeepsTheOldest(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 6, 2, 0, 0, 0, time.UTC)
+	var ids []string
+	for i := range 5 {
+		spec := hashike.JobSpec{ECS: &hashike.ECSOptions{Cluster: "batch"}, TaskDefinition: hashike.TaskDefinition{Family: "f", Memory: "512",
+			ContainerDefinitions: []hashike.ContainerDefinition{{Name: "app", Image: "app"}}}}
+		id := fmt.Sprintf("run%023d", 100-i) // IDs do not sort by age
+		r := &hashike.Run{ID: id, Family: "f", Backend: "ecs", Spec: spec, Digest: spec.Digest(), State: hashike.StateQueued,
+			CreatedAt: t0.Add(time.Duration(i) * time.Second), Job: "j", JobVersion: 1, Queue: job.DefaultQueue, Attempt: 1, RootID: id}
+		if _, _, err := st.CreateRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	tasks, err := Demand{Store: st, Cluster: "batch", Clock: fixedClock(t0.Add(time.Minute)), Limit: 2}.Pending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) != 2 || tasks[0].ID != ids[0] || tasks[1].ID != ids[1] {
+		t.Errorf("demand %+v, want the two oldest %v", tasks, ids[:2])
+	}
+}

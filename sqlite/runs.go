@@ -413,7 +413,14 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	q += ` ORDER BY created_at DESC, id DESC`
+	if f.OldestFirst {
+		if f.Before != "" {
+			return nil, hashike.Errorf(hashike.EInvalid, "list runs: oldest first does not page (before %s)", f.Before)
+		}
+		q += ` ORDER BY created_at, id`
+	} else {
+		q += ` ORDER BY created_at DESC, id DESC`
+	}
 	if f.Limit > 0 {
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)
