@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/ecs"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -137,5 +138,23 @@ func TestConfigFlagAndEnv(t *testing.T) {
 	}
 	if c, err := (&app{lookupEnv: env(nil)}).readConfig(""); err != nil || c.Autoscaler != nil {
 		t.Errorf("no config: %+v %v", c, err)
+	}
+}
+
+// TestRunLeavesManagedGroupsAlone: `hashike run` next to a standalone autoscaler learns the
+// groups it owns from HASHIKE_CONFIG, so its ECS backend does not scale them out per run;
+// without a config it owns nothing.
+func TestRunLeavesManagedGroupsAlone(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte("autoscaler:\n  clusters: [{name: b, pools: [{name: p, autoScalingGroupName: jobs-asg, instanceTypes: [{name: m6i.xlarge}]}]}]\n"), 0o600)
+	seam := func() ecs.Config { return ecs.Config{} }
+	a := &app{lookupEnv: env(map[string]string{"HASHIKE_CONFIG": file}), stderr: &strings.Builder{}, ecsConfig: seam}
+	c, err := a.ecsBackendConfig(t.Context())
+	if err != nil || !c.ManagedGroups["jobs-asg"] {
+		t.Errorf("managed groups %v, %v; want jobs-asg", c.ManagedGroups, err)
+	}
+	a = &app{lookupEnv: env(nil), stderr: &strings.Builder{}, ecsConfig: seam}
+	if c, err := a.ecsBackendConfig(t.Context()); err != nil || len(c.ManagedGroups) != 0 {
+		t.Errorf("without a config: managed groups %v, %v", c.ManagedGroups, err)
 	}
 }
