@@ -297,6 +297,18 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 		// The partial indexes hold the rows where the column is not ''.
 		where = append(where, eq.col+" = "+arg(eq.v)+" AND "+eq.col+" <> ''")
 	}
+	if len(f.TaskIDs) > 0 {
+		var ids []string
+		for _, id := range f.TaskIDs {
+			if storable(id) {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) == 0 {
+			return nil, nil
+		}
+		where = append(where, "r.task IS NOT NULL AND r.task->>'id' = ANY("+arg(ids)+")")
+	}
 	if f.Unsettled {
 		where = append(where, `r.job <> '' AND NOT r.settled
 			AND r.state IN ('succeeded', 'failed', 'start_failed', 'timed_out', 'canceled', 'lost')`)

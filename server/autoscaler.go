@@ -227,15 +227,18 @@ func task(r *hashike.Run, lastFailure string) autoscale.Task {
 // stops the task; the supervising replica sees the task end and the run ends lost, an
 // infrastructure failure retried without using an attempt. It is idempotent (a run already
 // stopping keeps its first cause). It returns the tasks it knows no run of (not hashike's,
-// or not this server's): the caller stops those itself. It reads at most DefaultDemandLimit
-// active runs per state.
+// or not this server's): the caller stops those itself. It reads only the runs of those
+// tasks (RunFilter.TaskIDs).
 func (s *Server) Interrupt(ctx context.Context, tasks []string, reason string) (unknown []string, err error) {
 	want := map[string]bool{}
 	for _, t := range tasks {
 		want[t] = true
 	}
-	runs, err := s.store.ListRuns(ctx, hashike.RunFilter{States: []hashike.RunState{hashike.StatePending, hashike.StateRunning, hashike.StateStopping},
-		Limit: 3 * DefaultDemandLimit})
+	if len(tasks) == 0 {
+		return nil, nil
+	}
+	runs, err := s.store.ListRuns(ctx, hashike.RunFilter{TaskIDs: tasks,
+		States: []hashike.RunState{hashike.StatePending, hashike.StateRunning, hashike.StateStopping}})
 	if err != nil {
 		return nil, fmt.Errorf("interrupt: list active runs: %w", err)
 	}

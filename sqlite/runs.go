@@ -389,6 +389,12 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 			args = append(args, c.v)
 		}
 	}
+	if len(f.TaskIDs) > 0 {
+		where = append(where, "task IS NOT NULL AND json_extract(task, '$.id') IN ("+placeholders(len(f.TaskIDs))+")")
+		for _, id := range f.TaskIDs {
+			args = append(args, id)
+		}
+	}
 	if f.Unsettled {
 		where = append(where, unsettled)
 	}

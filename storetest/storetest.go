@@ -819,6 +819,26 @@ func testListRuns(t *testing.T, s hashike.Store) {
 			t.Errorf("%s: ListRuns = %v, want %v", tt.name, got, tt.want)
 		}
 	}
+	// TaskIDs: the runs whose task is one of them.
+	for i, fx := range []fixture{f[2], f[4], f[6]} {
+		update(t, s, fx.id, hashike.RunUpdate{At: t0.Add(time.Minute), Task: &hashike.TaskRef{ID: fmt.Sprintf("arn:aws:ecs:us-east-1:1:task/jobs/%d", i), Cluster: "jobs"}})
+	}
+	for _, tt := range []struct {
+		tasks []string
+		want  []string
+	}{
+		{[]string{"arn:aws:ecs:us-east-1:1:task/jobs/0", "arn:aws:ecs:us-east-1:1:task/jobs/2", "arn:aws:ecs:us-east-1:1:task/jobs/9"}, ids(f[6], f[2])},
+		{[]string{"arn:aws:ecs:us-east-1:1:task/jobs/9"}, ids()},
+	} {
+		runs, err := s.ListRuns(ctx, hashike.RunFilter{TaskIDs: tt.tasks})
+		got := []string{}
+		for _, r := range runs {
+			got = append(got, r.ID)
+		}
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("ListRuns of tasks %v = %v, %v; want %v", tt.tasks, got, err, tt.want)
+		}
+	}
 	if _, err := s.ListRuns(ctx, hashike.RunFilter{OldestFirst: true, Before: f[3].id}); hashike.ErrorCodeOf(err) != hashike.EInvalid {
 		t.Errorf("ListRuns oldest first before a run: %v, want EInvalid (it does not page)", err)
 	}
