@@ -158,3 +158,38 @@ func TestRunLeavesManagedGroupsAlone(t *testing.T) {
 		t.Errorf("without a config: managed groups %v, %v", c.ManagedGroups, err)
 	}
 }
+
+// TestServerBadConfigIsUsageError: `hashike server --config FILE` with a bad file exits 2
+// before it opens anything, saying where each problem is.
+func TestServerBadConfigIsUsageError(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(file, []byte("autoscaler:\n  clusters:\n    - name: batch\n      pools: []\n  policy: {name: nope}\n"), 0o600)
+	var stderr strings.Builder
+	code := Main([]string{"server", "--config", file, "--db", filepath.Join(dir, "s.db")}, &strings.Builder{}, &stderr, env(nil))
+	if code != 2 || !strings.Contains(stderr.String(), file+":4:14: autoscaler.clusters[0].pools: at least one pool is required") ||
+		!strings.Contains(stderr.String(), file+":5:18: autoscaler.policy.name") {
+		t.Errorf("exit %d:\n%s", code, stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "s.db")); err == nil {
+		t.Errorf("the database was opened before the config was checked")
+	}
+}
+
+// FuzzParseConfig: any input is either a config or a usage error; never a panic.
+func FuzzParseConfig(f *testing.F) {
+	if b, err := os.ReadFile(filepath.Join("testdata", "autoscaler.yaml")); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"autoscaler": {"clusters": [{"name": "b", "pools": [{"name": "p", "instanceTypes": [{"name": "m6i.xlarge"}]}]}]}}`))
+	f.Add([]byte("autoscaler:\n  clusters: [{pools: [{instanceTypes: [{}]}]}]\n  maxJobTimeout: -1s\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseConfig("f.yaml", data, env(map[string]string{"X": "y"}))
+		if err != nil && hashike.ErrorCodeOf(err) != hashike.EInvalid {
+			t.Fatalf("%v: not a usage error", err)
+		}
+		if err == nil && c == nil {
+			t.Fatal("no config and no error")
+		}
+	})
+}
