@@ -47,6 +47,8 @@ func (s *Server) autoscalerLoops() []func(context.Context) {
 			Observe: func(d autoscale.Decision) { s.observeDecision(a.Name, st, d) }}
 		loops = append(loops, func(ctx context.Context) {
 			s.log.Info("autoscaler: starting (this replica leads)", "cluster", a.Name, "policy", a.Policy.Name())
+			// What the policy learnt in an earlier term is stale: decide afresh.
+			a.Policy.Reset()
 			if err := c.Run(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("autoscaler: stopped", "cluster", a.Name, "err", err)
 			}

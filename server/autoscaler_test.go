@@ -44,13 +44,13 @@ func (c *recCluster) Apply(_ context.Context, a autoscale.Action) error {
 	return nil
 }
 
-// launchOne asks for one instance at every decision, with a reason.
-type launchOne struct{}
+// launchOne asks for one instance at every decision, with a reason, and counts its resets.
+type launchOne struct{ resets atomic.Int64 }
 
-func (launchOne) Name() string            { return "test" }
-func (launchOne) Interval() time.Duration { return 10 * time.Millisecond }
-func (launchOne) Reset()                  {}
-func (launchOne) Decide(*autoscale.Snapshot, time.Time) []autoscale.Action {
+func (*launchOne) Name() string            { return "test" }
+func (*launchOne) Interval() time.Duration { return 10 * time.Millisecond }
+func (p *launchOne) Reset()                { p.resets.Add(1) }
+func (*launchOne) Decide(*autoscale.Snapshot, time.Time) []autoscale.Action {
 	return []autoscale.Action{{Launch: &autoscale.Launch{Pool: "p", Count: 1}, Reason: "3 tasks wait 40s, above the SLO"}}
 }
 
@@ -62,10 +62,11 @@ func TestAutoscalerRunsOnTheLeaderOnly(t *testing.T) {
 	const ttl = 600 * time.Millisecond
 	path := filepath.Join(t.TempDir(), "server.db")
 	var logA syncBuf
-	replica := func(host string, c *recCluster, log *syncBuf) (*env, *leaderWatch) {
+	pa, pb := &launchOne{}, &launchOne{}
+	replica := func(host string, c *recCluster, p *launchOne, log *syncBuf) (*env, *leaderWatch) {
 		var w *leaderWatch
 		self := hashike.Owner{Host: host, PID: 1, Start: "1"}
-		o := opts{path: path, self: self, leaseTTL: ttl, autoscalers: []Autoscaler{{Name: "batch", Cluster: c, Policy: launchOne{}}}}
+		o := opts{path: path, self: self, leaseTTL: ttl, autoscalers: []Autoscaler{{Name: "batch", Cluster: c, Policy: p}}}
 		if log != nil { // a: its lease renewals can be made to fail
 			o.logger = slog.New(slog.NewTextHandler(log, nil))
 			o.store = func(s hashike.ServerStore) hashike.ServerStore {
@@ -76,8 +77,8 @@ func TestAutoscalerRunsOnTheLeaderOnly(t *testing.T) {
 		return newEnv(t, o), w
 	}
 	ca, cb := &recCluster{}, &recCluster{}
-	a, wa := replica("a", ca, &logA)
-	b, _ := replica("b", cb, nil)
+	a, wa := replica("a", ca, pa, &logA)
+	b, _ := replica("b", cb, pb, nil)
 	a.eventually("a's autoscaler to decide", func() bool { return ca.snapshots.Load() >= 3 })
 	if n := cb.snapshots.Load(); n != 0 {
 		t.Fatalf("b's autoscaler observed %d times while a leads", n)
@@ -103,6 +104,9 @@ func TestAutoscalerRunsOnTheLeaderOnly(t *testing.T) {
 	b.eventually("b's autoscaler to take over", func() bool { return cb.snapshots.Load() >= 3 })
 	if n := ca.snapshots.Load(); n != stopped {
 		t.Fatalf("a's autoscaler observed %d times after a stepped down", n-stopped)
+	}
+	if pa.resets.Load() != 1 || pb.resets.Load() != 1 {
+		t.Errorf("policy resets: a %d, b %d; want one as each gained the leadership", pa.resets.Load(), pb.resets.Load())
 	}
 }
 
