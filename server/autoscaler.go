@@ -134,7 +134,8 @@ type Demand struct {
 
 // Pending implements ecsscale.Queue: the waiting tasks with their sizes (the task
 // definition's cpu and memory), SubmittedAt the enqueue time and Image the watched
-// container's image. It makes three bounded store reads.
+// container's image. SubmittedAt is when the run became due: its enqueue, or its not-before
+// time (a delay, a retry's backoff) when later. It makes three bounded store reads.
 func (d Demand) Pending(ctx context.Context) ([]autoscale.Task, error) {
 	limit := d.Limit
 	if limit <= 0 {
@@ -214,6 +215,9 @@ func clusterName(s string) string {
 func task(r *hashike.Run, lastFailure string) autoscale.Task {
 	size := r.Spec.Resources()
 	t := autoscale.Task{ID: r.ID, CPU: size.CPU, MemoryMiB: size.MemoryMiB, SubmittedAt: r.CreatedAt, LastFailure: lastFailure}
+	if r.NotBefore != nil && r.NotBefore.After(t.SubmittedAt) {
+		t.SubmittedAt = *r.NotBefore // a delayed run or a retry's backoff: it waits from then
+	}
 	watched := r.Spec.Watched()
 	for _, c := range r.Spec.TaskDefinition.ContainerDefinitions {
 		if c.Name == watched {

@@ -194,8 +194,9 @@ func TestDemand(t *testing.T) {
 		return id
 	}
 	later := t0.Add(time.Hour)
+	due := t0.Add(30 * time.Second)
 	want := []string{
-		add("batch", "ecs", "", hashike.StateQueued, nil, nil),
+		add("batch", "ecs", "", hashike.StateQueued, nil, &due),
 		add("arn:aws:ecs:ap-northeast-1:1:cluster/batch", "ecs", "capped", hashike.StateQueued, nil, nil),
 	}
 	add("batch", "ecs", "capped", hashike.StateQueued, nil, nil) // beyond the cap of 1
@@ -220,6 +221,9 @@ func TestDemand(t *testing.T) {
 		ids = append(ids, tk.ID)
 		if tk.CPU != 1024 || tk.MemoryMiB != 2048 || tk.Image != "app:v1" || tk.SubmittedAt.Before(t0) {
 			t.Errorf("task %+v", tk)
+		}
+		if tk.ID == want[0] && !tk.SubmittedAt.Equal(due) {
+			t.Errorf("a run due at %s waits from %s", due, tk.SubmittedAt)
 		}
 		if (tk.ID == waiting) != (tk.LastFailure != "") {
 			t.Errorf("task %s: LastFailure %q", tk.ID, tk.LastFailure)
