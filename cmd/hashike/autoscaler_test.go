@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,5 +101,34 @@ func TestAutoscalerNeedsConfig(t *testing.T) {
 	var stderr strings.Builder
 	if code := Main([]string{"autoscaler"}, &strings.Builder{}, &stderr, func(string) (string, bool) { return "", false }); code != 2 {
 		t.Errorf("exit %d, want 2: %s", code, stderr.String())
+	}
+}
+
+// TestAutoscalersFromConfig: one autoscaler per configured cluster, with the configured
+// policy and hashike's queue as demand; a dry run wraps each in DryRun.
+func TestAutoscalersFromConfig(t *testing.T) {
+	cloud := awsfake.New(awsfake.Options{})
+	t.Cleanup(cloud.Close)
+	a := &app{clock: awsfake.NewManualClock(time.Unix(1e9, 0)), scaleAPI: func() (ecsscale.ECSAPI, ecsscale.AutoScalingAPI) {
+		return cloud.ECS().(ecsscale.ECSAPI), cloud.AutoScaling().(ecsscale.AutoScalingAPI)
+	}}
+	c, err := ParseConfig("c.yaml", []byte("autoscaler:\n  policy: {name: reactive}\n  clusters:\n    - {name: a, pools: [{name: p, instanceTypes: [{name: m6i.xlarge}]}]}\n    - {name: b, pools: [{name: q, instanceTypes: [{name: m6i.xlarge}]}]}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked []string
+	queue := func(cluster string) ecsscale.Queue { asked = append(asked, cluster); return nil }
+	for _, dry := range []bool{false, true} {
+		asked = nil
+		scalers, err := a.autoscalers(t.Context(), c.Autoscaler, queue, dry, slog.New(slog.DiscardHandler))
+		if err != nil || len(scalers) != 2 || scalers[0].Name != "a" || scalers[1].Name != "b" || scalers[0].Policy.Name() != "reactive" {
+			t.Fatalf("dry %v: %+v, %v", dry, scalers, err)
+		}
+		if _, isDry := scalers[0].Cluster.(*DryRun); isDry != dry {
+			t.Errorf("dry %v: cluster %T", dry, scalers[0].Cluster)
+		}
+		if len(asked) != 2 {
+			t.Errorf("dry %v: queues asked for %v, want both clusters'", dry, asked)
+		}
 	}
 }

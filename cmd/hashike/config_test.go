@@ -193,3 +193,24 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestREADMEConfigExample: the config of README "Autoscaling a cluster" reads.
+func TestREADMEConfigExample(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "### The config file")
+	_, block, ok2 := strings.Cut(section, "```yaml\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README has no yaml block under \"### The config file\"")
+	}
+	c, err := ParseConfig("README.md", []byte(block), env(map[string]string{"ACCOUNT": "123456789012"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Autoscaler == nil || len(c.Autoscaler.ManagedGroups()) != 2 {
+		t.Errorf("%+v", c.Autoscaler)
+	}
+}
