@@ -8,6 +8,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -224,9 +226,15 @@ func TestServerAutoscalerBurstFromEmpty(t *testing.T) {
 		t.Errorf("no launch decision in the log:\n%s", log)
 	}
 	// 300 tasks of 2048 MiB fit 7 to an instance of 15000 MiB: 43 instances hold them all
-	// at once; the policy may use fewer (the tasks are short and its SLO is 30 s), never more.
-	if top := desiredMax(calls); top > 43 {
-		t.Errorf("the group went up to %d instances for 300 tasks of which 7 fit an instance", top)
+	// at once. The policy may launch fewer for them (the tasks are short and its SLO is
+	// 30 s), never more (warm headroom, launched for the forecast, is its own reason).
+	packed := 0
+	for _, m := range regexp.MustCompile(`action="launch (\d+) \S+ in jobs" reason="packing:`).FindAllStringSubmatch(log, -1) {
+		n, _ := strconv.Atoi(m[1])
+		packed += n
+	}
+	if packed == 0 || packed > 43 {
+		t.Errorf("%d instances launched for 300 pending tasks of which 7 fit an instance", packed)
 	}
 	t.Logf("first SetDesiredCapacity %s after the first enqueue; %d calls, up to %d instances; all %d runs ended %s after it",
 		calls[0].start.Sub(start).Round(time.Millisecond), len(calls), desiredMax(calls), n, time.Since(start).Round(time.Millisecond))
