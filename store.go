@@ -61,6 +61,12 @@ type RunFilter struct {
 	// same instant with a smaller ID). ENotFound when no run has that ID.
 	Before string
 	Limit  int
+	// TaskIDs selects the runs whose task (TaskRef.ID: an ECS task ARN) is one of them: the
+	// runs on an instance being taken away.
+	TaskIDs []string
+	// OldestFirst lists the oldest runs first (with Limit, the Limit oldest): demand for
+	// capacity is read oldest first. It does not page: with Before it is EInvalid.
+	OldestFirst bool
 }
 
 // RunUpdate is a change to a run. Nil/zero fields are left as they are.

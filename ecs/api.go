@@ -3,6 +3,11 @@
 // with batched DescribeTasks calls, follows its awslogs output in CloudWatch Logs, and stops it
 // with StopTask, keeping the run-and-wait contract of the local backend.
 //
+// A job that names an autoScalingGroupName has its group scaled out one instance at a time
+// while its task finds no room (hako-style, capacity.go), unless the group is in
+// Config.ManagedGroups: a cluster autoscaler owns it, and the run only waits for the
+// capacity the autoscaler adds (one owner per group; two writers of a desired capacity fight).
+//
 // It reaches AWS only through the narrow interfaces below, which the SDK's clients satisfy;
 // tests put the stateful fake of package awsfake behind them.
 package ecs

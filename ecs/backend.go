@@ -65,6 +65,9 @@ type Config struct {
 	// task definition is registered, so their output can be followed.
 	DefaultLogConfiguration *hashike.LogConfiguration
 	Logger                  *slog.Logger
+	// ManagedGroups are the Auto Scaling groups a cluster autoscaler owns (see capacity.go):
+	// a run that names one waits for capacity and never sets its desired capacity.
+	ManagedGroups map[string]bool
 }
 
 // Backend runs tasks on Amazon ECS. It is safe for concurrent use; one Backend per process
@@ -84,6 +87,7 @@ type Backend struct {
 	rand         func() float64
 	defaultLog   *hashike.LogConfiguration
 	log          *slog.Logger
+	managed      map[string]bool
 
 	poller *poller
 
@@ -112,7 +116,7 @@ func New(cfg Config) *Backend {
 		ecs: cfg.ECS, autoscaling: cfg.AutoScaling, logs: cfg.Logs, sqs: cfg.SQS, clock: cfg.Clock,
 		pollMin: cfg.PollMin, pollMax: cfg.PollMax, logPoll: cfg.LogPoll, rand: cfg.Rand,
 		eventsPoll: cfg.EventsPoll, defaultQueue: cfg.EventsQueueURL,
-		defaultLog: cfg.DefaultLogConfiguration, log: cfg.Logger,
+		defaultLog: cfg.DefaultLogConfiguration, log: cfg.Logger, managed: cfg.ManagedGroups,
 		taskDefs: map[string]*types.TaskDefinition{}, registered: map[string]registration{},
 		queues: map[watchKey]string{},
 	}

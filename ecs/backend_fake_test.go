@@ -549,3 +549,40 @@ func TestServerErrorsAfterAStartedTaskReturnIt(t *testing.T) {
 		t.Fatalf("Start returned %q; the cloud has %d tasks", ref.ID, len(tasks))
 	}
 }
+
+// TestManagedGroupIsNotScaledOut: a group the cluster autoscaler owns (Config.ManagedGroups)
+// is never scaled out by a run that names it; the run waits, and starts once the owner adds
+// an instance.
+func TestManagedGroupIsNotScaledOut(t *testing.T) {
+	cloud := newCloud(t, awsfake.Options{})
+	cloud.AddAutoScalingGroup("asg", "default", 0, 5, 0, 1024, 1024, 20*time.Millisecond)
+	cfg := fastConfig(cloud)
+	cfg.ManagedGroups = map[string]bool{"asg": true}
+	b := ecs.New(cfg)
+	spec := job(1024, "exit", "0")
+	spec.ECS = &hashike.ECSOptions{AutoScalingGroupName: "asg", CapacityTimeout: hashike.Duration(20 * time.Second)}
+	done := make(chan error, 1)
+	go func() {
+		ref, err := b.Start(tctx(t), hashike.StartRequest{RunID: newRunID(), Spec: spec})
+		if err == nil {
+			_, err = b.Wait(tctx(t), ref)
+		}
+		done <- err
+	}()
+	for cloud.Calls("RunTask") < 3 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := cloud.Calls("SetDesiredCapacity"); n != 0 || desired(t, cloud, "asg") != 0 {
+		t.Fatalf("%d SetDesiredCapacity calls, desired %d: the backend scaled a group it does not own", n, desired(t, cloud, "asg"))
+	}
+	// The owner scales out.
+	if _, err := cloud.AutoScaling().SetDesiredCapacity(tctx(t), &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("asg"), DesiredCapacity: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the run did not start on the owner's capacity: %v", err)
+	}
+	if n := cloud.Calls("SetDesiredCapacity"); n != 1 {
+		t.Fatalf("%d SetDesiredCapacity calls, want the owner's 1", n)
+	}
+}

@@ -72,7 +72,17 @@ func ScaleOut(need hashike.Resources, instances []Instance, g Group) (desired in
 
 // scaleOut raises the group's desired capacity when ScaleOut says so, for the task of run
 // runID. A task that can never fit is a *hashike.StartError.
+//
+// One owner per group: a group in Config.ManagedGroups belongs to a cluster autoscaler
+// (`hashike server` with an autoscaler section, or `hashike autoscaler`), which sees the
+// run waiting (hashike's queue, or the RunTask retries it counts as pending) and scales the
+// group out itself. The backend then only waits for capacity: two writers of one desired
+// capacity would undo each other's decisions.
 func (b *Backend) scaleOut(ctx context.Context, runID, cluster, group string, need hashike.Resources) error {
+	if b.managed[group] {
+		b.log.Debug("no scale out: the cluster autoscaler owns the group", "group", group, "run", runID)
+		return nil
+	}
 	if b.autoscaling == nil {
 		return fmt.Errorf("scale out %s: the backend has no Auto Scaling client", group)
 	}

@@ -297,6 +297,18 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 		// The partial indexes hold the rows where the column is not ''.
 		where = append(where, eq.col+" = "+arg(eq.v)+" AND "+eq.col+" <> ''")
 	}
+	if len(f.TaskIDs) > 0 {
+		var ids []string
+		for _, id := range f.TaskIDs {
+			if storable(id) {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) == 0 {
+			return nil, nil
+		}
+		where = append(where, "r.task IS NOT NULL AND r.task->>'id' = ANY("+arg(ids)+")")
+	}
 	if f.Unsettled {
 		where = append(where, `r.job <> '' AND NOT r.settled
 			AND r.state IN ('succeeded', 'failed', 'start_failed', 'timed_out', 'canceled', 'lost')`)
@@ -320,7 +332,14 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	q += ` ORDER BY r.created_at DESC, r.created_at_ns DESC, r.id DESC`
+	if f.OldestFirst {
+		if f.Before != "" {
+			return nil, hashike.Errorf(hashike.EInvalid, "list runs: oldest first does not page (before %s)", f.Before)
+		}
+		q += ` ORDER BY r.created_at, r.created_at_ns, r.id`
+	} else {
+		q += ` ORDER BY r.created_at DESC, r.created_at_ns DESC, r.id DESC`
+	}
 	if f.Limit > 0 {
 		q += ` LIMIT ` + arg(f.Limit)
 	}

@@ -24,6 +24,11 @@ const healthTimeout = 3 * time.Second
 type Health struct {
 	Status string            `json:"status"`
 	Checks map[string]string `json:"checks"`
+	// Autoscalers, by cluster, say when each autoscaler last decided and why its last
+	// observation of the cluster failed, if it did (only the leader runs them: a follower
+	// has no decision). An autoscaler's error does not make the replica unhealthy: it
+	// still serves, and the autoscaler retries every interval.
+	Autoscalers map[string]AutoscalerHealth `json:"autoscalers,omitempty"`
 }
 
 // Healthy reports whether every dependency is up.
@@ -35,7 +40,7 @@ func (h Health) Healthy() bool { return h.Status == HealthOK }
 func (s *Server) Health(ctx context.Context) Health {
 	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
 	defer cancel()
-	h := Health{Status: HealthOK, Checks: map[string]string{"database": CheckUp}}
+	h := Health{Status: HealthOK, Checks: map[string]string{"database": CheckUp}, Autoscalers: s.autoscalerHealth()}
 	if _, err := s.store.GetLease(ctx, "replica:"+s.holder); err != nil && hashike.ErrorCodeOf(err) != hashike.ENotFound {
 		s.log.Warn("health: the database does not answer", "err", err)
 		h.Status, h.Checks["database"] = HealthUnavailable, CheckDown

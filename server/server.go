@@ -4,7 +4,7 @@
 //
 // Every replica dispatches: claiming a queued run is atomic in the ServerStore, so a run is
 // claimed by one replica only and a queue's concurrency cap holds across replicas. The loops
-// that must run once (the scheduler's ticks, the reconciler) run on the replica holding the
+// that must run once (the scheduler's ticks, the reconciler, the cluster autoscalers) run on the replica holding the
 // "leader" lease (package leadership elects it: they start when this replica gains the lease
 // and have stopped before it lets the lease go); a replica proves it is alive by renewing its own "replica:" lease, and a
 // run whose owner's lease expired (or, on the same host, whose owner process is gone) is
@@ -83,6 +83,9 @@ type Config struct {
 	ReconcileInterval time.Duration
 	// NoLeader makes this replica act as leader without a lease (one replica, tests).
 	NoLeader bool
+	// Autoscalers are the cluster autoscalers the leader runs (see Autoscaler); none: the
+	// server scales nothing.
+	Autoscalers []Autoscaler
 }
 
 // Server is one replica of `hashike server`.
@@ -107,6 +110,8 @@ type Server struct {
 	supervised map[string]bool   // runs this replica supervises now
 	defs       map[string]jobDef // by name@version: versions never change
 	holds      map[string]holds  // by job name
+
+	autoscalers []*autoscalerState // by index in cfg.Autoscalers
 
 	runCtx  context.Context // supervisions: ended by Shutdown
 	endRuns context.CancelFunc
@@ -165,6 +170,9 @@ func New(cfg Config) (*Server, error) {
 		supervised: map[string]bool{},
 		defs:       map[string]jobDef{},
 		holds:      map[string]holds{},
+	}
+	for range cfg.Autoscalers {
+		s.autoscalers = append(s.autoscalers, &autoscalerState{})
 	}
 	if !cfg.NoLeader {
 		var err error
@@ -226,12 +234,12 @@ func (s *Server) Start(ctx context.Context) {
 	s.goLoop(func() { s.every(ctx, s.cfg.LeaseTTL/3, s.heartbeat) })
 	s.goLoop(func() { s.dispatchLoop(ctx) })
 	s.goLoop(func() { s.deliveryLoop(ctx) })
-	s.leaderLoops = leadership.While(ctx,
+	s.leaderLoops = leadership.While(ctx, append([]func(context.Context){
 		func(ctx context.Context) { s.every(ctx, s.cfg.ScheduleInterval, s.scheduleTick) },
 		func(ctx context.Context) {
 			s.reconcile(ctx) // a new leader adopts orphaned runs at once
 			s.every(ctx, s.cfg.ReconcileInterval, s.reconcile)
-		})
+		}}, s.autoscalerLoops()...)...)
 	if s.elector == nil {
 		s.setLeader(true)
 		return

@@ -66,8 +66,11 @@ type opts struct {
 	// leaseTTL, when set, makes the replica campaign for the leader lease with that TTL
 	// instead of leading without one.
 	leaseTTL time.Duration
-	// log, when set, gets the server's log (text).
-	log io.Writer
+	// log, when set, gets the server's log (text); logger, when set, is the server's logger.
+	log    io.Writer
+	logger *slog.Logger
+	// autoscalers are the leader's cluster autoscalers.
+	autoscalers []Autoscaler
 }
 
 var self = hashike.Owner{Host: "test", PID: 1, Start: "1"}
@@ -115,7 +118,8 @@ func newEnv(t *testing.T, o opts) *env {
 		ScheduleInterval:  20 * time.Millisecond,
 		LeaseTTL:          o.leaseTTL,
 		NoLeader:          o.leaseTTL == 0,
-		Logger:            testLogger(o.log),
+		Autoscalers:       o.autoscalers,
+		Logger:            cmpOr(o.logger, testLogger(o.log)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -1078,4 +1082,11 @@ func (w *lockedWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.String()
+}
+
+func cmpOr(a, b *slog.Logger) *slog.Logger {
+	if a != nil {
+		return a
+	}
+	return b
 }

@@ -389,6 +389,12 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 			args = append(args, c.v)
 		}
 	}
+	if len(f.TaskIDs) > 0 {
+		where = append(where, "task IS NOT NULL AND json_extract(task, '$.id') IN ("+placeholders(len(f.TaskIDs))+")")
+		for _, id := range f.TaskIDs {
+			args = append(args, id)
+		}
+	}
 	if f.Unsettled {
 		where = append(where, unsettled)
 	}
@@ -413,7 +419,14 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	q += ` ORDER BY created_at DESC, id DESC`
+	if f.OldestFirst {
+		if f.Before != "" {
+			return nil, hashike.Errorf(hashike.EInvalid, "list runs: oldest first does not page (before %s)", f.Before)
+		}
+		q += ` ORDER BY created_at, id`
+	} else {
+		q += ` ORDER BY created_at DESC, id DESC`
+	}
 	if f.Limit > 0 {
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)

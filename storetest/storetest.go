@@ -785,10 +785,12 @@ func testListRuns(t *testing.T, s hashike.Store) {
 	tests := []struct {
 		name   string
 		filter hashike.RunFilter
-		want   []string // newest first
+		want   []string // newest first, unless OldestFirst
 	}{
 		{"all", hashike.RunFilter{}, ids(f[6], f[5], f[4], f[3], f[2], f[1], f[0])},
 		{"limit", hashike.RunFilter{Limit: 3}, ids(f[6], f[5], f[4])},
+		{"oldest first", hashike.RunFilter{OldestFirst: true}, ids(f[0], f[1], f[2], f[3], f[4], f[5], f[6])},
+		{"oldest first, limit and states", hashike.RunFilter{OldestFirst: true, Limit: 2, States: []hashike.RunState{hashike.StateLost, hashike.StatePending, hashike.StateCanceled}}, ids(f[3], f[5])},
 		{"family", hashike.RunFilter{Family: "nightly"}, ids(f[4], f[1], f[0])},
 		{"states", hashike.RunFilter{States: []hashike.RunState{hashike.StateFailed, hashike.StateLost, hashike.StatePending}}, ids(f[5], f[3], f[1])},
 		{"one state", hashike.RunFilter{States: []hashike.RunState{hashike.StateRunning}}, ids(f[2])},
@@ -816,6 +818,29 @@ func testListRuns(t *testing.T, s hashike.Store) {
 		if !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: ListRuns = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+	// TaskIDs: the runs whose task is one of them.
+	for i, fx := range []fixture{f[2], f[4], f[6]} {
+		update(t, s, fx.id, hashike.RunUpdate{At: t0.Add(time.Minute), Task: &hashike.TaskRef{ID: fmt.Sprintf("arn:aws:ecs:us-east-1:1:task/jobs/%d", i), Cluster: "jobs"}})
+	}
+	for _, tt := range []struct {
+		tasks []string
+		want  []string
+	}{
+		{[]string{"arn:aws:ecs:us-east-1:1:task/jobs/0", "arn:aws:ecs:us-east-1:1:task/jobs/2", "arn:aws:ecs:us-east-1:1:task/jobs/9"}, ids(f[6], f[2])},
+		{[]string{"arn:aws:ecs:us-east-1:1:task/jobs/9"}, ids()},
+	} {
+		runs, err := s.ListRuns(ctx, hashike.RunFilter{TaskIDs: tt.tasks})
+		got := []string{}
+		for _, r := range runs {
+			got = append(got, r.ID)
+		}
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("ListRuns of tasks %v = %v, %v; want %v", tt.tasks, got, err, tt.want)
+		}
+	}
+	if _, err := s.ListRuns(ctx, hashike.RunFilter{OldestFirst: true, Before: f[3].id}); hashike.ErrorCodeOf(err) != hashike.EInvalid {
+		t.Errorf("ListRuns oldest first before a run: %v, want EInvalid (it does not page)", err)
 	}
 	// Listed runs carry their fields.
 	runs, err := s.ListRuns(ctx, hashike.RunFilter{Family: "adhoc"})

@@ -37,6 +37,25 @@ func awsConfig(ctx context.Context) (aws.Config, error) {
 // ecsBackend builds the ECS backend. Its default events queue (for runs reattached without
 // their job's eventsQueueUrl) is --events-queue, else HASHIKE_EVENTS_QUEUE.
 func (a *app) ecsBackend(ctx context.Context) (hashike.Backend, error) {
+	c, err := a.ecsBackendConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ecs.New(c), nil
+}
+
+// ecsBackendConfig is the ECS backend's configuration. The groups it must not scale out
+// (ManagedGroups) are the config file's autoscaler's: the server's --config, else, for
+// `hashike run` next to a standalone `hashike autoscaler`, the file HASHIKE_CONFIG names.
+func (a *app) ecsBackendConfig(ctx context.Context) (ecs.Config, error) {
+	managed := a.managedGroups
+	if managed == nil && a.env("HASHIKE_CONFIG") != "" {
+		conf, err := a.readConfig("")
+		if err != nil {
+			return ecs.Config{}, err
+		}
+		managed = conf.Autoscaler.ManagedGroups()
+	}
 	queue := a.eventsQueue
 	if queue == "" {
 		queue = a.env("HASHIKE_EVENTS_QUEUE")
@@ -47,7 +66,7 @@ func (a *app) ecsBackend(ctx context.Context) (hashike.Backend, error) {
 	} else {
 		cfg, err := awsConfig(ctx)
 		if err != nil {
-			return nil, err
+			return ecs.Config{}, err
 		}
 		// The SDK retries each call (adaptive mode); the backend only waits within the job's bounds.
 		cfg.Retryer = ecs.NewRetryer
@@ -59,9 +78,10 @@ func (a *app) ecsBackend(ctx context.Context) (hashike.Backend, error) {
 		}
 	}
 	c.EventsQueueURL = queue
+	c.ManagedGroups = managed
 	c.Clock = a.clock
 	c.Logger = slog.New(&lineHandler{w: a.stderr})
-	return ecs.New(c), nil
+	return c, nil
 }
 
 // checkAWS verifies that the roles, secrets, SSM parameters and log groups spec refers to exist.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/ecs"
+	"github.com/hashike/hashike/ecsscale"
 	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/process"
 	"github.com/hashike/hashike/runner"
@@ -55,11 +56,17 @@ type app struct {
 
 	// pull is the local backend's pull policy (--pull; see docker.go).
 	pull string
+	// managedGroups are the Auto Scaling groups the config file's autoscaler owns: the ECS
+	// backend does not scale them out per run (set by `hashike server --config`).
+	managedGroups map[string]bool
 
 	// Seams for tests that run `hashike server` in process; nil in production.
 	// ecsConfig gives the ECS backend its clients and poll intervals instead of the SDK's
 	// configuration chain (a test points them at awsfake, which is in process).
 	ecsConfig func() ecs.Config
+	// scaleAPI gives the autoscaler its ECS and Auto Scaling clients instead of the SDK's
+	// (a test points them at awsfake).
+	scaleAPI func() (ecsscale.ECSAPI, ecsscale.AutoScalingAPI)
 	// replica and alive replace process.Self and process.Alive as the server's run owner and
 	// liveness check, so that one process can hold several replicas and let one die.
 	replica *hashike.Owner
@@ -116,7 +123,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.runCmd(), a.waitCmd(), a.logsCmd(), a.runsCmd(), a.describeCmd(), a.stopCmd(),
 		a.validateCmd(), a.superviseCmd(), a.serverCmd(), a.tokenCmd(),
 		a.enqueueCmd(), a.cancelCmd(), a.rerunCmd(), a.jobsCmd(), a.schedulesCmd(), a.queuesCmd(),
-		a.simCmd(), a.versionCmd(),
+		a.simCmd(), a.versionCmd(), a.autoscalerCmd(),
 	)
 	root.Version = buildVersion().line()
 	root.SetVersionTemplate("{{.Version}}\n")

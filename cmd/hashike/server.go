@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/ecsscale"
 	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/job"
 	"github.com/hashike/hashike/jobfile"
@@ -35,6 +36,7 @@ import (
 const DefaultListen = "127.0.0.1:8080"
 
 type serverFlags struct {
+	config          string
 	listen          string
 	jobs            string
 	noAuth          bool
@@ -63,12 +65,17 @@ are registered at start; a changed file becomes the job's next version.
 Every /v1 request needs a bearer token (hashike token create). --no-auth turns that off for
 a server that listens on loopback only.
 
+--config FILE (env HASHIKE_CONFIG) is hashike's config file: with an autoscaler section,
+the leader also runs the cluster autoscaler over the groups it lists, with hashike's queue
+as demand (README "Autoscaling a cluster"); the ECS backend then leaves those groups to it.
+
 SIGTERM or SIGINT stops it gracefully: it stops taking requests and claiming runs, and
 leaves running tasks running; the next server (or replica) adopts them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return a.serve(cmd.Context(), f) },
 	}
 	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "the config file (env HASHIKE_CONFIG): its autoscaler section runs on the leader")
 	fl.StringVar(&f.listen, "listen", "", "address to serve on (env HASHIKE_LISTEN; default "+DefaultListen+")")
 	fl.StringVar(&f.jobs, "jobs", "", "directory of job definitions to register at start (env HASHIKE_JOBS)")
 	fl.BoolVar(&f.noAuth, "no-auth", false, "serve without tokens (only on a loopback address)")
@@ -114,6 +121,13 @@ func (a *app) openServerStore(ctx context.Context) (hashike.ServerStore, error) 
 }
 
 func (a *app) serve(ctx context.Context, f serverFlags) error {
+	conf, err := a.readConfig(f.config)
+	if err != nil {
+		return err
+	}
+	if conf.Autoscaler != nil {
+		a.managedGroups = conf.Autoscaler.ManagedGroups()
+	}
 	listen := f.listen
 	if listen == "" {
 		listen = a.env("HASHIKE_LISTEN")
@@ -163,6 +177,15 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 	}
 
 	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
+	var scalers []server.Autoscaler
+	if as := conf.Autoscaler; as != nil {
+		demand := func(cluster string) ecsscale.Queue {
+			return server.Demand{Store: srvStore, Cluster: cluster, Clock: a.clock}
+		}
+		if scalers, err = a.autoscalers(ctx, as, demand, as.DryRun, logger); err != nil {
+			return err
+		}
+	}
 	backends := &backendCache{a: a, ctx: ctx, byName: map[string]hashike.Backend{}}
 	sender := notify.NewSender(nil, a.secretValue, a.clock)
 	srv, err := server.New(server.Config{
@@ -179,6 +202,7 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 		Deliver: sender.Send, Permanent: notify.Permanent,
 		RetryAfter:      notify.RetryAfter,
 		MaxPayloadBytes: f.maxPayload, MaxConcurrentRuns: f.maxRuns,
+		Autoscalers: scalers,
 	})
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/ecs"
+	"github.com/hashike/hashike/ecsscale"
 	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/internal/awsfake"
 	"github.com/hashike/hashike/process"
@@ -87,6 +88,11 @@ type ecsWorld struct {
 
 	mu   sync.Mutex
 	live map[hashike.Owner]bool
+
+	// config, when set, is the servers' --config file; scale gives a replica's autoscaler
+	// its clients (see server_autoscaler_e2e_test.go).
+	config string
+	scale  func(name string, dead func() bool) (ecsscale.ECSAPI, ecsscale.AutoScalingAPI)
 }
 
 // newECSWorld makes the cloud (cluster jobs, no instances yet) and registers the report job
@@ -150,6 +156,13 @@ func (w *ecsWorld) startServer(name string) *replica {
 			return r.store
 		},
 	}
+	args := []string{"server", "--db", w.db, "--jobs", w.jobs, "--listen", "127.0.0.1:0", "--no-auth", "--shutdown-timeout", "5s"}
+	if w.config != "" {
+		args = append(args, "--config", w.config)
+		a.scaleAPI = func() (ecsscale.ECSAPI, ecsscale.AutoScalingAPI) {
+			return w.scale(name, func() bool { return !w.alive(self) })
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.stop = sync.OnceValue(func() error {
@@ -157,7 +170,7 @@ func (w *ecsWorld) startServer(name string) *replica {
 		return <-r.exited
 	})
 	root := a.rootCmd()
-	root.SetArgs([]string{"server", "--db", w.db, "--jobs", w.jobs, "--listen", "127.0.0.1:0", "--no-auth", "--shutdown-timeout", "5s"})
+	root.SetArgs(args)
 	go func() { r.exited <- root.ExecuteContext(ctx) }()
 	t.Cleanup(func() {
 		if r.store != nil {

@@ -1,0 +1,348 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+
+	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/autoscale"
+	"github.com/hashike/hashike/ecsscale"
+	"github.com/hashike/hashike/sim"
+)
+
+// Config is hashike's configuration file (--config FILE, env HASHIKE_CONFIG), YAML or JSON.
+// It is read here and only here: the rest of the program receives the structs it builds.
+// Every subcommand that takes --config reads it with ReadConfigFile.
+type Config struct {
+	// Autoscaler, when set, has `hashike server` run the cluster autoscaler on its leader,
+	// and is what `hashike autoscaler` runs.
+	Autoscaler *AutoscalerConfig `json:"autoscaler"`
+}
+
+// AutoscalerConfig is the autoscaler section: the clusters whose Auto Scaling groups it owns
+// and the policy that decides.
+type AutoscalerConfig struct {
+	Clusters []ClusterConfig `json:"clusters"`
+	Policy   PolicyConfig    `json:"policy"`
+	// EventsQueueURL is the SQS queue EventBridge delivers the lifecycle-hook, spot
+	// interruption and rebalance events to.
+	EventsQueueURL string `json:"eventsQueueURL"`
+	// MaxJobTimeout bounds how long a terminating lifecycle hook is kept alive for the jobs
+	// on its instance (default 1 h).
+	MaxJobTimeout hashike.Duration `json:"maxJobTimeout"`
+	// DryRun observes and logs every decision without acting on any.
+	DryRun bool `json:"dryRun"`
+}
+
+// ClusterConfig is one ECS cluster and its capacity pools.
+type ClusterConfig struct {
+	Name   string       `json:"name"`
+	Region string       `json:"region"`
+	Pools  []PoolConfig `json:"pools"`
+}
+
+// PoolConfig is one capacity pool: an Auto Scaling group whose instances join the cluster.
+type PoolConfig struct {
+	Name string `json:"name"`
+	// AutoScalingGroupName is the group's name (default Name).
+	AutoScalingGroupName string `json:"autoScalingGroupName"`
+	// InstanceTypes the group launches, in preference order. A type sim knows
+	// (m6i.xlarge...) needs only its name; others need cpu and memoryMiB, as the
+	// container instance registers them.
+	InstanceTypes []autoscale.InstanceType `json:"instanceTypes"`
+	// OnDemandPool names the pool to replace this one's spot capacity from when it is
+	// reclaimed.
+	OnDemandPool string `json:"onDemandPool"`
+}
+
+// PolicyConfig names the policy (hashike, ecs-managed, provisioning, reactive...) and gives
+// its settings.
+type PolicyConfig struct {
+	Name string `json:"name"`
+	// SLO is the hashike policy's target: {waitP95: 30s}.
+	SLO struct {
+		WaitP95 hashike.Duration `json:"waitP95"`
+	} `json:"slo"`
+}
+
+// Defaults of the autoscaler section.
+const (
+	DefaultAutoscalerPolicy = "hashike"
+	DefaultMaxJobTimeout    = time.Hour
+)
+
+// ReadConfigFile reads, expands, decodes and validates a config file. ${VAR} and $VAR are
+// replaced by the environment's values (lookupEnv) before decoding, as litestream does, so
+// secrets and per-environment names stay out of the file. Every problem is reported with
+// its file:line:col, all at once, as an EInvalid *hashike.Error (a usage error, exit 2).
+func ReadConfigFile(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &hashike.Error{Code: hashike.EInvalid, Message: "config file", Err: err}
+	}
+	return ParseConfig(path, data, lookupEnv)
+}
+
+// ParseConfig is ReadConfigFile of data read from file.
+func ParseConfig(file string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	expanded := os.Expand(string(data), func(name string) string {
+		v, _ := lookupEnv(name)
+		return v
+	})
+	data = []byte(expanded)
+	invalid := func(errs []string) error {
+		return &hashike.Error{Code: hashike.EInvalid, Message: "config file " + file + ":\n  " + strings.Join(errs, "\n  ")}
+	}
+	var c Config
+	if err := yaml.UnmarshalWithOptions(data, &c, yaml.Strict(), yaml.UseJSONUnmarshaler()); err != nil {
+		return nil, invalid([]string{yamlError(file, err)})
+	}
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, invalid([]string{yamlError(file, err)})
+	}
+	c.setDefaults()
+	if errs := c.Validate(positions{file: file, ast: f}); len(errs) > 0 {
+		return nil, invalid(errs)
+	}
+	return &c, nil
+}
+
+// yamlError places a decoding error at file:line:col.
+func yamlError(file string, err error) string {
+	var ye yaml.Error
+	if errors.As(err, &ye) && ye.GetToken() != nil {
+		p := ye.GetToken().Position
+		return fmt.Sprintf("%s:%d:%d: %s", file, p.Line, p.Column, ye.GetMessage())
+	}
+	return fmt.Sprintf("%s: %v", file, err)
+}
+
+// positions finds where a field is in the file, for Validate's messages.
+type positions struct {
+	file string
+	ast  *ast.File
+}
+
+var indexRE = regexp.MustCompile(`\[\d+\]$`)
+
+// at is "file:line:col" of the value at path ("autoscaler.clusters[0].name"), or of the
+// nearest enclosing field present in the file.
+func (p positions) at(path string) string {
+	for path != "" {
+		if p.ast != nil {
+			if yp, err := yaml.PathString("$." + path); err == nil {
+				if n, err := yp.FilterFile(p.ast); err == nil && n != nil && n.GetToken() != nil {
+					if m, ok := n.(*ast.MappingNode); ok && len(m.Values) > 0 {
+						n = m.Values[0].Key // a mapping's token is its first ':'; point at its first key
+					}
+					pos := n.GetToken().Position
+					return fmt.Sprintf("%s:%d:%d", p.file, pos.Line, pos.Column)
+				}
+			}
+		}
+		if loc := indexRE.FindStringIndex(path); loc != nil {
+			path = path[:loc[0]]
+		} else if i := strings.LastIndexByte(path, '.'); i >= 0 {
+			path = path[:i]
+		} else {
+			path = ""
+		}
+	}
+	return p.file
+}
+
+func (c *Config) setDefaults() {
+	a := c.Autoscaler
+	if a == nil {
+		return
+	}
+	if a.Policy.Name == "" {
+		a.Policy.Name = DefaultAutoscalerPolicy
+	}
+	if a.MaxJobTimeout == 0 {
+		a.MaxJobTimeout = hashike.Duration(DefaultMaxJobTimeout)
+	}
+	known := map[string]autoscale.InstanceType{}
+	for _, t := range sim.DefaultTypes() {
+		known[t.Name] = t
+	}
+	for i := range a.Clusters {
+		for j := range a.Clusters[i].Pools {
+			p := &a.Clusters[i].Pools[j]
+			if p.AutoScalingGroupName == "" {
+				p.AutoScalingGroupName = p.Name
+			}
+			for k, t := range p.InstanceTypes {
+				if d, ok := known[t.Name]; ok && t.CPU == 0 && t.MemoryMiB == 0 {
+					if t.OnDemandPrice == 0 {
+						t.OnDemandPrice = d.OnDemandPrice
+					}
+					if t.SpotPrice == 0 {
+						t.SpotPrice = d.SpotPrice
+					}
+					t.CPU, t.MemoryMiB = d.CPU, d.MemoryMiB
+					p.InstanceTypes[k] = t
+				}
+			}
+		}
+	}
+}
+
+// Validate reports every problem of the configuration, each at its file:line:col.
+func (c *Config) Validate(pos positions) []string {
+	a := c.Autoscaler
+	if a == nil {
+		return nil
+	}
+	var errs []string
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Sprintf("%s: %s: %s", pos.at(path), path, fmt.Sprintf(format, args...)))
+	}
+	if len(a.Clusters) == 0 {
+		bad("autoscaler.clusters", "at least one cluster is required")
+	}
+	if _, err := a.NewPolicy(); err != nil {
+		bad("autoscaler.policy.name", "%v", err)
+	}
+	if a.Policy.SLO.WaitP95 < 0 {
+		bad("autoscaler.policy.slo.waitP95", "want a duration > 0 such as 30s")
+	}
+	if a.MaxJobTimeout < 0 {
+		bad("autoscaler.maxJobTimeout", "want a duration > 0 such as 1h")
+	}
+	if u := a.EventsQueueURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		bad("autoscaler.eventsQueueURL", "%q is not an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)", u)
+	}
+	clusters := map[string]bool{}
+	groups := map[string]string{} // group -> the path that names it first
+	for i, cl := range a.Clusters {
+		at := fmt.Sprintf("autoscaler.clusters[%d]", i)
+		switch {
+		case cl.Name == "":
+			bad(at+".name", "required")
+		case clusters[cl.Name]:
+			bad(at+".name", "cluster %q is listed twice", cl.Name)
+		}
+		clusters[cl.Name] = true
+		if len(cl.Pools) == 0 {
+			bad(at+".pools", "at least one pool is required")
+		}
+		pools := map[string]bool{}
+		for _, p := range cl.Pools {
+			pools[p.Name] = true
+		}
+		seen := map[string]bool{}
+		types := map[string]autoscale.InstanceType{}
+		for j, p := range cl.Pools {
+			pat := fmt.Sprintf("%s.pools[%d]", at, j)
+			switch {
+			case p.Name == "":
+				bad(pat+".name", "required")
+			case seen[p.Name]:
+				bad(pat+".name", "pool %q is listed twice in cluster %s", p.Name, cl.Name)
+			}
+			seen[p.Name] = true
+			if first, ok := groups[p.AutoScalingGroupName]; ok && p.AutoScalingGroupName != "" {
+				bad(pat+".autoScalingGroupName", "group %q is already %s's: a group has one owner", p.AutoScalingGroupName, first)
+			} else {
+				groups[p.AutoScalingGroupName] = pat
+			}
+			if len(p.InstanceTypes) == 0 {
+				bad(pat+".instanceTypes", "at least one instance type is required")
+			}
+			for k, t := range p.InstanceTypes {
+				tat := fmt.Sprintf("%s.instanceTypes[%d]", pat, k)
+				switch {
+				case t.Name == "":
+					bad(tat+".name", "required")
+				case t.CPU <= 0 || t.MemoryMiB <= 0:
+					bad(tat, "%s: cpu and memoryMiB are required (> 0) for a type hashike does not know", t.Name)
+				case t.OnDemandPrice < 0 || t.SpotPrice < 0:
+					bad(tat, "%s: prices must be >= 0", t.Name)
+				}
+				if prev, ok := types[t.Name]; ok && prev != t && t.Name != "" {
+					bad(tat, "%s is described differently in another pool of cluster %s", t.Name, cl.Name)
+				}
+				types[t.Name] = t
+			}
+			if p.OnDemandPool != "" && (!pools[p.OnDemandPool] || p.OnDemandPool == p.Name) {
+				bad(pat+".onDemandPool", "%q is not another pool of cluster %s", p.OnDemandPool, cl.Name)
+			}
+		}
+	}
+	return errs
+}
+
+// NewPolicy builds the configured policy with sim's builder, so that the live autoscaler
+// and `hashike sim` decide alike.
+func (a *AutoscalerConfig) NewPolicy() (autoscale.Policy, error) {
+	cfg := sim.Config{}
+	cfg.Hashike.SLO.WaitP95 = time.Duration(a.Policy.SLO.WaitP95)
+	p, err := sim.NewPolicy(cfg, a.Policy.Name)
+	if err != nil {
+		return nil, fmt.Errorf("unknown policy %q (known: %s)", a.Policy.Name, strings.Join(autoscale.Names(), ", "))
+	}
+	return p, nil
+}
+
+// ManagedGroups are the Auto Scaling groups the autoscaler owns, by cluster: the ECS
+// backend's per-run scale-out leaves them alone.
+func (a *AutoscalerConfig) ManagedGroups() map[string]bool {
+	out := map[string]bool{}
+	if a == nil {
+		return out
+	}
+	for _, cl := range a.Clusters {
+		for _, p := range cl.Pools {
+			out[p.AutoScalingGroupName] = true
+		}
+	}
+	return out
+}
+
+// ScaleConfig is the ecsscale.Config of one cluster (without its Queue and Clock).
+func (cl ClusterConfig) ScaleConfig() ecsscale.Config {
+	c := ecsscale.Config{Cluster: cl.Name}
+	seen := map[string]bool{}
+	for _, p := range cl.Pools {
+		pool := ecsscale.Pool{Name: p.Name, Group: p.AutoScalingGroupName}
+		for _, t := range p.InstanceTypes {
+			pool.InstanceTypes = append(pool.InstanceTypes, t.Name)
+			if !seen[t.Name] {
+				seen[t.Name] = true
+				c.Types = append(c.Types, t)
+			}
+		}
+		c.Pools = append(c.Pools, pool)
+	}
+	slices.SortFunc(c.Types, func(x, y autoscale.InstanceType) int { return strings.Compare(x.Name, y.Name) })
+	return c
+}
+
+// configPath is --config, else HASHIKE_CONFIG; "" when neither is given.
+func (a *app) configPath(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return a.env("HASHIKE_CONFIG")
+}
+
+// readConfig reads the config file named by --config or HASHIKE_CONFIG; with neither, an
+// empty Config.
+func (a *app) readConfig(flag string) (*Config, error) {
+	path := a.configPath(flag)
+	if path == "" {
+		return &Config{}, nil
+	}
+	return ReadConfigFile(path, a.lookupEnv)
+}
