@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// validateWithEnv is validateCLI with more variables in the environment the job files read.
+func validateWithEnv(t *testing.T, vars map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))
+	env := map[string]string{"HASHIKE_DB": filepath.Join(dir, "h.db"), "HOME": dir}
+	for k, v := range vars {
+		env[k] = v
+	}
+	var out, errb bytes.Buffer
+	code := mainWithStdin(append([]string{"validate"}, args...), strings.NewReader(""), &out, &errb, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	return code, out.String(), errb.String()
+}
+
+const ecspressoDir = "../../jobfile/testdata/ecspresso/"
+
+// TestValidateEcspressoExamples: ecspresso's task definitions validate unchanged, offline:
+// tfstate reads the local state, ssm and secretsmanager_arn are placeholders, and the
+// Jsonnet one gets its external variables from --ext-str and --ext-code.
+func TestValidateEcspressoExamples(t *testing.T) {
+	vars := map[string]string{"HASHIKE_TFSTATE": ecspressoDir + "terraform.tfstate", "IMAGE_TAG": "v1", "GREETING": "hi", "IMAGE": "batch:v1"}
+	code, out, errs := validateWithEnv(t, vars, ecspressoDir+"funcs-job.yaml")
+	if code != 0 || !strings.Contains(out, "funcs-job.yaml: ok (family batch-report") {
+		t.Errorf("funcs-job.yaml: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	code, out, errs = validateWithEnv(t, vars, "--ext-str", "stage=staging", "--ext-code", "workers=4", ecspressoDir+"jsonnet-job.yaml")
+	if code != 0 || !strings.Contains(out, "jsonnet-job.yaml: ok (family batch-staging") {
+		t.Errorf("jsonnet-job.yaml: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	// Without the external variable: the Jsonnet error at its place.
+	code, _, errs = validateWithEnv(t, vars, "--ext-code", "workers=4", ecspressoDir+"jsonnet-job.yaml")
+	if code != 2 || !strings.Contains(errs, "ecs-task-def.jsonnet:5:15: taskDefinition: Jsonnet: Undefined external variable: stage") {
+		t.Errorf("jsonnet-job.yaml without --ext-str: exit %d, stderr %q", code, errs)
+	}
+	code, _, errs = validateWithEnv(t, vars, "--ext-str", "stage", ecspressoDir+"jsonnet-job.yaml")
+	if code != 2 || !strings.Contains(errs, `--ext-str "stage": must be NAME=VALUE`) {
+		t.Errorf("--ext-str stage: exit %d, stderr %q", code, errs)
+	}
+}
