@@ -4,7 +4,7 @@ BIN     ?= bin/hashike
 IMAGE   ?= hashike-testjob:latest
 PKGS    := ./...
 
-.PHONY: build demo image test test-race vet tidy-check check-imports fuzz bench
+.PHONY: build demo image test test-race vet tidy-check check-imports fuzz bench schema
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/hashike
@@ -23,6 +23,10 @@ demo: build image
 	./$(BIN) runs --limit 3; \
 	echo "See a run's stored output with: ./$(BIN) logs RUN_ID (and ./$(BIN) describe RUN_ID)"; \
 	exit $$code
+
+# The JSON Schemas of job files (docs/schema), from the Go types; a test fails when they are stale.
+schema:
+	$(GO) generate ./jobfile
 
 vet:
 	$(GO) vet $(PKGS)

@@ -31,3 +31,5 @@
 // since it must not read the server's environment or files, so every "{{" in it is an
 // error at its position.
 package jobfile
+
+//go:generate go run ./internal/genschema ../docs/schema
