@@ -278,3 +278,30 @@ func TestTFStateInS3(t *testing.T) {
 		t.Errorf("S3 reads %v, want one a load of states/env/prod/terraform.tfstate", asked)
 	}
 }
+
+// TestLoadDirJsonnet: a server's job directory reads *.jsonnet job definitions, with the
+// external variables and lookups given, and not the .libsonnet files they import.
+func TestLoadDirJsonnet(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"common.libsonnet": "{ container(image):: { name: 'app', image: image, memory: 64 } }\n",
+		"report.jsonnet": `local common = import 'common.libsonnet';
+{
+  queue: 'reports',
+  taskDefinition: { containerDefinitions: [common.container(std.extVar('image'))] },
+}
+`,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defs, err := jobfile.LoadDirWith(dir, jobfile.Options{LookupEnv: env(nil), ExtVars: jobfile.ExtVars{Str: map[string]string{"image": "busybox"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := defs["report"]
+	if len(defs) != 1 || d == nil || d.Job.Queue != "reports" || d.Job.TaskDefinition.Family != "report" || d.Job.TaskDefinition.ContainerDefinitions[0].Image != "busybox" {
+		t.Fatalf("got %+v", defs)
+	}
+}

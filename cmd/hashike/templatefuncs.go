@@ -90,3 +90,16 @@ func (a *app) jobfileOptions(ctx context.Context, f jsonnetFlags, offline bool) 
 	}
 	return opts, nil
 }
+
+// loadJobDir reads the server's job directory as hashike run reads a job file: with the AWS
+// lookups (the configuration loaded at the first call), *.jsonnet files and their external
+// variables f. The server command is wired to it by replacing its
+// jobfile.LoadDir(jobsDir, a.lookupEnv) with a.loadJobDir(ctx, jobsDir, f.jsonnet), f.jsonnet
+// added to its flags with jsonnetFlags.add.
+func (a *app) loadJobDir(ctx context.Context, dir string, f jsonnetFlags) (map[string]*jobfile.Definition, error) {
+	opts, err := a.jobfileOptions(ctx, f, false)
+	if err != nil {
+		return nil, err
+	}
+	return jobfile.LoadDirWith(dir, opts)
+}
