@@ -50,3 +50,36 @@ func TestValidateEcspressoExamples(t *testing.T) {
 		t.Errorf("--ext-str stage: exit %d, stderr %q", code, errs)
 	}
 }
+
+// TestRunLooksUpAWSAtTheCall: hashike run looks ssm and secretsmanager_arn up in AWS (not
+// placeholders, as validate offline); without an AWS configuration each call fails at its
+// place, and nothing starts.
+func TestRunLooksUpAWSAtTheCall(t *testing.T) {
+	dir := t.TempDir()
+	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))
+	job := writeFile(t, dir, "job.yaml", `taskDefinition:
+  family: f
+  memory: 64
+  containerDefinitions:
+    - name: app
+      image: busybox
+      environment:
+        - {name: A, value: '{{ ssm "/a" }}'}
+        - {name: B, value: '{{ secretsmanager_arn "b" }}'}
+`)
+	env := map[string]string{"HASHIKE_DB": filepath.Join(dir, "h.db"), "HOME": dir}
+	var out, errb bytes.Buffer
+	code := mainWithStdin([]string{"run", "--dry-run", job}, strings.NewReader(""), &out, &errb, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	for _, want := range []string{
+		"job.yaml:8:32: taskDefinition.containerDefinitions[0].environment[0].value: ssm: AWS configuration: no region",
+		"job.yaml:9:32: taskDefinition.containerDefinitions[0].environment[1].value: secretsmanager_arn: AWS configuration: no region",
+	} {
+		if code != 2 || !strings.Contains(errb.String(), want) {
+			t.Errorf("exit %d, stderr %q, want %q", code, errb.String(), want)
+		}
+	}
+}
