@@ -120,6 +120,10 @@ func TestJsonnetJobFile(t *testing.T) {
 	if !errors.As(err, &he) || len(he.Fields) != 1 || !strings.Contains(he.Fields[0].Message, `unknown field "essentail"`) {
 		t.Fatalf("want the unknown field reported, got %v", err)
 	}
+	// Its position is in the rendered JSON, and says so.
+	if pos := he.Fields[0].Pos; !strings.HasPrefix(pos, filepath.Join(dir, "job.jsonnet")+" (rendered):") {
+		t.Errorf("position %q is not marked as one of the rendered JSON", pos)
+	}
 	write("job.jsonnet", `{ taskDefinition: { family: 'hello-' + std.extVar('who'), containerDefinitions: [{ name: 'app', image: 'busybox', memory: 64 }] } }`)
 	f, err := jobfile.LoadWith(filepath.Join(dir, "job.jsonnet"), jobfile.Options{LookupEnv: env(nil), ExtVars: jobfile.ExtVars{Str: map[string]string{"who": "world"}}})
 	if err != nil {

@@ -228,7 +228,12 @@ func (l *loader) parse(name string, data []byte, path string) (*source, ast.Node
 		}
 		text = out
 	}
-	raw := newSource(name, index, text)
+	// Problems past Jsonnet are in its JSON output, not in the file: say so in their positions.
+	srcName := name
+	if isJsonnet(name) {
+		srcName = name + " (rendered)"
+	}
+	raw := newSource(srcName, index, text)
 	out, tps, ok := text, refuseTemplates(text), true
 	if l.templates {
 		out, tps, ok = render(text, &funcs{lookupEnv: l.lookupEnv, lookups: l.lookups})
@@ -241,7 +246,7 @@ func (l *loader) parse(name string, data []byte, path string) (*source, ast.Node
 	if !ok {
 		return raw, nil
 	}
-	src := newSource(name, index, out)
+	src := newSource(srcName, index, out)
 	if off, limit := scanLimits(out); off >= 0 {
 		l.extra = append(l.extra, problem{path: path, message: fmt.Sprintf("the %s %s", what, limit), at: src.at(off), lost: true})
 		return src, nil
