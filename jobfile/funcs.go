@@ -102,10 +102,7 @@ func (f *funcs) funcMap() (template.FuncMap, error) {
 			return ""
 		},
 		// json_escape is the string as JSON writes it, without the outer quotes.
-		"json_escape": func(s string) string {
-			b, _ := json.Marshal(s)
-			return string(b[1 : len(b)-1])
-		},
+		"json_escape":        jsonEscape,
 		"ssm":                f.ssm,
 		"secretsmanager_arn": f.secretARN,
 	}
@@ -140,6 +137,12 @@ func (f *funcs) funcMap() (template.FuncMap, error) {
 		}
 	}
 	return m, nil
+}
+
+// jsonEscape is ecspresso's json_escape: s as a JSON string writes it, without the quotes.
+func jsonEscape(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b[1 : len(b)-1])
 }
 
 func (f *funcs) ssm(name string, index ...int) string {

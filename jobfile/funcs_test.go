@@ -309,3 +309,17 @@ func TestLoadDirJsonnet(t *testing.T) {
 		t.Fatalf("got %+v", defs)
 	}
 }
+
+// TestTFStateEnvRefused: two states for one prefix are refused, in a template and in
+// Jsonnet alike.
+func TestTFStateEnvRefused(t *testing.T) {
+	vars := env(map[string]string{jobfile.TFStateEnv: "a.tfstate,b.tfstate"})
+	_, err := jobfile.LoadBytes("job.yaml", []byte("taskDefinition:\n  family: x\n  containerDefinitions: [{name: app, image: busybox, memory: 64}]\n"), vars, nil)
+	checkFields(t, err, []fieldWant{{"job.yaml:1:1", "", `template: HASHIKE_TFSTATE: two states for the prefix ""`}})
+	_, err = jobfile.LoadBytes("job.yaml", []byte("taskDefinition: td.jsonnet\n"), vars,
+		files(map[string]string{"td.jsonnet": "{ family: std.native('json_escape')('x'), containerDefinitions: [{name: 'app', image: 'busybox', memory: 64}] }"}))
+	var he *hashike.Error
+	if !errors.As(err, &he) || len(he.Fields) != 1 || !strings.Contains(he.Fields[0].Message, "two states") {
+		t.Errorf("got %v", err)
+	}
+}

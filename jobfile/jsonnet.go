@@ -147,6 +147,7 @@ func (im *importer) Import(importedFrom, importedPath string) (jsonnet.Contents,
 
 // natives are ecspresso's template functions for Jsonnet. A failure is an error at the call.
 func (f *funcs) natives() []*jsonnet.NativeFunction {
+	// A bad HASHIKE_TFSTATE is the template's to report; here it only leaves tfstate out.
 	fm, _ := f.funcMap()
 	str := func(args []any, i int) string {
 		if i < len(args) {
@@ -182,7 +183,7 @@ func (f *funcs) natives() []*jsonnet.NativeFunction {
 			return nil, fmt.Errorf("must_env: environment variable %q is not set", str(a, 0))
 		}},
 		{Name: "json_escape", Params: ast.Identifiers{"s"}, Func: func(a []any) (any, error) {
-			return fm["json_escape"].(func(string) string)(str(a, 0)), nil
+			return jsonEscape(str(a, 0)), nil
 		}},
 		{Name: "ssm", Params: ast.Identifiers{"name"}, Func: func(a []any) (any, error) {
 			return call(func() string { return f.ssm(str(a, 0)) })
