@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -81,5 +85,66 @@ func TestRunLooksUpAWSAtTheCall(t *testing.T) {
 		if code != 2 || !strings.Contains(errb.String(), want) {
 			t.Errorf("exit %d, stderr %q, want %q", code, errb.String(), want)
 		}
+	}
+}
+
+// TestValidateCheckAWSLooksUpSSM: with --check-aws, validate asks SSM (here an endpoint
+// speaking its JSON protocol, named by AWS_ENDPOINT_URL_SSM) for the parameters the file's
+// ssm calls name, and reports the missing one at its call.
+func TestValidateCheckAWSLooksUpSSM(t *testing.T) {
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Amz-Target") != "AmazonSSM.GetParameters" {
+			http.Error(w, `{"__type":"UnknownOperationException"}`, http.StatusBadRequest)
+			return
+		}
+		var in struct {
+			Names          []string
+			WithDecryption bool
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || !in.WithDecryption {
+			http.Error(w, `{"__type":"ValidationException"}`, http.StatusBadRequest)
+			return
+		}
+		asked = append(asked, in.Names...)
+		out := map[string]any{"Parameters": []any{}, "InvalidParameters": []string{}}
+		for _, n := range in.Names {
+			if n == "/batch/api" {
+				out["Parameters"] = append(out["Parameters"].([]any), map[string]any{"Name": n, "Type": "SecureString", "Value": "https://api", "Version": 1})
+			} else {
+				out["InvalidParameters"] = append(out["InvalidParameters"].([]string), n)
+			}
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		_ = json.NewEncoder(w).Encode(out)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	f := writeFile(t, dir, "job.yaml", `backend: ecs
+taskDefinition:
+  family: report
+  memory: "512"
+  containerDefinitions:
+    - name: app
+      image: report:latest
+      environment:
+        - {name: API, value: '{{ ssm "/batch/api" }}'}
+        - {name: NOPE, value: '{{ ssm "/batch/nope" }}'}
+`)
+	t.Setenv("AWS_REGION", "ap-northeast-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))
+	t.Setenv("AWS_ENDPOINT_URL_SSM", srv.URL)
+	env := map[string]string{"HASHIKE_DB": filepath.Join(dir, "h.db"), "HOME": dir}
+	var out, errb bytes.Buffer
+	code := mainWithStdin([]string{"validate", "--check-aws", f}, strings.NewReader(""), &out, &errb, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	want := "job.yaml:10:35: taskDefinition.containerDefinitions[0].environment[1].value: ssm: SSM parameter /batch/nope does not exist (or is not readable)"
+	if code != 2 || !strings.Contains(errb.String(), want) || strings.Contains(errb.String(), "/batch/api") {
+		t.Errorf("exit %d, stderr %q, want only %q", code, errb.String(), want)
+	}
+	if !slices.Contains(asked, "/batch/api") || !slices.Contains(asked, "/batch/nope") {
+		t.Errorf("SSM was asked for %v", asked)
 	}
 }
