@@ -52,9 +52,28 @@ type funcs struct {
 	lookupEnv func(string) (string, bool)
 	lookups   Lookups
 	failures  []callFailure
-	ssmCache  map[string]ssmResult
+	// cache is shared by the renders of one load (and Inspect's two), so that each
+	// parameter, secret and state is asked for once.
+	cache *lookupCache
+}
+
+// lookupCache keeps the answers of the lookups.
+type lookupCache struct {
+	ssm       map[string]ssmResult
+	secrets   map[string]ssmResult
 	states    map[string]*tfState
 	stateErrs map[string]error
+}
+
+func newLookupCache() *lookupCache {
+	return &lookupCache{ssm: map[string]ssmResult{}, secrets: map[string]ssmResult{}, states: map[string]*tfState{}, stateErrs: map[string]error{}}
+}
+
+func (f *funcs) c() *lookupCache {
+	if f.cache == nil {
+		f.cache = newLookupCache()
+	}
+	return f.cache
 }
 
 type ssmResult struct {
@@ -158,13 +177,10 @@ func (f *funcs) ssm(name string, index ...int) string {
 		f.fail("ssm", name, "SSM parameters are not looked up here")
 		return ""
 	}
-	r, ok := f.ssmCache[name]
+	r, ok := f.c().ssm[name]
 	if !ok {
 		r.value, r.err = f.lookups.SSM(name)
-		if f.ssmCache == nil {
-			f.ssmCache = map[string]ssmResult{}
-		}
-		f.ssmCache[name] = r
+		f.c().ssm[name] = r
 	}
 	if r.err != nil {
 		f.fail("ssm", name, "%v", r.err)
@@ -190,12 +206,16 @@ func (f *funcs) secretARN(name string) string {
 		f.fail("secretsmanager_arn", name, "Secrets Manager is not looked up here")
 		return ""
 	}
-	arn, err := f.lookups.SecretARN(name)
-	if err != nil {
-		f.fail("secretsmanager_arn", name, "%v", err)
+	r, ok := f.c().secrets[name]
+	if !ok {
+		r.value, r.err = f.lookups.SecretARN(name)
+		f.c().secrets[name] = r
+	}
+	if r.err != nil {
+		f.fail("secretsmanager_arn", name, "%v", r.err)
 		return ""
 	}
-	return arn
+	return r.value
 }
 
 // tfstate is the attribute addr of the state at location; arg is the call's first argument
@@ -220,8 +240,8 @@ func (f *funcs) tfstate(fn, location, arg, addr string) string {
 
 // state reads and caches the state at location; nil, nil offline for a state in S3.
 func (f *funcs) state(location string) (*tfState, error) {
-	if st, ok := f.states[location]; ok {
-		return st, f.stateErrs[location]
+	if st, ok := f.c().states[location]; ok {
+		return st, f.c().stateErrs[location]
 	}
 	var (
 		data []byte
@@ -251,10 +271,7 @@ func (f *funcs) state(location string) (*tfState, error) {
 			err = fmt.Errorf("%s: %w", location, err)
 		}
 	}
-	if f.states == nil {
-		f.states, f.stateErrs = map[string]*tfState{}, map[string]error{}
-	}
-	f.states[location], f.stateErrs[location] = st, err
+	f.c().states[location], f.c().stateErrs[location] = st, err
 	return st, err
 }
 

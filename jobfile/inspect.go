@@ -79,8 +79,9 @@ func Inspect(name string, data []byte, opts InspectOptions) *Inspection {
 	if opts.ReadFile == nil {
 		opts.ReadFile = os.ReadFile
 	}
+	cache := newLookupCache() // the two loads ask AWS once
 	newLoader := func() *loader {
-		return &loader{lookupEnv: opts.LookupEnv, readFile: opts.ReadFile, templates: true, lookups: opts.Lookups, ext: opts.ExtVars, d: newDecoder()}
+		return &loader{lookupEnv: opts.LookupEnv, readFile: opts.ReadFile, templates: true, lookups: opts.Lookups, ext: opts.ExtVars, cache: cache, d: newDecoder()}
 	}
 	check := func(spec *hashike.JobSpec) []hashike.FieldError {
 		if opts.Check == nil {

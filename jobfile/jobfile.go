@@ -153,12 +153,20 @@ type loader struct {
 	// lookups serve the templates' AWS functions; ext, Jsonnet's external variables.
 	lookups  Lookups
 	ext      ExtVars
+	cache    *lookupCache // shared by the renders of a load; nil: made at the first
 	d        *decoder
 	sources  int
 	root     pos  // the job file's start, for problems with no better place
 	validate bool // the spec was decoded far enough for Validate to say something useful
 	// problems found outside the decoder: templates, YAML syntax
 	extra []problem
+}
+
+func (l *loader) lookupCache() *lookupCache {
+	if l.cache == nil {
+		l.cache = newLookupCache()
+	}
+	return l.cache
 }
 
 func (l *loader) problems() []problem {
@@ -217,7 +225,7 @@ func (l *loader) parse(name string, data []byte, path string) (*source, ast.Node
 			return at.src, nil
 		}
 		// As ecspresso: Jsonnet first, then the template functions over its JSON.
-		out, je := evalJsonnet(name, text, l.ext, &funcs{lookupEnv: l.lookupEnv, lookups: l.lookups}, l.readFile)
+		out, je := evalJsonnet(name, text, l.ext, &funcs{lookupEnv: l.lookupEnv, lookups: l.lookups, cache: l.lookupCache()}, l.readFile)
 		if je != nil {
 			src := newSource(je.file, index, "")
 			if je.file == name {
@@ -236,7 +244,7 @@ func (l *loader) parse(name string, data []byte, path string) (*source, ast.Node
 	raw := newSource(srcName, index, text)
 	out, tps, ok := text, refuseTemplates(text), true
 	if l.templates {
-		out, tps, ok = render(text, &funcs{lookupEnv: l.lookupEnv, lookups: l.lookups})
+		out, tps, ok = render(text, &funcs{lookupEnv: l.lookupEnv, lookups: l.lookups, cache: l.lookupCache()})
 	} else if len(tps) > 0 {
 		ok = false
 	}
