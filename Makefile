@@ -4,7 +4,7 @@ BIN     ?= bin/hashike
 IMAGE   ?= hashike-testjob:latest
 PKGS    := ./...
 
-.PHONY: build demo image test test-race vet tidy-check check-imports fuzz bench
+.PHONY: build demo image test test-race vet tidy-check check-imports fuzz bench schema
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/hashike
@@ -24,6 +24,10 @@ demo: build image
 	echo "See a run's stored output with: ./$(BIN) logs RUN_ID (and ./$(BIN) describe RUN_ID)"; \
 	exit $$code
 
+# The JSON Schemas of job files (docs/schema), from the Go types; a test fails when they are stale.
+schema:
+	$(GO) generate ./jobfile
+
 vet:
 	$(GO) vet $(PKGS)
 
@@ -37,6 +41,7 @@ check-imports:
 	@bad=$$($(GO) list -deps $(DOMAIN_PKGS) | grep -E '^(github\.com/|golang\.org/x/|modernc\.org/|gopkg\.in/|go\.opentelemetry\.io/)|^(database/sql|net/http)$$' | grep -v '^github.com/hashike/hashike' ); \
 	if [ -n "$$bad" ]; then echo "domain packages import outside dependencies:"; echo "$$bad"; exit 1; fi; \
 	if $(GO) list -deps ./docker | grep -q '^github.com/aws/'; then echo "docker imports the AWS SDK (ECR tokens come through docker.ECRTokens)"; exit 1; fi; \
+	if $(GO) list -deps ./jobfile | grep -q '^github.com/aws/'; then echo "jobfile imports the AWS SDK (its AWS template functions come through jobfile.Lookups)"; exit 1; fi; \
 	if $(GO) list -deps ./ecsscale | grep -qE '^github.com/hashike/hashike/(docker|ecs|sqlite|postgres|httpapi|jobfile|logpack|notify|server|cmd)(/|$$)'; then echo "ecsscale imports another adapter"; exit 1; fi; \
 	for p in $(DOMAIN_PKGS); do \
 	  if $(GO) list -deps $$p | grep -qE '^github.com/hashike/hashike/(docker|ecs|sqlite|postgres|jobfile|logpack|httpapi|notify|cmd)'; then echo "$$p imports an adapter"; exit 1; fi; \
@@ -55,6 +60,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseEvent -fuzztime=30s ./ecsscale/
 	$(GO) test -run='^$$' -fuzz=FuzzLoadDefinition -fuzztime=30s ./jobfile/
 	$(GO) test -run='^$$' -fuzz=FuzzScanLimits -fuzztime=30s ./jobfile/
+	$(GO) test -run='^$$' -fuzz=FuzzTFStateLookup -fuzztime=30s ./jobfile/
 	$(GO) test -run='^$$' -fuzz=FuzzVerify -fuzztime=30s ./notify/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeEnqueue -fuzztime=30s ./httpapi/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeQueue -fuzztime=30s ./httpapi/

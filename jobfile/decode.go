@@ -41,6 +41,9 @@ type problem struct {
 	// mustEnv marks an unset must_env variable; action is where its {{ is.
 	mustEnv bool
 	action  pos
+	// placeholder marks an offline stand-in value (Lookups.Offline): not reported itself,
+	// it drops the problems of its line, as mustEnv does.
+	placeholder bool
 	// fromValidate marks a finding of JobSpec.Validate.
 	fromValidate bool
 }

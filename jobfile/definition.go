@@ -24,6 +24,9 @@ type DefinitionOptions struct {
 	// definition's name. Nil refuses such a name: a definition sent through the API must
 	// not read the server's files.
 	ReadFile func(string) ([]byte, error)
+	// Lookups serve the AWS template functions; ExtVars are Jsonnet's external variables.
+	Lookups Lookups
+	ExtVars ExtVars
 	// Family is the task definition family when the definition names none: a registered
 	// job's family defaults to the job's name.
 	Family string
@@ -49,7 +52,7 @@ func LoadDefinition(name string, data []byte, opts DefinitionOptions) (*Definiti
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
-	l := &loader{lookupEnv: lookupEnv, readFile: opts.ReadFile, templates: opts.Templates, d: newDecoder()}
+	l := &loader{lookupEnv: lookupEnv, readFile: opts.ReadFile, templates: opts.Templates, lookups: opts.Lookups, ext: opts.ExtVars, d: newDecoder()}
 	def := &Definition{positions: l.d.positions}
 	l.load(name, data, &def.Job)
 	if def.Job.TaskDefinition.Family == "" {
@@ -88,7 +91,7 @@ func (d *Definition) Annotate(errs []hashike.FieldError) []hashike.FieldError {
 }
 
 // definitionExts are the extensions of the files LoadDir reads.
-var definitionExts = []string{".yaml", ".yml", ".json"}
+var definitionExts = []string{".yaml", ".yml", ".json", ".jsonnet"}
 
 // LoadDir loads every *.yaml, *.yml and *.json file of dir (not of its subdirectories,
 // and not those whose name starts with ".") as a job definition, templates rendered from
@@ -100,6 +103,13 @@ var definitionExts = []string{".yaml", ".yml", ".json"}
 // the problems of every file at once: names that job.ValidName refuses, two files for one
 // name, and each file's problems as LoadDefinition reports them.
 func LoadDir(dir string, lookupEnv func(string) (string, bool)) (map[string]*Definition, error) {
+	return LoadDirWith(dir, Options{LookupEnv: lookupEnv})
+}
+
+// LoadDirWith is LoadDir with the lookups of the AWS template functions and Jsonnet's
+// external variables; it reads *.jsonnet files as well.
+func LoadDirWith(dir string, o Options) (map[string]*Definition, error) {
+	lookupEnv := o.LookupEnv
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, &hashike.Error{Code: hashike.EInvalid, Message: "cannot read job directory", Err: err}
@@ -112,7 +122,7 @@ func LoadDir(dir string, lookupEnv func(string) (string, bool)) (map[string]*Def
 	byName := map[string][]loaded{}
 	var names []string
 	referenced := map[string]bool{}
-	opts := DefinitionOptions{Templates: true, LookupEnv: lookupEnv, ReadFile: func(name string) ([]byte, error) {
+	opts := DefinitionOptions{Templates: true, LookupEnv: lookupEnv, Lookups: o.Lookups, ExtVars: o.ExtVars, ReadFile: func(name string) ([]byte, error) {
 		referenced[absPath(name)] = true
 		return os.ReadFile(name)
 	}}

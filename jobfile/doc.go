@@ -11,9 +11,15 @@
 //	taskDefinition: ./ecs-task-def.json
 //
 // Before parsing, both files go through text/template with ecspresso's functions:
-// {{ env "NAME" "default" }} (the default when NAME is unset or empty) and
-// {{ must_env "NAME" }} (an error when NAME is unset). A literal "{{" is written {{"{{"}}.
-// Jsonnet task definitions are not read: render them to JSON first.
+// {{ env "NAME" "default" }} (the default when NAME is unset or empty),
+// {{ must_env "NAME" }} (an error when NAME is unset), json_escape, tfstate and tfstatef (a
+// Terraform state named by HASHIKE_TFSTATE), ssm and secretsmanager_arn. A literal "{{" is
+// written {{"{{"}}. The functions that read AWS arrive as Lookups (LoadWith, Inspect,
+// LoadDirWith), so that this package does not depend on the AWS SDK. A file named *.jsonnet
+// is evaluated as Jsonnet first (ExtVars are its external variables), as ecspresso does.
+//
+// GenerateSchema gives the JSON Schema of job files and job definitions, from the same rules
+// the decoder follows; docs/schema holds the published ones.
 //
 // Loading reports every problem at once, each with its field path and its file:line:col:
 // YAML syntax, unknown fields (with a suggestion when one is close), repeated keys, values of
@@ -31,3 +37,5 @@
 // since it must not read the server's environment or files, so every "{{" in it is an
 // error at its position.
 package jobfile
+
+//go:generate go run ./internal/genschema ../docs/schema

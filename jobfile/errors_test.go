@@ -200,9 +200,43 @@ func TestLoadErrors(t *testing.T) {
 			want: []fieldWant{{"job.yaml:2:17", "taskDefinition", "task definition file ecs-task-def.json does not exist"}},
 		},
 		{
-			name: "jsonnet task definition",
-			job:  "taskDefinition: ecs-task-def.jsonnet\n",
-			want: []fieldWant{{"job.yaml:1:17", "taskDefinition", `"ecs-task-def.jsonnet" is Jsonnet, which hashike does not read: render it to JSON first (jsonnet ecs-task-def.jsonnet > ecs-task-def.json) and name that file`}},
+			name: "jsonnet library as the task definition",
+			job:  "taskDefinition: lib.libsonnet\n",
+			want: []fieldWant{{"job.yaml:1:17", "taskDefinition", `"lib.libsonnet" is a Jsonnet library, to import from a .jsonnet file: name the .jsonnet file`}},
+		},
+		{
+			name:  "jsonnet syntax error at its place",
+			job:   "taskDefinition: td.jsonnet\n",
+			files: map[string]string{"td.jsonnet": "{\n  family: 'x',\n  containerDefinitions: [ },\n}\n"},
+			want:  []fieldWant{{"td.jsonnet:3:27", "taskDefinition", `Jsonnet: Unexpected: "}" while parsing terminal`}},
+		},
+		{
+			name:  "jsonnet runtime error in an import at its place",
+			job:   "taskDefinition: td.jsonnet\n",
+			files: map[string]string{"td.jsonnet": "local lib = import 'lib.libsonnet';\n{ family: lib.f }\n", "lib.libsonnet": "{\n  f: error 'no family',\n}\n"},
+			want:  []fieldWant{{"lib.libsonnet:2:6", "taskDefinition", `Jsonnet: no family`}},
+		},
+		{
+			name: "every undefined template function",
+			job:  "taskDefinition:\n  family: hello-{{ must_env_or \"X\" }}\n  containerDefinitions:\n  - {name: app, image: '{{ tfstate_lookup \"a.b\" }}', memory: {{ ssm_param \"/m\" | printf \"%s\" }}}\n",
+			want: []fieldWant{
+				{"job.yaml:2:20", "", `template: function "must_env_or" not defined (did you mean "must_env"?)`},
+				{"job.yaml:4:28", "", `template: function "tfstate_lookup" not defined`},
+				{"job.yaml:4:65", "", `template: function "ssm_param" not defined`},
+			},
+		},
+		{
+			name: "ssm and secretsmanager_arn without lookups",
+			job:  "taskDefinition:\n  family: hello\n  containerDefinitions:\n  - name: app\n    image: busybox\n    memory: 64\n    environment:\n    - {name: A, value: '{{ ssm \"/a\" }}'}\n    - {name: B, value: '{{ secretsmanager_arn \"b\" }}'}\n",
+			want: []fieldWant{
+				{"job.yaml:8:28", "taskDefinition.containerDefinitions[0].environment[0].value", `ssm: SSM parameters are not looked up here`},
+				{"job.yaml:9:28", "taskDefinition.containerDefinitions[0].environment[1].value", `secretsmanager_arn: Secrets Manager is not looked up here`},
+			},
+		},
+		{
+			name: "tfstate without a state",
+			job:  "taskDefinition:\n  family: '{{ tfstate \"aws_x.y.id\" }}'\n  containerDefinitions: [{name: app, image: busybox, memory: 64}]\n",
+			want: []fieldWant{{"job.yaml:2:15", "taskDefinition.family", `tfstate: no Terraform state: set HASHIKE_TFSTATE to its path or s3://BUCKET/KEY`}},
 		},
 		{
 			name: "problems inside a referenced file point into it",
@@ -267,7 +301,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "undefined template function",
 			job:  "taskDefinition:\n  family: hello-{{ must_env_or \"X\" }}\n",
-			want: []fieldWant{{"job.yaml:2:20", "", `template: function "must_env_or" not defined`}},
+			want: []fieldWant{{"job.yaml:2:20", "", `template: function "must_env_or" not defined (did you mean "must_env"?)`}},
 		},
 		{
 			name: "template execution error",

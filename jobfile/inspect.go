@@ -21,6 +21,10 @@ type InspectOptions struct {
 	// task definition file the text names (nil: os.ReadFile).
 	LookupEnv func(string) (string, bool)
 	ReadFile  func(string) ([]byte, error)
+	// Lookups serve the AWS template functions (Lookups.Offline: placeholders); ExtVars
+	// are Jsonnet's external variables.
+	Lookups Lookups
+	ExtVars ExtVars
 	// Check adds findings about the decoded spec, such as a backend's Check: they get
 	// positions, lose the echoes of values that could not be decoded, and are sorted with
 	// the rest. It is called only when the document was decoded far enough to mean something.
@@ -75,8 +79,9 @@ func Inspect(name string, data []byte, opts InspectOptions) *Inspection {
 	if opts.ReadFile == nil {
 		opts.ReadFile = os.ReadFile
 	}
+	cache := newLookupCache() // the two loads ask AWS once
 	newLoader := func() *loader {
-		return &loader{lookupEnv: opts.LookupEnv, readFile: opts.ReadFile, templates: true, d: newDecoder()}
+		return &loader{lookupEnv: opts.LookupEnv, readFile: opts.ReadFile, templates: true, lookups: opts.Lookups, ext: opts.ExtVars, cache: cache, d: newDecoder()}
 	}
 	check := func(spec *hashike.JobSpec) []hashike.FieldError {
 		if opts.Check == nil {

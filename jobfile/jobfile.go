@@ -38,26 +38,48 @@ type File struct {
 // Load reads, templates, decodes and validates the job file at path. lookupEnv serves the
 // templates' env and must_env (nil: the process environment). Every error is a
 // *hashike.Error with code EInvalid; when the file was read, its Fields list every problem,
-// each with its Pos, sorted by position.
+// each with its Pos, sorted by position. The AWS template functions fail: LoadWith takes
+// their lookups.
 func Load(path string, lookupEnv func(string) (string, bool)) (*File, error) {
+	return LoadWith(path, Options{LookupEnv: lookupEnv})
+}
+
+// Options says what a job file may read of the machine that loads it.
+type Options struct {
+	// LookupEnv serves env, must_env and HASHIKE_TFSTATE (nil: the process environment).
+	LookupEnv func(string) (string, bool)
+	// Lookups serve ssm, secretsmanager_arn and tfstate in S3.
+	Lookups Lookups
+	// ExtVars are a Jsonnet file's external variables.
+	ExtVars ExtVars
+}
+
+// LoadWith is Load with the lookups of the AWS template functions and Jsonnet's external
+// variables. A file named *.jsonnet is evaluated as Jsonnet first.
+func LoadWith(path string, opts Options) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, &hashike.Error{Code: hashike.EInvalid, Message: "cannot read job file", Err: err}
 	}
-	return LoadBytes(path, data, lookupEnv, os.ReadFile)
+	return loadBytes(path, data, opts, os.ReadFile)
 }
 
 // LoadBytes is Load for a job file already read: name is the file's path, used in positions
 // and to find a task definition file it references; readFile reads that file (nil:
 // os.ReadFile).
 func LoadBytes(name string, data []byte, lookupEnv func(string) (string, bool), readFile func(string) ([]byte, error)) (*File, error) {
+	return loadBytes(name, data, Options{LookupEnv: lookupEnv}, readFile)
+}
+
+func loadBytes(name string, data []byte, opts Options, readFile func(string) ([]byte, error)) (*File, error) {
+	lookupEnv := opts.LookupEnv
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
 	if readFile == nil {
 		readFile = os.ReadFile
 	}
-	l := &loader{lookupEnv: lookupEnv, readFile: readFile, templates: true, d: newDecoder()}
+	l := &loader{lookupEnv: lookupEnv, readFile: readFile, templates: true, lookups: opts.Lookups, ext: opts.ExtVars, d: newDecoder()}
 	f := &File{positions: l.d.positions}
 	l.load(name, data, &f.Spec)
 	if err := l.finish(name, f.Spec.Validate, &f.Warnings); err != nil {
@@ -128,12 +150,23 @@ type loader struct {
 	readFile func(string) ([]byte, error)
 	// templates: render the text; otherwise refuse any "{{" in it.
 	templates bool
-	d         *decoder
-	sources   int
-	root      pos  // the job file's start, for problems with no better place
-	validate  bool // the spec was decoded far enough for Validate to say something useful
+	// lookups serve the templates' AWS functions; ext, Jsonnet's external variables.
+	lookups  Lookups
+	ext      ExtVars
+	cache    *lookupCache // shared by the renders of a load; nil: made at the first
+	d        *decoder
+	sources  int
+	root     pos  // the job file's start, for problems with no better place
+	validate bool // the spec was decoded far enough for Validate to say something useful
 	// problems found outside the decoder: templates, YAML syntax
 	extra []problem
+}
+
+func (l *loader) lookupCache() *lookupCache {
+	if l.cache == nil {
+		l.cache = newLookupCache()
+	}
+	return l.cache
 }
 
 func (l *loader) problems() []problem {
@@ -185,20 +218,43 @@ func (l *loader) parse(name string, data []byte, path string) (*source, ast.Node
 		return at.src, nil
 	}
 	text := strings.TrimPrefix(string(data), "\ufeff")
-	raw := newSource(name, index, text)
+	if isJsonnet(name) {
+		if !l.templates {
+			at := pos{src: newSource(name, index, ""), line: 1, col: 1}
+			l.extra = append(l.extra, problem{path: path, at: at, lost: true, message: "Jsonnet is not evaluated in a definition sent to the server"})
+			return at.src, nil
+		}
+		// As ecspresso: Jsonnet first, then the template functions over its JSON.
+		out, je := evalJsonnet(name, text, l.ext, &funcs{lookupEnv: l.lookupEnv, lookups: l.lookups, cache: l.lookupCache()}, l.readFile)
+		if je != nil {
+			src := newSource(je.file, index, "")
+			if je.file == name {
+				src = newSource(name, index, text)
+			}
+			l.extra = append(l.extra, problem{path: path, at: pos{src: src, line: je.line, col: je.col}, lost: true, message: je.message})
+			return src, nil
+		}
+		text = out
+	}
+	// Problems past Jsonnet are in its JSON output, not in the file: say so in their positions.
+	srcName := name
+	if isJsonnet(name) {
+		srcName = name + " (rendered)"
+	}
+	raw := newSource(srcName, index, text)
 	out, tps, ok := text, refuseTemplates(text), true
 	if l.templates {
-		out, tps, ok = render(text, l.lookupEnv)
+		out, tps, ok = render(text, &funcs{lookupEnv: l.lookupEnv, lookups: l.lookups, cache: l.lookupCache()})
 	} else if len(tps) > 0 {
 		ok = false
 	}
 	for _, tp := range tps {
-		l.extra = append(l.extra, problem{path: path, message: tp.message, at: raw.at(tp.off), lost: !tp.mustEnv, mustEnv: tp.mustEnv, action: raw.at(tp.action)})
+		l.extra = append(l.extra, problem{path: path, message: tp.message, at: raw.at(tp.off), lost: !tp.mustEnv && !tp.placeholder, mustEnv: tp.mustEnv, placeholder: tp.placeholder, action: raw.at(tp.action)})
 	}
 	if !ok {
 		return raw, nil
 	}
-	src := newSource(name, index, out)
+	src := newSource(srcName, index, out)
 	if off, limit := scanLimits(out); off >= 0 {
 		l.extra = append(l.extra, problem{path: path, message: fmt.Sprintf("the %s %s", what, limit), at: src.at(off), lost: true})
 		return src, nil
@@ -257,8 +313,8 @@ func (l *loader) reference(path string, keyAt pos, n ast.Node, rv reflect.Value)
 	case strings.TrimSpace(ref) == "":
 		d.report(path, at, true, "must be a task definition mapping or the path of a task definition file, got an empty string")
 		return
-	case ext == ".jsonnet" || ext == ".libsonnet":
-		d.report(path, at, true, "%q is Jsonnet, which hashike does not read: render it to JSON first (jsonnet %s > ecs-task-def.json) and name that file", ref, ref)
+	case ext == ".libsonnet":
+		d.report(path, at, true, "%q is a Jsonnet library, to import from a .jsonnet file: name the .jsonnet file", ref)
 		return
 	}
 	if l.readFile == nil {
@@ -353,12 +409,15 @@ func (l *loader) dropEchoes(ps []problem) []problem {
 			lost = append(lost, p.path)
 			namesLost = namesLost || containerPathRE.MatchString(p.path)
 		}
-		if p.mustEnv && p.at.valid() {
+		if (p.mustEnv || p.placeholder) && p.at.valid() {
 			mustEnvLines[[2]int{p.at.src.index, p.at.line}] = true
 		}
 	}
 	var out []problem
 	for _, p := range ps {
+		if p.placeholder {
+			continue
+		}
 		if (p.lost || p.fromValidate) && !p.mustEnv && p.at.valid() && mustEnvLines[[2]int{p.at.src.index, p.at.line}] {
 			continue
 		}

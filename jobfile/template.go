@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"text/template"
@@ -22,9 +23,13 @@ type templateProblem struct {
 	// action is the offset of the "{{" that opens the action at off: the text before it on
 	// its line is the same after rendering, so the field there can be found.
 	action int
-	// mustEnv marks an unset must_env variable: rendering still produced text (with "" in
-	// its place), so decoding goes on and finds the other problems.
+	// mustEnv marks an unset must_env variable or another call that failed: rendering
+	// still produced text (with "" in its place), so decoding goes on and finds the other
+	// problems.
 	mustEnv bool
+	// placeholder marks an offline stand-in for a lookup (Lookups.Offline): no problem of
+	// its own, but the problems of its line are dropped.
+	placeholder bool
 }
 
 var (
@@ -33,34 +38,17 @@ var (
 	undefFnRE  = regexp.MustCompile(`^function "([^"]+)" not defined$`)
 )
 
-// render runs text through text/template with ecspresso's env and must_env functions. It
-// returns the rendered text, or ok=false when the template could not be parsed or run.
-func render(text string, lookupEnv func(string) (string, bool)) (out string, problems []templateProblem, ok bool) {
-	var missed []string
-	funcs := template.FuncMap{
-		// env is ecspresso's: the variable's value when set and not empty, else the default.
-		"env": func(name string, def ...string) (string, error) {
-			if len(def) > 1 {
-				return "", fmt.Errorf("env takes a variable name and at most one default, got %d arguments", 1+len(def))
-			}
-			if v, ok := lookupEnv(name); ok && v != "" {
-				return v, nil
-			}
-			if len(def) == 1 {
-				return def[0], nil
-			}
-			return "", nil
-		},
-		// must_env records a miss rather than failing, so that every miss is reported.
-		"must_env": func(name string) string {
-			if v, ok := lookupEnv(name); ok {
-				return v
-			}
-			missed = append(missed, name)
-			return ""
-		},
+// render runs text through text/template with ecspresso's functions (funcs.go). It returns
+// the rendered text, or ok=false when the template could not be parsed or run.
+func render(text string, f *funcs) (out string, problems []templateProblem, ok bool) {
+	fm, err := f.funcMap()
+	if err != nil {
+		return "", []templateProblem{{message: "template: " + err.Error()}}, false
 	}
-	t, err := template.New(templateName).Funcs(funcs).Option("missingkey=error").Parse(text)
+	if problems := undefinedFuncs(text, fm); len(problems) > 0 {
+		return "", problems, false
+	}
+	t, err := template.New(templateName).Funcs(fm).Option("missingkey=error").Parse(text)
 	if err != nil {
 		return "", []templateProblem{parseProblem(text, err)}, false
 	}
@@ -75,10 +63,56 @@ func render(text string, lookupEnv func(string) (string, bool)) (out string, pro
 	} else {
 		ok = true
 	}
-	if len(missed) > 0 {
-		problems = append(problems, mustEnvProblems(t, text, missed)...)
+	if len(f.failures) > 0 {
+		problems = append(problems, failureProblems(t, text, f.failures)...)
 	}
 	return b.String(), problems, ok
+}
+
+// undefinedFuncs reports every call of a function that is not defined, at its position:
+// text/template's parser stops at the first. Nothing is reported when the text does not
+// parse even without the check; Parse then says why.
+func undefinedFuncs(text string, fm template.FuncMap) []templateProblem {
+	trees := map[string]*parse.Tree{}
+	tr := parse.New(templateName)
+	tr.Mode = parse.SkipFuncCheck
+	if _, err := tr.Parse(text, "", "", trees); err != nil {
+		return nil
+	}
+	var out []templateProblem
+	for _, tr := range trees {
+		if tr == nil || tr.Root == nil {
+			continue
+		}
+		walkTemplate(tr.Root, func(n parse.Node) {
+			id, ok := n.(*parse.IdentifierNode)
+			if !ok || builtinFuncs[id.Ident] {
+				return
+			}
+			if _, ok := fm[id.Ident]; ok {
+				return
+			}
+			msg := fmt.Sprintf("template: function %q not defined", id.Ident)
+			if s := suggest(id.Ident, funcNames(fm)); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			out = append(out, templateProblem{off: int(id.Position()), message: msg})
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].off < out[j].off })
+	return out
+}
+
+func funcNames(fm template.FuncMap) []string {
+	var names []string
+	for n := range fm {
+		names = append(names, n)
+	}
+	for n := range builtinFuncs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 var errTooLarge = fmt.Errorf("the rendered text is larger than %d KiB", maxFileSize/1024)
@@ -194,45 +228,54 @@ func indexWord(s, w string) int {
 	}
 }
 
-// mustEnvCall is one `must_env "NAME"` in the template source.
-type mustEnvCall struct {
-	name string // "" when the argument is not a constant
-	off  int
+// funcCall is one call of a template function in the template source, such as
+// `must_env "NAME"`.
+type funcCall struct {
+	arg string // the first argument; "" when it is not a constant
+	off int
 }
 
-// mustEnvProblems turns the names must_env missed into one problem per call site. The name
-// of a call whose argument is computed is unknown; such misses go to the first of those calls.
-func mustEnvProblems(t *template.Template, text string, missed []string) []templateProblem {
-	var calls []mustEnvCall
-	for _, tt := range t.Templates() {
-		if tt.Tree != nil {
-			calls = append(calls, findMustEnv(tt.Tree.Root)...)
-		}
-	}
-	seen := map[string]bool{}
-	var out []templateProblem
-	for _, name := range missed {
-		if seen[name] {
+// failureProblems turns the calls that failed into one problem per call site. The first
+// argument of a call whose argument is computed is unknown; such failures go to the first
+// of those calls of the function.
+func failureProblems(t *template.Template, text string, failures []callFailure) []templateProblem {
+	calls := map[string][]funcCall{}
+	for _, f := range failures {
+		if _, ok := calls[f.fn]; ok {
 			continue
 		}
-		seen[name] = true
-		msg := fmt.Sprintf("must_env: environment variable %q is not set", name)
+		for _, tt := range t.Templates() {
+			if tt.Tree != nil {
+				calls[f.fn] = append(calls[f.fn], findCalls(tt.Tree.Root, f.fn)...)
+			}
+		}
+	}
+	seen := map[callFailure]bool{}
+	var out []templateProblem
+	for _, fl := range failures {
+		if seen[fl] {
+			continue
+		}
+		seen[fl] = true
+		tp := func(off int) templateProblem {
+			return templateProblem{off: off, action: actionStart(text, off), message: fl.message, mustEnv: !fl.placeholder, placeholder: fl.placeholder}
+		}
 		found := false
-		for _, c := range calls {
-			if c.name == name {
-				out = append(out, templateProblem{off: c.off, action: actionStart(text, c.off), message: msg, mustEnv: true})
+		for _, c := range calls[fl.fn] {
+			if c.arg == fl.arg {
+				out = append(out, tp(c.off))
 				found = true
 			}
 		}
 		if !found {
 			off := 0
-			for _, c := range calls {
-				if c.name == "" {
+			for _, c := range calls[fl.fn] {
+				if c.arg == "" {
 					off = c.off
 					break
 				}
 			}
-			out = append(out, templateProblem{off: off, action: actionStart(text, off), message: msg, mustEnv: true})
+			out = append(out, tp(off))
 		}
 	}
 	return out
@@ -246,8 +289,8 @@ func actionStart(text string, off int) int {
 	return off
 }
 
-func findMustEnv(root parse.Node) []mustEnvCall {
-	var calls []mustEnvCall
+func findCalls(root parse.Node, fn string) []funcCall {
+	var calls []funcCall
 	walkTemplate(root, func(n parse.Node) {
 		p, ok := n.(*parse.PipeNode)
 		if !ok {
@@ -255,19 +298,19 @@ func findMustEnv(root parse.Node) []mustEnvCall {
 		}
 		for i, cmd := range p.Cmds {
 			id, ok := firstIdent(cmd)
-			if !ok || id.Ident != "must_env" {
+			if !ok || id.Ident != fn {
 				continue
 			}
-			c := mustEnvCall{off: int(id.Position())}
+			c := funcCall{off: int(id.Position())}
 			switch {
-			case len(cmd.Args) == 2:
+			case len(cmd.Args) >= 2:
 				if s, ok := cmd.Args[1].(*parse.StringNode); ok {
-					c.name = s.Text
+					c.arg = s.Text
 				}
 			case len(cmd.Args) == 1 && i > 0 && len(p.Cmds[i-1].Args) == 1:
 				// "NAME" | must_env
 				if s, ok := p.Cmds[i-1].Args[0].(*parse.StringNode); ok {
-					c.name = s.Text
+					c.arg = s.Text
 				}
 			}
 			calls = append(calls, c)

@@ -30,6 +30,7 @@ type runFlags struct {
 	backend         string
 	eventsQueue     string
 	capacityTimeout time.Duration
+	jsonnet         jsonnetFlags
 	// which of the override flags were given
 	cpuSet, memSet, timeoutSet bool
 }
@@ -83,6 +84,7 @@ A COMMAND after -- replaces the command of the container chosen by --container
 	fl.StringVar(&a.pull, "pull", "", "local: when to pull images: missing (default), always or never (env HASHIKE_PULL)")
 	fl.StringVar(&f.backend, "backend", "", "where to run: local (default) or ecs; overrides the file's backend")
 	fl.DurationVar(&f.capacityTimeout, "capacity-timeout", 0, "ecs: how long to wait for capacity (RunTask RESOURCE:* failures, PROVISIONING); default the file's, else 10m")
+	f.jsonnet.add(fl)
 	fl.StringVar(&f.eventsQueue, "events-queue", "", "ecs: SQS queue URL receiving EventBridge \"ECS Task State Change\" events, the primary status source (polling stays the fallback)")
 	return c
 }
@@ -90,7 +92,11 @@ A COMMAND after -- replaces the command of the container chosen by --container
 // loadSpec reads a job file, applies the overrides and checks everything the backend will
 // need. Every problem is reported at once; nothing is started or recorded.
 func (a *app) loadSpec(ctx context.Context, path string, command []string, f runFlags) (*hashike.JobSpec, *jobfile.File, error) {
-	file, err := jobfile.Load(path, a.lookupEnv)
+	opts, err := a.jobfileOptions(ctx, f.jsonnet, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	file, err := jobfile.LoadWith(path, opts)
 	if err != nil {
 		return nil, nil, err
 	}

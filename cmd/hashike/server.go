@@ -43,6 +43,7 @@ type serverFlags struct {
 	maxPayload      int
 	maxRuns         int
 	shutdownTimeout time.Duration
+	jsonnet         jsonnetFlags
 }
 
 func (a *app) serverCmd() *cobra.Command {
@@ -82,6 +83,7 @@ leaves running tasks running; the next server (or replica) adopts them.`,
 	fl.IntVar(&f.maxPayload, "max-payload", server.DefaultMaxPayloadBytes, "largest enqueue payload in bytes")
 	fl.IntVar(&f.maxRuns, "max-concurrent-runs", server.DefaultMaxConcurrentRuns, "runs this replica supervises at once")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits")
+	f.jsonnet.add(fl)
 	return cmd
 }
 
@@ -148,7 +150,7 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 	var defs map[string]*jobfile.Definition
 	if jobsDir != "" {
 		var err error
-		if defs, err = jobfile.LoadDir(jobsDir, a.lookupEnv); err != nil {
+		if defs, err = a.loadJobDir(ctx, jobsDir, f.jsonnet); err != nil {
 			return err
 		}
 	}

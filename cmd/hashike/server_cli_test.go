@@ -133,3 +133,24 @@ func TestEnqueueOverridesCLI(t *testing.T) {
 		t.Errorf("an argument without --: exit %d, %s", code, errOut)
 	}
 }
+
+// TestServerJobsDirJsonnetExtVars: hashike server --jobs reads *.jsonnet job files with the
+// external variables of --ext-str, as hashike run does.
+func TestServerJobsDirJsonnetExtVars(t *testing.T) {
+	dir := t.TempDir()
+	jobs := filepath.Join(dir, "jobs")
+	if err := os.MkdirAll(jobs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := `{ taskDefinition: { containerDefinitions: [ { name: "app", image: "img:" + std.extVar("tag"), memory: 64 } ] } }`
+	if err := os.WriteFile(filepath.Join(jobs, "nightly.jsonnet"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startServer(t, nil, "--db", filepath.Join(dir, "server.db"), "--jobs", jobs, "--ext-str", "tag=v42")
+	cmd := exec.Command(hashikeBin, "jobs", "show", "nightly", "-o", "json")
+	cmd.Env = append(os.Environ(), "HASHIKE_SERVER="+p.url)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"image": "img:v42"`) {
+		t.Fatalf("jobs show: %v\n%s", err, out)
+	}
+}

@@ -35,6 +35,7 @@ func (a *app) validateCmd() *cobra.Command {
 	var (
 		checkAWS bool
 		output   string
+		jsonnet  jsonnetFlags
 	)
 	c := &cobra.Command{
 		Use:   "validate FILE...",
@@ -50,7 +51,11 @@ hashike run reads it. FILE - reads standard input. A directory is checked as
 hashike server --jobs DIR reads it: each job file as a job definition named by its file.
 
 --check-aws also asks AWS (read-only calls) whether the roles, secrets, SSM parameters and
-log groups an ecs job names exist; it refuses a job that does not run on ecs.`,
+log groups an ecs job names exist; it refuses a job that does not run on ecs. Without it,
+the template functions ssm and secretsmanager_arn, and tfstate of a state in S3, render
+placeholders (and what only a placeholder causes is not reported); with it, they are
+looked up in AWS and their failures reported at their calls. A *.jsonnet file is evaluated
+with the --ext-str and --ext-code variables first.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
@@ -59,7 +64,7 @@ log groups an ecs job names exist; it refuses a job that does not run on ecs.`,
 			var results []*validation
 			bad := 0
 			for _, name := range args {
-				vs, err := a.validatePath(cmd.Context(), name, checkAWS)
+				vs, err := a.validatePath(cmd.Context(), name, checkAWS, jsonnet)
 				if err != nil {
 					return err
 				}
@@ -99,19 +104,27 @@ log groups an ecs job names exist; it refuses a job that does not run on ecs.`,
 	}
 	c.Flags().BoolVar(&checkAWS, "check-aws", false, "also verify in AWS that the roles, secrets, SSM parameters and log groups an ecs job refers to exist (read-only calls)")
 	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	jsonnet.add(c.Flags())
 	return c
 }
 
 // validatePath checks one file ("-": standard input), or the job files of a directory as
 // hashike server --jobs reads them. Its error is for what stops the whole command (AWS not
 // configured for --check-aws); the files' problems are in the results.
-func (a *app) validatePath(ctx context.Context, name string, checkAWS bool) ([]*validation, error) {
+func (a *app) validatePath(ctx context.Context, name string, checkAWS bool, jsonnet jsonnetFlags) ([]*validation, error) {
 	var (
 		data []byte
 		err  error
 	)
 	var awsErr error
 	opts := a.inspectOptions(ctx, checkAWS, &awsErr)
+	// Offline, ssm, secretsmanager_arn and states in S3 are placeholders; --check-aws looks
+	// them up.
+	fopts, err := a.jobfileOptions(ctx, jsonnet, !checkAWS)
+	if err != nil {
+		return nil, err
+	}
+	opts.Lookups, opts.ExtVars = fopts.Lookups, fopts.ExtVars
 	if st, statErr := os.Stat(name); statErr == nil && st.IsDir() {
 		entries, err := jobfile.InspectDir(name, opts)
 		if err != nil {
