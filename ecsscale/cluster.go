@@ -83,6 +83,9 @@ type Config struct {
 	// LeaveProtection: do not change instances' scale-in protection (a capacity provider's
 	// managed termination protection owns it).
 	LeaveProtection bool
+	// Warmup, when Images > 0, warms new instances' image caches before they count as
+	// ready (warmup.go).
+	Warmup Warmup
 }
 
 // Cluster is the live autoscale.Cluster. Its methods are safe for concurrent use.
@@ -100,6 +103,8 @@ type Cluster struct {
 	seen map[string]time.Time
 	busy map[string]bool
 	idle map[string]time.Time
+	// warm is the image warm-up's state (nil: no warm-up).
+	warm *warmer
 }
 
 var _ autoscale.Cluster = (*Cluster)(nil)
@@ -145,6 +150,10 @@ func New(ecsAPI ECSAPI, asAPI AutoScalingAPI, cfg Config) (*Cluster, error) {
 	}
 	if len(cfg.Pools) == 0 {
 		errs = append(errs, errors.New("pools: none"))
+	}
+	var err error
+	if c.warm, err = newWarmer(cfg.Warmup); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -232,6 +241,7 @@ func (c *Cluster) containerInstances(ctx context.Context) (map[string]ecstypes.C
 // capacity provider's tasks that fit no instance).
 func (c *Cluster) provisioning(ctx context.Context) ([]autoscale.Task, error) {
 	var arns []string
+	c.warm.beginListing()
 	in := &ecs.ListTasksInput{Cluster: aws.String(c.cfg.Cluster), DesiredStatus: ecstypes.DesiredStatusRunning}
 	for {
 		page, err := c.ecs.ListTasks(ctx, in)
@@ -251,6 +261,9 @@ func (c *Cluster) provisioning(ctx context.Context) ([]autoscale.Task, error) {
 			return nil, wrap("describe tasks "+c.cfg.Cluster, err)
 		}
 		for _, t := range d.Tasks {
+			if c.warm.observe(t, c.clock.Now()) {
+				continue // a warm-up task: no job
+			}
 			// A placed task can be PROVISIONING too (its ENI being attached): only one
 			// without a container instance waits for capacity.
 			if aws.ToString(t.LastStatus) != "PROVISIONING" || aws.ToString(t.ContainerInstanceArn) != "" {
@@ -388,6 +401,7 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 	defer c.mu.Unlock()
 	now := c.clock.Now()
 	s := &autoscale.Snapshot{Now: now, Types: map[string]autoscale.InstanceType{}, Pending: pending}
+	c.warm.pending(pending, now)
 	for n, t := range c.types {
 		s.Types[n] = t
 	}
@@ -423,7 +437,7 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 					continue
 				}
 			}
-			if in.State == autoscale.InstanceDraining && tasks(ci) == 0 {
+			if in.State == autoscale.InstanceDraining && c.jobTasks(ci) == 0 {
 				if err := c.terminateInstance(ctx, g, id, desired); err != nil {
 					return nil, fmt.Errorf("finish draining %s: %w", id, err)
 				}
@@ -455,6 +469,9 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 					in.CPUUsed, in.MemoryUsed = in.CPU, in.MemoryMiB
 				}
 				in.Tasks = tasks(ci)
+				if err := c.warmUp(ctx, &in, ci, now); err != nil {
+					return nil, err
+				}
 				s.Running += in.Tasks
 				switch {
 				case in.Tasks > 0:
@@ -492,6 +509,7 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 			delete(c.idle, id)
 		}
 	}
+	c.warm.forget(present)
 	return s, nil
 }
 
@@ -600,8 +618,12 @@ func (c *Cluster) drain(ctx context.Context, id string, terminate bool) error {
 	if !registered || aws.ToString(ci.Status) == string(ecstypes.ContainerInstanceStatusRegistering) {
 		return c.terminateInstance(ctx, group, id, desired)
 	}
-	if terminate && tasks(ci) > 0 {
-		return fmt.Errorf("%s: %d tasks run there (drain it instead): %w", op, tasks(ci), ErrBusy)
+	jobs, err := c.jobTasksNow(ctx, ci)
+	if err != nil {
+		return err
+	}
+	if terminate && jobs > 0 {
+		return fmt.Errorf("%s: %d tasks run there (drain it instead): %w", op, jobs, ErrBusy)
 	}
 	if aws.ToString(ci.Status) != string(ecstypes.ContainerInstanceStatusDraining) {
 		out, err := c.ecs.UpdateContainerInstancesState(ctx, &ecs.UpdateContainerInstancesStateInput{
@@ -617,8 +639,11 @@ func (c *Cluster) drain(ctx context.Context, id string, terminate bool) error {
 			return fmt.Errorf("%s: update container instance state: %s %s", op, aws.ToString(f.Reason), aws.ToString(f.Detail))
 		}
 		ci = out.ContainerInstances[0]
+		if jobs, err = c.jobTasksNow(ctx, ci); err != nil {
+			return err
+		}
 	}
-	if n := tasks(ci); n > 0 {
+	if jobs > 0 {
 		if terminate {
 			return fmt.Errorf("%s: a task reached it while it was drained for the terminate; it is DRAINING and ends once idle: %w", op, ErrBusy)
 		}
