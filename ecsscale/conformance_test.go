@@ -35,3 +35,37 @@ func TestClusterConformance(t *testing.T) {
 		return clustertest.Harness{Cluster: c, Advance: q.advance, LaunchLatency: latency}
 	})
 }
+
+// TestClusterConformanceWithWarmup: the same with image warm-up on (the fake pulls at once,
+// so an instance warms between two snapshots): warm-up tasks, started on the instances
+// that register during the suite, change none of its outcomes.
+func TestClusterConformanceWithWarmup(t *testing.T) {
+	started := 0
+	defer func() {
+		if started == 0 {
+			t.Error("no warm-up task started in the whole suite")
+		}
+	}()
+	clustertest.Run(t, func(t *testing.T, su clustertest.Setup) clustertest.Harness {
+		f := newFake(t)
+		f.cloud.AddAutoScalingGroup(su.Pool.Name, clusterName, su.Pool.Min, su.Pool.Max, su.Initial, su.Type.CPU, su.Type.MemoryMiB, latency)
+		f.cloud.SetInstanceType(su.Pool.Name, su.Type.Name)
+		f.clock.Advance(latency)
+		q := &queue{t: t, f: f, start: f.clock.Now(), todo: slices.Clone(su.Tasks)}
+		slices.SortStableFunc(q.todo, func(a, b clustertest.Task) int { return int(a.At - b.At) })
+		c, err := ecsscale.New(f.ecs, f.as, ecsscale.Config{
+			Cluster: clusterName,
+			Types:   []autoscale.InstanceType{su.Type},
+			Pools:   []ecsscale.Pool{{Name: su.Pool.Name, InstanceTypes: su.Pool.InstanceTypes}},
+			Queue:   q,
+			Clock:   f.clock,
+			Warmup:  ecsscale.Warmup{Images: 2},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.tick()
+		t.Cleanup(func() { started += f.cloud.Calls("StartTask") })
+		return clustertest.Harness{Cluster: c, Advance: q.advance, LaunchLatency: latency}
+	})
+}
