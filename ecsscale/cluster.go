@@ -23,6 +23,15 @@
 // then at most UpdateContainerInstancesState and TerminateInstanceInAutoScalingGroup; a
 // Launch 1 DescribeAutoScalingGroups and at most 1 SetDesiredCapacity.
 //
+// Image warm-up (Config.Warmup, warmup.go): a new instance pulls the images used most
+// recently before the policy counts it as ready. The adapter starts one no-op warm-up task
+// per image on it with StartTask and reports it launching until their pulls are done (or a
+// timeout); warm-up tasks are never demand, running jobs or a reason to keep an instance.
+// ECS may place jobs on a warming instance meanwhile (their pull is shared). The
+// alternatives, documented there: an instance attribute with a placement constraint to keep
+// jobs off warming instances, or a launch lifecycle hook held until a user-data script has
+// pulled the images.
+//
 // It reaches AWS only through the narrow interfaces ECSAPI and AutoScalingAPI, which the
 // SDK's clients satisfy; tests put the stateful fake of package internal/awsfake behind them.
 package ecsscale
