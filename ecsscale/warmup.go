@@ -14,7 +14,10 @@ package ecsscale
 // cache: a warm-up task is done once its PullStoppedAt is set (or it stopped, whatever its
 // exit). Until its warm-up tasks are done, or Warmup.Timeout has passed since they started,
 // Snapshot reports the instance as autoscale.InstanceLaunching (ActiveAt zero), so a policy
-// counts it as capacity on its way, not as capacity ready.
+// counts it as capacity on its way, not as capacity ready; but once a job runs there (see
+// below) it is in service and reported active: in the simulator, hiding warming instances
+// that ran jobs made the hashike policy launch a fifth fewer instances and wait longer
+// (docs/sim.md, Image warm-up).
 //
 // Warm-up tasks (StartedBy WarmupStartedBy) are never demand (they are placed, so never
 // PROVISIONING) and never counted as an instance's tasks: an instance that runs only
@@ -32,8 +35,7 @@ package ecsscale
 // RunTask on any ACTIVE instance with room, so while an instance warms, a job can land
 // there; its image pull is then shared with a warm-up task's (the agent pulls an image once)
 // or runs beside them. That job starts no later than on the same instance without warm-up
-// (except for the bandwidth the other pulls take); the instance is still reported
-// launching, so the policy does not launch less because of it. To keep jobs off warming
+// (except for the bandwidth the other pulls take). To keep jobs off warming
 // instances instead, the AWS-native way is an instance attribute and a placement
 // constraint: the launch template's user data registers the instance with
 // ECS_INSTANCE_ATTRIBUTES={"hashike.warming":"true"}, jobs run with the placement
@@ -306,7 +308,7 @@ func (c *Cluster) warmUp(ctx context.Context, in *autoscale.Instance, ci ecstype
 			}
 		}
 	}
-	if !st.done && in.State == autoscale.InstanceActive {
+	if !st.done && in.State == autoscale.InstanceActive && in.Tasks == 0 {
 		in.State, in.ActiveAt = autoscale.InstanceLaunching, time.Time{}
 	}
 	return nil

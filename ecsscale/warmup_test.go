@@ -183,7 +183,8 @@ func TestWarmupTimeout(t *testing.T) {
 
 // TestWarmupTasksDoNotKeepAnInstance: an instance that runs only warm-up tasks is idle for
 // scale-in: not protected, and Terminate ends it (no ErrBusy); one that also runs a job is
-// busy: protected, and Terminate refuses it.
+// busy: protected, reported active (in service) though still warming, and Terminate
+// refuses it.
 func TestWarmupTasksDoNotKeepAnInstance(t *testing.T) {
 	f, c := warmFake(t, waiting(time.Unix(1e9, 0), 1, 1, 0), 0)
 	ctx := context.Background()
@@ -203,8 +204,8 @@ func TestWarmupTasksDoNotKeepAnInstance(t *testing.T) {
 		t.Fatalf("RunTask: %v %+v", err, out)
 	}
 	s = snap(t, c)
-	if in := s.Instances[0]; in.Tasks != 1 || s.Running != 1 || in.MemoryUsed != 256 {
-		t.Fatalf("%+v running %d: want the job alone counted", in, s.Running)
+	if in := s.Instances[0]; in.Tasks != 1 || s.Running != 1 || in.MemoryUsed != 256 || in.State != autoscale.InstanceActive {
+		t.Fatalf("%+v running %d: want the job alone counted, the instance in service (active) though warming", in, s.Running)
 	}
 	if p := protection(t, f); !p[id] {
 		t.Fatalf("protection %v: the job's instance is not protected", p)
