@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/hashike/hashike/autoscale"
 	"github.com/hashike/hashike/ecsscale"
@@ -53,13 +55,19 @@ func warmFake(t *testing.T, q ecsscale.Queue, timeout time.Duration) (*fake, *ec
 	f := &fake{cloud: cloud, clock: clock, ecs: cloud.ECS().(ecsscale.ECSAPI), as: cloud.AutoScaling().(ecsscale.AutoScalingAPI)}
 	cloud.AddAutoScalingGroup("jobs-asg", clusterName, 0, 3, 0, large.CPU, large.MemoryMiB, latency)
 	cloud.SetInstanceType("jobs-asg", large.Name)
+	return f, warmAdapter(t, f, q, timeout)
+}
+
+// warmAdapter is an adapter over the fake's group with warm-up of the 2 images used most.
+func warmAdapter(t *testing.T, f *fake, q ecsscale.Queue, timeout time.Duration) *ecsscale.Cluster {
+	t.Helper()
 	c, err := ecsscale.New(f.ecs, f.as, ecsscale.Config{Cluster: clusterName, Types: []autoscale.InstanceType{large},
-		Pools: []ecsscale.Pool{{Name: "jobs", Group: "jobs-asg"}}, Queue: q, Clock: clock,
+		Pools: []ecsscale.Pool{{Name: "jobs", Group: "jobs-asg"}}, Queue: q, Clock: f.clock,
 		Warmup: ecsscale.Warmup{Images: 2, Timeout: timeout}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f, c
+	return c
 }
 
 // newInstance launches one instance and lets it register; the first Snapshot after that
@@ -233,6 +241,45 @@ func TestWarmupTasksDoNotKeepAnInstance(t *testing.T) {
 	}
 	if s := snap(t, c); len(s.Instances) != 0 || desired(t, f) != 0 {
 		t.Fatalf("instances %+v desired %d after Terminate", s.Instances, desired(t, f))
+	}
+}
+
+// TestWarmupAdoptedAfterRestart: an adapter started while an instance warms (a new
+// controller replica, a restart) adopts its warm-up tasks: it starts none of its own and
+// reports the instance launching until their pulls are done.
+func TestWarmupAdoptedAfterRestart(t *testing.T) {
+	q := waiting(time.Unix(1e9, 0), 1, 1, 0)
+	f, c := warmFake(t, q, 0)
+	newInstance(t, f, c)
+	awaitPulls(t, f, 2)
+	again := warmAdapter(t, f, q, 0)
+	if s := snap(t, again); s.Instances[0].State != autoscale.InstanceLaunching || f.cloud.Calls("StartTask") != 2 {
+		t.Fatalf("%+v after a restart, StartTask called %d times: want launching, no new warm-up", s.Instances[0], f.cloud.Calls("StartTask"))
+	}
+	f.clock.Advance(pull)
+	awaitPulled(t, f)
+	if s := snap(t, again); s.Instances[0].State != autoscale.InstanceActive {
+		t.Fatalf("%+v once pulled, want active", s.Instances[0])
+	}
+}
+
+// TestWarmupStartThrottled: a throttled StartTask fails that Snapshot with
+// autoscale.ErrThrottled, naming the image; the warm-up is not retried (it is best-effort):
+// the next Snapshot reports the instance active, cold.
+func TestWarmupStartThrottled(t *testing.T) {
+	f, c := warmFake(t, waiting(time.Unix(1e9, 0), 2, 1, 0), 0)
+	snap(t, c)
+	if err := c.Apply(context.Background(), autoscale.Action{Launch: &autoscale.Launch{Pool: "jobs", Count: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(latency)
+	f.cloud.FailNext("StartTask", &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded", Fault: smithy.FaultClient})
+	_, err := c.Snapshot(context.Background())
+	if !errors.Is(err, autoscale.ErrThrottled) || !strings.Contains(err.Error(), "start warm-up task of "+imgA) {
+		t.Fatalf("Snapshot with StartTask throttled: %v", err)
+	}
+	if s := snap(t, c); s.Instances[0].State != autoscale.InstanceActive || f.cloud.Calls("StartTask") != 1 || len(warmTasks(f)) != 0 {
+		t.Fatalf("%+v, StartTask called %d times, %d warm-up tasks: want active, no retry", s.Instances[0], f.cloud.Calls("StartTask"), len(warmTasks(f)))
 	}
 }
 
