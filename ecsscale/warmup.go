@@ -25,7 +25,8 @@ package ecsscale
 // ErrBusy, and a DRAINING one is terminated), and their CPU and memory are not in
 // CPUUsed/MemoryUsed. The warm-up tasks are counted after the container instance's task
 // counts are read, so a warm-up task that ended in between can only make an instance look
-// busier than it is, never idle while a job runs there.
+// busier than it is, never idle while a job runs there; so does one that is stopping
+// (desired STOPPED, not listed any more, still counted by ECS) for its last seconds.
 //
 // "Used most" counts the tasks first seen in the window per image: hashike's queue's
 // waiting tasks (Config.Queue), PROVISIONING tasks and the cluster's tasks (other than
