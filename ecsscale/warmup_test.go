@@ -105,14 +105,16 @@ func awaitPulls(t *testing.T, f *fake, n int) {
 	}
 }
 
-// awaitPulled waits until every warm-up task's pull has ended.
+// awaitPulled waits until every warm-up task's pull has ended and the task has stopped
+// (the fake's drivers run in real time; a stopping warm-up task still counts on its
+// instance, and the adapter errs on the busy side for that moment).
 func awaitPulled(t *testing.T, f *fake) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		done := true
 		for _, tk := range warmTasks(f) {
-			done = done && tk.PullStoppedAt != nil
+			done = done && tk.PullStoppedAt != nil && aws.ToString(tk.LastStatus) == "STOPPED"
 		}
 		if done {
 			return
@@ -300,5 +302,46 @@ func mapsKeys[V any](m map[string]V) func(func(string) bool) {
 				return
 			}
 		}
+	}
+}
+
+// TestJobOnAWarmingInstanceSharesThePull: ECS places a job on a warming instance (nothing
+// keeps it off); a job of an image being warmed waits only for the rest of the warm-up's
+// pull, not for a pull of its own: RunTask half-way through the 40 s pull, it starts 20 s
+// later.
+func TestJobOnAWarmingInstanceSharesThePull(t *testing.T) {
+	f, c := warmFake(t, waiting(time.Unix(1e9, 0), 1, 0, 0), 0)
+	ctx := context.Background()
+	s := newInstance(t, f, c)
+	id := s.Instances[0].ID
+	awaitPulls(t, f, 1)
+	f.clock.Advance(pull / 2)
+	if _, err := f.ecs.RegisterTaskDefinition(ctx, &awsecs.RegisterTaskDefinitionInput{Family: aws.String("job-a"),
+		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("job"), Image: aws.String(imgA), Memory: aws.Int32(256)}}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.cloud.ECS().RunTask(ctx, &awsecs.RunTaskInput{Cluster: aws.String(clusterName), TaskDefinition: aws.String("job-a")})
+	if err != nil || len(out.Tasks) != 1 {
+		t.Fatalf("RunTask: %v %+v", err, out)
+	}
+	job := aws.ToString(out.Tasks[0].TaskArn)
+	awaitPulls(t, f, 2) // the warm-up's and the job's wait on the clock
+	f.clock.Advance(pull / 2)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tk, _ := f.cloud.Task(job)
+		if tk.StartedAt != nil {
+			if d := tk.StartedAt.Sub(*tk.CreatedAt); d != pull/2 {
+				t.Fatalf("the job started %v after RunTask, want %v (the rest of the warm-up's pull)", d, pull/2)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job not started: %s", aws.ToString(tk.LastStatus))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !f.cloud.Cached(id, imgA) {
+		t.Fatal("image not cached on the instance")
 	}
 }
