@@ -60,6 +60,15 @@
 // timeout, then 1 CompleteLifecycleAction; per Poll and spot instance with tasks left, until
 // its deadline, 1 DescribeContainerInstances and 1 ListTasks.
 //
+// Image warm-up (Config.Warmup, warmup.go): a new instance pulls the images used most
+// recently before the policy counts it as ready. The adapter starts one no-op warm-up task
+// per image on it with StartTask and reports it launching until their pulls are done (or a
+// timeout); warm-up tasks are never demand, running jobs or a reason to keep an instance.
+// ECS may place jobs on a warming instance meanwhile (their pull is shared). The
+// alternatives, documented there: an instance attribute with a placement constraint to keep
+// jobs off warming instances, or a launch lifecycle hook held until a user-data script has
+// pulled the images.
+//
 // It reaches AWS only through the narrow interfaces ECSAPI, AutoScalingAPI, EC2API and
 // SQSAPI, which the SDK's clients satisfy; tests put the stateful fake of package
 // internal/awsfake behind them.
@@ -136,6 +145,9 @@ type Config struct {
 	// Log, when set, is told what Apply did other than asked (a launch moved to the
 	// on-demand pool, an on-demand launch the group's split makes spot).
 	Log *slog.Logger
+	// Warmup, when Images > 0, warms new instances' image caches before they count as
+	// ready (warmup.go).
+	Warmup Warmup
 }
 
 // Cluster is the live autoscale.Cluster. Its methods are safe for concurrent use.
@@ -160,6 +172,8 @@ type Cluster struct {
 	// Launch last raised a group's desired capacity (see cancelUnfulfilled).
 	spot   map[string]bool
 	raised map[string]time.Time
+	// warm is the image warm-up's state (nil: no warm-up).
+	warm *warmer
 }
 
 var _ autoscale.Cluster = (*Cluster)(nil)
@@ -211,6 +225,10 @@ func New(ecsAPI ECSAPI, asAPI AutoScalingAPI, cfg Config) (*Cluster, error) {
 		if od := p.OnDemandPool; od != "" && (od == p.Name || c.pools[od].Name == "") {
 			errs = append(errs, fmt.Errorf("pools[%d]: onDemandPool %q: not another configured pool", i, od))
 		}
+	}
+	var err error
+	if c.warm, err = newWarmer(cfg.Warmup); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -298,6 +316,7 @@ func (c *Cluster) containerInstances(ctx context.Context) (map[string]ecstypes.C
 // capacity provider's tasks that fit no instance).
 func (c *Cluster) provisioning(ctx context.Context) ([]autoscale.Task, error) {
 	var arns []string
+	c.warm.beginListing()
 	in := &ecs.ListTasksInput{Cluster: aws.String(c.cfg.Cluster), DesiredStatus: ecstypes.DesiredStatusRunning}
 	for {
 		page, err := c.ecs.ListTasks(ctx, in)
@@ -317,6 +336,9 @@ func (c *Cluster) provisioning(ctx context.Context) ([]autoscale.Task, error) {
 			return nil, wrap("describe tasks "+c.cfg.Cluster, err)
 		}
 		for _, t := range d.Tasks {
+			if c.warm.observe(t, c.clock.Now()) {
+				continue // a warm-up task: no job
+			}
 			// A placed task can be PROVISIONING too (its ENI being attached): only one
 			// without a container instance waits for capacity.
 			if aws.ToString(t.LastStatus) != "PROVISIONING" || aws.ToString(t.ContainerInstanceArn) != "" {
@@ -455,6 +477,7 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 	defer c.mu.Unlock()
 	now := c.clock.Now()
 	s := &autoscale.Snapshot{Now: now, Types: map[string]autoscale.InstanceType{}, Pending: pending}
+	c.warm.pending(pending, now)
 	for n, t := range c.types {
 		s.Types[n] = t
 	}
@@ -503,7 +526,7 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 					continue
 				}
 			}
-			if in.State == autoscale.InstanceDraining && tasks(ci) == 0 {
+			if in.State == autoscale.InstanceDraining && c.jobTasks(ci) == 0 {
 				if err := c.terminateInstance(ctx, g, id, desired); err != nil {
 					return nil, fmt.Errorf("finish draining %s: %w", id, err)
 				}
@@ -541,6 +564,9 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 					in.CPUUsed, in.MemoryUsed = in.CPU, in.MemoryMiB
 				}
 				in.Tasks = tasks(ci)
+				if err := c.warmUp(ctx, &in, ci, now); err != nil {
+					return nil, err
+				}
 				s.Running += in.Tasks
 				switch {
 				case in.Tasks > 0:
@@ -579,6 +605,7 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 			delete(c.interruptions, id)
 		}
 	}
+	c.warm.forget(present)
 	return s, nil
 }
 
@@ -663,8 +690,12 @@ func (c *Cluster) drain(ctx context.Context, id string, terminate bool) error {
 	if !registered || aws.ToString(ci.Status) == string(ecstypes.ContainerInstanceStatusRegistering) {
 		return c.terminateInstance(ctx, group, id, desired)
 	}
-	if terminate && tasks(ci) > 0 {
-		return fmt.Errorf("%s: %d tasks run there (drain it instead): %w", op, tasks(ci), ErrBusy)
+	jobs, err := c.jobTasksNow(ctx, ci)
+	if err != nil {
+		return err
+	}
+	if terminate && jobs > 0 {
+		return fmt.Errorf("%s: %d tasks run there (drain it instead): %w", op, jobs, ErrBusy)
 	}
 	if aws.ToString(ci.Status) != string(ecstypes.ContainerInstanceStatusDraining) {
 		out, err := c.ecs.UpdateContainerInstancesState(ctx, &ecs.UpdateContainerInstancesStateInput{
@@ -680,8 +711,11 @@ func (c *Cluster) drain(ctx context.Context, id string, terminate bool) error {
 			return fmt.Errorf("%s: update container instance state: %s %s", op, aws.ToString(f.Reason), aws.ToString(f.Detail))
 		}
 		ci = out.ContainerInstances[0]
+		if jobs, err = c.jobTasksNow(ctx, ci); err != nil {
+			return err
+		}
 	}
-	if n := tasks(ci); n > 0 {
+	if jobs > 0 {
 		if terminate {
 			return fmt.Errorf("%s: a task reached it while it was drained for the terminate; it is DRAINING and ends once idle: %w", op, ErrBusy)
 		}

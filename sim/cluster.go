@@ -72,6 +72,10 @@ type clusterFile struct {
 	ImageMiB                  map[string]int           `json:"imageMiB"`
 	DefaultImageMiB           int                      `json:"defaultImageMiB"`
 	PullMiBps                 float64                  `json:"pullMiBps"`
+	WarmImages                int                      `json:"warmImages"`
+	WarmWindow                Duration                 `json:"warmWindow"`
+	WarmExclusive             bool                     `json:"warmExclusive"`
+	WarmSequential            bool                     `json:"warmSequential"`
 	ContainerStartMin         Duration                 `json:"containerStartMin"`
 	ContainerStartMax         Duration                 `json:"containerStartMax"`
 	InsufficientCapacityDelay Duration                 `json:"insufficientCapacityDelay"`
@@ -177,6 +181,8 @@ func ParseCluster(data []byte, file string) (Config, error) {
 	}
 	cfg := Config{
 		Pools: f.Pools, ImageMiB: f.ImageMiB, DefaultImageMiB: f.DefaultImageMiB, PullMiBps: f.PullMiBps,
+		WarmImages: f.WarmImages, WarmWindow: time.Duration(f.WarmWindow), WarmExclusive: f.WarmExclusive,
+		WarmSequential:    f.WarmSequential,
 		ContainerStartMin: time.Duration(f.ContainerStartMin), ContainerStartMax: time.Duration(f.ContainerStartMax),
 		InsufficientCapacityDelay: time.Duration(f.InsufficientCapacityDelay),
 		ProvisioningLimit:         f.ProvisioningLimit, ProvisioningTimeout: time.Duration(f.ProvisioningTimeout),

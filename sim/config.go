@@ -29,6 +29,19 @@ type Config struct {
 	ImageMiB        map[string]int `json:"imageMiB,omitempty"`
 	DefaultImageMiB int            `json:"defaultImageMiB"`
 	PullMiBps       float64        `json:"pullMiBps"`
+	// WarmImages, when > 0, warms a new instance's image cache: once registered, it pulls
+	// the WarmImages images most submitted in the last WarmWindow (default 1 h), and the
+	// policy sees it launching until they are pulled (or a task is placed on it); jobs of
+	// those images skip the pull
+	// there. The pulls run in parallel, each at PullMiBps as every pull does here, or with
+	// WarmSequential one after the other, a job's pull of another image waiting for them (an
+	// instance's bandwidth shared). Tasks are placed on a warming instance (ECS places on any
+	// ACTIVE instance, as with the live adapter) unless WarmExclusive, which keeps them off
+	// it until it is warm (a placement constraint on an instance attribute). See warmup.go.
+	WarmImages     int           `json:"warmImages,omitempty"`
+	WarmWindow     time.Duration `json:"warmWindow,omitempty"`
+	WarmExclusive  bool          `json:"warmExclusive,omitempty"`
+	WarmSequential bool          `json:"warmSequential,omitempty"`
 	// ContainerStartMin and Max bound the uniform container start time after the pull
 	// (default 1-5 s, a warm host with the image cached).
 	ContainerStartMin time.Duration `json:"containerStartMin"`
@@ -141,6 +154,7 @@ func (c Config) WithDefaults() Config {
 	if c.PullMiBps == 0 {
 		c.PullMiBps = 100
 	}
+	def(&c.WarmWindow, time.Hour)
 	if c.RunTaskBatch == 0 {
 		c.RunTaskBatch = autoscale.MaxRunTaskCount
 	}
@@ -211,6 +225,9 @@ func (c Config) Validate() error {
 	}
 	if c.Latency.Median <= 0 || c.Latency.P95 < c.Latency.Median {
 		errs = append(errs, errors.New("latency: want 0 < median <= p95"))
+	}
+	if c.WarmImages < 0 || c.WarmWindow < 0 {
+		errs = append(errs, errors.New("warm-up: want warmImages >= 0 and warmWindow >= 0"))
 	}
 	if c.ContainerStartMax < c.ContainerStartMin {
 		errs = append(errs, errors.New("container start: max < min"))

@@ -16,7 +16,8 @@
 // log-normal fitted to a preset's median and p95; launch failures and insufficient-capacity
 // errors (by chance, and in spells per pool, reported in Snapshot.LaunchErrors); AWS's API
 // rate limits on RunTask, the policy's Auto Scaling calls and instance launches (token
-// buckets); EC2 billing per second with a 60-second minimum; image pulls with a per-instance cache; container start; spot interruptions (a
+// buckets); EC2 billing per second with a 60-second minimum; image pulls with a per-instance
+// cache, and optionally image warm-up on new instances (Config.WarmImages); container start; spot interruptions (a
 // per-instance hazard and correlated reclaims of a whole pool, each after a 2-minute notice);
 // ECS placement (autoscale.Binpack: binpack on CPU then memory by default, at most 10 tasks
 // per RunTask, RESOURCE:CPU and RESOURCE:MEMORY reasons) and capacity-provider PROVISIONING with its limit and timeout.

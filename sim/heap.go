@@ -16,6 +16,7 @@ const (
 	evPoolReclaim
 	evProvisioningTimeout
 	evCapacityEpisode
+	evWarmed
 	evTick
 	evSample
 )

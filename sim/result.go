@@ -57,6 +57,10 @@ type Metrics struct {
 	Reruns               int `json:"reruns"`
 	ProvisioningTimeouts int `json:"provisioning_timeouts"`
 	RunTaskCalls         int `json:"run_task_calls"`
+	// WarmUps counts the instances that warmed their image cache before they became
+	// active (Config.WarmImages), WarmUpPulls the images they pulled.
+	WarmUps     int `json:"warm_ups,omitempty"`
+	WarmUpPulls int `json:"warm_up_pulls,omitempty"`
 	// RejectedActions are actions naming an unknown pool, type or instance.
 	RejectedActions  int     `json:"rejected_actions"`
 	Events           int     `json:"events"`

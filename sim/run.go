@@ -61,6 +61,7 @@ type instance struct {
 	dead     bool
 	billed   bool
 	cache    map[string]time.Duration // image -> ready at
+	warmEnd  time.Duration            // when its warm-up pulls end (warmup.go)
 	tasks    []int
 	slot     int // its index in sim.remaining
 }
@@ -113,6 +114,10 @@ type sim struct {
 	areaReg, areaRes               [2]float64 // cpu, mem
 
 	arrivals []int
+	// recent counts the jobs submitted per image in the last WarmWindow, from job
+	// recentFrom on (warmup.go).
+	recent     map[string]int
+	recentFrom int
 
 	// runTaskB, scalingB and launchB are the API rate limits (Config.RunTaskRate,
 	// ScalingRate, InstanceLaunchRate); iceUntil is, per pool, the end of its current
@@ -286,6 +291,10 @@ func (s *sim) handle(e event) {
 		}
 	case evRegistered:
 		if !e.inst.dead {
+			s.warm(e.inst)
+		}
+	case evWarmed:
+		if !e.inst.dead {
 			s.register(e.inst)
 		}
 	case evLaunchFailed:
@@ -368,6 +377,7 @@ func (s *sim) arrive(i int) {
 	job := s.wl.Jobs[i]
 	b := s.arrivalBucket(job.Submit)
 	s.arrivalsThrough(b)[b]++
+	s.submitted(job)
 	if s.next = i + 1; s.next < len(s.wl.Jobs) {
 		s.h.push(event{at: s.wl.Jobs[s.next].Submit, kind: evArrival, job: s.next})
 	}
@@ -743,11 +753,11 @@ func (s *sim) place(i int, in *instance) {
 
 	ready, ok := in.cache[job.Image]
 	if !ok {
-		mib := s.cfg.DefaultImageMiB
-		if v, ok := s.cfg.ImageMiB[job.Image]; ok {
-			mib = v
+		from := s.now
+		if s.cfg.WarmSequential {
+			from = max(from, in.warmEnd) // after the warm-up's pulls (their bandwidth)
 		}
-		ready = s.now + time.Duration(float64(mib)/s.cfg.PullMiBps*float64(time.Second))
+		ready = from + s.pullTime(job.Image)
 		in.cache[job.Image] = ready
 	}
 	start := max(ready, s.now) + s.cfg.ContainerStartMin
@@ -959,6 +969,11 @@ func (s *sim) snapshot() *autoscale.Snapshot {
 	}
 	for k, in := range s.instances {
 		snap.Instances[k] = in.a
+		if in.warmEnd > s.now && in.a.State == autoscale.InstanceActive && in.a.Tasks == 0 {
+			// Warming and idle: the policy sees it launching (once a task is placed on it,
+			// it is in service and shown active, as the live adapter does).
+			snap.Instances[k].State, snap.Instances[k].ActiveAt = autoscale.InstanceLaunching, time.Time{}
+		}
 	}
 	for _, i := range s.pending {
 		if s.jobs[i].status != jobPending {

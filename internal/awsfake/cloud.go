@@ -53,6 +53,11 @@ type Options struct {
 	// Images are other images that can be pulled; their containers print nothing and exit 0.
 	// Any other image fails to pull.
 	Images map[string]bool
+	// PullTime is how long the first pull of an image takes on a container instance (no
+	// time for an image not named); later tasks of that image on the same instance find it
+	// cached (or wait for the pull under way), as the agent's image cache does. Fargate
+	// tasks pull every time (image.go).
+	PullTime map[string]time.Duration
 
 	// StepDelay is the time between two task lifecycle states (default 2ms; negative: none).
 	StepDelay time.Duration

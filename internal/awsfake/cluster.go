@@ -47,6 +47,8 @@ type instance struct {
 	draining bool
 	// instanceType and zone are its ecs.instance-type and ecs.availability-zone attributes.
 	instanceType, zone string
+	// images is the instance's image cache: when each image pulled is (or will be) there.
+	images map[string]time.Time
 }
 
 // active returns the instances tasks can be placed on (not DRAINING).

@@ -294,6 +294,24 @@ func (t *task) drive() {
 	}
 	c.mu.Lock()
 	failed := t.stopRequested || t.pull()
+	var pulling time.Duration
+	if !failed {
+		pulling = t.pullTime()
+	}
+	c.mu.Unlock()
+	if !failed && pulling > 0 {
+		if !t.sleep(pulling) {
+			return
+		}
+		c.mu.Lock()
+		if t.lastStatus == statusStopped {
+			c.mu.Unlock()
+			return
+		}
+		failed = t.stopRequested
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
 	if !failed {
 		t.pullStoppedAt = timePtr(c.clock.Now())
 	}

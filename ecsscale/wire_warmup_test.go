@@ -1,0 +1,59 @@
+package ecsscale_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/hashike/hashike/autoscale"
+	"github.com/hashike/hashike/ecsscale"
+	"github.com/hashike/hashike/internal/awsfake"
+)
+
+// TestWireWarmup: the warm-up's requests through the real SDK client. The active instance
+// registered 23 minutes before the snapshot (within the hour-long timeout set here) is new
+// to the adapter: the image its tasks use most gets a warm-up task definition (ECS answers
+// ClientException for the family not yet there, so it is registered: entry point true,
+// 16 MiB) and one StartTask on that container instance, started by hashike-warmup. The
+// instance runs a job, so it stays active. The next snapshot, which no longer lists the
+// warm-up task (it ended), starts none.
+func TestWireWarmup(t *testing.T) {
+	w := newWire(t)
+	ecsClient := awsecs.New(awsecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(w.srv.URL),
+		Credentials: aws.NewCredentialsCache(aws.CredentialsProviderFunc(wireCredentials)), HTTPClient: w.srv.Client(), Retryer: aws.NopRetryer{}})
+	asClient := autoscaling.New(autoscaling.Options{Region: "us-east-1", BaseEndpoint: aws.String(w.srv.URL),
+		Credentials: aws.NewCredentialsCache(aws.CredentialsProviderFunc(wireCredentials)), HTTPClient: w.srv.Client(), Retryer: aws.NopRetryer{}})
+	c, err := ecsscale.New(ecsClient, asClient, ecsscale.Config{
+		Cluster: "hashike",
+		Types: []autoscale.InstanceType{
+			{Name: "m5.large", CPU: 2048, MemoryMiB: 7680, OnDemandPrice: 0.096, SpotPrice: 0.04},
+			{Name: "m5a.large", CPU: 2048, MemoryMiB: 7680, OnDemandPrice: 0.086, SpotPrice: 0.037},
+		},
+		Pools:  []ecsscale.Pool{{Name: "jobs", Group: "hashike-ecs"}},
+		Clock:  awsfake.NewManualClock(wireNow),
+		Warmup: ecsscale.Warmup{Images: 1, Timeout: time.Hour},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.errs["DescribeTaskDefinition"] = wireError{status: 400, header: "ClientException", body: `{"__type":"ClientException","message":"Unable to describe task definition."}`}
+	s, err := c.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectCalls(t, "Snapshot with a warm-up", w.take(), "DescribeAutoScalingGroups", "ListContainerInstances", "DescribeContainerInstances",
+		"ListTasks", "DescribeTasks", "DescribeScalingActivities",
+		"DescribeTaskDefinition", "RegisterTaskDefinition", "StartTask", "TerminateInstanceInAutoScalingGroup", "SetInstanceProtection")
+	if in := s.Instances[0]; in.ID != "i-0123456789abcdef0" || in.State != autoscale.InstanceActive || in.Tasks != 1 || s.Running != 1 {
+		t.Fatalf("%+v, running %d: want the busy instance active with its one task", in, s.Running)
+	}
+	if _, err := c.Snapshot(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	expectCalls(t, "the next Snapshot", w.take(), "DescribeAutoScalingGroups", "ListContainerInstances", "DescribeContainerInstances",
+		"ListTasks", "DescribeTasks", "DescribeScalingActivities", "TerminateInstanceInAutoScalingGroup", "SetInstanceProtection")
+}
