@@ -21,6 +21,10 @@ type Autoscaler struct {
 	Name    string
 	Cluster autoscale.Cluster
 	Policy  autoscale.Policy
+	// Events, when set, is a loop run beside the controller on the leader only (the
+	// lifecycle-hook and spot events of the cluster's groups): it runs until its context
+	// ends, recovering from its dependencies' failures itself.
+	Events func(ctx context.Context) error
 }
 
 // autoscalerState is what /healthz says of one autoscaler.
@@ -49,9 +53,18 @@ func (s *Server) autoscalerLoops() []func(context.Context) {
 			s.log.Info("autoscaler: starting (this replica leads)", "cluster", a.Name, "policy", a.Policy.Name())
 			// What the policy learnt in an earlier term is stale: decide afresh.
 			a.Policy.Reset()
+			var events sync.WaitGroup
+			if a.Events != nil {
+				events.Go(func() {
+					if err := a.Events(ctx); err != nil && ctx.Err() == nil {
+						s.log.Error("autoscaler: events loop stopped", "cluster", a.Name, "err", err)
+					}
+				})
+			}
 			if err := c.Run(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("autoscaler: stopped", "cluster", a.Name, "err", err)
 			}
+			events.Wait()
 		})
 	}
 	return loops

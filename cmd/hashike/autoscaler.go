@@ -8,9 +8,12 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/spf13/cobra"
 
 	"github.com/hashike/hashike"
@@ -63,7 +66,7 @@ SIGTERM or SIGINT stops it after the decision under way.`,
 // runAutoscalers runs one controller per cluster until ctx ends, logging every decision.
 func (a *app) runAutoscalers(ctx context.Context, cfg *AutoscalerConfig, dryRun bool) error {
 	log := slog.New(slog.NewTextHandler(a.stderr, nil))
-	scalers, err := a.autoscalers(ctx, cfg, nil, dryRun, log)
+	scalers, err := a.autoscalers(ctx, cfg, autoscalerOpts{dryRun: dryRun, log: log})
 	if err != nil {
 		return err
 	}
@@ -71,7 +74,14 @@ func (a *app) runAutoscalers(ctx context.Context, cfg *AutoscalerConfig, dryRun 
 	for _, s := range scalers {
 		c := &autoscale.Controller{Cluster: s.Cluster, Policy: s.Policy, Clock: a.clock,
 			Observe: func(d autoscale.Decision) { logDecision(log, s.Name, d) }}
-		log.Info("autoscaler: starting", "cluster", s.Name, "policy", s.Policy.Name(), "dry_run", dryRun)
+		log.Info("autoscaler: starting", "cluster", s.Name, "policy", s.Policy.Name(), "dry_run", dryRun, "events", s.Events != nil)
+		if s.Events != nil {
+			wg.Go(func() {
+				if err := s.Events(ctx); err != nil && ctx.Err() == nil {
+					log.Error("autoscaler: events loop stopped", "cluster", s.Name, "err", err)
+				}
+			})
+		}
 		wg.Go(func() {
 			if err := c.Run(ctx); err != nil && ctx.Err() == nil {
 				log.Error("autoscaler: stopped", "cluster", s.Name, "err", err)
@@ -99,23 +109,46 @@ func logDecision(log *slog.Logger, cluster string, d autoscale.Decision) {
 	}
 }
 
-// autoscalers builds the live cluster of each configured ECS cluster with its policy. queue,
-// when set, gives a cluster's demand from hashike's queue (the server's). dryRun wraps each
-// in a DryRun and leaves the instances' scale-in protection alone.
-func (a *app) autoscalers(ctx context.Context, cfg *AutoscalerConfig, queue func(cluster string) ecsscale.Queue, dryRun bool, log *slog.Logger) ([]server.Autoscaler, error) {
+// scaleAPIs are the AWS clients of the autoscaler: ECS and Auto Scaling always; EC2 (spot
+// or on-demand) and SQS (the events queue) when set.
+type scaleAPIs struct {
+	ECS ecsscale.ECSAPI
+	AS  ecsscale.AutoScalingAPI
+	EC2 ecsscale.EC2API
+	SQS ecsscale.SQSAPI
+}
+
+// autoscalerOpts say how the autoscalers run: queue, when set, gives a cluster's demand from
+// hashike's queue (the server's); interrupter, when set, stops the runs of an instance being
+// taken away (the server's); dryRun wraps each cluster in a DryRun, leaves the instances'
+// scale-in protection alone and runs no events loop (it would drain instances and complete
+// lifecycle actions).
+type autoscalerOpts struct {
+	queue       func(cluster string) ecsscale.Queue
+	interrupter ecsscale.Interrupter
+	dryRun      bool
+	log         *slog.Logger
+}
+
+// autoscalers builds the live cluster of each configured ECS cluster with its policy and,
+// when the cluster has an events queue, its events loop.
+func (a *app) autoscalers(ctx context.Context, cfg *AutoscalerConfig, o autoscalerOpts) ([]server.Autoscaler, error) {
 	var out []server.Autoscaler
 	for _, cl := range cfg.Clusters {
-		ecsAPI, asAPI, err := a.scaleClients(ctx, cl.Region)
+		apis, err := a.scaleClients(ctx, cl.Region)
 		if err != nil {
 			return nil, err
 		}
-		sc := cl.ScaleConfig()
+		sc := cfg.ScaleConfig(cl)
 		sc.Clock = a.clock
-		sc.LeaveProtection = dryRun
-		if queue != nil {
-			sc.Queue = queue(cl.Name)
+		sc.LeaveProtection = o.dryRun
+		sc.EC2 = apis.EC2
+		sc.Interrupter = o.interrupter
+		sc.Log = o.log
+		if o.queue != nil {
+			sc.Queue = o.queue(cl.Name)
 		}
-		c, err := ecsscale.New(ecsAPI, asAPI, sc)
+		c, err := ecsscale.New(apis.ECS, apis.AS, sc)
 		if err != nil {
 			return nil, &hashike.Error{Code: hashike.EInvalid, Message: "autoscaler: cluster " + cl.Name, Err: err}
 		}
@@ -123,29 +156,40 @@ func (a *app) autoscalers(ctx context.Context, cfg *AutoscalerConfig, queue func
 		if err != nil {
 			return nil, hashike.Errorf(hashike.EInvalid, "autoscaler: %v", err)
 		}
-		var ac autoscale.Cluster = c
-		if dryRun {
-			ac = &DryRun{Cluster: c, Log: log, Name: cl.Name}
+		s := server.Autoscaler{Name: cl.Name, Cluster: c, Policy: policy}
+		if o.dryRun {
+			s.Cluster = &DryRun{Cluster: c, Log: o.log, Name: cl.Name}
 		}
-		out = append(out, server.Autoscaler{Name: cl.Name, Cluster: ac, Policy: policy})
+		if url := cfg.EventsQueue(cl); url != "" && apis.SQS != nil {
+			if o.dryRun {
+				o.log.Info("autoscaler: dry run: the events queue is not read (its lifecycle actions run out their heartbeat timeout)", "cluster", cl.Name, "queue", url)
+			} else {
+				ev, err := c.Events(apis.SQS, ecsscale.EventsConfig{QueueURL: url, MaxWait: time.Duration(cfg.MaxJobTimeout), Log: o.log})
+				if err != nil {
+					return nil, &hashike.Error{Code: hashike.EInvalid, Message: "autoscaler: cluster " + cl.Name, Err: err}
+				}
+				s.Events = ev.Run
+			}
+		}
+		out = append(out, s)
 	}
 	return out, nil
 }
 
-// scaleClients are the ECS and Auto Scaling clients of a region ("": the SDK's).
-func (a *app) scaleClients(ctx context.Context, region string) (ecsscale.ECSAPI, ecsscale.AutoScalingAPI, error) {
+// scaleClients are the clients of a region ("": the SDK's).
+func (a *app) scaleClients(ctx context.Context, region string) (scaleAPIs, error) {
 	if a.scaleAPI != nil {
-		e, s := a.scaleAPI()
-		return e, s, nil
+		return a.scaleAPI(), nil
 	}
 	cfg, err := awsConfig(ctx)
 	if err != nil {
-		return nil, nil, err
+		return scaleAPIs{}, err
 	}
 	if region != "" {
 		cfg.Region = region
 	}
-	return awsecs.NewFromConfig(cfg), autoscaling.NewFromConfig(cfg), nil
+	return scaleAPIs{ECS: awsecs.NewFromConfig(cfg), AS: autoscaling.NewFromConfig(cfg),
+		EC2: ec2.NewFromConfig(cfg), SQS: sqs.NewFromConfig(cfg)}, nil
 }
 
 // DryRun is an autoscale.Cluster that observes through Cluster and applies nothing: each
@@ -184,14 +228,19 @@ func (d *DryRun) Actions() []autoscale.Action {
 }
 
 // serverInterrupter is the server's ecsscale.Interrupter: it stops the runs of an instance
-// being taken away through the run store (see server.Server.Interrupt).
+// being taken away through the run store (see server.Server.Interrupt). The autoscalers are
+// built before the server, so srv is set once it exists; the events loops that call it run
+// only once the server has started.
 type serverInterrupter struct{ srv *server.Server }
 
-var _ ecsscale.Interrupter = serverInterrupter{}
+var _ ecsscale.Interrupter = (*serverInterrupter)(nil)
 
-func (i serverInterrupter) Interrupt(ctx context.Context, n ecsscale.Interruption) ([]string, error) {
+func (i *serverInterrupter) Interrupt(ctx context.Context, n ecsscale.Interruption) ([]string, error) {
 	if n.Reason == "" {
 		return nil, errors.New("interrupt: no reason")
+	}
+	if i.srv == nil {
+		return n.Tasks, nil // not serving yet: the loop stops the tasks itself
 	}
 	unknown, err := i.srv.Interrupt(ctx, n.Tasks, n.Reason)
 	if err != nil {

@@ -47,7 +47,7 @@ func runAutoscaler(t *testing.T, args []string, done func(cloud *awsfake.Cloud, 
 	stderr := &lockedBuffer{}
 	a := &app{stdin: strings.NewReader(""), stdout: &lockedBuffer{}, stderr: stderr, clock: clock,
 		lookupEnv: func(string) (string, bool) { return "", false },
-		scaleAPI:  func() (ecsscale.ECSAPI, ecsscale.AutoScalingAPI) { return ecsAPI, asAPI }}
+		scaleAPI:  func() scaleAPIs { return scaleAPIs{ECS: ecsAPI, AS: asAPI} }}
 	root := a.rootCmd()
 	root.SetArgs(append([]string{"autoscaler", "--config", file}, args...))
 	runCtx, cancel := context.WithCancel(ctx)
@@ -109,8 +109,8 @@ func TestAutoscalerNeedsConfig(t *testing.T) {
 func TestAutoscalersFromConfig(t *testing.T) {
 	cloud := awsfake.New(awsfake.Options{})
 	t.Cleanup(cloud.Close)
-	a := &app{clock: awsfake.NewManualClock(time.Unix(1e9, 0)), scaleAPI: func() (ecsscale.ECSAPI, ecsscale.AutoScalingAPI) {
-		return cloud.ECS().(ecsscale.ECSAPI), cloud.AutoScaling().(ecsscale.AutoScalingAPI)
+	a := &app{clock: awsfake.NewManualClock(time.Unix(1e9, 0)), scaleAPI: func() scaleAPIs {
+		return scaleAPIs{ECS: cloud.ECS().(ecsscale.ECSAPI), AS: cloud.AutoScaling().(ecsscale.AutoScalingAPI)}
 	}}
 	c, err := ParseConfig("c.yaml", []byte("autoscaler:\n  policy: {name: reactive}\n  clusters:\n    - {name: a, pools: [{name: p, instanceTypes: [{name: m6i.xlarge}]}]}\n    - {name: b, pools: [{name: q, instanceTypes: [{name: m6i.xlarge}]}]}\n"), env(nil))
 	if err != nil {
@@ -120,7 +120,7 @@ func TestAutoscalersFromConfig(t *testing.T) {
 	queue := func(cluster string) ecsscale.Queue { asked = append(asked, cluster); return nil }
 	for _, dry := range []bool{false, true} {
 		asked = nil
-		scalers, err := a.autoscalers(t.Context(), c.Autoscaler, queue, dry, slog.New(slog.DiscardHandler))
+		scalers, err := a.autoscalers(t.Context(), c.Autoscaler, autoscalerOpts{queue: queue, dryRun: dry, log: slog.New(slog.DiscardHandler)})
 		if err != nil || len(scalers) != 2 || scalers[0].Name != "a" || scalers[1].Name != "b" || scalers[0].Policy.Name() != "reactive" {
 			t.Fatalf("dry %v: %+v, %v", dry, scalers, err)
 		}

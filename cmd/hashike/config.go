@@ -34,8 +34,13 @@ type AutoscalerConfig struct {
 	Clusters []ClusterConfig `json:"clusters"`
 	Policy   PolicyConfig    `json:"policy"`
 	// EventsQueueURL is the SQS queue EventBridge delivers the lifecycle-hook, spot
-	// interruption and rebalance events to.
+	// interruption and rebalance events to, for a configuration of one cluster (with
+	// several, each cluster names its own: a loop deletes the events of groups it does not
+	// own).
 	EventsQueueURL string `json:"eventsQueueURL"`
+	// Warmup has new instances pull the images used most recently before they count as
+	// ready (off unless images > 0).
+	Warmup WarmupConfig `json:"warmup"`
 	// MaxJobTimeout bounds how long a terminating lifecycle hook is kept alive for the jobs
 	// on its instance (default 1 h).
 	MaxJobTimeout hashike.Duration `json:"maxJobTimeout"`
@@ -48,6 +53,21 @@ type ClusterConfig struct {
 	Name   string       `json:"name"`
 	Region string       `json:"region"`
 	Pools  []PoolConfig `json:"pools"`
+	// EventsQueueURL is this cluster's events queue (default: the autoscaler section's, with
+	// one cluster).
+	EventsQueueURL string `json:"eventsQueueURL"`
+}
+
+// WarmupConfig is ecsscale.Warmup in the config file.
+type WarmupConfig struct {
+	// Images is how many of the images used most in the last Window a new instance pulls
+	// before it counts as ready (0: no warm-up).
+	Images int              `json:"images"`
+	Window hashike.Duration `json:"window"`
+	// Timeout bounds a warm-up (default 5m).
+	Timeout hashike.Duration `json:"timeout"`
+	// ExecutionRoleArn is the role the ECS agent pulls private images with, if any.
+	ExecutionRoleArn string `json:"executionRoleArn"`
 }
 
 // PoolConfig is one capacity pool: an Auto Scaling group whose instances join the cluster.
@@ -220,9 +240,25 @@ func (c *Config) Validate(pos positions) []string {
 	if a.MaxJobTimeout < 0 {
 		bad("autoscaler.maxJobTimeout", "want a duration > 0 such as 1h")
 	}
-	if u := a.EventsQueueURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
-		bad("autoscaler.eventsQueueURL", "%q is not an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)", u)
+	queueURL := func(path, u string) {
+		if u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+			bad(path, "%q is not an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)", u)
+		}
 	}
+	queueURL("autoscaler.eventsQueueURL", a.EventsQueueURL)
+	if a.EventsQueueURL != "" && len(a.Clusters) > 1 {
+		bad("autoscaler.eventsQueueURL", "with %d clusters, give each cluster its own eventsQueueURL: a cluster's events loop deletes the events of groups it does not own", len(a.Clusters))
+	}
+	if a.Warmup.Images < 0 || a.Warmup.Images > 20 {
+		bad("autoscaler.warmup.images", "%d: want 0 (off) to 20", a.Warmup.Images)
+	}
+	if a.Warmup.Window < 0 {
+		bad("autoscaler.warmup.window", "want a duration > 0 such as 1h")
+	}
+	if a.Warmup.Timeout < 0 {
+		bad("autoscaler.warmup.timeout", "want a duration > 0 such as 5m")
+	}
+	queues := map[string]string{}
 	clusters := map[string]bool{}
 	groups := map[string]string{} // group -> the path that names it first
 	for i, cl := range a.Clusters {
@@ -234,6 +270,13 @@ func (c *Config) Validate(pos positions) []string {
 			bad(at+".name", "cluster %q is listed twice", cl.Name)
 		}
 		clusters[cl.Name] = true
+		queueURL(at+".eventsQueueURL", cl.EventsQueueURL)
+		if u := cl.EventsQueueURL; u != "" {
+			if first, ok := queues[u]; ok {
+				bad(at+".eventsQueueURL", "the queue is already %s's: each cluster needs its own", first)
+			}
+			queues[u] = at
+		}
 		if len(cl.Pools) == 0 {
 			bad(at+".pools", "at least one pool is required")
 		}
@@ -310,12 +353,32 @@ func (a *AutoscalerConfig) ManagedGroups() map[string]bool {
 	return out
 }
 
-// ScaleConfig is the ecsscale.Config of one cluster (without its Queue and Clock).
+// ScaleConfig is the ecsscale.Config of one cluster (without its clients, Queue, Clock and
+// Interrupter).
+func (a *AutoscalerConfig) ScaleConfig(cl ClusterConfig) ecsscale.Config {
+	c := cl.ScaleConfig()
+	c.Warmup = ecsscale.Warmup{Images: a.Warmup.Images, Window: time.Duration(a.Warmup.Window),
+		Timeout: time.Duration(a.Warmup.Timeout), ExecutionRoleArn: a.Warmup.ExecutionRoleArn}
+	return c
+}
+
+// EventsQueue is a cluster's events queue URL ("": no events loop).
+func (a *AutoscalerConfig) EventsQueue(cl ClusterConfig) string {
+	if cl.EventsQueueURL != "" {
+		return cl.EventsQueueURL
+	}
+	if len(a.Clusters) == 1 {
+		return a.EventsQueueURL
+	}
+	return ""
+}
+
+// ScaleConfig is the ecsscale.Config of one cluster's pools and types.
 func (cl ClusterConfig) ScaleConfig() ecsscale.Config {
 	c := ecsscale.Config{Cluster: cl.Name}
 	seen := map[string]bool{}
 	for _, p := range cl.Pools {
-		pool := ecsscale.Pool{Name: p.Name, Group: p.AutoScalingGroupName}
+		pool := ecsscale.Pool{Name: p.Name, Group: p.AutoScalingGroupName, OnDemandPool: p.OnDemandPool}
 		for _, t := range p.InstanceTypes {
 			pool.InstanceTypes = append(pool.InstanceTypes, t.Name)
 			if !seen[t.Name] {

@@ -92,6 +92,7 @@ func TestConfigErrors(t *testing.T) {
 `, []string{
 			`c.yaml:3:11: autoscaler.policy.name: unknown policy "karpenter"`,
 			`c.yaml:4:19: autoscaler.eventsQueueURL: "hashike-events" is not an SQS queue URL`,
+			`c.yaml:4:19: autoscaler.eventsQueueURL: with 2 clusters, give each cluster its own eventsQueueURL`,
 			`c.yaml:11:15: autoscaler.clusters[0].pools[0].instanceTypes[0]: z9.huge: cpu and memoryMiB are required`,
 			`c.yaml:12:25: autoscaler.clusters[0].pools[0].onDemandPool: "nowhere" is not another pool`,
 			`c.yaml:13:17: autoscaler.clusters[0].pools[1].name: pool "a" is listed twice`,
@@ -212,5 +213,43 @@ func TestREADMEConfigExample(t *testing.T) {
 	}
 	if c.Autoscaler == nil || len(c.Autoscaler.ManagedGroups()) != 2 {
 		t.Errorf("%+v", c.Autoscaler)
+	}
+}
+
+// TestConfigEventsAndWarmup: a cluster's events queue (its own, or the section's with one
+// cluster), warm-up and on-demand pools reach the live cluster's configuration; two
+// clusters sharing one queue are refused.
+func TestConfigEventsAndWarmup(t *testing.T) {
+	c, err := ParseConfig("c.yaml", []byte(`autoscaler:
+  eventsQueueURL: https://sqs.us-east-1.amazonaws.com/1/events
+  warmup: {images: 3, window: 30m, timeout: 2m}
+  clusters:
+    - name: jobs
+      pools:
+        - {name: spot, instanceTypes: [{name: m6i.xlarge}], onDemandPool: od}
+        - {name: od, instanceTypes: [{name: m6i.xlarge}]}
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Autoscaler
+	cl := a.Clusters[0]
+	if got := a.EventsQueue(cl); got != "https://sqs.us-east-1.amazonaws.com/1/events" {
+		t.Errorf("events queue %q", got)
+	}
+	sc := a.ScaleConfig(cl)
+	if sc.Warmup.Images != 3 || sc.Warmup.Window != 30*time.Minute || sc.Warmup.Timeout != 2*time.Minute {
+		t.Errorf("warm-up %+v", sc.Warmup)
+	}
+	if sc.Pools[0].OnDemandPool != "od" {
+		t.Errorf("pools %+v", sc.Pools)
+	}
+	_, err = ParseConfig("c.yaml", []byte(`autoscaler:
+  clusters:
+    - {name: a, eventsQueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", pools: [{name: p, instanceTypes: [{name: m6i.xlarge}]}]}
+    - {name: b, eventsQueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", pools: [{name: q, instanceTypes: [{name: m6i.xlarge}]}]}
+`), env(nil))
+	if err == nil || !strings.Contains(err.Error(), "autoscaler.clusters[1].eventsQueueURL: the queue is already autoscaler.clusters[0]'s") {
+		t.Errorf("a shared queue: %v", err)
 	}
 }

@@ -59,7 +59,7 @@ func TestServerInterrupter(t *testing.T) {
 			t.Fatal("the run never started")
 		}
 	}
-	var in ecsscale.Interrupter = serverInterrupter{srv}
+	var in ecsscale.Interrupter = &serverInterrupter{srv}
 	unknown, err := in.Interrupt(ctx, ecsscale.Interruption{Instance: "i-0abc", Tasks: []string{task, "arn:other"}, Reason: "EC2 Spot Instance Interruption Warning for i-0abc"})
 	if err != nil || !slices.Equal(unknown, []string{"arn:other"}) {
 		t.Fatalf("Interrupt: unknown %v, %v", unknown, err)

@@ -18,7 +18,6 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/ecs"
-	"github.com/hashike/hashike/ecsscale"
 	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/process"
 	"github.com/hashike/hashike/runner"
@@ -66,7 +65,7 @@ type app struct {
 	ecsConfig func() ecs.Config
 	// scaleAPI gives the autoscaler its ECS and Auto Scaling clients instead of the SDK's
 	// (a test points them at awsfake).
-	scaleAPI func() (ecsscale.ECSAPI, ecsscale.AutoScalingAPI)
+	scaleAPI func() scaleAPIs
 	// replica and alive replace process.Self and process.Alive as the server's run owner and
 	// liveness check, so that one process can hold several replicas and let one die.
 	replica *hashike.Owner

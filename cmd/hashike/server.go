@@ -180,11 +180,12 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 
 	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
 	var scalers []server.Autoscaler
+	interrupter := &serverInterrupter{}
 	if as := conf.Autoscaler; as != nil {
 		demand := func(cluster string) ecsscale.Queue {
 			return server.Demand{Store: srvStore, Cluster: cluster, Clock: a.clock}
 		}
-		if scalers, err = a.autoscalers(ctx, as, demand, as.DryRun, logger); err != nil {
+		if scalers, err = a.autoscalers(ctx, as, autoscalerOpts{queue: demand, interrupter: interrupter, dryRun: as.DryRun, log: logger}); err != nil {
 			return err
 		}
 	}
@@ -209,6 +210,7 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 	if err != nil {
 		return err
 	}
+	interrupter.srv = srv
 	names := make([]string, 0, len(defs))
 	for name := range defs {
 		names = append(names, name)

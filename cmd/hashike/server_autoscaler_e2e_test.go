@@ -303,3 +303,100 @@ func TestServerAutoscalerReplicaKilledMidDecision(t *testing.T) {
 		t.Errorf("b's log does not show its autoscaler starting:\n%s", rb.stderr.String())
 	}
 }
+
+// TestServerAutoscalerSpotInterruption: the server's autoscaler reads its events queue. A spot
+// interruption warning for the instance running a run stops that run (lost: an
+// infrastructure failure) well within the two minutes, the run is retried at once without
+// using up an attempt of its job (which allows only one), the policy replaces the capacity,
+// and the retry completes on another instance.
+func TestServerAutoscalerSpotInterruption(t *testing.T) {
+	w := newECSWorld(t, awsfake.Options{}, hakoScaleOut, 2048, `[sleep, 3s, exit, "0"]`)
+	w.autoscaled(4, 300*time.Millisecond)
+	const queue = "https://sqs.us-east-1.amazonaws.com/123456789012/hashike-events"
+	w.cloud.AddEventRule(queue, awsfake.EventRule{Sources: []string{"aws.ec2", "aws.autoscaling"}})
+	cfg, err := os.ReadFile(w.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(w.config, append(cfg, []byte("  eventsQueueURL: "+queue+"\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sqsAPI, ok := w.cloud.SQS().(ecsscale.SQSAPI)
+	if !ok {
+		t.Fatal("the fake's SQS client lacks an operation of ecsscale.SQSAPI")
+	}
+	w.events = func() (ecsscale.EC2API, ecsscale.SQSAPI) { return w.cloud.EC2(), sqsAPI }
+	srv := w.startServer("a")
+	ids := enqueueN(t, srv.api, 1)
+
+	// Wait for the run's task to run, then interrupt its instance.
+	ctx := ectx(t)
+	var instance string
+	deadline := time.Now().Add(60 * time.Second)
+	for instance == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the run never ran:\n%s", srv.stderr.String())
+		}
+		for _, tk := range w.cloud.Tasks() {
+			if aws.ToString(tk.LastStatus) == "RUNNING" {
+				ci, err := w.cloud.ECS().DescribeContainerInstances(ctx, &awsecs.DescribeContainerInstancesInput{
+					Cluster: tk.ClusterArn, ContainerInstances: []string{aws.ToString(tk.ContainerInstanceArn)}})
+				if err == nil && len(ci.ContainerInstances) == 1 {
+					instance = aws.ToString(ci.ContainerInstances[0].Ec2InstanceId)
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	notice := time.Now()
+	w.cloud.InterruptSpot(instance)
+
+	// The enqueue's latest try is its outcome.
+	deadline = time.Now().Add(90 * time.Second)
+	for {
+		v, err := srv.api.GetRun(ctx, ids[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.JobState.Terminal() {
+			if v.JobState != hashike.StateSucceeded || v.LatestAttempt != 2 {
+				t.Fatalf("the enqueue ended %s at attempt %d; want succeeded at the second\n%s", v.JobState, v.LatestAttempt, srv.stderr.String())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the enqueue is still %s at attempt %d\n%s", v.JobState, v.LatestAttempt, srv.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tries, err := srv.api.ListRuns(ctx, httpapi.RunQuery{Job: "report", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first *server.RunView
+	for i := range tries.Runs {
+		if tries.Runs[i].Attempt == 1 {
+			first = &tries.Runs[i]
+		}
+	}
+	if first == nil || first.State != hashike.StateLost || first.FinishedAt == nil || first.StopCause != hashike.StopInterruption {
+		t.Fatalf("the first try: %+v; want lost, stopped for the interruption", first)
+	}
+	if d := first.FinishedAt.Sub(notice); d > 30*time.Second {
+		t.Errorf("the interrupted run ended %s after the notice; want within 30 s", d)
+	}
+	var second string
+	for _, tk := range w.cloud.Tasks() {
+		if string(tk.StopCode) == "EssentialContainerExited" {
+			ci, err := w.cloud.ECS().DescribeContainerInstances(ctx, &awsecs.DescribeContainerInstancesInput{
+				Cluster: tk.ClusterArn, ContainerInstances: []string{aws.ToString(tk.ContainerInstanceArn)}})
+			if err == nil && len(ci.ContainerInstances) == 1 {
+				second = aws.ToString(ci.ContainerInstances[0].Ec2InstanceId)
+			}
+		}
+	}
+	if second == "" || second == instance {
+		t.Errorf("the retry completed on %q; want another instance than the interrupted %s", second, instance)
+	}
+	t.Logf("the interrupted try ended %s after the notice", first.FinishedAt.Sub(notice).Round(time.Millisecond))
+}

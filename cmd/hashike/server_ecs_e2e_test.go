@@ -93,6 +93,8 @@ type ecsWorld struct {
 	// its clients (see server_autoscaler_e2e_test.go).
 	config string
 	scale  func(name string, dead func() bool) (ecsscale.ECSAPI, ecsscale.AutoScalingAPI)
+	// events, when set, gives the autoscaler its EC2 and SQS clients (the events loop).
+	events func() (ecsscale.EC2API, ecsscale.SQSAPI)
 }
 
 // newECSWorld makes the cloud (cluster jobs, no instances yet) and registers the report job
@@ -159,8 +161,13 @@ func (w *ecsWorld) startServer(name string) *replica {
 	args := []string{"server", "--db", w.db, "--jobs", w.jobs, "--listen", "127.0.0.1:0", "--no-auth", "--shutdown-timeout", "5s"}
 	if w.config != "" {
 		args = append(args, "--config", w.config)
-		a.scaleAPI = func() (ecsscale.ECSAPI, ecsscale.AutoScalingAPI) {
-			return w.scale(name, func() bool { return !w.alive(self) })
+		a.scaleAPI = func() scaleAPIs {
+			e, as := w.scale(name, func() bool { return !w.alive(self) })
+			apis := scaleAPIs{ECS: e, AS: as}
+			if w.events != nil {
+				apis.EC2, apis.SQS = w.events()
+			}
+			return apis
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
