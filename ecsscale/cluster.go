@@ -17,8 +17,9 @@
 //
 // API calls: a Snapshot of G groups, N container instances and T tasks not stopped makes
 // 1 DescribeAutoScalingGroups, ceil(N/100) ListContainerInstances and as many
-// DescribeContainerInstances, ceil(T/100) ListTasks and as many DescribeTasks, G
-// DescribeScalingActivities, and one SetInstanceProtection per group and direction (50
+// DescribeContainerInstances, ceil(T/100) ListTasks, ceil(T'/100) DescribeTasks where T' are
+// the tasks not seen on a container instance by an earlier snapshot (the new ones and those
+// still waiting in PROVISIONING), G DescribeScalingActivities, and one SetInstanceProtection per group and direction (50
 // instances a call) when protection changed; a Drain or Terminate 1 + 2*ceil(N/100) reads,
 // then at most UpdateContainerInstancesState and TerminateInstanceInAutoScalingGroup; a
 // Launch 1 DescribeAutoScalingGroups and at most 1 SetDesiredCapacity.
@@ -100,6 +101,9 @@ type Cluster struct {
 	seen map[string]time.Time
 	busy map[string]bool
 	idle map[string]time.Time
+	// placed holds the tasks seen on a container instance: a placed task never waits for
+	// capacity again, so a snapshot describes only the tasks it has not seen placed.
+	placed map[string]bool
 }
 
 var _ autoscale.Cluster = (*Cluster)(nil)
@@ -112,7 +116,7 @@ func New(ecsAPI ECSAPI, asAPI AutoScalingAPI, cfg Config) (*Cluster, error) {
 	}
 	c := &Cluster{ecs: ecsAPI, as: asAPI, cfg: cfg, clock: cfg.Clock,
 		types: map[string]autoscale.InstanceType{}, pools: map[string]Pool{},
-		seen: map[string]time.Time{}, busy: map[string]bool{}, idle: map[string]time.Time{}}
+		seen: map[string]time.Time{}, busy: map[string]bool{}, idle: map[string]time.Time{}, placed: map[string]bool{}}
 	if c.clock == nil {
 		c.clock = hashike.SystemClock{}
 	}
@@ -229,21 +233,35 @@ func (c *Cluster) containerInstances(ctx context.Context) (map[string]ecstypes.C
 }
 
 // provisioning returns the cluster's tasks waiting in PROVISIONING for capacity (a
-// capacity provider's tasks that fit no instance).
+// capacity provider's tasks that fit no instance). It describes only the tasks not seen
+// placed before: at steady state a snapshot's DescribeTasks calls are for the tasks
+// started since the last one.
 func (c *Cluster) provisioning(ctx context.Context) ([]autoscale.Task, error) {
-	var arns []string
+	var listed []string
 	in := &ecs.ListTasksInput{Cluster: aws.String(c.cfg.Cluster), DesiredStatus: ecstypes.DesiredStatusRunning}
 	for {
 		page, err := c.ecs.ListTasks(ctx, in)
 		if err != nil {
 			return nil, wrap("list tasks "+c.cfg.Cluster, err)
 		}
-		arns = append(arns, page.TaskArns...)
+		listed = append(listed, page.TaskArns...)
 		if aws.ToString(page.NextToken) == "" {
 			break
 		}
 		in.NextToken = page.NextToken
 	}
+	var arns []string
+	c.mu.Lock()
+	placed := make(map[string]bool, len(listed))
+	for _, arn := range listed {
+		if c.placed[arn] {
+			placed[arn] = true
+		} else {
+			arns = append(arns, arn)
+		}
+	}
+	c.placed = placed // the tasks no longer listed are forgotten
+	c.mu.Unlock()
 	var out []autoscale.Task
 	for batch := range slices.Chunk(arns, 100) {
 		d, err := c.ecs.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(c.cfg.Cluster), Tasks: batch})
@@ -251,6 +269,11 @@ func (c *Cluster) provisioning(ctx context.Context) ([]autoscale.Task, error) {
 			return nil, wrap("describe tasks "+c.cfg.Cluster, err)
 		}
 		for _, t := range d.Tasks {
+			if aws.ToString(t.ContainerInstanceArn) != "" {
+				c.mu.Lock()
+				c.placed[aws.ToString(t.TaskArn)] = true
+				c.mu.Unlock()
+			}
 			// A placed task can be PROVISIONING too (its ENI being attached): only one
 			// without a container instance waits for capacity.
 			if aws.ToString(t.LastStatus) != "PROVISIONING" || aws.ToString(t.ContainerInstanceArn) != "" {
