@@ -45,7 +45,7 @@ func (q *demandQueue) clear() {
 }
 
 // launches wraps the Auto Scaling client and reports when each SetDesiredCapacity call
-// reaches it.
+// reached it, once the call is done.
 type launches struct {
 	ecsscale.AutoScalingAPI
 	clock hashike.Clock
@@ -53,11 +53,13 @@ type launches struct {
 }
 
 func (l *launches) SetDesiredCapacity(ctx context.Context, in *autoscaling.SetDesiredCapacityInput, opts ...func(*autoscaling.Options)) (*autoscaling.SetDesiredCapacityOutput, error) {
+	at := l.clock.Now()
+	out, err := l.AutoScalingAPI.SetDesiredCapacity(ctx, in, opts...)
 	select {
-	case l.at <- l.clock.Now():
+	case l.at <- at:
 	default:
 	}
-	return l.AutoScalingAPI.SetDesiredCapacity(ctx, in, opts...)
+	return out, err
 }
 
 // TestQueuedRunWakesTheController: a run enqueued (the queue signals it) makes the
