@@ -53,6 +53,9 @@ type Decision struct {
 	Errors  []error
 	// Err is set when the cluster could not be observed; nothing was decided.
 	Err error
+	// Snapshot is what the policy decided from (nil when Err is set). It is the
+	// Controller's: an Observe that keeps it must not change it.
+	Snapshot *Snapshot
 }
 
 // Controller runs a Policy over a Cluster: observe a Snapshot, let the policy decide at the
@@ -96,6 +99,7 @@ func (c *Controller) Step(ctx context.Context) error {
 		c.observe(d)
 		return d.Err
 	}
+	d.Snapshot = snap
 	d.Actions = c.Policy.Decide(snap, now)
 	var errs []error
 	for i, a := range d.Actions {
