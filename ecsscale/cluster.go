@@ -460,6 +460,11 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 			if in.Type == "" && len(pool.InstanceTypes) > 0 {
 				in.Type = pool.InstanceTypes[0]
 			}
+			if !registered {
+				// What it will register, so a policy packs pending tasks onto it rather
+				// than launching again for them while it boots.
+				in.CPU, in.MemoryMiB = c.types[in.Type].CPU, c.types[in.Type].MemoryMiB
+			}
 			if _, ok := c.seen[id]; !ok {
 				c.seen[id] = now
 			}

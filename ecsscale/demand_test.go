@@ -217,3 +217,34 @@ func quantile(xs []float64, q float64) float64 {
 	i := int(q*float64(len(xs))+0.999999) - 1
 	return xs[min(max(i, 0), len(xs)-1)]
 }
+
+// TestNoSecondLaunchWhileBooting: a launching instance shows the CPU and memory its type
+// registers, as in the simulator, so hashike's policy packs the run it launched for onto
+// it at the next decisions instead of launching again every 10 s while it boots.
+func TestNoSecondLaunchWhileBooting(t *testing.T) {
+	f := newFake(t)
+	f.cloud.AddAutoScalingGroup("jobs-asg", clusterName, 0, 10, 0, large.CPU, large.MemoryMiB, latency)
+	q := &demandQueue{Signal: ecsscale.NewSignal()}
+	c, err := ecsscale.New(f.ecs, f.as, ecsscale.Config{Cluster: clusterName, Types: []autoscale.InstanceType{large},
+		Pools: []ecsscale.Pool{{Name: "jobs", Group: "jobs-asg", InstanceTypes: []string{large.Name}}}, Queue: q, Clock: f.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.enqueue(autoscale.Task{ID: "run-1", CPU: 1024, MemoryMiB: 2048, SubmittedAt: f.clock.Now().Add(-5 * time.Second)})
+	ctl := &autoscale.Controller{Cluster: c, Policy: autoscale.NewHashike(autoscale.HashikeConfig{NoHeadroom: true}), Clock: f.clock}
+	for i := range 3 { // over 20 s of the 30 s boot
+		if i > 0 {
+			f.clock.Advance(10 * time.Second)
+		}
+		if err := ctl.Step(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := desired(t, f); d != 1 {
+		t.Fatalf("desired %d after 3 decisions while the instance boots, want 1", d)
+	}
+	s := snap(t, c)
+	if len(s.Instances) != 1 || s.Instances[0].State != autoscale.InstanceLaunching || s.Instances[0].CPU != large.CPU || s.Instances[0].MemoryMiB != large.MemoryMiB {
+		t.Fatalf("instances %+v, want one launching %s with its registered size", s.Instances, large.Name)
+	}
+}
