@@ -100,7 +100,8 @@ func workload() sim.Workload {
 // for two hours of a workload, then an hour without arrivals, records every decision; the
 // recording replayed through the simulator's driver (sim.Replay) gives identical decisions,
 // actions and reasons. On the way, the policy scaled out and in, every job ran to its end,
-// and scale-in stopped no task.
+// and scale-in stopped no task. HASHIKE_WRITE_RECORDING=FILE writes the first 10 minutes
+// of the recording to FILE (sim/testdata/live-recording.jsonl is one).
 func TestLiveDecisionsReplayInTheSimulator(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three hours on the fake")
@@ -120,6 +121,13 @@ func TestLiveDecisionsReplayInTheSimulator(t *testing.T) {
 	}
 	if len(l.q.waiting)+len(l.q.todo)+len(l.q.running) > 0 || l.q.seq != len(wl.Jobs) {
 		t.Errorf("%d jobs submitted, %d still waiting, %d running", l.q.seq, len(l.q.waiting), len(l.q.running))
+	}
+	if path := os.Getenv("HASHIKE_WRITE_RECORDING"); path != "" {
+		// The first 10 minutes, as sim/testdata/live-recording.jsonl keeps them.
+		lines := bytes.SplitAfterN(l.buf.Bytes(), []byte("\n"), 61)
+		if err := os.WriteFile(path, bytes.Join(lines[:60], nil), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	recs, err := autoscale.ReadRecording(bytes.NewReader(l.buf.Bytes()))
 	if err != nil {
