@@ -17,10 +17,11 @@
 //
 // API calls: a Snapshot of G groups, N container instances and T tasks not stopped makes
 // 1 DescribeAutoScalingGroups, ceil(N/100) ListContainerInstances and as many
-// DescribeContainerInstances, ceil(T/100) ListTasks, ceil(T'/100) DescribeTasks where T' are
-// the tasks not seen on a container instance by an earlier snapshot (the new ones and those
-// still waiting in PROVISIONING), G DescribeScalingActivities, and one SetInstanceProtection per group and direction (50
-// instances a call) when protection changed; a Drain or Terminate 1 + 2*ceil(N/100) reads,
+// DescribeContainerInstances, ceil(T/100) ListTasks, ceil(T'/100) DescribeTasks where T'
+// are the tasks no earlier snapshot saw on a container instance (the new ones and those
+// still waiting in PROVISIONING), G DescribeScalingActivities, and one
+// SetInstanceProtection per group and direction (50 instances a call) when protection
+// changed (docs/autoscaler.md has the figures for 200 instances); a Drain or Terminate 1 + 2*ceil(N/100) reads,
 // then at most UpdateContainerInstancesState and TerminateInstanceInAutoScalingGroup; a
 // Launch 1 DescribeAutoScalingGroups and at most 1 SetDesiredCapacity.
 //
