@@ -187,3 +187,36 @@ func TestHashikeExtraDecisionsCountNothingTwice(t *testing.T) {
 		t.Fatalf("slack %.3f: the test wants it to have moved, not to its cap", want.Slack)
 	}
 }
+
+// TestControllerWakeStormIsOneDecisionASecond: 300 runs enqueued over 5 s, each waking the
+// controller, make at most one decision a second (MinSpacing), not 300.
+func TestControllerWakeStormIsOneDecisionASecond(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		wake := make(chan struct{}, 1)
+		rec := &steps{t0: time.Now()}
+		c := &Controller{Cluster: &fakeCluster{max: 1}, Policy: &scripted{}, Clock: hashike.SystemClock{}, Wake: wake, Observe: rec.observe}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- c.Run(ctx) }()
+		synctest.Wait()
+		for range 300 {
+			time.Sleep(5 * time.Second / 300)
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+		time.Sleep(2 * time.Second)
+		cancel()
+		<-done
+		got := rec.get()
+		if len(got) > 7 {
+			t.Fatalf("%d decisions for 300 wake-ups over 5 s: %v", len(got), got)
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i]-got[i-1] < time.Second {
+				t.Fatalf("decisions %v closer than MinSpacing", got)
+			}
+		}
+	})
+}
