@@ -162,7 +162,7 @@ var alibabaTrace = filepath.Join("..", "..", "shared", "data", "alibaba2017_batc
 // TestLiveTraceNoTaskKilled: hashike's policy drives the adapter over the fake through the
 // real batch trace (Alibaba 2017: 50,500 jobs over 16.6 hours, then an hour to finish):
 // every scale-in it decides stops no task, and every job runs to its end. It takes about
-// 11 minutes on 2 cores, so it runs only with HASHIKE_LONG_TESTS=1:
+// 8 to 11 minutes on 2 cores, so it runs only with HASHIKE_LONG_TESTS=1:
 //
 //	HASHIKE_LONG_TESTS=1 go test -count=1 -timeout 30m -run TestLiveTraceNoTaskKilled -v ./ecsscale/
 func TestLiveTraceNoTaskKilled(t *testing.T) {
