@@ -70,13 +70,29 @@ func newLive(t *testing.T, wl sim.Workload, max int, cfg autoscale.HashikeConfig
 }
 
 // run decides every interval for span, the queue retrying RunTask every second between.
-func (l *live) run(t *testing.T, span time.Duration) {
+// With wake it decides as Controller.Run does with a queue that signals each enqueue: also
+// at the first second a run was submitted and when the policy asks (hashike's batching
+// window), at most one decision a second.
+func (l *live) run(t *testing.T, span time.Duration, wake bool) {
 	t.Helper()
 	every := l.ctl.Policy.Interval()
+	last, seq := l.f.clock.Now(), l.q.seq
+	l.q.tick()
 	for end := l.f.clock.Now().Add(span); l.f.clock.Now().Before(end); {
-		l.q.advance(every)
+		l.f.clock.Advance(time.Second)
+		l.q.tick()
+		now := l.f.clock.Now()
+		due := now.Sub(last) >= every
+		if wake && now.Sub(last) >= time.Second {
+			at := l.ctl.Policy.(autoscale.EarlyDecider).NextDecision()
+			due = due || l.q.seq != seq || (!at.IsZero() && !now.Before(at))
+		}
+		if !due {
+			continue
+		}
+		last, seq = now, l.q.seq
 		if err := l.ctl.Step(context.Background()); err != nil {
-			t.Fatalf("step at %v: %v", l.f.clock.Now(), err)
+			t.Fatalf("step at %v: %v", now, err)
 		}
 		for _, tk := range l.f.cloud.Tasks() {
 			if tk.StopCode == types.TaskStopCodeTerminationNotice || strings.Contains(aws.ToString(tk.StoppedReason), "terminated") {
@@ -97,10 +113,11 @@ func workload() sim.Workload {
 }
 
 // TestLiveDecisionsReplayInTheSimulator: hashike's policy driving the adapter over the fake
-// for two hours of a workload, then an hour without arrivals, records every decision; the
+// for two hours of a workload, then an hour without arrivals, woken by each enqueue and
+// deciding when its batching window ends as well as every 10 s, records every decision; the
 // recording replayed through the simulator's driver (sim.Replay) gives identical decisions,
 // actions and reasons. On the way, the policy scaled out and in, every job ran to its end,
-// and scale-in stopped no task. HASHIKE_WRITE_RECORDING=FILE writes the first 10 minutes
+// and scale-in stopped no task. HASHIKE_WRITE_RECORDING=FILE writes the first 60 decisions
 // of the recording to FILE (sim/testdata/live-recording.jsonl is one).
 func TestLiveDecisionsReplayInTheSimulator(t *testing.T) {
 	if testing.Short() {
@@ -108,7 +125,7 @@ func TestLiveDecisionsReplayInTheSimulator(t *testing.T) {
 	}
 	wl := workload()
 	l := newLive(t, wl, 40, autoscale.HashikeConfig{})
-	l.run(t, 3*time.Hour)
+	l.run(t, 3*time.Hour, true)
 	if err := l.rec.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +140,7 @@ func TestLiveDecisionsReplayInTheSimulator(t *testing.T) {
 		t.Errorf("%d jobs submitted, %d still waiting, %d running", l.q.seq, len(l.q.waiting), len(l.q.running))
 	}
 	if path := os.Getenv("HASHIKE_WRITE_RECORDING"); path != "" {
-		// The first 10 minutes, as sim/testdata/live-recording.jsonl keeps them.
+		// The first 60 decisions, as sim/testdata/live-recording.jsonl keeps them.
 		lines := bytes.SplitAfterN(l.buf.Bytes(), []byte("\n"), 61)
 		if err := os.WriteFile(path, bytes.Join(lines[:60], nil), 0o644); err != nil {
 			t.Fatal(err)
@@ -135,6 +152,15 @@ func TestLiveDecisionsReplayInTheSimulator(t *testing.T) {
 	}
 	if len(recs) != l.decisions {
 		t.Fatalf("%d records of %d decisions", len(recs), l.decisions)
+	}
+	off := 0
+	for _, r := range recs {
+		if r.At.Sub(recs[0].At)%(10*time.Second) != 0 {
+			off++
+		}
+	}
+	if off < 100 {
+		t.Errorf("%d decisions off the 10 s interval: the wake-ups should make more", off)
 	}
 	got, err := sim.Replay(recs, autoscale.NewHashike(autoscale.HashikeConfig{}))
 	if err != nil {
@@ -180,7 +206,7 @@ func TestLiveTraceNoTaskKilled(t *testing.T) {
 	}
 	span := wl.Jobs[len(wl.Jobs)-1].Submit + time.Hour
 	l := newLive(t, wl, 200, autoscale.HashikeConfig{})
-	l.run(t, span.Truncate(10*time.Second))
+	l.run(t, span.Truncate(10*time.Second), false)
 	t.Logf("%d jobs over %v, %d decisions, actions %v, refused %v", len(wl.Jobs), span, l.decisions, l.actions, l.refused)
 	if len(l.killed) > 0 {
 		t.Errorf("%d tasks stopped by scale-in: %v", len(l.killed), l.killed)

@@ -8,8 +8,9 @@ import (
 	"github.com/hashike/hashike/autoscale"
 )
 
-// liveRecording is the first 10 minutes of hashike's policy driving the live adapter over
-// the stateful AWS fake (ecsscale's TestLiveDecisionsReplayInTheSimulator writes it).
+// liveRecording is the first 60 decisions (a minute, woken by a burst of runs) of hashike's
+// policy driving the live adapter over the stateful AWS fake (ecsscale's
+// TestLiveDecisionsReplayInTheSimulator writes it).
 var liveRecording = filepath.Join("testdata", "live-recording.jsonl")
 
 // TestReplayLiveRecording: the recorded live decisions replay identically through hashike's
