@@ -4,7 +4,7 @@ BIN     ?= bin/hashike
 IMAGE   ?= hashike-testjob:latest
 PKGS    := ./...
 
-.PHONY: build demo image test test-race vet tidy-check check-imports fuzz bench schema
+.PHONY: build demo image test test-race vet tidy-check check-imports fuzz bench schema bench-autoscaler
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/hashike
@@ -75,3 +75,9 @@ bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=5x -count=1 ./bench/
 	$(GO) test -run='^$$' -bench=. -benchtime=5s -count=1 -timeout=30m ./bench/server/
 	$(GO) test -run='^$$' -bench=BenchmarkDay -benchtime=2x -count=1 ./sim/
+
+# The live autoscaler's targets on the stateful AWS fake (docs/autoscaler.md): queued run to
+# SetDesiredCapacity latency, API calls at 200 instances, 1,000 random scale-ins, the replay.
+bench-autoscaler:
+	$(GO) test -run='^$$' -bench=BenchmarkQueuedToSetDesiredCapacity -benchtime=60x -count=1 ./ecsscale/
+	$(GO) test -count=1 -v -run='^(TestAPICallsAt200Instances|TestScaleInNeverStopsARunningTask|TestLiveDecisionsReplayInTheSimulator)$$' ./ecsscale/

@@ -53,6 +53,9 @@ type Decision struct {
 	Errors  []error
 	// Err is set when the cluster could not be observed; nothing was decided.
 	Err error
+	// Snapshot is what the policy decided from (nil when Err is set). It is the
+	// Controller's: an Observe that keeps it must not change it.
+	Snapshot *Snapshot
 }
 
 // Controller runs a Policy over a Cluster: observe a Snapshot, let the policy decide at the
@@ -65,6 +68,24 @@ type Controller struct {
 	// Observe, when set, is given every decision once applied (to log it, count it, or
 	// keep it: the reasons of every action are in it).
 	Observe func(Decision)
+	// Wake, when set, makes Run decide at once, off the policy's interval, whenever it
+	// receives: new demand (a run queued that may need capacity; ecsscale.Cluster.Demand)
+	// need not wait for the next interval. Senders should not block (a channel of capacity
+	// 1 and a send in a select with a default coalesces a burst into one value).
+	Wake <-chan struct{}
+	// MinSpacing is the least time between the starts of two decisions Run makes on a
+	// wake-up or a policy's early decision (0: one second), so a storm of enqueues does not
+	// become a storm of API calls: wake-ups within it are coalesced into one decision.
+	MinSpacing time.Duration
+}
+
+// EarlyDecider is a Policy that can ask for a decision before its next interval: a
+// policy holding work back for a moment (hashike's batching window) says when the wait is
+// over. Run honours it; the simulator, stepping on the interval, does not.
+type EarlyDecider interface {
+	// NextDecision returns when the policy wants to decide next, from the state of its last
+	// decision; zero: on its interval.
+	NextDecision() time.Time
 }
 
 // Step is one decision. It returns the observation's error, or the actions' errors
@@ -78,6 +99,7 @@ func (c *Controller) Step(ctx context.Context) error {
 		c.observe(d)
 		return d.Err
 	}
+	d.Snapshot = snap
 	d.Actions = c.Policy.Decide(snap, now)
 	var errs []error
 	for i, a := range d.Actions {
@@ -100,19 +122,44 @@ func (c *Controller) observe(d Decision) {
 }
 
 // Run steps at once and then every Policy.Interval() on the Clock until ctx is done, and
-// returns ctx's error. A failed step does not end it: the cluster may come back; the
-// failure is in the Decision given to Observe.
+// returns ctx's error. It also steps on a value from Wake and when an EarlyDecider policy
+// asks to, never sooner than MinSpacing after the previous step began. A failed step does
+// not end it: the cluster may come back; the failure is in the Decision given to Observe.
 func (c *Controller) Run(ctx context.Context) error {
 	every := c.Policy.Interval()
 	if every <= 0 {
 		return fmt.Errorf("policy %s: interval %v must be > 0", c.Policy.Name(), every)
 	}
+	spacing := c.MinSpacing
+	if spacing <= 0 {
+		spacing = time.Second
+	}
 	for {
+		// A wake-up that came before this step's snapshot is answered by it.
+		select {
+		case <-c.Wake:
+		default:
+		}
+		began := c.Clock.Now()
 		_ = c.Step(ctx) // Observe has it
+		wait := every
+		if p, ok := c.Policy.(EarlyDecider); ok {
+			if at := p.NextDecision(); !at.IsZero() {
+				wait = min(wait, max(at.Sub(c.Clock.Now()), spacing-c.Clock.Now().Sub(began)))
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-c.Clock.After(every):
+		case <-c.Clock.After(wait):
+		case <-c.Wake:
+			if d := spacing - c.Clock.Now().Sub(began); d > 0 {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-c.Clock.After(d):
+				}
+			}
 		}
 	}
 }

@@ -97,9 +97,13 @@ type hashikeState struct {
 	Arrived, Missed float64
 	Counted         time.Time
 	// Slack multiplies the probabilities headroom is kept and launched at: it grows
-	// (up to 4) while fewer than a quarter of the SLO's 5% miss it, and shrinks back to 1
-	// once more than half do, so capacity the SLO does not need is not paid for.
+	// (up to 4, by 1% a decision interval) while fewer than a quarter of the SLO's 5% miss
+	// it, and shrinks back to 1 (by 5% an interval) once more than half do, so capacity the
+	// SLO does not need is not paid for.
 	Slack float64
+	// Due is when a task held by the batching window leaves it (zero: none held): the
+	// policy wants a decision then (NextDecision), not an interval later.
+	Due time.Time
 }
 
 // Shape is a task's CPU and memory.
@@ -161,6 +165,15 @@ func (p *Hashike) Config() HashikeConfig { return p.cfg }
 func (*Hashike) Name() string            { return "hashike" }
 func (*Hashike) Interval() time.Duration { return hashikeInterval }
 func (p *Hashike) Reset()                { p.state = hashikeState{} }
+
+// NextDecision is when a task held by the batching window leaves it (zero: no task is
+// held): a live Controller decides then rather than an interval later, so a task's launch
+// waits BatchIdle, not BatchIdle plus up to an interval. The policy decides correctly at
+// any time: its moving averages and counts are weighted by the time between decisions, so
+// an extra decision counts nothing twice.
+func (p *Hashike) NextDecision() time.Time { return p.state.Due }
+
+var _ EarlyDecider = (*Hashike)(nil)
 
 func (p *Hashike) Decide(s *Snapshot, now time.Time) []Action {
 	var acts []Action
@@ -228,9 +241,13 @@ func (p *Hashike) decide(s *Snapshot, now time.Time, old hashikeState) ([]Action
 		}
 	}
 	flush := false
+	var oldest time.Time
 	for _, t := range s.Pending {
 		if now.Sub(t.SubmittedAt) >= cfg.BatchMax {
 			flush = true
+		}
+		if oldest.IsZero() || t.SubmittedAt.Before(oldest) {
+			oldest = t.SubmittedAt
 		}
 	}
 	grow := slices.Clone(replace)
@@ -238,8 +255,15 @@ func (p *Hashike) decide(s *Snapshot, now time.Time, old hashikeState) ([]Action
 	for _, t := range unplaced {
 		if flush || now.Sub(t.SubmittedAt) >= cfg.BatchIdle {
 			grow = append(grow, t)
-		} else {
-			held++
+			continue
+		}
+		held++
+		due := t.SubmittedAt.Add(cfg.BatchIdle)
+		if flushAt := oldest.Add(cfg.BatchMax); flushAt.Before(due) {
+			due = flushAt
+		}
+		if st.Due.IsZero() || due.Before(st.Due) {
+			st.Due = due
 		}
 	}
 	sortFFD(grow)
@@ -338,11 +362,14 @@ func (st *hashikeState) learn(s *Snapshot, now time.Time, old hashikeState) {
 		in := &s.Instances[i]
 		cpu, mem, n = cpu+in.CPUUsed, mem+in.MemoryUsed, n+in.Tasks
 	}
-	keep := 1.0
+	// Each decision weighs by the time since the previous one, in decision intervals, so
+	// an extra decision (a wake-up on new demand) counts its snapshot no twice.
+	keep, w := 1.0, 1.0
 	if !old.Last.IsZero() {
 		keep = math.Exp(-dt.Seconds() / 3600)
+		w = float64(dt) / float64(hashikeInterval)
 	}
-	st.Reserved = [3]float64{old.Reserved[0]*keep + float64(cpu), old.Reserved[1]*keep + float64(mem), old.Reserved[2]*keep + float64(n)}
+	st.Reserved = [3]float64{old.Reserved[0]*keep + w*float64(cpu), old.Reserved[1]*keep + w*float64(mem), old.Reserved[2]*keep + w*float64(n)}
 	decay := math.Exp(-dt.Seconds() / 3600)
 	st.Shapes = map[Shape]float64{}
 	for sh, w := range old.Shapes {
@@ -394,11 +421,13 @@ func (st *hashikeState) feedback(s *Snapshot, now time.Time, old hashikeState, s
 	if st.Arrived < 20 {
 		return
 	}
+	// Per decision interval, so extra decisions change it no faster.
+	k := float64(dt) / float64(hashikeInterval)
 	switch frac := st.Missed / st.Arrived; {
 	case frac < sloMiss/4:
-		st.Slack = min(4, st.Slack*1.01)
+		st.Slack = min(4, st.Slack*math.Pow(1.01, k))
 	case frac > sloMiss/2:
-		st.Slack = max(1, st.Slack/1.05)
+		st.Slack = max(1, st.Slack/math.Pow(1.05, k))
 	}
 }
 

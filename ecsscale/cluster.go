@@ -39,11 +39,13 @@
 //
 // API calls: a Snapshot of G groups, N container instances and T tasks not stopped makes
 // 1 DescribeAutoScalingGroups, ceil(N/100) ListContainerInstances and as many
-// DescribeContainerInstances, ceil(T/100) ListTasks and as many DescribeTasks, G
-// DescribeScalingActivities, one SetInstanceProtection per group and direction (50
-// instances a call) when protection changed, ceil(new/1000) DescribeInstances for the
-// instances not seen before (none at steady state) and one SetDesiredCapacity per group
-// whose launch failed; a Drain or Terminate 1 + 2*ceil(N/100) reads,
+// DescribeContainerInstances, ceil(T/100) ListTasks, ceil(T'/100) DescribeTasks where T'
+// are the tasks no earlier snapshot saw on a container instance (the new ones, those still
+// waiting in PROVISIONING and warm-up tasks still pulling), G DescribeScalingActivities, one
+// SetInstanceProtection per group and direction (50 instances a call) when protection
+// changed, ceil(new/1000) DescribeInstances for the instances not seen before (none at
+// steady state) and one SetDesiredCapacity per group whose launch failed
+// (docs/autoscaler.md has the figures for 200 instances); a Drain or Terminate 1 + 2*ceil(N/100) reads,
 // then at most UpdateContainerInstancesState and TerminateInstanceInAutoScalingGroup; a
 // Launch 1 DescribeAutoScalingGroups and at most 1 SetDesiredCapacity.
 //
@@ -174,6 +176,9 @@ type Cluster struct {
 	raised map[string]time.Time
 	// warm is the image warm-up's state (nil: no warm-up).
 	warm *warmer
+	// placed holds the tasks seen on a container instance: a placed task never waits for
+	// capacity again, so a snapshot describes only the tasks it has not seen placed.
+	placed map[string]bool
 }
 
 var _ autoscale.Cluster = (*Cluster)(nil)
@@ -186,7 +191,7 @@ func New(ecsAPI ECSAPI, asAPI AutoScalingAPI, cfg Config) (*Cluster, error) {
 	}
 	c := &Cluster{ecs: ecsAPI, as: asAPI, cfg: cfg, clock: cfg.Clock,
 		types: map[string]autoscale.InstanceType{}, pools: map[string]Pool{},
-		seen: map[string]time.Time{}, busy: map[string]bool{}, idle: map[string]time.Time{},
+		seen: map[string]time.Time{}, busy: map[string]bool{}, idle: map[string]time.Time{}, placed: map[string]bool{},
 		interruptions: map[string]time.Time{}, spot: map[string]bool{}, raised: map[string]time.Time{}}
 	if c.clock == nil {
 		c.clock = hashike.SystemClock{}
@@ -313,9 +318,11 @@ func (c *Cluster) containerInstances(ctx context.Context) (map[string]ecstypes.C
 }
 
 // provisioning returns the cluster's tasks waiting in PROVISIONING for capacity (a
-// capacity provider's tasks that fit no instance).
+// capacity provider's tasks that fit no instance). It describes only the tasks not seen
+// placed before: at steady state a snapshot's DescribeTasks calls are for the tasks
+// started since the last one.
 func (c *Cluster) provisioning(ctx context.Context) ([]autoscale.Task, error) {
-	var arns []string
+	var listed []string
 	c.warm.beginListing()
 	in := &ecs.ListTasksInput{Cluster: aws.String(c.cfg.Cluster), DesiredStatus: ecstypes.DesiredStatusRunning}
 	for {
@@ -323,12 +330,24 @@ func (c *Cluster) provisioning(ctx context.Context) ([]autoscale.Task, error) {
 		if err != nil {
 			return nil, wrap("list tasks "+c.cfg.Cluster, err)
 		}
-		arns = append(arns, page.TaskArns...)
+		listed = append(listed, page.TaskArns...)
 		if aws.ToString(page.NextToken) == "" {
 			break
 		}
 		in.NextToken = page.NextToken
 	}
+	var arns []string
+	c.mu.Lock()
+	placed := make(map[string]bool, len(listed))
+	for _, arn := range listed {
+		if c.placed[arn] {
+			placed[arn] = true
+		} else {
+			arns = append(arns, arn)
+		}
+	}
+	c.placed = placed // the tasks no longer listed are forgotten
+	c.mu.Unlock()
 	var out []autoscale.Task
 	for batch := range slices.Chunk(arns, 100) {
 		d, err := c.ecs.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(c.cfg.Cluster), Tasks: batch})
@@ -336,7 +355,15 @@ func (c *Cluster) provisioning(ctx context.Context) ([]autoscale.Task, error) {
 			return nil, wrap("describe tasks "+c.cfg.Cluster, err)
 		}
 		for _, t := range d.Tasks {
-			if c.warm.observe(t, c.clock.Now()) {
+			warm := c.warm.observe(t, c.clock.Now())
+			// A placed job task never waits for capacity again; a warm-up task is described
+			// until its pull is done (what the warm-up waits for).
+			if aws.ToString(t.ContainerInstanceArn) != "" && (!warm || t.PullStoppedAt != nil || aws.ToString(t.LastStatus) == "STOPPED") {
+				c.mu.Lock()
+				c.placed[aws.ToString(t.TaskArn)] = true
+				c.mu.Unlock()
+			}
+			if warm {
 				continue // a warm-up task: no job
 			}
 			// A placed task can be PROVISIONING too (its ENI being attached): only one
@@ -539,6 +566,11 @@ func (c *Cluster) Snapshot(ctx context.Context) (*autoscale.Snapshot, error) {
 			}
 			if in.Type == "" && len(pool.InstanceTypes) > 0 {
 				in.Type = pool.InstanceTypes[0]
+			}
+			if !registered {
+				// What it will register, so a policy packs pending tasks onto it rather
+				// than launching again for them while it boots.
+				in.CPU, in.MemoryMiB = c.types[in.Type].CPU, c.types[in.Type].MemoryMiB
 			}
 			if _, ok := c.seen[id]; !ok {
 				c.seen[id] = now

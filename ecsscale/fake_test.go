@@ -70,6 +70,7 @@ type queue struct {
 	waiting []*queued
 	running []placed
 	seq     int
+	ends    int // the group calls that could end an instance, when last looked at
 }
 
 type queued struct {
@@ -173,11 +174,17 @@ func (q *queue) tick() {
 		}
 	}
 	q.waiting = left
-	// Tasks on a terminated host have stopped: they are not the driver's to end.
-	q.running = slices.DeleteFunc(q.running, func(r placed) bool {
-		tk, ok := q.f.cloud.Task(r.arn)
-		return !ok || aws.ToString(tk.LastStatus) == "STOPPED"
-	})
+	// Tasks on a terminated host have stopped: they are not the driver's to end. Only the
+	// group's calls end instances: look at the tasks again once one was made.
+	ends := q.f.cloud.Calls("TerminateInstanceInAutoScalingGroup") + q.f.cloud.Calls("SetDesiredCapacity")
+	if len(q.running) > 0 && ends != q.ends {
+		q.ends = ends
+		live := map[string]bool{}
+		for _, tk := range q.f.cloud.Tasks() {
+			live[aws.ToString(tk.TaskArn)] = aws.ToString(tk.LastStatus) != "STOPPED"
+		}
+		q.running = slices.DeleteFunc(q.running, func(r placed) bool { return !live[r.arn] })
+	}
 }
 
 // waitStopped waits until the fake's task driver has stopped the task (its lifecycle runs

@@ -2,6 +2,9 @@ package ecsscale_test
 
 import (
 	"context"
+	"encoding/json"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,6 +57,22 @@ func TestWireWarmup(t *testing.T) {
 	if _, err := c.Snapshot(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	expectCalls(t, "the next Snapshot", w.take(), "DescribeAutoScalingGroups", "ListContainerInstances", "DescribeContainerInstances",
-		"ListTasks", "DescribeTasks", "DescribeScalingActivities", "TerminateInstanceInAutoScalingGroup", "SetInstanceProtection")
+	// The next snapshot describes only the task it has not seen placed: the one waiting in
+	// PROVISIONING.
+	calls := w.take()
+	want := []string{"DescribeAutoScalingGroups", "ListContainerInstances", "DescribeContainerInstances",
+		"ListTasks", "DescribeTasks", "DescribeScalingActivities", "TerminateInstanceInAutoScalingGroup", "SetInstanceProtection"}
+	if got := ops(calls); !slices.Equal(got, want) {
+		t.Fatalf("the next Snapshot: calls %v, want %v", got, want)
+	}
+	for _, c := range calls {
+		if c.op != "DescribeTasks" {
+			checkBody(t, c)
+			continue
+		}
+		var body struct{ Tasks []string }
+		if err := json.Unmarshal(c.body, &body); err != nil || len(body.Tasks) != 1 || !strings.HasSuffix(body.Tasks[0], "/7a6b5c4d3e2f4a1b9c8d7e6f5a4b3c2d") {
+			t.Errorf("the next DescribeTasks: %s; want only the task not seen placed", c.body)
+		}
+	}
 }

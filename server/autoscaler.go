@@ -29,6 +29,9 @@ type Autoscaler struct {
 
 // autoscalerState is what /healthz says of one autoscaler.
 type autoscalerState struct {
+	// wake makes its controller decide at once (Controller.Wake): new runs were queued here.
+	wake chan struct{}
+
 	mu   sync.Mutex
 	last time.Time // the last decision, zero before the first
 	err  error     // the last observation's error
@@ -47,7 +50,7 @@ func (s *Server) autoscalerLoops() []func(context.Context) {
 	for i := range s.cfg.Autoscalers {
 		a := s.cfg.Autoscalers[i]
 		st := s.autoscalers[i]
-		c := &autoscale.Controller{Cluster: a.Cluster, Policy: a.Policy, Clock: s.clock,
+		c := &autoscale.Controller{Cluster: a.Cluster, Policy: a.Policy, Clock: s.clock, Wake: st.wake,
 			Observe: func(d autoscale.Decision) { s.observeDecision(a.Name, st, d) }}
 		loops = append(loops, func(ctx context.Context) {
 			s.log.Info("autoscaler: starting (this replica leads)", "cluster", a.Name, "policy", a.Policy.Name())
@@ -68,6 +71,19 @@ func (s *Server) autoscalerLoops() []func(context.Context) {
 		})
 	}
 	return loops
+}
+
+// wakeAutoscalers tells this replica's autoscalers that runs were queued, so that the
+// leader's decides at once rather than at its next interval (a replica that does not lead
+// runs no controller: the signal waits, unread). Runs queued through another replica reach
+// the leader's autoscaler at its next interval.
+func (s *Server) wakeAutoscalers() {
+	for _, st := range s.autoscalers {
+		select {
+		case st.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // observeDecision logs a decision, every action with its reason and result, and keeps the

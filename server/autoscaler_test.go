@@ -269,3 +269,24 @@ func TestDemandLimitKeepsTheOldest(t *testing.T) {
 		t.Errorf("demand %+v, want the two oldest %v", tasks, ids[:2])
 	}
 }
+
+// hourly decides once an hour: any other decision comes from a wake-up.
+type hourly struct{ launchOne }
+
+func (*hourly) Interval() time.Duration { return time.Hour }
+
+// TestEnqueueWakesTheAutoscaler: a run queued on the leader makes its autoscaler decide at
+// once, not at its next interval (an hour here), so scale-out starts within the policy's
+// own batching, not a scan period later.
+func TestEnqueueWakesTheAutoscaler(t *testing.T) {
+	c := &recCluster{}
+	e := newEnv(t, opts{noLoop: false, autoscalers: []Autoscaler{{Name: "batch", Cluster: c, Policy: &hourly{}}}})
+	e.eventually("the first decision", func() bool { return c.snapshots.Load() == 1 })
+	e.register("hello", definition(nil))
+	// Registering queues nothing: still one decision.
+	if n := c.snapshots.Load(); n != 1 {
+		t.Fatalf("%d decisions before any run was queued", n)
+	}
+	e.enqueue("hello", EnqueueRequest{})
+	e.eventually("a decision woken by the enqueue", func() bool { return c.snapshots.Load() >= 2 })
+}

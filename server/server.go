@@ -172,7 +172,7 @@ func New(cfg Config) (*Server, error) {
 		holds:      map[string]holds{},
 	}
 	for range cfg.Autoscalers {
-		s.autoscalers = append(s.autoscalers, &autoscalerState{})
+		s.autoscalers = append(s.autoscalers, &autoscalerState{wake: make(chan struct{}, 1)})
 	}
 	if !cfg.NoLeader {
 		var err error
@@ -342,6 +342,7 @@ func (s *Server) poke() {
 	case s.wake <- struct{}{}:
 	default:
 	}
+	s.wakeAutoscalers()
 }
 
 // jobDef is a job version with its decoded definition.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/autoscale"
 	"github.com/hashike/hashike/ecs"
 )
 
@@ -223,6 +224,7 @@ func TestConfigEventsAndWarmup(t *testing.T) {
 	c, err := ParseConfig("c.yaml", []byte(`autoscaler:
   eventsQueueURL: https://sqs.us-east-1.amazonaws.com/1/events
   warmup: {images: 3, window: 30m, timeout: 2m}
+  policy: {name: hashike, batchWindow: 1s}
   clusters:
     - name: jobs
       pools:
@@ -243,6 +245,10 @@ func TestConfigEventsAndWarmup(t *testing.T) {
 	}
 	if sc.Pools[0].OnDemandPool != "od" {
 		t.Errorf("pools %+v", sc.Pools)
+	}
+	p, err := a.NewPolicy()
+	if h, ok := p.(*autoscale.Hashike); err != nil || !ok || h.Config().BatchIdle != time.Second {
+		t.Errorf("policy %T %v: want hashike with a 1 s batch window", p, err)
 	}
 	_, err = ParseConfig("c.yaml", []byte(`autoscaler:
   clusters:

@@ -27,7 +27,7 @@ func (a *app) simCmd() *cobra.Command {
 		seed                                      uint64
 		quiet                                     bool
 	)
-	var sweep string
+	var sweep, replay string
 	c := &cobra.Command{
 		Use:   "sim --workload FILE|synthetic:NAME",
 		Short: "Replay job traffic against a simulated ECS-on-EC2 cluster and compare autoscaling policies",
@@ -54,9 +54,17 @@ and demand over time per policy) and wait-cdf.svg (the wait-time CDF of all poli
 --sweep ecs-managed also runs ecs-managed over a grid of its managed scaling settings
 (targetCapacity 80/90/100 x instanceWarmupPeriod 60/90/180/300 s x 3 step sizes, 36 runs)
 and reports the Pareto front of p95 wait against cost; report.json's "sweep" block has
-every point.`,
+every point.
+
+--replay FILE plays a recording of a live autoscaler's decisions (the snapshots it saw and
+the actions it took, JSON Lines; see docs/autoscaler.md) through the recorded policy, or
+--policies, configured by --cluster, and lists every decision that differs; it exits 1
+when one does. No workload is simulated.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if replay != "" {
+				return replayCmd(cmd, a.stdout, replay, cluster, policies)
+			}
 			if workload == "" {
 				return hashike.Errorf(hashike.EInvalid, "--workload is required: a CSV file or synthetic:NAME (%s)", strings.Join(sim.SyntheticNames(), ", "))
 			}
@@ -142,6 +150,7 @@ every point.`,
 	f.StringVar(&out, "out", "sim-report", "the directory to write the report and plots to")
 	f.StringVar(&latency, "latency", "", "the launch-latency preset, overriding the cluster's: fast, typical or slow")
 	f.BoolVar(&quiet, "quiet", false, "no progress on stderr")
+	f.StringVar(&replay, "replay", "", "replay a recording of a live autoscaler's decisions (JSON Lines) through the policy instead of simulating a workload")
 	f.StringVar(&sweep, "sweep", "", "also run this policy over a grid of its tunables and report its Pareto front of p95 wait against cost: "+strings.Join(sweepPolicies, ", "))
 	return c
 }

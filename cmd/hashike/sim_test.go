@@ -287,3 +287,22 @@ func TestSimSweep(t *testing.T) {
 		t.Errorf("--sweep hashike: exit %d, %s", code, stderr)
 	}
 }
+
+// TestSimReplay: hashike sim --replay plays a recording of live decisions through the
+// recorded policy and says they are identical (exit 0); through another policy it lists the
+// decisions that differ and exits 1.
+func TestSimReplay(t *testing.T) {
+	rec := filepath.Join("..", "..", "sim", "testdata", "live-recording.jsonl")
+	code, stdout, stderr := simCLI(t, "--replay", rec)
+	if code != 0 || !strings.Contains(stdout, "hashike: 60 decisions replayed from "+rec+" (recorded by hashike), 60 identical, 0 differ") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, stdout, stderr = simCLI(t, "--replay", rec, "--policies", "reactive")
+	if code != 1 || !strings.Contains(stdout, "reactive: 60 decisions replayed") || !strings.Contains(stdout, "recorded: [{\"launch\"") || !strings.Contains(stderr, "replayed decisions differ from the recording") {
+		t.Fatalf("another policy: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, _, stderr = simCLI(t, "--replay", filepath.Join(t.TempDir(), "none.jsonl"))
+	if code != hashike.ExitUsage || !strings.Contains(stderr, "none.jsonl") {
+		t.Fatalf("a missing recording: exit %d, stderr %q", code, stderr)
+	}
+}
