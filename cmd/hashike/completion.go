@@ -128,30 +128,35 @@ func (a *app) completeRuns(ctx context.Context, prefix string) []cobra.Completio
 
 // completeJobs offers the server's job names (none without a server).
 func (a *app) completeJobs(ctx context.Context, prefix string) []cobra.Completion {
-	if a.serverURL() == "" {
-		return nil
-	}
-	ctx, cancel := completionContext(ctx)
-	defer cancel()
-	cl, err := a.client("completion")
-	if err != nil {
-		return nil
-	}
-	jobs, err := cl.ListJobs(ctx)
-	if err != nil {
-		return nil
-	}
-	var out []cobra.Completion
-	for _, j := range jobs {
-		if strings.HasPrefix(j.Name, prefix) {
-			out = append(out, cobra.CompletionWithDesc(j.Name, fmt.Sprintf("v%d", j.Version)))
+	return a.completeFromServer(ctx, func(ctx context.Context, cl *httpapi.Client) ([]cobra.Completion, error) {
+		jobs, err := cl.ListJobs(ctx)
+		var out []cobra.Completion
+		for _, j := range jobs {
+			if strings.HasPrefix(j.Name, prefix) {
+				out = append(out, cobra.CompletionWithDesc(j.Name, fmt.Sprintf("v%d", j.Version)))
+			}
 		}
-	}
-	return out
+		return out, err
+	})
 }
 
 // completeQueues offers the server's queue names (none without a server).
 func (a *app) completeQueues(ctx context.Context, prefix string) []cobra.Completion {
+	return a.completeFromServer(ctx, func(ctx context.Context, cl *httpapi.Client) ([]cobra.Completion, error) {
+		qs, err := cl.ListQueues(ctx)
+		var out []cobra.Completion
+		for _, q := range qs {
+			if strings.HasPrefix(q.Name, prefix) {
+				out = append(out, q.Name)
+			}
+		}
+		return out, err
+	})
+}
+
+// completeFromServer asks the server for completions with list; it offers nothing without a
+// server or on any error.
+func (a *app) completeFromServer(ctx context.Context, list func(context.Context, *httpapi.Client) ([]cobra.Completion, error)) []cobra.Completion {
 	if a.serverURL() == "" {
 		return nil
 	}
@@ -161,15 +166,9 @@ func (a *app) completeQueues(ctx context.Context, prefix string) []cobra.Complet
 	if err != nil {
 		return nil
 	}
-	qs, err := cl.ListQueues(ctx)
+	out, err := list(ctx, cl)
 	if err != nil {
 		return nil
-	}
-	var out []cobra.Completion
-	for _, q := range qs {
-		if strings.HasPrefix(q.Name, prefix) {
-			out = append(out, q.Name)
-		}
 	}
 	return out
 }
