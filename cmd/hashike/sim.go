@@ -75,15 +75,9 @@ when one does. No workload is simulated.`,
 			if err := checkSweep(sweep); err != nil {
 				return err
 			}
-			cfg := sim.DefaultCluster()
-			if cluster != "" {
-				data, err := os.ReadFile(cluster)
-				if err != nil {
-					return hashike.Errorf(hashike.EInvalid, "--cluster: %v", err)
-				}
-				if cfg, err = sim.ParseCluster(data, cluster); err != nil {
-					return &hashike.Error{Code: hashike.EInvalid, Message: err.Error()}
-				}
+			cfg, err := readSimCluster(cluster)
+			if err != nil {
+				return err
 			}
 			if latency != "" {
 				l, ok := sim.Presets[latency]
@@ -295,4 +289,20 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// readSimCluster reads --cluster FILE ("": the default cluster).
+func readSimCluster(path string) (sim.Config, error) {
+	if path == "" {
+		return sim.DefaultCluster(), nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return sim.Config{}, hashike.Errorf(hashike.EInvalid, "--cluster: %v", err)
+	}
+	cfg, err := sim.ParseCluster(data, path)
+	if err != nil {
+		return sim.Config{}, &hashike.Error{Code: hashike.EInvalid, Message: err.Error()}
+	}
+	return cfg, nil
 }

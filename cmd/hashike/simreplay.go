@@ -64,15 +64,9 @@ func replayCmd(cmd *cobra.Command, w io.Writer, file, cluster, policies string) 
 			return err
 		}
 	}
-	cfg := sim.DefaultCluster()
-	if cluster != "" {
-		data, err := os.ReadFile(cluster)
-		if err != nil {
-			return hashike.Errorf(hashike.EInvalid, "--cluster: %v", err)
-		}
-		if cfg, err = sim.ParseCluster(data, cluster); err != nil {
-			return &hashike.Error{Code: hashike.EInvalid, Message: err.Error()}
-		}
+	cfg, err := readSimCluster(cluster)
+	if err != nil {
+		return err
 	}
 	return simReplay(w, file, cfg, names)
 }
