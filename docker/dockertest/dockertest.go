@@ -69,7 +69,7 @@ func BuildImage(ctx context.Context, c *client.Client, tag string) error {
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "github.com/hashike/hashike/cmd/hashike-testjob")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build testjob: %v\n%s", err, out)
+		return fmt.Errorf("go build testjob: %w\n%s", err, out)
 	}
 	prog, err := os.ReadFile(bin)
 	if err != nil {
