@@ -38,7 +38,7 @@ func Require(t testing.TB) *client.Client {
 	if os.Getenv("HASHIKE_SKIP_DOCKER") == "1" {
 		t.Skip("HASHIKE_SKIP_DOCKER=1: skipping a test that needs a Docker Engine")
 	}
-	c, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	c, err := client.New(client.FromEnv)
 	if err != nil {
 		t.Fatalf("docker client: %v", err)
 	}
