@@ -4,7 +4,7 @@ BIN     ?= bin/hashike
 IMAGE   ?= hashike-testjob:latest
 PKGS    := ./...
 
-.PHONY: build demo image test test-race vet tidy-check check-imports lint fuzz bench
+.PHONY: build demo image test test-race vet tidy-check check-imports fuzz bench
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/hashike
@@ -47,6 +47,7 @@ check-imports:
 # tools/go.mod, apart from the product's go.mod; `go tool` builds it once into the build cache.
 # Then tools/lintgate.sh checks that the gate still rejects testdata/lint/violations.
 GOLANGCI_LINT ?= $(GO) tool -modfile=tools/go.mod golangci-lint
+.PHONY: lint
 lint:
 	$(GOLANGCI_LINT) run ./...
 	tools/lintgate.sh $(GOLANGCI_LINT)
