@@ -47,7 +47,17 @@ check-imports:
 	  if $(GO) list -deps $$p | grep -qE '^github.com/hashike/hashike/(docker|ecs|sqlite|postgres|jobfile|logpack|httpapi|notify|cmd)'; then echo "$$p imports an adapter"; exit 1; fi; \
 	done; echo "check-imports: ok"
 
-test: vet check-imports
+# The lint gate (.golangci.yml): errorlint, exhaustive switches over hashike's enums, and
+# depguard keeping the test kits out of production code. golangci-lint is pinned in
+# tools/go.mod, apart from the product's go.mod; `go tool` builds it once into the build cache.
+# Then tools/lintgate.sh checks that the gate still rejects testdata/lint/violations.
+GOLANGCI_LINT ?= $(GO) tool -modfile=tools/go.mod golangci-lint
+.PHONY: lint
+lint:
+	$(GOLANGCI_LINT) run ./...
+	tools/lintgate.sh $(GOLANGCI_LINT)
+
+test: vet check-imports lint
 	$(GO) test -race -count=1 $(PKGS)
 
 fuzz:

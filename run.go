@@ -222,6 +222,7 @@ type Owner struct {
 // container's final status. It is pure: the same inputs always give the same ExitStatus.
 func Outcome(cause StopCause, timeout time.Duration, watched ContainerStatus, task TaskStatus) (RunState, ExitStatus) {
 	switch cause {
+	case StopNone: // not stopped: decided below from the statuses
 	case StopTimeout:
 		return StateTimedOut, ExitStatus{ContainerExitCode: watched.ExitCode, Code: ExitTimeout,
 			Reason: fmt.Sprintf("timeout of %s reached; the task was stopped", timeout)}

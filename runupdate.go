@@ -57,6 +57,8 @@ func (r *Run) ValidateNew() error {
 	if r == nil || r.ID == "" {
 		return Errorf(EInvalid, "create run: no run ID")
 	}
+	// Every other state, known or not, is refused.
+	//exhaustive:ignore
 	switch r.State {
 	case "", StatePending:
 	case StateQueued:

@@ -43,6 +43,7 @@ func poolCounts(s *Snapshot, pool string) (all, launching, live int) {
 			live++
 		case InstanceActive:
 			live++
+		case InstanceDraining: // counted, neither launching nor live
 		}
 	}
 	return all, launching, live

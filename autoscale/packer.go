@@ -58,6 +58,7 @@ func newPacker(s *Snapshot) *packer {
 			p.active = append(p.active, b)
 		case InstanceLaunching:
 			p.launching = append(p.launching, b)
+		case InstanceDraining: // takes no new tasks
 		}
 	}
 	slices.SortStableFunc(p.active, func(x, y *bin) int {

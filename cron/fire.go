@@ -87,6 +87,7 @@ func (p *Plan) Due(lastTick, now time.Time) []Fire {
 	}
 	k := 0
 	switch p.spec.CatchUp.Mode {
+	case CatchUpNone: // k stays 0: missed fires are dropped
 	case CatchUpLatest:
 		if len(onTime) == 0 {
 			k = 1
@@ -220,6 +221,7 @@ const (
 // An unknown policy (which Validate refuses) behaves as skip.
 func Decide(policy OverlapPolicy, active, queued int) Action {
 	switch policy {
+	case OverlapSkip: // below, with an unknown policy
 	case OverlapAllow:
 		return ActionStart
 	case OverlapQueueOne:

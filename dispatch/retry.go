@@ -140,8 +140,11 @@ type Decision struct {
 // container exit code; Application otherwise.
 func Classify(o Outcome) Kind {
 	switch o.State {
-	case hashike.StateSucceeded, hashike.StateCanceled:
+	case hashike.StateSucceeded, hashike.StateCanceled,
+		hashike.StateQueued, hashike.StatePending, hashike.StateRunning, hashike.StateStopping:
 		return NotFailed
+	case hashike.StateFailed, hashike.StateTimedOut:
+		return Application
 	case hashike.StateLost:
 		return Infrastructure
 	case hashike.StateStartFailed:

@@ -97,7 +97,7 @@ func New(host string, clock hashike.Clock) (*Backend, error) {
 
 // Open returns a backend as cfg says. It contacts nothing: Ping checks the engine answers.
 func Open(cfg Config) (*Backend, error) {
-	opts := append([]client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}, cfg.Endpoint.clientOpts()...)
+	opts := append([]client.Opt{client.FromEnv}, cfg.Endpoint.clientOpts()...)
 	c, err := client.New(opts...)
 	if err != nil {
 		return nil, &hashike.Error{Code: hashike.EUnavailable, Message: "docker client for " + cfg.Endpoint.String(), Err: err}

@@ -52,6 +52,8 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case hashike.EUnavailable:
 		return http.StatusServiceUnavailable
+	case hashike.EInternal:
+		return http.StatusInternalServerError
 	default:
 		return http.StatusInternalServerError
 	}

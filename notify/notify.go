@@ -300,7 +300,7 @@ func Verify(secret string, header http.Header, body []byte, now time.Time, toler
 	tsText := strings.TrimSpace(header.Get(HeaderTimestamp))
 	ts, err := parseTimestamp(tsText)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrTimestamp, err)
+		return fmt.Errorf("%w: %w", ErrTimestamp, err)
 	}
 	sigs := signatures(header.Values(HeaderSignature))
 	if len(sigs) == 0 {

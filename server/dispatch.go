@@ -276,6 +276,7 @@ func (s *Server) history(ctx context.Context, run *hashike.Run) (dispatch.Histor
 			hist.Application++
 		case dispatch.Infrastructure:
 			hist.Infrastructure++
+		case dispatch.NotFailed:
 		}
 	}
 	return hist, nil

@@ -86,6 +86,7 @@ func (s *Server) fire(ctx context.Context, v hashike.JobVersion, def *job.Defini
 	o := newRunOpts{job: v.Name, version: v.Version, def: def, queue: def.QueueName(), priority: def.Priority,
 		trigger: TriggerSchedule, scheduled: &at, key: "schedule/" + v.Name + "/" + strconv.FormatInt(f.At.Unix(), 10)}
 	switch action {
+	case cron.ActionStart:
 	case cron.ActionSkip:
 		s.log.Info("scheduler: fire skipped (overlap policy)", "job", v.Name, "at", f.At, "active", len(active), "queued", waiting)
 		return nil

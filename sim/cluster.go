@@ -229,7 +229,7 @@ func ParseCluster(data []byte, file string) (Config, error) {
 			}
 			cfg.Latency = l
 		} else if err := strictUnmarshal(f.Latency, &custom); err != nil {
-			return Config{}, fmt.Errorf("%s: latency: want a preset name or {\"median\": \"90s\", \"p95\": \"180s\"}: %v", file, err)
+			return Config{}, fmt.Errorf("%s: latency: want a preset name or {\"median\": \"90s\", \"p95\": \"180s\"}: %w", file, err)
 		} else {
 			cfg.Latency = Latency{Name: "custom", Median: time.Duration(custom.Median), P95: time.Duration(custom.P95)}
 		}
@@ -255,7 +255,7 @@ func jsonError(data []byte, file string, err error) error {
 	case errors.As(err, &ute):
 		return fmt.Errorf("%s: %s: want %s, got %s", at(data, file, valueStart(data, ute.Offset)), ute.Field, ute.Type, ute.Value)
 	case errors.As(err, &se):
-		return fmt.Errorf("%s: malformed JSON: %v", at(data, file, se.Offset-1), se)
+		return fmt.Errorf("%s: malformed JSON: %w", at(data, file, se.Offset-1), se)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%s: malformed JSON: unexpected end of file", at(data, file, int64(len(data))))
 	}

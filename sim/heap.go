@@ -43,6 +43,8 @@ func (k eventKind) prio() int {
 		return 1
 	case evTick, evSample:
 		return 2
+	case evArrival, evTaskStart, evTaskEnd, evRegistered, evLaunchFailed, evSpotNotice, evReclaim,
+		evPoolReclaim, evProvisioningTimeout, evCapacityEpisode:
 	}
 	return 0
 }

@@ -84,7 +84,7 @@ func (s *Store) ClaimRuns(ctx context.Context, now time.Time, limit int, owner h
 		}
 		if n, err := res.RowsAffected(); err != nil || n != int64(len(ids)) {
 			// A queue item whose run is not queued: the invariant that UpdateRun keeps broke.
-			return fmt.Errorf("sqlite: %s: %d of %d picked runs were queued (%v)", op, n, len(ids), err)
+			return fmt.Errorf("sqlite: %s: %d of %d picked runs were queued (%v)", op, n, len(ids), err) //nolint:errorlint // err is nil when only the count is off
 		}
 		if _, err := tx.StmtContext(ctx, s.stmt.dispatchTransitions).ExecContext(ctx, at, string(idsJSON)); err != nil {
 			return dbErr(op, err)

@@ -71,7 +71,7 @@ func (e ecrTokens) AuthorizationToken(ctx context.Context, region, registryID st
 			o.BaseEndpoint = &e.endpoint
 		}
 	})
-	out, err := c.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{RegistryIds: []string{registryID}})
+	out, err := c.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{RegistryIds: []string{registryID}}) //nolint:staticcheck // deprecated, still honoured: names the registry in the request
 	if err != nil {
 		return "", err
 	}

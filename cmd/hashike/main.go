@@ -145,7 +145,8 @@ func (e *exitStatusError) Error() string { return e.msg }
 // exitCode maps an error to the documented exit codes (README "Exit codes"). This is the only
 // place that does.
 func exitCode(err error) int {
-	if e, ok := err.(*exitStatusError); ok {
+	var e *exitStatusError
+	if errors.As(err, &e) {
 		return e.code
 	}
 	var ae *httpapi.AuthError
@@ -157,6 +158,7 @@ func exitCode(err error) int {
 		return hashike.ExitUsage
 	case hashike.EUnavailable:
 		return hashike.ExitStartFailed
+	case hashike.EInternal: // exit 1, as any other error
 	}
 	return 1
 }

@@ -38,7 +38,7 @@ func Require(t testing.TB) *client.Client {
 	if os.Getenv("HASHIKE_SKIP_DOCKER") == "1" {
 		t.Skip("HASHIKE_SKIP_DOCKER=1: skipping a test that needs a Docker Engine")
 	}
-	c, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	c, err := client.New(client.FromEnv)
 	if err != nil {
 		t.Fatalf("docker client: %v", err)
 	}
@@ -69,7 +69,7 @@ func BuildImage(ctx context.Context, c *client.Client, tag string) error {
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "github.com/hashike/hashike/cmd/hashike-testjob")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build testjob: %v\n%s", err, out)
+		return fmt.Errorf("go build testjob: %w\n%s", err, out)
 	}
 	prog, err := os.ReadFile(bin)
 	if err != nil {

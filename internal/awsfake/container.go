@@ -170,7 +170,7 @@ func (ctr *container) interpret(args []string) (int, exitKind) {
 		}
 		n, err := strconv.Atoi(args[i])
 		if err != nil {
-			return 0, fmt.Errorf("step %q: %v", args[i-1], err)
+			return 0, fmt.Errorf("step %q: %w", args[i-1], err)
 		}
 		return n, nil
 	}

@@ -111,7 +111,7 @@ func (e ecsClient) RegisterTaskDefinition(ctx context.Context, in *awsecs.Regist
 		ProxyConfiguration:      in.ProxyConfiguration,
 		EphemeralStorage:        in.EphemeralStorage,
 		RuntimePlatform:         in.RuntimePlatform,
-		InferenceAccelerators:   in.InferenceAccelerators,
+		InferenceAccelerators:   in.InferenceAccelerators, //nolint:staticcheck // deprecated in ECS, still echoed back
 		EnableFaultInjection:    in.EnableFaultInjection,
 		RegisteredAt:            timePtr(c.clock.Now()),
 		RegisteredBy:            ptr(c.arn("iam", "root")),
