@@ -78,7 +78,7 @@ func evalJsonnet(name, text string, ext ExtVars, f *funcs, readFile func(string)
 	for _, nf := range f.natives() {
 		vm.NativeFunction(nf)
 	}
-	out, err := vm.EvaluateSnippet(name, text)
+	out, err := vm.EvaluateSnippet(name, text) //nolint:staticcheck // unlike EvaluateAnonymousSnippet, it resolves relative imports from name
 	if err == nil {
 		if len(out) > maxFileSize {
 			return "", &jsonnetError{file: name, line: 1, col: 1, message: fmt.Sprintf("Jsonnet: the rendered JSON is larger than %d KiB", maxFileSize/1024)}

@@ -44,7 +44,7 @@ func (k eventKind) prio() int {
 	case evTick, evSample:
 		return 2
 	case evArrival, evTaskStart, evTaskEnd, evRegistered, evLaunchFailed, evSpotNotice, evReclaim,
-		evPoolReclaim, evProvisioningTimeout, evCapacityEpisode:
+		evPoolReclaim, evProvisioningTimeout, evCapacityEpisode, evWarmed:
 	}
 	return 0
 }
