@@ -332,6 +332,9 @@ func (s *JobSpec) Validate() []FieldError {
 	add := func(path, format string, args ...any) {
 		errs = append(errs, FieldError{Path: path, Message: fmt.Sprintf(format, args...), Severity: SeverityError})
 	}
+	warn := func(path, format string, args ...any) {
+		errs = append(errs, FieldError{Path: path, Message: fmt.Sprintf(format, args...), Severity: SeverityWarning})
+	}
 	switch s.Backend {
 	case "", "local", "ecs":
 	default:
@@ -438,7 +441,13 @@ func (s *JobSpec) Validate() []FieldError {
 			if sec.Name == "" {
 				add(sp+".name", "is required")
 			} else if where, dup := seen[sec.Name]; dup {
-				add(sp+".name", "%q is also set in %s", sec.Name, where)
+				if where == "environment" {
+					// ECS registers such a task definition (ecspresso's own tests deploy
+					// one); the variable then has two sources.
+					warn(sp+".name", "%q is also set in environment: give the variable one source", sec.Name)
+				} else {
+					add(sp+".name", "%q is also set in %s", sec.Name, where)
+				}
 			}
 			seen[sec.Name] = "secrets"
 			if sec.ValueFrom == "" {

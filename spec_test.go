@@ -185,3 +185,27 @@ func benchSpec(b *testing.B) []byte {
 	}
 	return data
 }
+
+// TestValidateEnvironmentAndSecretOfOneName: a variable set both in environment and in secrets
+// is a warning (ECS registers such task definitions); twice in secrets is an error.
+func TestValidateEnvironmentAndSecretOfOneName(t *testing.T) {
+	spec := JobSpec{TaskDefinition: TaskDefinition{Family: "f", ContainerDefinitions: []ContainerDefinition{{
+		Name: "app", Image: "img", Memory: new(64),
+		Environment: []KeyValuePair{{Name: "FOO", Value: "1"}},
+		Secrets:     []Secret{{Name: "FOO", ValueFrom: "/p/foo"}, {Name: "BAR", ValueFrom: "/p/bar"}, {Name: "BAR", ValueFrom: "/p/bar2"}},
+	}}}}
+	var warns, errs []string
+	for _, p := range spec.Validate() {
+		if p.Severity == SeverityWarning {
+			warns = append(warns, p.Path+": "+p.Message)
+		} else {
+			errs = append(errs, p.Path+": "+p.Message)
+		}
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0], `secrets[0].name: "FOO" is also set in environment`) {
+		t.Errorf("warnings %q", warns)
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0], `secrets[2].name: "BAR" is also set in secrets`) {
+		t.Errorf("errors %q", errs)
+	}
+}
