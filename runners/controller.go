@@ -154,12 +154,19 @@ func (c *Controller) Step(ctx context.Context) (Decision, error) {
 		return Decision{}, fmt.Errorf("list runner runs: %w", err)
 	}
 	var jobs []QueuedJob
+	seen := map[int64]bool{}
 	for _, s := range scopes {
 		js, err := c.GitHub.QueuedJobs(ctx, s)
 		if err != nil {
 			return Decision{}, fmt.Errorf("list queued jobs of %s: %w", s, err)
 		}
-		jobs = append(jobs, js...)
+		for _, j := range js {
+			// A repo's job is also its organization's: count it once.
+			if !seen[j.ID] {
+				seen[j.ID] = true
+				jobs = append(jobs, j)
+			}
+		}
 	}
 	now := c.Clock.Now()
 	runners := Merge(gh, runs)

@@ -94,7 +94,7 @@ func (p *Plan) MinIdle(pool string, now time.Time, o Observed) (int, string) {
 		}
 	}
 	if pl.SLO != nil {
-		if s, sw := SLOIdle(pl.SLO, o, now); s > n {
+		if s, sw := SLOIdle(pl.SLO, o, now); s >= n {
 			n, why = s, "SLO: "+sw
 		}
 	}
@@ -166,13 +166,8 @@ func (h *History) advance(t time.Time) {
 		h.counts, h.last = []int{0}, b
 		return
 	}
-	for gap := int(b.Sub(h.last) / h.Bucket); gap > 0; gap-- {
-		h.counts = append(h.counts, 0)
-		if gap > h.Keep {
-			h.counts = h.counts[:1]
-			h.counts[0] = 0
-			break
-		}
+	if gap := int(b.Sub(h.last) / h.Bucket); gap > 0 {
+		h.counts = append(h.counts, make([]int, min(gap, h.Keep))...)
 	}
 	if b.After(h.last) {
 		h.last = b

@@ -382,6 +382,31 @@ func (w *World) Queued() int {
 	return n
 }
 
+// CancelQueued drops every queued job (their workflows were cancelled).
+func (w *World) CancelQueued() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, j := range w.jobs {
+		if j.Runner == "" {
+			j.Done = true
+		}
+	}
+}
+
+// QueuedServed counts the jobs still queued that some runner label set could take: those
+// whose labels do not include "windows" (the tests' label no pool serves).
+func (w *World) QueuedServed() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, j := range w.jobs {
+		if j.Runner == "" && !j.Done && !slices.Contains(j.Labels, "windows") {
+			n++
+		}
+	}
+	return n
+}
+
 // AddForeign registers a runner that is not the controller's (no pool label).
 func (w *World) AddForeign(name string, scope runners.Scope, online bool, labels ...string) {
 	w.mu.Lock()
