@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hashike/hashike"
@@ -50,6 +51,15 @@ type GitHub interface {
 	QueuedJobs(ctx context.Context, scope Scope) ([]QueuedJob, error)
 }
 
+// DemandSource is where the controller learns which jobs are queued: the webhook intake (jobs
+// announced queued and not yet in progress or completed) or GitHub itself (GitHub
+// implements it by scanning). It may miss jobs (lost webhooks) and report some late: the
+// controller re-scans GitHub every RescanInterval and counts the union.
+type DemandSource interface {
+	// QueuedJobs lists the jobs queued now, once each.
+	QueuedJobs(ctx context.Context) ([]QueuedJob, error)
+}
+
 // StartRequest asks for one runner.
 type StartRequest struct {
 	Pool string
@@ -82,27 +92,53 @@ type Controller struct {
 	Plan   *Plan
 	GitHub GitHub
 	Runs   Runs
+	// Demand, when set, gives the queued jobs on every pass (the webhook intake); GitHub's
+	// QueuedJobs is then only called every RescanInterval, to catch lost webhooks. Without
+	// it, every pass scans GitHub.
+	Demand DemandSource
 	Clock  hashike.Clock
 	Logger *slog.Logger
 	// Interval between passes (default DefaultInterval); Wake triggers one sooner (a
-	// webhook arrived). StartBound and ScaleInAfter go to Decide.
+	// webhook arrived), but passes are at least MinGap apart (default DefaultMinGap) so a
+	// burst of webhooks is a pass a second, not a pass each. StartBound and ScaleInAfter go
+	// to Decide.
 	Interval     time.Duration
+	MinGap       time.Duration
 	Wake         <-chan struct{}
 	StartBound   time.Duration
 	ScaleInAfter time.Duration
+	// RescanInterval is how often GitHub is scanned for queued jobs when Demand is set
+	// (default DefaultRescanInterval).
+	RescanInterval time.Duration
+	// Parallel bounds the runners started at once (default DefaultParallel): a burst of
+	// 500 jobs is 500 JIT configs and 500 runs.
+	Parallel int
+	// OnDecision, when set, receives every pass's decision (metrics, the CLI's status).
+	OnDecision func(Decision)
 	// Prefix starts every runner's name (default "hashike-").
 	Prefix string
 	// NameSuffix returns a unique suffix for a runner's name (default: 8 random hex digits).
 	NameSuffix func() string
 
+	mu        sync.Mutex // guards pending during parallel starts
+	rescanned []QueuedJob
+	rescanAt  time.Time
 	history   map[string]*History
 	latencies map[string]*Latencies
 	seenJobs  map[int64]time.Time
 	pending   map[string]time.Time // runners requested, not yet seen online: their request time
 }
 
-// DefaultInterval is the pass interval without webhooks.
-const DefaultInterval = 30 * time.Second
+const (
+	// DefaultInterval is the pass interval without webhooks.
+	DefaultInterval = 30 * time.Second
+	// DefaultMinGap is the least time between two passes.
+	DefaultMinGap = time.Second
+	// DefaultRescanInterval is how often GitHub is scanned for queued jobs besides Demand.
+	DefaultRescanInterval = 2 * time.Minute
+	// DefaultParallel is how many runners start at once.
+	DefaultParallel = 16
+)
 
 // Run passes every Interval and on Wake until ctx ends. A failed pass is logged and
 // retried at the next one.
@@ -114,10 +150,23 @@ func (c *Controller) Run(ctx context.Context) error {
 			}
 			c.logger().Warn("runner reconcile failed", "err", err)
 		}
+		last := c.Clock.Now()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-c.Wake:
+			// Webhooks coalesce: wait out the gap; wake-ups meanwhile are this pass's.
+			if gap := cmp.Or(c.MinGap, DefaultMinGap) - c.Clock.Now().Sub(last); gap > 0 {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-c.Clock.After(gap):
+				}
+			}
+			select {
+			case <-c.Wake:
+			default:
+			}
 		case <-c.Clock.After(cmp.Or(c.Interval, DefaultInterval)):
 		}
 	}
@@ -153,20 +202,9 @@ func (c *Controller) Step(ctx context.Context) (Decision, error) {
 	if err != nil {
 		return Decision{}, fmt.Errorf("list runner runs: %w", err)
 	}
-	var jobs []QueuedJob
-	seen := map[int64]bool{}
-	for _, s := range scopes {
-		js, err := c.GitHub.QueuedJobs(ctx, s)
-		if err != nil {
-			return Decision{}, fmt.Errorf("list queued jobs of %s: %w", s, err)
-		}
-		for _, j := range js {
-			// A repo's job is also its organization's: count it once.
-			if !seen[j.ID] {
-				seen[j.ID] = true
-				jobs = append(jobs, j)
-			}
-		}
+	jobs, err := c.queued(ctx, scopes)
+	if err != nil {
+		return Decision{}, err
 	}
 	now := c.Clock.Now()
 	runners := Merge(gh, runs)
@@ -181,7 +219,47 @@ func (c *Controller) Step(ctx context.Context) (Decision, error) {
 		in.Observed[p.Name] = o
 	}
 	d := Decide(in)
+	if c.OnDecision != nil {
+		c.OnDecision(d)
+	}
 	return d, c.apply(ctx, d)
+}
+
+// queued is the union, once per job id, of Demand's jobs and GitHub's (every pass without
+// Demand; every RescanInterval with it, the last scan's jobs counted until the next).
+func (c *Controller) queued(ctx context.Context, scopes []Scope) ([]QueuedJob, error) {
+	var jobs []QueuedJob
+	seen := map[int64]bool{}
+	add := func(js []QueuedJob) {
+		for _, j := range js {
+			// A repo's job is also its organization's: count it once.
+			if !seen[j.ID] {
+				seen[j.ID] = true
+				jobs = append(jobs, j)
+			}
+		}
+	}
+	now := c.Clock.Now()
+	if c.Demand == nil || c.rescanAt.IsZero() || now.Sub(c.rescanAt) >= cmp.Or(c.RescanInterval, DefaultRescanInterval) {
+		var scanned []QueuedJob
+		for _, s := range scopes {
+			js, err := c.GitHub.QueuedJobs(ctx, s)
+			if err != nil {
+				return nil, fmt.Errorf("list queued jobs of %s: %w", s, err)
+			}
+			scanned = append(scanned, js...)
+		}
+		c.rescanned, c.rescanAt = scanned, now
+	}
+	if c.Demand != nil {
+		js, err := c.Demand.QueuedJobs(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("queued jobs: %w", err)
+		}
+		add(js)
+	}
+	add(c.rescanned)
+	return jobs, nil
 }
 
 func (c *Controller) hist(pool string) *History {
@@ -274,11 +352,8 @@ func (c *Controller) apply(ctx context.Context, d Decision) error {
 		switch a.Kind {
 		case Start:
 			p, _ := c.Plan.Pool(a.Pool)
-			for range a.Count {
-				if err := c.start(ctx, p); err != nil {
-					fail(err)
-					break
-				}
+			for _, err := range c.startN(ctx, p, a.Count) {
+				fail(err)
 			}
 		case Remove:
 			if err := c.remove(ctx, a); err != nil {
@@ -289,6 +364,37 @@ func (c *Controller) apply(ctx context.Context, d Decision) error {
 	return first
 }
 
+// startN starts n runners of p, Parallel at a time; after the first failure no new one is
+// begun (the next pass retries). It returns the failures.
+func (c *Controller) startN(ctx context.Context, p *Pool, n int) []error {
+	sem := make(chan struct{}, max(1, cmp.Or(c.Parallel, DefaultParallel)))
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		errs   []error
+		failed bool
+	)
+	for range n {
+		mu.Lock()
+		stop := failed
+		mu.Unlock()
+		if stop {
+			break
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := c.start(ctx, p); err != nil {
+				mu.Lock()
+				errs, failed = append(errs, err), true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
 func (c *Controller) start(ctx context.Context, p *Pool) error {
 	name := cmp.Or(c.Prefix, "hashike-") + p.Name + "-" + c.suffix()
 	labels := p.RunnerLabels()
@@ -296,7 +402,9 @@ func (c *Controller) start(ctx context.Context, p *Pool) error {
 	if err != nil {
 		return fmt.Errorf("generate jit config for %s in %s: %w", name, p.Scope, err)
 	}
+	c.mu.Lock()
 	c.pending[name] = c.Clock.Now()
+	c.mu.Unlock()
 	if _, err := c.Runs.StartRunner(ctx, StartRequest{Pool: p.Name, Job: p.Job, Name: name, Labels: labels, JITConfig: jit.Config}); err != nil {
 		// The registration stays offline with no run: the next pass removes it as a ghost.
 		return fmt.Errorf("start runner %s of pool %s: %w", name, p.Name, err)
@@ -326,6 +434,8 @@ func (c *Controller) remove(ctx context.Context, a Action) error {
 
 func (c *Controller) suffix() string {
 	if c.NameSuffix != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		return c.NameSuffix()
 	}
 	var b [4]byte

@@ -58,10 +58,10 @@ func TestControllerServesQueuedJobsWithOneJITCallEach(t *testing.T) {
 	}
 	// 3 small, 1 medium for the job and 1 medium kept idle: one JIT config each, and
 	// no other write.
-	if got := w.Calls["GenerateJITConfig"]; got != 5 {
+	if got := w.CallCount("GenerateJITConfig"); got != 5 {
 		t.Errorf("GenerateJITConfig calls = %d, want 5", got)
 	}
-	if w.Calls["RemoveRunner"] != 0 || w.Calls["StopRunner"] != 0 {
+	if w.CallCount("RemoveRunner") != 0 || w.CallCount("StopRunner") != 0 {
 		t.Errorf("calls %v", w.Calls)
 	}
 	runs := w.ActiveRuns()
@@ -79,11 +79,11 @@ func TestControllerServesQueuedJobsWithOneJITCallEach(t *testing.T) {
 		t.Errorf("%d jobs still queued after the runners came online", q)
 	}
 	// The same state again asks for nothing: level-triggered, idempotent.
-	before := w.Calls["GenerateJITConfig"]
+	before := w.CallCount("GenerateJITConfig")
 	if _, err := c.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.Calls["GenerateJITConfig"] - before; got != 0 {
+	if got := w.CallCount("GenerateJITConfig") - before; got != 0 {
 		t.Errorf("a second pass generated %d more configs", got)
 	}
 	for _, cfg := range w.JITConfigs {
@@ -195,8 +195,26 @@ func TestControllerLoopWakesOnWebhook(t *testing.T) {
 		w.Queue("small")
 		wake <- struct{}{}
 		synctest.Wait()
-		if n := len(w.ActiveRuns()); n != 2 || time.Since(start) != 0 {
-			t.Errorf("after a wake: %d runs at +%v, want 2 at once", n, time.Since(start))
+		// The pass waits out the least gap (1 s) after the last one, then serves the job.
+		time.Sleep(runners.DefaultMinGap)
+		synctest.Wait()
+		if n := len(w.ActiveRuns()); n != 2 || time.Since(start) != runners.DefaultMinGap {
+			t.Errorf("after a wake: %d runs at +%v, want 2 at +1s", n, time.Since(start))
+		}
+		// A storm of webhooks within a second is one pass.
+		passes := w.CallCount("ListRunnerRuns")
+		for range 100 {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		synctest.Wait()
+		time.Sleep(runners.DefaultMinGap)
+		synctest.Wait()
+		if got := w.CallCount("ListRunnerRuns") - passes; got > 3 {
+			t.Errorf("100 wake-ups over 1 s made %d passes, want at most 3", got)
 		}
 		// A lost webhook: no wake; the interval's pass serves the job.
 		w.Queue("small")
@@ -249,6 +267,57 @@ func TestControllerMeasuresStartLatencyForSLO(t *testing.T) {
 		if most != tc.minIdle || !strings.Contains(d.Pools[0].MinIdleReason, tc.reason) {
 			t.Errorf("target %v: most minIdle %d, last reason %q; want %d, %q", tc.target, most, d.Pools[0].MinIdleReason, tc.minIdle, tc.reason)
 		}
+	}
+}
+
+// webhookDemand is the webhook intake as the controller sees it: the jobs whose
+// "queued" deliveries arrived, minus those started; a lost delivery is a job it never knows.
+type webhookDemand struct {
+	w    *runnerstest.World
+	lost map[int64]bool
+}
+
+func (d webhookDemand) QueuedJobs(context.Context) ([]runners.QueuedJob, error) {
+	all := d.w.QueuedNow()
+	var out []runners.QueuedJob
+	for _, j := range all {
+		if !d.lost[j.ID] {
+			out = append(out, j)
+		}
+	}
+	return out, nil
+}
+
+func TestControllerRescansForLostWebhooks(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)}
+	w := runnerstest.New(clock.Now)
+	demand := webhookDemand{w, map[int64]bool{}}
+	c := newController(t, clock, w)
+	c.Demand = demand
+	ctx := context.Background()
+	step := func() {
+		t.Helper()
+		if _, err := c.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step() // the first pass scans GitHub (2 scopes) and starts the idle medium
+	scans := w.CallCount("QueuedJobs")
+	w.Queue("small")
+	demand.lost[w.Queue("small")] = true
+	clock.now = clock.now.Add(10 * time.Second)
+	step()
+	if got := len(w.ActiveRuns()); got != 2 {
+		t.Errorf("after the delivered webhook: %d runs, want 2 (the idle medium and one small)", got)
+	}
+	if w.CallCount("QueuedJobs") != scans {
+		t.Errorf("a pass with a demand source scanned GitHub")
+	}
+	// The lost job is found by the next re-scan, not before.
+	clock.now = clock.now.Add(runners.DefaultRescanInterval)
+	step()
+	if got := len(w.ActiveRuns()); got != 3 || w.CallCount("QueuedJobs") == scans {
+		t.Errorf("after the re-scan: %d runs, want 3", got)
 	}
 }
 

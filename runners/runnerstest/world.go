@@ -138,6 +138,18 @@ func (w *World) QueuedJobs(context.Context, runners.Scope) ([]runners.QueuedJob,
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.Calls["QueuedJobs"]++
+	return w.queuedLocked(), nil
+}
+
+// QueuedNow lists the queued jobs as GitHub knows them, without counting an API call (what
+// a webhook intake would have heard).
+func (w *World) QueuedNow() []runners.QueuedJob {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.queuedLocked()
+}
+
+func (w *World) queuedLocked() []runners.QueuedJob {
 	var out []runners.QueuedJob
 	for _, id := range sortedIDs(w.jobs) {
 		j := w.jobs[id]
@@ -145,7 +157,7 @@ func (w *World) QueuedJobs(context.Context, runners.Scope) ([]runners.QueuedJob,
 			out = append(out, runners.QueuedJob{ID: j.ID, Labels: slices.Clone(j.Labels), QueuedAt: j.QueuedAt})
 		}
 	}
-	return out, nil
+	return out
 }
 
 // StartRunner implements runners.Runs.
@@ -405,6 +417,13 @@ func (w *World) QueuedServed() int {
 		}
 	}
 	return n
+}
+
+// CallCount returns how many times a port method was called.
+func (w *World) CallCount(method string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.Calls[method]
 }
 
 // AddForeign registers a runner that is not the controller's (no pool label).
