@@ -68,6 +68,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseRunQuery -fuzztime=30s ./httpapi/
 	$(GO) test -run='^$$' -fuzz=FuzzParseCluster -fuzztime=30s ./sim/
 	$(GO) test -run='^$$' -fuzz=FuzzReadTrace -fuzztime=30s ./sim/
+	$(GO) test -run='^$$' -fuzz=FuzzDecide -fuzztime=30s ./runners/
 
 # ./bench/: hashike vs docker run (needs a Docker Engine); ./bench/server/: the server's control
 # plane on SQLite and PostgreSQL (needs PostgreSQL's binaries; see internal/pgtest).
@@ -75,6 +76,7 @@ bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=5x -count=1 ./bench/
 	$(GO) test -run='^$$' -bench=. -benchtime=5s -count=1 -timeout=30m ./bench/server/
 	$(GO) test -run='^$$' -bench=BenchmarkDay -benchtime=2x -count=1 ./sim/
+	$(GO) test -run='^$$' -bench=. -benchtime=20x -count=1 ./runners/
 
 # The live autoscaler's targets on the stateful AWS fake (docs/autoscaler.md): queued run to
 # SetDesiredCapacity latency, API calls at 200 instances, 1,000 random scale-ins, the replay.
