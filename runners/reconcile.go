@@ -32,6 +32,10 @@ type Runner struct {
 	State State
 	// Created is when its run was created (zero when it has no run).
 	Created time.Time
+	// Started is when its run's container started (zero if unknown); Waiting, that its run
+	// still waits in hashike's queue or for capacity (no container yet).
+	Started time.Time
+	Waiting bool
 	// GitHubID is its registration's id at GitHub, 0 when not registered.
 	GitHubID int64
 	// RunID is its hashike run, "" when none is active or known.
@@ -61,6 +65,10 @@ type RunnerRun struct {
 	// Active: pending or running (not ended).
 	Active  bool
 	Created time.Time
+	// Started is when its container started, if it did and the backend says; Waiting
+	// reports a run still in hashike's queue or waiting for capacity (PROVISIONING).
+	Started time.Time
+	Waiting bool
 }
 
 // Merge builds the controller's runners from GitHub's registrations (of every scope the
@@ -87,7 +95,7 @@ func Merge(gh []GitHubRunner, runs []RunnerRun) []Runner {
 		if run != nil {
 			r.Created, r.RunActive = run.Created, run.Active
 			if run.Active {
-				r.RunID = run.ID
+				r.RunID, r.Started, r.Waiting = run.ID, run.Started, run.Waiting
 			}
 		}
 		switch {
@@ -111,7 +119,8 @@ func Merge(gh []GitHubRunner, runs []RunnerRun) []Runner {
 		seen[run.Name] = true
 		// Not (or no longer) registered: starting, or done and exiting (an ephemeral runner
 		// removes its registration after its job).
-		out = append(out, Runner{Name: run.Name, Pool: run.Pool, State: Starting, Created: run.Created, RunID: run.ID, RunActive: true})
+		out = append(out, Runner{Name: run.Name, Pool: run.Pool, State: Starting, Created: run.Created, RunID: run.ID, RunActive: true,
+			Started: run.Started, Waiting: run.Waiting})
 	}
 	return out
 }
@@ -201,7 +210,9 @@ type Decision struct {
 // and a lost webhook only delays it. Per pool:
 //
 //   - offline runners of the controller's (run ended, or no run) are removed: ghosts;
-//   - runners starting for longer than StartBound are removed and replaced;
+//   - runners starting for longer than StartBound (from their container's start when
+//     known, else their request; never while their run waits for capacity) are removed and
+//     replaced;
 //   - to start = min(Max - (starting+idle+busy), queued + minIdle - (starting+idle));
 //   - idle runners above queued + minIdle - starting, older than ScaleInAfter, are removed,
 //     oldest first (GitHub refuses to remove one that became busy meanwhile).
@@ -258,9 +269,15 @@ func Decide(in Input) Decision {
 				st.Offline++
 				d.Actions = append(d.Actions, Action{Kind: Remove, Pool: pool.Name, Runner: r, Reason: ghostReason(r)})
 			case Starting:
-				if !r.Created.IsZero() && in.Now.Sub(r.Created) >= bound {
+				// A run still waiting for capacity is hashike's queue's to time out: replacing it
+				// would only queue another. The bound runs from the container's start when known.
+				since, what := r.Created, "requested"
+				if !r.Started.IsZero() {
+					since, what = r.Started, "its container started"
+				}
+				if !r.Waiting && !since.IsZero() && in.Now.Sub(since) >= bound {
 					d.Actions = append(d.Actions, Action{Kind: Remove, Pool: pool.Name, Runner: r,
-						Reason: fmt.Sprintf("not online %v after it was requested (bound %v): replaced", in.Now.Sub(r.Created).Round(time.Second), bound)})
+						Reason: fmt.Sprintf("not online %v after %s (bound %v): replaced", in.Now.Sub(since).Round(time.Second), what, bound)})
 					continue
 				}
 				st.Starting++

@@ -45,6 +45,10 @@ func rn(name, pool string, s State, age time.Duration) Runner {
 	return r
 }
 
+func waiting(r Runner) Runner { r.Waiting = true; return r }
+
+func started(r Runner, ago time.Duration) Runner { r.Started = t0.Add(-ago); return r }
+
 func TestDecide(t *testing.T) {
 	plan := mustCompile(t, []Pool{
 		{Name: "medium", Labels: []string{"self-hosted", "linux", "medium"}, Job: "r", Max: 5, MinIdle: 1, Scope: org()},
