@@ -115,6 +115,11 @@ type Controller struct {
 	Parallel int
 	// OnDecision, when set, receives every pass's decision (metrics, the CLI's status).
 	OnDecision func(Decision)
+	// OnLostWebhook, when set, is called once for each job a re-scan finds queued for
+	// more than LostAfter (default DefaultLostAfter) that Demand did not report: its
+	// webhook was lost or is late (a metric).
+	OnLostWebhook func(QueuedJob)
+	LostAfter     time.Duration
 	// Prefix starts every runner's name (default "hashike-").
 	Prefix string
 	// NameSuffix returns a unique suffix for a runner's name (default: 8 random hex digits).
@@ -123,6 +128,7 @@ type Controller struct {
 	mu        sync.Mutex // guards pending during parallel starts
 	rescanned []QueuedJob
 	rescanAt  time.Time
+	lost      map[int64]time.Time // jobs reported lost, to report each once
 	history   map[string]*History
 	latencies map[string]*Latencies
 	seenJobs  map[int64]time.Time
@@ -138,6 +144,9 @@ const (
 	DefaultRescanInterval = 2 * time.Minute
 	// DefaultParallel is how many runners start at once.
 	DefaultParallel = 16
+	// DefaultLostAfter is how long a job may be queued before a re-scan that finds it,
+	// without the demand source knowing it, counts its webhook lost.
+	DefaultLostAfter = 30 * time.Second
 )
 
 // Run passes every Interval and on Wake until ctx ends. A failed pass is logged and
@@ -257,9 +266,34 @@ func (c *Controller) queued(ctx context.Context, scopes []Scope) ([]QueuedJob, e
 			return nil, fmt.Errorf("queued jobs: %w", err)
 		}
 		add(js)
+		if c.rescanAt.Equal(now) && c.OnLostWebhook != nil {
+			c.reportLost(now, seen) // seen holds Demand's jobs only so far
+		}
 	}
 	add(c.rescanned)
 	return jobs, nil
+}
+
+// reportLost reports the re-scan's jobs that Demand does not know and that are queued for
+// longer than LostAfter, each once.
+func (c *Controller) reportLost(now time.Time, known map[int64]bool) {
+	if c.lost == nil {
+		c.lost = map[int64]time.Time{}
+	}
+	for _, j := range c.rescanned {
+		if known[j.ID] || now.Sub(j.QueuedAt) < cmp.Or(c.LostAfter, DefaultLostAfter) {
+			continue
+		}
+		if _, done := c.lost[j.ID]; !done {
+			c.lost[j.ID] = now
+			c.OnLostWebhook(j)
+		}
+	}
+	for id, t := range c.lost {
+		if now.Sub(t) > 25*time.Hour {
+			delete(c.lost, id)
+		}
+	}
 }
 
 func (c *Controller) hist(pool string) *History {

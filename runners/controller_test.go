@@ -294,6 +294,8 @@ func TestControllerRescansForLostWebhooks(t *testing.T) {
 	demand := webhookDemand{w, map[int64]bool{}}
 	c := newController(t, clock, w)
 	c.Demand = demand
+	var lost []int64
+	c.OnLostWebhook = func(j runners.QueuedJob) { lost = append(lost, j.ID) }
 	ctx := context.Background()
 	step := func() {
 		t.Helper()
@@ -304,7 +306,8 @@ func TestControllerRescansForLostWebhooks(t *testing.T) {
 	step() // the first pass scans GitHub (2 scopes) and starts the idle medium
 	scans := w.CallCount("QueuedJobs")
 	w.Queue("small")
-	demand.lost[w.Queue("small")] = true
+	lostID := w.Queue("small")
+	demand.lost[lostID] = true
 	clock.now = clock.now.Add(10 * time.Second)
 	step()
 	if got := len(w.ActiveRuns()); got != 2 {
@@ -318,6 +321,15 @@ func TestControllerRescansForLostWebhooks(t *testing.T) {
 	step()
 	if got := len(w.ActiveRuns()); got != 3 || w.CallCount("QueuedJobs") == scans {
 		t.Errorf("after the re-scan: %d runs, want 3", got)
+	}
+	if len(lost) != 1 || lost[0] != lostID {
+		t.Errorf("lost webhooks reported %v, want [%d]", lost, lostID)
+	}
+	// The next re-scan finds it again (no runner took it yet): reported once only.
+	clock.now = clock.now.Add(runners.DefaultRescanInterval)
+	step()
+	if len(lost) != 1 {
+		t.Errorf("lost webhooks reported %v, want it once", lost)
 	}
 }
 
