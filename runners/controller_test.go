@@ -349,6 +349,13 @@ func TestPropertyNoGhostsNeverBusy(t *testing.T) {
 		w := runnerstest.New(clock.Now)
 		c := newController(t, clock, w)
 		c.NameSuffix = counter()
+		// Half the scenarios learn demand from webhooks, some lost (found by the re-scan)
+		// and some delivered twice; the others scan GitHub every pass.
+		var hooks *flakyDemand
+		if seed%2 == 1 {
+			hooks = &flakyDemand{w: w, lost: map[int64]bool{}, rnd: rnd}
+			c.Demand = hooks
+		}
 		ctx := context.Background()
 		step := func() {
 			if _, err := c.Step(ctx); err != nil && !errors.Is(err, errJIT) {
@@ -360,7 +367,10 @@ func TestPropertyNoGhostsNeverBusy(t *testing.T) {
 		}
 		for range 30 {
 			for range rnd.IntN(4) {
-				w.Queue(labelSets[rnd.IntN(len(labelSets))]...)
+				id := w.Queue(labelSets[rnd.IntN(len(labelSets))]...)
+				if hooks != nil && rnd.IntN(5) == 0 {
+					hooks.lost[id] = true
+				}
 			}
 			if rnd.IntN(4) == 0 {
 				w.CrashNext += 1 + rnd.IntN(2)
@@ -421,6 +431,27 @@ func TestPropertyNoGhostsNeverBusy(t *testing.T) {
 }
 
 var errJIT = errors.New("secondary rate limit")
+
+// flakyDemand is a webhook intake that lost some deliveries and reports some jobs twice.
+type flakyDemand struct {
+	w    *runnerstest.World
+	lost map[int64]bool
+	rnd  *rand.Rand
+}
+
+func (d *flakyDemand) QueuedJobs(context.Context) ([]runners.QueuedJob, error) {
+	var out []runners.QueuedJob
+	for _, j := range d.w.QueuedNow() {
+		if d.lost[j.ID] {
+			continue
+		}
+		out = append(out, j)
+		if d.rnd.IntN(4) == 0 {
+			out = append(out, j)
+		}
+	}
+	return out, nil
+}
 
 func counter() func() string {
 	n := 0
