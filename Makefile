@@ -36,7 +36,7 @@ tidy-check:
 	git diff --exit-code -- go.mod go.sum
 
 # The domain and the pure packages must not reach Docker, SQL, AWS, HTTP or YAML.
-DOMAIN_PKGS := . ./runner ./process ./secret ./dispatch ./cron ./job ./server ./autoscale ./sim ./plot ./leadership
+DOMAIN_PKGS := . ./runner ./process ./secret ./dispatch ./cron ./job ./server ./autoscale ./sim ./plot ./leadership ./runners
 check-imports:
 	@bad=$$($(GO) list -deps $(DOMAIN_PKGS) | grep -E '^(github\.com/|golang\.org/x/|modernc\.org/|gopkg\.in/|go\.opentelemetry\.io/)|^(database/sql|net/http)$$' | grep -v '^github.com/hashike/hashike' ); \
 	if [ -n "$$bad" ]; then echo "domain packages import outside dependencies:"; echo "$$bad"; exit 1; fi; \
@@ -78,6 +78,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseRunQuery -fuzztime=30s ./httpapi/
 	$(GO) test -run='^$$' -fuzz=FuzzParseCluster -fuzztime=30s ./sim/
 	$(GO) test -run='^$$' -fuzz=FuzzReadTrace -fuzztime=30s ./sim/
+	$(GO) test -run='^$$' -fuzz=FuzzDecide -fuzztime=30s ./runners/
 
 # ./bench/: hashike vs docker run (needs a Docker Engine); ./bench/server/: the server's control
 # plane on SQLite and PostgreSQL (needs PostgreSQL's binaries; see internal/pgtest).
@@ -85,6 +86,7 @@ bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=5x -count=1 ./bench/
 	$(GO) test -run='^$$' -bench=. -benchtime=5s -count=1 -timeout=30m ./bench/server/
 	$(GO) test -run='^$$' -bench=BenchmarkDay -benchtime=2x -count=1 ./sim/
+	$(GO) test -run='^$$' -bench=. -benchtime=20x -count=1 ./runners/
 
 # The live autoscaler's targets on the stateful AWS fake (docs/autoscaler.md): queued run to
 # SetDesiredCapacity latency, API calls at 200 instances, 1,000 random scale-ins, the replay.

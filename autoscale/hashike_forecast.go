@@ -143,3 +143,18 @@ func (s *Snapshot) burstRate(d time.Duration) float64 {
 	}
 	return float64(runs) / (float64(k) * b.Seconds())
 }
+
+// ForecastArrivals is hashike's arrival forecast for [now, now+window) from an arrival
+// history (arrivals[i] counts the arrivals of the i-th bucket, aligned to the Unix epoch,
+// the last one the bucket now falls in): the seasonal and recent-rate forecasts blended as
+// the autoscaler's warm headroom blends them. Other controllers (the runner pools' SLO
+// mode) size themselves with it, so the simulator measures the same code.
+func ForecastArrivals(arrivals []int, bucket time.Duration, now time.Time, window time.Duration) float64 {
+	s := Snapshot{Now: now, Arrivals: arrivals, ArrivalBucket: bucket}
+	seasonal, recent, w := s.blend(now, window)
+	return w*seasonal + (1-w)*recent
+}
+
+// PoissonQuantile is the smallest n with P(N <= n) >= q for N Poisson with mean m: how many
+// arrivals to be ready for when m are expected and a fraction q of windows must be covered.
+func PoissonQuantile(m, q float64) int { return poissonQuantile(m, q) }

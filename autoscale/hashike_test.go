@@ -381,3 +381,31 @@ func TestHashikeHeadroomScaledToMeanShape(t *testing.T) {
 		t.Errorf("slot shape %+v, want the shape seen", scaled.Slots[0])
 	}
 }
+
+// ForecastArrivals is the blend the warm headroom uses, weighted by its errors: hourly
+// bursts are expected again on the hour, a steady rate at that rate.
+func TestForecastArrivals(t *testing.T) {
+	periodic := make([]int, 4*60+1)
+	for i := 0; i < len(periodic)-1; i += 60 {
+		periodic[i] = 300
+	}
+	s := &Snapshot{Now: t0, ArrivalBucket: time.Minute, Arrivals: periodic}
+	seasonal, recent, w := s.blend(t0, 100*time.Second)
+	if got, want := ForecastArrivals(periodic, time.Minute, t0, 100*time.Second), w*seasonal+(1-w)*recent; got != want || got < 200 {
+		t.Errorf("ForecastArrivals = %.1f, want the blend %.1f (about 300 on the hour)", got, want)
+	}
+	steady := make([]int, 3*60+1)
+	for i := range steady {
+		steady[i] = 6
+	}
+	steady[len(steady)-1] = 3 // half the bucket in progress, half its arrivals
+	if got := ForecastArrivals(steady, time.Minute, t0.Add(30*time.Second), time.Minute); got < 5 || got > 7 {
+		t.Errorf("a steady 6 a minute: %.1f in the next minute", got)
+	}
+	if got := ForecastArrivals(nil, time.Minute, t0, time.Minute); got != 0 {
+		t.Errorf("no history: %.1f", got)
+	}
+	if PoissonQuantile(1, 0.95) != 3 || PoissonQuantile(0, 0.95) != 0 {
+		t.Errorf("PoissonQuantile(1, 0.95) = %d", PoissonQuantile(1, 0.95))
+	}
+}

@@ -243,3 +243,9 @@ func Decide(policy OverlapPolicy, active, queued int) Action {
 	}
 	return ActionStart
 }
+
+// InWindow reports whether one of the plan's windows (SuspendWindows) holds t and, if so,
+// when the latest-ending of them closes. Warm runner pools use it for their schedules.
+func (p *Plan) InWindow(t time.Time) (until time.Time, ok bool) {
+	return p.suspendedUntil(t)
+}

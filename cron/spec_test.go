@@ -277,3 +277,30 @@ func TestDecide(t *testing.T) {
 		}
 	}
 }
+
+// InWindow tells a warm runner pool whether its window is open: weekdays 09:00-19:00 in
+// Tokyo, whatever zone the instant is given in.
+func TestInWindow(t *testing.T) {
+	p, err := Compile(Spec{SuspendWindows: []Window{{Cron: "0 9 * * 1-5", Duration: hashike.Duration(10 * time.Hour), TimeZone: "Asia/Tokyo"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokyo, _ := time.LoadLocation("Asia/Tokyo")
+	for _, tc := range []struct {
+		at    string
+		open  bool
+		until string
+	}{
+		{"2026-12-07 08:59", false, ""},
+		{"2026-12-07 09:00", true, "2026-12-07 19:00"},
+		{"2026-12-07 18:59", true, "2026-12-07 19:00"},
+		{"2026-12-07 19:00", false, ""},
+		{"2026-12-06 12:00", false, ""}, // Sunday
+	} {
+		at, _ := time.ParseInLocation("2006-01-02 15:04", tc.at, tokyo)
+		until, open := p.InWindow(at.UTC())
+		if open != tc.open || (open && until.In(tokyo).Format("2006-01-02 15:04") != tc.until) {
+			t.Errorf("%s: open %v until %v, want %v %s", tc.at, open, until.In(tokyo), tc.open, tc.until)
+		}
+	}
+}

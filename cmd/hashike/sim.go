@@ -25,7 +25,7 @@ func (a *app) simCmd() *cobra.Command {
 	var (
 		workload, cluster, policies, out, latency string
 		seed                                      uint64
-		quiet                                     bool
+		quiet, runnerPools                        bool
 	)
 	var sweep, replay string
 	c := &cobra.Command{
@@ -93,6 +93,9 @@ when one does. No workload is simulated.`,
 			if len(wl.Jobs) == 0 {
 				return hashike.Errorf(hashike.EInvalid, "--workload %s has no jobs", workload)
 			}
+			if runnerPools {
+				return simRunners(a.stdout, wl, seed)
+			}
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
@@ -144,6 +147,7 @@ when one does. No workload is simulated.`,
 	f.StringVar(&out, "out", "sim-report", "the directory to write the report and plots to")
 	f.StringVar(&latency, "latency", "", "the launch-latency preset, overriding the cluster's: fast, typical or slow")
 	f.BoolVar(&quiet, "quiet", false, "no progress on stderr")
+	f.BoolVar(&runnerPools, "runners", false, "simulate the jobs as GitHub Actions jobs on ephemeral runner pools (one per job name) with no warm pool, a schedule and an SLO, and print queued->started and idle runner-hours (docs/runners.md)")
 	f.StringVar(&replay, "replay", "", "replay a recording of a live autoscaler's decisions (JSON Lines) through the policy instead of simulating a workload")
 	f.StringVar(&sweep, "sweep", "", "also run this policy over a grid of its tunables and report its Pareto front of p95 wait against cost: "+strings.Join(sweepPolicies, ", "))
 	return c
