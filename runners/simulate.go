@@ -304,6 +304,7 @@ func (s *simState) pass() {
 				s.stg--
 			case Busy:
 				continue // never: Decide does not remove busy runners
+			case Offline: // the simulated runners are never offline: nothing to count
 			}
 			r.gone = true
 			s.dropLive(ri)
