@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,7 +77,7 @@ func (a *hookAPI) deliver(t *testing.T, id, event, body, secret string) response
 
 func (a *hookAPI) stored(t *testing.T) []hashike.WebhookDelivery {
 	t.Helper()
-	ds, err := a.store.ClaimWebhookDeliveries(context.Background(), time.Now().Add(time.Hour), 100, time.Nanosecond)
+	ds, err := a.store.ClaimWebhookDeliveries(context.Background(), time.Now().Add(time.Hour), 1000, time.Nanosecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,4 +193,52 @@ func BenchmarkGitHubWebhook(b *testing.B) {
 	}
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)*99/100])/float64(time.Millisecond), "p99-ms")
+}
+
+// TestGitHubWebhookBurst: GitHub sends a burst, some deliveries several times at once (its
+// duplicates, an operator's redelivery). Every request is answered 2xx, each delivery ID is
+// stored once, and exactly one of a delivery's concurrent copies is answered 202.
+func TestGitHubWebhookBurst(t *testing.T) {
+	a := newHookAPI(t, hookSecret)
+	const ids, copies = 100, 3
+	type answer struct {
+		id     int
+		status int
+	}
+	answers := make(chan answer, ids*copies)
+	var wg sync.WaitGroup
+	for i := range ids {
+		for range copies {
+			wg.Go(func() {
+				body := strings.Replace(hookQueued, `"id":42`, fmt.Sprintf(`"id":%d`, 1000+i), 1)
+				req := httptest.NewRequest("POST", "/v1/github/webhook", strings.NewReader(body))
+				req.Header.Set("X-GitHub-Event", "workflow_job")
+				req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("burst-%d", i))
+				req.Header.Set("X-Hub-Signature-256", github.SignWebhook([]byte(hookSecret), []byte(body)))
+				rec := httptest.NewRecorder()
+				a.h.ServeHTTP(rec, req)
+				answers <- answer{i, rec.Code}
+			})
+		}
+	}
+	wg.Wait()
+	close(answers)
+	accepted := map[int]int{}
+	for ans := range answers {
+		switch ans.status {
+		case http.StatusAccepted:
+			accepted[ans.id]++
+		case http.StatusOK:
+		default:
+			t.Errorf("burst-%d answered %d", ans.id, ans.status)
+		}
+	}
+	for i := range ids {
+		if accepted[i] != 1 {
+			t.Errorf("burst-%d: %d copies answered 202, want 1", i, accepted[i])
+		}
+	}
+	if ds := a.stored(t); len(ds) != ids {
+		t.Errorf("%d deliveries stored, want %d", len(ds), ids)
+	}
 }
