@@ -81,6 +81,7 @@ bench:
 # handler (both on SQLite) and the durable write on PostgreSQL, each with its p99.
 bench-webhook:
 	$(GO) test -run='^$$' -bench=BenchmarkReceiveGitHubWebhook -benchtime=5000x -count=3 ./server/
+	$(GO) test -run='^$$' -bench=BenchmarkGitHubDemandBurst500 -benchtime=10x -count=3 ./server/
 	$(GO) test -run='^$$' -bench='BenchmarkGitHubWebhook$$' -benchtime=5000x -count=3 ./httpapi/
 	$(GO) test -run='^$$' -bench=BenchmarkSaveWebhookDelivery -benchtime=5000x -count=3 ./postgres/
 

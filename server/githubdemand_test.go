@@ -132,3 +132,33 @@ func TestGitHubDemandFromDeliveries(t *testing.T) {
 		t.Error("a server without a webhook has webhook demand")
 	}
 }
+
+// BenchmarkGitHubDemandBurst500 times the intake's share of issue 14's burst target (500
+// queued jobs -> every runner requested within 10 s): 500 deliveries received through
+// ReceiveGitHubWebhook, then one QueuedJobs that claims, folds and acknowledges them all, on
+// SQLite. burst-ms is the whole of it; read-ms the QueuedJobs call alone.
+func BenchmarkGitHubDemandBurst500(b *testing.B) {
+	ctx := context.Background()
+	var total, read time.Duration
+	for i := range b.N {
+		s, _ := newBenchServer(b)
+		d := s.GitHubDemand()
+		start := time.Now()
+		for j := range 500 {
+			body := fmt.Appendf(nil, `{"action":"queued","workflow_job":{"id":%d,"labels":["self-hosted","medium"],"created_at":%q}}`,
+				j+1, time.Now().UTC().Format(time.RFC3339))
+			if _, err := s.ReceiveGitHubWebhook(ctx, signed(fmt.Sprintf("b%d-%d", i, j), "workflow_job", body)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		mid := time.Now()
+		js, err := d.QueuedJobs(ctx)
+		if err != nil || len(js) != 500 {
+			b.Fatal(len(js), err)
+		}
+		read += time.Since(mid)
+		total += time.Since(start)
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "burst-ms")
+	b.ReportMetric(float64(read.Milliseconds())/float64(b.N), "read-ms")
+}
