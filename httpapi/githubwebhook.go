@@ -33,7 +33,11 @@ func (h *handler) githubWebhook(w http.ResponseWriter, r *http.Request, _ url.Va
 		h.log.LogAttrs(r.Context(), slog.LevelWarn, "GitHub webhook delivery refused",
 			slog.String("delivery", d.ID), slog.String("event", d.Event), slog.String("remote", r.RemoteAddr),
 			slog.String("reason", err.Error()))
-		return &AuthError{Status: http.StatusUnauthorized, Message: "the X-Hub-Signature-256 signature is missing or invalid"}
+		// Written here rather than returned as an AuthError: no WWW-Authenticate challenge,
+		// since no bearer token would help.
+		noteError(r.Context(), err)
+		return reply(w, http.StatusUnauthorized, errorBody{Error: wireError{Code: codeUnauthorized,
+			Message: "the X-Hub-Signature-256 signature is missing or invalid"}})
 	}
 	if err != nil {
 		return err

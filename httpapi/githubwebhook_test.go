@@ -118,8 +118,11 @@ func TestGitHubWebhookBadSignature(t *testing.T) {
 		"tampered body": serve(t, a.h, "POST", "/v1/github/webhook", "", strings.Replace(hookQueued, "medium", "xlarge", 1),
 			"X-GitHub-Event", "workflow_job", "X-GitHub-Delivery", "d-3", "X-Hub-Signature-256", good),
 	} {
-		if r.status != http.StatusUnauthorized {
-			t.Errorf("%s: %d %s, want 401", name, r.status, r.body)
+		if r.status != http.StatusUnauthorized || !strings.Contains(r.body, `"code":"unauthorized"`) {
+			t.Errorf("%s: %d %s, want 401 unauthorized", name, r.status, r.body)
+		}
+		if h := r.header.Get("WWW-Authenticate"); h != "" {
+			t.Errorf("%s: WWW-Authenticate %q: no bearer token would help GitHub", name, h)
 		}
 		for _, leak := range []string{hookSecret, good[7:], "match", "missing\"", "hmac"} {
 			if strings.Contains(r.body, leak) {
