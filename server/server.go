@@ -11,6 +11,10 @@
 // adopted by the leader, which reattaches to its task (the backend finds it by the run ID:
 // labels locally, the RunTask client token on ECS) instead of starting a second one.
 //
+// GitHub's workflow_job webhook deliveries are verified and stored in a durable inbox in the
+// request (ReceiveGitHubWebhook) and read later, on the leader, as runner demand
+// (GitHubDemand); the leader prunes the inbox.
+//
 // The package does not speak HTTP (httpapi does), SQL (the stores) or Docker (the backends);
 // cmd/hashike wires them. Time comes from the Clock, randomness from Random.
 package server
