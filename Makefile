@@ -4,7 +4,7 @@ BIN     ?= bin/hashike
 IMAGE   ?= hashike-testjob:latest
 PKGS    := ./...
 
-.PHONY: build demo image test test-race vet tidy-check check-imports fuzz bench schema bench-autoscaler
+.PHONY: build demo image test test-race vet tidy-check check-imports fuzz bench schema bench-autoscaler bench-webhook
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/hashike
@@ -68,6 +68,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzMatchGlob -fuzztime=30s ./dispatch/
 	$(GO) test -run='^$$' -fuzz=FuzzParseEvent -fuzztime=30s ./ecs/
 	$(GO) test -run='^$$' -fuzz=FuzzParseEvent -fuzztime=30s ./ecsscale/
+	$(GO) test -run='^$$' -fuzz=FuzzParseWorkflowJob -fuzztime=30s ./github/
 	$(GO) test -run='^$$' -fuzz=FuzzLoadDefinition -fuzztime=30s ./jobfile/
 	$(GO) test -run='^$$' -fuzz=FuzzScanLimits -fuzztime=30s ./jobfile/
 	$(GO) test -run='^$$' -fuzz=FuzzTFStateLookup -fuzztime=30s ./jobfile/
@@ -87,6 +88,14 @@ bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=5s -count=1 -timeout=30m ./bench/server/
 	$(GO) test -run='^$$' -bench=BenchmarkDay -benchtime=2x -count=1 ./sim/
 	$(GO) test -run='^$$' -bench=. -benchtime=20x -count=1 ./runners/
+
+# GitHub's webhook request path (docs/github-webhook.md): the server's part, the whole HTTP
+# handler (both on SQLite) and the durable write on PostgreSQL, each with its p99.
+bench-webhook:
+	$(GO) test -run='^$$' -bench=BenchmarkReceiveGitHubWebhook -benchtime=5000x -count=3 ./server/
+	$(GO) test -run='^$$' -bench=BenchmarkGitHubDemandBurst500 -benchtime=10x -count=3 ./server/
+	$(GO) test -run='^$$' -bench='BenchmarkGitHubWebhook$$' -benchtime=5000x -count=3 ./httpapi/
+	$(GO) test -run='^$$' -bench=BenchmarkSaveWebhookDelivery -benchtime=5000x -count=3 ./postgres/
 
 # The live autoscaler's targets on the stateful AWS fake (docs/autoscaler.md): queued run to
 # SetDesiredCapacity latency, API calls at 200 instances, 1,000 random scale-ins, the replay.

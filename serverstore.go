@@ -7,9 +7,9 @@ import (
 )
 
 // ServerStore is what `hashike server` keeps beyond the run history: the job registry, the
-// queues and their runs, leases for leader election and replica liveness, API tokens and the
-// notification outbox. Several server replicas may share one ServerStore (PostgreSQL); every
-// method is atomic on its own. Implementations run storetest's conformance suite.
+// queues and their runs, leases for leader election and replica liveness, API tokens, the
+// notification outbox and the inbox of GitHub's webhook deliveries. Several server replicas
+// may share one ServerStore (PostgreSQL); every method is atomic on its own. Implementations run storetest's conformance suite.
 type ServerStore interface {
 	Store
 
@@ -67,6 +67,8 @@ type ServerStore interface {
 	UpdateDelivery(ctx context.Context, d Delivery) error
 	// ListDeliveries returns the deliveries of a run, oldest first (for the API and tests).
 	ListDeliveries(ctx context.Context, runID string) ([]Delivery, error)
+
+	WebhookDeliveries
 }
 
 // Leases are named, expiring claims: how replicas elect a leader (package leadership) and tell

@@ -27,6 +27,9 @@ const (
 	envelopeBytes      = 64 << 10
 	maxSmallBodyBytes  = 64 << 10 // queue, token and cancel bodies
 	maxDefinitionBytes = 4 << 20  // a job definition
+	// maxGitHubWebhookBytes: GitHub caps a payload at 25 MB, but a workflow_job event is a few
+	// kilobytes (github.MaxWebhookBody).
+	maxGitHubWebhookBytes = 1 << 20
 	// MaxBodyDepth bounds the nesting of a JSON body, its payload included: encoding/json
 	// would follow 10,000 levels, and a payload is handed on to every try of a run.
 	MaxBodyDepth = 64

@@ -433,3 +433,12 @@ func (f *fakeService) Health(context.Context) server.Health {
 	}
 	return h
 }
+
+func (f *fakeService) ReceiveGitHubWebhook(ctx context.Context, d server.GitHubDelivery) (server.WebhookOutcome, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("webhook %s %s", d.Event, d.ID); err != nil {
+		return "", err
+	}
+	return server.WebhookIgnored, nil
+}

@@ -72,6 +72,9 @@ var routes = []route{
 	{"GET", "/v1/tokens", hashike.ScopeAdmin, nil, (*handler).listTokens},
 	{"POST", "/v1/tokens", hashike.ScopeAdmin, nil, (*handler).createToken},
 	{"DELETE", "/v1/tokens/{id}", hashike.ScopeAdmin, nil, (*handler).revokeToken},
+
+	// GitHub cannot send a bearer token: the delivery's signature authenticates it.
+	{"POST", "/v1/github/webhook", "", nil, (*handler).githubWebhook},
 }
 
 type handler struct {

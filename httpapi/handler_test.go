@@ -150,6 +150,9 @@ func TestRoutes(t *testing.T) {
 			status: 201, want: []string{`"name":"ci","scope":"submit"`, `"secret":"secret-4"`}, calls: []string{"CreateToken ci submit"}},
 		{name: "revoke token", method: "DELETE", target: "/v1/tokens/tok-read", token: admin, status: 204,
 			calls: []string{"RevokeToken tok-read"}},
+		{name: "github webhook, no token", method: "POST", target: "/v1/github/webhook", body: `{"zen":"z"}`,
+			header: []string{"X-GitHub-Event", "ping", "X-GitHub-Delivery", "d-1", "X-Hub-Signature-256", "sha256=00"},
+			status: 202, want: []string{`{"outcome":"ignored"}`}, calls: []string{"webhook ping d-1"}},
 	}
 	served := map[string]bool{}
 	for _, tt := range tests {

@@ -16,6 +16,7 @@ import (
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/docker"
 	"github.com/hashike/hashike/docker/dockertest"
+	"github.com/hashike/hashike/github"
 	"github.com/hashike/hashike/internal/fakebackend"
 	"github.com/hashike/hashike/job"
 	"github.com/hashike/hashike/jobfile"
@@ -58,6 +59,7 @@ func newRealAPIOn(t *testing.T, b hashike.Backend) *realAPI {
 		},
 		PollInterval: 10 * time.Millisecond, ReconcileInterval: 50 * time.Millisecond,
 		ScheduleInterval: 20 * time.Millisecond, NoLeader: true,
+		GitHubWebhook: github.NewWebhook([]byte(hookSecret)),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/github"
 	"github.com/hashike/hashike/internal/fakebackend"
 	"github.com/hashike/hashike/server"
 )
@@ -472,6 +473,16 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	check("POST", "/v1/tokens", `{"name":"ci","scope":"root"}`, 400)
 	check("GET", "/v1/tokens", "", 200)
 	check("DELETE", "/v1/tokens/"+tok.ID, "", 204)
+
+	sig := github.SignWebhook([]byte(hookSecret), []byte(hookQueued))
+	hook := func(id string) []string {
+		return []string{"X-GitHub-Event", "workflow_job", "X-GitHub-Delivery", id, "X-Hub-Signature-256", sig}
+	}
+	check("POST", "/v1/github/webhook", hookQueued, 202, hook("d-1")...)
+	check("POST", "/v1/github/webhook", hookQueued, 200, hook("d-1")...)
+	check("POST", "/v1/github/webhook", hookQueued+" ", 401, hook("d-2")...)
+	check("POST", "/v1/github/webhook", `{"action":"queued"}`, 400, "X-GitHub-Event", "workflow_job",
+		"X-GitHub-Delivery", "d-3", "X-Hub-Signature-256", github.SignWebhook([]byte(hookSecret), []byte(`{"action":"queued"}`)))
 
 	for _, rt := range routes {
 		if key := rt.method + " " + rt.path; !checked[key] {

@@ -46,6 +46,10 @@ type Service interface {
 	// Health checks the dependencies the server cannot serve without (the database). It
 	// answers within a few seconds, naming what is down, never how to reach it.
 	Health(ctx context.Context) server.Health
+	// ReceiveGitHubWebhook takes one delivery of GitHub's webhook: server.ErrWebhookSignature
+	// for a missing or wrong signature; otherwise it stores a workflow_job event (deduped by
+	// the delivery ID) and returns at once, never acting on it in the request.
+	ReceiveGitHubWebhook(ctx context.Context, d server.GitHubDelivery) (server.WebhookOutcome, error)
 	// MaxPayloadBytes is the server-wide limit of an enqueue's payload; no job's is larger.
 	// The handler refuses a body larger than it plus an envelope's room (413) unread.
 	MaxPayloadBytes() int

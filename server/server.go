@@ -11,6 +11,10 @@
 // adopted by the leader, which reattaches to its task (the backend finds it by the run ID:
 // labels locally, the RunTask client token on ECS) instead of starting a second one.
 //
+// GitHub's workflow_job webhook deliveries are verified and stored in a durable inbox in the
+// request (ReceiveGitHubWebhook) and read later, on the leader, as runner demand
+// (GitHubDemand); the leader prunes the inbox.
+//
 // The package does not speak HTTP (httpapi does), SQL (the stores) or Docker (the backends);
 // cmd/hashike wires them. Time comes from the Clock, randomness from Random.
 package server
@@ -86,6 +90,13 @@ type Config struct {
 	// Autoscalers are the cluster autoscalers the leader runs (see Autoscaler); none: the
 	// server scales nothing.
 	Autoscalers []Autoscaler
+
+	// GitHubWebhook verifies and reads the deliveries of GitHub's workflow_job webhook
+	// (ReceiveGitHubWebhook); nil: the server has no webhook endpoint (404).
+	GitHubWebhook GitHubWebhook
+	// GitHubDeliveryRetention is how long the leader keeps stored GitHub deliveries, and so
+	// how long a redelivered ID is known as a duplicate (default 72 h).
+	GitHubDeliveryRetention time.Duration
 }
 
 // Server is one replica of `hashike server`.
@@ -99,10 +110,12 @@ type Server struct {
 	rndMu sync.Mutex
 	rnd   *rand.Rand
 
-	wake     chan struct{} // a run was enqueued or a slot freed
-	inflight atomic.Int64
-	leader   atomic.Bool
-	elector  *leadership.Elector // nil with NoLeader
+	wake chan struct{} // a run was enqueued or a slot freed
+	// githubWake: a GitHub delivery was stored (GitHubWakeups).
+	githubWake chan struct{}
+	inflight   atomic.Int64
+	leader     atomic.Bool
+	elector    *leadership.Elector // nil with NoLeader
 	// leaderLoops starts the leader-only loops (true) or stops them and waits (false).
 	leaderLoops func(leader bool)
 
@@ -158,6 +171,7 @@ func New(cfg Config) (*Server, error) {
 	defd(&cfg.LeaseTTL, DefaultLeaseTTL)
 	defd(&cfg.ScheduleInterval, DefaultScheduleInterval)
 	defd(&cfg.ReconcileInterval, DefaultReconcileInterval)
+	defd(&cfg.GitHubDeliveryRetention, DefaultGitHubDeliveryRetention)
 	var seed [16]byte
 	if _, err := io.ReadFull(cfg.Random, seed[:]); err != nil {
 		return nil, fmt.Errorf("server: seed: %w", err)
@@ -167,6 +181,7 @@ func New(cfg Config) (*Server, error) {
 		holder:     holderName(cfg.Self),
 		rnd:        rand.New(rand.NewPCG(beUint64(seed[:8]), beUint64(seed[8:]))),
 		wake:       make(chan struct{}, 1),
+		githubWake: make(chan struct{}, 1),
 		supervised: map[string]bool{},
 		defs:       map[string]jobDef{},
 		holds:      map[string]holds{},
@@ -234,12 +249,19 @@ func (s *Server) Start(ctx context.Context) {
 	s.goLoop(func() { s.every(ctx, s.cfg.LeaseTTL/3, s.heartbeat) })
 	s.goLoop(func() { s.dispatchLoop(ctx) })
 	s.goLoop(func() { s.deliveryLoop(ctx) })
-	s.leaderLoops = leadership.While(ctx, append([]func(context.Context){
+	leaderLoops := append([]func(context.Context){
 		func(ctx context.Context) { s.every(ctx, s.cfg.ScheduleInterval, s.scheduleTick) },
 		func(ctx context.Context) {
 			s.reconcile(ctx) // a new leader adopts orphaned runs at once
 			s.every(ctx, s.cfg.ReconcileInterval, s.reconcile)
-		}}, s.autoscalerLoops()...)...)
+		}}, s.autoscalerLoops()...)
+	if s.cfg.GitHubWebhook != nil {
+		leaderLoops = append(leaderLoops, func(ctx context.Context) {
+			s.pruneGitHubDeliveries(ctx)
+			s.every(ctx, githubPruneInterval, s.pruneGitHubDeliveries)
+		})
+	}
+	s.leaderLoops = leadership.While(ctx, leaderLoops...)
 	if s.elector == nil {
 		s.setLeader(true)
 		return

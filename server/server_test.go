@@ -71,6 +71,8 @@ type opts struct {
 	logger *slog.Logger
 	// autoscalers are the leader's cluster autoscalers.
 	autoscalers []Autoscaler
+	// github is the server's GitHub webhook (nil: none).
+	github GitHubWebhook
 }
 
 var self = hashike.Owner{Host: "test", PID: 1, Start: "1"}
@@ -119,6 +121,7 @@ func newEnv(t *testing.T, o opts) *env {
 		LeaseTTL:          o.leaseTTL,
 		NoLeader:          o.leaseTTL == 0,
 		Autoscalers:       o.autoscalers,
+		GitHubWebhook:     o.github,
 		Logger:            cmpOr(o.logger, testLogger(o.log)),
 	})
 	if err != nil {

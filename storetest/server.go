@@ -119,6 +119,10 @@ func RunServer(t *testing.T, open func(t *testing.T) hashike.ServerStore, reopen
 		{"ScheduleTick", testScheduleTick},
 		{"Tokens", testTokens},
 		{"Deliveries", testDeliveries},
+		{"WebhookDeliveriesSaveDedupe", testWebhookSaveDedupe},
+		{"WebhookDeliveriesClaimAck", testWebhookClaimAck},
+		{"WebhookDeliveriesPrune", testWebhookPrune},
+		{"WebhookDeliveriesConcurrent", testWebhookConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/ecsscale"
+	"github.com/hashike/hashike/github"
 	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/job"
 	"github.com/hashike/hashike/jobfile"
@@ -34,6 +35,10 @@ import (
 
 // DefaultListen is where `hashike server` listens unless told otherwise: loopback only.
 const DefaultListen = "127.0.0.1:8080"
+
+// EnvGitHubWebhookSecret names the variable holding the secret of GitHub's workflow_job
+// webhook; unset, the server has no webhook endpoint.
+const EnvGitHubWebhookSecret = "HASHIKE_GITHUB_WEBHOOK_SECRET"
 
 type serverFlags struct {
 	config          string
@@ -65,6 +70,10 @@ are registered at start; a changed file becomes the job's next version.
 
 Every /v1 request needs a bearer token (hashike token create). --no-auth turns that off for
 a server that listens on loopback only.
+
+With HASHIKE_GITHUB_WEBHOOK_SECRET set, POST /v1/github/webhook receives GitHub's
+workflow_job webhook (signed with that secret; no bearer token): each delivery is stored,
+deduplicated by its X-GitHub-Delivery ID, and answered at once.
 
 --config FILE (env HASHIKE_CONFIG) is hashike's config file: with an autoscaler section,
 the leader also runs the cluster autoscaler over the groups it lists, with hashike's queue
@@ -191,6 +200,11 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 	}
 	backends := &backendCache{a: a, ctx: ctx, byName: map[string]hashike.Backend{}}
 	sender := notify.NewSender(nil, a.secretValue, a.clock)
+	// GitHub's webhook secret comes from the environment only: it is a secret, not config.
+	var githubWebhook server.GitHubWebhook
+	if secret := a.env(EnvGitHubWebhookSecret); secret != "" {
+		githubWebhook = github.NewWebhook([]byte(secret))
+	}
 	srv, err := server.New(server.Config{
 		Store: srvStore, Backend: backends.get, Clock: a.clock, Logger: logger, Random: rand.Reader,
 		Self: self, Alive: alive,
@@ -205,7 +219,7 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 		Deliver: sender.Send, Permanent: notify.Permanent,
 		RetryAfter:      notify.RetryAfter,
 		MaxPayloadBytes: f.maxPayload, MaxConcurrentRuns: f.maxRuns,
-		Autoscalers: scalers,
+		Autoscalers: scalers, GitHubWebhook: githubWebhook,
 	})
 	if err != nil {
 		return err
