@@ -119,9 +119,11 @@ func (w *webhookJobs) apply(ev hashike.WorkflowJobEvent, received time.Time) {
 	case hashike.WorkflowJobInProgress, hashike.WorkflowJobCompleted:
 		delete(w.queued, ev.JobID)
 		w.taken[ev.JobID] = received
+	case hashike.WorkflowJobWaiting:
+		// The job waits for an environment's approval and needs no runner yet; a "queued"
+		// follows.
 	}
-	// waiting: the job waits for an environment's approval and needs no runner yet; a
-	// "queued" follows. Unknown actions are ignored.
+	// Unknown actions are ignored.
 }
 
 // queuedAt forgets what GitHub has given up on and returns the jobs queued at now, oldest
