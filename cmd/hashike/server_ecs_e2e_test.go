@@ -26,6 +26,7 @@ import (
 	"github.com/hashike/hashike/ecs"
 	"github.com/hashike/hashike/ecsscale"
 	"github.com/hashike/hashike/httpapi"
+	"github.com/hashike/hashike/internal/apitest"
 	"github.com/hashike/hashike/internal/awsfake"
 	"github.com/hashike/hashike/process"
 	"github.com/hashike/hashike/server"
@@ -194,7 +195,8 @@ func (w *ecsWorld) startServer(name string) *replica {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if m := listening.FindStringSubmatch(stdout.String()); m != nil {
-			api, err := httpapi.NewClient(m[1], "", nil)
+			// Every exchange with the replica is checked against openapi.json.
+			api, err := httpapi.NewClient(apitest.ProxyFor(t, httpapi.OpenAPIDocument(), m[1]), "", nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -62,6 +62,24 @@ func Load(data []byte) (*Document, error) {
 	return &Document{router: router}, nil
 }
 
+// loaded caches Load's answer per document, so that many tests share one.
+var loaded sync.Map // string(document) -> *Document
+
+// ProxyFor is Load(document) (once per document) and a Validator's Proxy in front of the
+// server at target: the URL to give the client.
+func ProxyFor(t testing.TB, document []byte, target string) string {
+	t.Helper()
+	d, ok := loaded.Load(string(document))
+	if !ok {
+		doc, err := Load(document)
+		if err != nil {
+			t.Fatalf("apitest: %v", err)
+		}
+		d, _ = loaded.LoadOrStore(string(document), doc)
+	}
+	return d.(*Document).For(t).Proxy(target)
+}
+
 // For returns a Validator that reports to t.
 func (d *Document) For(t testing.TB) *Validator { return &Validator{t: t, router: d.router} }
 
