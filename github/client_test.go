@@ -69,7 +69,7 @@ func newPAT(t *testing.T, opts githubfake.Options) (*githubfake.Fake, *github.Cl
 var org = github.Scope{Kind: github.ScopeOrg, Name: "acme"}
 
 func TestGenerateJITConfigAtEveryScope(t *testing.T) {
-	f, c := newPAT(t, githubfake.Options{})
+	f, c := newPAT(t, githubfake.Options{RunnerGroups: []githubfake.RunnerGroup{{ID: 3, Name: "ci"}}})
 	ctx := context.Background()
 	for _, scope := range []github.Scope{
 		{Kind: github.ScopeRepo, Name: "acme/app"},
@@ -446,5 +446,32 @@ func TestConfigErrors(t *testing.T) {
 		if s.Validate() == nil {
 			t.Errorf("scope %v accepted", s)
 		}
+	}
+}
+
+func TestRunnerGroupID(t *testing.T) {
+	groups := []githubfake.RunnerGroup{{ID: 5, Name: "ci"}}
+	for i := range 120 {
+		groups = append(groups, githubfake.RunnerGroup{ID: int64(100 + i), Name: fmt.Sprint("g", i)})
+	}
+	_, c := newPAT(t, githubfake.Options{RunnerGroups: groups})
+	ctx := context.Background()
+	for _, s := range []github.Scope{org, {Kind: github.ScopeEnterprise, Name: "big"}} {
+		if id, err := c.RunnerGroupID(ctx, s, "ci"); err != nil || id != 5 {
+			t.Fatalf("%s ci = %d, %v", s, id, err)
+		}
+		if id, err := c.RunnerGroupID(ctx, s, "g119"); err != nil || id != 219 {
+			t.Fatalf("%s g119 (second page) = %d, %v", s, id, err)
+		}
+		if _, err := c.RunnerGroupID(ctx, s, "nope"); hashike.ErrorCodeOf(err) != hashike.ENotFound {
+			t.Fatalf("%s unknown group: %v", s, err)
+		}
+	}
+	if _, err := c.RunnerGroupID(ctx, github.Scope{Kind: github.ScopeRepo, Name: "acme/app"}, "ci"); hashike.ErrorCodeOf(err) != hashike.EInvalid {
+		t.Fatalf("repo scope: %v", err)
+	}
+	// A JIT config for a group GitHub does not know is refused.
+	if _, err := c.GenerateJITConfig(ctx, org, github.JITRequest{Name: "x", Labels: []string{"x"}, RunnerGroupID: 99}); hashike.ErrorCodeOf(err) != hashike.ENotFound {
+		t.Fatalf("unknown group id: %v", err)
 	}
 }

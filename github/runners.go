@@ -357,3 +357,53 @@ func (c *Client) FetchRateLimit(ctx context.Context) (core, registration RateLim
 	}
 	return conv(rl.Core), conv(rl.ActionsRunnerRegistration), nil
 }
+
+// RunnerGroupID resolves a runner group's name at an org or enterprise scope (JIT configs take
+// the id). ENotFound when there is no such group; repository runners have only the Default
+// group (id 1), so a repo scope is EInvalid. One API call per 100 groups: resolve once at start.
+func (c *Client) RunnerGroupID(ctx context.Context, scope Scope, name string) (int64, error) {
+	if err := scope.Validate(); err != nil {
+		return 0, err
+	}
+	if scope.Kind == ScopeRepo {
+		return 0, hashike.Errorf(hashike.EInvalid, "github: runner groups belong to orgs and enterprises, not to repository %s", scope.Name)
+	}
+	lo := gh.ListOptions{PerPage: 100}
+	for {
+		var names []string
+		var ids []int64
+		var resp *gh.Response
+		err := c.call(ctx, fmt.Sprintf("list runner groups at %s", scope), func() (r *gh.Response, err error) {
+			if scope.Kind == ScopeOrg {
+				var gs *gh.RunnerGroups
+				gs, resp, err = c.gh.Actions.ListOrganizationRunnerGroups(ctx, scope.Name, &gh.ListOrgRunnerGroupOptions{ListOptions: lo})
+				if gs != nil {
+					for _, g := range gs.RunnerGroups {
+						names, ids = append(names, g.GetName()), append(ids, g.GetID())
+					}
+				}
+			} else {
+				var gs *gh.EnterpriseRunnerGroups
+				gs, resp, err = c.gh.Enterprise.ListRunnerGroups(ctx, scope.Name, &gh.ListEnterpriseRunnerGroupOptions{ListOptions: lo})
+				if gs != nil {
+					for _, g := range gs.RunnerGroups {
+						names, ids = append(names, g.GetName()), append(ids, g.GetID())
+					}
+				}
+			}
+			return resp, err
+		})
+		if err != nil {
+			return 0, err
+		}
+		for i, n := range names {
+			if n == name {
+				return ids[i], nil
+			}
+		}
+		if resp.NextPage == 0 {
+			return 0, hashike.Errorf(hashike.ENotFound, "github: no runner group %q at %s", name, scope)
+		}
+		lo.Page = resp.NextPage
+	}
+}

@@ -52,6 +52,8 @@ func (f *Fake) routes() http.Handler {
 		api("GET", sc.prefix+"/actions/runners/{id}", sc.auth, f.getRunner)
 		api("DELETE", sc.prefix+"/actions/runners/{id}", sc.auth, f.deleteRunner)
 	}
+	api("GET", "/orgs/{org}/actions/runner-groups", authToken, f.listGroups)
+	api("GET", "/enterprises/{enterprise}/actions/runner-groups", authPAT, f.listGroups)
 	api("GET", "/repos/{owner}/{repo}/actions/runs", authToken, f.listRuns)
 	api("GET", "/repos/{owner}/{repo}/actions/runs/{id}/jobs", authToken, f.listRunJobs)
 	api("GET", "/repos/{owner}/{repo}/actions/jobs/{id}", authToken, f.getJob)
@@ -294,6 +296,14 @@ func (f *Fake) generateJIT(w http.ResponseWriter, r *http.Request, now time.Time
 		writeError(w, http.StatusUnprocessableEntity, "Validation Failed")
 		return
 	}
+	known := false
+	for _, g := range f.opts.RunnerGroups {
+		known = known || g.ID == req.RunnerGroupID
+	}
+	if !known {
+		writeError(w, http.StatusNotFound, "Not Found")
+		return
+	}
 	kind, owner := scopeOf(r)
 	for _, x := range f.runners {
 		if x.Scope == kind && strings.EqualFold(x.Owner, owner) && x.Name == req.Name {
@@ -315,6 +325,16 @@ func (f *Fake) generateJIT(w http.ResponseWriter, r *http.Request, now time.Time
 		"runner":             runnerJSON(rn),
 		"encoded_jit_config": base64.StdEncoding.EncodeToString(blob),
 	})
+}
+
+func (f *Fake) listGroups(w http.ResponseWriter, r *http.Request, now time.Time) {
+	gs := f.opts.RunnerGroups
+	lo, hi := paginate(w, r, len(gs))
+	out := []map[string]any{}
+	for _, g := range gs[lo:hi] {
+		out = append(out, map[string]any{"id": g.ID, "name": g.Name, "visibility": "all", "default": g.ID == 1})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"total_count": len(gs), "runner_groups": out})
 }
 
 func runnerJSON(r *Runner) map[string]any {
@@ -456,7 +476,7 @@ func (f *Fake) listRunJobs(w http.ResponseWriter, r *http.Request, now time.Time
 	lo, hi := paginate(w, r, len(run.Jobs))
 	jobs := []map[string]any{}
 	for _, jid := range run.Jobs[lo:hi] {
-		jobs = append(jobs, jobJSON(f.jobs[jid]))
+		jobs = append(jobs, f.jobJSON(f.jobs[jid]))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"total_count": len(run.Jobs), "jobs": jobs})
 }
@@ -468,7 +488,7 @@ func (f *Fake) getJob(w http.ResponseWriter, r *http.Request, now time.Time) {
 		writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
-	writeJSON(w, http.StatusOK, jobJSON(j))
+	writeJSON(w, http.StatusOK, f.jobJSON(j))
 }
 
 func timeOrNil(t time.Time) any {
@@ -486,25 +506,24 @@ func nonZero[T comparable](v T) any {
 	return v
 }
 
-func jobJSON(j *Job) map[string]any {
+func (f *Fake) jobJSON(j *Job) map[string]any {
 	return map[string]any{
 		"id": j.ID, "run_id": j.RunID, "run_attempt": 1, "name": j.Name, "workflow_name": "ci", "head_branch": "main",
 		"labels": j.Labels, "status": j.Status, "conclusion": nonZero(j.Conclusion),
 		"created_at": timeOrNil(j.CreatedAt), "started_at": timeOrNil(j.StartedAt), "completed_at": timeOrNil(j.CompletedAt),
 		"runner_id": nonZero(j.RunnerID), "runner_name": nonZero(j.RunnerName),
-		"runner_group_id": nonZero(j.RunnerGroup), "runner_group_name": nonZero(groupName(j.RunnerGroup)),
+		"runner_group_id": nonZero(j.RunnerGroup), "runner_group_name": nonZero(f.groupName(j.RunnerGroup)),
 		"steps": []any{},
 	}
 }
 
-func groupName(id int64) string {
-	switch id {
-	case 0:
-		return ""
-	case 1:
-		return "Default"
+func (f *Fake) groupName(id int64) string {
+	for _, g := range f.opts.RunnerGroups {
+		if g.ID == id {
+			return g.Name
+		}
 	}
-	return "group-" + strconv.FormatInt(id, 10)
+	return ""
 }
 
 func repoJSON(repo string) map[string]any {

@@ -79,9 +79,18 @@ type Options struct {
 	Webhook WebhookOptions
 	// GhostTTL is how long GitHub keeps an offline ephemeral runner listed: 24 h when zero.
 	GhostTTL time.Duration
+	// RunnerGroups are the runner groups of every org and enterprise, besides Default (id 1).
+	// generate-jitconfig refuses another runner_group_id with 404.
+	RunnerGroups []RunnerGroup
 	// RunnerURL is the base URL written into JIT configs for runners to call (e.g. one reachable
 	// from a container); the server's URL when empty.
 	RunnerURL string
+}
+
+// RunnerGroup is a runner group.
+type RunnerGroup struct {
+	ID   int64
+	Name string
 }
 
 // Runner is a self-hosted runner as the fake holds it.
@@ -202,6 +211,7 @@ func New(opts Options) *Fake {
 	if opts.GhostTTL == 0 {
 		opts.GhostTTL = 24 * time.Hour
 	}
+	opts.RunnerGroups = append([]RunnerGroup{{ID: 1, Name: "Default"}}, opts.RunnerGroups...)
 	f := &Fake{
 		opts:       opts,
 		rng:        rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),

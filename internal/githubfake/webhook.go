@@ -223,7 +223,7 @@ func (f *Fake) jobEvent(action string, j *Job) Delivery {
 	owner, _, _ := strings.Cut(j.Repo, "/")
 	body, _ := json.Marshal(map[string]any{
 		"action":       action,
-		"workflow_job": jobJSON(j),
+		"workflow_job": f.jobJSON(j),
 		"repository":   repoJSON(j.Repo),
 		"organization": map[string]any{"login": owner},
 		"installation": map[string]any{"id": h.opts.InstallationID},
