@@ -475,3 +475,23 @@ func TestRunnerGroupID(t *testing.T) {
 		t.Fatalf("unknown group id: %v", err)
 	}
 }
+
+// BenchmarkGenerateJITConfig is the control-plane cost of one runner's registration on the
+// happy path (one API call) against the fake over loopback HTTP.
+func BenchmarkGenerateJITConfig(b *testing.B) {
+	f := githubfake.New(githubfake.Options{PATs: []string{pat}, SecondaryPoints: 1 << 30, CoreLimit: 1 << 30})
+	defer f.Close()
+	c, err := github.New(github.Config{APIURL: f.URL(), Token: pat})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := c.GenerateJITConfig(ctx, org, github.JITRequest{Name: fmt.Sprint("hk-", i), Labels: []string{"self-hosted", "medium"}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(f.TotalCalls())/float64(i), "calls/runner")
+}

@@ -89,3 +89,14 @@ func TestGHRunnerNeedsItsConfig(t *testing.T) {
 		}
 	}
 }
+
+func FuzzGHRunnerConfig(f *testing.F) {
+	f.Add("eyJ1cmwiOiJodHRwOi8veCJ9")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := newGHRunner(env(map[string]string{jitEnv: s}), &bytes.Buffer{})
+		if err == nil && r.url == "" {
+			t.Fatal("accepted a config without a URL")
+		}
+	})
+}

@@ -327,3 +327,15 @@ func TestSecondaryRateLimit(t *testing.T) {
 		t.Fatalf("after the window: %d", s)
 	}
 }
+
+func FuzzDecodeJITConfig(f *testing.F) {
+	f.Add("eyJ1cmwiOiJodHRwOi8veCIsInJ1bm5lcl9pZCI6MSwibmFtZSI6InIiLCJzZWNyZXQiOiJzIn0=")
+	f.Add("")
+	f.Add("e30=")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := githubfake.DecodeJITConfig(s)
+		if err == nil && c.Secret == "" {
+			t.Fatal("accepted a config without a secret")
+		}
+	})
+}
