@@ -58,6 +58,8 @@ func (f *Fake) routes() http.Handler {
 	api("GET", "/repos/{owner}/{repo}/actions/runs/{id}/jobs", authToken, f.listRunJobs)
 	api("GET", "/repos/{owner}/{repo}/actions/jobs/{id}", authToken, f.getJob)
 
+	f.scaleSetRoutes(mux, p)
+
 	mux.HandleFunc("POST /_fake/runner/register", f.runnerRegister)
 	mux.HandleFunc("POST /_fake/runner/acquire", f.runnerAcquire)
 	mux.HandleFunc("POST /_fake/runner/complete", f.runnerComplete)
@@ -314,6 +316,14 @@ func (f *Fake) generateJIT(w http.ResponseWriter, r *http.Request, now time.Time
 	f.regUsed++
 	rn := &Runner{ID: f.id(), Name: req.Name, Labels: req.Labels, Scope: kind, Owner: owner, GroupID: req.RunnerGroupID, CreatedAt: now, OfflineAt: now}
 	f.runners[rn.ID] = rn
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"runner":             runnerJSON(rn),
+		"encoded_jit_config": f.newJITSecret(rn),
+	})
+}
+
+// newJITSecret makes rn's single-use encoded JIT config.
+func (f *Fake) newJITSecret(rn *Runner) string {
 	secret := randomHex(16)
 	f.jitSecrets[secret] = rn.ID
 	base := f.opts.RunnerURL
@@ -321,10 +331,7 @@ func (f *Fake) generateJIT(w http.ResponseWriter, r *http.Request, now time.Time
 		base = f.srv.URL
 	}
 	blob, _ := json.Marshal(JITConfig{URL: base, RunnerID: rn.ID, Name: rn.Name, Secret: secret})
-	writeJSON(w, http.StatusCreated, map[string]any{
-		"runner":             runnerJSON(rn),
-		"encoded_jit_config": base64.StdEncoding.EncodeToString(blob),
-	})
+	return base64.StdEncoding.EncodeToString(blob)
 }
 
 func (f *Fake) listGroups(w http.ResponseWriter, r *http.Request, now time.Time) {

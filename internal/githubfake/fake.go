@@ -82,6 +82,8 @@ type Options struct {
 	// RunnerGroups are the runner groups of every org and enterprise, besides Default (id 1).
 	// generate-jitconfig refuses another runner_group_id with 404.
 	RunnerGroups []RunnerGroup
+	// ScaleSetPollWait is how long a scale-set message poll waits before 202: 2 s when zero.
+	ScaleSetPollWait time.Duration
 	// RunnerURL is the base URL written into JIT configs for runners to call (e.g. one reachable
 	// from a container); the server's URL when empty.
 	RunnerURL string
@@ -108,6 +110,9 @@ type Runner struct {
 	JobID      int64
 	CreatedAt  time.Time
 	OfflineAt  time.Time
+	// ScaleSetID is the scale set the runner belongs to (0: none); it takes only the jobs its
+	// scale set acquired.
+	ScaleSetID int
 }
 
 // Status is "online" or "offline", as GitHub lists it.
@@ -144,6 +149,9 @@ type Job struct {
 	RunnerID    int64
 	RunnerName  string
 	RunnerGroup int64
+	// AcquiredBy is the scale set that acquired the job (0: none).
+	AcquiredBy int
+	AcquiredAt time.Time
 }
 
 type workflowRun struct {
@@ -177,6 +185,10 @@ type Fake struct {
 	assigned   map[int64]chan struct{} // runner id -> closed when it gets a job
 	calls      map[string]int
 
+	regTokens   map[string]regToken
+	adminTokens map[string]regToken
+	scaleSets   map[int]*scaleSet
+
 	coreUsed, regUsed int
 	coreReset         time.Time
 	secUsed           int
@@ -208,6 +220,9 @@ func New(opts Options) *Fake {
 	if opts.RegistrationLimit == 0 {
 		opts.RegistrationLimit = 10000
 	}
+	if opts.ScaleSetPollWait == 0 {
+		opts.ScaleSetPollWait = 2 * time.Second
+	}
 	if opts.GhostTTL == 0 {
 		opts.GhostTTL = 24 * time.Hour
 	}
@@ -223,6 +238,10 @@ func New(opts Options) *Fake {
 		tokens:     map[string]token{},
 		assigned:   map[int64]chan struct{}{},
 		calls:      map[string]int{},
+
+		regTokens:   map[string]regToken{},
+		adminTokens: map[string]regToken{},
+		scaleSets:   map[int]*scaleSet{},
 	}
 	h := f.routes()
 	if opts.TLS {
@@ -323,6 +342,7 @@ func (f *Fake) QueueJob(spec JobSpec) Job {
 	f.jobs[j.ID] = j
 	f.jobOrder = append(f.jobOrder, j.ID)
 	f.hooks.send(f.jobEvent("queued", j))
+	f.scaleSetEvent("JobAvailable", j)
 	f.assign(now)
 	return *j
 }
@@ -423,6 +443,7 @@ func (f *Fake) sweep(now time.Time) {
 func (f *Fake) complete(j *Job, conclusion string, now time.Time) {
 	j.Status, j.Conclusion, j.CompletedAt = "completed", conclusion, now
 	f.hooks.send(f.jobEvent("completed", j))
+	f.scaleSetEvent("JobCompleted", j)
 }
 
 func (f *Fake) removeRunner(r *Runner) {
@@ -462,7 +483,8 @@ func superset(have, want []string) bool {
 }
 
 // assign gives queued jobs, oldest first, to random idle online runners whose labels are a
-// superset of the job's: GitHub does not bind a job to the runner created for it.
+// superset of the job's: GitHub does not bind a job to the runner created for it. A job a
+// scale set acquired goes only to that scale set's runners, and they take no other job.
 func (f *Fake) assign(now time.Time) {
 	for _, id := range f.jobOrder {
 		j := f.jobs[id]
@@ -471,7 +493,7 @@ func (f *Fake) assign(now time.Time) {
 		}
 		var idle []*Runner
 		for _, r := range f.runners {
-			if r.Online && !r.Busy && visible(r, j.Repo) && superset(r.Labels, j.Labels) {
+			if r.Online && !r.Busy && r.ScaleSetID == j.AcquiredBy && visible(r, j.Repo) && superset(r.Labels, j.Labels) {
 				idle = append(idle, r)
 			}
 		}
@@ -487,5 +509,6 @@ func (f *Fake) assign(now time.Time) {
 			delete(f.assigned, r.ID)
 		}
 		f.hooks.send(f.jobEvent("in_progress", j))
+		f.scaleSetEvent("JobStarted", j)
 	}
 }
