@@ -495,3 +495,42 @@ func BenchmarkGenerateJITConfig(b *testing.B) {
 	}
 	b.ReportMetric(float64(f.TotalCalls())/float64(i), "calls/runner")
 }
+
+func TestGetJob(t *testing.T) {
+	clk := &fakeClock{now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	f := githubfake.New(githubfake.Options{PATs: []string{pat}, Now: clk.Now})
+	defer f.Close()
+	c, _ := github.New(github.Config{APIURL: f.URL(), Token: pat})
+	ctx := context.Background()
+	queued := f.QueueJob(githubfake.JobSpec{Repo: "acme/app", Name: "test", Labels: []string{"self-hosted", "small"}})
+	j, err := c.GetJob(ctx, "acme/app", queued.ID)
+	if err != nil || !j.Queued() || j.Name != "test" || !slices.Equal(j.Labels, []string{"self-hosted", "small"}) || !j.CreatedAt.Equal(clk.Now()) || j.RunnerName != "" {
+		t.Fatalf("queued job = %+v, %v", j, err)
+	}
+	jit, _ := c.GenerateJITConfig(ctx, org, github.JITRequest{Name: "hk-1", Labels: []string{"self-hosted", "small"}})
+	if _, err := f.Register(jit.Config.Reveal()); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ = c.GetJob(ctx, "acme/app", queued.ID); j.Queued() || j.Status != "in_progress" || j.RunnerName != "hk-1" || j.RunnerID != jit.RunnerID {
+		t.Fatalf("started job = %+v", j)
+	}
+	// Never picked up for 24 h: GitHub fails it.
+	stuck := f.QueueJob(githubfake.JobSpec{Repo: "acme/app", Labels: []string{"gpu"}})
+	clk.After(24 * time.Hour)
+	if j, _ = c.GetJob(ctx, "acme/app", stuck.ID); j.Status != "completed" || j.Conclusion != "failure" {
+		t.Fatalf("job queued 24 h = %+v", j)
+	}
+	if _, err := c.GetJob(ctx, "acme/other", queued.ID); hashike.ErrorCodeOf(err) != hashike.ENotFound {
+		t.Fatalf("job of another repo: %v", err)
+	}
+}
+
+func TestGHESApp(t *testing.T) {
+	f, c := newApp(t, githubfake.Options{GHES: true})
+	if _, err := c.GenerateJITConfig(context.Background(), org, github.JITRequest{Name: "hk-1", Labels: []string{"small"}}); err != nil {
+		t.Fatal(err)
+	}
+	if f.TokensIssued() != 1 || f.Calls("POST /app/installations/{id}/access_tokens") != 1 {
+		t.Fatal("no installation token was fetched under /api/v3")
+	}
+}

@@ -407,3 +407,42 @@ func (c *Client) RunnerGroupID(ctx context.Context, scope Scope, name string) (i
 		lo.Page = resp.NextPage
 	}
 }
+
+// Job is a workflow job's state as GitHub reports it.
+type Job struct {
+	ID          int64
+	RunID       int64
+	Repo        string
+	Name        string
+	Labels      []string
+	Status      string // queued | in_progress | completed (or waiting, pending, requested)
+	Conclusion  string // when completed: success, failure, cancelled, skipped, timed_out, ...
+	RunnerID    int64
+	RunnerName  string
+	CreatedAt   time.Time
+	StartedAt   time.Time
+	CompletedAt time.Time
+}
+
+// Queued reports whether the job still waits for a runner.
+func (j Job) Queued() bool { return j.Status == "queued" }
+
+// GetJob returns one job of repo ("owner/repo"): the cheap "is it still queued?" check (one
+// API call) for a job a webhook announced. ENotFound when GitHub does not know it.
+func (c *Client) GetJob(ctx context.Context, repo string, id int64) (Job, error) {
+	if err := (Scope{Kind: ScopeRepo, Name: repo}).Validate(); err != nil {
+		return Job{}, err
+	}
+	owner, name, _ := strings.Cut(repo, "/")
+	var j *gh.WorkflowJob
+	err := c.call(ctx, fmt.Sprintf("get job %d of %s", id, repo), func() (resp *gh.Response, err error) {
+		j, resp, err = c.gh.Actions.GetWorkflowJobByID(ctx, owner, name, id)
+		return resp, err
+	})
+	if err != nil {
+		return Job{}, err
+	}
+	return Job{ID: j.GetID(), RunID: j.GetRunID(), Repo: repo, Name: j.GetName(), Labels: j.Labels, Status: j.GetStatus(),
+		Conclusion: j.GetConclusion(), RunnerID: j.GetRunnerID(), RunnerName: j.GetRunnerName(),
+		CreatedAt: j.GetCreatedAt().Time, StartedAt: j.GetStartedAt().Time, CompletedAt: j.GetCompletedAt().Time}, nil
+}
