@@ -1,8 +1,11 @@
-// Package github is hashike's adapter to GitHub's REST API (GitHub.com or GitHub Enterprise
-// Server) for self-hosted Actions runners: just-in-time runner configs, the runners list, runner
-// removal, the rescan of still-queued jobs and the rate limit. It authenticates as a GitHub App
-// installation (tokens cached until a minute before they expire) or with a personal access
-// token, and speaks the domain's types; go-github stays inside.
+// Package github is hashike's adapter to GitHub (GitHub.com or GitHub Enterprise Server) for
+// self-hosted Actions runners. Client speaks the REST API through go-github: just-in-time
+// runner configs, the runners list, runner removal, the rescan of still-queued jobs and the
+// rate limit. ScaleSets speaks the runner scale-set API through actions/scaleset: scale sets,
+// the single listener session per scale set and its messages, job acquisition. Both
+// authenticate as a GitHub App installation (tokens cached until shortly before they expire)
+// or with a personal access token, and return the domain's types; the GitHub libraries stay
+// inside.
 //
 // JIT configs are credentials: they are returned as JITConfig, whose String, GoString,
 // MarshalJSON and LogValue print "[REDACTED]", and they never appear in errors.

@@ -71,6 +71,7 @@ func (f *Fake) scaleSetRoutes(mux *http.ServeMux, p string) {
 	a("PATCH /_apis/runtime/runnerscalesets/{id}/sessions/{sid}", f.ssSessionRefresh)
 	a("POST /_apis/runtime/runnerscalesets/{id}/acquirejobs", f.ssAcquire)
 	a("POST /_apis/runtime/runnerscalesets/{id}/generatejitconfig", f.ssJIT)
+	a("DELETE /_apis/distributedtask/pools/0/agents/{id}", f.ssRemoveRunner)
 	mux.HandleFunc("GET "+actionsPrefix+"/_msgqueue/{sid}", f.ssGetMessage)
 	mux.HandleFunc("DELETE "+actionsPrefix+"/_msgqueue/{sid}/{mid}", f.ssDeleteMessage)
 }
@@ -486,4 +487,20 @@ func (f *Fake) ssJIT(w http.ResponseWriter, r *http.Request, now time.Time) {
 		"runner":           map[string]any{"id": rn.ID, "name": rn.Name, "runnerScaleSetId": s.ID},
 		"encodedJITConfig": encoded,
 	})
+}
+
+// ssRemoveRunner deregisters a runner through the Actions service: 404 AgentNotFoundException
+// for an unknown one, 400 JobStillRunningException for a busy one.
+func (f *Fake) ssRemoveRunner(w http.ResponseWriter, r *http.Request, now time.Time) {
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	x := f.runners[id]
+	switch {
+	case x == nil:
+		writeJSON(w, http.StatusNotFound, map[string]string{"typeName": "AgentNotFoundException", "message": "runner not found"})
+	case x.Busy:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"typeName": "JobStillRunningException", "message": "job still running"})
+	default:
+		f.removeRunner(x)
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
