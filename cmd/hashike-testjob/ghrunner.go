@@ -37,7 +37,9 @@ type ghRunner struct {
 	url    string
 	jit    string
 	client *http.Client
-	sleep  func(context.Context, time.Duration) error
+	// hold is kept open for the whole job: no timeout, the context ends it.
+	hold  *http.Client
+	sleep func(context.Context, time.Duration) error
 	log    io.Writer
 }
 
@@ -57,7 +59,7 @@ func newGHRunner(getenv func(string) string, log io.Writer) (*ghRunner, error) {
 	if u := getenv("HASHIKE_FAKE_GITHUB_URL"); u != "" {
 		c.URL = u
 	}
-	return &ghRunner{url: strings.TrimRight(c.URL, "/"), jit: jit, client: &http.Client{Timeout: 60 * time.Second}, log: log,
+	return &ghRunner{url: strings.TrimRight(c.URL, "/"), jit: jit, client: &http.Client{Timeout: 60 * time.Second}, hold: &http.Client{}, log: log,
 		sleep: func(ctx context.Context, d time.Duration) error {
 			t := time.NewTimer(d)
 			defer t.Stop()
@@ -120,6 +122,32 @@ func (r *ghRunner) run(ctx context.Context, conclusion string) error {
 		}
 	}
 	fmt.Fprintf(r.log, "running job %d (%s) for %s\n", job.JobID, job.Name, job.Duration)
+	// The held connection is how the fake notices this process dying mid-job, as GitHub
+	// notices a runner that stops talking; it ends after the completion is reported.
+	holdCtx, stopHold := context.WithCancel(ctx)
+	body, _ := json.Marshal(map[string]string{"jit_config": r.jit})
+	req, err := http.NewRequestWithContext(holdCtx, http.MethodPost, r.url+"/_fake/runner/hold", bytes.NewReader(body))
+	if err != nil {
+		stopHold()
+		return err
+	}
+	resp, err := r.hold.Do(req)
+	if err != nil {
+		stopHold()
+		return fmt.Errorf("hold: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		stopHold()
+		return fmt.Errorf("hold: status %d", resp.StatusCode)
+	}
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}()
+	defer func() { stopHold(); <-held }()
 	if err := r.sleep(ctx, job.Duration); err != nil {
 		return err
 	}

@@ -100,3 +100,33 @@ func FuzzGHRunnerConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestGHRunnerKilledMidJobFailsItsJob(t *testing.T) {
+	f := githubfake.New(githubfake.Options{PATs: []string{"pat"}})
+	defer f.Close()
+	jit := jitFor(t, f, "hk-1", "small")
+	r, err := newGHRunner(env(map[string]string{jitEnv: jit.Config.Reveal()}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := make(chan struct{})
+	r.sleep = func(ctx context.Context, _ time.Duration) error { close(running); <-ctx.Done(); return ctx.Err() }
+	ctx, kill := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.run(ctx, "success") }()
+	job := f.QueueJob(githubfake.JobSpec{Repo: "acme/app", Labels: []string{"small"}, Duration: time.Hour})
+	<-running
+	kill() // the container is killed during the job
+	<-done
+	// The fake sees the held connection drop: the job fails, the runner is a ghost.
+	wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got, err := f.WaitJob(wctx, job.ID, func(j githubfake.Job) bool { return j.Status == "completed" })
+	if err != nil {
+		t.Fatalf("job %+v: %v", got, err)
+	}
+	rn, listed := f.Runner(jit.RunnerID)
+	if got.Status != "completed" || got.Conclusion != "failure" || !listed || rn.Online {
+		t.Fatalf("job %+v runner %+v listed %v: want the job failed and the runner listed offline", got, rn, listed)
+	}
+}

@@ -62,6 +62,7 @@ func (f *Fake) routes() http.Handler {
 
 	mux.HandleFunc("POST /_fake/runner/register", f.runnerRegister)
 	mux.HandleFunc("POST /_fake/runner/acquire", f.runnerAcquire)
+	mux.HandleFunc("POST /_fake/runner/hold", f.runnerHold)
 	mux.HandleFunc("POST /_fake/runner/complete", f.runnerComplete)
 	mux.HandleFunc("POST /_fake/runner/exit", f.runnerExit)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

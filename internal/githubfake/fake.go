@@ -110,6 +110,8 @@ type Runner struct {
 	JobID      int64
 	CreatedAt  time.Time
 	OfflineAt  time.Time
+	// Polling is true while the runner waits for a job (its connection is open).
+	Polling bool
 	// ScaleSetID is the scale set the runner belongs to (0: none); it takes only the jobs its
 	// scale set acquired.
 	ScaleSetID int
@@ -183,6 +185,8 @@ type Fake struct {
 	runOrder   []int64
 	tokens     map[string]token
 	assigned   map[int64]chan struct{} // runner id -> closed when it gets a job
+	released   map[int64]chan struct{} // runner id -> closed when it is removed or goes offline
+	changed    chan struct{}           // closed and replaced when a job or runner changes
 	calls      map[string]int
 
 	regTokens   map[string]regToken
@@ -237,6 +241,8 @@ func New(opts Options) *Fake {
 		runs:       map[int64]*workflowRun{},
 		tokens:     map[string]token{},
 		assigned:   map[int64]chan struct{}{},
+		released:   map[int64]chan struct{}{},
+		changed:    make(chan struct{}),
 		calls:      map[string]int{},
 
 		regTokens:   map[string]regToken{},
@@ -440,13 +446,20 @@ func (f *Fake) sweep(now time.Time) {
 	}
 }
 
+func (f *Fake) jobChanged() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
 func (f *Fake) complete(j *Job, conclusion string, now time.Time) {
+	defer f.jobChanged()
 	j.Status, j.Conclusion, j.CompletedAt = "completed", conclusion, now
 	f.hooks.send(f.jobEvent("completed", j))
 	f.scaleSetEvent("JobCompleted", j)
 }
 
 func (f *Fake) removeRunner(r *Runner) {
+	defer f.jobChanged()
 	delete(f.runners, r.ID)
 	for s, id := range f.jitSecrets {
 		if id == r.ID {
@@ -456,6 +469,10 @@ func (f *Fake) removeRunner(r *Runner) {
 	if c, ok := f.assigned[r.ID]; ok {
 		close(c)
 		delete(f.assigned, r.ID)
+	}
+	if c, ok := f.released[r.ID]; ok {
+		close(c)
+		delete(f.released, r.ID)
 	}
 }
 
@@ -510,5 +527,6 @@ func (f *Fake) assign(now time.Time) {
 		}
 		f.hooks.send(f.jobEvent("in_progress", j))
 		f.scaleSetEvent("JobStarted", j)
+		f.jobChanged()
 	}
 }

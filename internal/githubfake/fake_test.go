@@ -339,3 +339,32 @@ func FuzzDecodeJITConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestRunnerConnectionLostGoesOffline(t *testing.T) {
+	f := githubfake.New(githubfake.Options{PATs: []string{"pat"}})
+	defer f.Close()
+	id, jit := online(t, f, "/orgs/acme", "r1", "x")
+	ctx, cancel := context.WithCancel(context.Background())
+	body, _ := json.Marshal(map[string]string{"jit_config": jit})
+	req, _ := http.NewRequestWithContext(ctx, "POST", f.ServerURL()+"/_fake/runner/acquire", bytes.NewReader(body))
+	go func() {
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer wcancel()
+	if _, err := f.WaitRunner(wctx, id, func(r githubfake.Runner, _ bool) bool { return r.Polling }); err != nil {
+		t.Fatal(err)
+	}
+	cancel() // the runner process dies while it waits for a job
+	r, err := f.WaitRunner(wctx, id, func(r githubfake.Runner, ok bool) bool { return ok && !r.Online })
+	if err != nil {
+		t.Fatalf("runner %+v still online: %v", r, err)
+	}
+	// Offline, it is given no job and stays listed: a ghost.
+	j := f.QueueJob(githubfake.JobSpec{Repo: "acme/app", Labels: []string{"x"}})
+	if got, _ := f.Job(j.ID); got.Status != "queued" {
+		t.Fatalf("an offline runner took job %+v", got)
+	}
+}

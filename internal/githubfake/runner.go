@@ -91,10 +91,21 @@ func (f *Fake) Acquire(ctx context.Context, encoded string) (Assignment, bool, e
 			ch = make(chan struct{})
 			f.assigned[r.ID] = ch
 		}
+		r.Polling = true
+		f.jobChanged()
 		f.mu.Unlock()
+		var done bool
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			done = true
+		}
+		f.mu.Lock()
+		if x := f.runners[r.ID]; x != nil {
+			x.Polling = false
+		}
+		f.mu.Unlock()
+		if done {
 			return Assignment{}, false, nil
 		}
 	}
@@ -136,6 +147,14 @@ func (f *Fake) Exit(encoded string) error {
 	if r == nil {
 		return ErrNoRunner
 	}
+	f.disconnect(r, now)
+	return nil
+}
+
+// disconnect takes a runner offline as when its process dies: a job it was running fails.
+// Called under f.mu.
+func (f *Fake) disconnect(r *Runner, now time.Time) {
+	defer f.jobChanged()
 	if r.Busy {
 		f.complete(f.jobs[r.JobID], "failure", now)
 		r.Busy, r.JobID = false, 0
@@ -145,12 +164,76 @@ func (f *Fake) Exit(encoded string) error {
 		close(ch)
 		delete(f.assigned, r.ID)
 	}
-	return nil
+	if ch, ok := f.released[r.ID]; ok {
+		close(ch)
+		delete(f.released, r.ID)
+	}
+}
+
+// connectionLost is a runner's connection dropping: if it is still online (and, for a held
+// connection, still on job), it goes offline as its process died.
+func (f *Fake) connectionLost(secret string, jobID int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.runnerBySecret(secret)
+	if r == nil || !r.Online || (jobID != 0 && r.JobID != jobID) {
+		return
+	}
+	f.disconnect(r, f.opts.Now())
+}
+
+// WaitRunner waits until runner id's state satisfies cond (ok is false once it is not listed).
+func (f *Fake) WaitRunner(ctx context.Context, id int64, cond func(r Runner, ok bool) bool) (Runner, error) {
+	for {
+		f.mu.Lock()
+		f.sweep(f.opts.Now())
+		var r Runner
+		p := f.runners[id]
+		if p != nil {
+			r = *p
+		}
+		ch := f.changed
+		f.mu.Unlock()
+		if cond(r, p != nil) {
+			return r, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return r, ctx.Err()
+		}
+	}
+}
+
+// WaitJob waits until job id's state satisfies cond (or ctx ends): the fake changes some
+// state on its own (a runner's dropped connection), so tests await it.
+func (f *Fake) WaitJob(ctx context.Context, id int64, cond func(Job) bool) (Job, error) {
+	for {
+		f.mu.Lock()
+		f.sweep(f.opts.Now())
+		var j Job
+		if p := f.jobs[id]; p != nil {
+			j = *p
+		}
+		ch := f.changed
+		f.mu.Unlock()
+		if j.ID != 0 && cond(j) {
+			return j, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return j, ctx.Err()
+		}
+	}
 }
 
 // The fake runner's HTTP protocol: POST a JSON body {"jit_config": "...", "conclusion": "..."}
-// to /_fake/runner/{register,acquire,complete,exit}. acquire long-polls up to 20 s and
-// answers 200 with an Assignment or 204 when none came; 410 means the runner is gone.
+// to /_fake/runner/{register,acquire,hold,complete,exit}. acquire long-polls up to 20 s and
+// answers 200 with an Assignment or 204 when none came; 410 means the runner is gone. hold is
+// kept open while the runner runs its job: 200 at once, the body ends when the runner is removed. As
+// GitHub notices a runner that stopped talking, a connection that drops during acquire or
+// hold (the process was killed) takes the runner offline and fails its job.
 
 type runnerRequest struct {
 	JITConfig  string `json:"jit_config"`
@@ -201,10 +284,50 @@ func (f *Fake) runnerAcquire(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err != nil:
 		runnerError(w, err)
+	case !got && r.Context().Err() != nil:
+		if c, err := DecodeJITConfig(req.JITConfig); err == nil {
+			f.connectionLost(c.Secret, 0)
+		}
 	case !got:
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		writeJSON(w, http.StatusOK, a)
+	}
+}
+
+func (f *Fake) runnerHold(w http.ResponseWriter, r *http.Request) {
+	req, ok := readRunnerRequest(w, r)
+	if !ok {
+		return
+	}
+	c, err := DecodeJITConfig(req.JITConfig)
+	if err != nil {
+		runnerError(w, err)
+		return
+	}
+	f.mu.Lock()
+	rn := f.runnerBySecret(c.Secret)
+	if rn == nil || !rn.Busy {
+		f.mu.Unlock()
+		runnerError(w, ErrNoRunner)
+		return
+	}
+	jobID := rn.JobID
+	ch, ok := f.released[rn.ID]
+	if !ok {
+		ch = make(chan struct{})
+		f.released[rn.ID] = ch
+	}
+	f.mu.Unlock()
+	// The status line goes out at once: the runner knows its connection is held.
+	w.WriteHeader(http.StatusOK)
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	select {
+	case <-ch:
+	case <-r.Context().Done():
+		f.connectionLost(c.Secret, jobID)
 	}
 }
 
