@@ -40,7 +40,7 @@ type ghRunner struct {
 	// hold is kept open for the whole job: no timeout, the context ends it.
 	hold  *http.Client
 	sleep func(context.Context, time.Duration) error
-	log    io.Writer
+	log   io.Writer
 }
 
 func newGHRunner(getenv func(string) string, log io.Writer) (*ghRunner, error) {
