@@ -92,3 +92,19 @@ func TestScaleSetListener(t *testing.T) {
 		t.Fatal("unknown runner group accepted")
 	}
 }
+
+func TestScaleSetsWithApp(t *testing.T) {
+	k, keyPEM := appKey(t)
+	f := githubfake.New(githubfake.Options{GHES: true, AppID: 42, AppKey: &k.PublicKey, Installations: []int64{7}})
+	defer f.Close()
+	ss, err := github.NewScaleSets(github.ScaleSetConfig{ConfigURL: f.ServerURL() + "/acme", AppID: 42, InstallationID: 7, PrivateKey: keyPEM, Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ss.Ensure(context.Background(), "hk-small", nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	if f.TokensIssued() != 1 {
+		t.Fatalf("installation tokens = %d, want 1", f.TokensIssued())
+	}
+}
