@@ -534,3 +534,28 @@ func TestGHESApp(t *testing.T) {
 		t.Fatal("no installation token was fetched under /api/v3")
 	}
 }
+
+func TestConcurrentJITConfigs(t *testing.T) {
+	f, c := newApp(t, githubfake.Options{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for i := range 50 {
+		wg.Go(func() {
+			_, err := c.GenerateJITConfig(context.Background(), org, github.JITRequest{Name: fmt.Sprint("hk-", i), Labels: []string{"small"}})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(f.Runners()); n != 50 {
+		t.Fatalf("%d runners, want 50", n)
+	}
+	if n := f.TokensIssued(); n != 1 {
+		t.Fatalf("%d installation tokens for 50 concurrent calls, want 1", n)
+	}
+}

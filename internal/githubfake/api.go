@@ -105,9 +105,43 @@ func (f *Fake) api(route string, auth authKind, h func(http.ResponseWriter, *htt
 			}
 			f.coreUsed++
 			f.setRateHeaders(w)
+			if !f.secondary(w, route, r.Method, now) {
+				return
+			}
 		}
 		h(w, r, now)
 	}
+}
+
+// secondary charges a request to its route's secondary rate limit bucket (GET 1 point, other
+// methods 5, SecondaryPoints per SecondaryWindow per route) and answers the refusal, with
+// Retry-After, when the bucket is empty.
+func (f *Fake) secondary(w http.ResponseWriter, route, method string, now time.Time) bool {
+	b := f.sec[route]
+	if b == nil || !now.Before(b.reset) {
+		b = &bucket{reset: now.Add(f.opts.SecondaryWindow)}
+		f.sec[route] = b
+	}
+	cost := 5
+	if method == http.MethodGet {
+		cost = 1
+	}
+	if b.used+cost > f.opts.SecondaryPoints {
+		wait := int(math.Ceil(b.reset.Sub(now).Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, wait)))
+		writeJSON(w, f.opts.SecondaryStatus, map[string]string{
+			"message":           "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+			"documentation_url": secondaryDocURL,
+		})
+		return false
+	}
+	b.used += cost
+	return true
+}
+
+type bucket struct {
+	used  int
+	reset time.Time
 }
 
 func (f *Fake) setRateHeaders(w http.ResponseWriter) {
@@ -277,19 +311,6 @@ type JITConfig struct {
 }
 
 func (f *Fake) generateJIT(w http.ResponseWriter, r *http.Request, now time.Time) {
-	if !now.Before(f.secReset) {
-		f.secUsed, f.secReset = 0, now.Add(f.opts.SecondaryWindow)
-	}
-	if f.secUsed+5 > f.opts.SecondaryPoints {
-		wait := int(math.Ceil(f.secReset.Sub(now).Seconds()))
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, wait)))
-		writeJSON(w, f.opts.SecondaryStatus, map[string]string{
-			"message":           "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
-			"documentation_url": secondaryDocURL,
-		})
-		return
-	}
-	f.secUsed += 5
 	var req jitRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "Problems parsing JSON")

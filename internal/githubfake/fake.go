@@ -66,8 +66,9 @@ type Options struct {
 
 	// CoreLimit is the primary rate limit per hour: 5,000 when zero.
 	CoreLimit int
-	// SecondaryPoints is the secondary rate limit of generate-jitconfig in points per
-	// SecondaryWindow (a POST costs 5): 900 per minute when zero, i.e. 180 JIT configs a minute.
+	// SecondaryPoints is the secondary rate limit of each REST route in points per
+	// SecondaryWindow (GET costs 1, other methods 5): 900 per minute when zero, i.e. 180 JIT
+	// configs or runner deletions a minute.
 	SecondaryPoints int
 	SecondaryWindow time.Duration
 	// SecondaryStatus is the status of a secondary-limit refusal: 403 (GitHub's usual) or 429.
@@ -195,8 +196,7 @@ type Fake struct {
 
 	coreUsed, regUsed int
 	coreReset         time.Time
-	secUsed           int
-	secReset          time.Time
+	sec               map[string]*bucket // route -> secondary rate limit bucket
 
 	hooks *hookSender
 }
@@ -244,6 +244,7 @@ func New(opts Options) *Fake {
 		released:   map[int64]chan struct{}{},
 		changed:    make(chan struct{}),
 		calls:      map[string]int{},
+		sec:        map[string]*bucket{},
 
 		regTokens:   map[string]regToken{},
 		adminTokens: map[string]regToken{},

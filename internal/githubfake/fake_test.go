@@ -322,6 +322,10 @@ func TestSecondaryRateLimit(t *testing.T) {
 	if n != 180 {
 		t.Fatalf("%d JIT configs before the secondary limit, want 180 (900 points a minute, 5 each)", n)
 	}
+	// The bucket is per route: listing still works.
+	if s := api(t, f, "GET", "/orgs/acme/actions/runners", nil, nil).StatusCode; s != 200 {
+		t.Fatalf("list while JIT is limited: %d", s)
+	}
 	clk.Add(time.Minute)
 	if s := api(t, f, "POST", "/orgs/acme/actions/runners/generate-jitconfig", map[string]any{"name": "again", "labels": []string{"x"}, "runner_group_id": 1}, nil).StatusCode; s != 201 {
 		t.Fatalf("after the window: %d", s)
