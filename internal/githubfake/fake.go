@@ -9,12 +9,18 @@
 // runner whose labels are a superset of the job's labels, as GitHub does (job stealing), and a
 // job queued for 24 hours fails. Offline runners stay listed until deleted (ghosts).
 //
+// It serves the runner scale-set API too (scaleset.go): scale sets, one message session per
+// scale set (409 on a second), long-polled job messages with statistics, job acquisition.
+//
 // Paths are GitHub.com's (https://api.github.com/...) or, with Options.GHES, GitHub Enterprise
 // Server's under /api/v3. The fake runner's endpoints live under /_fake/runner/ (not GitHub's
 // API: the real runner speaks a private protocol). JSON shapes follow GitHub's REST docs for
-// the fields the controller reads. Time comes from Options.Now, so tests can move it.
+// the fields the controller reads. Time comes from Options.Now, so tests can move it (the
+// scale-set long poll and held runner connections wait in real time).
 //
-// Not modelled: the runner scale-set message session API (actions/scaleset).
+// Not modelled: webhook redelivery APIs, the "waiting" action (environments), re-run attempts,
+// per-installation rate limits (one primary budget for all credentials), runner heartbeats
+// other than the fake runner's open connections.
 package githubfake
 
 import (
