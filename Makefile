@@ -69,6 +69,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseEvent -fuzztime=30s ./ecs/
 	$(GO) test -run='^$$' -fuzz=FuzzParseEvent -fuzztime=30s ./ecsscale/
 	$(GO) test -run='^$$' -fuzz=FuzzParseWorkflowJob -fuzztime=30s ./github/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeJITConfig -fuzztime=30s ./internal/githubfake/
+	$(GO) test -run='^$$' -fuzz=FuzzGHRunnerConfig -fuzztime=30s ./cmd/hashike-testjob/
 	$(GO) test -run='^$$' -fuzz=FuzzLoadDefinition -fuzztime=30s ./jobfile/
 	$(GO) test -run='^$$' -fuzz=FuzzScanLimits -fuzztime=30s ./jobfile/
 	$(GO) test -run='^$$' -fuzz=FuzzTFStateLookup -fuzztime=30s ./jobfile/

@@ -16,6 +16,10 @@
 //	cat PATH           print PATH's content
 //	exists PATH        exit 0 if PATH exists, else 1 (for health checks)
 //	exit CODE          exit with CODE
+//	gh-runner [CONCL]  a fake GitHub Actions runner: register with the JIT config in
+//	                   ACTIONS_RUNNER_INPUT_JITCONFIG, take one job, run it for its duration,
+//	                   report it (CONCL, default success); see ghrunner.go
+//	gh-crash           register with the JIT config, drop offline, exit 1
 //
 // With no arguments it prints a greeting and exits 0.
 package main
@@ -149,6 +153,14 @@ func main() {
 				os.Exit(1)
 			}
 			os.Exit(0)
+		case "gh-runner":
+			out.Flush()
+			c, used := text(i+1, "")
+			ghRunnerStep("gh-runner", c)
+			i += used
+		case "gh-crash":
+			out.Flush()
+			ghRunnerStep("gh-crash", "")
 		case "exit":
 			code := num(i + 1)
 			out.Flush()
@@ -161,7 +173,7 @@ func main() {
 
 func isStep(s string) bool {
 	switch s {
-	case "print", "stderr", "bytes", "partial", "env", "sleep", "alloc", "ignore-term", "trap-term", "touch", "cat", "exists", "exit":
+	case "print", "stderr", "bytes", "partial", "env", "sleep", "alloc", "ignore-term", "trap-term", "touch", "cat", "exists", "exit", "gh-runner", "gh-crash":
 		return true
 	}
 	return false
