@@ -133,6 +133,9 @@ type autoscalerOpts struct {
 // autoscalers builds the live cluster of each configured ECS cluster with its policy and,
 // when the cluster has an events queue, its events loop.
 func (a *app) autoscalers(ctx context.Context, cfg *AutoscalerConfig, o autoscalerOpts) ([]server.Autoscaler, error) {
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
 	var out []server.Autoscaler
 	for _, cl := range cfg.Clusters {
 		apis, err := a.scaleClients(ctx, cl.Region)
