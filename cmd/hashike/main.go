@@ -21,6 +21,7 @@ import (
 	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/process"
 	"github.com/hashike/hashike/runner"
+	"github.com/hashike/hashike/runners"
 	"github.com/hashike/hashike/secret"
 	"github.com/hashike/hashike/sqlite"
 )
@@ -70,6 +71,9 @@ type app struct {
 	// liveness check, so that one process can hold several replicas and let one die.
 	replica *hashike.Owner
 	alive   func(hashike.Owner) bool
+	// runnersGitHub gives the runner controller its GitHub port (a test's fake GitHub). Until
+	// the GitHub adapter is wired here, a runners section needs it.
+	runnersGitHub func(*RunnersConfig) (runners.GitHub, error)
 	// wrapStore wraps the server's store (a test freezes a dying replica's writes there).
 	wrapStore func(hashike.ServerStore) hashike.ServerStore
 }
