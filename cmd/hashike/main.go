@@ -74,6 +74,9 @@ type app struct {
 	// runnersGitHub gives the runner controller its GitHub port (a test's fake GitHub). Until
 	// the GitHub adapter is wired here, a runners section needs it.
 	runnersGitHub func(*RunnersConfig) (runners.GitHub, error)
+	// testBackend, when set, is the server's backend of that name instead of the real one
+	// (nil: the real one).
+	testBackend func(name string) hashike.Backend
 	// wrapStore wraps the server's store (a test freezes a dying replica's writes there).
 	wrapStore func(hashike.ServerStore) hashike.ServerStore
 }
@@ -125,7 +128,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.AddCommand(
 		a.runCmd(), a.waitCmd(), a.logsCmd(), a.runsCmd(), a.describeCmd(), a.stopCmd(),
 		a.validateCmd(), a.superviseCmd(), a.serverCmd(), a.tokenCmd(),
-		a.enqueueCmd(), a.cancelCmd(), a.rerunCmd(), a.jobsCmd(), a.schedulesCmd(), a.queuesCmd(),
+		a.enqueueCmd(), a.cancelCmd(), a.rerunCmd(), a.jobsCmd(), a.schedulesCmd(), a.queuesCmd(), a.runnersCmd(),
 		a.simCmd(), a.versionCmd(), a.autoscalerCmd(),
 	)
 	root.Version = buildVersion().line()
