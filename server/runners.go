@@ -108,6 +108,12 @@ func (s *Server) runnerRun(ctx context.Context, req runners.StartRequest) (*hash
 		return nil, fmt.Errorf("start runner %s: job %s: %w", req.Name, req.Job, err)
 	}
 	spec := def.JobSpec.Clone()
+	if backendOf(def) != "local" {
+		// ECS resolves a container's secrets itself, from ARNs: the JIT config, which must
+		// never be stored, has no way there yet.
+		return nil, hashike.Errorf(hashike.EInvalid, "start runner %s: job %s runs on backend %q: runner pools run on the local backend only for now (the JIT config cannot reach an ECS task yet)",
+			req.Name, req.Job, backendOf(def))
+	}
 	if len(spec.TaskDefinition.ContainerDefinitions) == 0 {
 		return nil, hashike.Errorf(hashike.EInvalid, "start runner %s: job %s has no container", req.Name, req.Job)
 	}
