@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -218,20 +219,34 @@ func TestRunnerControllerStartsRunnersFromWebhookAndRescan(t *testing.T) {
 	}
 }
 
+// countingGitHub counts the passes of a controller (each lists the runners first).
+type countingGitHub struct {
+	runners.GitHub
+	passes atomic.Int64
+}
+
+func (g *countingGitHub) ListRunners(ctx context.Context, scope runners.Scope) ([]runners.GitHubRunner, error) {
+	g.passes.Add(1)
+	return g.GitHub.ListRunners(ctx, scope)
+}
+
 func TestRunnerControllerRunsOnTheLeaderOnly(t *testing.T) {
 	const ttl = 600 * time.Millisecond
 	path := filepath.Join(t.TempDir(), "server.db")
-	worldA, worldB := runnerstest.New(time.Now), runnerstest.New(time.Now)
-	replica := func(host string, w *runnerstest.World) *env {
+	ghA, ghB := &countingGitHub{GitHub: runnerstest.New(time.Now)}, &countingGitHub{GitHub: runnerstest.New(time.Now)}
+	replica := func(host string, gh runners.GitHub) *env {
 		return newEnv(t, opts{path: path, self: hashike.Owner{Host: host, PID: 1, Start: "1"}, leaseTTL: ttl,
-			runners: &RunnerPools{Plan: runnerPlan(t), GitHub: w, Interval: 10 * time.Millisecond}})
+			runners: &RunnerPools{Plan: runnerPlan(t), GitHub: gh, Interval: 10 * time.Millisecond}})
 	}
-	a := replica("a", worldA)
-	b := replica("b", worldB)
+	a := replica("a", ghA)
+	b := replica("b", ghB)
 	if !a.s.Leader() || b.s.Leader() {
 		t.Fatalf("leaders: a %v, b %v; want a", a.s.Leader(), b.s.Leader())
 	}
-	a.eventually("a's controller to pass", func() bool { return a.s.Health(context.Background()).Runners.LastDecision != nil })
+	a.eventually("a's controller to pass 5 times", func() bool { return ghA.passes.Load() >= 5 })
+	if n := ghB.passes.Load(); n != 0 {
+		t.Fatalf("b's controller passed %d times while a leads", n)
+	}
 	if h := b.s.Health(context.Background()).Runners; h == nil || h.LastDecision != nil {
 		t.Fatalf("b (a follower) reports runners %+v; want no decision", h)
 	}
@@ -240,8 +255,12 @@ func TestRunnerControllerRunsOnTheLeaderOnly(t *testing.T) {
 	if err := a.s.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
+	stopped := ghA.passes.Load()
 	b.eventually("b to take over and pass", func() bool {
 		h := b.s.Health(context.Background()).Runners
-		return b.s.Leader() && h.LastDecision != nil
+		return b.s.Leader() && h.LastDecision != nil && ghB.passes.Load() > 0
 	})
+	if n := ghA.passes.Load(); n != stopped {
+		t.Fatalf("a's controller passed %d times after a shut down", n-stopped)
+	}
 }
