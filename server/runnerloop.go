@@ -29,6 +29,7 @@ type runnerState struct {
 	decision runners.Decision
 	err      error
 	queued   []runners.QueuedJob // the last queued jobs the demand source reported
+	demand   *GitHubDemand       // this term's webhook intake (nil: none)
 	lost     int                 // lost or late webhooks detected in this term
 	// listed is the last runner listing of each scope.
 	listed map[runners.Scope][]runners.GitHubRunner
@@ -66,6 +67,9 @@ func (s *Server) runnerLoop(ctx context.Context) {
 		},
 	}
 	if d := s.GitHubDemand(); d != nil {
+		st.mu.Lock()
+		st.demand = d
+		st.mu.Unlock()
 		c.Demand = &webhookDemand{d: d, st: st}
 		c.Wake = s.GitHubWakeups()
 	}
@@ -160,6 +164,9 @@ type RunnersStatus struct {
 	Pools     []RunnerPoolView `json:"pools"`
 	Runners   []RunnerView     `json:"runners"`
 	Queued    []QueuedJobView  `json:"queued"`
+	// Recent are the last jobs runners took (at most 100, most recent first), with their
+	// wait, as the webhook's "in_progress" deliveries said.
+	Recent []RecentJobView `json:"recent"`
 	// LostWebhooks counts the jobs found queued that no webhook announced, this term.
 	LostWebhooks int `json:"lostWebhooks"`
 }
@@ -200,6 +207,17 @@ type QueuedJobView struct {
 	WaitSeconds float64 `json:"waitSeconds"`
 }
 
+// RecentJobView is a job a runner took: queued -> started by GitHub's times.
+type RecentJobView struct {
+	ID          int64     `json:"id"`
+	Labels      []string  `json:"labels"`
+	Pool        string    `json:"pool,omitempty"`
+	Runner      string    `json:"runner,omitempty"`
+	QueuedAt    time.Time `json:"queuedAt"`
+	StartedAt   time.Time `json:"startedAt"`
+	WaitSeconds float64   `json:"waitSeconds"`
+}
+
 // RunnersStatus returns the runner controller's last view. ENotFound when the server runs no
 // runner pools.
 func (s *Server) RunnersStatus(ctx context.Context) (RunnersStatus, error) {
@@ -208,13 +226,14 @@ func (s *Server) RunnersStatus(ctx context.Context) (RunnersStatus, error) {
 	}
 	st := &s.runnerState
 	st.mu.Lock()
-	last, d, queued, lost := st.last, st.decision, slices.Clone(st.queued), st.lost
+	last, d, queued, lost, demand := st.last, st.decision, slices.Clone(st.queued), st.lost, st.demand
 	var gh []runners.GitHubRunner
 	for _, rs := range st.listed {
 		gh = append(gh, rs...)
 	}
 	st.mu.Unlock()
-	out := RunnersStatus{Leader: s.Leader(), Pools: []RunnerPoolView{}, Runners: []RunnerView{}, Queued: []QueuedJobView{}, LostWebhooks: lost}
+	out := RunnersStatus{Leader: s.Leader(), Pools: []RunnerPoolView{}, Runners: []RunnerView{}, Queued: []QueuedJobView{},
+		Recent: []RecentJobView{}, LostWebhooks: lost}
 	if !last.IsZero() {
 		out.DecidedAt = &last
 	}
@@ -250,6 +269,16 @@ func (s *Server) RunnersStatus(ctx context.Context) (RunnersStatus, error) {
 			v.Pool = p.Name
 		}
 		out.Queued = append(out.Queued, v)
+	}
+	if demand != nil {
+		for _, j := range demand.Recent() {
+			v := RecentJobView{ID: j.ID, Labels: j.Labels, Runner: j.RunnerName, QueuedAt: j.QueuedAt, StartedAt: j.StartedAt,
+				WaitSeconds: j.Wait().Seconds()}
+			if p, err := plan.Match(j.Labels); err == nil {
+				v.Pool = p.Name
+			}
+			out.Recent = append(out.Recent, v)
+		}
 	}
 	return out, nil
 }

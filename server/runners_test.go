@@ -212,6 +212,21 @@ func TestRunnerControllerStartsRunnersFromWebhookAndRescan(t *testing.T) {
 	if !st.Leader || len(st.Pools) != 1 || st.Pools[0].Name != "medium" || len(st.Runners) != 2 {
 		t.Fatalf("status %+v; want the leader's view of pool medium with 2 runners", st)
 	}
+	// The job the webhook announced is taken: the status lists it with its wait.
+	taken := []byte(`{"action":"in_progress","workflow_job":{"id":42,"run_id":7,"labels":["self-hosted","linux","x64","medium"],` +
+		`"runner_id":1,"runner_name":"hashike-medium-1","created_at":"2026-03-02T09:00:00Z","started_at":"2026-03-02T09:00:20Z"},` +
+		`"repository":{"full_name":"octo-org/example"}}`)
+	if _, err := e.s.ReceiveGitHubWebhook(ctx, signed("d-2", "workflow_job", taken)); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("the taken job in the status", func() bool {
+		st, err := e.s.RunnersStatus(ctx)
+		return err == nil && len(st.Recent) == 1
+	})
+	st, _ = e.s.RunnersStatus(ctx)
+	if r := st.Recent[0]; r.ID != 42 || r.Pool != "medium" || r.WaitSeconds != 20 || r.Runner != "hashike-medium-1" {
+		t.Fatalf("recent job %+v; want job 42 of pool medium, taken by hashike-medium-1 after 20s", r)
+	}
 	for _, cfg := range world.JITConfigs {
 		if dbHolds(t, path, cfg) {
 			t.Fatalf("the database holds JIT config %q", cfg)

@@ -19,7 +19,8 @@ func (a *app) runnersCmd() *cobra.Command {
 		Long: `Show the runner pools of the hashike server (HASHIKE_SERVER) as its runner controller
 last saw them: per pool the jobs queued and the runners idle, starting, busy and desired
 (with the minimum idle and why: base, a warm schedule or the SLO); the controller's
-runners by state; and the jobs queued now with how long they have waited.
+runners by state; the jobs queued now with how long they have waited; and the last jobs
+runners took, with how long each waited (GitHub's queued -> started).
 
 Only the leader runs the controller: a follower says so and shows no counts.`,
 		Args: cobra.NoArgs,
@@ -74,6 +75,18 @@ Only the leader runs the controller: a follower says so and shows no counts.`,
 			}
 			if err := tw.Flush(); err != nil {
 				return err
+			}
+			if len(st.Recent) > 0 {
+				fmt.Fprintln(a.stdout)
+				tw = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "RECENT JOB\tPOOL\tRUNNER\tSTARTED\tWAITED")
+				for _, j := range st.Recent {
+					wait := (time.Duration(j.WaitSeconds * float64(time.Second))).Round(time.Second)
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", j.ID, dash(j.Pool), dash(j.Runner), j.StartedAt.Format(time.RFC3339), wait)
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
 			}
 			if st.LostWebhooks > 0 {
 				fmt.Fprintf(a.stdout, "\n%d queued jobs were found by a re-scan of GitHub, not by their webhook (lost or late deliveries).\n", st.LostWebhooks)

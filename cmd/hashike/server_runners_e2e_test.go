@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/github"
 	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/internal/apitest"
 	"github.com/hashike/hashike/internal/fakebackend"
@@ -165,8 +167,32 @@ func TestServerRunnersLostWebhookGetsRunner(t *testing.T) {
 		st.Runners[0].State != string(runners.Starting) {
 		t.Fatalf("hashike runners -o json: %+v; want pool medium with one starting runner, run %s", st, runID)
 	}
+	// The runner takes the job: its in_progress delivery makes it a recent job with its wait.
+	body := `{"action":"in_progress","workflow_job":{"id":1,"run_id":7,"labels":["self-hosted","linux","medium"],"runner_id":1,` +
+		`"runner_name":"` + st.Runners[0].Name + `","created_at":"2026-03-02T09:00:00Z","started_at":"2026-03-02T09:00:31Z"}}`
+	req, _ := http.NewRequest("POST", checked+"/v1/github/webhook", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", "workflow_job")
+	req.Header.Set("X-GitHub-Delivery", "d-1")
+	req.Header.Set("X-Hub-Signature-256", github.SignWebhook([]byte(env["HASHIKE_GITHUB_WEBHOOK_SECRET"]), []byte(body)))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusAccepted {
+		t.Fatalf("in_progress delivery: %s", res.Status)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(st.Recent) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the taken job never shows in hashike runners")
+		}
+		if err := json.Unmarshal([]byte(cli("runners", "-o", "json")), &st); err != nil {
+			t.Fatal(err)
+		}
+	}
 	text := cli("runners")
-	for _, want := range []string{"POOL", "medium", "runner-medium", st.Runners[0].Name, "starting", runID} {
+	for _, want := range []string{"POOL", "medium", "runner-medium", st.Runners[0].Name, "starting", runID, "RECENT JOB", "31s"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("hashike runners lacks %q:\n%s", want, text)
 		}
