@@ -279,3 +279,44 @@ func TestRunnerControllerRunsOnTheLeaderOnly(t *testing.T) {
 		t.Fatalf("a's controller passed %d times after a shut down", n-stopped)
 	}
 }
+
+// TestCrashedRunnerIsDeregisteredAndReplaced: a runner whose container exits before it
+// registers leaves an offline registration and an ended run: the controller removes the
+// registration (no ghost) and starts another runner for the job still queued.
+func TestCrashedRunnerIsDeregisteredAndReplaced(t *testing.T) {
+	world := runnerstest.New(time.Now)
+	gh := &countingGitHub{GitHub: world}
+	var (
+		mu     sync.Mutex
+		starts []string
+	)
+	hold := make(chan struct{})
+	defer close(hold)
+	e := newEnv(t, opts{behave: func(req hashike.StartRequest) fakebackend.Behavior {
+		mu.Lock()
+		defer mu.Unlock()
+		starts = append(starts, req.RunID)
+		if len(starts) == 1 {
+			return fakebackend.Behavior{ExitCode: 1, Output: "runner crashed\n"} // before registering
+		}
+		return fakebackend.Behavior{Hold: hold}
+	}, runners: &RunnerPools{Plan: runnerPlan(t), GitHub: gh, Interval: 10 * time.Millisecond, MinGap: time.Millisecond}})
+	e.register("runner-medium", definition(nil))
+	world.Queue(mediumLabels...)
+	e.eventually("a second runner", func() bool { mu.Lock(); defer mu.Unlock(); return len(starts) >= 2 })
+	mu.Lock()
+	first := starts[0]
+	mu.Unlock()
+	e.eventually("the crashed runner's registration removed", func() bool { return len(world.Runners()) == 1 })
+	if st := e.get(first).State; st != hashike.StateFailed {
+		t.Errorf("the crashed runner's run is %s; want failed", st)
+	}
+	p := gh.passes.Load()
+	e.eventually("five more passes", func() bool { return gh.passes.Load() >= p+5 }) // still one runner for one job
+	mu.Lock()
+	n := len(starts)
+	mu.Unlock()
+	if n != 2 {
+		t.Fatalf("%d runners started for one queued job; want 2 (the crashed one and its replacement)", n)
+	}
+}
