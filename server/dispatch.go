@@ -153,14 +153,19 @@ func (s *Server) superviseRun(ctx context.Context, run *hashike.Run, claimed boo
 		// A runner run starts only with its JIT config, which only the replica that created
 		// the run holds, in memory: without it the runner could never register.
 		jit, ok := s.runnerSecrets.get(run.ID)
-		if !ok {
+		switch {
+		case ok:
+			secrets = maps.Clone(secrets)
+			if secrets == nil {
+				secrets = map[string]string{}
+			}
+			secrets[EnvRunnerJITConfig] = jit
+		case s.taskExists(ctx, b, run):
+			// Its replica died between starting the task and recording it: the supervision
+			// reattaches to the task, which has the config already.
+		default:
 			return s.failRunnerStart(ctx, run)
 		}
-		secrets = maps.Clone(secrets)
-		if secrets == nil {
-			secrets = map[string]string{}
-		}
-		secrets[EnvRunnerJITConfig] = jit
 	}
 	var files []hashike.File
 	if len(run.Payload) > 0 {
@@ -193,6 +198,12 @@ func (s *Server) failStart(ctx context.Context, run *hashike.Run, reason string)
 	self := s.cfg.Self
 	return s.store.UpdateRun(ctx, run.ID, hashike.RunUpdate{At: now, State: hashike.StateStartFailed, Reason: reason,
 		Exit: &exit, FinishedAt: &now, ClearOwner: true, IfOwner: &hashike.OwnerMatch{Owner: &self}})
+}
+
+// taskExists reports whether the backend has a task for run (unsure: no).
+func (s *Server) taskExists(ctx context.Context, b hashike.Backend, run *hashike.Run) bool {
+	ref, err := b.Find(ctx, run.ID, &run.Spec)
+	return err == nil && ref.ID != ""
 }
 
 // failRunnerStart ends a runner run whose JIT config is gone, from whichever owner it has

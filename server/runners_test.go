@@ -320,3 +320,34 @@ func TestCrashedRunnerIsDeregisteredAndReplaced(t *testing.T) {
 		t.Fatalf("%d runners started for one queued job; want 2 (the crashed one and its replacement)", n)
 	}
 }
+
+// TestAdoptedRunnerRunWithATaskReattaches: a replica started a runner's task and died before
+// recording it; the JIT config is gone with it, but the task has it: the run is adopted and
+// followed, never failed (which would leave a live runner untracked) nor started again.
+func TestAdoptedRunnerRunWithATaskReattaches(t *testing.T) {
+	seen := newJITSeen()
+	gone := hashike.Owner{Host: "test", PID: 99, Start: "1"}
+	e := newEnv(t, opts{behave: seen.behave})
+	e.register("runner-medium", definition(nil))
+	ctx := context.Background()
+	run, err := e.s.runnerRun(ctx, runners.StartRequest{Pool: "medium", Job: "runner-medium", Name: "hashike-medium-0004"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Owner = &gone
+	if _, err := e.backend.Start(ctx, hashike.StartRequest{RunID: run.ID, Spec: run.Spec, Secrets: map[string]string{EnvRunnerJITConfig: "jit"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.store.CreateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("the adopted runner run to run", func() bool { return e.get(run.ID).State == hashike.StateRunning })
+	close(seen.hold)
+	e.eventually("the runner run to end", func() bool { return e.get(run.ID).State.Terminal() })
+	if got := e.get(run.ID); got.State != hashike.StateSucceeded {
+		t.Fatalf("run ended %s (%+v); want succeeded, as its task did", got.State, got.Exit)
+	}
+	if n := e.backend.Starts(run.ID); n != 1 {
+		t.Fatalf("the task was started %d times; want once", n)
+	}
+}
