@@ -4,7 +4,7 @@ BIN     ?= bin/hashike
 IMAGE   ?= hashike-testjob:latest
 PKGS    := ./...
 
-.PHONY: build demo image test test-race vet tidy-check check-imports fuzz bench schema bench-autoscaler bench-webhook
+.PHONY: build demo image test test-race vet tidy-check check-imports fuzz bench schema bench-autoscaler bench-webhook bench-runners
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/hashike
@@ -98,6 +98,12 @@ bench-webhook:
 	$(GO) test -run='^$$' -bench=BenchmarkGitHubDemandBurst500 -benchtime=10x -count=3 ./server/
 	$(GO) test -run='^$$' -bench='BenchmarkGitHubWebhook$$' -benchtime=5000x -count=3 ./httpapi/
 	$(GO) test -run='^$$' -bench=BenchmarkSaveWebhookDelivery -benchtime=5000x -count=3 ./postgres/
+
+# The runner pools in hashike server (docs/runners.md): webhook -> runner container requested,
+# and a burst of 500 queued jobs, on SQLite, the fake backend and an in-memory GitHub.
+bench-runners:
+	$(GO) test -run='^$$' -bench=BenchmarkWebhookToRunnerRequested -benchtime=20x -count=3 ./server/
+	$(GO) test -run='^$$' -bench=BenchmarkBurst500ToRunnersRequested -benchtime=20x -count=3 ./server/
 
 # The live autoscaler's targets on the stateful AWS fake (docs/autoscaler.md): queued run to
 # SetDesiredCapacity latency, API calls at 200 instances, 1,000 random scale-ins, the replay.

@@ -251,6 +251,13 @@ func (c *Client) ListQueues(ctx context.Context) ([]hashike.QueueInfo, error) {
 	return out.Queues, err
 }
 
+// RunnersStatus returns the runner controller's last view (GET /v1/runners).
+func (c *Client) RunnersStatus(ctx context.Context) (server.RunnersStatus, error) {
+	var out server.RunnersStatus
+	_, err := c.call(ctx, "GET", "/v1/runners", nil, nil, &out)
+	return out, err
+}
+
 // PutQueue sets a queue's settings.
 func (c *Client) PutQueue(ctx context.Context, q hashike.QueueConfig) (hashike.QueueInfo, error) {
 	var out hashike.QueueInfo

@@ -424,6 +424,15 @@ func (f *fakeService) Authenticate(ctx context.Context, secret string) (hashike.
 
 func (f *fakeService) MaxPayloadBytes() int { return f.maxPayload }
 
+func (f *fakeService) RunnersStatus(context.Context) (server.RunnersStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("RunnersStatus"); err != nil {
+		return server.RunnersStatus{}, err
+	}
+	return server.RunnersStatus{}, hashike.Errorf(hashike.ENotFound, "this server runs no runner pools")
+}
+
 func (f *fakeService) Health(context.Context) server.Health {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -73,6 +73,8 @@ var routes = []route{
 	{"POST", "/v1/tokens", hashike.ScopeAdmin, nil, (*handler).createToken},
 	{"DELETE", "/v1/tokens/{id}", hashike.ScopeAdmin, nil, (*handler).revokeToken},
 
+	{"GET", "/v1/runners", hashike.ScopeRead, nil, (*handler).runners},
+
 	// GitHub cannot send a bearer token: the delivery's signature authenticates it.
 	{"POST", "/v1/github/webhook", "", nil, (*handler).githubWebhook},
 }

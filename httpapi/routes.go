@@ -22,6 +22,14 @@ func (h *handler) health(w http.ResponseWriter, r *http.Request, _ url.Values) e
 	return reply(w, status, health)
 }
 
+func (h *handler) runners(w http.ResponseWriter, r *http.Request, _ url.Values) error {
+	st, err := h.svc.RunnersStatus(r.Context())
+	if err != nil {
+		return err
+	}
+	return reply(w, http.StatusOK, st)
+}
+
 func (h *handler) openAPI(w http.ResponseWriter, r *http.Request, _ url.Values) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(openAPI)

@@ -402,6 +402,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 
 	check("GET", "/healthz", "", 200)
 	check("GET", "/v1/openapi.json", "", 200)
+	check("GET", "/v1/runners", "", 404) // this server runs no runner pools
 
 	def := jobDoc("queue: reports\nschedule:\n  expressions: [{cron: '0 3 * * *'}]\nretryStrategy: {attempts: 2}\n")
 	check("PUT", "/v1/jobs/hello", def, 201)

@@ -50,6 +50,10 @@ type Service interface {
 	// for a missing or wrong signature; otherwise it stores a workflow_job event (deduped by
 	// the delivery ID) and returns at once, never acting on it in the request.
 	ReceiveGitHubWebhook(ctx context.Context, d server.GitHubDelivery) (server.WebhookOutcome, error)
+	// RunnersStatus is the runner controller's last view (pools, runners by state, jobs
+	// queued); ENotFound when the server runs no runner pools. Only the leader has one
+	// (Leader false elsewhere).
+	RunnersStatus(ctx context.Context) (server.RunnersStatus, error)
 	// MaxPayloadBytes is the server-wide limit of an enqueue's payload; no job's is larger.
 	// The handler refuses a body larger than it plus an envelope's room (413) unread.
 	MaxPayloadBytes() int

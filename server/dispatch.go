@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -142,9 +143,28 @@ func (s *Server) superviseRun(ctx context.Context, run *hashike.Run, claimed boo
 		return s.failStart(ctx, run, fmt.Sprintf("backend %q: %v", run.Backend, err))
 	}
 	var secrets map[string]string
+	needsJIT, spec := runnerSpecSecrets(&run.Spec)
 	if s.cfg.Secrets != nil && run.Task == nil {
-		if secrets, err = s.cfg.Secrets(&run.Spec); err != nil {
+		if secrets, err = s.cfg.Secrets(spec); err != nil {
 			return s.failStart(ctx, run, err.Error())
+		}
+	}
+	if needsJIT && run.Task == nil {
+		// A runner run starts only with its JIT config, which only the replica that created
+		// the run holds, in memory: without it the runner could never register.
+		jit, ok := s.runnerSecrets.get(run.ID)
+		switch {
+		case ok:
+			secrets = maps.Clone(secrets)
+			if secrets == nil {
+				secrets = map[string]string{}
+			}
+			secrets[EnvRunnerJITConfig] = jit
+		case s.taskExists(ctx, b, run):
+			// Its replica died between starting the task and recording it: the supervision
+			// reattaches to the task, which has the config already.
+		default:
+			return s.failRunnerStart(ctx, run)
 		}
 	}
 	var files []hashike.File
@@ -165,6 +185,9 @@ func (s *Server) superviseRun(ctx context.Context, run *hashike.Run, claimed boo
 	if err != nil {
 		return nil, err
 	}
+	if needsJIT {
+		s.runnerSecrets.drop(run.ID) // a supervision that failed may need it again
+	}
 	return done, nil
 }
 
@@ -175,6 +198,28 @@ func (s *Server) failStart(ctx context.Context, run *hashike.Run, reason string)
 	self := s.cfg.Self
 	return s.store.UpdateRun(ctx, run.ID, hashike.RunUpdate{At: now, State: hashike.StateStartFailed, Reason: reason,
 		Exit: &exit, FinishedAt: &now, ClearOwner: true, IfOwner: &hashike.OwnerMatch{Owner: &self}})
+}
+
+// taskExists reports whether the backend has a task for run (unsure: no).
+func (s *Server) taskExists(ctx context.Context, b hashike.Backend, run *hashike.Run) bool {
+	ref, err := b.Find(ctx, run.ID, &run.Spec)
+	return err == nil && ref.ID != ""
+}
+
+// failRunnerStart ends a runner run whose JIT config is gone, from whichever owner it has
+// (an adopted run is still its dead owner's): only if it still has no task.
+func (s *Server) failRunnerStart(ctx context.Context, run *hashike.Run) (*hashike.Run, error) {
+	now := s.clock.Now()
+	exit := hashike.ExitStatus{Code: hashike.ExitStartFailed, Reason: ReasonRunnerJITLost}
+	cur, err := s.store.GetRun(ctx, run.ID)
+	if err != nil {
+		return nil, err
+	}
+	if cur.State.Terminal() || cur.Task != nil {
+		return cur, nil
+	}
+	return s.store.UpdateRun(ctx, run.ID, hashike.RunUpdate{At: now, State: hashike.StateStartFailed, Reason: ReasonRunnerJITLost,
+		Exit: &exit, FinishedAt: &now, ClearOwner: true, IfOwner: &hashike.OwnerMatch{Owner: cur.Owner}})
 }
 
 // settleSoon settles a run ended outside a supervision (a canceled queued run) in the
@@ -212,6 +257,7 @@ func (s *Server) settle(ctx context.Context, run *hashike.Run) error {
 	}
 	now := s.clock.Now()
 	d := dispatch.Decide(def.RetryStrategy, hist, outcomeOf(run), now, s.random)
+	d.Retry = d.Retry && run.Trigger != TriggerRunner // the controller starts a new runner instead
 	if d.Retry {
 		next, err := s.newRun(now, newRunOpts{job: run.Job, version: run.JobVersion, def: def, spec: &run.Spec, queue: run.Queue,
 			priority: run.Priority, payload: run.Payload, notBefore: &d.NotBefore, trigger: TriggerRetry,
@@ -248,7 +294,7 @@ func (s *Server) quietEnd(ctx context.Context, run *hashike.Run) bool {
 	if err != nil {
 		return false
 	}
-	if d := dispatch.Decide(def.RetryStrategy, hist, outcomeOf(run), s.clock.Now(), s.random); d.Retry {
+	if d := dispatch.Decide(def.RetryStrategy, hist, outcomeOf(run), s.clock.Now(), s.random); d.Retry && run.Trigger != TriggerRunner {
 		return false
 	}
 	hold, err := s.mayHold(ctx, run.Job)

@@ -91,9 +91,36 @@ func (d *GitHubDemand) QueuedJobs(ctx context.Context) ([]QueuedGitHubJob, error
 	return d.jobs.queuedAt(d.clock.Now()), nil
 }
 
+// StartedGitHubJob is a job a runner took, as its "in_progress" delivery said: GitHub's own
+// times, so Wait is queued -> started whatever the deliveries' delays.
+type StartedGitHubJob struct {
+	ID         int64
+	Labels     []string
+	RunnerName string
+	QueuedAt   time.Time
+	StartedAt  time.Time
+}
+
+// Wait is how long the job waited for a runner.
+func (j StartedGitHubJob) Wait() time.Duration { return j.StartedAt.Sub(j.QueuedAt) }
+
+// recentStarted bounds the started jobs GitHubDemand remembers.
+const recentStarted = 100
+
+// Recent returns the last jobs runners took (at most 100), most recent first.
+func (d *GitHubDemand) Recent() []StartedGitHubJob {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := slices.Clone(d.jobs.started)
+	slices.Reverse(out)
+	return out
+}
+
 // webhookJobs folds workflow_job events, in any order, into the jobs queued now.
 type webhookJobs struct {
-	queued map[int64]QueuedGitHubJob
+	// started are the last jobs taken, oldest first (at most recentStarted).
+	started []StartedGitHubJob
+	queued  map[int64]QueuedGitHubJob
 	// taken remembers the jobs a delivery said were in progress or completed, and when it
 	// came: GitHub does not order deliveries, so a "queued" may come after them.
 	taken map[int64]time.Time
@@ -117,6 +144,13 @@ func (w *webhookJobs) apply(ev hashike.WorkflowJobEvent, received time.Time) {
 		w.queued[ev.JobID] = QueuedGitHubJob{ID: ev.JobID, Labels: slices.Clone(ev.Labels), Repository: ev.Repository,
 			Org: ev.Org, QueuedAt: at, DeliveredAt: received}
 	case hashike.WorkflowJobInProgress, hashike.WorkflowJobCompleted:
+		if _, seen := w.taken[ev.JobID]; !seen && ev.Action == hashike.WorkflowJobInProgress && !ev.CreatedAt.IsZero() && !ev.StartedAt.IsZero() {
+			w.started = append(w.started, StartedGitHubJob{ID: ev.JobID, Labels: slices.Clone(ev.Labels), RunnerName: ev.RunnerName,
+				QueuedAt: ev.CreatedAt, StartedAt: ev.StartedAt})
+			if len(w.started) > recentStarted {
+				w.started = slices.Delete(w.started, 0, len(w.started)-recentStarted)
+			}
+		}
 		delete(w.queued, ev.JobID)
 		w.taken[ev.JobID] = received
 	case hashike.WorkflowJobWaiting:

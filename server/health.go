@@ -29,6 +29,9 @@ type Health struct {
 	// has no decision). An autoscaler's error does not make the replica unhealthy: it
 	// still serves, and the autoscaler retries every interval.
 	Autoscalers map[string]AutoscalerHealth `json:"autoscalers,omitempty"`
+	// Runners is the runner controller (when the server runs runner pools), as Autoscalers:
+	// its errors do not make the replica unhealthy.
+	Runners *RunnerHealth `json:"runners,omitempty"`
 }
 
 // Healthy reports whether every dependency is up.
@@ -40,7 +43,8 @@ func (h Health) Healthy() bool { return h.Status == HealthOK }
 func (s *Server) Health(ctx context.Context) Health {
 	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
 	defer cancel()
-	h := Health{Status: HealthOK, Checks: map[string]string{"database": CheckUp}, Autoscalers: s.autoscalerHealth()}
+	h := Health{Status: HealthOK, Checks: map[string]string{"database": CheckUp}, Autoscalers: s.autoscalerHealth(),
+		Runners: s.runnerHealth()}
 	if _, err := s.store.GetLease(ctx, "replica:"+s.holder); err != nil && hashike.ErrorCodeOf(err) != hashike.ENotFound {
 		s.log.Warn("health: the database does not answer", "err", err)
 		h.Status, h.Checks["database"] = HealthUnavailable, CheckDown

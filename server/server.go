@@ -97,6 +97,9 @@ type Config struct {
 	// GitHubDeliveryRetention is how long the leader keeps stored GitHub deliveries, and so
 	// how long a redelivered ID is known as a duplicate (default 72 h).
 	GitHubDeliveryRetention time.Duration
+	// Runners, when set, is the runner controller the leader runs (GitHub Actions runner
+	// pools, woken by the webhook's deliveries when GitHubWebhook is set); nil: none.
+	Runners *RunnerPools
 }
 
 // Server is one replica of `hashike server`.
@@ -125,6 +128,9 @@ type Server struct {
 	holds      map[string]holds  // by job name
 
 	autoscalers []*autoscalerState // by index in cfg.Autoscalers
+	// runnerSecrets: the JIT configs of runner runs created here, until they started.
+	runnerSecrets runnerSecrets
+	runnerState   runnerState
 
 	runCtx  context.Context // supervisions: ended by Shutdown
 	endRuns context.CancelFunc
@@ -260,6 +266,9 @@ func (s *Server) Start(ctx context.Context) {
 			s.pruneGitHubDeliveries(ctx)
 			s.every(ctx, githubPruneInterval, s.pruneGitHubDeliveries)
 		})
+	}
+	if s.cfg.Runners != nil {
+		leaderLoops = append(leaderLoops, s.runnerLoop)
 	}
 	s.leaderLoops = leadership.While(ctx, leaderLoops...)
 	if s.elector == nil {

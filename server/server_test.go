@@ -73,6 +73,8 @@ type opts struct {
 	autoscalers []Autoscaler
 	// github is the server's GitHub webhook (nil: none).
 	github GitHubWebhook
+	// runners is the leader's runner controller (nil: none).
+	runners *RunnerPools
 }
 
 var self = hashike.Owner{Host: "test", PID: 1, Start: "1"}
@@ -122,6 +124,7 @@ func newEnv(t *testing.T, o opts) *env {
 		NoLeader:          o.leaseTTL == 0,
 		Autoscalers:       o.autoscalers,
 		GitHubWebhook:     o.github,
+		Runners:           o.runners,
 		Logger:            cmpOr(o.logger, testLogger(o.log)),
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +27,8 @@ type Config struct {
 	// Autoscaler, when set, has `hashike server` run the cluster autoscaler on its leader,
 	// and is what `hashike autoscaler` runs.
 	Autoscaler *AutoscalerConfig `json:"autoscaler"`
+	// Runners, when set, has `hashike server` keep ephemeral GitHub Actions runner pools.
+	Runners *RunnersConfig `json:"runners"`
 }
 
 // AutoscalerConfig is the autoscaler section: the clusters whose Auto Scaling groups it owns
@@ -224,13 +227,20 @@ func (c *Config) setDefaults() {
 
 // Validate reports every problem of the configuration, each at its file:line:col.
 func (c *Config) Validate(pos positions) []string {
-	a := c.Autoscaler
-	if a == nil {
-		return nil
-	}
+	return c.validate(pos, runtime.GOARCH)
+}
+
+func (c *Config) validate(pos positions, hostArch string) []string {
 	var errs []string
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, fmt.Sprintf("%s: %s: %s", pos.at(path), path, fmt.Sprintf(format, args...)))
+	}
+	if c.Runners != nil {
+		c.Runners.validate(hostArch, bad)
+	}
+	a := c.Autoscaler
+	if a == nil {
+		return errs
 	}
 	if len(a.Clusters) == 0 {
 		bad("autoscaler.clusters", "at least one cluster is required")

@@ -21,6 +21,7 @@ import (
 	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/process"
 	"github.com/hashike/hashike/runner"
+	"github.com/hashike/hashike/runners"
 	"github.com/hashike/hashike/secret"
 	"github.com/hashike/hashike/sqlite"
 )
@@ -70,6 +71,12 @@ type app struct {
 	// liveness check, so that one process can hold several replicas and let one die.
 	replica *hashike.Owner
 	alive   func(hashike.Owner) bool
+	// runnersGitHub gives the runner controller its GitHub port (a test's fake GitHub). Until
+	// the GitHub adapter is wired here, a runners section needs it.
+	runnersGitHub func(*RunnersConfig) (runners.GitHub, error)
+	// testBackend, when set, is the server's backend of that name instead of the real one
+	// (nil: the real one).
+	testBackend func(name string) hashike.Backend
 	// wrapStore wraps the server's store (a test freezes a dying replica's writes there).
 	wrapStore func(hashike.ServerStore) hashike.ServerStore
 }
@@ -121,7 +128,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.AddCommand(
 		a.runCmd(), a.waitCmd(), a.logsCmd(), a.runsCmd(), a.describeCmd(), a.stopCmd(),
 		a.validateCmd(), a.superviseCmd(), a.serverCmd(), a.tokenCmd(),
-		a.enqueueCmd(), a.cancelCmd(), a.rerunCmd(), a.jobsCmd(), a.schedulesCmd(), a.queuesCmd(),
+		a.enqueueCmd(), a.cancelCmd(), a.rerunCmd(), a.jobsCmd(), a.schedulesCmd(), a.queuesCmd(), a.runnersCmd(),
 		a.simCmd(), a.versionCmd(), a.autoscalerCmd(),
 	)
 	root.Version = buildVersion().line()

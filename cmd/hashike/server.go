@@ -205,6 +205,17 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 	if secret := a.env(EnvGitHubWebhookSecret); secret != "" {
 		githubWebhook = github.NewWebhook([]byte(secret))
 	}
+	var runnerPools *server.RunnerPools
+	if rc := conf.Runners; rc != nil {
+		if a.runnersGitHub == nil {
+			return hashike.Errorf(hashike.EInvalid, "config: runners: this build of hashike has no GitHub client for runner pools yet")
+		}
+		gh, err := a.runnersGitHub(rc)
+		if err != nil {
+			return fmt.Errorf("runners: github: %w", err)
+		}
+		runnerPools = rc.ServerPools(gh)
+	}
 	srv, err := server.New(server.Config{
 		Store: srvStore, Backend: backends.get, Clock: a.clock, Logger: logger, Random: rand.Reader,
 		Self: self, Alive: alive,
@@ -219,7 +230,7 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 		Deliver: sender.Send, Permanent: notify.Permanent,
 		RetryAfter:      notify.RetryAfter,
 		MaxPayloadBytes: f.maxPayload, MaxConcurrentRuns: f.maxRuns,
-		Autoscalers: scalers, GitHubWebhook: githubWebhook,
+		Autoscalers: scalers, GitHubWebhook: githubWebhook, Runners: runnerPools,
 	})
 	if err != nil {
 		return err
@@ -341,9 +352,15 @@ func (c *backendCache) get(name string) (hashike.Backend, error) {
 	if b, ok := c.byName[name]; ok {
 		return b, nil
 	}
-	b, err := c.a.backend(c.ctx, name)
-	if err != nil {
-		return nil, err
+	var b hashike.Backend
+	if c.a.testBackend != nil {
+		b = c.a.testBackend(name)
+	}
+	if b == nil {
+		var err error
+		if b, err = c.a.backend(c.ctx, name); err != nil {
+			return nil, err
+		}
 	}
 	c.byName[name] = b
 	return b, nil
