@@ -71,8 +71,8 @@ type app struct {
 	// liveness check, so that one process can hold several replicas and let one die.
 	replica *hashike.Owner
 	alive   func(hashike.Owner) bool
-	// runnersGitHub gives the runner controller its GitHub port (a test's fake GitHub). Until
-	// the GitHub adapter is wired here, a runners section needs it.
+	// runnersGitHub gives the runner controller its GitHub port instead of the github
+	// adapter (a test's in-memory GitHub).
 	runnersGitHub func(*RunnersConfig) (runners.GitHub, error)
 	// testBackend, when set, is the server's backend of that name instead of the real one
 	// (nil: the real one).

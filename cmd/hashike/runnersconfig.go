@@ -2,11 +2,14 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/github"
 	"github.com/hashike/hashike/runners"
 	"github.com/hashike/hashike/server"
 )
@@ -150,4 +153,29 @@ func envName(s string) bool {
 		}
 	}
 	return true
+}
+
+// githubPort is the runner controller's GitHub: the github adapter over the config's
+// connection, its secrets read from where the config names them (the App's key file, the
+// token's environment variable).
+func (a *app) githubPort(rc *RunnersConfig) (runners.GitHub, error) {
+	g := rc.GitHub
+	cfg := github.Config{APIURL: g.BaseURL, CAFile: g.CAFile, AppID: g.AppID, InstallationID: g.InstallationID, Clock: a.clock}
+	if g.App() {
+		key, err := os.ReadFile(g.PrivateKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("the GitHub App's private key: %w", err)
+		}
+		cfg.PrivateKey = key
+	} else {
+		cfg.Token = a.env(g.TokenEnv)
+		if cfg.Token == "" {
+			return nil, hashike.Errorf(hashike.EInvalid, "runners.github.tokenEnv: the environment variable %s is empty or not set", g.TokenEnv)
+		}
+	}
+	c, err := github.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &github.RunnerPort{Client: c}, nil
 }

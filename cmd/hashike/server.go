@@ -207,10 +207,11 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 	}
 	var runnerPools *server.RunnerPools
 	if rc := conf.Runners; rc != nil {
-		if a.runnersGitHub == nil {
-			return hashike.Errorf(hashike.EInvalid, "config: runners: this build of hashike has no GitHub client for runner pools yet")
+		newGitHub := a.runnersGitHub
+		if newGitHub == nil {
+			newGitHub = a.githubPort
 		}
-		gh, err := a.runnersGitHub(rc)
+		gh, err := newGitHub(rc)
 		if err != nil {
 			return fmt.Errorf("runners: github: %w", err)
 		}
