@@ -78,6 +78,8 @@ deduplicated by its X-GitHub-Delivery ID, and answered at once.
 --config FILE (env HASHIKE_CONFIG) is hashike's config file: with an autoscaler section,
 the leader also runs the cluster autoscaler over the groups it lists, with hashike's queue
 as demand (README "Autoscaling a cluster"); the ECS backend then leaves those groups to it.
+With a runners section, the leader runs the GitHub Actions runner controller over its pools
+(docs/runners.md).
 
 SIGTERM or SIGINT stops it gracefully: it stops taking requests and claiming runs, and
 leaves running tasks running; the next server (or replica) adopts them.`,
@@ -85,7 +87,7 @@ leaves running tasks running; the next server (or replica) adopts them.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return a.serve(cmd.Context(), f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.config, "config", "", "the config file (env HASHIKE_CONFIG): its autoscaler section runs on the leader")
+	fl.StringVar(&f.config, "config", "", "the config file (env HASHIKE_CONFIG): its autoscaler and runners sections run on the leader")
 	fl.StringVar(&f.listen, "listen", "", "address to serve on (env HASHIKE_LISTEN; default "+DefaultListen+")")
 	fl.StringVar(&f.jobs, "jobs", "", "directory of job definitions to register at start (env HASHIKE_JOBS)")
 	fl.BoolVar(&f.noAuth, "no-auth", false, "serve without tokens (only on a loopback address)")
