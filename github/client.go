@@ -97,16 +97,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+		pool, err := rootCAs(cfg.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("github: read CA bundle: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, hashike.Errorf(hashike.EInvalid, "github: CA bundle %s holds no PEM certificate", cfg.CAFile)
+			return nil, err
 		}
 		base.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
@@ -245,4 +238,20 @@ func statusOf(resp *gh.Response) int {
 		return 0
 	}
 	return resp.StatusCode
+}
+
+// rootCAs is the system's roots plus the PEM certificates of caFile (a GHES private CA).
+func rootCAs(caFile string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("github: read CA bundle: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, hashike.Errorf(hashike.EInvalid, "github: CA bundle %s holds no PEM certificate", caFile)
+	}
+	return pool, nil
 }

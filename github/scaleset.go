@@ -2,10 +2,8 @@ package github
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -51,16 +49,9 @@ func NewScaleSets(cfg ScaleSetConfig) (*ScaleSets, error) {
 	}
 	opts := []scaleset.HTTPOption{scaleset.WithTimeout(cfg.Timeout), scaleset.WithRetryMax(cfg.Retries)}
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+		pool, err := rootCAs(cfg.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("github: read CA bundle: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, hashike.Errorf(hashike.EInvalid, "github: CA bundle %s holds no PEM certificate", cfg.CAFile)
+			return nil, err
 		}
 		opts = append(opts, scaleset.WithRootCAs(pool))
 	}
