@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -78,5 +79,28 @@ func TestRunnersConfigErrors(t *testing.T) {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)
 		}
+	}
+}
+
+// TestREADMERunnersExample: the runners config of README "Self-hosted GitHub Actions runners"
+// is a valid config on any host.
+func TestREADMERunnersExample(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "## Self-hosted GitHub Actions runners")
+	_, section, ok2 := strings.Cut(section, "### The config\n")
+	_, block, ok3 := strings.Cut(section, "```yaml\n")
+	block, _, ok4 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 || !ok4 {
+		t.Fatal("README has no yaml block under the runners section's \"### The config\"")
+	}
+	c, err := ParseConfig("README.md", []byte(block), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Runners == nil || len(c.Runners.Pools) != 2 || c.Runners.Pools[1].SLO == nil {
+		t.Errorf("%+v", c.Runners)
 	}
 }
