@@ -60,7 +60,8 @@ type StartRequest struct {
 	RunID string
 	Spec  JobSpec
 	// Secrets holds resolved secret values by secret name, for backends that inject them
-	// (local). Never persisted, never logged.
+	// (local), and the values of held secrets (see HeldSecretPrefix) for every backend.
+	// Never persisted, never logged.
 	Secrets map[string]string
 	// Files are put into every container of the task before it starts, where the backend can
 	// (local; ECS cannot and ignores them): the server's payload file.
@@ -71,6 +72,13 @@ type StartRequest struct {
 	// the server) there, so that no task starts after it.
 	Proceed func(ctx context.Context) error
 }
+
+// HeldSecretPrefix starts the valueFrom of a held secret: one whose value hashike holds in
+// memory only (a GitHub Actions runner's JIT config) and gives the backend in
+// StartRequest.Secrets under the secret's name, instead of a reference the platform resolves.
+// The local backend injects it like any secret; the ECS backend passes it as a RunTask
+// containerOverrides environment variable (ECS has no per-task secret override).
+const HeldSecretPrefix = "hashike:"
 
 // File is a file put into a task's containers.
 type File struct {

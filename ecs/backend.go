@@ -203,7 +203,9 @@ func ClientToken(runID string, attempt int) string {
 // *hashike.StartError saying what it waited for (capacity, or ECS itself). ctx ending stops
 // the wait at once. A task that goes to PROVISIONING is returned at once: Wait stops it if it
 // is still PROVISIONING when the capacity timeout expires.
-// StartRequest.Secrets is ignored: ECS resolves the valueFrom references itself.
+// ECS resolves the valueFrom references itself: of StartRequest.Secrets only the values of
+// held secrets (hashike.HeldSecretPrefix) are used, passed as containerOverrides environment
+// variables (held.go).
 func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (_ hashike.TaskRef, err error) {
 	o := options(&req.Spec)
 	limit := time.Duration(o.CapacityTimeout)
@@ -229,15 +231,22 @@ func (b *Backend) Start(ctx context.Context, req hashike.StartRequest) (_ hashik
 	} else if hashike.ErrorCodeOf(err) != hashike.ENotFound {
 		return hashike.TaskRef{}, err
 	}
+	spec, held, err := splitHeld(&req.Spec, req.Secrets)
+	if err != nil {
+		return hashike.TaskRef{}, fmt.Errorf("start run %s: %w", req.RunID, err)
+	}
 	var tdArn string
 	var overrides []types.ContainerOverride
 	err = b.ride(sctx, "register task definition", func() error {
 		var err error
-		tdArn, overrides, err = b.ensureTaskDefinition(sctx, &req.Spec)
+		tdArn, overrides, err = b.ensureTaskDefinition(sctx, spec)
 		return err
 	})
 	if err != nil {
 		return hashike.TaskRef{}, err
+	}
+	if overrides, err = withHeld(overrides, held); err != nil {
+		return hashike.TaskRef{}, fmt.Errorf("start run %s: %w", req.RunID, err)
 	}
 	in := runTaskInput(req.RunID, tdArn, o)
 	if len(overrides) > 0 {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -21,9 +22,10 @@ const (
 	// EnvRunnerJITConfig is the secret environment variable carrying a runner's JIT config.
 	EnvRunnerJITConfig = "ACTIONS_RUNNER_INPUT_JITCONFIG"
 	// runnerJITRef is the valueFrom of the JIT config's secret reference in a runner run's
-	// spec: the value is never stored, only held in the memory of the replica that created
-	// the run, which supervises it.
-	runnerJITRef = "hashike:runner-jit-config"
+	// spec, a held secret (hashike.HeldSecretPrefix): the value is never stored, only held in
+	// the memory of the replica that created the run, which supervises it and gives it to the
+	// backend (on ECS: a RunTask containerOverrides environment variable).
+	runnerJITRef = hashike.HeldSecretPrefix + "runner-jit-config"
 	// runnerKeyPrefix starts a runner run's idempotency key, "runner/<pool>/<name>" (an
 	// enqueue's keys start with "job/": they never collide).
 	runnerKeyPrefix = "runner/"
@@ -108,11 +110,12 @@ func (s *Server) runnerRun(ctx context.Context, req runners.StartRequest) (*hash
 		return nil, fmt.Errorf("start runner %s: job %s: %w", req.Name, req.Job, err)
 	}
 	spec := def.JobSpec.Clone()
-	if backendOf(def) != "local" {
-		// ECS resolves a container's secrets itself, from ARNs: the JIT config, which must
-		// never be stored, has no way there yet.
-		return nil, hashike.Errorf(hashike.EInvalid, "start runner %s: job %s runs on backend %q: runner pools run on the local backend only for now (the JIT config cannot reach an ECS task yet)",
-			req.Name, req.Job, backendOf(def))
+	if s.cfg.Runners != nil && s.cfg.Runners.Plan != nil {
+		if p, ok := s.cfg.Runners.Plan.Pool(req.Pool); ok {
+			if err := poolFits(p, backendOf(def), &spec); err != nil {
+				return nil, hashike.Errorf(hashike.EInvalid, "start runner %s: job %s: %v", req.Name, req.Job, err)
+			}
+		}
 	}
 	if len(spec.TaskDefinition.ContainerDefinitions) == 0 {
 		return nil, hashike.Errorf(hashike.EInvalid, "start runner %s: job %s has no container", req.Name, req.Job)
@@ -136,6 +139,52 @@ func (s *Server) runnerRun(ctx context.Context, req runners.StartRequest) (*hash
 	self := s.cfg.Self
 	run.State, run.Owner = hashike.StatePending, &self
 	return run, nil
+}
+
+// ecsArch is runtimePlatform's cpuArchitecture of each pool architecture.
+var ecsArch = map[string]string{runners.ArchAMD64: "X86_64", runners.ArchARM64: "ARM64"}
+
+// poolFits checks that the pool's job runs on the pool's backend (which the pool's
+// architecture was checked against) and, on ECS, sets the task definition's
+// runtimePlatform.cpuArchitecture to the pool's architecture (amd64 when it names none),
+// refusing a job whose definition asks for the other one.
+func poolFits(p *runners.Pool, backend string, spec *hashike.JobSpec) error {
+	want := p.Backend
+	if want == "" {
+		want = "local"
+	}
+	if backend != want {
+		return fmt.Errorf("pool %s runs its runners on backend %q but the job runs on %q", p.Name, want, backend)
+	}
+	if backend != "ecs" {
+		return nil
+	}
+	arch := p.Arch
+	if arch == "" {
+		arch = runners.ArchAMD64
+	}
+	cpu, ok := ecsArch[arch]
+	if !ok {
+		return fmt.Errorf("pool %s: unknown architecture %q", p.Name, p.Arch)
+	}
+	td := &spec.TaskDefinition
+	if td.Extra == nil {
+		td.Extra = map[string]any{}
+	}
+	rp := map[string]any{}
+	if v, ok := td.Extra["runtimePlatform"]; ok && v != nil {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return fmt.Errorf("runtimePlatform is not an object")
+		}
+		rp = maps.Clone(m)
+	}
+	if have, ok := rp["cpuArchitecture"]; ok && have != nil && !strings.EqualFold(fmt.Sprint(have), cpu) {
+		return fmt.Errorf("pool %s is %s but the job's task definition sets runtimePlatform.cpuArchitecture %v", p.Name, arch, have)
+	}
+	rp["cpuArchitecture"] = cpu
+	td.Extra["runtimePlatform"] = rp
+	return nil
 }
 
 // runnerOf reads a runner run's pool and runner name from its idempotency key.

@@ -75,6 +75,8 @@ type opts struct {
 	github GitHubWebhook
 	// runners is the leader's runner controller (nil: none).
 	runners *RunnerPools
+	// ecs, when set, is the backend of jobs whose backend is "ecs".
+	ecs hashike.Backend
 }
 
 var self = hashike.Owner{Host: "test", PID: 1, Start: "1"}
@@ -106,6 +108,9 @@ func newEnv(t *testing.T, o opts) *env {
 	s, err := New(Config{
 		Store: store, Clock: e.clock, Random: rand.Reader, Self: o.self,
 		Backend: func(name string) (hashike.Backend, error) {
+			if name == "ecs" && o.ecs != nil {
+				return o.ecs, nil
+			}
 			if name != "local" {
 				return nil, fmt.Errorf("no backend %q here", name)
 			}
