@@ -10,6 +10,7 @@ package main_test
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -19,14 +20,19 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/hashike/hashike/docker/dockertest"
+	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/internal/githubfake"
 	"github.com/hashike/hashike/internal/pgtest"
+	"github.com/hashike/hashike/server"
 )
 
 const (
@@ -68,24 +74,37 @@ type poolSpec struct {
 	max        int
 	extra      string
 	command    string // default: gh-runner
+	viaProxy   bool   // the runners reach GitHub through the proxy that can refuse them
 }
 
-// newGHWorld starts the fake GitHub (GHES over TLS), the runner-facing proxy and the webhook
-// forwarder, and writes the pools' jobs and the server config (timings: settings, raw YAML).
+// newGHWorld starts the fake GitHub, a GHES front for the servers and the webhook forwarder,
+// and writes the pools' jobs and the server config (timings: settings, raw YAML).
 func newGHWorld(t *testing.T, settings string, pools ...poolSpec) *ghWorld {
 	t.Helper()
 	w := &ghWorld{t: t}
-	// The runners in containers speak plain HTTP (the fake runner has no CA): a proxy on the
-	// host's loopback, reached through host networking, forwards to the TLS fake.
-	var target atomic.Pointer[url.URL]
-	var transport atomic.Pointer[http.RoundTripper]
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target.Load()) },
-		Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			return (*transport.Load()).RoundTrip(r)
-		}),
-		FlushInterval: -1,
-	}
+	hooks := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		dst := w.hookTarget.Load()
+		if dst == nil {
+			http.Error(rw, "no server yet", http.StatusServiceUnavailable)
+			return
+		}
+		u, _ := url.Parse(*dst)
+		httputil.NewSingleHostReverseProxy(u).ServeHTTP(rw, r)
+	}))
+	t.Cleanup(hooks.Close)
+	// The fake speaks plain HTTP: the runners in containers (host networking, no CA in an
+	// image FROM scratch) reach it on the host's loopback as the JIT config says.
+	w.fake = githubfake.New(githubfake.Options{GHES: true, PATs: []string{ghToken},
+		Webhook: githubfake.WebhookOptions{URL: hooks.URL + "/v1/github/webhook", Secret: ghHookSecret}})
+	t.Cleanup(w.fake.Close)
+	fakeURL, _ := url.Parse(w.fake.ServerURL())
+	// The servers reach it as a GitHub Enterprise Server does: https with a private CA.
+	ghes := httptest.NewTLSServer(httputil.NewSingleHostReverseProxy(fakeURL))
+	t.Cleanup(ghes.Close)
+	// A runner whose pool goes through this proxy crashes before it registers while
+	// failRegister is above 0.
+	proxy := httputil.NewSingleHostReverseProxy(fakeURL)
+	proxy.FlushInterval = -1
 	rp := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/_fake/runner/register") {
 			if n := w.failRegister.Add(-1); n >= 0 {
@@ -97,38 +116,25 @@ func newGHWorld(t *testing.T, settings string, pools ...poolSpec) *ghWorld {
 		proxy.ServeHTTP(rw, r)
 	}))
 	t.Cleanup(rp.Close)
-	hooks := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		dst := w.hookTarget.Load()
-		if dst == nil {
-			http.Error(rw, "no server yet", http.StatusServiceUnavailable)
-			return
-		}
-		u, _ := url.Parse(*dst)
-		httputil.NewSingleHostReverseProxy(u).ServeHTTP(rw, r)
-	}))
-	t.Cleanup(hooks.Close)
 	w.runnerURL = rp.URL
-	w.fake = githubfake.New(githubfake.Options{GHES: true, TLS: true, PATs: []string{ghToken}, RunnerURL: rp.URL,
-		Webhook: githubfake.WebhookOptions{URL: hooks.URL + "/v1/github/webhook", Secret: ghHookSecret}})
-	t.Cleanup(w.fake.Close)
-	u, _ := url.Parse(w.fake.ServerURL())
-	target.Store(u)
-	tr := w.fake.HTTPClient().Transport
-	transport.Store(&tr)
 
 	w.dir, w.jobs = newJobsDir(t)
 	ca := filepath.Join(w.dir, "ghes-ca.pem")
-	if err := os.WriteFile(ca, w.fake.CertPEM(), 0o600); err != nil {
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ghes.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var conf strings.Builder
-	fmt.Fprintf(&conf, "runners:\n  github: {baseURL: %q, caFile: %q, tokenEnv: E2E_GH_TOKEN}\n%s  pools:\n", w.fake.URL(), ca, settings)
+	fmt.Fprintf(&conf, "runners:\n  github: {baseURL: %q, caFile: %q, tokenEnv: E2E_GH_TOKEN}\n%s  pools:\n", ghes.URL+"/api/v3", ca, settings)
 	for _, p := range pools {
 		cmd := p.command
 		if cmd == "" {
 			cmd = "gh-runner"
 		}
-		body := strings.NewReplacer("FAMILY", "runner-"+p.name, "COMMAND", cmd, "RUNNERURL", rp.URL).Replace(runnerJobBody)
+		via := ""
+		if p.viaProxy {
+			via = rp.URL
+		}
+		body := strings.NewReplacer("FAMILY", "runner-"+p.name, "COMMAND", cmd, "RUNNERURL", via).Replace(runnerJobBody)
 		writeJob(t, w.jobs, "runner-"+p.name, body)
 		fmt.Fprintf(&conf, "    - name: %s\n      labels: [self-hosted, linux, %s]\n      job: runner-%s\n      arch: %s\n      max: %d\n      scope: {level: repo, name: %s}\n%s",
 			p.name, p.size, p.name, runtime.GOARCH, p.max, ghRepo, p.extra)
@@ -139,10 +145,6 @@ func newGHWorld(t *testing.T, settings string, pools ...poolSpec) *ghWorld {
 	}
 	return w
 }
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // server starts a `hashike server` replica on db with the world's config and sends the
 // fake's webhooks to it.
@@ -295,7 +297,7 @@ func TestRunnersLostWebhook(t *testing.T) {
 func TestRunnersCrashBeforeRegistering(t *testing.T) {
 	dockertest.Require(t)
 	w := newGHWorld(t, "  interval: 500ms\n  minGap: 100ms\n  startBound: 5s\n  scaleInAfter: 1s\n",
-		poolSpec{name: "small", size: "small", max: 2})
+		poolSpec{name: "small", size: "small", max: 2, viaProxy: true})
 	w.failRegister.Store(1)
 	w.server(filepath.Join(w.dir, "server.db"))
 	queued := time.Now()
@@ -314,4 +316,150 @@ func TestRunnersCrashBeforeRegistering(t *testing.T) {
 	w.checkDeliveries()
 }
 
-var _ = pgtest.DSN
+// TestRunnersReplicaKilled: two server replicas on PostgreSQL; the leader, which runs the
+// runner controller, is killed with SIGKILL while jobs run; the other replica takes over the
+// controller and every job, queued before and after the kill, completes, with no ghost
+// runner left at GitHub.
+func TestRunnersReplicaKilled(t *testing.T) {
+	dockertest.Require(t)
+	dsn := pgtest.DSN(t)
+	w := newGHWorld(t, "  interval: 500ms\n  minGap: 100ms\n  rescanInterval: 2s\n  lostAfter: 1s\n  startBound: 10s\n  scaleInAfter: 1s\n",
+		poolSpec{name: "small", size: "small", max: 6}, poolSpec{name: "medium", size: "medium", max: 4})
+	a := w.server(dsn)
+	b := w.server(dsn)
+	var ids []int64
+	for i := range 20 {
+		ids = append(ids, w.queue(1, []string{"small", "medium"}[i%2], 1500*time.Millisecond)...)
+	}
+	ctx := context.Background()
+	leader := func() int {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var holder string
+		if err := conn.QueryRow(ctx, "SELECT holder FROM leases WHERE name = 'leader'").Scan(&holder); err != nil && err != pgx.ErrNoRows {
+			t.Fatal(err)
+		}
+		parts := strings.Split(holder, "/")
+		if len(parts) < 2 {
+			return 0
+		}
+		n, _ := strconv.Atoi(parts[1])
+		return n
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		done := 0
+		for _, id := range ids {
+			if j, _ := w.fake.Job(id); j.Status == "completed" {
+				done++
+			}
+		}
+		if done >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no job completed before the kill: %s", w.summary())
+		}
+	}
+	victim, survivor := a, b
+	switch leader() {
+	case b.cmd.Process.Pid:
+		victim, survivor = b, a
+	case a.cmd.Process.Pid:
+	default:
+		t.Fatalf("the leader is neither replica (%d, %d)", a.cmd.Process.Pid, b.cmd.Process.Pid)
+	}
+	w.hookTarget.Store(&survivor.url)
+	victim.kill()
+	killed := time.Now()
+	ids = append(ids, w.queue(10, "small", 500*time.Millisecond)...)
+	for leader() != survivor.cmd.Process.Pid {
+		if time.Since(killed) > 30*time.Second {
+			t.Fatal("the surviving replica never took the lead")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("the survivor leads %s after the kill", time.Since(killed).Round(time.Millisecond))
+	defer func() {
+		b, _ := os.ReadFile(survivor.log)
+		os.WriteFile("/tmp/survivor.log", b, 0o644)
+		b, _ = os.ReadFile(victim.log)
+		os.WriteFile("/tmp/victim.log", b, 0o644)
+	}() // DEBUG
+	w.waitJobsDone(ids, 90*time.Second)
+	// Every runner is a run the operator lists (through the API, checked against openapi.json).
+	runnerRuns := 0
+	for _, r := range allRuns(t, survivor.c, httpapi.RunQuery{}) {
+		if r.Trigger == server.TriggerRunner {
+			runnerRuns++
+		}
+	}
+	if runnerRuns < len(ids) {
+		t.Errorf("%d runner runs listed for %d jobs", runnerRuns, len(ids))
+	}
+	t.Logf("all 30 jobs done %s after the kill", time.Since(killed).Round(time.Millisecond))
+	w.waitNoGhosts(30 * time.Second)
+	w.waitNoRunners(30 * time.Second)
+}
+
+// TestRunnersWarmScheduleWindow: a pool's warm schedule (minIdle 2 in a window that closes
+// about 25 s after the server starts) keeps two idle runners registered at GitHub with no job
+// queued; a job queued in the window is taken at once by a warm runner and the pool is
+// refilled; when the window closes the idle runners are stopped and deregistered.
+func TestRunnersWarmScheduleWindow(t *testing.T) {
+	dockertest.Require(t)
+	now := time.Now().UTC()
+	open := now.Truncate(time.Minute)
+	closes := now.Add(25 * time.Second).Truncate(time.Second)
+	schedule := fmt.Sprintf("      schedules:\n        - {cron: \"%d * * * *\", duration: %s, timeZone: UTC, minIdle: 2}\n",
+		open.Minute(), closes.Sub(open))
+	w := newGHWorld(t, "  interval: 300ms\n  minGap: 100ms\n  scaleInAfter: 1s\n",
+		poolSpec{name: "small", size: "small", max: 4, extra: schedule})
+	w.server(filepath.Join(w.dir, "server.db"))
+	idle := func() int {
+		n := 0
+		for _, r := range w.fake.Runners() {
+			if r.Registered && r.Status() == "online" && !r.Busy {
+				n++
+			}
+		}
+		return n
+	}
+	for deadline := time.Now().Add(15 * time.Second); idle() < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the window is open and GitHub has not 2 idle runners: %s", w.summary())
+		}
+	}
+	t.Logf("2 idle runners %s after the test started, the window closes at %s", time.Since(now).Round(time.Millisecond), closes.Format(time.TimeOnly))
+	queued := time.Now()
+	ids := w.queue(1, "small", 200*time.Millisecond)
+	w.waitJobsDone(ids, 15*time.Second)
+	if j, _ := w.fake.Job(ids[0]); j.StartedAt.Sub(queued) > time.Second {
+		t.Errorf("the job waited %s with warm runners idle", j.StartedAt.Sub(queued))
+	}
+	for deadline := time.Now().Add(10 * time.Second); idle() < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the pool was not refilled to 2 idle runners: %s", w.summary())
+		}
+	}
+	if time.Now().After(closes) {
+		t.Fatalf("too slow: the window closed (%s) before the checks in it", closes.Format(time.TimeOnly))
+	}
+	// The window closes: the idle runners go, and none is left at GitHub.
+	for len(w.fake.Runners()) > 0 {
+		if time.Now().Before(closes) && idle() < 2 {
+			t.Fatalf("an idle runner went before the window closed: %s", w.summary())
+		}
+		if time.Since(closes) > 20*time.Second {
+			t.Fatalf("the window closed %s ago and runners are left: %s", time.Since(closes).Round(time.Millisecond), w.summary())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if time.Now().Before(closes) {
+		t.Fatalf("the runners went before the window closed at %s", closes.Format(time.TimeOnly))
+	}
+	t.Logf("no runner left %s after the window closed", time.Since(closes).Round(time.Millisecond))
+	w.checkDeliveries()
+}
