@@ -34,7 +34,7 @@ import (
 
 // serverProc is a `hashike server` subprocess.
 type serverProc struct {
-	t   *testing.T
+	t   testing.TB
 	cmd *exec.Cmd
 	url string
 	log string
@@ -43,13 +43,13 @@ type serverProc struct {
 
 // startServer starts `hashike server --no-auth` on a free loopback port with the given
 // environment and arguments, and returns once it serves.
-func startServer(t *testing.T, env []string, args ...string) *serverProc {
+func startServer(t testing.TB, env []string, args ...string) *serverProc {
 	t.Helper()
 	return startServerAuth(t, false, env, args...)
 }
 
 // startServerAuth is startServer, requiring tokens when auth is set.
-func startServerAuth(t *testing.T, auth bool, env []string, args ...string) *serverProc {
+func startServerAuth(t testing.TB, auth bool, env []string, args ...string) *serverProc {
 	t.Helper()
 	if !auth {
 		args = append([]string{"--no-auth"}, args...)
@@ -259,7 +259,7 @@ func waitOutput(t *testing.T, c *httpapi.Client, id, text string, deadline time.
 }
 
 // newJobsDir returns a temporary directory and an empty jobs directory in it.
-func newJobsDir(t *testing.T) (dir, jobs string) {
+func newJobsDir(t testing.TB) (dir, jobs string) {
 	t.Helper()
 	dir = t.TempDir()
 	jobs = filepath.Join(dir, "jobs")
@@ -304,7 +304,7 @@ func checkTries(t *testing.T, c *httpapi.Client, st *starts, roots []string, byR
 	return firstDispatch
 }
 
-func writeJob(t *testing.T, dir, name, body string) {
+func writeJob(t testing.TB, dir, name, body string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(strings.ReplaceAll(body, "IMAGE", dockertest.Image)), 0o644); err != nil {
 		t.Fatal(err)

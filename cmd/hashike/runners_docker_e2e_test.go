@@ -55,7 +55,7 @@ const (
 
 // ghWorld is the fake GitHub and what connects it to the servers under test.
 type ghWorld struct {
-	t    *testing.T
+	t    testing.TB
 	fake *githubfake.Fake
 	// hookTarget is the server URL the fake's webhooks are forwarded to (a replica may die).
 	hookTarget atomic.Pointer[string]
@@ -79,7 +79,7 @@ type poolSpec struct {
 
 // newGHWorld starts the fake GitHub, a GHES front for the servers and the webhook forwarder,
 // and writes the pools' jobs and the server config (timings: settings, raw YAML).
-func newGHWorld(t *testing.T, settings string, pools ...poolSpec) *ghWorld {
+func newGHWorld(t testing.TB, settings string, pools ...poolSpec) *ghWorld {
 	t.Helper()
 	w := &ghWorld{t: t}
 	hooks := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -463,3 +463,86 @@ func TestRunnersWarmScheduleWindow(t *testing.T) {
 	t.Logf("no runner left %s after the window closed", time.Since(closes).Round(time.Millisecond))
 	w.checkDeliveries()
 }
+
+// BenchmarkRunnersWarmQueuedToStarted measures, with a warm pool (minIdle 2) on the Docker
+// Engine, a job's queued->started at GitHub against the runner's own start: each iteration
+// waits for the pool to be refilled to 2 idle runners, queues a job and waits for it to start.
+// Reported (ms, p50 and p95 over the iterations):
+//   - queued-started: the job's wait (GitHub's assignment of a job to an idle runner; the
+//     runner's start is already paid by the warm pool, so this is hashike's overhead on it);
+//   - react: the job started -> the replacement runner requested (its JIT config generated):
+//     the webhook, the controller's pass and one GitHub call;
+//   - runner-start: the replacement requested -> registered with GitHub: the run's dispatch,
+//     the container's creation and start on the engine, and the runner's registration.
+func BenchmarkRunnersWarmQueuedToStarted(b *testing.B) {
+	dockertest.Require(b)
+	w := newGHWorld(b, "  interval: 300ms\n  minGap: 50ms\n  scaleInAfter: 1m\n",
+		poolSpec{name: "small", size: "small", max: 6, extra: "      minIdle: 2\n"})
+	w.server(filepath.Join(w.dir, "server.db"))
+	idle := func() map[int64]bool {
+		ids := map[int64]bool{}
+		for _, r := range w.fake.Runners() {
+			if r.Registered && r.Status() == "online" && !r.Busy {
+				ids[r.ID] = true
+			}
+		}
+		return ids
+	}
+	waitIdle := func() {
+		for deadline := time.Now().Add(30 * time.Second); len(idle()) < 2; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				b.Fatalf("the warm pool has not 2 idle runners: %s", w.summary())
+			}
+		}
+	}
+	waitIdle()
+	var waits, reacts, starts []time.Duration
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	b.ResetTimer()
+	for range b.N {
+		waitIdle()
+		known := map[int64]bool{}
+		for _, r := range w.fake.Runners() {
+			known[r.ID] = true
+		}
+		j := w.fake.QueueJob(githubfake.JobSpec{Repo: ghRepo, Labels: []string{"self-hosted", "linux", "small"}, Duration: 10 * time.Millisecond})
+		j, err := w.fake.WaitJob(ctx, j.ID, func(j githubfake.Job) bool { return !j.StartedAt.IsZero() })
+		if err != nil {
+			b.Fatal(err)
+		}
+		waits = append(waits, j.StartedAt.Sub(j.CreatedAt))
+		var fresh githubfake.Runner
+		// No new runner when one was already starting beyond the warm pool: no sample.
+		for deadline := time.Now().Add(5 * time.Second); fresh.ID == 0 && time.Now().Before(deadline); {
+			for _, r := range w.fake.Runners() {
+				if !known[r.ID] {
+					fresh = r
+				}
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		if fresh.ID == 0 {
+			continue
+		}
+		reacts = append(reacts, fresh.CreatedAt.Sub(j.StartedAt))
+		if _, err := w.fake.WaitRunner(ctx, fresh.ID, func(r githubfake.Runner, ok bool) bool { return !ok || r.Registered }); err != nil {
+			b.Fatal(err)
+		}
+		starts = append(starts, time.Since(fresh.CreatedAt))
+	}
+	b.StopTimer()
+	for _, m := range []struct {
+		name string
+		d    []time.Duration
+	}{{"queued-started", waits}, {"react", reacts}, {"runner-start", starts}} {
+		if len(m.d) == 0 {
+			continue
+		}
+		slices.Sort(m.d)
+		b.ReportMetric(ms(m.d[len(m.d)/2]), m.name+"-p50-ms")
+		b.ReportMetric(ms(m.d[(len(m.d)*95+99)/100-1]), m.name+"-p95-ms")
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
