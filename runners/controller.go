@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -58,6 +59,15 @@ type GitHub interface {
 type DemandSource interface {
 	// QueuedJobs lists the jobs queued now, once each.
 	QueuedJobs(ctx context.Context) ([]QueuedJob, error)
+}
+
+// TakenReporter is a DemandSource that also knows which jobs have left the queue (a runner
+// took them, or they completed): the controller then stops counting those among its last
+// re-scan of GitHub's queued jobs, which would otherwise count a taken job as queued until
+// the next re-scan and start a runner nobody needs.
+type TakenReporter interface {
+	// Taken reports whether the job is known to have left the queue.
+	Taken(id int64) bool
 }
 
 // StartRequest asks for one runner.
@@ -269,6 +279,9 @@ func (c *Controller) queued(ctx context.Context, scopes []Scope) ([]QueuedJob, e
 		if c.rescanAt.Equal(now) && c.OnLostWebhook != nil {
 			c.reportLost(now, seen) // seen holds Demand's jobs only so far
 		}
+	}
+	if t, ok := c.Demand.(TakenReporter); ok {
+		c.rescanned = slices.DeleteFunc(c.rescanned, func(j QueuedJob) bool { return t.Taken(j.ID) })
 	}
 	add(c.rescanned)
 	return jobs, nil

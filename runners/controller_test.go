@@ -460,3 +460,50 @@ func counter() func() string {
 		return strings.Repeat("0", 3) + string(rune('a'+n%26)) + time.Duration(n).String()
 	}
 }
+
+// takenDemand is webhookDemand that also reports the jobs a delivery said were taken.
+type takenDemand struct {
+	webhookDemand
+	taken map[int64]bool
+}
+
+func (d takenDemand) Taken(id int64) bool { return d.taken[id] }
+
+// TestControllerForgetsTakenJobsOfTheLastRescan: a job whose webhook was lost is found by a
+// re-scan and gets a runner; once a delivery says the job was taken, the passes before the
+// next re-scan no longer count it queued (they started a second runner for it before).
+func TestControllerForgetsTakenJobsOfTheLastRescan(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)}
+	w := runnerstest.New(clock.Now)
+	demand := takenDemand{webhookDemand{w, map[int64]bool{}}, map[int64]bool{}}
+	c := newController(t, clock, w)
+	c.Demand = demand
+	ctx := context.Background()
+	step := func() {
+		t.Helper()
+		if _, err := c.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step() // the first scan; the idle medium starts
+	job := w.Queue("small")
+	demand.lost[job] = true
+	clock.now = clock.now.Add(runners.DefaultRescanInterval)
+	step() // the re-scan finds the job: a small runner starts
+	if got := len(w.ActiveRuns()); got != 2 {
+		t.Fatalf("after the re-scan: %d runs, want 2 (the idle medium and one small)", got)
+	}
+	w.Boot()      // the small runner registers
+	w.Assign(nil) // and GitHub gives it the job
+	if w.Queued() != 0 {
+		t.Fatalf("%d jobs still queued after the runners booted", w.Queued())
+	}
+	demand.taken[job] = true // its in_progress delivery arrived
+	for range 3 {
+		clock.now = clock.now.Add(10 * time.Second)
+		step()
+	}
+	if got := len(w.ActiveRuns()); got != 2 {
+		t.Errorf("%d runs after the job was taken, want 2: a taken job of the last re-scan was counted queued", got)
+	}
+}

@@ -108,6 +108,14 @@ func (j StartedGitHubJob) Wait() time.Duration { return j.StartedAt.Sub(j.Queued
 const recentStarted = 100
 
 // Recent returns the last jobs runners took (at most 100), most recent first.
+// Taken reports whether a delivery said the job is in progress or completed.
+func (d *GitHubDemand) Taken(id int64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.jobs.taken[id]
+	return ok
+}
+
 func (d *GitHubDemand) Recent() []StartedGitHubJob {
 	d.mu.Lock()
 	defer d.mu.Unlock()

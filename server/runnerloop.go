@@ -140,6 +140,9 @@ type webhookDemand struct {
 	st *runnerState
 }
 
+// Taken implements runners.TakenReporter.
+func (w *webhookDemand) Taken(id int64) bool { return w.d.Taken(id) }
+
 func (w *webhookDemand) QueuedJobs(ctx context.Context) ([]runners.QueuedJob, error) {
 	js, err := w.d.QueuedJobs(ctx)
 	if err != nil {
