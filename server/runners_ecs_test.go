@@ -22,7 +22,7 @@ import (
 
 // ecsRunnerEnv is a server whose "ecs" backend is the ECS backend on the stateful fake, with
 // an arm64 pool "arm" on ECS and a local pool "medium", the controller idle (no demand).
-func ecsRunnerEnv(t *testing.T, path string, log *lockedWriter) (*env, *awsfake.Cloud) {
+func ecsRunnerEnv(t *testing.T, path string, log *syncBuf) (*env, *awsfake.Cloud) {
 	t.Helper()
 	cloud := awsfake.New(awsfake.Options{})
 	t.Cleanup(cloud.Close)
@@ -45,7 +45,7 @@ func ecsRunnerEnv(t *testing.T, path string, log *lockedWriter) (*env, *awsfake.
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, opts{path: path, ecs: b, log: w,
+	e := newEnv(t, opts{path: path, ecs: b, logger: testLogger(w),
 		runners: &RunnerPools{Plan: plan, GitHub: runnerstest.New(time.Now), Interval: time.Hour}})
 	return e, cloud
 }
@@ -69,7 +69,7 @@ func ecsRunnerJob(mod func(*job.Definition)) *job.Definition {
 func TestRunnerOnECSGetsItsJITConfig(t *testing.T) {
 	const jit = "jit-config-ecs-s3cr3t-41b2"
 	path := filepath.Join(t.TempDir(), "server.db")
-	var log lockedWriter
+	var log syncBuf
 	e, cloud := ecsRunnerEnv(t, path, &log)
 	e.register("runner-arm", ecsRunnerJob(nil))
 	ctx := context.Background()

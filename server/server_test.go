@@ -66,8 +66,7 @@ type opts struct {
 	// leaseTTL, when set, makes the replica campaign for the leader lease with that TTL
 	// instead of leading without one.
 	leaseTTL time.Duration
-	// log, when set, gets the server's log (text); logger, when set, is the server's logger.
-	log    io.Writer
+	// logger, when set, is the server's logger (testLogger writes text to a buffer).
 	logger *slog.Logger
 	// autoscalers are the leader's cluster autoscalers.
 	autoscalers []Autoscaler
@@ -130,7 +129,7 @@ func newEnv(t *testing.T, o opts) *env {
 		Autoscalers:       o.autoscalers,
 		GitHubWebhook:     o.github,
 		Runners:           o.runners,
-		Logger:            cmpOr(o.logger, testLogger(o.log)),
+		Logger:            o.logger,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -1051,8 +1050,8 @@ func testLogger(w io.Writer) *slog.Logger {
 // and one when the run ends, with what an operator greps for (run, job, queue, attempt,
 // state, exit).
 func TestLogsEveryDispatchAndEnd(t *testing.T) {
-	var log lockedWriter
-	e := newEnv(t, opts{log: &log})
+	var log syncBuf
+	e := newEnv(t, opts{logger: testLogger(&log)})
 	e.register("hello", definition(nil))
 	run := e.enqueue("hello", EnqueueRequest{})
 	if tries := e.settled(run.ID); len(tries) != 1 || tries[0].State != hashike.StateSucceeded {
@@ -1076,28 +1075,4 @@ func TestLogsEveryDispatchAndEnd(t *testing.T) {
 		!strings.Contains(finished[0], "exit=0") {
 		t.Errorf("finish lines: %q", finished)
 	}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
-func cmpOr(a, b *slog.Logger) *slog.Logger {
-	if a != nil {
-		return a
-	}
-	return b
 }
