@@ -13,20 +13,11 @@ import (
 func TestCompletionFromServer(t *testing.T) {
 	dir := t.TempDir()
 	p := startServer(t, nil, "--db", filepath.Join(dir, "server.db"))
+	e := &env{t: t, dir: dir, db: filepath.Join(dir, "local.db"), extra: []string{"HASHIKE_SERVER=" + p.url}}
 	cli := func(args ...string) (int, string, string) {
 		t.Helper()
-		cmd := exec.Command(hashikeBin, args...)
-		cmd.Env = append(os.Environ(), "HASHIKE_SERVER="+p.url, "HASHIKE_DB="+filepath.Join(dir, "local.db"))
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return code, out.String(), errb.String()
+		out, errOut, code := e.run(args...)
+		return code, out, errOut
 	}
 	jobFile := filepath.Join(dir, "nightly.yaml")
 	if err := os.WriteFile(jobFile, []byte("taskDefinition:\n  containerDefinitions:\n    - name: app\n      image: img\n      memory: 64\n"), 0o644); err != nil {
@@ -69,20 +60,11 @@ func TestSecondServerOnOneSQLiteFileIsRefused(t *testing.T) {
 func TestEnqueueOverridesCLI(t *testing.T) {
 	dir := t.TempDir()
 	p := startServer(t, nil, "--db", filepath.Join(dir, "server.db"))
+	e := &env{t: t, dir: dir, db: filepath.Join(dir, "local.db"), extra: []string{"HASHIKE_SERVER=" + p.url, "FROM_SHELL=shell value"}}
 	run := func(args ...string) (int, string, string) {
 		t.Helper()
-		cmd := exec.Command(hashikeBin, args...)
-		cmd.Env = append(os.Environ(), "HASHIKE_SERVER="+p.url, "FROM_SHELL=shell value")
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return code, out.String(), errb.String()
+		out, errOut, code := e.run(args...)
+		return code, out, errOut
 	}
 	jobFile := filepath.Join(dir, "report.yaml")
 	// An image no registry has: the run ends start_failed; what matters is what was queued.
