@@ -183,13 +183,13 @@ func checkBody(t *testing.T, c wireCall) {
 }
 
 // adapter is the adapter over the real SDK clients pointed at w, retrying nothing.
-func (w *wire) adapter(t *testing.T) *ecsscale.Cluster {
+func (w *wire) adapter(t *testing.T, tweak ...func(*ecsscale.Config)) *ecsscale.Cluster {
 	t.Helper()
 	ecsClient := awsecs.New(awsecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(w.srv.URL),
 		Credentials: aws.NewCredentialsCache(aws.CredentialsProviderFunc(wireCredentials)), HTTPClient: w.srv.Client(), Retryer: aws.NopRetryer{}})
 	asClient := autoscaling.New(autoscaling.Options{Region: "us-east-1", BaseEndpoint: aws.String(w.srv.URL),
 		Credentials: aws.NewCredentialsCache(aws.CredentialsProviderFunc(wireCredentials)), HTTPClient: w.srv.Client(), Retryer: aws.NopRetryer{}})
-	c, err := ecsscale.New(ecsClient, asClient, ecsscale.Config{
+	cfg := ecsscale.Config{
 		Cluster: "hashike",
 		Types: []autoscale.InstanceType{
 			{Name: "m5.large", CPU: 2048, MemoryMiB: 7680, OnDemandPrice: 0.096, SpotPrice: 0.04},
@@ -197,7 +197,11 @@ func (w *wire) adapter(t *testing.T) *ecsscale.Cluster {
 		},
 		Pools: []ecsscale.Pool{{Name: "jobs", Group: "hashike-ecs"}},
 		Clock: awsfake.NewManualClock(wireNow),
-	})
+	}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	c, err := ecsscale.New(ecsClient, asClient, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,13 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
-	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
-
 	"github.com/hashike/hashike/autoscale"
 	"github.com/hashike/hashike/ecsscale"
-	"github.com/hashike/hashike/internal/awsfake"
 )
 
 // TestWireWarmup: the warm-up's requests through the real SDK client. The active instance
@@ -26,23 +21,7 @@ import (
 // warm-up task (it ended), starts none.
 func TestWireWarmup(t *testing.T) {
 	w := newWire(t)
-	ecsClient := awsecs.New(awsecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(w.srv.URL),
-		Credentials: aws.NewCredentialsCache(aws.CredentialsProviderFunc(wireCredentials)), HTTPClient: w.srv.Client(), Retryer: aws.NopRetryer{}})
-	asClient := autoscaling.New(autoscaling.Options{Region: "us-east-1", BaseEndpoint: aws.String(w.srv.URL),
-		Credentials: aws.NewCredentialsCache(aws.CredentialsProviderFunc(wireCredentials)), HTTPClient: w.srv.Client(), Retryer: aws.NopRetryer{}})
-	c, err := ecsscale.New(ecsClient, asClient, ecsscale.Config{
-		Cluster: "hashike",
-		Types: []autoscale.InstanceType{
-			{Name: "m5.large", CPU: 2048, MemoryMiB: 7680, OnDemandPrice: 0.096, SpotPrice: 0.04},
-			{Name: "m5a.large", CPU: 2048, MemoryMiB: 7680, OnDemandPrice: 0.086, SpotPrice: 0.037},
-		},
-		Pools:  []ecsscale.Pool{{Name: "jobs", Group: "hashike-ecs"}},
-		Clock:  awsfake.NewManualClock(wireNow),
-		Warmup: ecsscale.Warmup{Images: 1, Timeout: time.Hour},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := w.adapter(t, func(cfg *ecsscale.Config) { cfg.Warmup = ecsscale.Warmup{Images: 1, Timeout: time.Hour} })
 	w.errs["DescribeTaskDefinition"] = wireError{status: 400, header: "ClientException", body: `{"__type":"ClientException","message":"Unable to describe task definition."}`}
 	s, err := c.Snapshot(context.Background())
 	if err != nil {
