@@ -160,6 +160,9 @@ type Run struct {
 	StartedAt  *time.Time   `json:"startedAt,omitempty"`
 	FinishedAt *time.Time   `json:"finishedAt,omitempty"`
 	History    []Transition `json:"history,omitempty"`
+	// Usage is what the task used (peak memory, CPU time), where the backend measures it;
+	// recorded with the run's end.
+	Usage *ResourceUsage `json:"usage,omitempty"`
 
 	// The fields below are the server's (`hashike server`); a run of `hashike run` has none.
 

@@ -16,6 +16,8 @@ func (u RunUpdate) Validate() error {
 		return errors.New("a state change needs the time it happened")
 	case u.SetOwner != nil && u.ClearOwner:
 		return errors.New("both SetOwner and ClearOwner")
+	case u.Usage != nil:
+		return u.Usage.Validate()
 	}
 	return nil
 }

@@ -91,6 +91,8 @@ type RunUpdate struct {
 	IfStopCause *StopCause
 	// Settled marks the run settled (see Run.Settled); it is never unset.
 	Settled bool
+	// Usage replaces the run's resource usage summary.
+	Usage *ResourceUsage
 	// NotBefore moves a queued run's not-before time (EConflict unless the run is queued):
 	// how the server releases a fire it held back.
 	NotBefore *time.Time

@@ -25,6 +25,7 @@ var runInsert = []struct{ col, typ string }{
 	{"not_before", "timestamptz"}, {"not_before_ns", "smallint"}, {"payload", "bytea"},
 	{"attempt", "integer"}, {"root_id", "text"}, {"retry_of", "text"}, {"trigger", "text"},
 	{"scheduled_at", "timestamptz"}, {"scheduled_at_ns", "smallint"}, {"settled", "boolean"},
+	{"usage", "json"},
 }
 
 // insertArgs are the run's values for the columns of runInsert.
@@ -38,7 +39,7 @@ func (w *runRow) insertArgs() []any {
 		w.r.Job, w.r.JobVersion, w.r.Queue, w.r.Priority,
 		w.notBefore, w.notBeforeNs, w.r.Payload,
 		w.r.Attempt, w.r.RootID, w.r.RetryOf, w.r.Trigger,
-		w.scheduled, w.schedNs, w.r.Settled}
+		w.scheduled, w.schedNs, w.r.Settled, jsonText(w.usage)}
 }
 
 // createRuns inserts runs, their first transitions and the queue items of the queued ones,
@@ -331,6 +332,9 @@ func newRunRow(run *hashike.Run) (*runRow, error) {
 	}
 	if w.owner, err = jsonOf(run.Owner); err != nil {
 		return nil, fmt.Errorf("postgres: %s: owner: %w", op, err)
+	}
+	if w.usage, err = jsonOf(run.Usage); err != nil {
+		return nil, fmt.Errorf("postgres: %s: usage: %w", op, err)
 	}
 	if w.createdAt, w.createdNs, err = splitTime(run.CreatedAt); err != nil {
 		return nil, err

@@ -77,7 +77,7 @@ const runColumns = `r.id, r.family, r.backend, r.state, r.spec, r.digest, r.cpu,
 	r.idempotency_key, r.stop_cause, r.exit, r.task, r.owner, r.created_at, r.created_at_ns,
 	r.started_at, r.started_at_ns, r.finished_at, r.finished_at_ns,
 	r.job, r.job_version, r.queue, r.priority, r.not_before, r.not_before_ns, r.payload,
-	r.attempt, r.root_id, r.retry_of, r.trigger, r.scheduled_at, r.scheduled_at_ns, r.settled`
+	r.attempt, r.root_id, r.retry_of, r.trigger, r.scheduled_at, r.scheduled_at_ns, r.settled, r.usage`
 
 // historyColumns are the run's transitions as arrays in seq order, from the lateral join
 // historyJoin: one statement reads a run and its history from one snapshot.
@@ -97,6 +97,7 @@ type runRow struct {
 	cpu, memoryMiB        int64
 	key                   *string
 	exit, task, owner     []byte
+	usage                 []byte
 	createdAt             time.Time
 	createdNs             int16
 	startedAt, finishedAt *time.Time
@@ -114,7 +115,7 @@ func (w *runRow) dest() []any {
 		&w.key, &w.stopCause, &w.exit, &w.task, &w.owner, &w.createdAt, &w.createdNs,
 		&w.startedAt, &w.startedNs, &w.finishedAt, &w.finishedNs,
 		&w.r.Job, &w.r.JobVersion, &w.r.Queue, &w.r.Priority, &w.notBefore, &w.notBeforeNs, &w.r.Payload,
-		&w.r.Attempt, &w.r.RootID, &w.r.RetryOf, &w.r.Trigger, &w.scheduled, &w.schedNs, &w.r.Settled}
+		&w.r.Attempt, &w.r.RootID, &w.r.RetryOf, &w.r.Trigger, &w.scheduled, &w.schedNs, &w.r.Settled, &w.usage}
 	if w.withHistory {
 		d = append(d, &w.froms, &w.tos, &w.ats, &w.atNs, &w.reasons)
 	}
@@ -139,7 +140,7 @@ func (w *runRow) run(specs *hashike.SpecCache) (*hashike.Run, error) {
 		col  []byte
 		dst  any
 		name string
-	}{{w.exit, &r.Exit, "exit"}, {w.task, &r.Task, "task"}, {w.owner, &r.Owner, "owner"}} {
+	}{{w.exit, &r.Exit, "exit"}, {w.task, &r.Task, "task"}, {w.owner, &r.Owner, "owner"}, {w.usage, &r.Usage, "usage"}} {
 		if j.col != nil {
 			if err := json.Unmarshal(j.col, j.dst); err != nil {
 				return nil, fmt.Errorf("run %s: %s: %w", r.ID, j.name, err)

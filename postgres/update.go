@@ -112,6 +112,13 @@ func newRunUpdate(id string, u hashike.RunUpdate) (*runUpdate, error) {
 	if u.ClearOwner {
 		p.set("owner", nil)
 	}
+	if u.Usage != nil {
+		v, err := nullJSON(u.Usage)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: %s: usage: %w", p.op, err)
+		}
+		p.set("usage", v)
+	}
 	if u.Settled {
 		p.set("settled", true)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/usage"
 )
 
 // Runner supervises runs of one Backend, recorded in one Store.
@@ -34,6 +35,9 @@ type Runner struct {
 	FlushBytes    int
 	// PollInterval is how often a follower looks for new output (default 200 ms).
 	PollInterval time.Duration
+	// Usage, when set, samples the CPU and memory of the runs' tasks while they run, where
+	// the Backend is a hashike.UsageSampler; each run's summary is recorded with its end.
+	Usage *usage.Monitor
 }
 
 // Create records a pending run of spec. With a non-empty key, a run already recorded with that
@@ -162,6 +166,8 @@ type supervision struct {
 	cause hashike.StopCause
 	// stopRecorded is the stop cause proceed found recorded, ending the start.
 	stopRecorded hashike.StopCause
+	// usage samples the task while it runs; its summary is recorded with the end.
+	usage *usage.Tracking
 }
 
 func (s *supervision) do(ctx context.Context) (*hashike.Run, error) {
@@ -234,6 +240,13 @@ func (s *supervision) do(ctx context.Context) (*hashike.Run, error) {
 		st          hashike.TaskStatus
 		unreachable bool
 		err         error
+	}
+	if sampler, ok := r.Backend.(hashike.UsageSampler); ok && r.Usage != nil {
+		tracked := *run
+		tracked.Task = &ref
+		s.usage = r.Usage.Track(sampler, &tracked)
+		// Ends the sampling should the supervision end another way than finish.
+		defer s.usage.Discard()
 	}
 	waitDone := make(chan waited, 1)
 	go func() {
@@ -544,7 +557,7 @@ func (s *supervision) outcome(cause hashike.StopCause, st hashike.TaskStatus, un
 func (s *supervision) finish(ctx context.Context, state hashike.RunState, exit hashike.ExitStatus, ifCause *hashike.StopCause) (*hashike.Run, error) {
 	now := s.r.Clock.Now()
 	u := hashike.RunUpdate{At: now, State: state, Reason: exit.Reason, Exit: &exit, FinishedAt: &now, ClearOwner: true,
-		IfStopCause: ifCause}
+		IfStopCause: ifCause, Usage: s.usage.Stop()}
 	if s.opts.Settle != nil {
 		ended := *s.run
 		ended.State, ended.Exit, ended.FinishedAt, ended.Owner = state, &exit, &now, nil

@@ -32,10 +32,10 @@ func parseTime(s string) (time.Time, error) {
 const runColumns = `id, family, backend, state, spec, digest, cpu, memory_mib, idempotency_key,
 	stop_cause, exit, task, owner, created_at, started_at, finished_at,
 	job, job_version, queue, priority, not_before, payload, attempt, root_id, retry_of, triggered_by,
-	scheduled_at, settled`
+	scheduled_at, settled, usage`
 
 // runValues is the placeholders of runColumns.
-const runValues = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
+const runValues = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -69,6 +69,7 @@ func scanStored(row scanner) (storedRun, error) {
 		r                      hashike.Run
 		spec                   string
 		key, exit, task, owner sql.NullString
+		usage                  sql.NullString
 		createdAt              string
 		startedAt, finishedAt  sql.NullString
 		notBefore, scheduledAt sql.NullString
@@ -77,7 +78,7 @@ func scanStored(row scanner) (storedRun, error) {
 	if err := row.Scan(&r.ID, &r.Family, &r.Backend, &state, &spec, &r.Digest, &r.Resources.CPU,
 		&r.Resources.MemoryMiB, &key, &stopCause, &exit, &task, &owner, &createdAt, &startedAt, &finishedAt,
 		&r.Job, &r.JobVersion, &r.Queue, &r.Priority, &notBefore, (*[]byte)(&r.Payload), &r.Attempt, &r.RootID, &r.RetryOf,
-		&r.Trigger, &scheduledAt, &r.Settled); err != nil {
+		&r.Trigger, &scheduledAt, &r.Settled, &usage); err != nil {
 		return storedRun{}, err
 	}
 	r.State = hashike.RunState(state)
@@ -87,7 +88,7 @@ func scanStored(row scanner) (storedRun, error) {
 		col  sql.NullString
 		dst  any
 		name string
-	}{{exit, &r.Exit, "exit"}, {task, &r.Task, "task"}, {owner, &r.Owner, "owner"}} {
+	}{{exit, &r.Exit, "exit"}, {task, &r.Task, "task"}, {owner, &r.Owner, "owner"}, {usage, &r.Usage, "usage"}} {
 		if j.col.Valid {
 			if err := json.Unmarshal([]byte(j.col.String), j.dst); err != nil {
 				return storedRun{}, fmt.Errorf("run %s: %s: %w", r.ID, j.name, err)
@@ -175,6 +176,10 @@ func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, 
 	if err != nil {
 		return nil, false, fmt.Errorf("sqlite: create run %s: owner: %w", run.ID, err)
 	}
+	usage, err := nullJSON(run.Usage)
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlite: create run %s: usage: %w", run.ID, err)
+	}
 	createdAt, err := formatTime(run.CreatedAt)
 	if err != nil {
 		return nil, false, err
@@ -205,7 +210,7 @@ func (s *Store) CreateRun(ctx context.Context, run *hashike.Run) (*hashike.Run, 
 			run.Resources.CPU, run.Resources.MemoryMiB, key, string(run.StopCause), exit, task, owner,
 			createdAt, times[0], times[1],
 			run.Job, run.JobVersion, run.Queue, run.Priority, times[2], run.Payload, run.Attempt, run.RootID,
-			run.RetryOf, run.Trigger, times[3], run.Settled)
+			run.RetryOf, run.Trigger, times[3], run.Settled, usage)
 		if constraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
 			return hashike.Errorf(hashike.EConflict, "run %s exists", run.ID)
 		}
@@ -512,6 +517,13 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 	}
 	if u.ClearOwner {
 		set("owner", nil)
+	}
+	if u.Usage != nil {
+		v, err := nullJSON(u.Usage)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: %s: usage: %w", op, err)
+		}
+		set("usage", v)
 	}
 	if u.Settled {
 		set("settled", 1)

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) hashike.Store) {
 		{"NotFound", testNotFound},
 		{"InvalidInputRefused", testInvalidInputRefused},
 		{"RoundTrip", testRoundTrip},
+		{"Usage", testUsage},
 		{"ListRuns", testListRuns},
 		{"Logs", testLogs},
 		{"LogsCallbackError", testLogsCallbackError},
@@ -205,6 +206,7 @@ func diffRun(want, got *hashike.Run) []string {
 	check("Trigger", got.Trigger == want.Trigger, want.Trigger, got.Trigger)
 	check("ScheduledAt", sameTime(got.ScheduledAt, want.ScheduledAt), want.ScheduledAt, got.ScheduledAt)
 	check("Settled", got.Settled == want.Settled, want.Settled, got.Settled)
+	check("Usage", usageEqual(got.Usage, want.Usage), fmt.Sprintf("%+v", want.Usage), fmt.Sprintf("%+v", got.Usage))
 	return d
 }
 
@@ -666,6 +668,8 @@ func testInvalidInputRefused(t *testing.T, s hashike.Store) {
 		"state change, no At":   {State: hashike.StateRunning},
 		"set and clear owner":   {SetOwner: &hashike.Owner{}, ClearOwner: true},
 		"time beyond year 9999": {At: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), State: hashike.StateRunning},
+		"usage without source":  {Usage: &hashike.ResourceUsage{Samples: 1, PeakMemoryBytes: 1}},
+		"negative CPU seconds":  {Usage: &hashike.ResourceUsage{Source: "docker", Samples: 1, CPUSeconds: -1}},
 	} {
 		_, err := s.UpdateRun(ctx, id, u)
 		wantCode(t, err, hashike.EInvalid, "UpdateRun with "+name)
@@ -992,5 +996,44 @@ func testLogsCallbackError(t *testing.T, s hashike.Store) {
 	}
 	if n := len(restData); n < 2 || n > 3 || restData[n-2] != "line 1\n" || restData[n-1] != "line 2\n" {
 		t.Fatalf("resuming from %d read %q, want it to end with line 1 and line 2", next, restData)
+	}
+}
+
+func usageEqual(a, b *hashike.ResourceUsage) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Source == b.Source && a.Samples == b.Samples && a.PeakMemoryBytes == b.PeakMemoryBytes &&
+		a.CPUSeconds == b.CPUSeconds && reflect.DeepEqual(a.ThrottledSeconds, b.ThrottledSeconds) &&
+		sameTime(a.FirstSampleAt, b.FirstSampleAt) && sameTime(a.LastSampleAt, b.LastSampleAt)
+}
+
+// testUsage: a run's resource usage summary is recorded with its end (or on its own while it
+// runs), replaced by a later one, and kept by updates that do not carry one.
+func testUsage(t *testing.T, s hashike.Store) {
+	id := "01jd0000000000000000000001"
+	create(t, s, newRun(id, "f", t0))
+	if got := get(t, s, id); got.Usage != nil {
+		t.Fatalf("a new run has usage %+v, want none", got.Usage)
+	}
+	first, last := t0.Add(time.Second), t0.Add(61*time.Second)
+	running := &hashike.ResourceUsage{Source: hashike.UsageSourceDocker, Samples: 3, PeakMemoryBytes: 67 << 20,
+		CPUSeconds: 1.25, ThrottledSeconds: ptr(0.5), FirstSampleAt: &first, LastSampleAt: &last}
+	got := update(t, s, id, hashike.RunUpdate{At: t0, State: hashike.StateRunning, Usage: running})
+	if !usageEqual(got.Usage, running) {
+		t.Errorf("UpdateRun returned usage %+v, want %+v", got.Usage, running)
+	}
+	got = update(t, s, id, hashike.RunUpdate{SetOwner: &hashike.Owner{Host: "h", PID: 1, Start: "s"}})
+	if !usageEqual(got.Usage, running) {
+		t.Errorf("an update without usage left %+v, want %+v kept", got.Usage, running)
+	}
+	ended := &hashike.ResourceUsage{Source: hashike.UsageSourceContainerInsights, Samples: 2, PeakMemoryBytes: 310 << 20, CPUSeconds: 48}
+	update(t, s, id, hashike.RunUpdate{At: t0.Add(time.Minute), State: hashike.StateSucceeded, Usage: ended})
+	if got := get(t, s, id); !usageEqual(got.Usage, ended) {
+		t.Errorf("GetRun after the end gives usage %+v, want %+v", got.Usage, ended)
+	}
+	runs, err := s.ListRuns(context.Background(), hashike.RunFilter{})
+	if err != nil || len(runs) != 1 || !usageEqual(runs[0].Usage, ended) {
+		t.Errorf("ListRuns gives %v (%v), want the run with usage %+v", runs, err, ended)
 	}
 }
