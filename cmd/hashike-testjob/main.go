@@ -10,6 +10,7 @@
 //	env NAME           "NAME=value" to stdout
 //	sleep DURATION     sleep (Go duration text)
 //	alloc MIB          allocate and touch MIB mebibytes, then hold them
+//	burn DURATION      use DURATION of CPU time (Go duration text), however long it takes
 //	ignore-term        ignore SIGTERM from now on
 //	trap-term CODE     on SIGTERM print "caught SIGTERM" and exit CODE
 //	touch PATH         create PATH (and its directories)
@@ -117,6 +118,23 @@ func main() {
 			fmt.Fprintf(out, "allocated %d MiB\n", mib)
 			out.Flush()
 			i++
+		case "burn":
+			if i+1 >= len(args) {
+				fail("step burn needs a duration")
+			}
+			d, err := time.ParseDuration(args[i+1])
+			if err != nil {
+				fail("step burn: %v", err)
+			}
+			var x uint64
+			for end := cpuTime() + d; cpuTime() < end; {
+				for k := 0; k < 100000; k++ {
+					x = x*6364136223846793005 + 1442695040888963407
+				}
+			}
+			fmt.Fprintf(out, "burned %s (%d)\n", d, x%10)
+			out.Flush()
+			i++
 		case "ignore-term":
 			signal.Ignore(syscall.SIGTERM)
 		case "trap-term":
@@ -173,10 +191,19 @@ func main() {
 
 func isStep(s string) bool {
 	switch s {
-	case "print", "stderr", "bytes", "partial", "env", "sleep", "alloc", "ignore-term", "trap-term", "touch", "cat", "exists", "exit", "gh-runner", "gh-crash":
+	case "print", "stderr", "bytes", "partial", "env", "sleep", "alloc", "burn", "ignore-term", "trap-term", "touch", "cat", "exists", "exit", "gh-runner", "gh-crash":
 		return true
 	}
 	return false
+}
+
+// cpuTime is the CPU time the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		fail("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func fail(format string, args ...any) {
