@@ -172,7 +172,7 @@ func (s *Server) superviseRun(ctx context.Context, run *hashike.Run, claimed boo
 		files = []hashike.File{{Path: PayloadPath, Data: run.Payload}}
 	}
 	r := &runner.Runner{Backend: b, Store: s.store, Clock: s.clock, Self: s.cfg.Self, Random: s.cfg.Random,
-		Alive: func(o hashike.Owner) bool { return s.alive(ctx, o) }}
+		Alive: func(o hashike.Owner) bool { return s.alive(ctx, o) }, Usage: s.cfg.Usage}
 	opts := runner.Options{Secrets: secrets, Files: files,
 		Warn: func(err error) { s.log.Warn("run", "run", run.ID, "err", err) }}
 	if claimed {

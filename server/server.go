@@ -35,6 +35,7 @@ import (
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/job"
 	"github.com/hashike/hashike/leadership"
+	"github.com/hashike/hashike/usage"
 )
 
 // Defaults of Config.
@@ -100,6 +101,10 @@ type Config struct {
 	// Runners, when set, is the runner controller the leader runs (GitHub Actions runner
 	// pools, woken by the webhook's deliveries when GitHubWebhook is set); nil: none.
 	Runners *RunnerPools
+	// Usage, when set, samples the CPU and memory of the runs this replica supervises, on
+	// backends that measure them (hashike.UsageSampler); each run's summary is recorded with
+	// its end, and Usage.Running feeds the per-task gauges.
+	Usage *usage.Monitor
 }
 
 // Server is one replica of `hashike server`.

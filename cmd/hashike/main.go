@@ -234,13 +234,17 @@ func (a *app) wire(ctx context.Context, backendName string) (*runner.Runner, fun
 func (a *app) wireStore() (*runner.Runner, func(), error) { return a.wireWith(nil) }
 
 func (a *app) wireWith(backend hashike.Backend) (*runner.Runner, func(), error) {
+	monitor, err := a.usageMonitor(a.warn)
+	if err != nil {
+		return nil, nil, err
+	}
 	store, err := a.openStore()
 	if err != nil {
 		return nil, nil, err
 	}
 	r := &runner.Runner{
 		Backend: backend, Store: store, Clock: a.clock,
-		Self: process.Self(), Alive: process.Alive, Random: rand.Reader,
+		Self: process.Self(), Alive: process.Alive, Random: rand.Reader, Usage: monitor,
 	}
 	return r, func() { store.Close() }, nil
 }

@@ -219,8 +219,12 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 		}
 		runnerPools = rc.ServerPools(gh)
 	}
+	monitor, err := a.usageMonitor(logUsageWarning(logger))
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
-		Store: srvStore, Backend: backends.get, Clock: a.clock, Logger: logger, Random: rand.Reader,
+		Usage: monitor, Store: srvStore, Backend: backends.get, Clock: a.clock, Logger: logger, Random: rand.Reader,
 		Self: self, Alive: alive,
 		ParseDefinition: func(name string, doc []byte) (*job.Definition, error) {
 			d, err := jobfile.LoadDefinition("request", doc, jobfile.DefinitionOptions{Family: name})

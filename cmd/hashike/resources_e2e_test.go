@@ -1,0 +1,55 @@
+package main_test
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hashike/hashike"
+)
+
+// TestResourceUsageInDescribe: a local run of a container that holds 64 MiB and uses a second
+// of CPU records what it used, and describe prints it against what the run reserved.
+func TestResourceUsageInDescribe(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.extra = append(e.extra, "HASHIKE_USAGE_INTERVAL=200ms")
+	_, errs, code := e.run("run", e.job("usage.yaml", `taskDefinition:
+  family: usage
+  cpu: "1024"
+  memory: "256"
+  containerDefinitions:
+    - name: app
+      image: IMAGE
+      stopTimeout: 2
+      command: [alloc, "64", burn, 1s, sleep, 1s]
+`))
+	if code != 0 {
+		t.Fatalf("run: exit %d: %s", code, errs)
+	}
+	run := e.onlyRun()
+	u := run.Usage
+	if u == nil || u.Source != hashike.UsageSourceDocker || u.Samples < 2 || u.PeakMemoryBytes < 64*hashike.MiB ||
+		u.PeakMemoryBytes > 200*hashike.MiB || u.CPUSeconds < 1 || u.ThrottledSeconds == nil {
+		t.Fatalf("recorded usage %+v; want docker samples, a peak of 64 MiB or more and a CPU second or more", u)
+	}
+	text, _, _ := e.run("describe", run.ID)
+	m := regexp.MustCompile(`Memory:\s+peak ([0-9.]+) MiB of 256 MiB reserved \(\d+%\)`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("describe lacks the memory hint:\n%s", text)
+	}
+	if peak, _ := strconv.ParseFloat(m[1], 64); peak < 64 {
+		t.Errorf("describe shows a peak of %s MiB, want >= 64:\n%s", m[1], text)
+	}
+	c := regexp.MustCompile(`CPU:\s+used ([0-9.]+) vCPU of 1 on average \(([0-9.]+) CPU seconds in `).FindStringSubmatch(text)
+	if c == nil {
+		t.Fatalf("describe lacks the CPU hint:\n%s", text)
+	}
+	if secs, _ := strconv.ParseFloat(c[2], 64); secs <= 0 {
+		t.Errorf("describe shows %s CPU seconds, want > 0:\n%s", c[2], text)
+	}
+	if !strings.Contains(text, "samples from docker; CPU throttled") {
+		t.Errorf("describe lacks how it was measured:\n%s", text)
+	}
+}
