@@ -227,6 +227,9 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 	if err != nil {
 		return err
 	}
+	if monitor != nil {
+		metrics.NewTasks(reg, monitor)
+	}
 	srv, err := server.New(server.Config{
 		Usage: monitor, Store: srvStore, Backend: backends.get, Clock: a.clock, Logger: logger, Random: rand.Reader,
 		Self: self, Alive: alive,
