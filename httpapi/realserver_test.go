@@ -32,6 +32,7 @@ type realAPI struct {
 	h       http.Handler
 	srv     *server.Server
 	backend hashike.Backend
+	store   hashike.ServerStore
 }
 
 func newRealAPI(t *testing.T, behave func(hashike.StartRequest) fakebackend.Behavior) *realAPI {
@@ -74,7 +75,7 @@ func newRealAPIOn(t *testing.T, b hashike.Backend) *realAPI {
 		}
 		st.Close()
 	})
-	return &realAPI{t: t, h: NewHandler(srv, Options{NoAuth: true}), srv: srv, backend: b}
+	return &realAPI{t: t, h: NewHandler(srv, Options{NoAuth: true}), srv: srv, backend: b, store: st}
 }
 
 // do sends a request (header: name, value pairs).

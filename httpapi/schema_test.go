@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -429,6 +430,18 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	check("POST", "/v1/jobs/nope/runs", `{}`, 404)
 	for _, id := range ids {
 		a.waitRun(id, func(v api.RunView) bool { return v.State.Terminal() })
+	}
+	// A run measured while it ran (the fake backend measures nothing) shows its usage.
+	sampled := time.Now()
+	if _, err := a.store.UpdateRun(context.Background(), ids[0], hashike.RunUpdate{Usage: &hashike.ResourceUsage{
+		Source: hashike.UsageSourceDocker, Samples: 3, PeakMemoryBytes: 64 << 20, CPUSeconds: 1.5,
+		ThrottledSeconds: new(float64), FirstSampleAt: &sampled, LastSampleAt: &sampled}}); err != nil {
+		t.Fatal(err)
+	}
+	var measured api.RunView
+	decode(check("GET", "/v1/runs/"+ids[0], "", 200), &measured)
+	if u := measured.Usage; u == nil || u.PeakMemoryBytes != 64<<20 || u.CPUSeconds != 1.5 || u.Source != "docker" {
+		t.Errorf("the run view shows usage %+v, want what was recorded", u)
 	}
 	check("GET", "/v1/runs", "", 200)
 	check("GET", "/v1/runs?job=hello&limit=2", "", 200)
