@@ -42,6 +42,9 @@ type Config struct {
 	AutoScaling AutoScalingAPI
 	Logs        LogsAPI
 	SQS         SQSAPI
+	// Insights reads Container Insights' performance events for per-task CPU and memory
+	// (insights.go); nil: the backend measures nothing.
+	Insights InsightsAPI
 	// EventsQueueURL is the events queue (see events.go) of tasks whose job does not name one,
 	// among them every task Wait is given without Start or Find having seen its job, as after a
 	// restart. Empty: such tasks are only polled.
@@ -78,6 +81,7 @@ type Backend struct {
 	autoscaling  AutoScalingAPI
 	logs         LogsAPI
 	sqs          SQSAPI
+	insights     InsightsAPI
 	clock        hashike.Clock
 	pollMin      time.Duration
 	pollMax      time.Duration
@@ -92,6 +96,8 @@ type Backend struct {
 	poller *poller
 
 	mu sync.Mutex
+	// insightsOff holds the clusters found without Container Insights, until when.
+	insightsOff map[string]time.Time
 	// taskDefs caches described task definitions by ARN (revisions are immutable).
 	taskDefs map[string]*types.TaskDefinition
 	// registered caches the ARN registered or reused for a normalized definition.
@@ -113,12 +119,12 @@ var _ hashike.Backend = (*Backend)(nil)
 // New returns a backend on the given clients.
 func New(cfg Config) *Backend {
 	b := &Backend{
-		ecs: cfg.ECS, autoscaling: cfg.AutoScaling, logs: cfg.Logs, sqs: cfg.SQS, clock: cfg.Clock,
+		ecs: cfg.ECS, autoscaling: cfg.AutoScaling, logs: cfg.Logs, sqs: cfg.SQS, insights: cfg.Insights, clock: cfg.Clock,
 		pollMin: cfg.PollMin, pollMax: cfg.PollMax, logPoll: cfg.LogPoll, rand: cfg.Rand,
 		eventsPoll: cfg.EventsPoll, defaultQueue: cfg.EventsQueueURL,
 		defaultLog: cfg.DefaultLogConfiguration, log: cfg.Logger, managed: cfg.ManagedGroups,
 		taskDefs: map[string]*types.TaskDefinition{}, registered: map[string]registration{},
-		queues: map[watchKey]string{},
+		queues: map[watchKey]string{}, insightsOff: map[string]time.Time{},
 	}
 	if b.clock == nil {
 		b.clock = hashike.SystemClock{}

@@ -77,6 +77,9 @@ func (a *app) ecsBackendConfig(ctx context.Context) (ecs.Config, error) {
 			SQS:         sqs.NewFromConfig(cfg),
 		}
 	}
+	if ins, ok := c.Logs.(ecs.InsightsAPI); ok && c.Insights == nil {
+		c.Insights = ins // per-task CPU and memory from Container Insights, where it is on
+	}
 	c.EventsQueueURL = queue
 	c.ManagedGroups = managed
 	c.Clock = a.clock
