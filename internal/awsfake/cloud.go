@@ -67,6 +67,9 @@ type Options struct {
 	// LogDeliveryDelay is how long after it is written an event can be read (default 20ms;
 	// negative: at once).
 	LogDeliveryDelay time.Duration
+	// InsightsDelay is how long after its minute is over a Container Insights performance
+	// event can be read (default 0: at once; ECS takes about a minute).
+	InsightsDelay time.Duration
 	// ProvisioningTimeout is how long a task waits in PROVISIONING for capacity before it is
 	// stopped (default 30 minutes).
 	ProvisioningTimeout time.Duration
@@ -204,6 +207,9 @@ func (c *Cloud) AutoScaling() ecs.AutoScalingAPI { return asClient{c} }
 
 // Logs returns the CloudWatch Logs client.
 func (c *Cloud) Logs() ecs.LogsAPI { return logsClient{c} }
+
+// Insights returns the CloudWatch Logs client as the ECS backend's Container Insights reader.
+func (c *Cloud) Insights() ecs.InsightsAPI { return logsClient{c} }
 
 // Calls returns how many times op ("RunTask", "GetLogEvents", ...) was called, throttled and
 // failed calls included.

@@ -19,6 +19,8 @@ type cluster struct {
 	name, arn string
 	instances []*instance
 	providers map[string]string // capacity provider -> ASG name
+	// insights: Container Insights is on (insights.go).
+	insights bool
 }
 
 // instanceByRef is the container instance an API call names by its ARN or its ID (the

@@ -32,6 +32,9 @@ type container struct {
 	lines     []string  // every line written, for inspection
 	lastCheck time.Time
 	fails     int
+
+	// usage is the container's CPU and memory over time, for Container Insights (insights.go).
+	usage []usagePoint
 }
 
 func essential(cd types.ContainerDefinition) bool { return cd.Essential == nil || *cd.Essential }
@@ -49,6 +52,7 @@ func (ctr *container) start(now time.Time) bool {
 	ctr.status = statusRunning
 	ctr.startedAt = timePtr(now)
 	ctr.lastCheck = now
+	ctr.use(now, baselineMiB, 0)
 	if lc := ctr.def.LogConfiguration; lc != nil && lc.LogDriver == types.LogDriverAwslogs {
 		group := lc.Options["awslogs-group"]
 		name := ctr.runtimeID
@@ -119,6 +123,7 @@ func (ctr *container) run(args []string) {
 	ctr.status = statusStopped
 	ctr.exitCode = ptr(int32(code))
 	ctr.finishedAt = timePtr(c.clock.Now())
+	ctr.use(*ctr.finishedAt, 0, 0)
 	if kind == exitOOM {
 		ctr.reason = OOMReason
 	}
@@ -127,7 +132,7 @@ func (ctr *container) run(args []string) {
 
 func isStep(s string) bool {
 	switch s {
-	case "print", "stderr", "bytes", "partial", "env", "sleep", "alloc", "ignore-term", "trap-term", "touch", "cat", "exists", "exit":
+	case "print", "stderr", "bytes", "partial", "env", "sleep", "alloc", "burn", "ignore-term", "trap-term", "touch", "cat", "exists", "exit":
 		return true
 	}
 	return false
@@ -243,10 +248,16 @@ func (ctr *container) interpret(args []string) (int, exitKind) {
 			c.mu.Unlock()
 			ctr.write(0, fmt.Sprintf("%s=%s\n", name, v))
 			i++
-		case "sleep":
+		case "sleep", "burn":
 			d, err := time.ParseDuration(arg(i + 1))
 			if err != nil {
-				return fail("sleep: %v", err)
+				return fail("%s: %v", args[i], err)
+			}
+			if args[i] == "burn" {
+				// One vCPU busy for d, then idle again.
+				c.mu.Lock()
+				ctr.use(c.clock.Now(), heldMiB+baselineMiB, 1)
+				c.mu.Unlock()
 			}
 			wake := c.clock.After(d)
 		wait:
@@ -266,6 +277,11 @@ func (ctr *container) interpret(args []string) (int, exitKind) {
 					return 0, exitAbort
 				}
 			}
+			if args[i] == "burn" {
+				c.mu.Lock()
+				ctr.use(c.clock.Now(), heldMiB+baselineMiB, 0)
+				c.mu.Unlock()
+			}
 			i++
 		case "alloc":
 			mib, err := num(i + 1)
@@ -276,6 +292,9 @@ func (ctr *container) interpret(args []string) (int, exitKind) {
 			if limit := ctr.memoryLimit(); limit > 0 && heldMiB+baselineMiB > limit {
 				return 137, exitOOM
 			}
+			c.mu.Lock()
+			ctr.use(c.clock.Now(), heldMiB+baselineMiB, -1)
+			c.mu.Unlock()
 			ctr.write(0, fmt.Sprintf("allocated %d MiB\n", mib))
 			i++
 		case "ignore-term":

@@ -53,6 +53,9 @@ type task struct {
 	executionStoppedAt        *time.Time
 	version                   int64
 
+	// insightsNext is the first minute whose Container Insights event is not written yet.
+	insightsNext time.Time
+
 	containers    []*container
 	volumes       map[string]map[string]string // volume -> path -> content
 	stopRequested bool
