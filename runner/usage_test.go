@@ -23,7 +23,7 @@ type samplingBackend struct {
 	calls chan struct{}
 }
 
-func (s *samplingBackend) UsageSource() string           { return "fake" }
+func (s *samplingBackend) UsageSource() string          { return "fake" }
 func (s *samplingBackend) UsageInterval() time.Duration { return time.Hour }
 func (s *samplingBackend) SampleUsage(_ context.Context, qs []hashike.UsageQuery) ([]hashike.TaskUsage, error) {
 	s.mu.Lock()

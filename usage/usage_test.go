@@ -89,7 +89,7 @@ type sampler struct {
 	samples func(q hashike.UsageQuery, now time.Time) []hashike.UsageSample
 }
 
-func (s *sampler) UsageSource() string           { return "fake" }
+func (s *sampler) UsageSource() string          { return "fake" }
 func (s *sampler) UsageInterval() time.Duration { return 10 * time.Second }
 func (s *sampler) SampleUsage(_ context.Context, qs []hashike.UsageQuery) ([]hashike.TaskUsage, error) {
 	s.mu.Lock()
