@@ -89,11 +89,14 @@ taskDefinition:
 type srvEnv struct {
 	*env
 	url, token, readToken string
+	// direct is the server's own address, without the OpenAPI checking proxy of url.
+	direct string
 }
 
 // newServer starts `hashike server` on a free loopback port and returns once it listens. Its
-// clients get HASHIKE_SERVER and an admin token in HASHIKE_TOKEN.
-func newServer(t *testing.T) *srvEnv {
+// clients get HASHIKE_SERVER and an admin token in HASHIKE_TOKEN; the server gets serverEnv
+// (NAME=value) on top of the test's environment.
+func newServer(t *testing.T, serverEnv ...string) *srvEnv {
 	t.Helper()
 	e := newEnv(t)
 	jobs := filepath.Join(e.dir, "jobs")
@@ -116,6 +119,7 @@ func newServer(t *testing.T) *srvEnv {
 	}
 	s.token, s.readToken = token("t", "admin"), token("r", "read")
 
+	e.extra = serverEnv
 	c := e.cmd("server", "--db", db, "--jobs", jobs, "--listen", "127.0.0.1:0")
 	b := &bg{cmd: c, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	c.Stdout, c.Stderr = b.stdout, b.stderr
@@ -155,6 +159,7 @@ func newServer(t *testing.T) *srvEnv {
 	if m == nil {
 		t.Fatalf("hashike server did not start: stdout %q, stderr %q", b.stdout, b.stderr)
 	}
+	s.direct = m[1]
 	s.url = checkedURL(t, m[1])
 	e.extra = []string{"HASHIKE_SERVER=" + s.url, "HASHIKE_TOKEN=" + s.token}
 	return s
