@@ -56,7 +56,7 @@ func TestWireFilterLogEvents(t *testing.T) {
 // (Container Insights off) gives no samples and no error, and is not asked again soon.
 func TestWireFilterLogEventsNoInsights(t *testing.T) {
 	srv, calls := wireServer(t, jsonRequest(logsTarget+"FilterLogEvents", "logs", ""),
-		wireReply{status: 400, file: "error.ResourceNotFoundException.json"})
+		wireReply{status: 400, file: "error.ResourceNotFoundException.loggroup.json"})
 	b := ecs.New(ecs.Config{Insights: newLogs(srv).(ecs.InsightsAPI)})
 	q := []hashike.UsageQuery{{Task: hashike.TaskRef{ID: taskArn1, Cluster: "hashike"}, Since: time.Now()}}
 	for range 2 {
