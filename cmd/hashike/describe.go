@@ -16,7 +16,7 @@ func (a *app) describeCmd() *cobra.Command {
 	var output string
 	c := &cobra.Command{
 		Use:   "describe RUN_ID",
-		Short: "Show one run: state, exit, resources, containers and every state transition",
+		Short: "Show one run: state, exit, resources and what it used of them, containers and every state transition",
 		Example: `  hashike describe 01JD3K
   hashike describe -o json 01JD3K | jq .exit`,
 		Args: cobra.ExactArgs(1),
