@@ -161,7 +161,7 @@ type Run struct {
 	FinishedAt *time.Time   `json:"finishedAt,omitempty"`
 	History    []Transition `json:"history,omitempty"`
 	// Usage is what the task used (peak memory, CPU time), where the backend measures it;
-	// recorded with the run's end.
+	// recorded every minute while the run runs, and with its end.
 	Usage *ResourceUsage `json:"usage,omitempty"`
 
 	// The fields below are the server's (`hashike server`); a run of `hashike run` has none.

@@ -36,8 +36,17 @@ type Runner struct {
 	// PollInterval is how often a follower looks for new output (default 200 ms).
 	PollInterval time.Duration
 	// Usage, when set, samples the CPU and memory of the runs' tasks while they run, where
-	// the Backend is a hashike.UsageSampler; each run's summary is recorded with its end.
-	Usage *usage.Monitor
+	// the Backend is a hashike.UsageSampler; each run's summary is recorded with its end,
+	// and every UsageRecordInterval while it runs (default 1 min).
+	Usage               *usage.Monitor
+	UsageRecordInterval time.Duration
+}
+
+func (r *Runner) usageRecordInterval() time.Duration {
+	if r.UsageRecordInterval > 0 {
+		return r.UsageRecordInterval
+	}
+	return time.Minute
 }
 
 // Create records a pending run of spec. With a non-empty key, a run already recorded with that
@@ -274,12 +283,26 @@ func (s *supervision) do(ctx context.Context) (*hashike.Run, error) {
 	if cause != "" {
 		s.requestStop(ctx, ref, cause, -1, &stopping)
 	}
+	// The usage so far is recorded now and then, for the run's view while it runs and for a
+	// supervisor that takes the run over after this one died.
+	var record <-chan time.Time
+	var recorded *hashike.ResourceUsage
+	if s.usage != nil {
+		record = r.Clock.After(r.usageRecordInterval())
+	}
 	var w waited
 loop:
 	for {
 		select {
 		case w = <-waitDone:
 			break loop
+		case <-record:
+			record = r.Clock.After(r.usageRecordInterval())
+			if u := s.usage.Usage(); u != nil && (recorded == nil || u.Samples != recorded.Samples) {
+				if _, err := r.Store.UpdateRun(ctx, run.ID, hashike.RunUpdate{Usage: u}); err == nil {
+					recorded = u
+				}
+			}
 		case req := <-s.opts.Stop:
 			s.requestStop(ctx, ref, req.Cause, req.Grace, &stopping)
 		case <-timeout:

@@ -116,3 +116,39 @@ func TestUsageErrorsDoNotFailTheRun(t *testing.T) {
 		t.Errorf("warnings %v; want the outage reported once", warnings)
 	}
 }
+
+// TestUsageRecordedWhileRunning: the usage so far is in the store while the run runs.
+func TestUsageRecordedWhileRunning(t *testing.T) {
+	b := &samplingBackend{fakeBackend: &fakeBackend{exitCode: 0}, calls: make(chan struct{}, 100)}
+	r := newRunner(t, b.fakeBackend)
+	r.Backend = b
+	r.Usage = &usage.Monitor{Clock: hashike.SystemClock{}, Interval: 10 * time.Millisecond}
+	r.UsageRecordInterval = 20 * time.Millisecond
+	run := create(t, r, spec(0))
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Supervise(context.Background(), run.ID, runner.Options{})
+		done <- err
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := r.Store.GetRun(context.Background(), run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Usage != nil {
+			if got.State != hashike.StateRunning || got.Usage.Samples < 1 || got.Usage.Source != "fake" {
+				t.Errorf("while running: %s with usage %+v", got.State, got.Usage)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no usage recorded while the run ran")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.release(run.ID)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
