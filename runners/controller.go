@@ -70,6 +70,22 @@ type TakenReporter interface {
 	Taken(id int64) bool
 }
 
+// CompleteDemand is a DemandSource whose jobs are GitHub's own current state (the scale-set
+// statistics), not a stream of events that may lose some: the controller then never
+// re-scans GitHub for queued jobs, and reports no lost webhook.
+type CompleteDemand interface {
+	// Complete reports whether the source's jobs are all the demand.
+	Complete() bool
+}
+
+// PoolRegistrar is a DemandSource that registers its pools' runners itself: a scale set's
+// jobs go only to the scale set's own runners, so their JIT configs come from it, not from
+// GitHub.GenerateJITConfig.
+type PoolRegistrar interface {
+	// GenerateJITConfig registers an ephemeral runner of pool named name.
+	GenerateJITConfig(ctx context.Context, pool *Pool, name string) (JIT, error)
+}
+
 // StartRequest asks for one runner.
 type StartRequest struct {
 	Pool string
@@ -104,7 +120,8 @@ type Controller struct {
 	Runs   Runs
 	// Demand, when set, gives the queued jobs on every pass (the webhook intake); GitHub's
 	// QueuedJobs is then only called every RescanInterval, to catch lost webhooks. Without
-	// it, every pass scans GitHub.
+	// it, every pass scans GitHub. A CompleteDemand (the scale-set listener) is the whole
+	// demand: GitHub is never scanned; a PoolRegistrar registers the runners too.
 	Demand DemandSource
 	Clock  hashike.Clock
 	Logger *slog.Logger
@@ -259,6 +276,14 @@ func (c *Controller) queued(ctx context.Context, scopes []Scope) ([]QueuedJob, e
 		}
 	}
 	now := c.Clock.Now()
+	if cd, ok := c.Demand.(CompleteDemand); ok && cd.Complete() {
+		js, err := c.Demand.QueuedJobs(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("queued jobs: %w", err)
+		}
+		add(js)
+		return jobs, nil
+	}
 	if c.Demand == nil || c.rescanAt.IsZero() || now.Sub(c.rescanAt) >= cmp.Or(c.RescanInterval, DefaultRescanInterval) {
 		var scanned []QueuedJob
 		for _, s := range scopes {
@@ -445,7 +470,13 @@ func (c *Controller) startN(ctx context.Context, p *Pool, n int) []error {
 func (c *Controller) start(ctx context.Context, p *Pool) error {
 	name := cmp.Or(c.Prefix, "hashike-") + p.Name + "-" + c.suffix()
 	labels := p.RunnerLabels()
-	jit, err := c.GitHub.GenerateJITConfig(ctx, p.Scope, name, labels)
+	var jit JIT
+	var err error
+	if r, ok := c.Demand.(PoolRegistrar); ok {
+		jit, err = r.GenerateJITConfig(ctx, p, name)
+	} else {
+		jit, err = c.GitHub.GenerateJITConfig(ctx, p.Scope, name, labels)
+	}
 	if err != nil {
 		return fmt.Errorf("generate jit config for %s in %s: %w", name, p.Scope, err)
 	}
