@@ -196,7 +196,8 @@ func TestScaleSetModeServesJobs(t *testing.T) {
 		return o1 == "replica-a" && o2 == "replica-a"
 	})
 
-	ids := append(w.queue(3, "self-hosted", "medium"), w.queue(2, "large")...)
+	// More jobs than the medium pool's max: the rest wait for room, acquired by the scale set.
+	ids := append(w.queue(6, "self-hosted", "medium"), w.queue(2, "large")...)
 	w.waitDone(t, ids)
 	for _, id := range ids {
 		j, _ := w.f.Job(id)

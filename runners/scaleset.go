@@ -100,7 +100,7 @@ type ScaleSetDemand struct {
 	// Backoff is the wait before a session is opened again (default 5s).
 	Backoff time.Duration
 	// Capacity is how many more runners a pool could start, told to GitHub with every poll
-	// and bounding what is acquired (default: the pool's Max less its running jobs).
+	// (default: the pool's Max less its running jobs).
 	Capacity func(pool *Pool, stats ScaleSetStats) int
 	// OnMessage, when set, sees every message of a pool after it was handled (metrics).
 	OnMessage func(pool string, m ScaleSetMessage)
@@ -276,8 +276,10 @@ func (d *ScaleSetDemand) capacity(p *Pool) int {
 	return max(0, p.Max-stats.Running)
 }
 
-// handle folds a message into the pool's state and acquires the jobs it makes available, as
-// many as the pool has room for.
+// handle folds a message into the pool's state and acquires every job it makes available:
+// GitHub offers a scale set the jobs its labels match, and its message is not repeated, so a
+// job left unacquired would wait until another event. An acquired job waits for the pool's
+// room like any queued job (Decide caps the pool at Max).
 func (d *ScaleSetDemand) handle(ctx context.Context, p *Pool, s Session, m ScaleSetMessage) error {
 	d.mu.Lock()
 	st := d.st(p.Name)
@@ -295,16 +297,9 @@ func (d *ScaleSetDemand) handle(ctx context.Context, p *Pool, s Session, m Scale
 	if len(m.Available) == 0 {
 		return nil
 	}
-	room := d.capacity(p)
-	d.mu.Lock()
-	room -= len(st.assigned) + st.acquiredSince
-	d.mu.Unlock()
 	var ids []int64
 	byID := map[int64]ScaleSetJob{}
 	for _, j := range m.Available {
-		if len(ids) >= room {
-			break
-		}
 		ids = append(ids, j.RequestID)
 		byID[j.RequestID] = j
 	}

@@ -16,6 +16,11 @@ type RunnerPools struct {
 	Plan *runners.Plan
 	// GitHub is the GitHub adapter (cmd builds it from the config's connection).
 	GitHub runners.GitHub
+	// ScaleSets, when set, selects the scale-set mode: demand comes from each pool's
+	// runner scale set, whose session the leader holds, and runners register through it;
+	// the webhook and scans of GitHub's queued jobs are not used. Nil: the webhook mode (a
+	// scan of GitHub's queued jobs every pass without a webhook).
+	ScaleSets runners.ScaleSets
 	// The controller's settings (see runners.Controller; zero: its defaults).
 	Interval, MinGap, StartBound, ScaleInAfter, RescanInterval, LostAfter time.Duration
 	Parallel                                                              int
@@ -28,9 +33,10 @@ type runnerState struct {
 	last     time.Time
 	decision runners.Decision
 	err      error
-	queued   []runners.QueuedJob // the last queued jobs the demand source reported
-	demand   *GitHubDemand       // this term's webhook intake (nil: none)
-	lost     int                 // lost or late webhooks detected in this term
+	queued   []runners.QueuedJob     // the last queued jobs the demand source reported
+	demand   *GitHubDemand           // this term's webhook intake (nil: none)
+	scaleSet *runners.ScaleSetDemand // this term's scale-set listeners (nil: none)
+	lost     int                     // lost or late webhooks detected in this term
 	// listed is the last runner listing of each scope.
 	listed map[runners.Scope][]runners.GitHubRunner
 }
@@ -51,7 +57,7 @@ func (s *Server) runnerLoop(ctx context.Context) {
 	rp := s.cfg.Runners
 	st := &s.runnerState
 	st.mu.Lock()
-	st.last, st.decision, st.err, st.queued, st.lost, st.listed = time.Time{}, runners.Decision{}, nil, nil, 0, nil
+	st.last, st.decision, st.err, st.queued, st.lost, st.listed, st.demand, st.scaleSet = time.Time{}, runners.Decision{}, nil, nil, 0, nil, nil, nil
 	st.mu.Unlock()
 	c := &runners.Controller{Plan: rp.Plan, GitHub: &recordingGitHub{GitHub: rp.GitHub, st: st}, Runs: s,
 		Clock: s.clock, Logger: s.log.With("loop", "runners"),
@@ -66,17 +72,62 @@ func (s *Server) runnerLoop(ctx context.Context) {
 				"queued_at", j.QueuedAt)
 		},
 	}
-	if d := s.GitHubDemand(); d != nil {
+	var listeners sync.WaitGroup
+	defer listeners.Wait() // the sessions are closed before leadership is let go
+	if rp.ScaleSets != nil {
+		d := &runners.ScaleSetDemand{Plan: rp.Plan, API: rp.ScaleSets, Clock: s.clock, Owner: s.holder,
+			Logger: s.log.With("loop", "runners")}
 		st.mu.Lock()
-		st.demand = d
+		st.scaleSet, st.demand = d, nil
+		st.mu.Unlock()
+		c.Demand = &recordingDemand{DemandSource: d, complete: true, registrar: d, st: st}
+		c.Wake = d.Wakeups()
+		listeners.Go(func() { _ = d.Run(ctx) })
+	} else if d := s.GitHubDemand(); d != nil {
+		st.mu.Lock()
+		st.demand, st.scaleSet = d, nil
 		st.mu.Unlock()
 		c.Demand = &webhookDemand{d: d, st: st}
 		c.Wake = s.GitHubWakeups()
 	}
-	s.log.Info("runners: starting the runner controller (this replica leads)", "pools", len(rp.Plan.Pools()))
+	s.log.Info("runners: starting the runner controller (this replica leads)", "pools", len(rp.Plan.Pools()), "mode", rp.Mode())
 	if err := c.Run(ctx); err != nil && ctx.Err() == nil {
 		s.log.Error("runners: the controller stopped", "err", err)
 	}
+}
+
+// Mode names where demand comes from: "scaleSet" or "webhook".
+func (rp *RunnerPools) Mode() string {
+	if rp.ScaleSets != nil {
+		return "scaleSet"
+	}
+	return "webhook"
+}
+
+// recordingDemand keeps the jobs a demand source last reported, for GET /v1/runners, and
+// passes on what the controller asks of it.
+type recordingDemand struct {
+	runners.DemandSource
+	complete  bool
+	registrar runners.PoolRegistrar
+	st        *runnerState
+}
+
+func (r *recordingDemand) Complete() bool { return r.complete }
+
+func (r *recordingDemand) GenerateJITConfig(ctx context.Context, pool *runners.Pool, name string) (runners.JIT, error) {
+	return r.registrar.GenerateJITConfig(ctx, pool, name)
+}
+
+func (r *recordingDemand) QueuedJobs(ctx context.Context) ([]runners.QueuedJob, error) {
+	js, err := r.DemandSource.QueuedJobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.st.mu.Lock()
+	r.st.queued = slices.Clone(js)
+	r.st.mu.Unlock()
+	return js, nil
 }
 
 // observeRunners keeps a decision for /healthz and the API, and logs what no pool serves

@@ -256,6 +256,41 @@ func TestRunnersBurstMixedSizes(t *testing.T) {
 	w.checkDeliveries()
 }
 
+// TestRunnersScaleSetMode: in the scale-set mode the server takes demand from its pool's
+// runner scale set (the session it holds, no webhook needed): queued jobs are acquired by the
+// scale set, runner containers registered through it run them, no registration is left
+// behind, and the session is closed when the server stops so that the next one opens it.
+func TestRunnersScaleSetMode(t *testing.T) {
+	dockertest.Require(t)
+	w := newGHWorld(t, "  mode: scaleSet\n  interval: 500ms\n  minGap: 100ms\n  scaleInAfter: 1s\n",
+		poolSpec{name: "small", size: "small", max: 3})
+	w.fake.SetDeliveryPolicy(func(githubfake.Delivery) githubfake.Fate { return githubfake.Lose })
+	p := w.server(filepath.Join(w.dir, "server.db"))
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if owner, ok := w.fake.ScaleSetSession("hashike-small"); ok && owner != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server opened no session on the pool's scale set")
+		}
+	}
+	ids := w.queue(4, "small", 100*time.Millisecond)
+	w.waitJobsDone(ids, 60*time.Second)
+	for _, id := range ids {
+		if j, _ := w.fake.Job(id); j.AcquiredBy == 0 || !strings.HasPrefix(j.RunnerName, "hashike-small-") {
+			t.Errorf("job %d = %+v: want it acquired by the scale set and run by a runner of the pool", id, j)
+		}
+	}
+	w.waitNoRunners(30 * time.Second)
+	if n := w.fake.Calls("POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig"); n != 0 {
+		t.Errorf("%d runners registered through the REST API, want all through the scale set", n)
+	}
+	p.stop()
+	if owner, ok := w.fake.ScaleSetSession("hashike-small"); ok {
+		t.Errorf("the stopped server left its session open (owner %s)", owner)
+	}
+}
+
 // checkDeliveries asserts the server accepted every webhook the fake sent.
 func (w *ghWorld) checkDeliveries() {
 	w.t.Helper()

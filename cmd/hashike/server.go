@@ -28,6 +28,7 @@ import (
 	"github.com/hashike/hashike/notify"
 	"github.com/hashike/hashike/postgres"
 	"github.com/hashike/hashike/process"
+	"github.com/hashike/hashike/runners"
 	"github.com/hashike/hashike/secret"
 	"github.com/hashike/hashike/server"
 	"github.com/hashike/hashike/sqlite"
@@ -217,7 +218,13 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 		if err != nil {
 			return fmt.Errorf("runners: github: %w", err)
 		}
-		runnerPools = rc.ServerPools(gh)
+		var ss runners.ScaleSets
+		if rc.ScaleSetMode() {
+			if ss, err = a.scaleSetPort(rc); err != nil {
+				return fmt.Errorf("runners: github: %w", err)
+			}
+		}
+		runnerPools = rc.ServerPools(gh, ss)
 	}
 	srv, err := server.New(server.Config{
 		Store: srvStore, Backend: backends.get, Clock: a.clock, Logger: logger, Random: rand.Reader,
