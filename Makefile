@@ -44,6 +44,8 @@ check-imports:
 	if $(GO) list -deps ./jobfile | grep -q '^github.com/aws/'; then echo "jobfile imports the AWS SDK (its AWS template functions come through jobfile.Lookups)"; exit 1; fi; \
 	if $(GO) list -deps ./ecsscale | grep -qE '^github.com/hashike/hashike/(docker|ecs|sqlite|postgres|httpapi|jobfile|logpack|notify|server|cmd)(/|$$)'; then echo "ecsscale imports another adapter"; exit 1; fi; \
 	if $(GO) list -deps ./httpapi | grep -qE '^github.com/hashike/hashike/(server|cmd)(/|$$)'; then echo "httpapi imports server (it serves an api.Service)"; exit 1; fi; \
+	bad=$$($(GO) list -f '{{.ImportPath}}: {{join .Imports " "}} {{join .TestImports " "}}' ./... | grep -v '^github.com/hashike/hashike/metrics:' | grep 'github.com/prometheus/' | cut -d: -f1); \
+	if [ -n "$$bad" ]; then echo "only package metrics imports Prometheus's client, not:"; echo "$$bad"; exit 1; fi; \
 	for p in $(DOMAIN_PKGS); do \
 	  if $(GO) list -deps $$p | grep -qE '^github.com/hashike/hashike/(docker|ecs|sqlite|postgres|jobfile|logpack|httpapi|notify|cmd)'; then echo "$$p imports an adapter"; exit 1; fi; \
 	done; echo "check-imports: ok"

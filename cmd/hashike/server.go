@@ -26,6 +26,7 @@ import (
 	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/job"
 	"github.com/hashike/hashike/jobfile"
+	"github.com/hashike/hashike/metrics"
 	"github.com/hashike/hashike/notify"
 	"github.com/hashike/hashike/postgres"
 	"github.com/hashike/hashike/process"
@@ -192,6 +193,8 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 	}
 
 	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
+	// One registry for the whole process, never Prometheus's global one (package metrics).
+	reg := metrics.NewRegistry()
 	var scalers []server.Autoscaler
 	interrupter := &serverInterrupter{}
 	if as := conf.Autoscaler; as != nil {
@@ -269,6 +272,7 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
 	httpSrv := httpapi.NewServer(listen, srv, httpapi.Options{NoAuth: f.noAuth, Logger: logger})
+	httpSrv.Handler = metrics.Mount(httpSrv.Handler, reg)
 	srv.Start(ctx)
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
