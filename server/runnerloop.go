@@ -3,10 +3,14 @@ package server
 import (
 	"cmp"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/runners"
 )
@@ -50,11 +54,34 @@ func (s *Server) runnerLoop(ctx context.Context) {
 	st.mu.Lock()
 	st.last, st.decision, st.err, st.queued, st.lost, st.listed, st.demand, st.scaleSet = time.Time{}, runners.Decision{}, nil, nil, 0, nil, nil, nil
 	st.mu.Unlock()
+	// The status is published for the followers off the controller's pass, after it: a
+	// store write never delays a runner.
+	publish := make(chan struct{}, 1)
+	var publisher sync.WaitGroup
+	defer publisher.Wait()
+	publisher.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-publish:
+				if err := s.publishRunnersStatus(ctx); err != nil && ctx.Err() == nil {
+					s.log.Warn("runners: publishing the status for the other replicas failed", "err", err)
+				}
+			}
+		}
+	})
 	c := &runners.Controller{Plan: rp.Plan, GitHub: &recordingGitHub{GitHub: rp.GitHub, st: st}, Runs: s,
 		Clock: s.clock, Logger: s.log.With("loop", "runners"),
 		Interval: rp.Interval, MinGap: rp.MinGap, StartBound: rp.StartBound, ScaleInAfter: rp.ScaleInAfter,
 		RescanInterval: rp.RescanInterval, LostAfter: rp.LostAfter, Parallel: rp.Parallel,
-		OnDecision: func(d runners.Decision) { s.observeRunners(d) },
+		OnDecision: func(d runners.Decision) {
+			s.observeRunners(d)
+			select {
+			case publish <- struct{}{}:
+			default: // one is pending: it will show this pass too
+			}
+		},
 		OnLostWebhook: func(j runners.QueuedJob) {
 			st.mu.Lock()
 			st.lost++
@@ -200,22 +227,84 @@ func (w *webhookDemand) QueuedJobs(ctx context.Context) ([]runners.QueuedJob, er
 	return out, nil
 }
 
-// RunnersStatus returns the runner controller's last view. ENotFound when the server runs no
-// runner pools.
+// runnersSnapshot names the snapshot of the leader's runner status.
+const runnersSnapshot = "runners/status"
+
+// publishRunnersStatus stores the leader's status for the followers' GET /v1/runners.
+func (s *Server) publishRunnersStatus(ctx context.Context) error {
+	out, err := s.leaderRunnersStatus(ctx)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(out)
+	if err != nil {
+		return fmt.Errorf("encode the runner status: %w", err)
+	}
+	return s.store.PutSnapshot(ctx, hashike.Snapshot{Name: runnersSnapshot, Body: body, TakenAt: s.clock.Now()})
+}
+
+// RunnersStatus returns the runner controller's last view: the leader's own, or on a follower
+// the one the leader published after its last pass. ENotFound when the server runs no runner
+// pools.
 func (s *Server) RunnersStatus(ctx context.Context) (api.RunnersStatus, error) {
 	if s.cfg.Runners == nil {
 		return api.RunnersStatus{}, notFound("this server runs no runner pools (no runners section in its config)")
 	}
+	if s.Leader() {
+		return s.leaderRunnersStatus(ctx)
+	}
+	snap, err := s.store.GetSnapshot(ctx, runnersSnapshot)
+	if hashike.ErrorCodeOf(err) == hashike.ENotFound {
+		// No leader has published yet: the pools, without counts.
+		out := s.emptyRunnersStatus()
+		return out, nil
+	}
+	if err != nil {
+		return api.RunnersStatus{}, err
+	}
+	var out api.RunnersStatus
+	if err := json.Unmarshal(snap.Body, &out); err != nil {
+		return api.RunnersStatus{}, fmt.Errorf("decode the leader's runner status: %w", err)
+	}
+	at := snap.TakenAt
+	out.Leader, out.SnapshotAt = false, &at
+	now := s.clock.Now()
+	for i := range out.Queued {
+		out.Queued[i].WaitSeconds = now.Sub(out.Queued[i].QueuedAt).Seconds()
+	}
+	return out, nil
+}
+
+// sessionError says why a scale set's session is not open without the error's text, which
+// may name GitHub's URLs (the server's log has it).
+func sessionError(err error) string {
+	if errors.Is(err, runners.ErrSessionTaken) {
+		return "another listener holds the scale set's session (409): it is retried"
+	}
+	return fmt.Sprintf("the session failed (%s): it is retried; the server's log says why", hashike.ErrorCodeOf(err))
+}
+
+func (s *Server) emptyRunnersStatus() api.RunnersStatus {
+	out := api.RunnersStatus{Leader: s.Leader(), Mode: s.cfg.Runners.Mode(), Pools: []api.RunnerPoolView{}, Runners: []api.RunnerView{},
+		Queued: []api.QueuedJobView{}, Recent: []api.RecentJobView{}}
+	for _, p := range s.cfg.Runners.Plan.Pools() {
+		out.Pools = append(out.Pools, api.RunnerPoolView{Name: p.Name, Job: p.Job, Max: p.Max})
+	}
+	return out
+}
+
+// leaderRunnersStatus is this replica's own view, as leader.
+func (s *Server) leaderRunnersStatus(ctx context.Context) (api.RunnersStatus, error) {
 	st := &s.runnerState
 	st.mu.Lock()
-	last, d, queued, lost, demand := st.last, st.decision, slices.Clone(st.queued), st.lost, st.demand
+	last, d, queued, lost, demand, listeners := st.last, st.decision, slices.Clone(st.queued), st.lost, st.demand, st.scaleSet
 	var gh []runners.GitHubRunner
 	for _, rs := range st.listed {
 		gh = append(gh, rs...)
 	}
 	st.mu.Unlock()
-	out := api.RunnersStatus{Leader: s.Leader(), Pools: []api.RunnerPoolView{}, Runners: []api.RunnerView{}, Queued: []api.QueuedJobView{},
-		Recent: []api.RecentJobView{}, LostWebhooks: lost}
+	out := api.RunnersStatus{Leader: s.Leader(), Mode: s.cfg.Runners.Mode(), Pools: []api.RunnerPoolView{}, Runners: []api.RunnerView{},
+		Queued: []api.QueuedJobView{}, Recent: []api.RecentJobView{}, LostWebhooks: lost}
 	if !last.IsZero() {
 		out.DecidedAt = &last
 	}
@@ -224,10 +313,26 @@ func (s *Server) RunnersStatus(ctx context.Context) (api.RunnersStatus, error) {
 	for _, p := range d.Pools {
 		byName[p.Pool] = p
 	}
+	sets := map[string]runners.ScaleSetStatus{}
+	if listeners != nil {
+		for _, ss := range listeners.Status() {
+			sets[ss.Pool] = ss
+		}
+	}
 	for _, p := range plan.Pools() {
 		ps := byName[p.Name]
-		out.Pools = append(out.Pools, api.RunnerPoolView{Name: p.Name, Job: p.Job, Max: p.Max, Queued: ps.Queued, Idle: ps.Idle,
-			Starting: ps.Starting, Busy: ps.Busy, Offline: ps.Offline, Desired: ps.Desired, MinIdle: ps.MinIdle, MinIdleReason: ps.MinIdleReason})
+		v := api.RunnerPoolView{Name: p.Name, Job: p.Job, Max: p.Max, Queued: ps.Queued, Idle: ps.Idle,
+			Starting: ps.Starting, Busy: ps.Busy, Offline: ps.Offline, Desired: ps.Desired, MinIdle: ps.MinIdle, MinIdleReason: ps.MinIdleReason}
+		if ss, ok := sets[p.Name]; ok {
+			v.ScaleSet = &api.RunnerScaleSetView{ID: ss.ScaleSetID, Session: ss.Session}
+			if ss.Stats != nil {
+				v.ScaleSet.Available, v.ScaleSet.Assigned, v.ScaleSet.Running = ss.Stats.Available, ss.Stats.Assigned, ss.Stats.Running
+			}
+			if ss.Err != nil && !ss.Session {
+				v.ScaleSet.Error = sessionError(ss.Err)
+			}
+		}
+		out.Pools = append(out.Pools, v)
 	}
 	runs, err := s.ListRunnerRuns(ctx)
 	if err != nil {

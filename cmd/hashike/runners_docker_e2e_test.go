@@ -276,6 +276,13 @@ func TestRunnersScaleSetMode(t *testing.T) {
 	}
 	ids := w.queue(4, "small", 100*time.Millisecond)
 	w.waitJobsDone(ids, 60*time.Second)
+	st, err := p.c.RunnersStatus(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ss := st.Pools[0].ScaleSet; st.Mode != "scaleSet" || ss == nil || !ss.Session || ss.ID == 0 {
+		t.Errorf("status %+v (scale set %+v): want the scale-set mode with the pool's session held", st, ss)
+	}
 	for _, id := range ids {
 		if j, _ := w.fake.Job(id); j.AcquiredBy == 0 || !strings.HasPrefix(j.RunnerName, "hashike-small-") {
 			t.Errorf("job %d = %+v: want it acquired by the scale set and run by a runner of the pool", id, j)
