@@ -293,7 +293,7 @@ func TestRunnersStatusOnEveryReplica(t *testing.T) {
 	defer close(hold)
 	replica := func(host string) *env {
 		e := newEnv(t, opts{path: path, self: hashike.Owner{Host: host, PID: 1, Start: "1"}, leaseTTL: ttl,
-			behave: func(hashike.StartRequest) fakebackend.Behavior { return fakebackend.Behavior{Hold: hold} },
+			behave:  func(hashike.StartRequest) fakebackend.Behavior { return fakebackend.Behavior{Hold: hold} },
 			runners: &RunnerPools{Plan: runnerPlan(t), GitHub: world, Interval: 20 * time.Millisecond}})
 		return e
 	}
