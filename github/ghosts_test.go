@@ -18,7 +18,7 @@ import (
 
 // ghostScenarios is how many randomised scenarios TestNoGhostsOnFakeGitHub plays; `make
 // bench-ghosts` plays 1,000 (docs/benchmarks.md).
-var ghostScenarios = flag.Int("ghost-scenarios", 40, "randomised crash and lost-webhook scenarios of TestNoGhostsOnFakeGitHub")
+var ghostScenarios = flag.Int("ghost-scenarios", 15, "randomised crash and lost-webhook scenarios of TestNoGhostsOnFakeGitHub")
 
 // movingClock is the scenario's time: the fake GitHub's, the controller's and the adapter's
 // (a Retry-After wait moves it instead of sleeping).
@@ -44,6 +44,7 @@ func (c *movingClock) After(d time.Duration) <-chan time.Time {
 // registers when the test boots it (or crashes before, never registering), completes its job
 // when the test finishes the busy ones, and may be killed mid-job.
 type stepRuns struct {
+	mu    sync.Mutex // the controller starts runners in parallel
 	f     *githubfake.Fake
 	clock *movingClock
 	runs  []*stepRun
@@ -64,6 +65,8 @@ type stepRun struct {
 }
 
 func (r *stepRuns) StartRunner(_ context.Context, req runners.StartRequest) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, x := range r.runs {
 		if x.Name == req.Name {
 			return x.ID, nil
@@ -80,6 +83,8 @@ func (r *stepRuns) StartRunner(_ context.Context, req runners.StartRequest) (str
 }
 
 func (r *stepRuns) ListRunnerRuns(context.Context) ([]runners.RunnerRun, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	out := make([]runners.RunnerRun, 0, len(r.runs))
 	for _, x := range r.runs {
 		out = append(out, x.RunnerRun)
@@ -88,6 +93,8 @@ func (r *stepRuns) ListRunnerRuns(context.Context) ([]runners.RunnerRun, error) 
 }
 
 func (r *stepRuns) StopRunner(_ context.Context, runID, _ string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, x := range r.runs {
 		if x.ID != runID || !x.Active {
 			continue
@@ -296,7 +303,7 @@ func ghostScenario(t testing.TB, seed int) ghostResult {
 func TestNoGhostsOnFakeGitHub(t *testing.T) {
 	n := *ghostScenarios
 	if testing.Short() {
-		n = min(n, 10)
+		n = min(n, 5)
 	}
 	start := time.Now()
 	calls := 0

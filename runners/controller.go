@@ -140,8 +140,11 @@ type Controller struct {
 	// Parallel bounds the runners started at once (default DefaultParallel): a burst of
 	// 500 jobs is 500 JIT configs and 500 runs.
 	Parallel int
-	// OnDecision, when set, receives every pass's decision (metrics, the CLI's status).
+	// OnDecision, when set, receives every pass's decision (the CLI's status).
 	OnDecision func(Decision)
+	// Observer, when set, receives the decisions, runner starts and lost webhooks
+	// (metrics).
+	Observer Observer
 	// OnLostWebhook, when set, is called once for each job a re-scan finds queued for
 	// more than LostAfter (default DefaultLostAfter) that Demand did not report: its
 	// webhook was lost or is late (a metric).
@@ -255,6 +258,9 @@ func (c *Controller) Step(ctx context.Context) (Decision, error) {
 		in.Observed[p.Name] = o
 	}
 	d := Decide(in)
+	if c.Observer != nil {
+		c.Observer.Decided(d)
+	}
 	if c.OnDecision != nil {
 		c.OnDecision(d)
 	}
@@ -301,7 +307,7 @@ func (c *Controller) queued(ctx context.Context, scopes []Scope) ([]QueuedJob, e
 			return nil, fmt.Errorf("queued jobs: %w", err)
 		}
 		add(js)
-		if c.rescanAt.Equal(now) && c.OnLostWebhook != nil {
+		if c.rescanAt.Equal(now) && (c.OnLostWebhook != nil || c.Observer != nil) {
 			c.reportLost(now, seen) // seen holds Demand's jobs only so far
 		}
 	}
@@ -324,7 +330,16 @@ func (c *Controller) reportLost(now time.Time, known map[int64]bool) {
 		}
 		if _, done := c.lost[j.ID]; !done {
 			c.lost[j.ID] = now
-			c.OnLostWebhook(j)
+			if c.OnLostWebhook != nil {
+				c.OnLostWebhook(j)
+			}
+			if c.Observer != nil {
+				pool := ""
+				if p, err := c.Plan.Match(j.Labels); err == nil {
+					pool = p.Name
+				}
+				c.Observer.LostWebhook(pool)
+			}
 		}
 	}
 	for id, t := range c.lost {
@@ -374,6 +389,9 @@ func (c *Controller) observe(now time.Time, runners []Runner, jobs []QueuedJob) 
 		live[r.Name] = true
 		if t, ok := c.pending[r.Name]; ok && (r.State == Idle || r.State == Busy) {
 			c.lat(r.Pool).Add(now.Sub(t))
+			if c.Observer != nil {
+				c.Observer.RunnerStarted(r.Pool, now.Sub(t))
+			}
 			delete(c.pending, r.Name)
 		}
 	}

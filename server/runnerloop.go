@@ -26,6 +26,9 @@ type RunnerPools struct {
 	// the webhook and scans of GitHub's queued jobs are not used. Nil: the webhook mode (a
 	// scan of GitHub's queued jobs every pass without a webhook).
 	ScaleSets runners.ScaleSets
+	// Observer, when set, receives the controller's observations (metrics): per pool
+	// counts, runner starts, jobs' waits for a runner, lost webhooks.
+	Observer runners.Observer
 	// The controller's settings (see runners.Controller; zero: its defaults).
 	Interval, MinGap, StartBound, ScaleInAfter, RescanInterval, LostAfter time.Duration
 	Parallel                                                              int
@@ -82,6 +85,7 @@ func (s *Server) runnerLoop(ctx context.Context) {
 			default: // one is pending: it will show this pass too
 			}
 		},
+		Observer: rp.Observer,
 		OnLostWebhook: func(j runners.QueuedJob) {
 			st.mu.Lock()
 			st.lost++
@@ -90,11 +94,31 @@ func (s *Server) runnerLoop(ctx context.Context) {
 				"queued_at", j.QueuedAt)
 		},
 	}
+	if rp.Observer != nil {
+		defer rp.Observer.Decided(rp.Plan.Idle()) // a replica that does not lead counts nothing
+	}
+	assigned := func(labels []string, queued, started time.Time) {
+		if rp.Observer == nil || queued.IsZero() || started.IsZero() {
+			return
+		}
+		if p, err := rp.Plan.Match(labels); err == nil {
+			rp.Observer.JobAssigned(p.Name, started.Sub(queued))
+		}
+	}
 	var listeners sync.WaitGroup
 	defer listeners.Wait() // the sessions are closed before leadership is let go
 	if rp.ScaleSets != nil {
 		d := &runners.ScaleSetDemand{Plan: rp.Plan, API: rp.ScaleSets, Clock: s.clock, Owner: s.holder,
 			Logger: s.log.With("loop", "runners")}
+		if o := rp.Observer; o != nil {
+			d.OnMessage = func(pool string, m runners.ScaleSetMessage) {
+				for _, j := range m.Started {
+					if !j.QueueTime.IsZero() && !j.RunnerAssignTime.IsZero() {
+						o.JobAssigned(pool, j.RunnerAssignTime.Sub(j.QueueTime))
+					}
+				}
+			}
+		}
 		st.mu.Lock()
 		st.scaleSet, st.demand = d, nil
 		st.mu.Unlock()
@@ -102,6 +126,7 @@ func (s *Server) runnerLoop(ctx context.Context) {
 		c.Wake = d.Wakeups()
 		listeners.Go(func() { _ = d.Run(ctx) })
 	} else if d := s.GitHubDemand(); d != nil {
+		d.onStarted = func(j StartedGitHubJob) { assigned(j.Labels, j.QueuedAt, j.StartedAt) }
 		st.mu.Lock()
 		st.demand, st.scaleSet = d, nil
 		st.mu.Unlock()

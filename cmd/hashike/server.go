@@ -229,6 +229,11 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 			}
 		}
 		runnerPools = rc.ServerPools(gh, ss)
+		var rateLimit func() (int, bool)
+		if port, ok := gh.(*github.RunnerPort); ok {
+			rateLimit = func() (int, bool) { rl := port.Client.RateLimit(); return rl.Remaining, rl.Known }
+		}
+		runnerPools.Observer = metrics.NewRunners(reg, rc.Plan(), rateLimit)
 	}
 	srv, err := server.New(server.Config{
 		Store: srvStore, Backend: backends.get, Clock: a.clock, Logger: logger, Random: rand.Reader,
