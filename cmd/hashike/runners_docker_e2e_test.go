@@ -467,7 +467,7 @@ func TestRunnersWarmScheduleWindow(t *testing.T) {
 		open.Minute(), closes.Sub(open))
 	w := newGHWorld(t, "  interval: 300ms\n  minGap: 100ms\n  scaleInAfter: 1s\n",
 		poolSpec{name: "small", size: "small", max: 4, extra: schedule})
-	w.server(filepath.Join(w.dir, "server.db"))
+	srv := w.server(filepath.Join(w.dir, "server.db"))
 	idle := func() int {
 		n := 0
 		for _, r := range w.fake.Runners() {
@@ -511,6 +511,25 @@ func TestRunnersWarmScheduleWindow(t *testing.T) {
 		t.Fatalf("the runners went before the window closed at %s", closes.Format(time.TimeOnly))
 	}
 	t.Logf("no runner left %s after the window closed", time.Since(closes).Round(time.Millisecond))
+	// And their containers stopped: every runner run of the pool ended.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		page, err := srv.c.ListRuns(context.Background(), hashike.RunFilter{Job: "runner-small"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var active []string
+		for _, r := range page.Runs {
+			if !r.State.Terminal() {
+				active = append(active, r.ID+":"+string(r.State))
+			}
+		}
+		if len(page.Runs) >= 3 && len(active) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runner runs still active after the window closed: %v (of %d)", active, len(page.Runs))
+		}
+	}
 	w.checkDeliveries()
 }
 
