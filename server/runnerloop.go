@@ -57,8 +57,9 @@ func (s *Server) runnerLoop(ctx context.Context) {
 	st.mu.Lock()
 	st.last, st.decision, st.err, st.queued, st.lost, st.listed, st.demand, st.scaleSet = time.Time{}, runners.Decision{}, nil, nil, 0, nil, nil, nil
 	st.mu.Unlock()
-	// The status is published for the followers off the controller's pass, after it: a
-	// store write never delays a runner.
+	// The status is published for the followers off the controller's pass, after it (a
+	// store write never delays a runner), at most once per runnersPublishGap: passes that
+	// come faster coalesce into the next publication.
 	publish := make(chan struct{}, 1)
 	var publisher sync.WaitGroup
 	defer publisher.Wait()
@@ -71,6 +72,11 @@ func (s *Server) runnerLoop(ctx context.Context) {
 				if err := s.publishRunnersStatus(ctx); err != nil && ctx.Err() == nil {
 					s.log.Warn("runners: publishing the status for the other replicas failed", "err", err)
 				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.clock.After(runnersPublishGap):
 			}
 		}
 	})
@@ -252,8 +258,13 @@ func (w *webhookDemand) QueuedJobs(ctx context.Context) ([]runners.QueuedJob, er
 	return out, nil
 }
 
-// runnersSnapshot names the snapshot of the leader's runner status.
-const runnersSnapshot = "runners/status"
+// runnersSnapshot names the snapshot of the leader's runner status; runnersPublishGap is the
+// least time between two publications (a follower's status is at most that much older than
+// the leader's last pass, plus the pass's own time).
+const (
+	runnersSnapshot   = "runners/status"
+	runnersPublishGap = time.Second
+)
 
 // publishRunnersStatus stores the leader's status for the followers' GET /v1/runners.
 func (s *Server) publishRunnersStatus(ctx context.Context) error {
