@@ -4,7 +4,7 @@ BIN     ?= bin/hashike
 IMAGE   ?= hashike-testjob:latest
 PKGS    := ./...
 
-.PHONY: build demo image test test-race vet tidy-check check-imports fuzz bench schema bench-autoscaler bench-webhook bench-runners
+.PHONY: build demo image test test-race vet tidy-check check-imports fuzz bench schema bench-autoscaler bench-webhook bench-runners bench-ghosts
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/hashike
@@ -107,6 +107,11 @@ bench-webhook:
 bench-runners:
 	$(GO) test -run='^$$' -bench=BenchmarkWebhookToRunnerRequested -benchtime=20x -count=3 ./server/
 	$(GO) test -run='^$$' -bench=BenchmarkBurst500ToRunnersRequested -benchtime=20x -count=3 ./server/
+
+# 0 ghost runners after 1,000 randomised crash and lost-webhook scenarios, each against a
+# fresh fake GitHub over HTTP through the real github adapter (docs/benchmarks.md).
+bench-ghosts:
+	$(GO) test -run='^TestNoGhostsOnFakeGitHub$$' -count=1 -v -timeout=30m ./github/ -args -ghost-scenarios=1000
 
 # The live autoscaler's targets on the stateful AWS fake (docs/autoscaler.md): queued run to
 # SetDesiredCapacity latency, API calls at 200 instances, 1,000 random scale-ins, the replay.

@@ -69,7 +69,30 @@ type ServerStore interface {
 	ListDeliveries(ctx context.Context, runID string) ([]Delivery, error)
 
 	WebhookDeliveries
+	Snapshots
 }
+
+// Snapshots keep small documents a leader publishes for every replica to read, such as the
+// runner controller's last status (GET /v1/runners on a follower): one per name, replaced
+// whole by each put.
+type Snapshots interface {
+	// PutSnapshot stores s under its name, replacing the one there. EInvalid for an empty
+	// name or a body over MaxSnapshotBytes.
+	PutSnapshot(ctx context.Context, s Snapshot) error
+	// GetSnapshot returns the named snapshot; ENotFound when none was put.
+	GetSnapshot(ctx context.Context, name string) (Snapshot, error)
+}
+
+// Snapshot is a named document and when it was taken.
+type Snapshot struct {
+	Name string
+	Body []byte
+	// TakenAt is when its publisher took it (its clock).
+	TakenAt time.Time
+}
+
+// MaxSnapshotBytes bounds a snapshot's body.
+const MaxSnapshotBytes = 4 << 20
 
 // Leases are named, expiring claims: how replicas elect a leader (package leadership) and tell
 // that another replica is alive. It is the ServerStore's role that an elector needs.

@@ -3,10 +3,17 @@ package api
 import "time"
 
 // RunnersStatus is the body of GET /v1/runners: the leader's last decision per pool, its
-// runners by state and the jobs queued now with how long they have waited.
+// runners by state and the jobs queued now with how long they have waited. Every replica
+// answers it: the leader from its controller, a follower with the snapshot the leader
+// published after its last pass (SnapshotAt).
 type RunnersStatus struct {
-	// Leader reports whether this replica runs the controller; a follower has no status.
-	Leader    bool             `json:"leader"`
+	// Leader reports whether this replica runs the controller.
+	Leader bool `json:"leader"`
+	// SnapshotAt is, on a follower, when the leader published the status it answers with
+	// (absent when the leader has published none yet: the pools then have no counts).
+	SnapshotAt *time.Time `json:"snapshotAt,omitempty"`
+	// Mode is where demand comes from: "webhook" or "scaleSet".
+	Mode      string           `json:"mode,omitempty"`
 	DecidedAt *time.Time       `json:"decidedAt,omitempty"`
 	Pools     []RunnerPoolView `json:"pools"`
 	Runners   []RunnerView     `json:"runners"`
@@ -32,6 +39,22 @@ type RunnerPoolView struct {
 	MinIdle  int    `json:"minIdle"`
 	// MinIdleReason says where MinIdle comes from (base, a schedule, the SLO).
 	MinIdleReason string `json:"minIdleReason,omitempty"`
+	// ScaleSet is the pool's runner scale set in the scale-set mode.
+	ScaleSet *RunnerScaleSetView `json:"scaleSet,omitempty"`
+}
+
+// RunnerScaleSetView is a pool's runner scale set: whether the leader holds its session and
+// GitHub's last statistics.
+type RunnerScaleSetView struct {
+	ID      int  `json:"id,omitempty"`
+	Session bool `json:"session"`
+	// Available jobs wait to be acquired; Assigned were acquired by the scale set, Running
+	// of them have a runner.
+	Available int `json:"available"`
+	Assigned  int `json:"assigned"`
+	Running   int `json:"running"`
+	// Error is why the session is not open, if it is not.
+	Error string `json:"error,omitempty"`
 }
 
 // RunnerView is one runner of the controller's, from its run and its registration.

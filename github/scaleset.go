@@ -11,6 +11,7 @@ import (
 	"github.com/actions/scaleset"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/runners"
 )
 
 // ScaleSetConfig says how to reach the runner scale-set API (through actions/scaleset).
@@ -149,8 +150,8 @@ func (s *ScaleSets) RemoveRunner(ctx context.Context, id int64) error {
 }
 
 // ErrSessionTaken is in the chain of Listen's error when another listener holds the scale
-// set's session (GitHub allows one; 409).
-var ErrSessionTaken = errors.New("the scale set has a listener session already")
+// set's session (GitHub allows one; 409). It is the runners package's.
+var ErrSessionTaken = runners.ErrSessionTaken
 
 // Session is a scale set's listener session. One goroutine uses it.
 type Session struct {
@@ -168,6 +169,20 @@ func (s *ScaleSets) Listen(ctx context.Context, scaleSetID int, owner string) (*
 		return nil, classifyScaleSet(fmt.Sprintf("open session of scale set %d", scaleSetID), err)
 	}
 	return &Session{s: ms}, nil
+}
+
+// Stats are the statistics GitHub sent with the session.
+func (s *Session) Stats() (ScaleSetStats, bool) {
+	st := s.s.Session().Statistics
+	if st == nil {
+		return ScaleSetStats{}, false
+	}
+	return statsOf(st), true
+}
+
+func statsOf(st *scaleset.RunnerScaleSetStatistic) ScaleSetStats {
+	return ScaleSetStats{Available: st.TotalAvailableJobs, Acquired: st.TotalAcquiredJobs, Assigned: st.TotalAssignedJobs,
+		Running: st.TotalRunningJobs, Registered: st.TotalRegisteredRunners, Busy: st.TotalBusyRunners, Idle: st.TotalIdleRunners}
 }
 
 // ScaleSetStats are a scale set's counts as GitHub reports them with every message.
@@ -194,8 +209,10 @@ type JobEvent struct {
 
 // Batch is one message: job events and the statistics at that moment.
 type Batch struct {
-	ID                                      int
-	Stats                                   ScaleSetStats
+	ID    int
+	Stats ScaleSetStats
+	// HasStats reports whether the message carried statistics.
+	HasStats                                bool
 	Available, Assigned, Started, Completed []JobEvent
 }
 
@@ -218,8 +235,7 @@ func (s *Session) Next(ctx context.Context, maxCapacity int) (b Batch, ok bool, 
 	}
 	b.ID = m.MessageID
 	if st := m.Statistics; st != nil {
-		b.Stats = ScaleSetStats{Available: st.TotalAvailableJobs, Acquired: st.TotalAcquiredJobs, Assigned: st.TotalAssignedJobs,
-			Running: st.TotalRunningJobs, Registered: st.TotalRegisteredRunners, Busy: st.TotalBusyRunners, Idle: st.TotalIdleRunners}
+		b.Stats, b.HasStats = statsOf(st), true
 	}
 	for _, j := range m.JobAvailableMessages {
 		b.Available = append(b.Available, event(j.JobMessageBase))

@@ -70,6 +70,22 @@ type TakenReporter interface {
 	Taken(id int64) bool
 }
 
+// CompleteDemand is a DemandSource whose jobs are GitHub's own current state (the scale-set
+// statistics), not a stream of events that may lose some: the controller then never
+// re-scans GitHub for queued jobs, and reports no lost webhook.
+type CompleteDemand interface {
+	// Complete reports whether the source's jobs are all the demand.
+	Complete() bool
+}
+
+// PoolRegistrar is a DemandSource that registers its pools' runners itself: a scale set's
+// jobs go only to the scale set's own runners, so their JIT configs come from it, not from
+// GitHub.GenerateJITConfig.
+type PoolRegistrar interface {
+	// GenerateJITConfig registers an ephemeral runner of pool named name.
+	GenerateJITConfig(ctx context.Context, pool *Pool, name string) (JIT, error)
+}
+
 // StartRequest asks for one runner.
 type StartRequest struct {
 	Pool string
@@ -104,7 +120,8 @@ type Controller struct {
 	Runs   Runs
 	// Demand, when set, gives the queued jobs on every pass (the webhook intake); GitHub's
 	// QueuedJobs is then only called every RescanInterval, to catch lost webhooks. Without
-	// it, every pass scans GitHub.
+	// it, every pass scans GitHub. A CompleteDemand (the scale-set listener) is the whole
+	// demand: GitHub is never scanned; a PoolRegistrar registers the runners too.
 	Demand DemandSource
 	Clock  hashike.Clock
 	Logger *slog.Logger
@@ -123,8 +140,11 @@ type Controller struct {
 	// Parallel bounds the runners started at once (default DefaultParallel): a burst of
 	// 500 jobs is 500 JIT configs and 500 runs.
 	Parallel int
-	// OnDecision, when set, receives every pass's decision (metrics, the CLI's status).
+	// OnDecision, when set, receives every pass's decision (the CLI's status).
 	OnDecision func(Decision)
+	// Observer, when set, receives the decisions, runner starts and lost webhooks
+	// (metrics).
+	Observer Observer
 	// OnLostWebhook, when set, is called once for each job a re-scan finds queued for
 	// more than LostAfter (default DefaultLostAfter) that Demand did not report: its
 	// webhook was lost or is late (a metric).
@@ -238,6 +258,9 @@ func (c *Controller) Step(ctx context.Context) (Decision, error) {
 		in.Observed[p.Name] = o
 	}
 	d := Decide(in)
+	if c.Observer != nil {
+		c.Observer.Decided(d)
+	}
 	if c.OnDecision != nil {
 		c.OnDecision(d)
 	}
@@ -259,6 +282,14 @@ func (c *Controller) queued(ctx context.Context, scopes []Scope) ([]QueuedJob, e
 		}
 	}
 	now := c.Clock.Now()
+	if cd, ok := c.Demand.(CompleteDemand); ok && cd.Complete() {
+		js, err := c.Demand.QueuedJobs(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("queued jobs: %w", err)
+		}
+		add(js)
+		return jobs, nil
+	}
 	if c.Demand == nil || c.rescanAt.IsZero() || now.Sub(c.rescanAt) >= cmp.Or(c.RescanInterval, DefaultRescanInterval) {
 		var scanned []QueuedJob
 		for _, s := range scopes {
@@ -276,7 +307,7 @@ func (c *Controller) queued(ctx context.Context, scopes []Scope) ([]QueuedJob, e
 			return nil, fmt.Errorf("queued jobs: %w", err)
 		}
 		add(js)
-		if c.rescanAt.Equal(now) && c.OnLostWebhook != nil {
+		if c.rescanAt.Equal(now) && (c.OnLostWebhook != nil || c.Observer != nil) {
 			c.reportLost(now, seen) // seen holds Demand's jobs only so far
 		}
 	}
@@ -299,7 +330,16 @@ func (c *Controller) reportLost(now time.Time, known map[int64]bool) {
 		}
 		if _, done := c.lost[j.ID]; !done {
 			c.lost[j.ID] = now
-			c.OnLostWebhook(j)
+			if c.OnLostWebhook != nil {
+				c.OnLostWebhook(j)
+			}
+			if c.Observer != nil {
+				pool := ""
+				if p, err := c.Plan.Match(j.Labels); err == nil {
+					pool = p.Name
+				}
+				c.Observer.LostWebhook(pool)
+			}
 		}
 	}
 	for id, t := range c.lost {
@@ -349,6 +389,9 @@ func (c *Controller) observe(now time.Time, runners []Runner, jobs []QueuedJob) 
 		live[r.Name] = true
 		if t, ok := c.pending[r.Name]; ok && (r.State == Idle || r.State == Busy) {
 			c.lat(r.Pool).Add(now.Sub(t))
+			if c.Observer != nil {
+				c.Observer.RunnerStarted(r.Pool, now.Sub(t))
+			}
 			delete(c.pending, r.Name)
 		}
 	}
@@ -445,7 +488,13 @@ func (c *Controller) startN(ctx context.Context, p *Pool, n int) []error {
 func (c *Controller) start(ctx context.Context, p *Pool) error {
 	name := cmp.Or(c.Prefix, "hashike-") + p.Name + "-" + c.suffix()
 	labels := p.RunnerLabels()
-	jit, err := c.GitHub.GenerateJITConfig(ctx, p.Scope, name, labels)
+	var jit JIT
+	var err error
+	if r, ok := c.Demand.(PoolRegistrar); ok {
+		jit, err = r.GenerateJITConfig(ctx, p, name)
+	} else {
+		jit, err = c.GitHub.GenerateJITConfig(ctx, p.Scope, name, labels)
+	}
 	if err != nil {
 		return fmt.Errorf("generate jit config for %s in %s: %w", name, p.Scope, err)
 	}

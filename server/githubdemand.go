@@ -47,6 +47,10 @@ type GitHubDemand struct {
 	clock hashike.Clock
 	log   *slog.Logger
 
+	// onStarted, when set, sees each job an in_progress delivery says a runner took, once
+	// (metrics: its wait).
+	onStarted func(StartedGitHubJob)
+
 	mu   sync.Mutex
 	jobs webhookJobs
 }
@@ -77,8 +81,8 @@ func (d *GitHubDemand) QueuedJobs(ctx context.Context) ([]QueuedGitHubJob, error
 			if err != nil {
 				// The intake parsed it before storing it: only a parser change gets here.
 				d.log.Warn("dropping a GitHub delivery that does not parse", "delivery", del.ID, "err", err)
-			} else {
-				d.jobs.apply(ev, del.ReceivedAt)
+			} else if started, ok := d.jobs.apply(ev, del.ReceivedAt); ok && d.onStarted != nil {
+				d.onStarted(started)
 			}
 			if err := d.store.AckWebhookDelivery(ctx, del.ID, now); err != nil {
 				return nil, fmt.Errorf("github demand: %w", err)
@@ -138,12 +142,13 @@ func newWebhookJobs() webhookJobs {
 	return webhookJobs{queued: map[int64]QueuedGitHubJob{}, taken: map[int64]time.Time{}}
 }
 
-// apply folds one event received at received.
-func (w *webhookJobs) apply(ev hashike.WorkflowJobEvent, received time.Time) {
+// apply folds one event received at received; it returns the job a runner took, the first
+// time an in_progress delivery says so with its times.
+func (w *webhookJobs) apply(ev hashike.WorkflowJobEvent, received time.Time) (started StartedGitHubJob, ok bool) {
 	switch ev.Action {
 	case hashike.WorkflowJobQueued:
 		if _, ok := w.taken[ev.JobID]; ok {
-			return
+			return started, false
 		}
 		at := ev.CreatedAt
 		if at.IsZero() {
@@ -153,8 +158,9 @@ func (w *webhookJobs) apply(ev hashike.WorkflowJobEvent, received time.Time) {
 			Org: ev.Org, QueuedAt: at, DeliveredAt: received}
 	case hashike.WorkflowJobInProgress, hashike.WorkflowJobCompleted:
 		if _, seen := w.taken[ev.JobID]; !seen && ev.Action == hashike.WorkflowJobInProgress && !ev.CreatedAt.IsZero() && !ev.StartedAt.IsZero() {
-			w.started = append(w.started, StartedGitHubJob{ID: ev.JobID, Labels: slices.Clone(ev.Labels), RunnerName: ev.RunnerName,
-				QueuedAt: ev.CreatedAt, StartedAt: ev.StartedAt})
+			started, ok = StartedGitHubJob{ID: ev.JobID, Labels: slices.Clone(ev.Labels), RunnerName: ev.RunnerName,
+				QueuedAt: ev.CreatedAt, StartedAt: ev.StartedAt}, true
+			w.started = append(w.started, started)
 			if len(w.started) > recentStarted {
 				w.started = slices.Delete(w.started, 0, len(w.started)-recentStarted)
 			}
@@ -166,6 +172,7 @@ func (w *webhookJobs) apply(ev hashike.WorkflowJobEvent, received time.Time) {
 		// follows.
 	}
 	// Unknown actions are ignored.
+	return started, ok
 }
 
 // queuedAt forgets what GitHub has given up on and returns the jobs queued at now, oldest

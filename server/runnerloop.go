@@ -3,10 +3,14 @@ package server
 import (
 	"cmp"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/runners"
 )
@@ -17,6 +21,14 @@ type RunnerPools struct {
 	Plan *runners.Plan
 	// GitHub is the GitHub adapter (cmd builds it from the config's connection).
 	GitHub runners.GitHub
+	// ScaleSets, when set, selects the scale-set mode: demand comes from each pool's
+	// runner scale set, whose session the leader holds, and runners register through it;
+	// the webhook and scans of GitHub's queued jobs are not used. Nil: the webhook mode (a
+	// scan of GitHub's queued jobs every pass without a webhook).
+	ScaleSets runners.ScaleSets
+	// Observer, when set, receives the controller's observations (metrics): per pool
+	// counts, runner starts, jobs' waits for a runner, lost webhooks.
+	Observer runners.Observer
 	// The controller's settings (see runners.Controller; zero: its defaults).
 	Interval, MinGap, StartBound, ScaleInAfter, RescanInterval, LostAfter time.Duration
 	Parallel                                                              int
@@ -29,9 +41,10 @@ type runnerState struct {
 	last     time.Time
 	decision runners.Decision
 	err      error
-	queued   []runners.QueuedJob // the last queued jobs the demand source reported
-	demand   *GitHubDemand       // this term's webhook intake (nil: none)
-	lost     int                 // lost or late webhooks detected in this term
+	queued   []runners.QueuedJob     // the last queued jobs the demand source reported
+	demand   *GitHubDemand           // this term's webhook intake (nil: none)
+	scaleSet *runners.ScaleSetDemand // this term's scale-set listeners (nil: none)
+	lost     int                     // lost or late webhooks detected in this term
 	// listed is the last runner listing of each scope.
 	listed map[runners.Scope][]runners.GitHubRunner
 }
@@ -42,13 +55,43 @@ func (s *Server) runnerLoop(ctx context.Context) {
 	rp := s.cfg.Runners
 	st := &s.runnerState
 	st.mu.Lock()
-	st.last, st.decision, st.err, st.queued, st.lost, st.listed = time.Time{}, runners.Decision{}, nil, nil, 0, nil
+	st.last, st.decision, st.err, st.queued, st.lost, st.listed, st.demand, st.scaleSet = time.Time{}, runners.Decision{}, nil, nil, 0, nil, nil, nil
 	st.mu.Unlock()
+	// The status is published for the followers off the controller's pass, after it (a
+	// store write never delays a runner), at most once per runnersPublishGap: passes that
+	// come faster coalesce into the next publication.
+	publish := make(chan struct{}, 1)
+	var publisher sync.WaitGroup
+	defer publisher.Wait()
+	publisher.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-publish:
+				if err := s.publishRunnersStatus(ctx); err != nil && ctx.Err() == nil {
+					s.log.Warn("runners: publishing the status for the other replicas failed", "err", err)
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.clock.After(runnersPublishGap):
+			}
+		}
+	})
 	c := &runners.Controller{Plan: rp.Plan, GitHub: &recordingGitHub{GitHub: rp.GitHub, st: st}, Runs: s,
 		Clock: s.clock, Logger: s.log.With("loop", "runners"),
 		Interval: rp.Interval, MinGap: rp.MinGap, StartBound: rp.StartBound, ScaleInAfter: rp.ScaleInAfter,
 		RescanInterval: rp.RescanInterval, LostAfter: rp.LostAfter, Parallel: rp.Parallel,
-		OnDecision: func(d runners.Decision) { s.observeRunners(d) },
+		OnDecision: func(d runners.Decision) {
+			s.observeRunners(d)
+			select {
+			case publish <- struct{}{}:
+			default: // one is pending: it will show this pass too
+			}
+		},
+		Observer: rp.Observer,
 		OnLostWebhook: func(j runners.QueuedJob) {
 			st.mu.Lock()
 			st.lost++
@@ -57,17 +100,83 @@ func (s *Server) runnerLoop(ctx context.Context) {
 				"queued_at", j.QueuedAt)
 		},
 	}
-	if d := s.GitHubDemand(); d != nil {
+	if rp.Observer != nil {
+		defer rp.Observer.Decided(rp.Plan.Idle()) // a replica that does not lead counts nothing
+	}
+	assigned := func(labels []string, queued, started time.Time) {
+		if rp.Observer == nil || queued.IsZero() || started.IsZero() {
+			return
+		}
+		if p, err := rp.Plan.Match(labels); err == nil {
+			rp.Observer.JobAssigned(p.Name, started.Sub(queued))
+		}
+	}
+	var listeners sync.WaitGroup
+	defer listeners.Wait() // the sessions are closed before leadership is let go
+	if rp.ScaleSets != nil {
+		d := &runners.ScaleSetDemand{Plan: rp.Plan, API: rp.ScaleSets, Clock: s.clock, Owner: s.holder,
+			Logger: s.log.With("loop", "runners")}
+		if o := rp.Observer; o != nil {
+			d.OnMessage = func(pool string, m runners.ScaleSetMessage) {
+				for _, j := range m.Started {
+					if !j.QueueTime.IsZero() && !j.RunnerAssignTime.IsZero() {
+						o.JobAssigned(pool, j.RunnerAssignTime.Sub(j.QueueTime))
+					}
+				}
+			}
+		}
 		st.mu.Lock()
-		st.demand = d
+		st.scaleSet, st.demand = d, nil
+		st.mu.Unlock()
+		c.Demand = &recordingDemand{DemandSource: d, complete: true, registrar: d, st: st}
+		c.Wake = d.Wakeups()
+		listeners.Go(func() { _ = d.Run(ctx) })
+	} else if d := s.GitHubDemand(); d != nil {
+		d.onStarted = func(j StartedGitHubJob) { assigned(j.Labels, j.QueuedAt, j.StartedAt) }
+		st.mu.Lock()
+		st.demand, st.scaleSet = d, nil
 		st.mu.Unlock()
 		c.Demand = &webhookDemand{d: d, st: st}
 		c.Wake = s.GitHubWakeups()
 	}
-	s.log.Info("runners: starting the runner controller (this replica leads)", "pools", len(rp.Plan.Pools()))
+	s.log.Info("runners: starting the runner controller (this replica leads)", "pools", len(rp.Plan.Pools()), "mode", rp.Mode())
 	if err := c.Run(ctx); err != nil && ctx.Err() == nil {
 		s.log.Error("runners: the controller stopped", "err", err)
 	}
+}
+
+// Mode names where demand comes from: "scaleSet" or "webhook".
+func (rp *RunnerPools) Mode() string {
+	if rp.ScaleSets != nil {
+		return "scaleSet"
+	}
+	return "webhook"
+}
+
+// recordingDemand keeps the jobs a demand source last reported, for GET /v1/runners, and
+// passes on what the controller asks of it.
+type recordingDemand struct {
+	runners.DemandSource
+	complete  bool
+	registrar runners.PoolRegistrar
+	st        *runnerState
+}
+
+func (r *recordingDemand) Complete() bool { return r.complete }
+
+func (r *recordingDemand) GenerateJITConfig(ctx context.Context, pool *runners.Pool, name string) (runners.JIT, error) {
+	return r.registrar.GenerateJITConfig(ctx, pool, name)
+}
+
+func (r *recordingDemand) QueuedJobs(ctx context.Context) ([]runners.QueuedJob, error) {
+	js, err := r.DemandSource.QueuedJobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.st.mu.Lock()
+	r.st.queued = slices.Clone(js)
+	r.st.mu.Unlock()
+	return js, nil
 }
 
 // observeRunners keeps a decision for /healthz and the API, and logs what no pool serves
@@ -149,22 +258,89 @@ func (w *webhookDemand) QueuedJobs(ctx context.Context) ([]runners.QueuedJob, er
 	return out, nil
 }
 
-// RunnersStatus returns the runner controller's last view. ENotFound when the server runs no
-// runner pools.
+// runnersSnapshot names the snapshot of the leader's runner status; runnersPublishGap is the
+// least time between two publications (a follower's status is at most that much older than
+// the leader's last pass, plus the pass's own time).
+const (
+	runnersSnapshot   = "runners/status"
+	runnersPublishGap = time.Second
+)
+
+// publishRunnersStatus stores the leader's status for the followers' GET /v1/runners.
+func (s *Server) publishRunnersStatus(ctx context.Context) error {
+	out, err := s.leaderRunnersStatus(ctx)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(out)
+	if err != nil {
+		return fmt.Errorf("encode the runner status: %w", err)
+	}
+	return s.store.PutSnapshot(ctx, hashike.Snapshot{Name: runnersSnapshot, Body: body, TakenAt: s.clock.Now()})
+}
+
+// RunnersStatus returns the runner controller's last view: the leader's own, or on a follower
+// the one the leader published after its last pass. ENotFound when the server runs no runner
+// pools.
 func (s *Server) RunnersStatus(ctx context.Context) (api.RunnersStatus, error) {
 	if s.cfg.Runners == nil {
 		return api.RunnersStatus{}, notFound("this server runs no runner pools (no runners section in its config)")
 	}
+	if s.Leader() {
+		return s.leaderRunnersStatus(ctx)
+	}
+	snap, err := s.store.GetSnapshot(ctx, runnersSnapshot)
+	if hashike.ErrorCodeOf(err) == hashike.ENotFound {
+		// No leader has published yet: the pools, without counts.
+		out := s.emptyRunnersStatus()
+		return out, nil
+	}
+	if err != nil {
+		return api.RunnersStatus{}, err
+	}
+	var out api.RunnersStatus
+	if err := json.Unmarshal(snap.Body, &out); err != nil {
+		return api.RunnersStatus{}, fmt.Errorf("decode the leader's runner status: %w", err)
+	}
+	at := snap.TakenAt
+	out.Leader, out.SnapshotAt = false, &at
+	now := s.clock.Now()
+	for i := range out.Queued {
+		out.Queued[i].WaitSeconds = now.Sub(out.Queued[i].QueuedAt).Seconds()
+	}
+	return out, nil
+}
+
+// sessionError says why a scale set's session is not open without the error's text, which
+// may name GitHub's URLs (the server's log has it).
+func sessionError(err error) string {
+	if errors.Is(err, runners.ErrSessionTaken) {
+		return "another listener holds the scale set's session (409): it is retried"
+	}
+	return fmt.Sprintf("the session failed (%s): it is retried; the server's log says why", hashike.ErrorCodeOf(err))
+}
+
+func (s *Server) emptyRunnersStatus() api.RunnersStatus {
+	out := api.RunnersStatus{Leader: s.Leader(), Mode: s.cfg.Runners.Mode(), Pools: []api.RunnerPoolView{}, Runners: []api.RunnerView{},
+		Queued: []api.QueuedJobView{}, Recent: []api.RecentJobView{}}
+	for _, p := range s.cfg.Runners.Plan.Pools() {
+		out.Pools = append(out.Pools, api.RunnerPoolView{Name: p.Name, Job: p.Job, Max: p.Max})
+	}
+	return out
+}
+
+// leaderRunnersStatus is this replica's own view, as leader.
+func (s *Server) leaderRunnersStatus(ctx context.Context) (api.RunnersStatus, error) {
 	st := &s.runnerState
 	st.mu.Lock()
-	last, d, queued, lost, demand := st.last, st.decision, slices.Clone(st.queued), st.lost, st.demand
+	last, d, queued, lost, demand, listeners := st.last, st.decision, slices.Clone(st.queued), st.lost, st.demand, st.scaleSet
 	var gh []runners.GitHubRunner
 	for _, rs := range st.listed {
 		gh = append(gh, rs...)
 	}
 	st.mu.Unlock()
-	out := api.RunnersStatus{Leader: s.Leader(), Pools: []api.RunnerPoolView{}, Runners: []api.RunnerView{}, Queued: []api.QueuedJobView{},
-		Recent: []api.RecentJobView{}, LostWebhooks: lost}
+	out := api.RunnersStatus{Leader: s.Leader(), Mode: s.cfg.Runners.Mode(), Pools: []api.RunnerPoolView{}, Runners: []api.RunnerView{},
+		Queued: []api.QueuedJobView{}, Recent: []api.RecentJobView{}, LostWebhooks: lost}
 	if !last.IsZero() {
 		out.DecidedAt = &last
 	}
@@ -173,10 +349,26 @@ func (s *Server) RunnersStatus(ctx context.Context) (api.RunnersStatus, error) {
 	for _, p := range d.Pools {
 		byName[p.Pool] = p
 	}
+	sets := map[string]runners.ScaleSetStatus{}
+	if listeners != nil {
+		for _, ss := range listeners.Status() {
+			sets[ss.Pool] = ss
+		}
+	}
 	for _, p := range plan.Pools() {
 		ps := byName[p.Name]
-		out.Pools = append(out.Pools, api.RunnerPoolView{Name: p.Name, Job: p.Job, Max: p.Max, Queued: ps.Queued, Idle: ps.Idle,
-			Starting: ps.Starting, Busy: ps.Busy, Offline: ps.Offline, Desired: ps.Desired, MinIdle: ps.MinIdle, MinIdleReason: ps.MinIdleReason})
+		v := api.RunnerPoolView{Name: p.Name, Job: p.Job, Max: p.Max, Queued: ps.Queued, Idle: ps.Idle,
+			Starting: ps.Starting, Busy: ps.Busy, Offline: ps.Offline, Desired: ps.Desired, MinIdle: ps.MinIdle, MinIdleReason: ps.MinIdleReason}
+		if ss, ok := sets[p.Name]; ok {
+			v.ScaleSet = &api.RunnerScaleSetView{ID: ss.ScaleSetID, Session: ss.Session}
+			if ss.Stats != nil {
+				v.ScaleSet.Available, v.ScaleSet.Assigned, v.ScaleSet.Running = ss.Stats.Available, ss.Stats.Assigned, ss.Stats.Running
+			}
+			if ss.Err != nil && !ss.Session {
+				v.ScaleSet.Error = sessionError(ss.Err)
+			}
+		}
+		out.Pools = append(out.Pools, v)
 	}
 	runs, err := s.ListRunnerRuns(ctx)
 	if err != nil {

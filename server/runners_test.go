@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/github"
 	"github.com/hashike/hashike/internal/fakebackend"
 	"github.com/hashike/hashike/runners"
@@ -278,6 +279,69 @@ func TestRunnerControllerRunsOnTheLeaderOnly(t *testing.T) {
 	if n := ghA.passes.Load(); n != stopped {
 		t.Fatalf("a's controller passed %d times after a shut down", n-stopped)
 	}
+}
+
+// TestRunnersStatusOnEveryReplica: a follower answers GET /v1/runners with the status the
+// leader published after its last pass (its pools' counts, its runners, the jobs queued),
+// saying so (leader false, snapshotAt); once the leader is gone the new one answers with its
+// own.
+func TestRunnersStatusOnEveryReplica(t *testing.T) {
+	const ttl = 3 * time.Second // no change of leader under a loaded machine's -race
+	path := filepath.Join(t.TempDir(), "server.db")
+	world := runnerstest.New(time.Now)
+	hold := make(chan struct{})
+	defer close(hold)
+	replica := func(host string) *env {
+		e := newEnv(t, opts{path: path, self: hashike.Owner{Host: host, PID: 1, Start: "1"}, leaseTTL: ttl,
+			behave:  func(hashike.StartRequest) fakebackend.Behavior { return fakebackend.Behavior{Hold: hold} },
+			runners: &RunnerPools{Plan: runnerPlan(t), GitHub: world, Interval: 20 * time.Millisecond}})
+		return e
+	}
+	a := replica("a")
+	a.register("runner-medium", definition(nil))
+	b := replica("b")
+	if !a.s.Leader() || b.s.Leader() {
+		t.Fatalf("leaders: a %v, b %v; want a", a.s.Leader(), b.s.Leader())
+	}
+	ctx := context.Background()
+	world.Queue(mediumLabels...)
+	world.Queue(mediumLabels...)
+	a.eventually("a's controller to start 2 runners", func() bool {
+		st, err := a.s.RunnersStatus(ctx)
+		return err == nil && len(st.Runners) == 2 && st.Pools[0].Desired == 2
+	})
+	var follower api.RunnersStatus
+	b.eventually("b to answer with a's status", func() bool {
+		st, err := b.s.RunnersStatus(ctx)
+		follower = st
+		return err == nil && len(st.Runners) == 2 && st.Pools[0].Desired == 2
+	})
+	if follower.Leader || follower.SnapshotAt == nil || follower.DecidedAt == nil || follower.Mode != "webhook" {
+		t.Fatalf("b's status %+v: want a follower's, with the snapshot's time and the leader's decision", follower)
+	}
+	if p := follower.Pools[0]; p.Name != "medium" || p.Desired != 2 || p.Max != 10 {
+		t.Errorf("b's pool %+v, want a's medium desiring 2 runners", p)
+	}
+	// The runners b shows are a's: the runs a started.
+	runs, err := a.s.ListRunnerRuns(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range follower.Runners {
+		if !slices.ContainsFunc(runs, func(x runners.RunnerRun) bool { return x.ID == r.RunID && x.Name == r.Name }) {
+			t.Errorf("b's runner %+v is none of a's runs %+v", r, runs)
+		}
+	}
+	// The leader goes: b leads and answers with its own view.
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := a.s.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	b.eventually("b to lead and answer with its own view", func() bool {
+		st, err := b.s.RunnersStatus(ctx)
+		return err == nil && st.Leader && st.SnapshotAt == nil && st.DecidedAt != nil
+	})
 }
 
 // TestCrashedRunnerIsDeregisteredAndReplaced: a runner whose container exits before it

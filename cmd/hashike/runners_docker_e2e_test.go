@@ -256,6 +256,48 @@ func TestRunnersBurstMixedSizes(t *testing.T) {
 	w.checkDeliveries()
 }
 
+// TestRunnersScaleSetMode: in the scale-set mode the server takes demand from its pool's
+// runner scale set (the session it holds, no webhook needed): queued jobs are acquired by the
+// scale set, runner containers registered through it run them, no registration is left
+// behind, and the session is closed when the server stops so that the next one opens it.
+func TestRunnersScaleSetMode(t *testing.T) {
+	dockertest.Require(t)
+	w := newGHWorld(t, "  mode: scaleSet\n  interval: 500ms\n  minGap: 100ms\n  scaleInAfter: 1s\n",
+		poolSpec{name: "small", size: "small", max: 3})
+	w.fake.SetDeliveryPolicy(func(githubfake.Delivery) githubfake.Fate { return githubfake.Lose })
+	p := w.server(filepath.Join(w.dir, "server.db"))
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if owner, ok := w.fake.ScaleSetSession("hashike-small"); ok && owner != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server opened no session on the pool's scale set")
+		}
+	}
+	ids := w.queue(4, "small", 100*time.Millisecond)
+	w.waitJobsDone(ids, 60*time.Second)
+	st, err := p.c.RunnersStatus(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ss := st.Pools[0].ScaleSet; st.Mode != "scaleSet" || ss == nil || !ss.Session || ss.ID == 0 {
+		t.Errorf("status %+v (scale set %+v): want the scale-set mode with the pool's session held", st, ss)
+	}
+	for _, id := range ids {
+		if j, _ := w.fake.Job(id); j.AcquiredBy == 0 || !strings.HasPrefix(j.RunnerName, "hashike-small-") {
+			t.Errorf("job %d = %+v: want it acquired by the scale set and run by a runner of the pool", id, j)
+		}
+	}
+	w.waitNoRunners(30 * time.Second)
+	if n := w.fake.Calls("POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig"); n != 0 {
+		t.Errorf("%d runners registered through the REST API, want all through the scale set", n)
+	}
+	p.stop()
+	if owner, ok := w.fake.ScaleSetSession("hashike-small"); ok {
+		t.Errorf("the stopped server left its session open (owner %s)", owner)
+	}
+}
+
 // checkDeliveries asserts the server accepted every webhook the fake sent.
 func (w *ghWorld) checkDeliveries() {
 	w.t.Helper()
@@ -425,7 +467,7 @@ func TestRunnersWarmScheduleWindow(t *testing.T) {
 		open.Minute(), closes.Sub(open))
 	w := newGHWorld(t, "  interval: 300ms\n  minGap: 100ms\n  scaleInAfter: 1s\n",
 		poolSpec{name: "small", size: "small", max: 4, extra: schedule})
-	w.server(filepath.Join(w.dir, "server.db"))
+	srv := w.server(filepath.Join(w.dir, "server.db"))
 	idle := func() int {
 		n := 0
 		for _, r := range w.fake.Runners() {
@@ -469,6 +511,25 @@ func TestRunnersWarmScheduleWindow(t *testing.T) {
 		t.Fatalf("the runners went before the window closed at %s", closes.Format(time.TimeOnly))
 	}
 	t.Logf("no runner left %s after the window closed", time.Since(closes).Round(time.Millisecond))
+	// And their containers stopped: every runner run of the pool ended.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		page, err := srv.c.ListRuns(context.Background(), hashike.RunFilter{Job: "runner-small"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var active []string
+		for _, r := range page.Runs {
+			if !r.State.Terminal() {
+				active = append(active, r.ID+":"+string(r.State))
+			}
+		}
+		if len(page.Runs) >= 3 && len(active) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runner runs still active after the window closed: %v (of %d)", active, len(page.Runs))
+		}
+	}
 	w.checkDeliveries()
 }
 

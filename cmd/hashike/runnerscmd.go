@@ -2,11 +2,14 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hashike/hashike/api"
 )
 
 func (a *app) runnersCmd() *cobra.Command {
@@ -22,7 +25,9 @@ last saw them: per pool the jobs queued and the runners idle, starting, busy and
 runners by state; the jobs queued now with how long they have waited; and the last jobs
 runners took, with how long each waited (GitHub's queued -> started).
 
-Only the leader runs the controller: a follower says so and shows no counts.`,
+Only the leader runs the controller; any replica answers: a follower with the status the
+leader published after its last pass, and says when that was. In the scale-set mode each
+pool's scale set is shown: whether the leader holds its session, and GitHub's counts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
@@ -39,8 +44,14 @@ Only the leader runs the controller: a follower says so and shows no counts.`,
 			if output == "json" {
 				return writeJSON(a.stdout, st)
 			}
-			if !st.Leader {
-				fmt.Fprintln(a.stdout, "This replica does not lead: the runner controller runs on the leader; ask it.")
+			switch {
+			case !st.Leader && st.SnapshotAt != nil:
+				fmt.Fprintf(a.stdout, "This replica does not lead: the leader's status as of %s.\n", st.SnapshotAt.Format(time.RFC3339))
+			case !st.Leader:
+				fmt.Fprintln(a.stdout, "This replica does not lead, and the leader has published no status yet.")
+			}
+			if st.Mode != "" {
+				fmt.Fprintf(a.stdout, "Demand: %s\n", st.Mode)
 			}
 			if st.DecidedAt != nil {
 				fmt.Fprintf(a.stdout, "Last decision: %s\n", st.DecidedAt.Format(time.RFC3339))
@@ -56,6 +67,23 @@ Only the leader runs the controller: a follower says so and shows no counts.`,
 			}
 			if err := tw.Flush(); err != nil {
 				return err
+			}
+			if slices.ContainsFunc(st.Pools, func(p api.RunnerPoolView) bool { return p.ScaleSet != nil }) {
+				fmt.Fprintln(a.stdout)
+				tw = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "POOL\tSCALE SET\tSESSION\tAVAILABLE\tASSIGNED\tRUNNING")
+				for _, p := range st.Pools {
+					if ss := p.ScaleSet; ss != nil {
+						session := "held"
+						if !ss.Session {
+							session = "not held: " + dash(ss.Error)
+						}
+						fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\n", p.Name, ss.ID, session, ss.Available, ss.Assigned, ss.Running)
+					}
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
 			}
 			fmt.Fprintln(a.stdout)
 			tw = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)

@@ -20,6 +20,12 @@ type RunnersConfig struct {
 	// Pools map runs-on labels to a hashike job that runs one runner (runners.Pool).
 	Pools  []runners.Pool `json:"pools"`
 	GitHub GitHubConfig   `json:"github"`
+	// Mode is where demand comes from: "webhook" (the default: the workflow_job webhook
+	// when HASHIKE_GITHUB_WEBHOOK_SECRET is set, and a periodic scan of GitHub's queued jobs)
+	// or "scaleSet" (one runner scale set per pool, named hashike-POOL, whose message
+	// session the leader long-polls: no inbound endpoint, the right choice for a GitHub
+	// Enterprise Server behind a firewall).
+	Mode string `json:"mode"`
 	// The controller's timings (0: the defaults of package runners): Interval between passes
 	// without a webhook (30s), MinGap between two passes (1s), StartBound before a runner
 	// that never came online is replaced (5m), ScaleInAfter before a surplus idle runner is
@@ -63,9 +69,19 @@ func (g GitHubConfig) App() bool {
 // Plan is the compiled pools (set once the config is valid).
 func (r *RunnersConfig) Plan() *runners.Plan { return r.plan }
 
-// ServerPools is the server's runner controller over gh (the GitHub adapter).
-func (r *RunnersConfig) ServerPools(gh runners.GitHub) *server.RunnerPools {
-	return &server.RunnerPools{Plan: r.plan, GitHub: gh,
+// Modes of RunnersConfig.Mode.
+const (
+	RunnersModeWebhook  = "webhook"
+	RunnersModeScaleSet = "scaleSet"
+)
+
+// ScaleSetMode reports whether demand comes from runner scale sets.
+func (r *RunnersConfig) ScaleSetMode() bool { return r.Mode == RunnersModeScaleSet }
+
+// ServerPools is the server's runner controller over gh (the GitHub adapter) and, in the
+// scale-set mode, ss.
+func (r *RunnersConfig) ServerPools(gh runners.GitHub, ss runners.ScaleSets) *server.RunnerPools {
+	return &server.RunnerPools{Plan: r.plan, GitHub: gh, ScaleSets: ss,
 		Interval: time.Duration(r.Interval), MinGap: time.Duration(r.MinGap), StartBound: time.Duration(r.StartBound),
 		ScaleInAfter: time.Duration(r.ScaleInAfter), RescanInterval: time.Duration(r.RescanInterval),
 		LostAfter: time.Duration(r.LostAfter), Parallel: r.Parallel}
@@ -97,6 +113,11 @@ func (r *RunnersConfig) validate(hostArch string, bad func(path, format string, 
 		if d.v < 0 {
 			bad("runners."+d.path, "want a duration > 0 (or none, for the default)")
 		}
+	}
+	switch r.Mode {
+	case "", RunnersModeWebhook, RunnersModeScaleSet:
+	default:
+		bad("runners.mode", "unknown mode %q (use %q or %q)", r.Mode, RunnersModeWebhook, RunnersModeScaleSet)
 	}
 	if r.Parallel < 0 || r.Parallel > 256 {
 		bad("runners.parallel", "%d: want 1 to 256 (or none, for 16)", r.Parallel)
@@ -178,4 +199,23 @@ func (a *app) githubPort(rc *RunnersConfig) (runners.GitHub, error) {
 		return nil, err
 	}
 	return &github.RunnerPort{Client: c}, nil
+}
+
+// scaleSetPort is the scale-set API over the config's connection (the scale-set mode).
+func (a *app) scaleSetPort(rc *RunnersConfig) (runners.ScaleSets, error) {
+	g := rc.GitHub
+	cfg := github.ScaleSetConfig{CAFile: g.CAFile, AppID: g.AppID, InstallationID: g.InstallationID}
+	if g.App() {
+		key, err := os.ReadFile(g.PrivateKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("the GitHub App's private key: %w", err)
+		}
+		cfg.PrivateKey = key
+	} else {
+		cfg.Token = a.env(g.TokenEnv)
+		if cfg.Token == "" {
+			return nil, hashike.Errorf(hashike.EInvalid, "runners.github.tokenEnv: the environment variable %s is empty or not set", g.TokenEnv)
+		}
+	}
+	return &github.ScaleSetPort{Config: cfg, ServerURL: github.ServerURLOf(g.BaseURL)}, nil
 }

@@ -32,7 +32,7 @@ func TestRunnersConfigExample(t *testing.T) {
 	if !r.GitHub.App() || r.GitHub.InstallationID != 7890 {
 		t.Errorf("github %+v", r.GitHub)
 	}
-	if sp := r.ServerPools(nil); sp.RescanInterval != 2*time.Minute || sp.Plan != r.Plan() {
+	if sp := r.ServerPools(nil, nil); sp.RescanInterval != 2*time.Minute || sp.Plan != r.Plan() {
 		t.Errorf("server pools %+v", sp)
 	}
 }
@@ -45,6 +45,7 @@ func TestRunnersConfigErrors(t *testing.T) {
     baseURL: http://ghe.example.com
     tokenEnv: ghp_abcdefghijklmnop
   parallel: -1
+  mode: scaleset
   pools:
     - name: small
       labels: [self-hosted, small]
@@ -73,8 +74,9 @@ func TestRunnersConfigErrors(t *testing.T) {
 		"r.yaml:4:15: runners.github.tokenEnv:",
 		"never the token itself",
 		"r.yaml:5:13: runners.parallel:",
-		"r.yaml:10:13: runners.pools[0].arch: pool small runs " + other + " runners but this host is " + runtime.GOARCH,
-		"r.yaml:15:21: runners.pools[0].schedules[0].timeZone:",
+		"r.yaml:6:9: runners.mode: unknown mode \"scaleset\" (use \"webhook\" or \"scaleSet\")",
+		"r.yaml:11:13: runners.pools[0].arch: pool small runs " + other + " runners but this host is " + runtime.GOARCH,
+		"r.yaml:16:21: runners.pools[0].schedules[0].timeZone:",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)

@@ -30,6 +30,7 @@ import (
 	"github.com/hashike/hashike/notify"
 	"github.com/hashike/hashike/postgres"
 	"github.com/hashike/hashike/process"
+	"github.com/hashike/hashike/runners"
 	"github.com/hashike/hashike/secret"
 	"github.com/hashike/hashike/server"
 	"github.com/hashike/hashike/sqlite"
@@ -221,7 +222,18 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 		if err != nil {
 			return fmt.Errorf("runners: github: %w", err)
 		}
-		runnerPools = rc.ServerPools(gh)
+		var ss runners.ScaleSets
+		if rc.ScaleSetMode() {
+			if ss, err = a.scaleSetPort(rc); err != nil {
+				return fmt.Errorf("runners: github: %w", err)
+			}
+		}
+		runnerPools = rc.ServerPools(gh, ss)
+		var rateLimit func() (int, bool)
+		if port, ok := gh.(*github.RunnerPort); ok {
+			rateLimit = func() (int, bool) { rl := port.Client.RateLimit(); return rl.Remaining, rl.Known }
+		}
+		runnerPools.Observer = metrics.NewRunners(reg, rc.Plan(), rateLimit)
 	}
 	monitor, err := a.usageMonitor(logUsageWarning(logger))
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -42,6 +43,7 @@ const runnersConfig = `runners:
   github: {tokenEnv: GH_TOKEN}
   interval: 50ms
   rescanInterval: 100ms
+  lostAfter: 1ms
   pools:
     - name: medium
       labels: [self-hosted, linux, medium]
@@ -197,6 +199,30 @@ func TestServerRunnersLostWebhookGetsRunner(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("hashike runners lacks %q:\n%s", want, text)
 		}
+	}
+	// Prometheus scrapes the pool's metrics: its counts, the job's 31 s wait for a runner,
+	// the lost webhook.
+	res, err = http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scraped, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{
+		`hashike_runners_queued_jobs{pool="medium"} `, `hashike_runners_idle_runners{pool="medium"} 0`,
+		`hashike_runners_starting_runners{pool="medium"} `, `hashike_runners_busy_runners{pool="medium"} 0`,
+		`hashike_runners_desired_runners{pool="medium"} `,
+		`hashike_runners_queued_to_assigned_seconds_sum{pool="medium"} 31`,
+		`hashike_runners_queued_to_assigned_seconds_bucket{pool="medium",le="30"} 0`,
+		`hashike_runners_queued_to_assigned_seconds_bucket{pool="medium",le="60"} 1`,
+		`hashike_runners_lost_webhooks_total{pool="medium"} 1`,
+	} {
+		if !strings.Contains(string(scraped), want) {
+			t.Errorf("GET /metrics lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("GET /metrics:\n%s", scraped)
 	}
 	if strings.Contains(stderr.String(), jit) {
 		t.Error("the server's log holds the JIT config")

@@ -91,6 +91,9 @@ type Options struct {
 	RunnerGroups []RunnerGroup
 	// ScaleSetPollWait is how long a scale-set message poll waits before 202: 2 s when zero.
 	ScaleSetPollWait time.Duration
+	// ScaleSetSessionTTL expires a scale-set session not polled for so long when another
+	// listener asks for one (as GitHub does after a listener died); never when zero.
+	ScaleSetSessionTTL time.Duration
 	// RunnerURL is the base URL written into JIT configs for runners to call (e.g. one reachable
 	// from a container); the server's URL when empty.
 	RunnerURL string

@@ -38,6 +38,46 @@ type ssSession struct {
 	pending []map[string]any // job messages not yet in a message
 	out     *ssMessage       // returned until deleted
 	wake    chan struct{}
+	polled  time.Time // the last poll's time (Options.Now)
+}
+
+// dropSession ends a scale set's session as GitHub does when it expires one: its queue
+// token no longer works, a poll waiting on it ends, and a new session may be opened. Called
+// under f.mu.
+func (f *Fake) dropSession(s *scaleSet) {
+	if s.session == nil {
+		return
+	}
+	close(s.session.wake)
+	s.session = nil
+}
+
+// DropScaleSetSessions ends every scale set's session, as GitHub does on a restart of its
+// broker: listeners must open a new one. It returns how many it ended.
+func (f *Fake) DropScaleSetSessions() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, s := range f.scaleSets {
+		if s.session != nil {
+			f.dropSession(s)
+			n++
+		}
+	}
+	return n
+}
+
+// ScaleSetSession returns the owner of the named scale set's session ("" and false when it has
+// none).
+func (f *Fake) ScaleSetSession(name string) (owner string, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.scaleSets {
+		if s.Name == name && s.session != nil {
+			return s.session.Owner, true
+		}
+	}
+	return "", false
 }
 
 type ssMessage struct {
@@ -236,6 +276,9 @@ func (f *Fake) ssSessionCreate(w http.ResponseWriter, r *http.Request, now time.
 	if s == nil {
 		return
 	}
+	if s.session != nil && f.opts.ScaleSetSessionTTL > 0 && now.Sub(s.session.polled) >= f.opts.ScaleSetSessionTTL {
+		f.dropSession(s) // its listener is gone: GitHub expires an unpolled session
+	}
 	if s.session != nil {
 		writeJSON(w, http.StatusConflict, map[string]string{"typeName": "TaskAgentSessionConflictException",
 			"message": "The actions runner scale set " + s.Name + " already has an active session for owner " + s.session.Owner + "."})
@@ -245,7 +288,7 @@ func (f *Fake) ssSessionCreate(w http.ResponseWriter, r *http.Request, now time.
 		OwnerName string `json:"ownerName"`
 	}
 	_ = json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req)
-	s.session = &ssSession{ID: uuidLike(), Owner: req.OwnerName, Token: randomHex(20), wake: make(chan struct{})}
+	s.session = &ssSession{ID: uuidLike(), Owner: req.OwnerName, Token: randomHex(20), wake: make(chan struct{}), polled: now}
 	// Jobs already queued are announced to the new session.
 	for _, id := range f.jobOrder {
 		if j := f.jobs[id]; j.Status == "queued" && j.AcquiredBy == 0 && f.ssMatches(s, j) {
@@ -264,8 +307,7 @@ func (f *Fake) ssSessionDelete(w http.ResponseWriter, r *http.Request, now time.
 		writeError(w, http.StatusNotFound, "session not found")
 		return
 	}
-	close(s.session.wake)
-	s.session = nil
+	f.dropSession(s)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -390,6 +432,7 @@ func (f *Fake) ssGetMessage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		ss := s.session
+		ss.polled = f.opts.Now()
 		if ss.out == nil && len(ss.pending) > 0 {
 			ss.nextMsg++
 			ss.out = &ssMessage{ID: ss.nextMsg, Body: ss.pending}
@@ -406,7 +449,7 @@ func (f *Fake) ssGetMessage(w http.ResponseWriter, r *http.Request) {
 		wake := ss.wake
 		f.mu.Unlock()
 		select {
-		case <-wake:
+		case <-wake: // a message, or the session was dropped (the next turn answers 401)
 		case <-deadline.C:
 			w.WriteHeader(http.StatusAccepted)
 			return
