@@ -123,6 +123,7 @@ func RunServer(t *testing.T, open func(t *testing.T) hashike.ServerStore, reopen
 		{"WebhookDeliveriesClaimAck", testWebhookClaimAck},
 		{"WebhookDeliveriesPrune", testWebhookPrune},
 		{"WebhookDeliveriesConcurrent", testWebhookConcurrent},
+		{"RunObjects", testRunObjects},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
