@@ -14,6 +14,9 @@
 //	trap-term CODE     on SIGTERM print "caught SIGTERM" and exit CODE
 //	touch PATH         create PATH (and its directories)
 //	cat PATH           print PATH's content
+//	copy SRC DST       copy the file SRC to DST
+//	write PATH TEXT    write TEXT (no newline) to the file PATH
+//	size PATH          print "PATH has N bytes"
 //	exists PATH        exit 0 if PATH exists, else 1 (for health checks)
 //	exit CODE          exit with CODE
 //	gh-runner [CONCL]  a fake GitHub Actions runner: register with the JIT config in
@@ -139,6 +142,27 @@ func main() {
 				fail("touch: %v", err)
 			}
 			i++
+		case "copy":
+			b, err := os.ReadFile(args[i+1])
+			if err != nil {
+				fail("copy: %v", err)
+			}
+			if err := os.WriteFile(args[i+2], b, 0o644); err != nil {
+				fail("copy: %v", err)
+			}
+			i += 2
+		case "write":
+			if err := os.WriteFile(args[i+1], []byte(args[i+2]), 0o644); err != nil {
+				fail("write: %v", err)
+			}
+			i += 2
+		case "size":
+			fi, err := os.Stat(args[i+1])
+			if err != nil {
+				fail("size: %v", err)
+			}
+			fmt.Fprintf(out, "%s has %d bytes\n", args[i+1], fi.Size())
+			i++
 		case "cat":
 			b, err := os.ReadFile(args[i+1])
 			if err != nil {
@@ -173,7 +197,7 @@ func main() {
 
 func isStep(s string) bool {
 	switch s {
-	case "print", "stderr", "bytes", "partial", "env", "sleep", "alloc", "ignore-term", "trap-term", "touch", "cat", "exists", "exit", "gh-runner", "gh-crash":
+	case "print", "stderr", "bytes", "partial", "env", "sleep", "alloc", "ignore-term", "trap-term", "touch", "copy", "write", "size", "cat", "exists", "exit", "gh-runner", "gh-crash":
 		return true
 	}
 	return false
