@@ -112,3 +112,11 @@ type CreatedToken struct {
 	hashike.Token
 	Secret string `json:"secret"`
 }
+
+// ResultInfo describes a run's result (README "Payloads and results").
+type ResultInfo struct {
+	RunID       string    `json:"runId"`
+	Size        int64     `json:"size"`
+	ContentType string    `json:"contentType,omitempty"`
+	CreatedAt   time.Time `json:"createdAt"`
+}
