@@ -17,6 +17,8 @@
 //	copy SRC DST       copy the file SRC to DST
 //	write PATH TEXT    write TEXT (no newline) to the file PATH
 //	size PATH          print "PATH has N bytes"
+//	fetch VAR PATH     HTTP GET the URL in the variable VAR into the file PATH
+//	upload VAR PATH    HTTP PUT the file PATH to the URL in the variable VAR
 //	exists PATH        exit 0 if PATH exists, else 1 (for health checks)
 //	exit CODE          exit with CODE
 //	gh-runner [CONCL]  a fake GitHub Actions runner: register with the JIT config in
@@ -29,7 +31,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -163,6 +168,11 @@ func main() {
 			}
 			fmt.Fprintf(out, "%s has %d bytes\n", args[i+1], fi.Size())
 			i++
+		case "fetch", "upload":
+			if err := transfer(args[i], os.Getenv(args[i+1]), args[i+2]); err != nil {
+				fail("%s %s: %v", args[i], args[i+1], err)
+			}
+			i += 2
 		case "cat":
 			b, err := os.ReadFile(args[i+1])
 			if err != nil {
@@ -197,7 +207,7 @@ func main() {
 
 func isStep(s string) bool {
 	switch s {
-	case "print", "stderr", "bytes", "partial", "env", "sleep", "alloc", "ignore-term", "trap-term", "touch", "copy", "write", "size", "cat", "exists", "exit", "gh-runner", "gh-crash":
+	case "print", "stderr", "bytes", "partial", "env", "sleep", "alloc", "ignore-term", "trap-term", "touch", "copy", "write", "size", "fetch", "upload", "cat", "exists", "exit", "gh-runner", "gh-crash":
 		return true
 	}
 	return false
@@ -206,4 +216,41 @@ func isStep(s string) bool {
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "hashike-testjob: "+format+"\n", args...)
 	os.Exit(99)
+}
+
+// transfer GETs url into the file p (fetch) or PUTs the file p to it (upload), as a
+// container's curl would with a presigned URL.
+func transfer(step, url, p string) error {
+	if url == "" {
+		return fmt.Errorf("no URL")
+	}
+	var body io.Reader
+	method := http.MethodGet
+	if step == "upload" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		method, body = http.MethodPut, bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s: %s", resp.Status, b)
+	}
+	if step == "fetch" {
+		return os.WriteFile(p, b, 0o644)
+	}
+	return nil
 }

@@ -1,0 +1,75 @@
+package main_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashike/hashike/api"
+)
+
+// A payload over the inline threshold travels by reference on a real Docker Engine: the run
+// in the database holds none of it, the container reads the whole 1 MiB from
+// /hashike/payload.json (HASHIKE_PAYLOAD is not set), and the result it writes, as a user
+// without privileges, to /hashike/result is what `hashike result` prints.
+func TestServerPayloadByReferenceAndResultOnDocker(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, "--max-payload", "2097152")
+
+	blob := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
+	payload := `{"blob":"` + blob + `"}`
+	file := filepath.Join(s.dir, "big.json")
+	if err := os.WriteFile(file, []byte(payload), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := s.run("enqueue", "result", "--payload", "@"+file, "--wait")
+	if code != 0 {
+		t.Fatalf("enqueue --wait: exit %d, stdout %.300q, stderr %q", code, out, errs)
+	}
+	want := "HASHIKE_PAYLOAD=\nHASHIKE_PAYLOAD_FILE=/hashike/payload.json\n/hashike/payload.json has " + itoa(len(payload)) + " bytes\n"
+	if out != want {
+		t.Fatalf("stdout %.300q, want %q", out, want)
+	}
+	var page api.RunPage
+	s.okJSON(&page, "runs", "--job", "result")
+	if len(page.Runs) != 1 {
+		t.Fatalf("%d runs of job result", len(page.Runs))
+	}
+	id := page.Runs[0].ID
+	v := s.settled(id)
+	if len(v.Payload) != 0 {
+		t.Fatalf("the run in the database holds %d bytes of payload; a payload by reference is not in it", len(v.Payload))
+	}
+
+	got := s.ok("result", id)
+	if got != payload {
+		t.Fatalf("hashike result: %d bytes (%.80q...), want the payload's %d", len(got), got, len(payload))
+	}
+	var info api.ResultInfo
+	s.okJSON(&info, "result", id)
+	if info.RunID != id || info.Size != int64(len(payload)) || info.ContentType != "application/json" || info.CreatedAt.IsZero() {
+		t.Fatalf("result -o json: %+v", info)
+	}
+
+	// A run that wrote no result: exit 2, saying so.
+	small := strings.TrimSpace(s.ok("enqueue", "echo", "--payload", `{"n":1}`))
+	s.settled(small)
+	if _, errs, code := s.run("result", small); code != 2 || !strings.Contains(errs, "has no result") {
+		t.Fatalf("result of a run that wrote none: exit %d, stderr %q", code, errs)
+	}
+	// A small payload stays inline, in the variable and the file, as before.
+	if out := s.ok("logs", small); !strings.Contains(out, `HASHIKE_PAYLOAD={"n":1}`) {
+		t.Fatalf("logs of a run with a small payload: %q", out)
+	}
+	raw, _ := json.Marshal(v.Exit)
+	if v.Exit == nil || v.Exit.Code != 0 {
+		t.Fatalf("exit %s", raw)
+	}
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
