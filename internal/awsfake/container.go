@@ -308,8 +308,10 @@ func (ctr *container) interpret(args []string) (int, exitKind) {
 		case "copy", "write":
 			src, dst := arg(i+1), arg(i+2)
 			c.mu.Lock()
-			content, ok := src, true
-			if args[i] == "copy" {
+			content, ok := dst, true
+			if args[i] == "write" { // write PATH TEXT
+				dst = src
+			} else {
 				content, ok = ctr.files(src)[src]
 			}
 			if ok {
