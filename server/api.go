@@ -270,10 +270,10 @@ type newRunOpts struct {
 	def     *job.Definition
 	// spec, when set, is the run's spec instead of the definition's: the job's with the
 	// run's overrides (an enqueue's), or the previous try's (a retry keeps them).
-	spec      *hashike.JobSpec
-	queue     string
-	priority  int
-	payload []byte
+	spec     *hashike.JobSpec
+	queue    string
+	priority int
+	payload  []byte
 	// byRef: the payload is stored as an object (createRun), not in the run.
 	byRef     bool
 	notBefore *time.Time

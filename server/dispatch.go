@@ -180,7 +180,7 @@ func (s *Server) superviseRun(ctx context.Context, run *hashike.Run, claimed boo
 	r := &runner.Runner{Backend: b, Store: s.store, Clock: s.clock, Self: s.cfg.Self, Random: s.cfg.Random,
 		Alive: func(o hashike.Owner) bool { return s.alive(ctx, o) }}
 	opts := runner.Options{Secrets: secrets, Files: files, Env: env,
-		Warn: func(err error) { s.log.Warn("run", "run", run.ID, "err", err) },
+		Warn:    func(err error) { s.log.Warn("run", "run", run.ID, "err", err) },
 		Stopped: func(ctx context.Context, ref hashike.TaskRef) error { return s.collectResult(ctx, run, b, ref) }}
 	if claimed {
 		opts.Claimed = run
