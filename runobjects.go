@@ -12,6 +12,9 @@ const (
 	RunObjectPayload = "payload"
 	// RunObjectResult is what the run's container wrote as its result.
 	RunObjectResult = "result"
+	// RunObjectScript is an enqueue's script (--script) too large to pass in the command,
+	// stored once per enqueue under the first try's ID.
+	RunObjectScript = "script"
 )
 
 // RunObject is an object of the ObjectStore that belongs to a run: its payload passed by
@@ -19,7 +22,7 @@ const (
 // under Key.
 type RunObject struct {
 	RunID string `json:"runId"`
-	// Name is RunObjectPayload or RunObjectResult.
+	// Name is RunObjectPayload, RunObjectScript or RunObjectResult.
 	Name string `json:"name"`
 	// Key is the object's key in the ObjectStore; "" when Error is set.
 	Key         string `json:"key,omitempty"`

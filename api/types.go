@@ -41,6 +41,10 @@ type Overrides struct {
 	Memory *int `json:"memory,omitempty"`
 	// Timeout replaces the job's timeout for this run ("10m").
 	Timeout *hashike.Duration `json:"timeout,omitempty"`
+	// Script is a shell script the container runs with /bin/sh instead of its command
+	// (digdag's ecs_task.sh>): inline in the command when small, else stored in the object
+	// store and mounted (local) or fetched by URL (ECS). Not with Command.
+	Script string `json:"script,omitempty"`
 }
 
 // RerunRequest is the body of POST /v1/runs/{id}/rerun.

@@ -205,7 +205,11 @@ func (s *Server) Enqueue(ctx context.Context, name string, req api.EnqueueReques
 		}
 		key = "job/" + name + "/" + req.IdempotencyKey
 	}
-	spec, err := applyOverrides(def, req.Overrides)
+	overrides, script, err := s.scriptOverride(backendOf(def), req.Overrides)
+	if err != nil {
+		return nil, false, err
+	}
+	spec, err := applyOverrides(def, overrides)
 	if err != nil {
 		return nil, false, err
 	}
@@ -218,7 +222,7 @@ func (s *Server) Enqueue(ctx context.Context, name string, req api.EnqueueReques
 	if err != nil {
 		return nil, false, err
 	}
-	stored, created, err := s.createRun(ctx, run, payload, byRef)
+	stored, created, err := s.createRun(ctx, run, byRefObjects(payload, byRef, script)...)
 	if err != nil {
 		return nil, false, err
 	}
@@ -329,6 +333,18 @@ func (s *Server) newRun(now time.Time, o newRunOpts) (*hashike.Run, error) {
 		Payload: inlinePayload(o), Attempt: o.attempt, RootID: o.rootID, RetryOf: o.retryOf, Trigger: o.trigger,
 		ScheduledAt: o.scheduled,
 	}, nil
+}
+
+// byRefObjects lists what createRun stores for a new enqueue.
+func byRefObjects(payload []byte, payloadByRef bool, script []byte) []byRefObject {
+	var out []byRefObject
+	if payloadByRef {
+		out = append(out, byRefObject{name: hashike.RunObjectPayload, data: payload})
+	}
+	if script != nil {
+		out = append(out, byRefObject{name: hashike.RunObjectScript, data: script})
+	}
+	return out
 }
 
 func inlinePayload(o newRunOpts) []byte {
@@ -551,7 +567,17 @@ func (s *Server) Rerun(ctx context.Context, id string, req api.RerunRequest) (*h
 	if err != nil {
 		return nil, err
 	}
-	stored, _, err := s.createRun(ctx, run, payload, byRef)
+	var script []byte
+	if spec != nil { // the same spec: its command runs the script stored by reference, if any
+		if o, err := s.store.GetRunObject(ctx, old.RootID, hashike.RunObjectScript); err == nil {
+			if script, err = s.readObject(ctx, o.Key, o.Size); err != nil {
+				return nil, fmt.Errorf("the script of run %s: %w", old.ID, err)
+			}
+		} else if hashike.ErrorCodeOf(err) != hashike.ENotFound {
+			return nil, err
+		}
+	}
+	stored, _, err := s.createRun(ctx, run, byRefObjects(payload, byRef, script)...)
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,16 @@ const (
 	// the try before it, when that try wrote one.
 	EnvPreviousResultURL  = "HASHIKE_PREVIOUS_RESULT_URL"
 	EnvPreviousResultFile = "HASHIKE_PREVIOUS_RESULT_FILE"
+	// EnvScriptURL is a presigned GET of the run's script (--script) on ECS, when it is too
+	// large for the command; ScriptPath is where a local task has it.
+	EnvScriptURL = "HASHIKE_SCRIPT_URL"
+	ScriptPath   = "/hashike/script"
+	// FetchScript is the command (for /bin/sh -c) of an ECS task whose script is passed by
+	// reference: it fetches the script with curl or wget and runs it with /bin/sh.
+	FetchScript = `f=$(mktemp 2>/dev/null || echo /tmp/hashike-script) && ` +
+		`if command -v curl >/dev/null 2>&1; then curl -fsSL -o "$f" "$HASHIKE_SCRIPT_URL"; ` +
+		`elif command -v wget >/dev/null 2>&1; then wget -q -O "$f" "$HASHIKE_SCRIPT_URL"; ` +
+		`else echo "hashike: the image has neither curl nor wget to fetch the script" >&2; exit 127; fi && exec /bin/sh "$f"`
 	// ResultPath is where a local container writes its result; its directory, /hashike, is
 	// writable by every user.
 	ResultPath         = "/hashike/result"
@@ -45,6 +55,9 @@ const (
 	MaxURLTTL = 7 * 24 * time.Hour
 )
 
+// ScriptKey is the object key of an enqueue's script passed by reference.
+func ScriptKey(rootID string) string { return "runs/" + rootID + "/script" }
+
 // PayloadKey is the object key of an enqueue's payload passed by reference: one per enqueue,
 // under its first try's ID, read by every try.
 func PayloadKey(rootID string) string { return "runs/" + rootID + "/payload.json" }
@@ -61,15 +74,20 @@ func (s *Server) inlineLimit(backend string) int {
 }
 
 // byReference says whether payload goes to the object store rather than into the run's
-// variables; EInvalid-like errors say why it can go neither way.
+// variables; ETooLarge errors say why it can go neither way.
 func (s *Server) byReference(backend string, payload []byte) (bool, error) {
+	return s.byReferenceOf(backend, "payload", payload)
+}
+
+// byReferenceOf is byReference for the request's field (payload, overrides.script).
+func (s *Server) byReferenceOf(backend, field string, payload []byte) (bool, error) {
 	if len(payload) <= s.inlineLimit(backend) {
 		return false, nil
 	}
 	tooLarge := func(why string) error {
 		msg := fmt.Sprintf("is %d bytes, over the %d bytes passed inline on backend %s, and %s", len(payload), s.inlineLimit(backend), backend, why)
-		return &hashike.Error{Code: hashike.ETooLarge, Message: "payload " + msg,
-			Fields: []hashike.FieldError{{Path: "payload", Message: msg, Severity: hashike.SeverityError}}}
+		return &hashike.Error{Code: hashike.ETooLarge, Message: field + " " + msg,
+			Fields: []hashike.FieldError{{Path: field, Message: msg, Severity: hashike.SeverityError}}}
 	}
 	if s.cfg.Objects == nil {
 		return false, tooLarge("the server has no object store to pass it by reference")
@@ -80,28 +98,82 @@ func (s *Server) byReference(backend string, payload []byte) (bool, error) {
 	return true, nil
 }
 
-// createRun records a new enqueue's first try, with its payload: inline in the run, or stored
-// as an object first (PayloadKey) when byReference says so. A run that already existed
-// (idempotency key) keeps its own payload: what was stored for this one is deleted.
-func (s *Server) createRun(ctx context.Context, run *hashike.Run, payload []byte, byRef bool) (*hashike.Run, bool, error) {
-	if !byRef {
-		return s.store.CreateRun(ctx, run)
+// byRefObject is a new enqueue's payload or script passed by reference.
+type byRefObject struct {
+	name string // hashike.RunObjectPayload or RunObjectScript
+	data []byte
+}
+
+// objectKey is where an enqueue's payload or script is stored.
+func objectKey(rootID, name string) string {
+	if name == hashike.RunObjectScript {
+		return ScriptKey(rootID)
 	}
-	key := PayloadKey(run.RootID)
-	if err := s.cfg.Objects.Put(ctx, key, bytes.NewReader(payload), int64(len(payload)), hashike.PutOptions{ContentType: "application/json"}); err != nil {
-		return nil, false, fmt.Errorf("store the payload of run %s: %w", run.ID, err)
-	}
-	// Recorded before the run, so that no run is ever without its record; a record whose
-	// run was never created (the error below) names a run that does not exist.
-	if err := s.store.PutRunObject(ctx, hashike.RunObject{RunID: run.RootID, Name: hashike.RunObjectPayload, Key: key,
-		Size: int64(len(payload)), ContentType: "application/json", CreatedAt: s.clock.Now()}); err != nil {
-		return nil, false, err
+	return PayloadKey(rootID)
+}
+
+// createRun records a new enqueue's first try, its payload and script passed by reference
+// stored as objects first (PayloadKey, ScriptKey). A run that already existed (idempotency
+// key) keeps its own: what was stored for this one is deleted.
+func (s *Server) createRun(ctx context.Context, run *hashike.Run, objs ...byRefObject) (*hashike.Run, bool, error) {
+	var keys []string
+	for _, o := range objs {
+		key := objectKey(run.RootID, o.name)
+		ctype := "application/json"
+		if o.name == hashike.RunObjectScript {
+			ctype = "text/x-shellscript"
+		}
+		if err := s.cfg.Objects.Put(ctx, key, bytes.NewReader(o.data), int64(len(o.data)), hashike.PutOptions{ContentType: ctype}); err != nil {
+			return nil, false, fmt.Errorf("store the %s of run %s: %w", o.name, run.ID, err)
+		}
+		keys = append(keys, key)
+		// Recorded before the run, so that no run is ever without its record; a record
+		// whose run was never created (an error below) names a run that does not exist.
+		if err := s.store.PutRunObject(ctx, hashike.RunObject{RunID: run.RootID, Name: o.name, Key: key,
+			Size: int64(len(o.data)), ContentType: ctype, CreatedAt: s.clock.Now()}); err != nil {
+			return nil, false, err
+		}
 	}
 	stored, created, err := s.store.CreateRun(ctx, run)
-	if err != nil || !created {
-		_ = s.cfg.Objects.Delete(context.WithoutCancel(ctx), key)
+	if (err != nil || !created) && len(keys) > 0 {
+		_ = s.cfg.Objects.Delete(context.WithoutCancel(ctx), keys...)
 	}
 	return stored, created, err
+}
+
+// scriptOverride turns an enqueue's script into the container's command: /bin/sh -c SCRIPT
+// when it fits inline, else a command that runs the script stored by reference (returned, to
+// be stored with the run): the mounted /hashike/script locally, fetched from
+// HASHIKE_SCRIPT_URL on ECS.
+func (s *Server) scriptOverride(backend string, o *api.Overrides) (*api.Overrides, []byte, error) {
+	if o == nil || o.Script == "" {
+		return o, nil, nil
+	}
+	if o.Command != nil {
+		return nil, nil, invalid("overrides.script", "give a script or a command, not both")
+	}
+	script := o.Script
+	c := *o
+	c.Script = ""
+	if len(script) > s.cfg.MaxPayloadBytes {
+		msg := fmt.Sprintf("is %d bytes; the limit is %d (the server's --max-payload)", len(script), s.cfg.MaxPayloadBytes)
+		return nil, nil, &hashike.Error{Code: hashike.ETooLarge, Message: "overrides.script " + msg,
+			Fields: []hashike.FieldError{{Path: "overrides.script", Message: msg, Severity: hashike.SeverityError}}}
+	}
+	byRef, err := s.byReferenceOf(backend, "overrides.script", []byte(script))
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case !byRef:
+		c.Command = []string{"/bin/sh", "-c", script, "hashike-script"}
+		return &c, nil, nil
+	case backend == "local":
+		c.Command = []string{"/bin/sh", ScriptPath}
+	default:
+		c.Command = []string{"/bin/sh", "-c", FetchScript}
+	}
+	return &c, []byte(script), nil
 }
 
 // payloadOf returns a run's payload, inline or by reference (nil for none).
@@ -189,6 +261,26 @@ func (s *Server) startObjects(ctx context.Context, run *hashike.Run) ([]hashike.
 	}
 	if s.cfg.Objects == nil || !run.ServerRun() {
 		return files, env, nil
+	}
+	script, err := s.store.GetRunObject(ctx, run.RootID, hashike.RunObjectScript)
+	switch {
+	case hashike.ErrorCodeOf(err) == hashike.ENotFound:
+	case err != nil:
+		return nil, nil, fmt.Errorf("script: %w", err)
+	case local:
+		b, err := s.readObject(ctx, script.Key, script.Size)
+		if err != nil {
+			return nil, nil, fmt.Errorf("script: %w", err)
+		}
+		files = append(files, hashike.File{Path: ScriptPath, Data: b})
+	case s.cfg.ObjectURLs != nil:
+		u, err := s.cfg.ObjectURLs.PresignGet(ctx, script.Key, s.urlTTL(run))
+		if err != nil {
+			return nil, nil, fmt.Errorf("script: %w", err)
+		}
+		env = append(env, hashike.KeyValuePair{Name: EnvScriptURL, Value: u})
+	default:
+		return nil, nil, fmt.Errorf("script: the object store gives no URLs for the container to read it")
 	}
 	if local {
 		files = append(files, hashike.File{Path: hashikeDir, Dir: true})

@@ -27,6 +27,11 @@
 //	gh-crash           register with the JIT config, drop offline, exit 1
 //
 // With no arguments it prints a greeting and exits 0.
+//
+// It stands in for /bin/sh too (the image has none), for hashike's --script: arguments
+// "/bin/sh -c SCRIPT [NAME ARGS...]" or "/bin/sh FILE" run the steps that SCRIPT or FILE
+// holds, separated by white space; a SCRIPT that fetches HASHIKE_SCRIPT_URL (hashike's
+// command for a script passed by reference on ECS) runs the steps fetched from it.
 package main
 
 import (
@@ -52,6 +57,7 @@ func main() {
 		fmt.Println("hello from hashike-testjob")
 		return
 	}
+	args = shell(args)
 	out := bufio.NewWriterSize(os.Stdout, 64<<10)
 	defer out.Flush()
 	num := func(i int) int {
@@ -253,4 +259,37 @@ func transfer(step, url, p string) error {
 		return os.WriteFile(p, b, 0o644)
 	}
 	return nil
+}
+
+// shell turns "/bin/sh -c SCRIPT ..." and "/bin/sh FILE" into the script's steps.
+func shell(args []string) []string {
+	if len(args) < 2 || args[0] != "/bin/sh" {
+		return args
+	}
+	var script string
+	switch {
+	case args[1] == "-c" && len(args) > 2 && strings.Contains(args[2], "$HASHIKE_SCRIPT_URL"):
+		f, err := os.CreateTemp("", "script")
+		if err != nil {
+			fail("sh: %v", err)
+		}
+		f.Close()
+		if err := transfer("fetch", os.Getenv("HASHIKE_SCRIPT_URL"), f.Name()); err != nil {
+			fail("sh: fetch the script: %v", err)
+		}
+		b, err := os.ReadFile(f.Name())
+		if err != nil {
+			fail("sh: %v", err)
+		}
+		script = string(b)
+	case args[1] == "-c" && len(args) > 2:
+		script = args[2]
+	default:
+		b, err := os.ReadFile(args[1])
+		if err != nil {
+			fail("sh: %v", err)
+		}
+		script = string(b)
+	}
+	return strings.Fields(script)
 }

@@ -73,3 +73,44 @@ func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// --script runs a script in the job's image instead of its command: a small one travels in
+// the command (/bin/sh -c), a larger one through the object store, mounted at
+// /hashike/script. (The test image's /bin/sh is hashike-testjob standing in for one: a
+// script is testjob steps.)
+func TestServerScriptOnDocker(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	config := filepath.Join(dir, "hashike.yaml")
+	if err := os.WriteFile(config, []byte("payloads:\n  inlineBytes: 64\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(t, "--config", config)
+	small := filepath.Join(dir, "small.sh")
+	big := filepath.Join(dir, "big.sh")
+	if err := os.WriteFile(small, []byte("print 1 small-script\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(big, []byte("print 1 big-script\n"+strings.Repeat(" \n", 100)+"env HASHIKE_ATTEMPT\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := s.run("enqueue", "echo", "--script", small, "--wait")
+	if code != 0 || out != "small-script 1\n" {
+		t.Fatalf("enqueue --script (small) --wait: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	out, errs, code = s.run("enqueue", "echo", "--script", big, "--wait")
+	if code != 0 || out != "big-script 1\nHASHIKE_ATTEMPT=1\n" {
+		t.Fatalf("enqueue --script (by reference) --wait: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if _, errs, code := s.run("enqueue", "echo", "--script", small, "--", "print", "1", "x"); code != 2 || !strings.Contains(errs, "not both") {
+		t.Fatalf("--script with a command: exit %d, stderr %q", code, errs)
+	}
+
+	// hashike run, on this machine: the script in the command, the words after -- its
+	// arguments.
+	job := filepath.Join(s.dir, "jobs", "result.yaml") // a job file, not a registry entry
+	out, errs, code = s.as([]string{"HASHIKE_SERVER="}, "run", "--script", small, job)
+	if code != 0 || out != "small-script 1\n" {
+		t.Fatalf("run --script: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}

@@ -148,3 +148,42 @@ func TestServerOnECSLargePayloadWithoutS3IsRefused(t *testing.T) {
 		t.Fatalf("RegisterTaskDefinition called %d times", n)
 	}
 }
+
+// A script too large for RunTask's overrides is fetched by the task from S3, through a
+// presigned URL (HASHIKE_SCRIPT_URL), with no task definition revision of its own.
+func TestServerOnECSScriptByReference(t *testing.T) {
+	w := newECSWorld(t, awsfake.Options{}, "launchType: EC2", 512, `[exit, "3"]`)
+	w.cloud.AddInstance("jobs", 4096, 8192)
+	store := fakeS3Objects(t)
+	w.objects = func() (hashike.ObjectStore, hashike.ObjectURLs) { return store, store }
+	srv := w.startServer("a")
+	ctx := ectx(t)
+	script := "print 1 ecs-script\n" + strings.Repeat(" \n", 3000) + "exit 0\n"
+	run, _, err := srv.api.Enqueue(ctx, "report", api.EnqueueRequest{Overrides: &api.Overrides{Script: script}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := followLogs(t, srv.api, run.ID, nil); out != "ecs-script 1\n" {
+		t.Fatalf("logs %q", out)
+	}
+	view, err := srv.api.GetRun(ctx, run.ID)
+	if err != nil || view.State != hashike.StateSucceeded {
+		t.Fatalf("run %s, %v", view.State, err)
+	}
+	tk := w.cloud.Tasks()[0]
+	var scriptURL bool
+	for _, o := range tk.Overrides.ContainerOverrides {
+		for _, kv := range o.Environment {
+			scriptURL = scriptURL || aws.ToString(kv.Name) == server.EnvScriptURL
+		}
+		if len(o.Command) != 3 || o.Command[2] != server.FetchScript {
+			t.Fatalf("command override %q, want the fetching wrapper", o.Command)
+		}
+	}
+	if !scriptURL {
+		t.Fatalf("no %s in the overrides", server.EnvScriptURL)
+	}
+	if n := w.cloud.Calls("RegisterTaskDefinition"); n != 1 {
+		t.Fatalf("RegisterTaskDefinition called %d times, want once", n)
+	}
+}

@@ -193,6 +193,22 @@ func (ctr *container) interpret(args []string) (int, exitKind) {
 		ctr.write(0, "hello from hashike-testjob\n")
 		return 0, exitNormal
 	}
+	// The test image's stand-in for /bin/sh (see cmd/hashike-testjob): "/bin/sh -c SCRIPT"
+	// runs SCRIPT's steps, or those fetched from HASHIKE_SCRIPT_URL when SCRIPT fetches it.
+	if len(args) > 2 && args[0] == "/bin/sh" && args[1] == "-c" {
+		script := args[2]
+		if strings.Contains(script, "$HASHIKE_SCRIPT_URL") {
+			c.mu.Lock()
+			u := ctr.env["HASHIKE_SCRIPT_URL"]
+			c.mu.Unlock()
+			got, err := transfer("fetch", u, "")
+			if err != nil {
+				return fail("sh: fetch the script: %v", err)
+			}
+			script = got
+		}
+		args = strings.Fields(script)
+	}
 	for i := 0; i < len(args); i++ {
 		// Signals arrive between steps too.
 		select {
