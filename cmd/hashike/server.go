@@ -80,7 +80,10 @@ deduplicated by its X-GitHub-Delivery ID, and answered at once.
 the leader also runs the cluster autoscaler over the groups it lists, with hashike's queue
 as demand (README "Autoscaling a cluster"); the ECS backend then leaves those groups to it.
 With a runners section, the leader runs the GitHub Actions runner controller over its pools
-(docs/runners.md).
+(docs/runners.md). Its objectStore section says where payloads passed by reference, scripts
+and runs' results are kept (default: objects/ beside the SQLite database; S3 for replicas on
+several hosts and for payloads on ECS), its payloads section how (README "Payloads and
+results").
 
 SIGTERM or SIGINT stops it gracefully: it stops taking requests and claiming runs, and
 leaves running tasks running; the next server (or replica) adopts them.`,
