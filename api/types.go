@@ -71,6 +71,9 @@ type RunView struct {
 	JobState      hashike.RunState `json:"jobState,omitempty"`
 	LatestAttempt int              `json:"latestAttempt,omitempty"`
 	Attempts      []AttemptView    `json:"attempts,omitempty"`
+	// Objects are the run's payload and script passed by reference and its result, as
+	// recorded (GET /v1/runs/{id} only; README "Payloads and results").
+	Objects []hashike.RunObject `json:"objects,omitempty"`
 }
 
 // AttemptView summarizes one try.

@@ -386,6 +386,16 @@ func (s *Server) GetRun(ctx context.Context, id string) (api.RunView, error) {
 			last = tries[len(tries)-1]
 		}
 		view.JobState, view.LatestAttempt = last.State, max(last.Attempt, 1)
+		for _, o := range []struct{ id, name string }{
+			{run.RootID, hashike.RunObjectPayload}, {run.RootID, hashike.RunObjectScript}, {run.ID, hashike.RunObjectResult},
+		} {
+			ro, err := s.store.GetRunObject(ctx, o.id, o.name)
+			if err == nil {
+				view.Objects = append(view.Objects, ro)
+			} else if hashike.ErrorCodeOf(err) != hashike.ENotFound {
+				return api.RunView{}, err
+			}
+		}
 	}
 	return view, nil
 }

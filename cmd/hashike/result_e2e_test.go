@@ -43,6 +43,13 @@ func TestServerPayloadByReferenceAndResultOnDocker(t *testing.T) {
 		t.Fatalf("the run in the database holds %d bytes of payload; a payload by reference is not in it", len(v.Payload))
 	}
 
+	text := s.ok("describe", id)
+	for _, want := range []string{"Payload:", itoa(len(payload)) + " bytes, by reference (object runs/" + id + "/payload.json)",
+		"Result:", itoa(len(payload)) + " bytes, application/json (hashike result " + id + ")"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("describe lacks %q:\n%s", want, text)
+		}
+	}
 	got := s.ok("result", id)
 	if got != payload {
 		t.Fatalf("hashike result: %d bytes (%.80q...), want the payload's %d", len(got), got, len(payload))
