@@ -92,7 +92,8 @@ type File struct {
 
 // TaskFiles is the role of a Backend that can read files out of a stopped task's containers
 // (local: Docker keeps a stopped container's file system until Remove). The server reads a
-// run's result (/hashike/result) through it.
+// run's result (/hashike/result) through it. A decorator around a Backend (metrics, retries)
+// forwards it when the Backend it wraps has it: without, local results are not collected.
 type TaskFiles interface {
 	// ReadFile returns the content of the regular file at path in the first of the task's
 	// containers (in TaskRef order) that has one, and that container's name. ENotFound when
