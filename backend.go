@@ -85,6 +85,20 @@ type File struct {
 	// Path is absolute ("/hashike/payload.json").
 	Path string
 	Data []byte
+	// Dir makes Path an empty directory that every user may write in (mode 1777, as /tmp):
+	// /hashike, where a container writes its result. Data is then empty.
+	Dir bool
+}
+
+// TaskFiles is the role of a Backend that can read files out of a stopped task's containers
+// (local: Docker keeps a stopped container's file system until Remove). The server reads a
+// run's result (/hashike/result) through it. A decorator around a Backend (metrics, retries)
+// forwards it when the Backend it wraps has it: without, local results are not collected.
+type TaskFiles interface {
+	// ReadFile returns the content of the regular file at path in the first of the task's
+	// containers (in TaskRef order) that has one, and that container's name. ENotFound when
+	// none has it; ETooLarge when it is over limit bytes (nothing is read then).
+	ReadFile(ctx context.Context, ref TaskRef, path string, limit int64) (data []byte, container string, err error)
 }
 
 // TaskRef identifies a task at its backend. It is stored with the run.

@@ -70,6 +70,7 @@ type ServerStore interface {
 
 	WebhookDeliveries
 	Snapshots
+	RunObjects
 }
 
 // Snapshots keep small documents a leader publishes for every replica to read, such as the

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"io"
 
 	"github.com/hashike/hashike"
 )
@@ -34,6 +35,10 @@ type Runs interface {
 	// the run has ended and all its output was sent; without, once the stored output was
 	// sent. An error of fn stops it and is returned.
 	FollowLogs(ctx context.Context, id string, follow bool, fn func(hashike.LogEntry) error) error
+	// RunResult opens the result the run's container wrote; the caller closes it. ENotFound
+	// when it wrote none; ETooLarge, saying so, when it was over the server's limit and not
+	// kept.
+	RunResult(ctx context.Context, id string) (ResultInfo, io.ReadCloser, error)
 }
 
 // Queues reads and configures queues.

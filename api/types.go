@@ -41,6 +41,10 @@ type Overrides struct {
 	Memory *int `json:"memory,omitempty"`
 	// Timeout replaces the job's timeout for this run ("10m").
 	Timeout *hashike.Duration `json:"timeout,omitempty"`
+	// Script is a shell script the container runs with /bin/sh instead of its command
+	// (digdag's ecs_task.sh>): inline in the command when small, else stored in the object
+	// store and mounted (local) or fetched by URL (ECS). Not with Command.
+	Script string `json:"script,omitempty"`
 }
 
 // RerunRequest is the body of POST /v1/runs/{id}/rerun.
@@ -67,6 +71,9 @@ type RunView struct {
 	JobState      hashike.RunState `json:"jobState,omitempty"`
 	LatestAttempt int              `json:"latestAttempt,omitempty"`
 	Attempts      []AttemptView    `json:"attempts,omitempty"`
+	// Objects are the run's payload and script passed by reference and its result, as
+	// recorded (GET /v1/runs/{id} only; README "Payloads and results").
+	Objects []hashike.RunObject `json:"objects,omitempty"`
 }
 
 // AttemptView summarizes one try.
@@ -111,4 +118,12 @@ type RunPage struct {
 type CreatedToken struct {
 	hashike.Token
 	Secret string `json:"secret"`
+}
+
+// ResultInfo describes a run's result (README "Payloads and results").
+type ResultInfo struct {
+	RunID       string    `json:"runId"`
+	Size        int64     `json:"size"`
+	ContentType string    `json:"contentType,omitempty"`
+	CreatedAt   time.Time `json:"createdAt"`
 }

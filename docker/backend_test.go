@@ -207,3 +207,49 @@ func newRunID(t *testing.T) string {
 	}
 	return id
 }
+
+// A container writes a file into the /hashike directory the run gives it (any user may write
+// there: this one runs as nobody), and ReadFile reads it back after the task stopped: how a
+// local run's result is collected.
+func TestReadFileAfterStop(t *testing.T) {
+	dockertest.Require(t)
+	b, err := docker.New("", hashike.SystemClock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := hashike.ContainerDefinition{Name: "app", Image: dockertest.Image, Essential: boolp(true), Memory: intp(64), User: "65534",
+		Command: []string{"copy", "/hashike/payload.json", "/hashike/result", "write", "/hashike/other", "x"}}
+	ref, err := b.Start(testCtx(t), hashike.StartRequest{RunID: newRunID(t),
+		Spec: hashike.JobSpec{TaskDefinition: hashike.TaskDefinition{Family: "result", ContainerDefinitions: []hashike.ContainerDefinition{app}}},
+		Files: []hashike.File{
+			{Path: "/hashike/payload.json", Data: []byte(`{"n":1}`)},
+			{Path: "/hashike", Dir: true},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Remove(context.Background(), ref) })
+	st, err := b.Wait(testCtx(t), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := st.Containers[0]; c.ExitCode == nil || *c.ExitCode != 0 {
+		t.Fatalf("container ended %+v", c)
+	}
+	data, name, err := b.ReadFile(testCtx(t), ref, "/hashike/result", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data) != `{"n":1}` || name != "app" {
+		t.Fatalf("ReadFile = %q from %q", data, name)
+	}
+	if _, _, err := b.ReadFile(testCtx(t), ref, "/hashike/result", 3); hashike.ErrorCodeOf(err) != hashike.ETooLarge {
+		t.Fatalf("ReadFile over the limit: %v, want too large", err)
+	}
+	if _, _, err := b.ReadFile(testCtx(t), ref, "/hashike/none", 100); hashike.ErrorCodeOf(err) != hashike.ENotFound {
+		t.Fatalf("ReadFile of a missing file: %v, want not found", err)
+	}
+	if _, _, err := b.ReadFile(testCtx(t), ref, "/hashike", 100); hashike.ErrorCodeOf(err) != hashike.ENotFound {
+		t.Fatalf("ReadFile of a directory: %v, want not found", err)
+	}
+}

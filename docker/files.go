@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,6 +65,18 @@ func unwritable(c *hashike.ContainerDefinition, files []hashike.File) string {
 func archive(dir string, files []hashike.File, now time.Time) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
+	// Directories first: a file may be in one.
+	files = slices.Clone(files)
+	slices.SortStableFunc(files, func(a, b hashike.File) int {
+		switch {
+		case a.Dir == b.Dir:
+			return 0
+		case a.Dir:
+			return -1
+		default:
+			return 1
+		}
+	})
 	for _, f := range files {
 		hdr := &tar.Header{
 			Typeflag: tar.TypeReg,
@@ -72,8 +86,16 @@ func archive(dir string, files []hashike.File, now time.Time) ([]byte, error) {
 			ModTime:  now,
 			Format:   tar.FormatPAX, // any path length, any size
 		}
+		if f.Dir {
+			// Every user may write in it (sticky, as /tmp): the container's user is
+			// whatever its image says.
+			hdr.Typeflag, hdr.Name, hdr.Mode, hdr.Size = tar.TypeDir, hdr.Name+"/", 0o1777, 0
+		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return nil, fmt.Errorf("archive file %s: %w", f.Path, err)
+		}
+		if f.Dir {
+			continue
 		}
 		if _, err := tw.Write(f.Data); err != nil {
 			return nil, fmt.Errorf("archive file %s: %w", f.Path, err)
@@ -141,4 +163,55 @@ func (b *Backend) refill(ctx context.Context, runID string, td *hashike.TaskDefi
 		}
 	}
 	return nil
+}
+
+var _ hashike.TaskFiles = (*Backend)(nil)
+
+// ReadFile reads path out of the first of the task's containers that has it as a regular
+// file (see hashike.TaskFiles). The engine sends it as a tar archive of one entry.
+func (b *Backend) ReadFile(ctx context.Context, ref hashike.TaskRef, file string, limit int64) ([]byte, string, error) {
+	for _, c := range ref.Containers {
+		res, err := b.api.CopyFromContainer(ctx, c.ID, client.CopyFromContainerOptions{SourcePath: file})
+		switch {
+		case err == nil:
+		case cerrdefs.IsNotFound(err):
+			continue // no such file here, or the container is gone
+		case client.IsErrConnectionFailed(err):
+			return nil, "", b.unavailable(err)
+		default:
+			return nil, "", fmt.Errorf("read %s from container %s: %w", file, c.Name, err)
+		}
+		data, err := func() ([]byte, error) {
+			defer res.Content.Close()
+			if !res.Stat.Mode.IsRegular() {
+				return nil, nil
+			}
+			if res.Stat.Size > limit {
+				return nil, hashike.Errorf(hashike.ETooLarge, "%s in container %s has %d bytes, over the limit of %d", file, c.Name, res.Stat.Size, limit)
+			}
+			tr := tar.NewReader(res.Content)
+			hdr, err := tr.Next()
+			if err != nil {
+				return nil, fmt.Errorf("read %s from container %s: %w", file, c.Name, err)
+			}
+			if hdr.Size > limit {
+				return nil, hashike.Errorf(hashike.ETooLarge, "%s in container %s has %d bytes, over the limit of %d", file, c.Name, hdr.Size, limit)
+			}
+			data, err := io.ReadAll(io.LimitReader(tr, limit+1))
+			if err != nil {
+				return nil, fmt.Errorf("read %s from container %s: %w", file, c.Name, err)
+			}
+			return data, nil
+		}()
+		if err != nil {
+			return nil, "", err
+		}
+		if data != nil || res.Stat.Mode.IsRegular() {
+			if data == nil {
+				data = []byte{}
+			}
+			return data, c.Name, nil
+		}
+	}
+	return nil, "", hashike.Errorf(hashike.ENotFound, "no container of task %s has %s", ref.ID, file)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/api"
@@ -256,6 +257,19 @@ func (c *Client) FollowLogs(ctx context.Context, id string, follow bool, fn func
 			return err
 		}
 	}
+}
+
+// RunResult opens a run's result (GET /v1/runs/{id}/result); the caller closes it.
+func (c *Client) RunResult(ctx context.Context, id string) (api.ResultInfo, io.ReadCloser, error) {
+	resp, err := c.send(ctx, "GET", path("/v1/runs/%s/result", id), nil, nil, "")
+	if err != nil {
+		return api.ResultInfo{}, nil, err
+	}
+	info := api.ResultInfo{RunID: id, Size: resp.ContentLength, ContentType: resp.Header.Get("Content-Type")}
+	if t, err := time.Parse(time.RFC3339Nano, resp.Header.Get("X-Hashike-Result-Created")); err == nil {
+		info.CreatedAt = t
+	}
+	return info, resp.Body, nil
 }
 
 // ListQueues returns every queue with its counts.

@@ -249,6 +249,7 @@ type overridesBody struct {
 	Cpu         *int                   `json:"cpu"`
 	Memory      *int                   `json:"memory"`
 	Timeout     *string                `json:"timeout"`
+	Script      string                 `json:"script"`
 }
 
 // decodeEnqueue decodes an enqueue's body (may be empty) and its Idempotency-Key header
@@ -261,7 +262,7 @@ func decodeEnqueue(data []byte, keyHeader []string) (api.EnqueueRequest, error) 
 	req := api.EnqueueRequest{Payload: b.Payload, Priority: b.Priority, Queue: b.Queue,
 		IdempotencyKey: b.IdempotencyKey, Version: b.Version}
 	if o := b.Overrides; o != nil {
-		req.Overrides = &api.Overrides{Container: o.Container, Command: o.Command, Environment: o.Environment, Cpu: o.Cpu, Memory: o.Memory}
+		req.Overrides = &api.Overrides{Container: o.Container, Command: o.Command, Environment: o.Environment, Cpu: o.Cpu, Memory: o.Memory, Script: o.Script}
 		if o.Timeout != nil {
 			d, err := hashike.ParseDuration(*o.Timeout)
 			if err != nil {

@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,6 +39,9 @@ type fakeService struct {
 	down []string
 	// logs serves FollowLogs when set.
 	logs func(ctx context.Context, id string, follow bool, fn func(hashike.LogEntry) error) error
+	// results are the runs' results by run ID; resultErrs the runs whose result was refused.
+	results    map[string]string
+	resultErrs map[string]string
 }
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -249,6 +254,22 @@ func (f *fakeService) Rerun(ctx context.Context, id string, req api.RerunRequest
 		r.Payload = req.Payload
 	}
 	return r, nil
+}
+
+func (f *fakeService) RunResult(_ context.Context, id string) (api.ResultInfo, io.ReadCloser, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("RunResult %s", id); err != nil {
+		return api.ResultInfo{}, nil, err
+	}
+	if msg, ok := f.resultErrs[id]; ok {
+		return api.ResultInfo{}, nil, hashike.Errorf(hashike.ETooLarge, "run %s: %s", id, msg)
+	}
+	r, ok := f.results[id]
+	if !ok {
+		return api.ResultInfo{}, nil, hashike.Errorf(hashike.ENotFound, "run %s has no result", id)
+	}
+	return api.ResultInfo{RunID: id, Size: int64(len(r)), ContentType: "application/json", CreatedAt: t0}, io.NopCloser(strings.NewReader(r)), nil
 }
 
 func (f *fakeService) FollowLogs(ctx context.Context, id string, follow bool, fn func(hashike.LogEntry) error) error {

@@ -150,6 +150,16 @@ func TestRoutes(t *testing.T) {
 			status: 201, want: []string{`"name":"ci","scope":"submit"`, `"secret":"secret-4"`}, calls: []string{"CreateToken ci submit"}},
 		{name: "revoke token", method: "DELETE", target: "/v1/tokens/tok-read", token: admin, status: 204,
 			calls: []string{"RevokeToken tok-read"}},
+		{name: "result", method: "GET", target: "/v1/runs/r1/result", token: read, status: 200,
+			setup: func(f *fakeService) { f.results = map[string]string{"r1": `{"rows":42}`} },
+			want:  []string{`{"rows":42}`}, calls: []string{"RunResult r1"}},
+		{name: "result, none", method: "GET", target: "/v1/runs/r2/result", token: read, status: 404,
+			want: []string{`run r2 has no result`}, calls: []string{"RunResult r2"}},
+		{name: "result, over the limit", method: "GET", target: "/v1/runs/r3/result", token: read, status: 413,
+			setup: func(f *fakeService) {
+				f.resultErrs = map[string]string{"r3": "the result of 9 bytes is over the limit"}
+			},
+			want: []string{`over the limit`}, calls: []string{"RunResult r3"}},
 		{name: "runners, none", method: "GET", target: "/v1/runners", token: read, status: 404,
 			want: []string{`runs no runner pools`}, calls: []string{"RunnersStatus"}},
 		{name: "github webhook, no token", method: "POST", target: "/v1/github/webhook", body: `{"zen":"z"}`,

@@ -2,9 +2,12 @@ package httpapi
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashike/hashike"
 )
@@ -118,6 +121,26 @@ func (h *handler) getRun(w http.ResponseWriter, r *http.Request, _ url.Values) e
 		return err
 	}
 	return reply(w, http.StatusOK, v)
+}
+
+// result sends a run's result as it was stored, with its content type.
+func (h *handler) result(w http.ResponseWriter, r *http.Request, _ url.Values) error {
+	info, rc, err := h.svc.RunResult(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	ctype := info.ContentType
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Length", strconv.FormatInt(info.Size, 10))
+	w.Header().Set("X-Hashike-Result-Created", info.CreatedAt.UTC().Format(time.RFC3339Nano))
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.Copy(w, rc) // the status is sent: a failure midway shows as a short body
+	return nil
 }
 
 func (h *handler) cancel(w http.ResponseWriter, r *http.Request, _ url.Values) error {

@@ -452,6 +452,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	check("GET", "/v1/runs/nope", "", 404)
 	check("GET", "/v1/runs/"+ids[0]+"/logs", "", 200)
 	check("GET", "/v1/runs/nope/logs", "", 404)
+	check("GET", "/v1/runs/"+ids[0]+"/result", "", 404) // this server keeps no results
 	check("POST", "/v1/runs/"+ids[0]+"/cancel", `{"reason":"late"}`, 409)
 	check("POST", "/v1/runs/"+ids[0]+"/rerun", `{"payload":{"again":true}}`, 201)
 	check("POST", "/v1/runs/nope/rerun", ``, 404)

@@ -29,6 +29,11 @@ const DefaultQueue = "default"
 // read as the job's failure.
 const PayloadLimit = maxArgStrlen - len("HASHIKE_PAYLOAD=") - 1
 
+// MaxPayloadByReference is the largest payload a server with an object store accepts: a
+// payload over its inline threshold is stored as an object and reaches the containers as a
+// file or a URL, not as a variable. It is a payload still, not a data transfer.
+const MaxPayloadByReference = 64 << 20
+
 // maxArgStrlen is Linux's MAX_ARG_STRLEN: the longest argument or environment string (with
 // its NUL) that execve accepts.
 const maxArgStrlen = 131072
@@ -51,8 +56,8 @@ type Definition struct {
 	ExpectedDuration hashike.Duration `json:"expectedDuration,omitempty"`
 	// Notifications are where the job's events go.
 	Notifications []Notification `json:"notifications,omitempty"`
-	// MaxPayloadBytes bounds an enqueue's payload for this job; 0 means the server's limit.
-	// At most PayloadLimit.
+	// MaxPayloadBytes bounds an enqueue's payload for this job; 0 means the server's limit,
+	// which also caps it. At most MaxPayloadByReference (64 MiB).
 	MaxPayloadBytes int `json:"maxPayloadBytes,omitempty"`
 }
 
@@ -140,9 +145,9 @@ func (d *Definition) Validate() []hashike.FieldError {
 			}
 		}
 	}
-	if d.MaxPayloadBytes > PayloadLimit {
-		add("maxPayloadBytes", "%d is above %d, the most a payload can be: it is passed as the environment variable HASHIKE_PAYLOAD, and Linux refuses an environment string over 128 KiB (MAX_ARG_STRLEN)",
-			d.MaxPayloadBytes, PayloadLimit)
+	if d.MaxPayloadBytes > MaxPayloadByReference {
+		add("maxPayloadBytes", "%d is above %d, the most a payload can be (a payload over the server's inline threshold is passed by reference through its object store)",
+			d.MaxPayloadBytes, MaxPayloadByReference)
 	}
 	for i, n := range d.Notifications {
 		p := fmt.Sprintf("notifications[%d]", i)

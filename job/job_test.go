@@ -29,7 +29,7 @@ func TestValidate(t *testing.T) {
 			{Type: KindSlack, URL: "https://hooks.slack.com/x", Secret: "K", Events: []string{"done"}}}},
 			[]string{"notifications[0].type:", "notifications[0].url:", "notifications[1].secret:", "notifications[1].events[0]:"}},
 		{"negative payload limit", Definition{MaxPayloadBytes: -1}, []string{"maxPayloadBytes:"}},
-		{"payload limit over what the environment carries", Definition{MaxPayloadBytes: PayloadLimit + 1}, []string{"maxPayloadBytes: 131056 is above 131055"}},
+		{"payload limit over what a reference carries", Definition{MaxPayloadBytes: MaxPayloadByReference + 1}, []string{"maxPayloadBytes: 67108865 is above 67108864"}},
 		{"environment and command strings execve refuses", Definition{JobSpec: hashike.JobSpec{TaskDefinition: hashike.TaskDefinition{
 			ContainerDefinitions: []hashike.ContainerDefinition{{
 				Environment: []hashike.KeyValuePair{{Name: "OK", Value: strings.Repeat("x", 131072-4)}, {Name: "BIG", Value: strings.Repeat("x", 131072-4)}},

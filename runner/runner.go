@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -107,6 +108,13 @@ type Options struct {
 	Warn func(error)
 	// Files are put into the task's containers when this process starts it.
 	Files []hashike.File
+	// Env is set in every container of the task when this process starts it, and not
+	// recorded with the run: values that are good for one start only (presigned URLs).
+	Env []hashike.KeyValuePair
+	// Stopped, when set, is called once the task has stopped and its output is stored, before
+	// the run's end is recorded and its containers removed: the server reads the run's result
+	// there, so that whoever sees the run ended sees its result too. Its error is a warning.
+	Stopped func(ctx context.Context, ref hashike.TaskRef) error
 	// Claimed is the run as this process just took it with Self as its owner, atomically (the
 	// server's dispatcher: ClaimRuns): Supervise starts from it instead of reading the run and
 	// taking it over again. Ignored unless its ID is the run's and its owner is Self.
@@ -348,6 +356,11 @@ loop:
 			return nil, err
 		}
 	}
+	if s.opts.Stopped != nil {
+		if err := s.opts.Stopped(ctx, ref); err != nil && s.opts.Warn != nil {
+			s.opts.Warn(fmt.Errorf("run %s: %w", run.ID, err))
+		}
+	}
 	done, err := s.end(ctx, w.st, w.unreachable)
 	if err != nil {
 		return done, err
@@ -483,7 +496,15 @@ func (s *supervision) start(ctx context.Context) (hashike.TaskRef, error) {
 		// starter created it.
 		return s.r.Backend.Find(ctx, s.run.ID, &s.run.Spec)
 	}
-	req := hashike.StartRequest{RunID: s.run.ID, Spec: s.run.Spec, Secrets: s.opts.Secrets, Files: s.opts.Files, Proceed: s.proceed}
+	spec := s.run.Spec
+	if len(s.opts.Env) > 0 {
+		spec = spec.Clone()
+		for i := range spec.TaskDefinition.ContainerDefinitions {
+			c := &spec.TaskDefinition.ContainerDefinitions[i]
+			c.Environment = withEnv(c.Environment, s.opts.Env)
+		}
+	}
+	req := hashike.StartRequest{RunID: s.run.ID, Spec: spec, Secrets: s.opts.Secrets, Files: s.opts.Files, Proceed: s.proceed}
 	// Ride out a platform that is briefly unreachable (a daemon restarting) rather than fail
 	// the run: Start is idempotent per run ID, so trying again never starts a second task.
 	backoff := 500 * time.Millisecond
@@ -769,4 +790,15 @@ func (r *Runner) Orphans(ctx context.Context) ([]*hashike.Run, error) {
 		}
 	}
 	return out, nil
+}
+
+// withEnv is have with set's variables added or replaced.
+func withEnv(have, set []hashike.KeyValuePair) []hashike.KeyValuePair {
+	out := make([]hashike.KeyValuePair, 0, len(have)+len(set))
+	for _, kv := range have {
+		if !slices.ContainsFunc(set, func(s hashike.KeyValuePair) bool { return s.Name == kv.Name }) {
+			out = append(out, kv)
+		}
+	}
+	return append(out, set...)
 }

@@ -205,22 +205,36 @@ func (s *Server) Enqueue(ctx context.Context, name string, req api.EnqueueReques
 		}
 		key = "job/" + name + "/" + req.IdempotencyKey
 	}
-	spec, err := applyOverrides(def, req.Overrides)
+	overrides, script, err := s.scriptOverride(backendOf(def), req.Overrides)
+	if err != nil {
+		return nil, false, err
+	}
+	spec, err := applyOverrides(def, overrides)
+	if err != nil {
+		return nil, false, err
+	}
+	byRef, err := s.byReference(backendOf(def), payload)
 	if err != nil {
 		return nil, false, err
 	}
 	run, err := s.newRun(now, newRunOpts{job: name, version: v.Version, def: def, spec: spec, queue: queue, priority: prio,
-		payload: payload, notBefore: notBefore, trigger: TriggerAPI, key: key})
+		payload: payload, byRef: byRef, notBefore: notBefore, trigger: TriggerAPI, key: key})
 	if err != nil {
 		return nil, false, err
 	}
-	stored, created, err := s.store.CreateRun(ctx, run)
+	stored, created, err := s.createRun(ctx, run, byRefObjects(payload, byRef, script)...)
 	if err != nil {
 		return nil, false, err
 	}
-	if !created && !bytes.Equal(stored.Payload, run.Payload) {
-		return stored, false, hashike.Errorf(hashike.EConflict,
-			"idempotency key %q was used by run %s with a different payload", req.IdempotencyKey, stored.ID)
+	if !created {
+		had, err := s.payloadOf(ctx, stored)
+		if err != nil {
+			return nil, false, err
+		}
+		if !bytes.Equal(had, payload) {
+			return stored, false, hashike.Errorf(hashike.EConflict,
+				"idempotency key %q was used by run %s with a different payload", req.IdempotencyKey, stored.ID)
+		}
 	}
 	if created {
 		s.poke()
@@ -260,10 +274,12 @@ type newRunOpts struct {
 	def     *job.Definition
 	// spec, when set, is the run's spec instead of the definition's: the job's with the
 	// run's overrides (an enqueue's), or the previous try's (a retry keeps them).
-	spec      *hashike.JobSpec
-	queue     string
-	priority  int
-	payload   []byte
+	spec     *hashike.JobSpec
+	queue    string
+	priority int
+	payload  []byte
+	// byRef: the payload is stored as an object (createRun), not in the run.
+	byRef     bool
 	notBefore *time.Time
 	trigger   string
 	key       string
@@ -294,11 +310,12 @@ func (s *Server) newRun(now time.Time, o newRunOpts) (*hashike.Run, error) {
 		{Name: EnvJob, Value: o.job}, {Name: EnvJobVersion, Value: strconv.Itoa(o.version)},
 		{Name: EnvRunID, Value: id}, {Name: EnvAttempt, Value: strconv.Itoa(o.attempt)},
 	}
-	if o.payload != nil {
+	// A payload by reference (byRef) reaches the containers at start: a file, or a URL.
+	if o.payload != nil && !o.byRef {
 		env = append(env, hashike.KeyValuePair{Name: EnvPayload, Value: string(o.payload)})
-		if backendOf(o.def) == "local" {
-			env = append(env, hashike.KeyValuePair{Name: EnvPayloadFile, Value: PayloadPath})
-		}
+	}
+	if o.payload != nil && backendOf(o.def) == "local" {
+		env = append(env, hashike.KeyValuePair{Name: EnvPayloadFile, Value: PayloadPath})
 	}
 	spec.KeepBase() // the run variables are per-run overrides, not the job's definition
 	for i := range spec.TaskDefinition.ContainerDefinitions {
@@ -313,9 +330,28 @@ func (s *Server) newRun(now time.Time, o newRunOpts) (*hashike.Run, error) {
 		ID: id, Family: spec.TaskDefinition.Family, Backend: backend, Spec: spec, Digest: spec.Digest(),
 		Resources: spec.Resources(), IdempotencyKey: o.key, State: hashike.StateQueued, CreatedAt: now,
 		Job: o.job, JobVersion: o.version, Queue: o.queue, Priority: o.priority, NotBefore: o.notBefore,
-		Payload: o.payload, Attempt: o.attempt, RootID: o.rootID, RetryOf: o.retryOf, Trigger: o.trigger,
+		Payload: inlinePayload(o), Attempt: o.attempt, RootID: o.rootID, RetryOf: o.retryOf, Trigger: o.trigger,
 		ScheduledAt: o.scheduled,
 	}, nil
+}
+
+// byRefObjects lists what createRun stores for a new enqueue.
+func byRefObjects(payload []byte, payloadByRef bool, script []byte) []byRefObject {
+	var out []byRefObject
+	if payloadByRef {
+		out = append(out, byRefObject{name: hashike.RunObjectPayload, data: payload})
+	}
+	if script != nil {
+		out = append(out, byRefObject{name: hashike.RunObjectScript, data: script})
+	}
+	return out
+}
+
+func inlinePayload(o newRunOpts) []byte {
+	if o.byRef {
+		return nil
+	}
+	return o.payload
 }
 
 func setEnv(have, set []hashike.KeyValuePair) []hashike.KeyValuePair {
@@ -350,6 +386,16 @@ func (s *Server) GetRun(ctx context.Context, id string) (api.RunView, error) {
 			last = tries[len(tries)-1]
 		}
 		view.JobState, view.LatestAttempt = last.State, max(last.Attempt, 1)
+		for _, o := range []struct{ id, name string }{
+			{run.RootID, hashike.RunObjectPayload}, {run.RootID, hashike.RunObjectScript}, {run.ID, hashike.RunObjectResult},
+		} {
+			ro, err := s.store.GetRunObject(ctx, o.id, o.name)
+			if err == nil {
+				view.Objects = append(view.Objects, ro)
+			} else if hashike.ErrorCodeOf(err) != hashike.ENotFound {
+				return api.RunView{}, err
+			}
+		}
 	}
 	return view, nil
 }
@@ -509,7 +555,10 @@ func (s *Server) Rerun(ctx context.Context, id string, req api.RerunRequest) (*h
 	if err != nil {
 		return nil, err
 	}
-	payload := old.Payload
+	payload, err := s.payloadOf(ctx, old)
+	if err != nil {
+		return nil, err
+	}
 	if req.Payload != nil {
 		if payload, err = compactPayload(req.Payload, s.payloadLimit(def)); err != nil {
 			return nil, err
@@ -519,12 +568,26 @@ func (s *Server) Rerun(ctx context.Context, id string, req api.RerunRequest) (*h
 	if !req.Latest {
 		spec = &old.Spec // the same version: with the run's overrides
 	}
-	run, err := s.newRun(s.clock.Now(), newRunOpts{job: old.Job, version: v.Version, def: def, spec: spec, queue: old.Queue,
-		priority: old.Priority, payload: payload, trigger: TriggerRerun, retryOf: ""})
+	byRef, err := s.byReference(backendOf(def), payload)
 	if err != nil {
 		return nil, err
 	}
-	stored, _, err := s.store.CreateRun(ctx, run)
+	run, err := s.newRun(s.clock.Now(), newRunOpts{job: old.Job, version: v.Version, def: def, spec: spec, queue: old.Queue,
+		priority: old.Priority, payload: payload, byRef: byRef, trigger: TriggerRerun, retryOf: ""})
+	if err != nil {
+		return nil, err
+	}
+	var script []byte
+	if spec != nil { // the same spec: its command runs the script stored by reference, if any
+		if o, err := s.store.GetRunObject(ctx, old.RootID, hashike.RunObjectScript); err == nil {
+			if script, err = s.readObject(ctx, o.Key, o.Size); err != nil {
+				return nil, fmt.Errorf("the script of run %s: %w", old.ID, err)
+			}
+		} else if hashike.ErrorCodeOf(err) != hashike.ENotFound {
+			return nil, err
+		}
+	}
+	stored, _, err := s.createRun(ctx, run, byRefObjects(payload, byRef, script)...)
 	if err != nil {
 		return nil, err
 	}

@@ -168,13 +168,20 @@ func (s *Server) superviseRun(ctx context.Context, run *hashike.Run, claimed boo
 		}
 	}
 	var files []hashike.File
-	if len(run.Payload) > 0 {
-		files = []hashike.File{{Path: PayloadPath, Data: run.Payload}}
+	var env []hashike.KeyValuePair
+	if run.Task == nil { // a start, not a supervision taken over from a dead replica
+		if files, env, err = s.startObjects(ctx, run); err != nil {
+			if hashike.ErrorCodeOf(err) == hashike.EUnavailable {
+				return nil, err // the object store is down: the run is started again later
+			}
+			return s.failStart(ctx, run, err.Error())
+		}
 	}
 	r := &runner.Runner{Backend: b, Store: s.store, Clock: s.clock, Self: s.cfg.Self, Random: s.cfg.Random,
 		Alive: func(o hashike.Owner) bool { return s.alive(ctx, o) }, Usage: s.cfg.Usage}
-	opts := runner.Options{Secrets: secrets, Files: files,
-		Warn: func(err error) { s.log.Warn("run", "run", run.ID, "err", err) }}
+	opts := runner.Options{Secrets: secrets, Files: files, Env: env,
+		Warn:    func(err error) { s.log.Warn("run", "run", run.ID, "err", err) },
+		Stopped: func(ctx context.Context, ref hashike.TaskRef) error { return s.collectResult(ctx, run, b, ref) }}
 	if claimed {
 		opts.Claimed = run
 	}

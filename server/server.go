@@ -81,7 +81,25 @@ type Config struct {
 	// RetryAfter is the delay a failed delivery's endpoint asked for (0: none); nil: none.
 	RetryAfter func(error) time.Duration
 
-	MaxPayloadBytes   int
+	// MaxPayloadBytes bounds an enqueue's payload (default job.PayloadLimit, what one
+	// environment variable carries); above that only with Objects, up to
+	// job.MaxPayloadByReference.
+	MaxPayloadBytes int
+	// Objects keeps payloads passed by reference and runs' results; nil: payloads are inline
+	// only and results are not kept.
+	Objects hashike.ObjectStore
+	// ObjectURLs presigns URLs of Objects for containers on ECS (an S3 store); nil: runs on
+	// ECS get no payload by reference and no result URL.
+	ObjectURLs hashike.ObjectURLs
+	// InlinePayloadBytes: a payload up to this size is passed inline (HASHIKE_PAYLOAD, and
+	// locally /hashike/payload.json); a larger one by reference (default job.PayloadLimit;
+	// on ECS at most ECSInlinePayloadBytes).
+	InlinePayloadBytes int
+	// MaxResultBytes bounds a run's result (default DefaultMaxResultBytes).
+	MaxResultBytes int64
+	// URLMargin is added to a run's timeout for the validity of its URLs (default
+	// DefaultURLMargin).
+	URLMargin         time.Duration
 	MaxConcurrentRuns int
 	PollInterval      time.Duration
 	LeaseTTL          time.Duration
@@ -174,9 +192,22 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	def(&cfg.MaxPayloadBytes, DefaultMaxPayloadBytes)
-	if cfg.MaxPayloadBytes > job.PayloadLimit {
-		return nil, fmt.Errorf("server: MaxPayloadBytes %d is above %d, the most a payload can be: it is passed as the environment variable %s, and Linux refuses an environment string over 128 KiB (MAX_ARG_STRLEN)",
+	if cfg.MaxPayloadBytes > job.PayloadLimit && cfg.Objects == nil {
+		return nil, fmt.Errorf("server: MaxPayloadBytes %d is above %d, the most a payload can be without an object store: it is passed as the environment variable %s, and Linux refuses an environment string over 128 KiB (MAX_ARG_STRLEN)",
 			cfg.MaxPayloadBytes, job.PayloadLimit, EnvPayload)
+	}
+	if cfg.MaxPayloadBytes > job.MaxPayloadByReference {
+		return nil, fmt.Errorf("server: MaxPayloadBytes %d is above %d, the most a payload can be", cfg.MaxPayloadBytes, job.MaxPayloadByReference)
+	}
+	def(&cfg.InlinePayloadBytes, job.PayloadLimit)
+	if cfg.InlinePayloadBytes > job.PayloadLimit {
+		return nil, fmt.Errorf("server: InlinePayloadBytes %d is above %d, what the environment variable %s can carry", cfg.InlinePayloadBytes, job.PayloadLimit, EnvPayload)
+	}
+	if cfg.MaxResultBytes <= 0 {
+		cfg.MaxResultBytes = DefaultMaxResultBytes
+	}
+	if cfg.URLMargin <= 0 {
+		cfg.URLMargin = DefaultURLMargin
 	}
 	def(&cfg.MaxConcurrentRuns, DefaultMaxConcurrentRuns)
 	defd(&cfg.PollInterval, DefaultPollInterval)

@@ -77,6 +77,8 @@ type opts struct {
 	runners *RunnerPools
 	// ecs, when set, is the backend of jobs whose backend is "ecs".
 	ecs hashike.Backend
+	// config, when set, changes the server's config (its object store, say).
+	config func(*Config)
 }
 
 var self = hashike.Owner{Host: "test", PID: 1, Start: "1"}
@@ -105,7 +107,7 @@ func newEnv(t *testing.T, o opts) *env {
 	if o.reconcile == 0 {
 		o.reconcile = 50 * time.Millisecond
 	}
-	s, err := New(Config{
+	cfg := Config{
 		Store: store, Clock: e.clock, Random: rand.Reader, Self: o.self,
 		Backend: func(name string) (hashike.Backend, error) {
 			if name == "ecs" && o.ecs != nil {
@@ -131,7 +133,11 @@ func newEnv(t *testing.T, o opts) *env {
 		GitHubWebhook:     o.github,
 		Runners:           o.runners,
 		Logger:            o.logger,
-	})
+	}
+	if o.config != nil {
+		o.config(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,6 +124,7 @@ func RunServer(t *testing.T, open func(t *testing.T) hashike.ServerStore, reopen
 		{"WebhookDeliveriesPrune", testWebhookPrune},
 		{"WebhookDeliveriesConcurrent", testWebhookConcurrent},
 		{"Snapshots", testSnapshots},
+		{"RunObjects", testRunObjects},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,11 @@
 //	trap-term CODE     on SIGTERM print "caught SIGTERM" and exit CODE
 //	touch PATH         create PATH (and its directories)
 //	cat PATH           print PATH's content
+//	copy SRC DST       copy the file SRC to DST
+//	write PATH TEXT    write TEXT (no newline) to the file PATH
+//	size PATH          print "PATH has N bytes"
+//	fetch VAR PATH     HTTP GET the URL in the variable VAR into the file PATH
+//	upload VAR PATH    HTTP PUT the file PATH to the URL in the variable VAR
 //	exists PATH        exit 0 if PATH exists, else 1 (for health checks)
 //	exit CODE          exit with CODE
 //	gh-runner [CONCL]  a fake GitHub Actions runner: register with the JIT config in
@@ -23,11 +28,19 @@
 //	gh-crash           register with the JIT config, drop offline, exit 1
 //
 // With no arguments it prints a greeting and exits 0.
+//
+// It stands in for /bin/sh too (the image has none), for hashike's --script: arguments
+// "/bin/sh -c SCRIPT [NAME ARGS...]" or "/bin/sh FILE" run the steps that SCRIPT or FILE
+// holds, separated by white space; a SCRIPT that fetches HASHIKE_SCRIPT_URL (hashike's
+// command for a script passed by reference on ECS) runs the steps fetched from it.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -45,6 +58,7 @@ func main() {
 		fmt.Println("hello from hashike-testjob")
 		return
 	}
+	args = shell(args)
 	out := bufio.NewWriterSize(os.Stdout, 64<<10)
 	defer out.Flush()
 	num := func(i int) int {
@@ -157,6 +171,32 @@ func main() {
 				fail("touch: %v", err)
 			}
 			i++
+		case "copy":
+			b, err := os.ReadFile(args[i+1])
+			if err != nil {
+				fail("copy: %v", err)
+			}
+			if err := os.WriteFile(args[i+2], b, 0o644); err != nil {
+				fail("copy: %v", err)
+			}
+			i += 2
+		case "write":
+			if err := os.WriteFile(args[i+1], []byte(args[i+2]), 0o644); err != nil {
+				fail("write: %v", err)
+			}
+			i += 2
+		case "size":
+			fi, err := os.Stat(args[i+1])
+			if err != nil {
+				fail("size: %v", err)
+			}
+			fmt.Fprintf(out, "%s has %d bytes\n", args[i+1], fi.Size())
+			i++
+		case "fetch", "upload":
+			if err := transfer(args[i], os.Getenv(args[i+1]), args[i+2]); err != nil {
+				fail("%s %s: %v", args[i], args[i+1], err)
+			}
+			i += 2
 		case "cat":
 			b, err := os.ReadFile(args[i+1])
 			if err != nil {
@@ -191,7 +231,7 @@ func main() {
 
 func isStep(s string) bool {
 	switch s {
-	case "print", "stderr", "bytes", "partial", "env", "sleep", "alloc", "burn", "ignore-term", "trap-term", "touch", "cat", "exists", "exit", "gh-runner", "gh-crash":
+	case "print", "stderr", "bytes", "partial", "env", "sleep", "alloc", "burn", "ignore-term", "trap-term", "touch", "copy", "write", "size", "fetch", "upload", "cat", "exists", "exit", "gh-runner", "gh-crash":
 		return true
 	}
 	return false
@@ -209,4 +249,74 @@ func cpuTime() time.Duration {
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "hashike-testjob: "+format+"\n", args...)
 	os.Exit(99)
+}
+
+// transfer GETs url into the file p (fetch) or PUTs the file p to it (upload), as a
+// container's curl would with a presigned URL.
+func transfer(step, url, p string) error {
+	if url == "" {
+		return fmt.Errorf("no URL")
+	}
+	var body io.Reader
+	method := http.MethodGet
+	if step == "upload" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		method, body = http.MethodPut, bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s: %s", resp.Status, b)
+	}
+	if step == "fetch" {
+		return os.WriteFile(p, b, 0o644)
+	}
+	return nil
+}
+
+// shell turns "/bin/sh -c SCRIPT ..." and "/bin/sh FILE" into the script's steps.
+func shell(args []string) []string {
+	if len(args) < 2 || args[0] != "/bin/sh" {
+		return args
+	}
+	var script string
+	switch {
+	case args[1] == "-c" && len(args) > 2 && strings.Contains(args[2], "$HASHIKE_SCRIPT_URL"):
+		f, err := os.CreateTemp("", "script")
+		if err != nil {
+			fail("sh: %v", err)
+		}
+		f.Close()
+		if err := transfer("fetch", os.Getenv("HASHIKE_SCRIPT_URL"), f.Name()); err != nil {
+			fail("sh: fetch the script: %v", err)
+		}
+		b, err := os.ReadFile(f.Name())
+		if err != nil {
+			fail("sh: %v", err)
+		}
+		script = string(b)
+	case args[1] == "-c" && len(args) > 2:
+		script = args[2]
+	default:
+		b, err := os.ReadFile(args[1])
+		if err != nil {
+			fail("sh: %v", err)
+		}
+		script = string(b)
+	}
+	return strings.Fields(script)
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/autoscale"
 	"github.com/hashike/hashike/ecsscale"
+	"github.com/hashike/hashike/job"
+	"github.com/hashike/hashike/objects3"
 	"github.com/hashike/hashike/sim"
 )
 
@@ -29,6 +31,43 @@ type Config struct {
 	Autoscaler *AutoscalerConfig `json:"autoscaler"`
 	// Runners, when set, has `hashike server` keep ephemeral GitHub Actions runner pools.
 	Runners *RunnersConfig `json:"runners"`
+	// ObjectStore is where `hashike server` keeps payloads passed by reference and runs'
+	// results: the local filesystem under the state directory by default, or S3.
+	ObjectStore ObjectStoreConfig `json:"objectStore"`
+	// Payloads tunes payloads by reference and results.
+	Payloads PayloadsConfig `json:"payloads"`
+}
+
+// ObjectStoreConfig is the objectStore section: S3 when s3.bucket is set, else the local
+// filesystem under dir.
+type ObjectStoreConfig struct {
+	// Dir is the local store's directory (default: objects/ beside the server's SQLite
+	// database, or in the state directory).
+	Dir string   `json:"dir"`
+	S3  S3Config `json:"s3"`
+}
+
+// S3Config is an S3 bucket (objects3.Config). The endpoint and credentials come from the AWS
+// configuration: AWS_ENDPOINT_URL_S3 names an S3-compatible server.
+type S3Config struct {
+	Bucket    string `json:"bucket"`
+	Prefix    string `json:"prefix"`
+	Region    string `json:"region"`
+	PathStyle bool   `json:"pathStyle"`
+	// PartSize is the multipart upload part size in bytes (default 16 MiB, at least 5 MiB).
+	PartSize int64 `json:"partSize"`
+}
+
+// PayloadsConfig is the payloads section (README "Payloads and results").
+type PayloadsConfig struct {
+	// InlineBytes: a payload up to this size is passed inline, in HASHIKE_PAYLOAD (default
+	// and most 131055; on ECS at most 4096, what RunTask's overrides leave room for).
+	InlineBytes int `json:"inlineBytes"`
+	// MaxResultBytes bounds a run's result (default 8 MiB).
+	MaxResultBytes int64 `json:"maxResultBytes"`
+	// URLMargin is added to a run's timeout for the validity of the URLs its containers get
+	// on ECS (default 1h): a run without a timeout gets URLs valid 7 days, S3's most.
+	URLMargin hashike.Duration `json:"urlMargin"`
 }
 
 // AutoscalerConfig is the autoscaler section: the clusters whose Auto Scaling groups it owns
@@ -237,6 +276,27 @@ func (c *Config) validate(pos positions, hostArch string) []string {
 	}
 	if c.Runners != nil {
 		c.Runners.validate(hostArch, bad)
+	}
+	if o := c.ObjectStore; o.S3.Bucket != "" || o.S3.Prefix != "" || o.S3.PartSize != 0 || o.S3.PathStyle || o.S3.Region != "" {
+		if o.Dir != "" {
+			bad("objectStore.dir", "give dir (the local filesystem) or s3, not both")
+		}
+		cfg := objects3.Config{Bucket: o.S3.Bucket, Prefix: o.S3.Prefix, PartSize: o.S3.PartSize}
+		var e *hashike.Error
+		if err := cfg.Validate(); errors.As(err, &e) {
+			for _, f := range e.Fields {
+				bad("objectStore.s3."+f.Path, "%s", f.Message)
+			}
+		}
+	}
+	if p := c.Payloads; p.InlineBytes < 0 || p.InlineBytes > job.PayloadLimit {
+		bad("payloads.inlineBytes", "want 0 (the default, %d) to %d: HASHIKE_PAYLOAD cannot carry more", job.PayloadLimit, job.PayloadLimit)
+	}
+	if c.Payloads.MaxResultBytes < 0 {
+		bad("payloads.maxResultBytes", "must not be negative")
+	}
+	if c.Payloads.URLMargin < 0 {
+		bad("payloads.urlMargin", "want a duration > 0 such as 1h")
 	}
 	a := c.Autoscaler
 	if a == nil {

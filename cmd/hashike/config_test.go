@@ -102,6 +102,22 @@ func TestConfigErrors(t *testing.T) {
 			`c.yaml:16:7: autoscaler.clusters[1].name: required`,
 			`c.yaml:16:14: autoscaler.clusters[1].pools: at least one pool is required`,
 		}},
+		{"object store and payloads", `objectStore:
+  dir: /var/lib/hashike
+  s3:
+    prefix: a//b
+    partSize: 1024
+payloads:
+  inlineBytes: 200000
+  maxResultBytes: -1
+`, []string{
+			`objectStore.dir: give dir (the local filesystem) or s3, not both`,
+			`objectStore.s3.bucket: required`,
+			`objectStore.s3.prefix: not a valid key prefix`,
+			`objectStore.s3.partSize: 1024 is below S3's minimum part size`,
+			`c.yaml:7:16: payloads.inlineBytes: want 0 (the default, 131055) to 131055`,
+			`c.yaml:8:19: payloads.maxResultBytes: must not be negative`,
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := ParseConfig("c.yaml", []byte(c.doc), env(nil))
@@ -257,5 +273,26 @@ func TestConfigEventsAndWarmup(t *testing.T) {
 `), env(nil))
 	if err == nil || !strings.Contains(err.Error(), "autoscaler.clusters[1].eventsQueueURL: the queue is already autoscaler.clusters[0]'s") {
 		t.Errorf("a shared queue: %v", err)
+	}
+}
+
+// The README's "Payloads and results" config block is a valid config file.
+func TestREADMEPayloadsConfigExample(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "### Payloads and results")
+	_, block, ok2 := strings.Cut(section, "```yaml\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README has no yaml block under \"### Payloads and results\"")
+	}
+	c, err := ParseConfig("README.md", []byte(block), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ObjectStore.S3.Bucket != "my-hashike" || c.Payloads.MaxResultBytes != 8<<20 || c.Payloads.URLMargin != hashike.Duration(time.Hour) {
+		t.Errorf("%+v %+v", c.ObjectStore, c.Payloads)
 	}
 }

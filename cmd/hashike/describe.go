@@ -37,7 +37,7 @@ func (a *app) describeCmd() *cobra.Command {
 			if output == "json" {
 				return writeJSON(a.stdout, api.RunView{Run: run}) // the server's shape
 			}
-			return a.writeRun(run, nil)
+			return a.writeRun(run, nil, nil)
 		},
 	}
 	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
@@ -57,12 +57,12 @@ func (a *app) serverDescribe(ctx context.Context, id, output string) error {
 	if output == "json" {
 		return writeJSON(a.stdout, v)
 	}
-	return a.writeRun(v.Run, v.Attempts)
+	return a.writeRun(v.Run, v.Attempts, v.Objects)
 }
 
 // writeRun shows a run for people: its fields, the server's when it has them, the tries of
 // its enqueue, and its history.
-func (a *app) writeRun(run *hashike.Run, attempts []api.AttemptView) error {
+func (a *app) writeRun(run *hashike.Run, attempts []api.AttemptView, objects []hashike.RunObject) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	row := func(k, format string, v ...any) { fmt.Fprintf(tw, "%s:\t"+format+"\n", append([]any{k}, v...)...) }
 	ts := func(t *time.Time) string {
@@ -88,6 +88,20 @@ func (a *app) writeRun(run *hashike.Run, attempts []api.AttemptView) error {
 		}
 		if run.Payload != nil {
 			row("Payload", "%s", payloadText(run.Payload))
+		}
+		for _, o := range objects {
+			switch o.Name {
+			case hashike.RunObjectPayload:
+				row("Payload", "%d bytes, by reference (object %s)", o.Size, o.Key)
+			case hashike.RunObjectScript:
+				row("Script", "%d bytes, by reference (object %s)", o.Size, o.Key)
+			case hashike.RunObjectResult:
+				if o.Error != "" {
+					row("Result", "%s", o.Error)
+				} else {
+					row("Result", "%d bytes, %s (hashike result %s)", o.Size, o.ContentType, run.ID)
+				}
+			}
 		}
 	}
 	row("Backend", "%s", run.Backend)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ type enqueueFlags struct {
 	memory    int
 	timeout   time.Duration
 	container string
+	script    string
 }
 
 func (a *app) enqueueCmd() *cobra.Command {
@@ -54,7 +56,12 @@ next one. Ctrl-C ends the waiting (exit 130), not the run: hashike cancel stops 
 A command after -- replaces the container's, and -e, --cpu, --memory, --timeout change
 this run only (--container picks the container; default: the watched one), as hako's
 oneshot CMD and hashike run do; the run's retries keep them. The server checks them against
-the job's definition.`,
+the job's definition.
+
+--script FILE runs FILE with /bin/sh in the container instead of its command (digdag's
+ecs_task.sh>): the image needs /bin/sh. A small script travels in the command; a larger
+one through the server's object store, mounted at /hashike/script locally and fetched
+with curl or wget from HASHIKE_SCRIPT_URL on ECS (the image then needs one of them).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dash := cmd.ArgsLenAtDash(); dash > 1 || dash < 0 && len(args) > 1 {
@@ -78,18 +85,32 @@ the job's definition.`,
 	fl.IntVar(&f.memory, "memory", 0, "the container's memory limit in MiB for this run")
 	fl.DurationVar(&f.timeout, "timeout", 0, "this run's timeout (default: the job's)")
 	fl.StringVar(&f.container, "container", "", "the container the overrides change (default: the watched one)")
+	fl.StringVar(&f.script, "script", "", "a shell script FILE the container runs with /bin/sh instead of its command (README \"Payloads and results\")")
 	return c
 }
 
 // overrides turns the override flags into the request's Overrides (nil when none is set).
 func (a *app) overrides(cmd *cobra.Command, command []string, f enqueueFlags) (*api.Overrides, error) {
 	fl := cmd.Flags()
-	if len(command) == 0 && !fl.Changed("env") && !fl.Changed("cpu") && !fl.Changed("memory") && !fl.Changed("timeout") && !fl.Changed("container") {
+	if len(command) == 0 && !fl.Changed("env") && !fl.Changed("cpu") && !fl.Changed("memory") && !fl.Changed("timeout") && !fl.Changed("container") && f.script == "" {
 		return nil, nil
 	}
 	o := &api.Overrides{Container: f.container}
 	if len(command) > 0 {
 		o.Command = command
+	}
+	if f.script != "" {
+		if len(command) > 0 {
+			return nil, &hashike.Error{Code: hashike.EInvalid, Message: "invalid flags", Fields: []hashike.FieldError{{Path: "--script", Severity: hashike.SeverityError, Message: "give a script or a command after --, not both"}}}
+		}
+		b, err := os.ReadFile(f.script)
+		if err != nil {
+			return nil, &hashike.Error{Code: hashike.EInvalid, Message: "invalid flags", Fields: []hashike.FieldError{{Path: "--script", Severity: hashike.SeverityError, Message: err.Error()}}}
+		}
+		if len(b) == 0 {
+			return nil, &hashike.Error{Code: hashike.EInvalid, Message: "invalid flags", Fields: []hashike.FieldError{{Path: "--script", Severity: hashike.SeverityError, Message: f.script + " is empty"}}}
+		}
+		o.Script = string(b)
 	}
 	for _, e := range f.env {
 		name, value, ok := strings.Cut(e, "=")

@@ -64,6 +64,9 @@ type app struct {
 	// ecsConfig gives the ECS backend its clients and poll intervals instead of the SDK's
 	// configuration chain (a test points them at awsfake, which is in process).
 	ecsConfig func() ecs.Config
+	// objectStore, when set, is the server's object store instead of the one the config
+	// names (a test's S3 fake).
+	objectStore func() (hashike.ObjectStore, hashike.ObjectURLs)
 	// scaleAPI gives the autoscaler its ECS and Auto Scaling clients instead of the SDK's
 	// (a test points them at awsfake).
 	scaleAPI func() scaleAPIs
@@ -128,7 +131,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.AddCommand(
 		a.runCmd(), a.waitCmd(), a.logsCmd(), a.runsCmd(), a.describeCmd(), a.stopCmd(),
 		a.validateCmd(), a.superviseCmd(), a.serverCmd(), a.tokenCmd(),
-		a.enqueueCmd(), a.cancelCmd(), a.rerunCmd(), a.jobsCmd(), a.schedulesCmd(), a.queuesCmd(), a.runnersCmd(),
+		a.enqueueCmd(), a.cancelCmd(), a.rerunCmd(), a.resultCmd(), a.jobsCmd(), a.schedulesCmd(), a.queuesCmd(), a.runnersCmd(),
 		a.simCmd(), a.versionCmd(), a.autoscalerCmd(),
 	)
 	root.Version = buildVersion().line()

@@ -61,7 +61,7 @@ func TestResourceUsageInDescribe(t *testing.T) {
 // summary is in the API's run view and in describe through the server.
 func TestServerTaskGaugesAndUsage(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, "HASHIKE_USAGE_INTERVAL=200ms")
+	s := newServerWith(t, []string{"HASHIKE_USAGE_INTERVAL=200ms"})
 	file := s.job("hog.yaml", `taskDefinition:
   family: hog
   memory: "256"

@@ -13,8 +13,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/job"
 	"github.com/hashike/hashike/jobfile"
 	"github.com/hashike/hashike/runner"
+	"github.com/hashike/hashike/server"
 )
 
 type runFlags struct {
@@ -31,6 +33,7 @@ type runFlags struct {
 	eventsQueue     string
 	capacityTimeout time.Duration
 	jsonnet         jsonnetFlags
+	script          string
 	// which of the override flags were given
 	cpuSet, memSet, timeoutSet bool
 }
@@ -48,7 +51,13 @@ func (a *app) runCmd() *cobra.Command {
 and exit with the watched container's exit code (see README "Exit codes").
 
 A COMMAND after -- replaces the command of the container chosen by --container
-(default: the watched container), as an ECS containerOverride would.`,
+(default: the watched container), as an ECS containerOverride would.
+
+--script FILE runs FILE with /bin/sh in that container instead (digdag's ecs_task.sh>; the
+image needs /bin/sh), the words after -- as its arguments: the script travels in the
+command, so it must fit one (128 KiB; 4 KiB on ECS, what RunTask's overrides leave room
+for). A larger script on ECS goes through a server with an S3 object store:
+hashike enqueue --script.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return hashike.Errorf(hashike.EInvalid, "run needs a job file: hashike run FILE [-- COMMAND ARGS...]")
@@ -85,6 +94,7 @@ A COMMAND after -- replaces the command of the container chosen by --container
 	fl.StringVar(&f.backend, "backend", "", "where to run: local (default) or ecs; overrides the file's backend")
 	fl.DurationVar(&f.capacityTimeout, "capacity-timeout", 0, "ecs: how long to wait for capacity (RunTask RESOURCE:* failures, PROVISIONING); default the file's, else 10m")
 	f.jsonnet.add(fl)
+	fl.StringVar(&f.script, "script", "", "a shell script FILE the container runs with /bin/sh instead of its command; words after -- are its arguments")
 	fl.StringVar(&f.eventsQueue, "events-queue", "", "ecs: SQS queue URL receiving EventBridge \"ECS Task State Change\" events, the primary status source (polling stays the fallback)")
 	return c
 }
@@ -122,6 +132,11 @@ func (a *app) loadSpec(ctx context.Context, path string, command []string, f run
 		return nil, nil, err
 	}
 	o := hashike.Overrides{Container: f.container, Command: command}
+	if f.script != "" {
+		if o.Command, err = scriptCommand(f.script, file.Spec.Backend, command); err != nil {
+			return nil, nil, err
+		}
+	}
 	for _, e := range f.env {
 		name, value, ok := strings.Cut(e, "=")
 		if !ok {
@@ -401,4 +416,28 @@ func (a *app) dryRun(ctx context.Context, spec *hashike.JobSpec, f runFlags) err
 		fmt.Fprintln(a.stdout, "# timeout: none")
 	}
 	return nil
+}
+
+// scriptCommand is the command that runs the script FILE with /bin/sh, args as its
+// arguments: the script itself travels in the command, within what one argument (and, on
+// ECS, RunTask's overrides) can carry.
+func scriptCommand(file, backend string, args []string) ([]string, error) {
+	bad := func(format string, a ...any) error {
+		return &hashike.Error{Code: hashike.EInvalid, Message: "invalid flags", Fields: []hashike.FieldError{{Path: "--script", Severity: hashike.SeverityError, Message: fmt.Sprintf(format, a...)}}}
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	limit, where := job.PayloadLimit, "one command argument"
+	if backend == "ecs" {
+		limit, where = server.ECSInlinePayloadBytes, "RunTask's overrides on ECS (a larger one: hashike enqueue --script on a server with an S3 object store)"
+	}
+	switch {
+	case len(b) == 0:
+		return nil, bad("%s is empty", file)
+	case len(b) > limit:
+		return nil, bad("%s is %d bytes, more than %s carries (%d)", file, len(b), where, limit)
+	}
+	return append([]string{"/bin/sh", "-c", string(b), "hashike-script"}, args...), nil
 }

@@ -82,7 +82,10 @@ deduplicated by its X-GitHub-Delivery ID, and answered at once.
 the leader also runs the cluster autoscaler over the groups it lists, with hashike's queue
 as demand (README "Autoscaling a cluster"); the ECS backend then leaves those groups to it.
 With a runners section, the leader runs the GitHub Actions runner controller over its pools
-(docs/runners.md).
+(docs/runners.md). Its objectStore section says where payloads passed by reference, scripts
+and runs' results are kept (default: objects/ beside the SQLite database; S3 for replicas on
+several hosts and for payloads on ECS), its payloads section how (README "Payloads and
+results").
 
 SIGTERM or SIGINT stops it gracefully: it stops taking requests and claiming runs, and
 leaves running tasks running; the next server (or replica) adopts them.`,
@@ -94,7 +97,7 @@ leaves running tasks running; the next server (or replica) adopts them.`,
 	fl.StringVar(&f.listen, "listen", "", "address to serve on (env HASHIKE_LISTEN; default "+DefaultListen+")")
 	fl.StringVar(&f.jobs, "jobs", "", "directory of job definitions to register at start (env HASHIKE_JOBS)")
 	fl.BoolVar(&f.noAuth, "no-auth", false, "serve without tokens (only on a loopback address)")
-	fl.IntVar(&f.maxPayload, "max-payload", server.DefaultMaxPayloadBytes, "largest enqueue payload in bytes")
+	fl.IntVar(&f.maxPayload, "max-payload", server.DefaultMaxPayloadBytes, "largest enqueue payload in bytes (above 131055 payloads over payloads.inlineBytes travel by reference, through the object store; at most 64 MiB)")
 	fl.IntVar(&f.maxRuns, "max-concurrent-runs", server.DefaultMaxConcurrentRuns, "runs this replica supervises at once")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits")
 	f.jsonnet.add(fl)
@@ -205,6 +208,10 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 			return err
 		}
 	}
+	objects, objectURLs, err := a.serverObjects(ctx, conf.ObjectStore)
+	if err != nil {
+		return fmt.Errorf("object store: %w", err)
+	}
 	backends := &backendCache{a: a, ctx: ctx, byName: map[string]hashike.Backend{}}
 	sender := notify.NewSender(nil, a.secretValue, a.clock)
 	// GitHub's webhook secret comes from the environment only: it is a secret, not config.
@@ -256,6 +263,8 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 		Deliver: sender.Send, Permanent: notify.Permanent,
 		RetryAfter:      notify.RetryAfter,
 		MaxPayloadBytes: f.maxPayload, MaxConcurrentRuns: f.maxRuns,
+		Objects: objects, ObjectURLs: objectURLs, InlinePayloadBytes: conf.Payloads.InlineBytes,
+		MaxResultBytes: conf.Payloads.MaxResultBytes, URLMargin: time.Duration(conf.Payloads.URLMargin),
 		Autoscalers: scalers, GitHubWebhook: githubWebhook, Runners: runnerPools,
 	})
 	if err != nil {

@@ -74,6 +74,17 @@ schedule:
     - cron: "0 3 * * *"
       timeZone: Asia/Tokyo
 `,
+	// result writes its payload's size, then copies the payload to its result.
+	"result": `taskDefinition:
+  family: result
+  memory: "64"
+  networkMode: none
+  containerDefinitions:
+    - name: app
+      image: IMAGE
+      user: "65534"
+      command: ["env", "HASHIKE_PAYLOAD", "env", "HASHIKE_PAYLOAD_FILE", "size", "/hashike/payload.json", "copy", "/hashike/payload.json", "/hashike/result"]
+`,
 	"small": `maxPayloadBytes: 100
 taskDefinition:
   family: small
@@ -94,9 +105,16 @@ type srvEnv struct {
 }
 
 // newServer starts `hashike server` on a free loopback port and returns once it listens. Its
-// clients get HASHIKE_SERVER and an admin token in HASHIKE_TOKEN; the server gets serverEnv
-// (NAME=value) on top of the test's environment.
-func newServer(t *testing.T, serverEnv ...string) *srvEnv {
+// clients get HASHIKE_SERVER and an admin token in HASHIKE_TOKEN; the server gets flags after
+// its own.
+func newServer(t *testing.T, flags ...string) *srvEnv {
+	t.Helper()
+	return newServerWith(t, nil, flags...)
+}
+
+// newServerWith is newServer whose processes (the server and the clients) get env (NAME=value)
+// on top of the test's environment.
+func newServerWith(t *testing.T, env []string, flags ...string) *srvEnv {
 	t.Helper()
 	e := newEnv(t)
 	jobs := filepath.Join(e.dir, "jobs")
@@ -119,8 +137,8 @@ func newServer(t *testing.T, serverEnv ...string) *srvEnv {
 	}
 	s.token, s.readToken = token("t", "admin"), token("r", "read")
 
-	e.extra = serverEnv
-	c := e.cmd("server", "--db", db, "--jobs", jobs, "--listen", "127.0.0.1:0")
+	e.extra = env
+	c := e.cmd(append([]string{"server", "--db", db, "--jobs", jobs, "--listen", "127.0.0.1:0"}, flags...)...)
 	b := &bg{cmd: c, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	c.Stdout, c.Stderr = b.stdout, b.stderr
 	if err := c.Start(); err != nil {

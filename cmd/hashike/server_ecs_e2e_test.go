@@ -96,6 +96,10 @@ type ecsWorld struct {
 	scale  func(name string, dead func() bool) (ecsscale.ECSAPI, ecsscale.AutoScalingAPI)
 	// events, when set, gives the autoscaler its EC2 and SQS clients (the events loop).
 	events func() (ecsscale.EC2API, ecsscale.SQSAPI)
+	// objects, when set, is the servers' object store (an S3 fake); flags are more flags of
+	// `hashike server`.
+	objects func() (hashike.ObjectStore, hashike.ObjectURLs)
+	flags   []string
 }
 
 // newECSWorld makes the cloud (cluster jobs, no instances yet) and registers the report job
@@ -153,13 +157,13 @@ func (w *ecsWorld) startServer(name string) *replica {
 			return ecs.Config{ECS: mortalECS{w.cloud.ECS(), dead}, AutoScaling: mortalAutoScaling{w.cloud.AutoScaling(), dead}, Logs: w.cloud.Logs(),
 				PollMin: 10 * time.Millisecond, PollMax: 100 * time.Millisecond, LogPoll: 20 * time.Millisecond}
 		},
-		replica: &self, alive: w.alive,
+		replica: &self, alive: w.alive, objectStore: w.objects,
 		wrapStore: func(s hashike.ServerStore) hashike.ServerStore {
 			r.store = &freezable{ServerStore: s, gone: make(chan struct{}), frozenCh: make(chan struct{})}
 			return r.store
 		},
 	}
-	args := []string{"server", "--db", w.db, "--jobs", w.jobs, "--listen", "127.0.0.1:0", "--no-auth", "--shutdown-timeout", "5s"}
+	args := append([]string{"server", "--db", w.db, "--jobs", w.jobs, "--listen", "127.0.0.1:0", "--no-auth", "--shutdown-timeout", "5s"}, w.flags...)
 	if w.config != "" {
 		args = append(args, "--config", w.config)
 		a.scaleAPI = func() scaleAPIs {

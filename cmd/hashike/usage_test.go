@@ -42,6 +42,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"supervise"}, []string{"hashike supervise needs RUN_ID"}},
 		{[]string{"enqueue"}, []string{"hashike enqueue needs JOB", "usage: hashike enqueue JOB"}},
 		{[]string{"cancel"}, []string{"hashike cancel needs RUN_ID"}},
+		{[]string{"result"}, []string{"hashike result needs RUN_ID"}},
 		{[]string{"rerun"}, []string{"hashike rerun needs RUN_ID"}},
 		{[]string{"jobs", "show"}, []string{"hashike jobs show needs JOB"}},
 		{[]string{"jobs", "register", "x"}, []string{"hashike jobs register needs FILE", "usage: hashike jobs register JOB FILE"}},

@@ -2,6 +2,8 @@ package awsfake
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -132,7 +134,8 @@ func (ctr *container) run(args []string) {
 
 func isStep(s string) bool {
 	switch s {
-	case "print", "stderr", "bytes", "partial", "env", "sleep", "alloc", "burn", "ignore-term", "trap-term", "touch", "cat", "exists", "exit":
+	case "print", "stderr", "bytes", "partial", "env", "sleep", "alloc", "burn", "ignore-term", "trap-term", "touch", "cat", "exists", "exit",
+		"copy", "write", "size", "fetch", "upload":
 		return true
 	}
 	return false
@@ -194,6 +197,22 @@ func (ctr *container) interpret(args []string) (int, exitKind) {
 	if len(args) == 0 {
 		ctr.write(0, "hello from hashike-testjob\n")
 		return 0, exitNormal
+	}
+	// The test image's stand-in for /bin/sh (see cmd/hashike-testjob): "/bin/sh -c SCRIPT"
+	// runs SCRIPT's steps, or those fetched from HASHIKE_SCRIPT_URL when SCRIPT fetches it.
+	if len(args) > 2 && args[0] == "/bin/sh" && args[1] == "-c" {
+		script := args[2]
+		if strings.Contains(script, "$HASHIKE_SCRIPT_URL") {
+			c.mu.Lock()
+			u := ctr.env["HASHIKE_SCRIPT_URL"]
+			c.mu.Unlock()
+			got, err := transfer("fetch", u, "")
+			if err != nil {
+				return fail("sh: fetch the script: %v", err)
+			}
+			script = got
+		}
+		args = strings.Fields(script)
 	}
 	for i := 0; i < len(args); i++ {
 		// Signals arrive between steps too.
@@ -321,6 +340,53 @@ func (ctr *container) interpret(args []string) (int, exitKind) {
 			}
 			ctr.write(0, content)
 			i++
+		case "copy", "write":
+			src, dst := arg(i+1), arg(i+2)
+			c.mu.Lock()
+			content, ok := dst, true
+			if args[i] == "write" { // write PATH TEXT
+				dst = src
+			} else {
+				content, ok = ctr.files(src)[src]
+			}
+			if ok {
+				ctr.files(dst)[dst] = content
+			}
+			c.mu.Unlock()
+			if !ok {
+				return fail("copy: open %s: no such file or directory", src)
+			}
+			i += 2
+		case "size":
+			p := arg(i + 1)
+			c.mu.Lock()
+			content, ok := ctr.files(p)[p]
+			c.mu.Unlock()
+			if !ok {
+				return fail("size: stat %s: no such file or directory", p)
+			}
+			ctr.write(0, fmt.Sprintf("%s has %d bytes\n", p, len(content)))
+			i++
+		case "fetch", "upload":
+			// HTTP, for real: the URL in the variable is a presigned URL of a test's S3.
+			name, p := arg(i+1), arg(i+2)
+			c.mu.Lock()
+			u := ctr.env[name]
+			content, ok := ctr.files(p)[p]
+			c.mu.Unlock()
+			if args[i] == "upload" && !ok {
+				return fail("upload: open %s: no such file or directory", p)
+			}
+			got, err := transfer(args[i], u, content)
+			if err != nil {
+				return fail("%s %s: %v", args[i], name, err)
+			}
+			if args[i] == "fetch" {
+				c.mu.Lock()
+				ctr.files(p)[p] = got
+				c.mu.Unlock()
+			}
+			i += 2
 		case "exists":
 			if ctr.exists(arg(i + 1)) {
 				return 0, exitNormal
@@ -513,4 +579,33 @@ func (ctr *container) describe() types.Container {
 		out.Reason = ptr(ctr.reason)
 	}
 	return out
+}
+
+// transfer GETs url (fetch) or PUTs content to it (upload), as a container's curl would.
+func transfer(step, url, content string) (string, error) {
+	if url == "" {
+		return "", fmt.Errorf("no URL")
+	}
+	method, body := http.MethodGet, io.Reader(nil)
+	if step == "upload" {
+		method, body = http.MethodPut, strings.NewReader(content)
+	}
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		return "", err
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode/100 != 2 {
+		return "", fmt.Errorf("%s: %s", resp.Status, b)
+	}
+	return string(b), nil
 }

@@ -21,6 +21,9 @@ type Behavior struct {
 	Output string
 	// Hold keeps the task running until it is closed (or the task is stopped).
 	Hold <-chan struct{}
+	// Files are what the task's containers hold when it has stopped, by path, for ReadFile
+	// (a result the task wrote to /hashike/result).
+	Files map[string][]byte
 }
 
 // Backend is the fake. The zero value is not usable: use New.
@@ -42,7 +45,26 @@ type task struct {
 	exit    int
 }
 
-var _ hashike.Backend = (*Backend)(nil)
+var (
+	_ hashike.Backend   = (*Backend)(nil)
+	_ hashike.TaskFiles = (*Backend)(nil)
+)
+
+// ReadFile returns the file the task's Behavior.Files has at path (see hashike.TaskFiles).
+func (b *Backend) ReadFile(_ context.Context, ref hashike.TaskRef, path string, limit int64) ([]byte, string, error) {
+	t, err := b.get(ref.ID)
+	if err != nil {
+		return nil, "", err
+	}
+	data, ok := t.b.Files[path]
+	if !ok {
+		return nil, "", hashike.Errorf(hashike.ENotFound, "no container of task %s has %s", ref.ID, path)
+	}
+	if int64(len(data)) > limit {
+		return nil, "", hashike.Errorf(hashike.ETooLarge, "%s has %d bytes, over the limit of %d", path, len(data), limit)
+	}
+	return data, ref.Containers[0].Name, nil
+}
 
 // New returns a backend named name ("local" unless given) whose tasks behave as behave says
 // (nil: exit 0 at once).
