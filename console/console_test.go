@@ -421,3 +421,24 @@ func TestReadOnlySeesNoActions(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseDownIsNotALogout: a session whose token cannot be checked gets an error page
+// (503), not the login form; the page does not say how the database is reached.
+func TestDatabaseDownIsNotALogout(t *testing.T) {
+	tc := newTestConsole(t, fixtureRuns(), Options{})
+	ck := tc.login("read-secret")
+	tc.fake.authErr = &hashike.Error{Code: hashike.EUnavailable, Message: "dial tcp 10.0.0.7:5432: connection refused"}
+	w := tc.do("GET", "/ui/runs", nil, ck)
+	if w.Code != http.StatusServiceUnavailable || strings.Contains(w.Body.String(), "10.0.0.7") {
+		t.Errorf("database down: %d\n%s", w.Code, w.Body)
+	}
+}
+
+func TestFormTooLarge(t *testing.T) {
+	tc := newTestConsole(t, fixtureRuns(), Options{})
+	ck := tc.login("submit-secret")
+	w := tc.do("POST", "/ui/runs/run-failed/rerun", url.Values{"csrf": {tc.csrf(ck)}, "payload": {strings.Repeat("x", 100<<10)}}, ck)
+	if w.Code != http.StatusRequestEntityTooLarge || len(tc.fake.calls) != 0 {
+		t.Errorf("a form over the limit: %d, calls %v", w.Code, tc.fake.calls)
+	}
+}

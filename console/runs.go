@@ -269,7 +269,6 @@ func payloadField(r *http.Request, max int) (json.RawMessage, error) {
 }
 
 func (c *Console) rerun(w http.ResponseWriter, r *http.Request, _ *session) error {
-	r.Body = http.MaxBytesReader(w, r.Body, int64(c.svc.MaxPayloadBytes())*2+4096)
 	payload, err := payloadField(r, c.svc.MaxPayloadBytes())
 	if err != nil {
 		return err
@@ -292,7 +291,6 @@ func (c *Console) enqueueForm(w http.ResponseWriter, r *http.Request, s *session
 }
 
 func (c *Console) enqueue(w http.ResponseWriter, r *http.Request, _ *session) error {
-	r.Body = http.MaxBytesReader(w, r.Body, int64(c.svc.MaxPayloadBytes())*2+4096)
 	payload, err := payloadField(r, c.svc.MaxPayloadBytes())
 	if err != nil {
 		return err
