@@ -2,6 +2,8 @@
 // api.Service, on the API's own listener. Pages are html/template; htmx (vendored, embedded)
 // and a little JavaScript add live updates, local timestamps and keyboard shortcuts, but
 // every page reads without JavaScript. The binary serves every asset: no CDN, no Node.
+// assets/htmx.min.js is htmx 2.0.11 as npm publishes it (`npm pack htmx.org@2.0.11`,
+// dist/htmx.min.js; its licence beside it); replace both files to upgrade.
 //
 // Access: a person logs in with an API token (its scope decides what the console shows);
 // the session is an encrypted, HttpOnly, SameSite=Lax cookie that holds the token's secret,
