@@ -374,6 +374,9 @@ func TestAssets(t *testing.T) {
 		!strings.Contains(w.Header().Get("Cache-Control"), "immutable") || !bytes.Equal(w.Body.Bytes(), a.body) {
 		t.Errorf("asset: %d %v", w.Code, w.Header())
 	}
+	if !bytes.Contains(a.body, []byte(`version:"2.0.`)) {
+		t.Errorf("the vendored htmx is not a 2.0.x release")
+	}
 	if w := tc.do("GET", "/ui/assets/nope.js", nil, nil); w.Code != 404 {
 		t.Errorf("missing asset: %d", w.Code)
 	}
