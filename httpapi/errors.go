@@ -35,7 +35,10 @@ func (e *AuthError) Error() string {
 // Forbidden reports whether the token was known but its scope too small.
 func (e *AuthError) Forbidden() bool { return e.Status == http.StatusForbidden }
 
-// statusOf is the one mapping from an error to an HTTP status.
+// StatusOf is the HTTP status of an error of a Service: the one mapping from an error to an
+// HTTP status, which the console shares.
+func StatusOf(err error) int { return statusOf(err) }
+
 func statusOf(err error) int {
 	var ae *AuthError
 	if errors.As(err, &ae) {

@@ -29,6 +29,9 @@ type Options struct {
 	// Logger gets one record per request (and the text of internal errors, which clients do
 	// not see); nil logs nothing.
 	Logger *slog.Logger
+	// Mount serves other handlers on the API's listener, by path prefix ("/ui/": the web
+	// console). A prefix must not overlap the API's routes.
+	Mount map[string]http.Handler
 }
 
 // route is one route of the API. routes is the only list of them: the mux is built from it
@@ -96,6 +99,9 @@ func NewHandler(svc api.Service, opts Options) http.Handler {
 	}
 	for _, rt := range routes {
 		h.mux.Handle(rt.method+" "+rt.path, h.wrap(rt))
+	}
+	for prefix, mh := range opts.Mount {
+		h.mux.Handle(prefix, mh)
 	}
 	return h
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/api"
+	"github.com/hashike/hashike/console"
 	"github.com/hashike/hashike/ecsscale"
 	"github.com/hashike/hashike/github"
 	"github.com/hashike/hashike/httpapi"
@@ -292,7 +295,12 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 		// Not a usage error: the address is right, something else holds it (exit 1).
 		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
-	httpSrv := httpapi.NewServer(listen, srv, httpapi.Options{NoAuth: f.noAuth, Logger: logger})
+	ui, err := a.console(srv, f.noAuth, logger)
+	if err != nil {
+		return err
+	}
+	httpSrv := httpapi.NewServer(listen, srv, httpapi.Options{NoAuth: f.noAuth, Logger: logger,
+		Mount: map[string]http.Handler{console.Prefix: ui}})
 	httpSrv.Handler = metrics.Mount(httpSrv.Handler, reg)
 	srv.Start(ctx)
 	served := make(chan error, 1)
@@ -498,4 +506,36 @@ func (a *app) withOfflineServer(ctx context.Context, fn func(context.Context, *s
 		return err
 	}
 	return fn(ctx, srv)
+}
+
+// EnvConsoleKey holds the web console's session key: 32 bytes, hex or base64. Replicas behind
+// one address share it; unset, each process draws its own (a login then lasts until the
+// replica restarts, and only on that replica).
+const EnvConsoleKey = "HASHIKE_CONSOLE_KEY"
+
+// console builds the web console over srv, served under /ui/ on the API's listener.
+func (a *app) console(srv *server.Server, noAuth bool, logger *slog.Logger) (*console.Console, error) {
+	var key []byte
+	if v := a.env(EnvConsoleKey); v != "" {
+		var err error
+		if key, err = decodeKey(v); err != nil {
+			return nil, &hashike.Error{Code: hashike.EInvalid, Message: "invalid environment", Fields: []hashike.FieldError{
+				{Path: EnvConsoleKey, Severity: hashike.SeverityError, Message: err.Error()}}}
+		}
+	}
+	return console.New(srv, console.Options{NoAuth: noAuth, Key: key, Logger: logger.With("component", "console")})
+}
+
+// decodeKey reads a 32-byte key written as hex or base64.
+func decodeKey(v string) ([]byte, error) {
+	v = strings.TrimSpace(v)
+	if b, err := hex.DecodeString(v); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(v); err == nil && len(b) == 32 {
+			return b, nil
+		}
+	}
+	return nil, errors.New("want 32 bytes as 64 hex digits or base64 (openssl rand -hex 32 makes one)")
 }

@@ -100,7 +100,8 @@ taskDefinition:
 type srvEnv struct {
 	*env
 	url, token, readToken string
-	// direct is the server's own address, without the OpenAPI checking proxy of url.
+	// direct is the server's own URL, not the proxy that checks the JSON API's exchanges
+	// (url): the web console's pages and streams are not the API.
 	direct string
 }
 
@@ -177,8 +178,7 @@ func newServerWith(t *testing.T, env []string, flags ...string) *srvEnv {
 	if m == nil {
 		t.Fatalf("hashike server did not start: stdout %q, stderr %q", b.stdout, b.stderr)
 	}
-	s.direct = m[1]
-	s.url = checkedURL(t, m[1])
+	s.url, s.direct = checkedURL(t, m[1]), m[1]
 	e.extra = []string{"HASHIKE_SERVER=" + s.url, "HASHIKE_TOKEN=" + s.token}
 	return s
 }
