@@ -158,10 +158,13 @@ func (s *Store) Put(ctx context.Context, key string, body io.Reader, size int64,
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	dst := s.path(key)
-	// A concurrent Delete may remove the (then empty) parent between MkdirAll and Rename:
-	// try again.
+	// A concurrent Delete may remove a (then empty) parent while MkdirAll creates the ones
+	// below it, or between MkdirAll and Rename: try again.
 	for attempt := 0; ; attempt++ {
 		if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+			if errors.Is(err, fs.ErrNotExist) && attempt < 10 {
+				continue
+			}
 			if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
 				return hashike.Errorf(hashike.EConflict, "put %s: a part of the key is an object already", key)
 			}
