@@ -24,4 +24,5 @@ func (c *Console) routes() {
 	m.Handle("POST /ui/runs/{id}/rerun", c.page(hashike.ScopeSubmit, c.rerun))
 	m.Handle("GET /ui/enqueue", c.page(hashike.ScopeSubmit, c.enqueueForm))
 	m.Handle("POST /ui/enqueue", c.page(hashike.ScopeSubmit, c.enqueue))
+	c.pageRoutes(m)
 }
