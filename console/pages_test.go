@@ -23,6 +23,8 @@ func TestMorePagesGolden(t *testing.T) {
 		empty              bool // no jobs, queues or schedules
 		mutate             func(*pagesFake)
 	}{
+		{"dashboard-empty", "read-secret", "/ui/", nil, 200, true, nil},
+		{"dashboard", "submit-secret", "/ui/", fixtureRuns(), 200, false, nil},
 		{"jobs-empty", "admin-secret", "/ui/jobs", nil, 200, true, nil},
 		{"jobs", "read-secret", "/ui/jobs", fixtureRuns(), 200, false, nil},
 		{"job", "submit-secret", "/ui/jobs/etl", fixtureRuns(), 200, false, nil},
@@ -178,6 +180,22 @@ func TestDefinitionTextMasksSecrets(t *testing.T) {
 	} {
 		if got := maskURL(in); got != want {
 			t.Errorf("maskURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestDashboardFragment: the dashboard's live refresh gets its body only, still refreshing.
+func TestDashboardFragment(t *testing.T) {
+	tc, _ := newPagesConsole(t, fixtureRuns(), Options{})
+	w := tc.do("GET", "/ui/?fragment=dash", nil, tc.login("read-secret"), "HX-Request", "true")
+	body := w.Body.String()
+	if w.Code != 200 || !strings.HasPrefix(strings.TrimSpace(body), `<div id="dash" hx-get="/ui/?fragment=dash"`) || strings.Contains(body, "<html") {
+		t.Fatalf("fragment: %d\n%s", w.Code, body)
+	}
+	// One failure in 24 hours (run-failed), the running run, the queued one's wait.
+	for _, want := range []string{`<span class="n" id="failures-24h">1</span>`, `href="/ui/runs/run-failed"`, `href="/ui/runs/run-running"`, "<td>4m00s</td>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the dashboard lacks %s:\n%s", want, body)
 		}
 	}
 }
