@@ -24,6 +24,9 @@ func (c *Console) pageRoutes(m *http.ServeMux) {
 	m.Handle("POST /ui/schedules/{job}/suspend", c.page(hashike.ScopeAdmin, c.suspendSchedule))
 	m.Handle("POST /ui/schedules/{job}/resume", c.page(hashike.ScopeAdmin, c.resumeSchedule))
 	m.Handle("POST /ui/schedules/{job}/trigger", c.page(hashike.ScopeSubmit, c.triggerSchedule))
+
+	m.Handle("GET /ui/capacity", c.page(hashike.ScopeRead, c.capacityPage))
+	m.Handle("GET /ui/runners", c.page(hashike.ScopeRead, c.runnersPage))
 }
 
 // pageFuncs are the template helpers of these pages.
@@ -32,6 +35,13 @@ func (c *Console) pageFuncs() template.FuncMap {
 		"zoned":    zoned,
 		"zoneName": zoneName,
 		"dur":      func(d hashike.Duration) string { return shortDuration(time.Duration(d)) },
+		"seconds":  func(f float64) string { return humanDuration(time.Duration(f * float64(time.Second))) },
+		"pct": func(used, total int) int {
+			if total <= 0 {
+				return 0
+			}
+			return used * 100 / total
+		},
 		// dict builds a partial's data from pairs: (dict "S" . "Session" $.Session).
 		"dict": func(kv ...any) (map[string]any, error) {
 			if len(kv)%2 != 0 {

@@ -21,6 +21,7 @@ type pagesFake struct {
 	queues    []hashike.QueueInfo
 	versions  map[string][]api.JobView // newest first
 	schedules []api.ScheduleView
+	capacity  *api.CapacityStatus
 	runners   *api.RunnersStatus
 }
 
@@ -110,6 +111,20 @@ func (f *pagesFake) Trigger(_ context.Context, job string) (*hashike.Run, error)
 	return &hashike.Run{ID: "run-new"}, nil
 }
 
+func (f *pagesFake) CapacityStatus(context.Context) (api.CapacityStatus, error) {
+	if f.capacity == nil {
+		return api.CapacityStatus{}, hashike.Errorf(hashike.ENotFound, "this server runs no cluster autoscaler")
+	}
+	return *f.capacity, nil
+}
+
+func (f *pagesFake) RunnersStatus(context.Context) (api.RunnersStatus, error) {
+	if f.runners == nil {
+		return api.RunnersStatus{}, hashike.Errorf(hashike.ENotFound, "this server runs no runner pools")
+	}
+	return *f.runners, nil
+}
+
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // etlDefinition is the fixture's job etl at a version: v2 and v3 differ in the image, a
@@ -173,4 +188,53 @@ func newPagesConsole(t *testing.T, runs []api.RunView, opts Options) (*testConso
 		t.Fatal(err)
 	}
 	return &testConsole{t: t, c: c, fake: f.fakeService}, f
+}
+
+// fixtureCapacity is a cluster with two groups: instances launching, active (one of them a
+// spot instance being reclaimed) and draining, tasks pending, and decisions that acted,
+// one action of which failed, and one that could not observe.
+func fixtureCapacity() *api.CapacityStatus {
+	obs := t0.Add(9 * time.Minute)
+	return &api.CapacityStatus{Leader: true, Clusters: []api.ClusterCapacity{{
+		Name: "batch", Policy: "hashike", ObservedAt: &obs,
+		Groups: []api.CapacityGroupView{
+			{Name: "spot", InstanceTypes: []string{"c7i.large", "c6i.large"}, Max: 20, Launching: 2, Active: 1},
+			{Name: "on-demand", InstanceTypes: []string{"m7i.large"}, Min: 1, Max: 4, Active: 1, Draining: 1},
+		},
+		Instances: []api.InstanceView{
+			{ID: "i-0a", Group: "on-demand", Type: "m7i.large", State: "active", LaunchedAt: t0.Add(-3 * time.Hour), ActiveAt: at(-3*time.Hour + time.Minute), CPU: 2048, MemoryMiB: 7680, CPUUsed: 1536, MemoryUsed: 4096, Tasks: 3},
+			{ID: "i-0b", Group: "on-demand", Type: "m7i.large", State: "draining", LaunchedAt: t0.Add(-5 * time.Hour), CPU: 2048, MemoryMiB: 7680, Tasks: 0},
+			{ID: "i-0c", Group: "spot", Type: "c7i.large", Spot: true, State: "active", LaunchedAt: t0.Add(-time.Hour), CPU: 2048, MemoryMiB: 3840, CPUUsed: 2048, MemoryUsed: 3072, Tasks: 4, InterruptionAt: at(11 * time.Minute)},
+			{ID: "i-0d", Group: "spot", Type: "c7i.large", Spot: true, State: "launching", LaunchedAt: t0.Add(8 * time.Minute)},
+			{ID: "i-0e", Group: "spot", Type: "c7i.large", Spot: true, State: "launching", LaunchedAt: t0.Add(8 * time.Minute)},
+		},
+		Pending: 5, PendingCPU: 2560, PendingMemoryMiB: 5120, OldestPendingAt: at(7 * time.Minute), Running: 7,
+		Decisions: []api.ScalingDecisionView{
+			{At: t0.Add(9 * time.Minute), Error: "describe auto scaling groups: throttled"},
+			{At: t0.Add(8 * time.Minute), Actions: []api.ScalingActionView{
+				{Action: "launch 2 c7i.large in spot", Reason: "5 tasks (2560 CPU) wait 60s, above the 30s SLO"},
+				{Action: "drain i-0b", Reason: "idle for 10m, above the group's minimum", Error: "DeregisterContainerInstance: throttled"},
+			}},
+		},
+	}}}
+}
+
+// fixtureRunners is one pool with runners in every state, a job queued and jobs started.
+func fixtureRunners() *api.RunnersStatus {
+	decided := t0.Add(9 * time.Minute)
+	return &api.RunnersStatus{Leader: true, DecidedAt: &decided, LostWebhooks: 1,
+		Pools: []api.RunnerPoolView{{Name: "linux", Job: "gha-runner", Max: 10, Queued: 1, Idle: 1, Starting: 1, Busy: 2, Desired: 4, MinIdle: 1, MinIdleReason: "schedule 09:00-18:00"}},
+		Runners: []api.RunnerView{
+			{Name: "linux-c", Pool: "linux", State: "starting", RunID: "run-r3", Created: at(8 * time.Minute)},
+			{Name: "linux-a", Pool: "linux", State: "busy", RunID: "run-r1", GitHubID: 11, Created: at(-time.Hour)},
+			{Name: "linux-b", Pool: "linux", State: "idle", RunID: "run-r2", GitHubID: 12, Created: at(-30 * time.Minute)},
+			{Name: "linux-d", Pool: "linux", State: "busy", RunID: "run-r4", GitHubID: 14, Created: at(-20 * time.Minute)},
+		},
+		Queued: []api.QueuedJobView{{ID: 901, Labels: []string{"self-hosted", "linux"}, Pool: "linux", QueuedAt: t0.Add(9*time.Minute + 30*time.Second), WaitSeconds: 30}},
+		Recent: []api.RecentJobView{
+			{ID: 900, Labels: []string{"self-hosted", "linux"}, Pool: "linux", Runner: "linux-d", QueuedAt: t0.Add(-21 * time.Minute), StartedAt: t0.Add(-20*time.Minute + 5*time.Second), WaitSeconds: 65},
+			{ID: 899, Labels: []string{"self-hosted", "linux"}, Pool: "linux", Runner: "linux-a", QueuedAt: t0.Add(-40 * time.Minute), StartedAt: t0.Add(-40*time.Minute + 4*time.Second), WaitSeconds: 4},
+			{ID: 898, Labels: []string{"self-hosted", "linux"}, Pool: "linux", Runner: "linux-x", QueuedAt: t0.Add(-50 * time.Minute), StartedAt: t0.Add(-50*time.Minute + 6*time.Second), WaitSeconds: 6},
+		},
+	}
 }

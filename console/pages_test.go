@@ -25,6 +25,14 @@ func TestMorePagesGolden(t *testing.T) {
 	}{
 		{"dashboard-empty", "read-secret", "/ui/", nil, 200, true, nil},
 		{"dashboard", "submit-secret", "/ui/", fixtureRuns(), 200, false, nil},
+		{"capacity-not-configured", "read-secret", "/ui/capacity", nil, 200, false, nil},
+		{"capacity", "read-secret", "/ui/capacity", nil, 200, false, func(f *pagesFake) { f.capacity = fixtureCapacity() }},
+		{"capacity-follower", "read-secret", "/ui/capacity", nil, 200, false, func(f *pagesFake) {
+			f.capacity = &api.CapacityStatus{Clusters: []api.ClusterCapacity{{Name: "batch", Policy: "hashike"}}}
+		}},
+		{"runners-not-configured", "read-secret", "/ui/runners", nil, 200, false, nil},
+		{"runners", "read-secret", "/ui/runners", nil, 200, false, func(f *pagesFake) { f.runners = fixtureRunners() }},
+		{"runners-follower", "read-secret", "/ui/runners", nil, 200, false, func(f *pagesFake) { f.runners = &api.RunnersStatus{} }},
 		{"jobs-empty", "admin-secret", "/ui/jobs", nil, 200, true, nil},
 		{"jobs", "read-secret", "/ui/jobs", fixtureRuns(), 200, false, nil},
 		{"job", "submit-secret", "/ui/jobs/etl", fixtureRuns(), 200, false, nil},
