@@ -86,6 +86,18 @@ fuzz:
 
 # ./bench/: hashike vs docker run (needs a Docker Engine); ./bench/server/: the server's control
 # plane on SQLite and PostgreSQL (needs PostgreSQL's binaries; see internal/pgtest).
+# The web console's runs page over a million runs, SQLite and PostgreSQL (docs/benchmarks.md).
+.PHONY: bench-console
+bench-console:
+	$(GO) test -run='^$$' -bench=BenchmarkConsoleRunsPage -benchtime=200x -count=1 -timeout=60m ./bench/server/
+
+# Screenshots of the web console (docs/console/*.png, shown in the README), taken by the
+# browser test in headless Chromium against a real server on the Docker Engine.
+.PHONY: screenshots
+screenshots:
+	mkdir -p docs/console
+	$(GO) test -count=1 -run='^TestConsoleInBrowser$$' ./cmd/hashike/ -console-screenshots=$(CURDIR)/docs/console
+
 bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=5x -count=1 ./bench/
 	$(GO) test -run='^$$' -bench=. -benchtime=5s -count=1 -timeout=30m ./bench/server/

@@ -336,15 +336,15 @@ func TestLogStreamAndText(t *testing.T) {
 	ck := tc.login("read-secret")
 	w := tc.do("GET", "/ui/runs/run-failed/logs/stream", nil, ck)
 	want := "retry: 2000\n\n" +
-		"id: 1\ndata: {\"c\":\"app\",\"s\":\"stdout\",\"t\":\"2026-11-30T09:02:06Z\",\"d\":\"loading day 2026-11-29\\n\"}\n\n" +
-		"id: 2\ndata: {\"c\":\"app\",\"s\":\"stderr\",\"t\":\"2026-11-30T09:02:07Z\",\"d\":\"error: \\u003ctable\\u003e missing \\u0026 gone\\n\"}\n\n" +
+		"id: 2\ndata: [{\"c\":\"app\",\"s\":\"stdout\",\"t\":\"2026-11-30T09:02:06Z\",\"d\":\"loading day 2026-11-29\\n\"}," +
+		"{\"c\":\"app\",\"s\":\"stderr\",\"t\":\"2026-11-30T09:02:07Z\",\"d\":\"error: \\u003ctable\\u003e missing \\u0026 gone\\n\"}]\n\n" +
 		"event: end\ndata: {\"state\":\"failed\"}\n\n"
 	if w.Code != 200 || w.Header().Get("Content-Type") != "text/event-stream" || w.Body.String() != want {
 		t.Errorf("stream: %d %s\n%q\nwant\n%q", w.Code, w.Header().Get("Content-Type"), w.Body, want)
 	}
 	// A reconnecting browser gets only what it missed.
 	w = tc.do("GET", "/ui/runs/run-failed/logs/stream", nil, ck, "Last-Event-ID", "1")
-	if strings.Contains(w.Body.String(), "id: 1\n") || !strings.Contains(w.Body.String(), "id: 2\n") {
+	if strings.Contains(w.Body.String(), "loading day") || !strings.Contains(w.Body.String(), "id: 2\ndata: [{\"c\":\"app\",\"s\":\"stderr\"") {
 		t.Errorf("resumed stream:\n%s", w.Body)
 	}
 	w = tc.do("GET", "/ui/runs/run-failed/logs.txt?download=1", nil, ck)

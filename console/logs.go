@@ -2,8 +2,8 @@ package console
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"sync"
@@ -13,8 +13,12 @@ import (
 )
 
 // flushEvery is how often a log stream sends what it buffered: often enough to read as
-// live, seldom enough that a job writing 10,000 lines a second costs a few writes a second.
-const flushEvery = 100 * time.Millisecond
+// live, seldom enough that a job writing 10,000 lines a second costs a few events a second;
+// maxBatch bounds one event.
+const (
+	flushEvery = 50 * time.Millisecond
+	maxBatch   = 256 << 10
+)
 
 // logEvent is one log entry on the stream: container, stream, time (RFC 3339) and text.
 type logEvent struct {
@@ -24,12 +28,12 @@ type logEvent struct {
 	D string `json:"d"`
 }
 
-// errStreamed stops a replay once the entries the browser already has were skipped.
-var errStreamed = errors.New("streamed")
-
 // logStream sends a run's output as server-sent events, following it until the run ends.
-// Each event's ID is its entry's number, so that a browser that reconnects (Last-Event-ID)
-// gets only what it missed. The last event is "end", after which the browser closes.
+// Each event is a JSON array of the entries that came since the last one (a job writing
+// thousands of lines a second costs the browser a few events a second, not thousands); its
+// ID is the number of entries sent so far, so that a browser that reconnects
+// (Last-Event-ID) gets only what it missed. The last event is "end", after which the
+// browser closes.
 func (c *Console) logStream(w http.ResponseWriter, r *http.Request, _ *session) error {
 	id := r.PathValue("id")
 	if _, err := c.svc.GetRun(r.Context(), id); err != nil {
@@ -44,15 +48,22 @@ func (c *Console) logStream(w http.ResponseWriter, r *http.Request, _ *session) 
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 
-	var mu sync.Mutex
+	var (
+		mu    sync.Mutex
+		batch bytes.Buffer // the entries not sent yet, comma-separated
+		n     int          // entries seen
+	)
 	bw := bufio.NewWriterSize(w, 64<<10)
-	dirty := false
-	flush := func() {
-		if dirty {
-			_ = bw.Flush()
-			_ = rc.Flush()
-			dirty = false
+	// send writes the batch as one event and flushes; the caller holds mu.
+	send := func() {
+		if batch.Len() > 0 {
+			_, _ = bw.WriteString("id: " + strconv.Itoa(n) + "\ndata: [")
+			_, _ = bw.Write(batch.Bytes())
+			_, _ = bw.WriteString("]\n\n")
+			batch.Reset()
 		}
+		_ = bw.Flush()
+		_ = rc.Flush()
 	}
 	done := make(chan struct{})
 	defer close(done)
@@ -65,30 +76,36 @@ func (c *Console) logStream(w http.ResponseWriter, r *http.Request, _ *session) 
 				return
 			case <-t.C:
 				mu.Lock()
-				flush()
+				if batch.Len() > 0 {
+					send()
+				}
 				mu.Unlock()
 			}
 		}
 	}()
+	mu.Lock()
 	_, _ = bw.WriteString("retry: 2000\n\n")
-	dirty = true
-	n := 0
+	send()
+	mu.Unlock()
 	err := c.svc.FollowLogs(r.Context(), id, true, func(e hashike.LogEntry) error {
-		n++
-		if n <= skip {
-			return nil
-		}
 		b, err := json.Marshal(logEvent{C: e.Container, S: e.Stream.String(), T: e.Time.UTC().Format(time.RFC3339Nano), D: string(e.Data)})
 		if err != nil {
 			return err
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		_, _ = bw.WriteString("id: " + strconv.Itoa(n) + "\ndata: ")
-		_, _ = bw.Write(b)
-		_, err = bw.WriteString("\n\n")
-		dirty = true
-		return err
+		n++
+		if n <= skip {
+			return nil
+		}
+		if batch.Len() > 0 {
+			batch.WriteByte(',')
+		}
+		batch.Write(b)
+		if batch.Len() > maxBatch {
+			send()
+		}
+		return nil
 	})
 	mu.Lock()
 	defer mu.Unlock()
@@ -100,11 +117,11 @@ func (c *Console) logStream(w http.ResponseWriter, r *http.Request, _ *session) 
 		end["state"] = string(v.State)
 	}
 	b, _ := json.Marshal(end)
+	send()
 	_, _ = bw.WriteString("event: end\ndata: ")
 	_, _ = bw.Write(b)
 	_, _ = bw.WriteString("\n\n")
-	dirty = true
-	flush()
+	send()
 	return nil
 }
 

@@ -1,4 +1,4 @@
-// Package httpapi is hashike server's HTTP API: a net/http handler over a Service (the
+// Package httpapi is hashike server's HTTP API: a net/http handler over an api.Service (the
 // server's core, which knows nothing of HTTP) and a Client for the CLI's --server mode.
 //
 // Every body is JSON, and every error body has the same shape:

@@ -89,6 +89,9 @@ taskDefinition:
 type srvEnv struct {
 	*env
 	url, token, readToken string
+	// direct is the server's own URL, not the proxy that checks the JSON API's exchanges
+	// (url): the web console's pages and streams are not the API.
+	direct string
 }
 
 // newServer starts `hashike server` on a free loopback port and returns once it listens. Its
@@ -155,7 +158,7 @@ func newServer(t *testing.T) *srvEnv {
 	if m == nil {
 		t.Fatalf("hashike server did not start: stdout %q, stderr %q", b.stdout, b.stderr)
 	}
-	s.url = checkedURL(t, m[1])
+	s.url, s.direct = checkedURL(t, m[1]), m[1]
 	e.extra = []string{"HASHIKE_SERVER=" + s.url, "HASHIKE_TOKEN=" + s.token}
 	return s
 }

@@ -66,8 +66,9 @@
     });
   });
 
-  // Live logs: server-sent events, drawn in batches once per frame, following the end
-  // unless the reader scrolled up; searchable; at most maxLines kept on the page.
+  // Live logs: server-sent events, drawn in batches once per frame (one element per run of
+  // lines of a stream, not one per line), following the end unless the reader scrolled up;
+  // searchable; at most maxLines kept on the page (the download has them all).
   var maxLines = 20000;
   function logs() {
     var pre = document.getElementById("logs");
@@ -77,81 +78,109 @@
       count = document.getElementById("log-count");
     search.hidden = false;
     document.getElementById("log-follow-label").hidden = false;
-    var pending = [], total = 0, dropped = 0, needle = "", scheduled = false;
-    var stats = window.hashikeLogs = { lines: 0, lastTime: 0, maxLagMs: 0, ended: false, state: "" };
-    function show(el) {
-      var hit = !needle || el.textContent.toLowerCase().indexOf(needle) >= 0;
-      el.classList.toggle("hide", !hit);
-      return hit;
+    var kept = [], pending = [], pendingSince = 0, total = 0, dropped = 0, needle = "", scheduled = false, shownLines = [];
+    var stats = window.hashikeLogs = { lines: 0, lastTime: 0, maxLagMs: 0, maxRecvLagMs: 0, maxBehindMs: 0, ended: false, state: "" };
+    function text(l) { return l.d.endsWith("\n") ? l.d : l.d + "\n"; }
+    function match(l) { return !needle || l.d.toLowerCase().indexOf(needle) >= 0; }
+    // append draws lines at the end: consecutive lines of one stream share one element.
+    function append(lines) {
+      var frag = document.createDocumentFragment(), cur = null, curErr = null, buf = "";
+      function flush() { if (cur !== null) { var el = document.createElement("span"); el.className = "ln" + (curErr ? " err" : ""); el.textContent = buf; el.dataset.n = cur; frag.appendChild(el); } }
+      var n = 0;
+      lines.forEach(function (l) {
+        var err = l.s === "stderr";
+        if (cur === null || err !== curErr) { flush(); cur = 0; curErr = err; buf = ""; }
+        buf += text(l); cur++; n++;
+      });
+      flush();
+      pre.appendChild(frag);
+      return n;
+    }
+    // trim drops the oldest elements once the page holds more than maxLines lines.
+    var onPage = 0;
+    function trim() {
+      while (onPage > maxLines && pre.firstElementChild) {
+        onPage -= +pre.firstElementChild.dataset.n || 0;
+        pre.removeChild(pre.firstElementChild);
+      }
     }
     function counts() {
-      var shown = needle ? pre.querySelectorAll("span.ln:not(.hide)").length : 0;
-      count.textContent = total + " lines" + (needle ? ", " + shown + " match" : "") +
-        (dropped ? " (the first " + dropped + " are only in the download)" : "");
+      count.textContent = total + " lines" + (needle ? ", " + shownLines + " match" : "") +
+        (dropped ? " (the first " + dropped + " only in the download)" : "");
     }
     function draw() {
       scheduled = false;
       if (!pending.length) return;
-      var frag = document.createDocumentFragment(), last = 0;
-      pending.forEach(function (l) {
-        var el = document.createElement("span");
-        el.className = "ln" + (l.s === "stderr" ? " err" : "");
-        el.textContent = l.d.endsWith("\n") ? l.d : l.d + "\n";
-        show(el);
-        frag.appendChild(el);
-        last = l.t;
-      });
-      total += pending.length;
+      var batch = pending;
       pending = [];
-      pre.appendChild(frag);
-      var extra = pre.childElementCount - maxLines;
-      for (; extra > 0; extra--) { pre.removeChild(pre.firstElementChild); dropped++; }
+      stats.maxBehindMs = Math.max(stats.maxBehindMs, Date.now() - pendingSince);
+      total += batch.length;
+      kept.push.apply(kept, batch);
+      if (kept.length > maxLines) { dropped += kept.length - maxLines; kept.splice(0, kept.length - maxLines); }
+      var show = needle ? batch.filter(match) : batch;
+      shownLines += needle ? show.length : 0;
+      onPage += append(show);
+      trim();
       if (follow.checked) pre.scrollTop = pre.scrollHeight;
-      var t = Date.parse(last);
+      var t = Date.parse(batch[batch.length - 1].t);
       stats.lines = total; stats.lastTime = t;
       if (!isNaN(t)) stats.maxLagMs = Math.max(stats.maxLagMs, Date.now() - t);
       counts();
     }
+    function redraw() {
+      pre.textContent = "";
+      var show = kept.filter(match);
+      shownLines = show.length;
+      onPage = append(show);
+      if (follow.checked) pre.scrollTop = pre.scrollHeight;
+      counts();
+    }
     var es = new EventSource(pre.dataset.stream);
+    var ticker = pre.dataset.live ? setInterval(function () { refresh(false); }, 3000) : null;
     es.onmessage = function (ev) {
-      pending.push(JSON.parse(ev.data));
+      var ls = JSON.parse(ev.data);
+      if (!ls.length) return;
+      if (!pending.length) pendingSince = Date.now();
+      pending.push.apply(pending, ls);
+      var t = Date.parse(ls[ls.length - 1].t);
+      if (!isNaN(t)) stats.maxRecvLagMs = Math.max(stats.maxRecvLagMs, Date.now() - t);
       if (!scheduled) { scheduled = true; requestAnimationFrame(draw); setTimeout(draw, 250); }
     };
     es.addEventListener("end", function (ev) {
       es.close();
+      if (ticker) clearInterval(ticker);
       draw();
       var end = JSON.parse(ev.data);
       stats.ended = true; stats.state = end.state || "";
       if (end.error) { var n = document.createElement("span"); n.className = "note"; n.textContent = "\n" + end.error; pre.appendChild(n); }
       if (!total) { pre.textContent = "No output."; }
-      refresh();
+      if (pre.dataset.live) refresh(true);
     });
-    pre.addEventListener("scroll", function () {
-      var atEnd = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 24;
-      if (!atEnd && follow.checked && pre.dataset.userScroll) follow.checked = false;
-      pre.dataset.userScroll = "";
-    });
-    pre.addEventListener("wheel", function () { pre.dataset.userScroll = "1"; });
+    pre.addEventListener("wheel", function (e) { if (e.deltaY < 0) follow.checked = false; });
+    pre.addEventListener("keydown", function (e) { if (e.key === "PageUp" || e.key === "ArrowUp" || e.key === "Home") follow.checked = false; });
     follow.addEventListener("change", function () { if (follow.checked) pre.scrollTop = pre.scrollHeight; });
+    var searchTimer = null;
     search.addEventListener("input", function () {
-      needle = search.value.toLowerCase();
-      pre.querySelectorAll("span.ln").forEach(show);
-      counts();
+      clearTimeout(searchTimer);
+      searchTimer = setTimeout(function () { needle = search.value.toLowerCase(); redraw(); }, 120);
     });
   }
 
-  // refresh replaces the run page's facts once its run ended (state, exit, timeline, actions).
-  function refresh() {
+  // refresh replaces the run page's state, facts and timeline with the server's; once the
+  // run ended (final), its actions too (the rerun form is left alone while the run lives, so
+  // as not to take an edit away).
+  function refresh(final) {
     if (!document.getElementById("run-state")) return;
     fetch(location.href, { headers: { "Accept": "text/html" } }).then(function (r) { return r.text(); }).then(function (html) {
       var doc = new DOMParser().parseFromString(html, "text/html");
-      ["run-state", "run-facts", "run-timeline", "run-actions", "rerun-box"].forEach(function (id) {
+      var ids = ["run-state", "run-facts", "run-timeline"];
+      if (final) ids.push("run-actions", "rerun-box");
+      ids.forEach(function (id) {
         var now = document.getElementById(id), fresh = doc.getElementById(id);
         if (now && fresh) now.replaceWith(document.importNode(fresh, true));
-        else if (!now && fresh && id === "rerun-box") { /* appears only with a submit scope: leave the page as it is */ }
       });
       localTimes(document);
-    });
+    }).catch(function () { /* the next refresh tries again */ });
   }
 
   function init() {
