@@ -69,7 +69,7 @@ func TestConsolePagesOnARealServer(t *testing.T) {
 	browser := func(secret string) *http.Client {
 		jar, _ := cookiejar.New(nil)
 		c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		res, err := c.PostForm(p.direct+"/ui/login", url.Values{"token": {secret}})
+		res, err := c.PostForm(p.url+"/ui/login", url.Values{"token": {secret}})
 		if err != nil || res.StatusCode != http.StatusSeeOther {
 			t.Fatalf("login: %v %v", res, err)
 		}
@@ -78,7 +78,7 @@ func TestConsolePagesOnARealServer(t *testing.T) {
 	}
 	get := func(c *http.Client, path string) string {
 		t.Helper()
-		res, err := c.Get(p.direct + path)
+		res, err := c.Get(p.url + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +95,7 @@ func TestConsolePagesOnARealServer(t *testing.T) {
 	post := func(c *http.Client, path, csrf string, form url.Values) int {
 		t.Helper()
 		form.Set("csrf", csrf)
-		res, err := c.PostForm(p.direct+path, form)
+		res, err := c.PostForm(p.url+path, form)
 		if err != nil {
 			t.Fatal(err)
 		}

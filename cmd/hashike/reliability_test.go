@@ -38,11 +38,8 @@ type serverProc struct {
 	t   testing.TB
 	cmd *exec.Cmd
 	url string
-	// direct is the server's own URL, without the proxy that checks the API's exchanges
-	// against openapi.json: for what is not the API (the console under /ui/).
-	direct string
-	log    string
-	c      *httpapi.Client
+	log string
+	c   *httpapi.Client
 }
 
 // startServer starts `hashike server --no-auth` on a free loopback port with the given
@@ -100,7 +97,6 @@ func startServerAuth(t testing.TB, auth bool, env []string, args ...string) *ser
 			t.Fatalf("server said %q", line)
 		}
 		p.url, _, _ = strings.Cut(addr, " ")
-		p.direct = p.url
 		p.url = checkedURL(t, p.url)
 	case <-time.After(60 * time.Second):
 		b, _ := os.ReadFile(p.log)
