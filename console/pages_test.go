@@ -207,3 +207,33 @@ func TestDashboardFragment(t *testing.T) {
 		}
 	}
 }
+
+// TestMorePagesReadOnlySeesNoActions: on these pages a reader gets no form that acts; a
+// submitter gets enqueue and trigger, not the admin's pause, cap and suspend.
+func TestMorePagesReadOnlySeesNoActions(t *testing.T) {
+	tc, _ := newPagesConsole(t, fixtureRuns(), Options{})
+	forms := func(secret, path string) string {
+		body := tc.do("GET", path, nil, tc.login(secret)).Body.String()
+		main := body[strings.Index(body, "<main"):strings.Index(body, "</main>")]
+		var actions []string
+		for _, f := range regexp.MustCompile(`<form method="post" action="([^"]+)"`).FindAllStringSubmatch(main, -1) {
+			actions = append(actions, f[1])
+		}
+		return strings.Join(actions, " ")
+	}
+	for _, tt := range []struct{ secret, path, want string }{
+		{"read-secret", "/ui/", ""},
+		{"read-secret", "/ui/jobs/etl", ""},
+		{"read-secret", "/ui/queues", ""},
+		{"read-secret", "/ui/schedules", ""},
+		{"submit-secret", "/ui/jobs/etl", "/ui/enqueue /ui/schedules/etl/trigger"},
+		{"submit-secret", "/ui/queues", ""},
+		{"submit-secret", "/ui/schedules", "/ui/schedules/etl/trigger /ui/schedules/report/trigger"},
+		{"admin-secret", "/ui/queues", "/ui/queues/default /ui/queues/default /ui/queues/fast /ui/queues/fast"},
+		{"admin-secret", "/ui/schedules", "/ui/schedules/etl/suspend /ui/schedules/etl/trigger /ui/schedules/report/resume /ui/schedules/report/trigger"},
+	} {
+		if got := forms(tt.secret, tt.path); got != tt.want {
+			t.Errorf("%s on %s: forms %q, want %q", tt.secret, tt.path, got, tt.want)
+		}
+	}
+}
