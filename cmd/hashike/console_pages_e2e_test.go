@@ -133,6 +133,11 @@ func TestConsolePagesOnARealServer(t *testing.T) {
 	has("/ui/queues", queues, `<tr id="queue-etl">`, `id="resume-etl"`, `id="pause-default"`, " ago)</span>") // the run waiting
 	has("/ui/schedules", get(ops, "/ui/schedules"), `id="suspend-nightly"`, "02:30 JST", "Asia/Tokyo")
 	has("/ui/capacity", get(ops, "/ui/capacity"), `id="not-configured"`)
+	cli := exec.Command(hashikeBin, "capacity")
+	cli.Env = append(cli.Environ(), "HASHIKE_SERVER="+p.url, "HASHIKE_TOKEN="+read)
+	if out, err := cli.CombinedOutput(); err == nil || !strings.Contains(string(out), "runs no cluster autoscaler") {
+		t.Errorf("hashike capacity without autoscalers: %v\n%s", err, out)
+	}
 	has("/ui/runners", get(ops, "/ui/runners"), `id="not-configured"`)
 
 	// A read-only person sees no buttons, and their forged POSTs change nothing.
