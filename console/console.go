@@ -2,6 +2,8 @@
 // api.Service, on the API's own listener. Pages are html/template; htmx (vendored, embedded)
 // and a little JavaScript add live updates, local timestamps and keyboard shortcuts, but
 // every page reads without JavaScript. The binary serves every asset: no CDN, no Node.
+// assets/htmx.min.js is htmx 2.0.11 as npm publishes it (`npm pack htmx.org@2.0.11`,
+// dist/htmx.min.js; its licence beside it); replace both files to upgrade.
 //
 // Access: a person logs in with an API token (its scope decides what the console shows);
 // the session is an encrypted, HttpOnly, SameSite=Lax cookie that holds the token's secret,
@@ -181,17 +183,33 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, s *session) error
 func (c *Console) page(need hashike.Scope, fn handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := c.session(w, r)
-		if err != nil {
+		switch {
+		case errors.Is(err, errNoSession):
 			if r.Method == http.MethodGet || r.Method == http.MethodHead {
 				http.Redirect(w, r, Prefix+"login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
 			c.fail(w, r, nil, errors.New("log in first"), http.StatusUnauthorized)
 			return
-		}
-		if r.Method == http.MethodPost && !s.checkCSRF(r) {
-			c.fail(w, r, s, errors.New("the form is stale or forged (CSRF token missing or wrong): reload the page and try again"), http.StatusForbidden)
+		case err != nil: // the token could not be checked (the database is down)
+			c.fail(w, r, nil, err, 0)
 			return
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, int64(c.svc.MaxPayloadBytes())*2+64<<10)
+			if err := r.ParseForm(); err != nil {
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
+					c.fail(w, r, s, fmt.Errorf("the form is larger than %d bytes", mbe.Limit), http.StatusRequestEntityTooLarge)
+					return
+				}
+				c.fail(w, r, s, &hashike.Error{Code: hashike.EInvalid, Message: "the form cannot be read: " + err.Error()}, 0)
+				return
+			}
+			if !s.checkCSRF(r) {
+				c.fail(w, r, s, errors.New("the form is stale or forged (CSRF token missing or wrong): reload the page and try again"), http.StatusForbidden)
+				return
+			}
 		}
 		if !s.scope.Allows(need) {
 			c.fail(w, r, s, fmt.Errorf("your token's scope %q does not allow this (it needs %q)", s.scope, need), http.StatusForbidden)

@@ -374,6 +374,9 @@ func TestAssets(t *testing.T) {
 		!strings.Contains(w.Header().Get("Cache-Control"), "immutable") || !bytes.Equal(w.Body.Bytes(), a.body) {
 		t.Errorf("asset: %d %v", w.Code, w.Header())
 	}
+	if !bytes.Contains(a.body, []byte(`version:"2.0.`)) {
+		t.Errorf("the vendored htmx is not a 2.0.x release")
+	}
 	if w := tc.do("GET", "/ui/assets/nope.js", nil, nil); w.Code != 404 {
 		t.Errorf("missing asset: %d", w.Code)
 	}
@@ -419,5 +422,26 @@ func TestReadOnlySeesNoActions(t *testing.T) {
 		if tt.want != (strings.Contains(body, `id="cancel"`) || strings.Contains(body, `id="rerun"`) || strings.Contains(body, `href="/ui/enqueue"`)) {
 			t.Errorf("%s on %s: actions shown %v, want %v", tt.secret, tt.path, !tt.want, tt.want)
 		}
+	}
+}
+
+// TestDatabaseDownIsNotALogout: a session whose token cannot be checked gets an error page
+// (503), not the login form; the page does not say how the database is reached.
+func TestDatabaseDownIsNotALogout(t *testing.T) {
+	tc := newTestConsole(t, fixtureRuns(), Options{})
+	ck := tc.login("read-secret")
+	tc.fake.authErr = &hashike.Error{Code: hashike.EUnavailable, Message: "dial tcp 10.0.0.7:5432: connection refused"}
+	w := tc.do("GET", "/ui/runs", nil, ck)
+	if w.Code != http.StatusServiceUnavailable || strings.Contains(w.Body.String(), "10.0.0.7") {
+		t.Errorf("database down: %d\n%s", w.Code, w.Body)
+	}
+}
+
+func TestFormTooLarge(t *testing.T) {
+	tc := newTestConsole(t, fixtureRuns(), Options{})
+	ck := tc.login("submit-secret")
+	w := tc.do("POST", "/ui/runs/run-failed/rerun", url.Values{"csrf": {tc.csrf(ck)}, "payload": {strings.Repeat("x", 100<<10)}}, ck)
+	if w.Code != http.StatusRequestEntityTooLarge || len(tc.fake.calls) != 0 {
+		t.Errorf("a form over the limit: %d, calls %v", w.Code, tc.fake.calls)
 	}
 }

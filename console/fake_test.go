@@ -23,6 +23,7 @@ type fakeService struct {
 	calls    []string
 	enqueued []api.EnqueueRequest
 	reruns   []api.RerunRequest
+	authErr  error // Authenticate's error, when set (the database is down)
 }
 
 func (f *fakeService) record(s string) {
@@ -32,6 +33,9 @@ func (f *fakeService) record(s string) {
 }
 
 func (f *fakeService) Authenticate(_ context.Context, secret string) (hashike.Token, error) {
+	if f.authErr != nil {
+		return hashike.Token{}, f.authErr
+	}
 	if t, ok := f.tokens[secret]; ok {
 		return t, nil
 	}

@@ -150,8 +150,9 @@ func (c *Console) runsPage(w http.ResponseWriter, r *http.Request, s *session) e
 	data := map[string]any{
 		"Title": "Runs", "Runs": runs, "Query": q, "States": hashike.RunStates, "SinceChoices": sinceChoices,
 		"Scanned": scanned, "ScanLimit": textScanLimit, "Filtered": len(v) > 0,
-		// Only the first page updates itself: a later page is a fixed window of history.
-		"Live": q.Before == "",
+		// Only the first page updates itself: a later page is a fixed window of history, and
+		// a text search reads thousands of runs, too many to repeat every few seconds.
+		"Live": q.Before == "" && q.Text == "",
 	}
 	if next != "" {
 		nv := q.values()
@@ -269,7 +270,6 @@ func payloadField(r *http.Request, max int) (json.RawMessage, error) {
 }
 
 func (c *Console) rerun(w http.ResponseWriter, r *http.Request, _ *session) error {
-	r.Body = http.MaxBytesReader(w, r.Body, int64(c.svc.MaxPayloadBytes())*2+4096)
 	payload, err := payloadField(r, c.svc.MaxPayloadBytes())
 	if err != nil {
 		return err
@@ -292,7 +292,6 @@ func (c *Console) enqueueForm(w http.ResponseWriter, r *http.Request, s *session
 }
 
 func (c *Console) enqueue(w http.ResponseWriter, r *http.Request, _ *session) error {
-	r.Body = http.MaxBytesReader(w, r.Body, int64(c.svc.MaxPayloadBytes())*2+4096)
 	payload, err := payloadField(r, c.svc.MaxPayloadBytes())
 	if err != nil {
 		return err

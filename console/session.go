@@ -145,8 +145,13 @@ func clearCookie(secure bool) *http.Cookie {
 		SameSite: http.SameSiteLaxMode}
 }
 
+// errNoSession: the request has no valid session (no cookie, a forged or expired one, or a
+// token that is unknown or revoked now): log in.
+var errNoSession = errors.New("no session")
+
 // session authenticates the request: its cookie's secret must still name a token. With
-// NoAuth a request without a session gets one (an admin's), for the CSRF token.
+// NoAuth a request without a session gets one (an admin's), for the CSRF token. An error
+// other than errNoSession means the token could not be checked.
 func (c *Console) session(w http.ResponseWriter, r *http.Request) (*session, error) {
 	now := c.opts.Now()
 	v, err := c.sessions.open(r, now)
@@ -162,9 +167,12 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) (*session, err
 		return &session{scope: hashike.ScopeAdmin, csrf: v.CSRF}, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, errNoSession
 	}
 	tok, err := c.svc.Authenticate(r.Context(), v.Secret)
+	if hashike.ErrorCodeOf(err) == hashike.ENotFound {
+		return nil, errNoSession
+	}
 	if err != nil {
 		return nil, err
 	}

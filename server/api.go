@@ -388,15 +388,17 @@ func (s *Server) ListRuns(ctx context.Context, f hashike.RunFilter) (api.RunPage
 }
 
 // setJobState sets v's JobState and LatestAttempt: those of the latest try of its enqueue.
-// Only an ended run can have a later try (a retry is made once a try has ended), so only those
-// are looked up; latest remembers what was, by root ID.
+// Only a run that ended and may be retried can have a later try (a retry is made once a try
+// has failed; a succeeded or canceled run is never retried, and a rerun is an enqueue of its
+// own), so only those are looked up, one query each: a page of succeeded runs costs none.
+// latest remembers what was, by root ID.
 func (s *Server) setJobState(ctx context.Context, v *api.RunView, latest map[string]*hashike.Run) error {
 	r := v.Run
 	if !r.ServerRun() {
 		return nil
 	}
 	last := r
-	if r.State.Terminal() && r.RootID != "" {
+	if r.State.Terminal() && r.State != hashike.StateSucceeded && r.State != hashike.StateCanceled && r.RootID != "" {
 		l, ok := latest[r.RootID]
 		if !ok {
 			tries, err := s.store.ListRuns(ctx, hashike.RunFilter{RootID: r.RootID})

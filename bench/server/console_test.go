@@ -106,7 +106,7 @@ func consoleServer(b *testing.B, store hashike.ServerStore) *server.Server {
 			}
 			return backend, nil // never started: no dispatcher runs
 		},
-		Alive:   func(o hashike.Owner) bool { return o == self },
+		Alive: func(o hashike.Owner) bool { return o == self },
 		ParseDefinition: func(string, []byte) (*job.Definition, error) {
 			return nil, hashike.Errorf(hashike.EInvalid, "not in benchmarks")
 		},
