@@ -100,7 +100,7 @@ bench-console:
 .PHONY: screenshots
 screenshots:
 	mkdir -p docs/console
-	$(GO) test -count=1 -run='^TestConsoleInBrowser$$' ./cmd/hashike/ -console-screenshots=$(CURDIR)/docs/console
+	$(GO) test -count=1 -run='^(TestConsoleInBrowser|TestConsolePagesInBrowser)$$' ./cmd/hashike/ -console-screenshots=$(CURDIR)/docs/console
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=5x -count=1 ./bench/

@@ -71,6 +71,14 @@ type Runners interface {
 	RunnersStatus(ctx context.Context) (RunnersStatus, error)
 }
 
+// Capacity reads the cluster autoscalers' state.
+type Capacity interface {
+	// CapacityStatus is each autoscaler's last view of its cluster and its recent decisions;
+	// ENotFound when the server runs no autoscaler. Only the leader has a view (Leader false
+	// elsewhere).
+	CapacityStatus(ctx context.Context) (CapacityStatus, error)
+}
+
 // Operations is what a caller can ask of hashike server, in the same process or over HTTP:
 // *server.Server and *httpapi.Client both implement it, so the CLI's client mode and the
 // console are written once against it.
@@ -81,6 +89,7 @@ type Operations interface {
 	Schedules
 	Tokens
 	Runners
+	Capacity
 }
 
 // Service is what the server's transports serve: the Operations plus what only a transport

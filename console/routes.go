@@ -1,8 +1,6 @@
 package console
 
 import (
-	"net/http"
-
 	"github.com/hashike/hashike"
 )
 
@@ -14,7 +12,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /ui/login", c.login)
 	m.HandleFunc("POST /ui/login", c.login)
 	m.Handle("POST /ui/logout", c.page(hashike.ScopeRead, c.logout))
-	m.Handle("GET /ui/{$}", http.RedirectHandler(Prefix+"runs", http.StatusSeeOther))
+	m.Handle("GET /ui/{$}", c.page(hashike.ScopeRead, c.dashboard))
 
 	m.Handle("GET /ui/runs", c.page(hashike.ScopeRead, c.runsPage))
 	m.Handle("GET /ui/runs/{id}", c.page(hashike.ScopeRead, c.runPage))
@@ -24,4 +22,5 @@ func (c *Console) routes() {
 	m.Handle("POST /ui/runs/{id}/rerun", c.page(hashike.ScopeSubmit, c.rerun))
 	m.Handle("GET /ui/enqueue", c.page(hashike.ScopeSubmit, c.enqueueForm))
 	m.Handle("POST /ui/enqueue", c.page(hashike.ScopeSubmit, c.enqueue))
+	c.pageRoutes(m)
 }

@@ -30,7 +30,7 @@ func (c *Console) parsePages() (map[string]*template.Template, error) {
 		if base == "layout.html" || strings.HasPrefix(base, "_") {
 			continue
 		}
-		t, err := template.New(base).Funcs(c.funcs()).ParseFS(templateFS, append(shared, n)...)
+		t, err := template.New(base).Funcs(c.funcs()).Funcs(c.pageFuncs()).ParseFS(templateFS, append(shared, n)...)
 		if err != nil {
 			return nil, fmt.Errorf("console template %s: %w", n, err)
 		}

@@ -286,6 +286,13 @@ func (c *Client) RunnersStatus(ctx context.Context) (api.RunnersStatus, error) {
 	return out, err
 }
 
+// CapacityStatus returns the cluster autoscalers' last view (GET /v1/capacity).
+func (c *Client) CapacityStatus(ctx context.Context) (api.CapacityStatus, error) {
+	var out api.CapacityStatus
+	_, err := c.call(ctx, "GET", "/v1/capacity", nil, nil, &out)
+	return out, err
+}
+
 // PutQueue sets a queue's settings.
 func (c *Client) PutQueue(ctx context.Context, q hashike.QueueConfig) (hashike.QueueInfo, error) {
 	var out hashike.QueueInfo

@@ -454,6 +454,15 @@ func (f *fakeService) RunnersStatus(context.Context) (api.RunnersStatus, error) 
 	return api.RunnersStatus{}, hashike.Errorf(hashike.ENotFound, "this server runs no runner pools")
 }
 
+func (f *fakeService) CapacityStatus(context.Context) (api.CapacityStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("CapacityStatus"); err != nil {
+		return api.CapacityStatus{}, err
+	}
+	return api.CapacityStatus{}, hashike.Errorf(hashike.ENotFound, "this server runs no cluster autoscaler")
+}
+
 func (f *fakeService) Health(context.Context) api.Health {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -79,6 +79,7 @@ var routes = []route{
 	{"DELETE", "/v1/tokens/{id}", hashike.ScopeAdmin, nil, (*handler).revokeToken},
 
 	{"GET", "/v1/runners", hashike.ScopeRead, nil, (*handler).runners},
+	{"GET", "/v1/capacity", hashike.ScopeRead, nil, (*handler).capacity},
 
 	// GitHub cannot send a bearer token: the delivery's signature authenticates it.
 	{"POST", "/v1/github/webhook", "", nil, (*handler).githubWebhook},

@@ -162,6 +162,8 @@ func TestRoutes(t *testing.T) {
 			want: []string{`over the limit`}, calls: []string{"RunResult r3"}},
 		{name: "runners, none", method: "GET", target: "/v1/runners", token: read, status: 404,
 			want: []string{`runs no runner pools`}, calls: []string{"RunnersStatus"}},
+		{name: "capacity, none", method: "GET", target: "/v1/capacity", token: read, status: 404,
+			want: []string{`runs no cluster autoscaler`}, calls: []string{"CapacityStatus"}},
 		{name: "github webhook, no token", method: "POST", target: "/v1/github/webhook", body: `{"zen":"z"}`,
 			header: []string{"X-GitHub-Event", "ping", "X-GitHub-Delivery", "d-1", "X-Hub-Signature-256", "sha256=00"},
 			status: 202, want: []string{`{"outcome":"ignored"}`}, calls: []string{"webhook ping d-1"}},

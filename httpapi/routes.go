@@ -33,6 +33,14 @@ func (h *handler) runners(w http.ResponseWriter, r *http.Request, _ url.Values) 
 	return reply(w, http.StatusOK, st)
 }
 
+func (h *handler) capacity(w http.ResponseWriter, r *http.Request, _ url.Values) error {
+	st, err := h.svc.CapacityStatus(r.Context())
+	if err != nil {
+		return err
+	}
+	return reply(w, http.StatusOK, st)
+}
+
 func (h *handler) openAPI(w http.ResponseWriter, r *http.Request, _ url.Values) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(openAPI)

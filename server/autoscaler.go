@@ -36,6 +36,8 @@ type autoscalerState struct {
 	mu   sync.Mutex
 	last time.Time // the last decision, zero before the first
 	err  error     // the last observation's error
+
+	capacity capacityLog // for GET /v1/capacity
 }
 
 // autoscalerLoops are the leader-only loops of the configured autoscalers.
@@ -50,6 +52,7 @@ func (s *Server) autoscalerLoops() []func(context.Context) {
 			s.log.Info("autoscaler: starting (this replica leads)", "cluster", a.Name, "policy", a.Policy.Name())
 			// What the policy learnt in an earlier term is stale: decide afresh.
 			a.Policy.Reset()
+			st.capacity.reset()
 			var events sync.WaitGroup
 			if a.Events != nil {
 				events.Go(func() {
@@ -86,6 +89,7 @@ func (s *Server) observeDecision(name string, st *autoscalerState, d autoscale.D
 	st.mu.Lock()
 	st.last, st.err = d.At, d.Err
 	st.mu.Unlock()
+	st.capacity.keep(d)
 	if d.Err != nil {
 		s.log.Warn("autoscaler: no decision", "cluster", name, "policy", d.Policy, "err", d.Err)
 		return

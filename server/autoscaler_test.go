@@ -91,10 +91,26 @@ func TestAutoscalerRunsOnTheLeaderOnly(t *testing.T) {
 		t.Errorf("a's health %+v", h)
 	}
 
+	// GET /v1/capacity: the leader's view with its decisions and their reasons; the
+	// follower's has none.
+	st, err := a.s.CapacityStatus(context.Background())
+	if err != nil || !st.Leader || len(st.Clusters) != 1 || st.Clusters[0].Name != "batch" || st.Clusters[0].Policy != "test" ||
+		st.Clusters[0].ObservedAt == nil || len(st.Clusters[0].Decisions) == 0 ||
+		st.Clusters[0].Decisions[0].Actions[0] != (api.ScalingActionView{Action: "launch 1 instances in p", Reason: "3 tasks wait 40s, above the SLO"}) {
+		t.Errorf("a's capacity: %+v %v", st, err)
+	}
+	if st, err := b.s.CapacityStatus(context.Background()); err != nil || st.Leader || len(st.Clusters) != 1 || len(st.Clusters[0].Decisions) != 0 {
+		t.Errorf("b's capacity: %+v %v", st, err)
+	}
+
 	ca.fail.Store(true)
 	a.eventually("the observation error in /healthz", func() bool {
 		return strings.Contains(a.s.Health(context.Background()).Autoscalers["batch"].Error, "AccessDenied")
 	})
+	if st, _ := a.s.CapacityStatus(context.Background()); !strings.Contains(st.Clusters[0].Error, "AccessDenied") ||
+		!strings.Contains(st.Clusters[0].Decisions[0].Error, "AccessDenied") {
+		t.Errorf("the capacity view does not say why the observation failed: %+v", st.Clusters[0])
+	}
 	if !a.s.Health(context.Background()).Healthy() {
 		t.Errorf("an autoscaler's error made the replica unhealthy")
 	}

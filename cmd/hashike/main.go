@@ -131,7 +131,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.AddCommand(
 		a.runCmd(), a.waitCmd(), a.logsCmd(), a.runsCmd(), a.describeCmd(), a.stopCmd(),
 		a.validateCmd(), a.superviseCmd(), a.serverCmd(), a.tokenCmd(),
-		a.enqueueCmd(), a.cancelCmd(), a.rerunCmd(), a.resultCmd(), a.jobsCmd(), a.schedulesCmd(), a.queuesCmd(), a.runnersCmd(),
+		a.enqueueCmd(), a.cancelCmd(), a.rerunCmd(), a.resultCmd(), a.jobsCmd(), a.schedulesCmd(), a.queuesCmd(), a.runnersCmd(), a.capacityCmd(),
 		a.simCmd(), a.versionCmd(), a.autoscalerCmd(),
 	)
 	root.Version = buildVersion().line()

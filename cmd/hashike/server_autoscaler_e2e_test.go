@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -236,6 +237,23 @@ func TestServerAutoscalerBurstFromEmpty(t *testing.T) {
 	}
 	if packed == 0 || packed > 43 {
 		t.Errorf("%d instances launched for 300 pending tasks of which 7 fit an instance", packed)
+	}
+	// GET /v1/capacity (checked against openapi.json by the proxy) shows the leader's view
+	// of the group and its launch decisions with their reasons.
+	st, err := srv.api.CapacityStatus(t.Context())
+	if err != nil || !st.Leader || len(st.Clusters) != 1 || st.Clusters[0].Name != "jobs" || st.Clusters[0].ObservedAt == nil {
+		t.Fatalf("capacity: %+v %v", st, err)
+	}
+	launches := 0
+	for _, d := range st.Clusters[0].Decisions {
+		for _, a := range d.Actions {
+			if strings.HasPrefix(a.Action, "launch ") && strings.HasPrefix(a.Reason, "packing:") {
+				launches++
+			}
+		}
+	}
+	if launches == 0 || !slices.ContainsFunc(st.Clusters[0].Groups, func(g api.CapacityGroupView) bool { return g.Name == "jobs" }) {
+		t.Errorf("capacity shows %d launch decisions for packing, groups %+v", launches, st.Clusters[0].Groups)
 	}
 	t.Logf("first SetDesiredCapacity %s after the first enqueue; %d calls, up to %d instances; all %d runs ended %s after it",
 		calls[0].start.Sub(start).Round(time.Millisecond), len(calls), desiredMax(calls), n, time.Since(start).Round(time.Millisecond))
