@@ -545,7 +545,7 @@ func (s *Server) FollowLogs(ctx context.Context, id string, follow bool, fn func
 		if err != nil {
 			return err
 		}
-		if pos, err = s.store.ReadLogs(ctx, run.ID, pos, fn); err != nil {
+		if pos, err = s.logs.ReadLogs(ctx, run.ID, pos, fn); err != nil {
 			return err
 		}
 		if !follow || cur.State.Terminal() {

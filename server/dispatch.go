@@ -171,7 +171,7 @@ func (s *Server) superviseRun(ctx context.Context, run *hashike.Run, claimed boo
 	if len(run.Payload) > 0 {
 		files = []hashike.File{{Path: PayloadPath, Data: run.Payload}}
 	}
-	r := &runner.Runner{Backend: b, Store: s.store, Clock: s.clock, Self: s.cfg.Self, Random: s.cfg.Random,
+	r := &runner.Runner{Backend: b, Store: s.store, Logs: s.logs, Clock: s.clock, Self: s.cfg.Self, Random: s.cfg.Random,
 		Alive: func(o hashike.Owner) bool { return s.alive(ctx, o) }}
 	opts := runner.Options{Secrets: secrets, Files: files,
 		Warn: func(err error) { s.log.Warn("run", "run", run.ID, "err", err) }}

@@ -55,6 +55,9 @@ const (
 // ParseDefinition are required.
 type Config struct {
 	Store hashike.ServerStore
+	// Logs keeps the runs' output (written by supervisions, read by the API); nil: Store's own
+	// LogStore role. With a log archive, it reads the archive once the database's copy is gone.
+	Logs hashike.LogStore
 	// Backend returns the backend of a run ("local", "ecs").
 	Backend func(name string) (hashike.Backend, error)
 	Clock   hashike.Clock
@@ -106,6 +109,7 @@ type Config struct {
 type Server struct {
 	cfg    Config
 	store  hashike.ServerStore
+	logs   hashike.LogStore
 	clock  hashike.Clock
 	log    *slog.Logger
 	holder string // this replica's lease holder name
@@ -182,8 +186,11 @@ func New(cfg Config) (*Server, error) {
 	if _, err := io.ReadFull(cfg.Random, seed[:]); err != nil {
 		return nil, fmt.Errorf("server: seed: %w", err)
 	}
+	if cfg.Logs == nil {
+		cfg.Logs = cfg.Store
+	}
 	s := &Server{
-		cfg: cfg, store: cfg.Store, clock: cfg.Clock, log: cfg.Logger,
+		cfg: cfg, store: cfg.Store, logs: cfg.Logs, clock: cfg.Clock, log: cfg.Logger,
 		holder:     holderName(cfg.Self),
 		rnd:        rand.New(rand.NewPCG(beUint64(seed[:8]), beUint64(seed[8:]))),
 		wake:       make(chan struct{}, 1),

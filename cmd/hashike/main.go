@@ -239,7 +239,7 @@ func (a *app) wireWith(backend hashike.Backend) (*runner.Runner, func(), error) 
 		return nil, nil, err
 	}
 	r := &runner.Runner{
-		Backend: backend, Store: store, Clock: a.clock,
+		Backend: backend, Store: store, Logs: store, Clock: a.clock,
 		Self: process.Self(), Alive: process.Alive, Random: rand.Reader,
 	}
 	return r, func() { store.Close() }, nil
