@@ -45,6 +45,15 @@ func TestLogStore(t *testing.T) {
 	})
 }
 
+// TestLogArchiveIndex runs the LogArchiveIndex suite.
+func TestLogArchiveIndex(t *testing.T) {
+	storetest.RunLogArchiveIndex(t, func(t *testing.T) storetest.ArchiveIndexSubject {
+		s := open(t, pgtest.DSN(t))
+		t.Cleanup(func() { s.Close() })
+		return storetest.ArchiveIndexSubject{Index: s, Runs: s}
+	})
+}
+
 // TestServerStore runs the ServerStore conformance suite, each subtest on a new database;
 // reopen opens another Store (its own pool) on the same database, as another replica.
 func TestServerStore(t *testing.T) {

@@ -40,6 +40,15 @@ func TestLogStore(t *testing.T) {
 	})
 }
 
+// TestLogArchiveIndex runs the LogArchiveIndex suite.
+func TestLogArchiveIndex(t *testing.T) {
+	storetest.RunLogArchiveIndex(t, func(t *testing.T) storetest.ArchiveIndexSubject {
+		s := open(t, filepath.Join(t.TempDir(), "hashike.db"))
+		t.Cleanup(func() { s.Close() })
+		return storetest.ArchiveIndexSubject{Index: s, Runs: s}
+	})
+}
+
 // TestServerStore runs the ServerStore suite; a second handle on the same file stands for
 // another replica.
 func TestServerStore(t *testing.T) {

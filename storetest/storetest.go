@@ -141,7 +141,7 @@ func get(t *testing.T, s hashike.Store, id string) *hashike.Run {
 	return r
 }
 
-func update(t *testing.T, s hashike.Store, id string, u hashike.RunUpdate) *hashike.Run {
+func update(t *testing.T, s hashike.RunStore, id string, u hashike.RunUpdate) *hashike.Run {
 	t.Helper()
 	r, err := s.UpdateRun(context.Background(), id, u)
 	if err != nil {
