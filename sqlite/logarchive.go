@@ -134,4 +134,3 @@ func (s *Store) UnarchivedRuns(ctx context.Context, before time.Time, limit int)
 	}
 	return ids, nil
 }
-
