@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -391,3 +392,5 @@ func decodeLines(t *testing.T, obj []byte) []string {
 	}
 	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 }
+
+func errorsAs(err error, target **hashike.Error) bool { return errors.As(err, target) }
