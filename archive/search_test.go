@@ -102,7 +102,7 @@ func TestSearch(t *testing.T) {
 		{Pattern: "line|ERROR", Family: "web", Container: "app", Since: midnight.Add(-time.Second), Until: midnight.Add(3 * time.Second)},
 		{Pattern: "line", Since: midnight},
 		{Pattern: `quote " backslash \\ tab \t nul \x00 ünïcode ✓ <html>&amp;`}, // escaped in the segment
-		{Pattern: `binary \x{FFFD}`},                                              // kept in base64
+		{Pattern: `binary \x{FFFD}`},                                            // kept in base64
 		{Pattern: "binary"},                                                     // a literal, with base64 lines about
 		{Pattern: "^$"},                                                         // the empty entries
 	} {
