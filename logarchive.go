@@ -2,6 +2,8 @@ package hashike
 
 import (
 	"context"
+	"fmt"
+	"regexp"
 	"time"
 )
 
@@ -55,4 +57,65 @@ type LogSegment struct {
 	Lines               int64
 	// Bytes is the object's (compressed) size; TextBytes the size of the output it holds.
 	Bytes, TextBytes int64
+}
+
+// LogSearcher searches the archived output of runs (package archive).
+type LogSearcher interface {
+	// SearchLogs calls fn for every archived line q selects, as they are found; an error of fn
+	// stops the search and is returned. EInvalid (with Fields) for a bad query.
+	SearchLogs(ctx context.Context, q LogQuery, fn func(LogMatch) error) error
+}
+
+// LogQuery selects archived lines. Zero fields select everything, except Pattern: a query
+// without one is refused (it would send back the whole archive).
+type LogQuery struct {
+	Family    string `json:"family,omitempty"`
+	Container string `json:"container,omitempty"`
+	// Since and Until bound the lines' times: Since <= time < Until.
+	Since time.Time `json:"since,omitzero"`
+	Until time.Time `json:"until,omitzero"`
+	// States keeps only the lines of runs in one of these states.
+	States []RunState `json:"states,omitempty"`
+	// Pattern is a regular expression (RE2 syntax, as Go's regexp) a line must match.
+	Pattern string `json:"pattern"`
+	// Limit stops the search after that many matches (0: no limit).
+	Limit int `json:"limit,omitempty"`
+}
+
+// LogMatch is an archived line a search found: its text without the newline.
+type LogMatch struct {
+	RunID     string    `json:"runId"`
+	Family    string    `json:"family"`
+	Container string    `json:"container"`
+	Time      time.Time `json:"time"`
+	Stream    string    `json:"stream"`
+	Line      string    `json:"line"`
+}
+
+// Validate checks q, reporting every bad field at once (EInvalid).
+func (q LogQuery) Validate() error {
+	var fields []FieldError
+	bad := func(path, msg string, args ...any) {
+		fields = append(fields, FieldError{Path: path, Severity: SeverityError, Message: fmt.Sprintf(msg, args...)})
+	}
+	if q.Pattern == "" {
+		bad("pattern", "a pattern is required")
+	} else if _, err := regexp.Compile(q.Pattern); err != nil {
+		bad("pattern", "%v", err)
+	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
+		bad("until", "%s is not after since (%s)", q.Until.Format(time.RFC3339), q.Since.Format(time.RFC3339))
+	}
+	for _, s := range q.States {
+		if !s.Valid() {
+			bad("state", "%q is not a run state", s)
+		}
+	}
+	if q.Limit < 0 {
+		bad("limit", "%d: want 0 (no limit) or more", q.Limit)
+	}
+	if len(fields) > 0 {
+		return &Error{Code: EInvalid, Message: "invalid log search", Fields: fields}
+	}
+	return nil
 }

@@ -18,31 +18,6 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// Query selects archived lines. Zero fields select everything, except Pattern: a query
-// without one is refused (it would send back the whole archive).
-type Query struct {
-	Family    string
-	Container string
-	// Since and Until bound the lines' times: Since <= time < Until.
-	Since, Until time.Time
-	// States keeps only the lines of runs in one of these states.
-	States []hashike.RunState
-	// Pattern is a regular expression (RE2 syntax, as Go's regexp) a line must match.
-	Pattern string
-	// Limit stops the search after that many matches (0: no limit).
-	Limit int
-}
-
-// Match is a line found.
-type Match struct {
-	RunID     string    `json:"runId"`
-	Family    string    `json:"family"`
-	Container string    `json:"container"`
-	Time      time.Time `json:"time"`
-	Stream    string    `json:"stream"`
-	Line      string    `json:"line"`
-}
-
 // Stats is what a search read.
 type Stats struct {
 	Segments int   `json:"segments"`
@@ -63,39 +38,20 @@ type Searcher struct {
 	Workers int
 }
 
-// Validate checks q: every bad field at once.
-func (q Query) Validate() error {
-	var fields []hashike.FieldError
-	bad := func(path, msg string, args ...any) {
-		fields = append(fields, hashike.FieldError{Path: path, Severity: hashike.SeverityError, Message: fmt.Sprintf(msg, args...)})
-	}
-	if q.Pattern == "" {
-		bad("pattern", "a pattern is required")
-	} else if _, err := regexp.Compile(q.Pattern); err != nil {
-		bad("pattern", "%v", err)
-	}
-	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
-		bad("until", "%s is not after since (%s)", q.Until.Format(time.RFC3339), q.Since.Format(time.RFC3339))
-	}
-	for _, s := range q.States {
-		if !s.Valid() {
-			bad("state", "%q is not a run state", s)
-		}
-	}
-	if q.Limit < 0 {
-		bad("limit", "%d: want 0 (no limit) or more", q.Limit)
-	}
-	if len(fields) > 0 {
-		return &hashike.Error{Code: hashike.EInvalid, Message: "invalid search", Fields: fields}
-	}
-	return nil
-}
-
 // errLimit stops a search that reached its limit.
 var errLimit = errors.New("limit reached")
 
-// Search calls fn for every matching line; an error of fn stops the search and is returned.
-func (s *Searcher) Search(ctx context.Context, q Query, fn func(Match) error) (Stats, error) {
+var _ hashike.LogSearcher = (*Searcher)(nil)
+
+// SearchLogs is Search without the statistics.
+func (s *Searcher) SearchLogs(ctx context.Context, q hashike.LogQuery, fn func(hashike.LogMatch) error) error {
+	_, err := s.Search(ctx, q, fn)
+	return err
+}
+
+// Search calls fn for every matching line and returns what it read; an error of fn stops the
+// search and is returned.
+func (s *Searcher) Search(ctx context.Context, q hashike.LogQuery, fn func(hashike.LogMatch) error) (Stats, error) {
 	var st Stats
 	if err := q.Validate(); err != nil {
 		return st, err
@@ -212,7 +168,7 @@ func unescape2(s string) string {
 
 // list calls fn for each by-service segment the query's partitions and run states allow, in
 // key order.
-func (s *Searcher) list(ctx context.Context, q Query, fn func(serviceKey, hashike.ObjectInfo) error) error {
+func (s *Searcher) list(ctx context.Context, q hashike.LogQuery, fn func(serviceKey, hashike.ObjectInfo) error) error {
 	var prefixes []string
 	base := servicePrefix
 	if q.Family != "" {
@@ -277,7 +233,7 @@ type scanner struct {
 }
 
 type result struct {
-	matches               []Match
+	matches               []hashike.LogMatch
 	bytes, decoded, lines int64
 	err                   error
 }
@@ -377,7 +333,7 @@ func (w *worker) lines(buf []byte, r *result) error {
 		if err != nil {
 			return err
 		}
-		r.matches = append(r.matches, Match{RunID: string(rec.runID), Time: e.Time, Stream: rec.stream.String(), Line: string(rec.text)})
+		r.matches = append(r.matches, hashike.LogMatch{RunID: string(rec.runID), Time: e.Time, Stream: rec.stream.String(), Line: string(rec.text)})
 		return nil
 	}
 	lit := literal(w.re)

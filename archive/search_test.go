@@ -49,12 +49,12 @@ func (f *fixture) searcher() *archive.Searcher {
 	return &archive.Searcher{Objects: f.objects, Runs: f.db, Workers: 3}
 }
 
-func matchString(m archive.Match) string {
+func matchString(m hashike.LogMatch) string {
 	return fmt.Sprintf("%s %s/%s %s %s %q", m.RunID, m.Family, m.Container, m.Time.UTC().Format(time.RFC3339Nano), m.Stream, m.Line)
 }
 
 // expect is what a search must find: the entries filtered as the query says.
-func expect(runs []archivedRun, q archive.Query) []string {
+func expect(runs []archivedRun, q hashike.LogQuery) []string {
 	re := regexp.MustCompile(q.Pattern)
 	var want []string
 	for _, r := range runs {
@@ -67,7 +67,7 @@ func expect(runs []archivedRun, q archive.Query) []string {
 				!q.Until.IsZero() && !e.Time.Before(q.Until) || !re.Match(text) {
 				continue
 			}
-			want = append(want, matchString(archive.Match{RunID: r.id, Family: r.family, Container: e.Container, Time: e.Time,
+			want = append(want, matchString(hashike.LogMatch{RunID: r.id, Family: r.family, Container: e.Container, Time: e.Time,
 				Stream: e.Stream.String(), Line: string(text)}))
 		}
 	}
@@ -75,10 +75,10 @@ func expect(runs []archivedRun, q archive.Query) []string {
 	return want
 }
 
-func search(t *testing.T, s *archive.Searcher, q archive.Query) ([]string, archive.Stats) {
+func search(t *testing.T, s *archive.Searcher, q hashike.LogQuery) ([]string, archive.Stats) {
 	t.Helper()
 	var got []string
-	st, err := s.Search(context.Background(), q, func(m archive.Match) error {
+	st, err := s.Search(context.Background(), q, func(m hashike.LogMatch) error {
 		got = append(got, matchString(m))
 		return nil
 	})
@@ -93,7 +93,7 @@ func TestSearch(t *testing.T) {
 	f, runs := searchFixture(t)
 	s := f.searcher()
 	midnight := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
-	for _, q := range []archive.Query{
+	for _, q := range []hashike.LogQuery{
 		{Pattern: "timed out"},                                  // a literal: the jump path
 		{Pattern: "(?i)error request \\d+ TIMED"},               // no literal: every line parsed
 		{Pattern: "timed out", Family: "web"},                   // partition pruning by family
@@ -120,9 +120,9 @@ func TestSearch(t *testing.T) {
 	}
 
 	// Partition pruning: a family's search reads only that family's segments.
-	_, all := search(t, s, archive.Query{Pattern: "x"})
-	_, web := search(t, s, archive.Query{Pattern: "x", Family: "web"})
-	_, day := search(t, s, archive.Query{Pattern: "x", Family: "web", Container: "app", Since: midnight, Until: midnight.Add(time.Hour)})
+	_, all := search(t, s, hashike.LogQuery{Pattern: "x"})
+	_, web := search(t, s, hashike.LogQuery{Pattern: "x", Family: "web"})
+	_, day := search(t, s, hashike.LogQuery{Pattern: "x", Family: "web", Container: "app", Since: midnight, Until: midnight.Add(time.Hour)})
 	if !(day.Segments < web.Segments && web.Segments < all.Segments) {
 		t.Errorf("segments read: %d for a day of one container, %d for a family, %d in all: want fewer the narrower the query",
 			day.Segments, web.Segments, all.Segments)
@@ -130,15 +130,15 @@ func TestSearch(t *testing.T) {
 
 	// Limit stops the search.
 	var n int
-	if _, err := s.Search(context.Background(), archive.Query{Pattern: "line", Limit: 3}, func(archive.Match) error { n++; return nil }); err != nil || n != 3 {
+	if _, err := s.Search(context.Background(), hashike.LogQuery{Pattern: "line", Limit: 3}, func(hashike.LogMatch) error { n++; return nil }); err != nil || n != 3 {
 		t.Errorf("Search with limit 3 = %d matches, %v", n, err)
 	}
 }
 
 func TestSearchInvalid(t *testing.T) {
 	f := newFixture(t)
-	_, err := f.searcher().Search(context.Background(), archive.Query{Pattern: "(", Since: t0, Until: t0.Add(-time.Second),
-		States: []hashike.RunState{"sleeping"}, Limit: -1}, func(archive.Match) error { return nil })
+	_, err := f.searcher().Search(context.Background(), hashike.LogQuery{Pattern: "(", Since: t0, Until: t0.Add(-time.Second),
+		States: []hashike.RunState{"sleeping"}, Limit: -1}, func(hashike.LogMatch) error { return nil })
 	var he *hashike.Error
 	if hashike.ErrorCodeOf(err) != hashike.EInvalid || !errorsAs(err, &he) || len(he.Fields) != 4 {
 		t.Fatalf("Search with four bad fields = %v, want EInvalid naming each", err)
@@ -148,7 +148,7 @@ func TestSearchInvalid(t *testing.T) {
 			t.Errorf("the error does not name %s: %v %v", field, err, he.Fields)
 		}
 	}
-	if _, err := f.searcher().Search(context.Background(), archive.Query{}, func(archive.Match) error { return nil }); hashike.ErrorCodeOf(err) != hashike.EInvalid {
+	if _, err := f.searcher().Search(context.Background(), hashike.LogQuery{}, func(hashike.LogMatch) error { return nil }); hashike.ErrorCodeOf(err) != hashike.EInvalid {
 		t.Errorf("Search without a pattern = %v, want EInvalid", err)
 	}
 }

@@ -37,6 +37,8 @@ type fakeService struct {
 	down []string
 	// logs serves FollowLogs when set.
 	logs func(ctx context.Context, id string, follow bool, fn func(hashike.LogEntry) error) error
+	// search serves SearchLogs when set; otherwise the fake keeps no archive.
+	search func(ctx context.Context, q hashike.LogQuery, fn func(hashike.LogMatch) error) error
 }
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -266,6 +268,20 @@ func (f *fakeService) FollowLogs(ctx context.Context, id string, follow bool, fn
 		return logs(ctx, id, follow, fn)
 	}
 	return nil
+}
+
+func (f *fakeService) SearchLogs(ctx context.Context, q hashike.LogQuery, fn func(hashike.LogMatch) error) error {
+	f.mu.Lock()
+	err := f.record("SearchLogs %s", q.Pattern)
+	search := f.search
+	f.mu.Unlock()
+	switch {
+	case err != nil:
+		return err
+	case search == nil:
+		return &hashike.Error{Code: hashike.ENotFound, Message: "this server keeps no log archive"}
+	}
+	return search(ctx, q, fn)
 }
 
 func (f *fakeService) queueInfo(q hashike.QueueConfig) hashike.QueueInfo {

@@ -560,6 +560,17 @@ func (s *Server) FollowLogs(ctx context.Context, id string, follow bool, fn func
 	}
 }
 
+// SearchLogs searches the log archive (see api.Logs).
+func (s *Server) SearchLogs(ctx context.Context, q hashike.LogQuery, fn func(hashike.LogMatch) error) error {
+	if err := q.Validate(); err != nil {
+		return err
+	}
+	if s.cfg.LogSearch == nil {
+		return notFound("this server keeps no log archive")
+	}
+	return s.cfg.LogSearch.SearchLogs(ctx, q, fn)
+}
+
 // ListQueues returns every queue with its counts, by name: the default queue, those the
 // jobs' latest definitions name, those put (PUT /v1/queues/{name}), and any holding runs.
 func (s *Server) ListQueues(ctx context.Context) ([]hashike.QueueInfo, error) {

@@ -59,6 +59,11 @@ type Config struct {
 	// Logs keeps the runs' output (written by supervisions, read by the API); nil: Store's own
 	// LogStore role. With a log archive, it reads the archive once the database's copy is gone.
 	Logs hashike.LogStore
+	// LogSearch searches the log archive (SearchLogs); nil: the server keeps none.
+	LogSearch hashike.LogSearcher
+	// LeaderLoops are more loops the leader runs, each until its context ends (the log
+	// archiver's).
+	LeaderLoops []func(ctx context.Context)
 	// Backend returns the backend of a run ("local", "ecs").
 	Backend func(name string) (hashike.Backend, error)
 	Clock   hashike.Clock
@@ -278,6 +283,7 @@ func (s *Server) Start(ctx context.Context) {
 	if s.cfg.Runners != nil {
 		leaderLoops = append(leaderLoops, s.runnerLoop)
 	}
+	leaderLoops = append(leaderLoops, s.cfg.LeaderLoops...)
 	s.leaderLoops = leadership.While(ctx, leaderLoops...)
 	if s.elector == nil {
 		s.setLeader(true)
