@@ -41,6 +41,7 @@ check-imports:
 	@bad=$$($(GO) list -deps $(DOMAIN_PKGS) | grep -E '^(github\.com/|golang\.org/x/|modernc\.org/|gopkg\.in/|go\.opentelemetry\.io/)|^(database/sql|net/http)$$' | grep -v '^github.com/hashike/hashike' ); \
 	if [ -n "$$bad" ]; then echo "domain packages import outside dependencies:"; echo "$$bad"; exit 1; fi; \
 	if $(GO) list -deps ./docker | grep -q '^github.com/aws/'; then echo "docker imports the AWS SDK (ECR tokens come through docker.ECRTokens)"; exit 1; fi; \
+	if $(GO) list -deps ./objectfs | grep -E '^(github\.com|golang\.org|modernc\.org)/' | grep -qv '^github.com/hashike/hashike'; then echo "objectfs imports more than the standard library"; exit 1; fi; \
 	if $(GO) list -deps ./jobfile | grep -q '^github.com/aws/'; then echo "jobfile imports the AWS SDK (its AWS template functions come through jobfile.Lookups)"; exit 1; fi; \
 	if $(GO) list -deps ./ecsscale | grep -qE '^github.com/hashike/hashike/(docker|ecs|sqlite|postgres|httpapi|jobfile|logpack|notify|server|cmd)(/|$$)'; then echo "ecsscale imports another adapter"; exit 1; fi; \
 	if $(GO) list -deps ./httpapi | grep -qE '^github.com/hashike/hashike/(server|cmd)(/|$$)'; then echo "httpapi imports server (it serves an api.Service)"; exit 1; fi; \
