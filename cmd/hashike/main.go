@@ -49,6 +49,7 @@ type app struct {
 	// asked is the server a command made a client of: its errors came from there.
 	asked       string
 	dbPath      string
+	objectsPath string
 	secretsFile string
 	// eventsQueue is the ECS events queue of runs that name none (--events-queue).
 	eventsQueue string
@@ -121,6 +122,7 @@ func (a *app) rootCmd() *cobra.Command {
 		return &hashike.Error{Code: hashike.EInvalid, Message: err.Error() + usageHint(c)}
 	})
 	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "run history database (env HASHIKE_DB; default $XDG_STATE_HOME/hashike/hashike.db)")
+	root.PersistentFlags().StringVar(&a.objectsPath, "objects", "", "the server's object store (log archive): a directory or s3://BUCKET/PREFIX (env HASHIKE_OBJECTS; default objects/ next to the server database)")
 	root.PersistentFlags().StringVar(&a.secretsFile, "secrets-file", "", "local secrets file, JSON valueFrom -> value, mode 0600 (env HASHIKE_SECRETS_FILE)")
 	root.PersistentFlags().StringVar(&a.server, "server", "", "a hashike server's URL: every command about runs asks it (env HASHIKE_SERVER); --server= (empty) is this machine's run history")
 	a.serverSet = func() bool { return root.PersistentFlags().Changed("server") }
