@@ -27,7 +27,7 @@ type fixture struct {
 	logs    *archive.Logs
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "hashike.db")
 	db, err := sqlite.Open(path)
@@ -46,7 +46,7 @@ func newFixture(t *testing.T) *fixture {
 // t0 is 2 s before midnight UTC, in another zone: output crosses a dt partition.
 var t0 = time.Date(2026, 12, 6, 8, 59, 58, 123456789, time.FixedZone("JST", 9*3600))
 
-func (f *fixture) createRun(t *testing.T, id, family string) {
+func (f *fixture) createRun(t testing.TB, id, family string) {
 	t.Helper()
 	sp := hashike.JobSpec{Backend: "local", TaskDefinition: hashike.TaskDefinition{Family: family,
 		ContainerDefinitions: []hashike.ContainerDefinition{{Name: "app", Image: "app:1"}, {Name: "proxy", Image: "envoy:1"}}}}
@@ -60,7 +60,7 @@ func (f *fixture) createRun(t *testing.T, id, family string) {
 	}
 }
 
-func (f *fixture) endRun(t *testing.T, id string) {
+func (f *fixture) endRun(t testing.TB, id string) {
 	t.Helper()
 	end := t0.Add(time.Hour)
 	if _, err := f.db.UpdateRun(context.Background(), id, hashike.RunUpdate{At: end, State: hashike.StateSucceeded, FinishedAt: &end}); err != nil {
