@@ -66,6 +66,7 @@ test: vet check-imports lint
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzLoadBytes -fuzztime=30s ./jobfile/
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=30s ./logpack/
+	$(GO) test -run='^$$' -fuzz=FuzzLine -fuzztime=30s ./archive/
 	$(GO) test -run='^$$' -fuzz=FuzzDockerConfig -fuzztime=30s ./docker/
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./cron/
 	$(GO) test -run='^$$' -fuzz=FuzzMatchGlob -fuzztime=30s ./dispatch/
