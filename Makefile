@@ -43,6 +43,7 @@ check-imports:
 	if $(GO) list -deps ./docker | grep -q '^github.com/aws/'; then echo "docker imports the AWS SDK (ECR tokens come through docker.ECRTokens)"; exit 1; fi; \
 	if $(GO) list -deps ./objectfs | grep -E '^(github\.com|golang\.org|modernc\.org)/' | grep -qv '^github.com/hashike/hashike'; then echo "objectfs imports more than the standard library"; exit 1; fi; \
 	if $(GO) list -deps ./jobfile | grep -q '^github.com/aws/'; then echo "jobfile imports the AWS SDK (its AWS template functions come through jobfile.Lookups)"; exit 1; fi; \
+	if $(GO) list -deps ./archive | grep -qE '^github.com/hashike/hashike/(docker|ecs|sqlite|postgres|httpapi|objectfs|objects3|server|cmd)(/|$$)'; then echo "archive imports an adapter (it speaks the ports)"; exit 1; fi; \
 	if $(GO) list -deps ./ecsscale | grep -qE '^github.com/hashike/hashike/(docker|ecs|sqlite|postgres|httpapi|jobfile|logpack|notify|server|cmd)(/|$$)'; then echo "ecsscale imports another adapter"; exit 1; fi; \
 	if $(GO) list -deps ./httpapi | grep -qE '^github.com/hashike/hashike/(server|cmd)(/|$$)'; then echo "httpapi imports server (it serves an api.Service)"; exit 1; fi; \
 	bad=$$($(GO) list -f '{{.ImportPath}}: {{join .Imports " "}} {{join .TestImports " "}}' ./... | grep -v '^github.com/hashike/hashike/metrics:' | grep 'github.com/prometheus/' | cut -d: -f1); \
@@ -67,6 +68,7 @@ test: vet check-imports lint
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzLoadBytes -fuzztime=30s ./jobfile/
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=30s ./logpack/
+	$(GO) test -run='^$$' -fuzz=FuzzLine -fuzztime=30s ./archive/
 	$(GO) test -run='^$$' -fuzz=FuzzDockerConfig -fuzztime=30s ./docker/
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./cron/
 	$(GO) test -run='^$$' -fuzz=FuzzMatchGlob -fuzztime=30s ./dispatch/
@@ -107,6 +109,18 @@ bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=5s -count=1 -timeout=30m ./bench/server/
 	$(GO) test -run='^$$' -bench=BenchmarkDay -benchtime=2x -count=1 ./sim/
 	$(GO) test -run='^$$' -bench=. -benchtime=20x -count=1 ./runners/
+
+# `hashike logs search` over 1 GB of archived log text on the local filesystem, next to
+# `zstdcat | grep` over the same segments (docs/benchmarks.md). The archive is made once by
+# bench/loggen into LOGBENCH and kept between calls.
+LOGBENCH ?= /tmp/hashike-logbench
+.PHONY: bench-logs
+bench-logs: build
+	test -f $(LOGBENCH)/done || ($(GO) run ./bench/loggen -dir $(LOGBENCH) -bytes 1000000000 && touch $(LOGBENCH)/done)
+	farm-bench -n 5 --timeout 900 --vs "sh -c 'find $(LOGBENCH)/zst -name *.zst | xargs zstdcat | grep -E \"ERROR .*timed out\" | wc -l'" -- \
+		./$(BIN) logs search --server= --db $(LOGBENCH)/server.db --objects $(LOGBENCH)/objects 'ERROR .*timed out'
+	farm-bench -n 5 --timeout 900 --vs "sh -c 'find $(LOGBENCH)/zst -name *.zst | xargs zstdcat | grep -iE \"error .*timed out\" | wc -l'" -- \
+		./$(BIN) logs search --server= --db $(LOGBENCH)/server.db --objects $(LOGBENCH)/objects '(?i)error .*timed out'
 
 # GitHub's webhook request path (docs/github-webhook.md): the server's part, the whole HTTP
 # handler (both on SQLite) and the durable write on PostgreSQL, each with its p99.

@@ -5,9 +5,19 @@ import (
 	"time"
 )
 
-// Store keeps the run history: runs, their state transitions and their logs. Implementations
-// run storetest's conformance suite.
+// Store keeps the run history: runs, their state transitions and their logs. It is the two
+// roles RunStore and LogStore of one database; each consumer takes only the role it uses.
+// Implementations run storetest's conformance suites (Run, and RunLogs for the LogStore role).
 type Store interface {
+	RunStore
+	LogStore
+
+	// Close releases the store.
+	Close() error
+}
+
+// RunStore keeps the runs and their state transitions.
+type RunStore interface {
 	// CreateRun records run (in StatePending, or StateQueued for a run of the server that
 	// waits in run.Queue, with its first Transition). When
 	// run.IdempotencyKey is set and a run with that key exists, nothing is written and the
@@ -29,7 +39,11 @@ type Store interface {
 	// process takes over a run whose owner died without racing another. u.IfStopCause is the
 	// same for the stored stop cause. A refused update writes nothing.
 	UpdateRun(ctx context.Context, id string, u RunUpdate) (*Run, error)
+}
 
+// LogStore keeps the runs' output. The database stores (SQLite, PostgreSQL) keep it in a table;
+// package archive reads it back from the object store once the database's copy is gone.
+type LogStore interface {
 	// AppendLogs stores entries after those already stored for the run, in order. It keeps
 	// nothing of entries after it returns: the caller reuses their Data.
 	AppendLogs(ctx context.Context, runID string, entries []LogEntry) error
@@ -38,9 +52,6 @@ type Store interface {
 	// start), in the order they were appended, and returns the position to pass next time to
 	// read only what was appended since.
 	ReadLogs(ctx context.Context, runID string, after int64, fn func(LogEntry) error) (next int64, err error)
-
-	// Close releases the store.
-	Close() error
 }
 
 // RunFilter selects runs for ListRuns. Zero fields select everything.

@@ -79,6 +79,14 @@ type Capacity interface {
 	CapacityStatus(ctx context.Context) (CapacityStatus, error)
 }
 
+// Logs searches the archive of the runs' output.
+type Logs interface {
+	// SearchLogs calls fn for every archived line q selects, as the server finds them (runs
+	// whose output is not archived yet are not searched). EInvalid with Fields for a bad
+	// query; ENotFound when the server keeps no log archive. An error of fn stops the search.
+	SearchLogs(ctx context.Context, q hashike.LogQuery, fn func(hashike.LogMatch) error) error
+}
+
 // Operations is what a caller can ask of hashike server, in the same process or over HTTP:
 // *server.Server and *httpapi.Client both implement it, so the CLI's client mode and the
 // console are written once against it.
@@ -90,6 +98,7 @@ type Operations interface {
 	Tokens
 	Runners
 	Capacity
+	Logs
 }
 
 // Service is what the server's transports serve: the Operations plus what only a transport

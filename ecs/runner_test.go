@@ -27,7 +27,7 @@ func TestRunOnECSIsRecorded(t *testing.T) {
 	}
 	defer store.Close()
 	self := hashike.Owner{Host: "h", PID: 1, Start: "1"}
-	r := &runner.Runner{Backend: ecs.New(fastConfig(cloud)), Store: store, Clock: hashike.SystemClock{}, Self: self,
+	r := &runner.Runner{Backend: ecs.New(fastConfig(cloud)), Store: store, Logs: store, Clock: hashike.SystemClock{}, Self: self,
 		Alive: func(o hashike.Owner) bool { return o == self }, Random: rand.Reader}
 	spec := job(64, "print", "2", "from ecs", "exit", "4")
 	spec.Backend = "ecs"
@@ -66,7 +66,7 @@ func capacityWait(t *testing.T) (*awsfake.Cloud, *runner.Runner, *hashike.Run) {
 	}
 	t.Cleanup(func() { store.Close() })
 	self := hashike.Owner{Host: "h", PID: 1, Start: "1"}
-	r := &runner.Runner{Backend: ecs.New(fastConfig(cloud)), Store: store, Clock: hashike.SystemClock{}, Self: self,
+	r := &runner.Runner{Backend: ecs.New(fastConfig(cloud)), Store: store, Logs: store, Clock: hashike.SystemClock{}, Self: self,
 		Alive: func(o hashike.Owner) bool { return o == self }, Random: rand.Reader}
 	spec := job(512, "exit", "0")
 	spec.Backend = "ecs"
@@ -156,7 +156,7 @@ func TestServerErrorsBoundedByCapacityTimeout(t *testing.T) {
 	cfg := fastConfig(cloud)
 	cfg.Logger = slog.New(slog.NewTextHandler(&said, nil))
 	self := hashike.Owner{Host: "h", PID: 1, Start: "1"}
-	r := &runner.Runner{Backend: ecs.New(cfg), Store: store, Clock: hashike.SystemClock{}, Self: self,
+	r := &runner.Runner{Backend: ecs.New(cfg), Store: store, Logs: store, Clock: hashike.SystemClock{}, Self: self,
 		Alive: func(o hashike.Owner) bool { return o == self }, Random: rand.Reader}
 	spec := job(64, "exit", "0")
 	spec.Backend = "ecs"

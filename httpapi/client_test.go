@@ -358,3 +358,45 @@ func TestServerTimeoutsSpareLogStreams(t *testing.T) {
 		t.Errorf("stream: %q %v", data, err)
 	}
 }
+
+// TestClientSearchLogs: the query goes over the wire whole, the matches come back as sent, and
+// an error after the first match reaches the caller.
+func TestClientSearchLogs(t *testing.T) {
+	ctx := t.Context()
+	f := newFake()
+	q := hashike.LogQuery{Family: "web", Container: "app", Since: t0, Until: t0.Add(time.Hour),
+		States: []hashike.RunState{hashike.StateFailed, hashike.StateLost}, Pattern: `timed out \d+`, Limit: 7}
+	sent := []hashike.LogMatch{
+		{RunID: "run-1", Family: "web", Container: "app", Time: t0.Add(time.Nanosecond), Stream: "stderr", Line: "timed out 1"},
+		{RunID: "run-2", Family: "web", Container: "app", Time: t0.Add(time.Minute), Stream: "stdout", Line: "ünïcode \"timed out\" 2"},
+	}
+	f.search = func(ctx context.Context, got hashike.LogQuery, fn func(hashike.LogMatch) error) error {
+		if !reflect.DeepEqual(got, q) {
+			return hashike.Errorf(hashike.EInvalid, "query %+v, want %+v", got, q)
+		}
+		for _, m := range sent {
+			if err := fn(m); err != nil {
+				return err
+			}
+		}
+		return hashike.Errorf(hashike.EUnavailable, "object store down")
+	}
+	c := newClient(t, f, admin)
+	var got []hashike.LogMatch
+	err := c.SearchLogs(ctx, q, func(m hashike.LogMatch) error { got = append(got, m); return nil })
+	if hashike.ErrorCodeOf(err) != hashike.EUnavailable {
+		t.Errorf("SearchLogs = %v, want the server's error after the matches", err)
+	}
+	if len(got) != len(sent) {
+		t.Fatalf("got %d matches, want %d", len(got), len(sent))
+	}
+	for i := range sent {
+		if !got[i].Time.Equal(sent[i].Time) {
+			t.Errorf("match %d time %s, want %s", i, got[i].Time, sent[i].Time)
+		}
+		got[i].Time = sent[i].Time
+		if got[i] != sent[i] {
+			t.Errorf("match %d = %+v, want %+v", i, got[i], sent[i])
+		}
+	}
+}

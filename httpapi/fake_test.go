@@ -42,6 +42,8 @@ type fakeService struct {
 	// results are the runs' results by run ID; resultErrs the runs whose result was refused.
 	results    map[string]string
 	resultErrs map[string]string
+	// search serves SearchLogs when set; otherwise the fake keeps no archive.
+	search func(ctx context.Context, q hashike.LogQuery, fn func(hashike.LogMatch) error) error
 }
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -287,6 +289,20 @@ func (f *fakeService) FollowLogs(ctx context.Context, id string, follow bool, fn
 		return logs(ctx, id, follow, fn)
 	}
 	return nil
+}
+
+func (f *fakeService) SearchLogs(ctx context.Context, q hashike.LogQuery, fn func(hashike.LogMatch) error) error {
+	f.mu.Lock()
+	err := f.record("SearchLogs %s", q.Pattern)
+	search := f.search
+	f.mu.Unlock()
+	switch {
+	case err != nil:
+		return err
+	case search == nil:
+		return &hashike.Error{Code: hashike.ENotFound, Message: "this server keeps no log archive"}
+	}
+	return search(ctx, q, fn)
 }
 
 func (f *fakeService) queueInfo(q hashike.QueueConfig) hashike.QueueInfo {

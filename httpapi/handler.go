@@ -62,6 +62,7 @@ var routes = []route{
 	{"POST", "/v1/runs/{id}/rerun", hashike.ScopeSubmit, nil, (*handler).rerun},
 	{"GET", "/v1/runs/{id}/logs", hashike.ScopeRead, []string{"follow"}, (*handler).logs},
 	{"GET", "/v1/runs/{id}/result", hashike.ScopeRead, nil, (*handler).result},
+	{"GET", "/v1/logs/search", hashike.ScopeRead, logSearchParams, (*handler).searchLogs},
 
 	{"GET", "/v1/queues", hashike.ScopeRead, nil, (*handler).listQueues},
 	{"PUT", "/v1/queues/{name}", hashike.ScopeAdmin, nil, (*handler).putQueue},

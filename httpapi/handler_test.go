@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -160,6 +161,24 @@ func TestRoutes(t *testing.T) {
 				f.resultErrs = map[string]string{"r3": "the result of 9 bytes is over the limit"}
 			},
 			want: []string{`over the limit`}, calls: []string{"RunResult r3"}},
+		{name: "log search", method: "GET", target: "/v1/logs/search?pattern=boom&family=web&state=failed,lost&limit=2",
+			token: read, status: 200, setup: func(f *fakeService) {
+				f.search = func(ctx context.Context, q hashike.LogQuery, fn func(hashike.LogMatch) error) error {
+					if q.Family != "web" || q.Limit != 2 || !slices.Equal(q.States, []hashike.RunState{"failed", "lost"}) {
+						return fmt.Errorf("query %+v", q)
+					}
+					for _, line := range []string{"boom 1", "boom 2"} {
+						if err := fn(hashike.LogMatch{RunID: "run-1", Family: "web", Container: "app", Time: t0, Stream: "stdout", Line: line}); err != nil {
+							return err
+						}
+					}
+					return nil
+				}
+			},
+			want:  []string{`{"runId":"run-1","family":"web","container":"app","time":"2026-03-01T12:00:00Z","stream":"stdout","line":"boom 1"}` + "\n" + `{"runId":"run-1"`, `"line":"boom 2"`},
+			calls: []string{"SearchLogs boom"}},
+		{name: "log search, no archive", method: "GET", target: "/v1/logs/search?pattern=boom", token: read, status: 404,
+			want: []string{`keeps no log archive`}, calls: []string{"SearchLogs boom"}},
 		{name: "runners, none", method: "GET", target: "/v1/runners", token: read, status: 404,
 			want: []string{`runs no runner pools`}, calls: []string{"RunnersStatus"}},
 		{name: "capacity, none", method: "GET", target: "/v1/capacity", token: read, status: 404,
@@ -304,6 +323,14 @@ func TestBadRequests(t *testing.T) {
 			code: "invalid", field: "limit", calls: []string{}},
 		{name: "job twice", method: "GET", target: "/v1/runs?job=a&job=b", token: read, status: 400,
 			code: "invalid", field: "job", message: "given 2 times", calls: []string{}},
+		{name: "search without pattern", method: "GET", target: "/v1/logs/search?family=web", token: read, status: 400,
+			code: "invalid", field: "pattern", calls: []string{}},
+		{name: "search bad since", method: "GET", target: "/v1/logs/search?pattern=x&since=yesterday", token: read, status: 400,
+			code: "invalid", field: "since", message: "RFC 3339", calls: []string{}},
+		{name: "search bad regexp", method: "GET", target: "/v1/logs/search?pattern=%28", token: read, status: 400,
+			code: "invalid", field: "pattern", message: "missing closing )", calls: []string{}},
+		{name: "search bad state", method: "GET", target: "/v1/logs/search?pattern=x&state=done", token: read, status: 400,
+			code: "invalid", field: "state", calls: []string{}},
 		{name: "logs of unknown run", method: "GET", target: "/v1/runs/nope/logs", token: read, status: 404, code: "not_found"},
 
 		{name: "missing token", method: "GET", target: "/v1/jobs", status: 401, code: "unauthorized", calls: []string{}},

@@ -62,6 +62,7 @@ func newRealAPIOn(t *testing.T, b hashike.Backend) *realAPI {
 		PollInterval: 10 * time.Millisecond, ReconcileInterval: 50 * time.Millisecond,
 		ScheduleInterval: 20 * time.Millisecond, NoLeader: true,
 		GitHubWebhook: github.NewWebhook([]byte(hookSecret)),
+		LogSearch:     stubSearch{},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -333,4 +334,13 @@ func TestPayloadFitsTheEnvironment(t *testing.T) {
 	if r.status != 400 || !strings.Contains(r.body, `"path":"maxPayloadBytes"`) || !strings.Contains(r.body, fmt.Sprint(job.MaxPayloadByReference)) {
 		t.Errorf("a definition allowing 64 MiB + 1: status %d: %s", r.status, r.body)
 	}
+}
+
+// stubSearch finds one line for any query: the real API's log archive (package archive has
+// its own tests; this checks the wire).
+type stubSearch struct{}
+
+func (stubSearch) SearchLogs(ctx context.Context, q hashike.LogQuery, fn func(hashike.LogMatch) error) error {
+	return fn(hashike.LogMatch{RunID: "01jd0000000000000000000001", Family: "web", Container: "app",
+		Time: time.Date(2026, 12, 6, 1, 2, 3, 4, time.UTC), Stream: "stderr", Line: "ERROR " + q.Pattern})
 }

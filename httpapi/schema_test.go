@@ -454,6 +454,8 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	check("GET", "/v1/runs/"+ids[0]+"/logs", "", 200)
 	check("GET", "/v1/runs/nope/logs", "", 404)
 	check("GET", "/v1/runs/"+ids[0]+"/result", "", 404) // this server keeps no results
+	check("GET", "/v1/logs/search?pattern=timed+out&family=web&state=failed&since=2026-12-06T00:00:00Z", "", 200)
+	check("GET", "/v1/logs/search?family=web", "", 400)
 	check("POST", "/v1/runs/"+ids[0]+"/cancel", `{"reason":"late"}`, 409)
 	check("POST", "/v1/runs/"+ids[0]+"/rerun", `{"payload":{"again":true}}`, 201)
 	check("POST", "/v1/runs/nope/rerun", ``, 404)

@@ -36,6 +36,24 @@ func TestStore(t *testing.T) {
 	})
 }
 
+// TestLogStore runs the LogStore suite on the store's own log table.
+func TestLogStore(t *testing.T) {
+	storetest.RunLogs(t, func(t *testing.T) storetest.LogSubject {
+		s := open(t, pgtest.DSN(t))
+		t.Cleanup(func() { s.Close() })
+		return storetest.LogSubject{Logs: s, Runs: s}
+	})
+}
+
+// TestLogArchiveIndex runs the LogArchiveIndex suite.
+func TestLogArchiveIndex(t *testing.T) {
+	storetest.RunLogArchiveIndex(t, func(t *testing.T) storetest.ArchiveIndexSubject {
+		s := open(t, pgtest.DSN(t))
+		t.Cleanup(func() { s.Close() })
+		return storetest.ArchiveIndexSubject{Index: s, Runs: s}
+	})
+}
+
 // TestServerStore runs the ServerStore conformance suite, each subtest on a new database;
 // reopen opens another Store (its own pool) on the same database, as another replica.
 func TestServerStore(t *testing.T) {

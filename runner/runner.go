@@ -20,10 +20,12 @@ import (
 	"github.com/hashike/hashike/usage"
 )
 
-// Runner supervises runs of one Backend, recorded in one Store.
+// Runner supervises runs of one Backend: the runs are recorded in Store, their output in Logs
+// (usually the same database's two roles).
 type Runner struct {
 	Backend hashike.Backend
-	Store   hashike.Store
+	Store   hashike.RunStore
+	Logs    hashike.LogStore
 	Clock   hashike.Clock
 	// Self is this process as a run owner; Alive tells whether another owner still runs.
 	Self  hashike.Owner
@@ -617,7 +619,7 @@ func (s *supervision) finish(ctx context.Context, state hashike.RunState, exit h
 // storedCursor is how far the stored output of the run reaches, per container.
 func (s *supervision) storedCursor(ctx context.Context) (hashike.LogCursor, error) {
 	cursor := hashike.LogCursor{}
-	_, err := s.r.Store.ReadLogs(ctx, s.run.ID, 0, func(e hashike.LogEntry) error {
+	_, err := s.r.Logs.ReadLogs(ctx, s.run.ID, 0, func(e hashike.LogEntry) error {
 		cursor.Advance(e)
 		return nil
 	})
@@ -710,7 +712,7 @@ func (l *logWriter) flushLocked(ctx context.Context) error {
 	if l.err != nil || len(l.batch) == 0 {
 		return l.err
 	}
-	if err := l.r.Store.AppendLogs(ctx, l.runID, l.batch); err != nil {
+	if err := l.r.Logs.AppendLogs(ctx, l.runID, l.batch); err != nil {
 		l.err = fmt.Errorf("store output of run %s: %w", l.runID, err)
 		return l.err
 	}
@@ -751,7 +753,7 @@ func (r *Runner) Follow(ctx context.Context, id string, follow bool, out func(ha
 		if err != nil {
 			return nil, err
 		}
-		pos, err = r.Store.ReadLogs(ctx, run.ID, pos, func(e hashike.LogEntry) error {
+		pos, err = r.Logs.ReadLogs(ctx, run.ID, pos, func(e hashike.LogEntry) error {
 			out(e)
 			return nil
 		})

@@ -178,7 +178,7 @@ func newRunner(t *testing.T, b *fakeBackend) *runner.Runner {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	return &runner.Runner{Backend: b, Store: store, Clock: hashike.SystemClock{}, Self: self,
+	return &runner.Runner{Backend: b, Store: store, Logs: store, Clock: hashike.SystemClock{}, Self: self,
 		Alive: func(o hashike.Owner) bool { return o == self || o.PID == 2 }, Random: rand.Reader, FlushInterval: 10 * time.Millisecond}
 }
 
@@ -197,7 +197,7 @@ func create(t *testing.T, r *runner.Runner, s hashike.JobSpec) *hashike.Run {
 
 func storedOutput(t *testing.T, r *runner.Runner, id string) string {
 	var b strings.Builder
-	if _, err := r.Store.ReadLogs(context.Background(), id, 0, func(e hashike.LogEntry) error { b.Write(e.Data); return nil }); err != nil {
+	if _, err := r.Logs.ReadLogs(context.Background(), id, 0, func(e hashike.LogEntry) error { b.Write(e.Data); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return b.String()
@@ -428,7 +428,7 @@ func TestRunOwnedByALiveProcessIsRefused(t *testing.T) {
 
 // takes counts the updates that take a run over (SetOwner).
 type takes struct {
-	hashike.Store
+	hashike.RunStore
 	mu sync.Mutex
 	n  int
 }
@@ -439,14 +439,14 @@ func (s *takes) UpdateRun(ctx context.Context, id string, u hashike.RunUpdate) (
 		s.n++
 		s.mu.Unlock()
 	}
-	return s.Store.UpdateRun(ctx, id, u)
+	return s.RunStore.UpdateRun(ctx, id, u)
 }
 
 func TestSuperviseClaimedRun(t *testing.T) {
 	ctx := context.Background()
 	b := &fakeBackend{output: []string{"hello\n"}}
 	r := newRunner(t, b)
-	counted := &takes{Store: r.Store}
+	counted := &takes{RunStore: r.Store}
 	r.Store = counted
 	me := self
 	// As a claim leaves a run: pending, owned by this process.

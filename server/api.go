@@ -611,7 +611,7 @@ func (s *Server) FollowLogs(ctx context.Context, id string, follow bool, fn func
 		if err != nil {
 			return err
 		}
-		if pos, err = s.store.ReadLogs(ctx, run.ID, pos, fn); err != nil {
+		if pos, err = s.logs.ReadLogs(ctx, run.ID, pos, fn); err != nil {
 			return err
 		}
 		if !follow || cur.State.Terminal() {
@@ -623,6 +623,17 @@ func (s *Server) FollowLogs(ctx context.Context, id string, follow bool, fn func
 		case <-s.clock.After(s.cfg.PollInterval):
 		}
 	}
+}
+
+// SearchLogs searches the log archive (see api.Logs).
+func (s *Server) SearchLogs(ctx context.Context, q hashike.LogQuery, fn func(hashike.LogMatch) error) error {
+	if err := q.Validate(); err != nil {
+		return err
+	}
+	if s.cfg.LogSearch == nil {
+		return notFound("this server keeps no log archive")
+	}
+	return s.cfg.LogSearch.SearchLogs(ctx, q, fn)
 }
 
 // ListQueues returns every queue with its counts, by name: the default queue, those the

@@ -177,7 +177,7 @@ func (s *Server) superviseRun(ctx context.Context, run *hashike.Run, claimed boo
 			return s.failStart(ctx, run, err.Error())
 		}
 	}
-	r := &runner.Runner{Backend: b, Store: s.store, Clock: s.clock, Self: s.cfg.Self, Random: s.cfg.Random,
+	r := &runner.Runner{Backend: b, Store: s.store, Logs: s.logs, Clock: s.clock, Self: s.cfg.Self, Random: s.cfg.Random,
 		Alive: func(o hashike.Owner) bool { return s.alive(ctx, o) }, Usage: s.cfg.Usage}
 	opts := runner.Options{Secrets: secrets, Files: files, Env: env,
 		Warn:    func(err error) { s.log.Warn("run", "run", run.ID, "err", err) },

@@ -57,6 +57,14 @@ const (
 // ParseDefinition are required.
 type Config struct {
 	Store hashike.ServerStore
+	// Logs keeps the runs' output (written by supervisions, read by the API); nil: Store's own
+	// LogStore role. With a log archive, it reads the archive once the database's copy is gone.
+	Logs hashike.LogStore
+	// LogSearch searches the log archive (SearchLogs); nil: the server keeps none.
+	LogSearch hashike.LogSearcher
+	// LeaderLoops are more loops the leader runs, each until its context ends (the log
+	// archiver's).
+	LeaderLoops []func(ctx context.Context)
 	// Backend returns the backend of a run ("local", "ecs").
 	Backend func(name string) (hashike.Backend, error)
 	Clock   hashike.Clock
@@ -130,6 +138,7 @@ type Config struct {
 type Server struct {
 	cfg    Config
 	store  hashike.ServerStore
+	logs   hashike.LogStore
 	clock  hashike.Clock
 	log    *slog.Logger
 	holder string // this replica's lease holder name
@@ -219,8 +228,11 @@ func New(cfg Config) (*Server, error) {
 	if _, err := io.ReadFull(cfg.Random, seed[:]); err != nil {
 		return nil, fmt.Errorf("server: seed: %w", err)
 	}
+	if cfg.Logs == nil {
+		cfg.Logs = cfg.Store
+	}
 	s := &Server{
-		cfg: cfg, store: cfg.Store, clock: cfg.Clock, log: cfg.Logger,
+		cfg: cfg, store: cfg.Store, logs: cfg.Logs, clock: cfg.Clock, log: cfg.Logger,
 		holder:     holderName(cfg.Self),
 		rnd:        rand.New(rand.NewPCG(beUint64(seed[:8]), beUint64(seed[8:]))),
 		wake:       make(chan struct{}, 1),
@@ -307,6 +319,7 @@ func (s *Server) Start(ctx context.Context) {
 	if s.cfg.Runners != nil {
 		leaderLoops = append(leaderLoops, s.runnerLoop)
 	}
+	leaderLoops = append(leaderLoops, s.cfg.LeaderLoops...)
 	s.leaderLoops = leadership.While(ctx, leaderLoops...)
 	if s.elector == nil {
 		s.setLeader(true)

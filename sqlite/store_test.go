@@ -31,6 +31,24 @@ func TestStore(t *testing.T) {
 	})
 }
 
+// TestLogStore runs the LogStore suite on the store's own log table.
+func TestLogStore(t *testing.T) {
+	storetest.RunLogs(t, func(t *testing.T) storetest.LogSubject {
+		s := open(t, filepath.Join(t.TempDir(), "hashike.db"))
+		t.Cleanup(func() { s.Close() })
+		return storetest.LogSubject{Logs: s, Runs: s}
+	})
+}
+
+// TestLogArchiveIndex runs the LogArchiveIndex suite.
+func TestLogArchiveIndex(t *testing.T) {
+	storetest.RunLogArchiveIndex(t, func(t *testing.T) storetest.ArchiveIndexSubject {
+		s := open(t, filepath.Join(t.TempDir(), "hashike.db"))
+		t.Cleanup(func() { s.Close() })
+		return storetest.ArchiveIndexSubject{Index: s, Runs: s}
+	})
+}
+
 // TestServerStore runs the ServerStore suite; a second handle on the same file stands for
 // another replica.
 func TestServerStore(t *testing.T) {

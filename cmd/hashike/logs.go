@@ -75,6 +75,7 @@ With a server (HASHIKE_SERVER), the output comes from the server; --follow strea
 	fl.StringVar(&f.since, "since", "", "show the lines written after a time: a duration (10m, 2h) or an RFC 3339 time")
 	fl.BoolVarP(&f.timestamps, "timestamps", "t", false, "start each line with the time it was received (RFC 3339, UTC)")
 	fl.StringVar(&f.container, "container", "", "show only this container's lines")
+	c.AddCommand(a.logSearchCmd())
 	return c
 }
 

@@ -49,6 +49,7 @@ type app struct {
 	// asked is the server a command made a client of: its errors came from there.
 	asked       string
 	dbPath      string
+	objectsPath string
 	secretsFile string
 	// eventsQueue is the ECS events queue of runs that name none (--events-queue).
 	eventsQueue string
@@ -124,6 +125,7 @@ func (a *app) rootCmd() *cobra.Command {
 		return &hashike.Error{Code: hashike.EInvalid, Message: err.Error() + usageHint(c)}
 	})
 	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "run history database (env HASHIKE_DB; default $XDG_STATE_HOME/hashike/hashike.db)")
+	root.PersistentFlags().StringVar(&a.objectsPath, "objects", "", "the server's object store (log archive, payloads, results): a directory or s3://BUCKET/PREFIX (env HASHIKE_OBJECTS; overrides the config file's objectStore; default objects/ next to the server database)")
 	root.PersistentFlags().StringVar(&a.secretsFile, "secrets-file", "", "local secrets file, JSON valueFrom -> value, mode 0600 (env HASHIKE_SECRETS_FILE)")
 	root.PersistentFlags().StringVar(&a.server, "server", "", "a hashike server's URL: every command about runs asks it (env HASHIKE_SERVER); --server= (empty) is this machine's run history")
 	a.serverSet = func() bool { return root.PersistentFlags().Changed("server") }
@@ -246,7 +248,7 @@ func (a *app) wireWith(backend hashike.Backend) (*runner.Runner, func(), error) 
 		return nil, nil, err
 	}
 	r := &runner.Runner{
-		Backend: backend, Store: store, Clock: a.clock,
+		Backend: backend, Store: store, Logs: store, Clock: a.clock,
 		Self: process.Self(), Alive: process.Alive, Random: rand.Reader, Usage: monitor,
 	}
 	return r, func() { store.Close() }, nil

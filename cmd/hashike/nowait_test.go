@@ -33,7 +33,7 @@ func TestNoWaitDoesNotWaitForCapacity(t *testing.T) {
 	alive := func(o hashike.Owner) bool { return o == parent || o == child }
 	backend := ecs.New(ecs.Config{ECS: cloud.ECS(), AutoScaling: cloud.AutoScaling(), Logs: cloud.Logs(),
 		PollMin: 10 * time.Millisecond, PollMax: 100 * time.Millisecond})
-	r := &runner.Runner{Backend: backend, Store: store, Clock: hashike.SystemClock{}, Self: parent, Alive: alive, Random: rand.Reader}
+	r := &runner.Runner{Backend: backend, Store: store, Logs: store, Clock: hashike.SystemClock{}, Self: parent, Alive: alive, Random: rand.Reader}
 	spec := hashike.JobSpec{Backend: "ecs", TaskDefinition: hashike.TaskDefinition{Family: "nowait", ContainerDefinitions: []hashike.ContainerDefinition{
 		{Name: "app", Image: "hashike-testjob:test", Memory: new(512), Command: []string{"exit", "0"}},
 	}}}

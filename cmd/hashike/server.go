@@ -24,6 +24,7 @@ import (
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/console"
+	"github.com/hashike/hashike/archive"
 	"github.com/hashike/hashike/ecsscale"
 	"github.com/hashike/hashike/github"
 	"github.com/hashike/hashike/httpapi"
@@ -55,6 +56,14 @@ type serverFlags struct {
 	maxRuns         int
 	shutdownTimeout time.Duration
 	jsonnet         jsonnetFlags
+	archive         archiveFlags
+}
+
+// archiveFlags tune the log archive.
+type archiveFlags struct {
+	interval     time.Duration
+	rollEvery    time.Duration
+	segmentBytes int
 }
 
 func (a *app) serverCmd() *cobra.Command {
@@ -103,6 +112,9 @@ leaves running tasks running; the next server (or replica) adopts them.`,
 	fl.IntVar(&f.maxPayload, "max-payload", server.DefaultMaxPayloadBytes, "largest enqueue payload in bytes (above 131055 payloads over payloads.inlineBytes travel by reference, through the object store; at most 64 MiB)")
 	fl.IntVar(&f.maxRuns, "max-concurrent-runs", server.DefaultMaxConcurrentRuns, "runs this replica supervises at once")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits")
+	fl.DurationVar(&f.archive.interval, "archive-interval", 2*time.Second, "how often the log archiver looks for ended runs to archive")
+	fl.DurationVar(&f.archive.rollEvery, "archive-roll-every", 5*time.Minute, "how often running runs' output is archived as rolling segments (0: only at the end)")
+	fl.IntVar(&f.archive.segmentBytes, "archive-segment-bytes", archive.DefaultSegmentBytes, "largest archived log segment, in bytes of JSON lines before compression")
 	f.jsonnet.add(fl)
 	return cmd
 }
@@ -252,7 +264,12 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 	if monitor != nil {
 		metrics.NewTasks(reg, monitor)
 	}
+	archived, err := a.logArchive(store, srvStore, objects, f.archive, logger)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
+		Logs: archived.logs, LogSearch: archived.search, LeaderLoops: archived.loops,
 		Usage: monitor, Store: srvStore, Backend: backends.get, Clock: a.clock, Logger: logger, Random: rand.Reader,
 		Self: self, Alive: alive,
 		ParseDefinition: func(name string, doc []byte) (*job.Definition, error) {

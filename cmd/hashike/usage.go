@@ -86,10 +86,10 @@ func argsError(cmd *cobra.Command, args []string) error {
 	return &hashike.Error{Code: hashike.EInvalid, Message: msg + usageHint(cmd)}
 }
 
-// usageHint is " (usage: LINE; see 'PATH --help')"; for a command of commands, only the
-// pointer to its help, which lists them.
+// usageHint is " (usage: LINE; see 'PATH --help')"; for a command of commands that does
+// nothing itself, only the pointer to its help, which lists them.
 func usageHint(cmd *cobra.Command) string {
-	if cmd.HasSubCommands() {
+	if cmd.HasSubCommands() && !cmd.Runnable() {
 		return fmt.Sprintf(" (see '%s --help')", cmd.CommandPath())
 	}
 	return fmt.Sprintf(" (usage: %s; see '%s --help')", cmd.UseLine(), cmd.CommandPath())

@@ -36,6 +36,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"run"}, []string{"needs a job file"}},
 		{[]string{"wait"}, []string{"hashike wait needs RUN_ID", "usage: hashike wait RUN_ID"}},
 		{[]string{"logs"}, []string{"hashike logs needs RUN_ID", "usage: hashike logs RUN_ID"}},
+		{[]string{"logs", "search"}, []string{"hashike logs search needs PATTERN", "usage: hashike logs search PATTERN"}},
 		{[]string{"describe"}, []string{"hashike describe needs RUN_ID", "usage: hashike describe RUN_ID"}},
 		{[]string{"stop"}, []string{"hashike stop needs RUN_ID", "usage: hashike stop RUN_ID"}},
 		{[]string{"validate"}, []string{"hashike validate needs FILE", "usage: hashike validate FILE"}},
