@@ -69,6 +69,8 @@ type ServerStore interface {
 	ListDeliveries(ctx context.Context, runID string) ([]Delivery, error)
 
 	WebhookDeliveries
+
+	Backlog
 }
 
 // Leases are named, expiring claims: how replicas elect a leader (package leadership) and tell
