@@ -213,7 +213,7 @@ func (s *Server) Enqueue(ctx context.Context, name string, req EnqueueRequest) (
 	if err != nil {
 		return nil, false, err
 	}
-	stored, created, err := s.store.CreateRun(ctx, run)
+	stored, created, err := s.createRun(ctx, run)
 	if err != nil {
 		return nil, false, err
 	}
@@ -523,7 +523,7 @@ func (s *Server) Rerun(ctx context.Context, id string, req RerunRequest) (*hashi
 	if err != nil {
 		return nil, err
 	}
-	stored, _, err := s.store.CreateRun(ctx, run)
+	stored, _, err := s.createRun(ctx, run)
 	if err != nil {
 		return nil, err
 	}
@@ -735,7 +735,7 @@ func (s *Server) Trigger(ctx context.Context, name string) (*hashike.Run, error)
 	if err != nil {
 		return nil, err
 	}
-	stored, _, err := s.store.CreateRun(ctx, run)
+	stored, _, err := s.createRun(ctx, run)
 	if err != nil {
 		return nil, err
 	}

@@ -100,15 +100,18 @@ type Config struct {
 	// Runners, when set, is the runner controller the leader runs (GitHub Actions runner
 	// pools, woken by the webhook's deliveries when GitHubWebhook is set); nil: none.
 	Runners *RunnerPools
+	// Metrics is told what this replica does (see Metrics); nil: nothing is measured.
+	Metrics Metrics
 }
 
 // Server is one replica of `hashike server`.
 type Server struct {
-	cfg    Config
-	store  hashike.ServerStore
-	clock  hashike.Clock
-	log    *slog.Logger
-	holder string // this replica's lease holder name
+	cfg     Config
+	store   hashike.ServerStore
+	clock   hashike.Clock
+	log     *slog.Logger
+	metrics Metrics
+	holder  string // this replica's lease holder name
 
 	rndMu sync.Mutex
 	rnd   *rand.Rand
@@ -157,6 +160,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
+	}
 	def := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d
@@ -183,7 +189,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: seed: %w", err)
 	}
 	s := &Server{
-		cfg: cfg, store: cfg.Store, clock: cfg.Clock, log: cfg.Logger,
+		cfg: cfg, store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, metrics: cfg.Metrics,
 		holder:     holderName(cfg.Self),
 		rnd:        rand.New(rand.NewPCG(beUint64(seed[:8]), beUint64(seed[8:]))),
 		wake:       make(chan struct{}, 1),

@@ -193,6 +193,7 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
 	// One registry for the whole process, never Prometheus's global one (package metrics).
 	reg := metrics.NewRegistry()
+	serverMetrics := metrics.NewServer(reg)
 	var scalers []server.Autoscaler
 	interrupter := &serverInterrupter{}
 	if as := conf.Autoscaler; as != nil {
@@ -203,7 +204,7 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 			return err
 		}
 	}
-	backends := &backendCache{a: a, ctx: ctx, byName: map[string]hashike.Backend{}}
+	backends := &backendCache{a: a, ctx: ctx, byName: map[string]hashike.Backend{}, metrics: metrics.NewBackend(reg)}
 	sender := notify.NewSender(nil, a.secretValue, a.clock)
 	// GitHub's webhook secret comes from the environment only: it is a secret, not config.
 	var githubWebhook server.GitHubWebhook
@@ -237,10 +238,12 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 		RetryAfter:      notify.RetryAfter,
 		MaxPayloadBytes: f.maxPayload, MaxConcurrentRuns: f.maxRuns,
 		Autoscalers: scalers, GitHubWebhook: githubWebhook, Runners: runnerPools,
+		Metrics: serverMetrics,
 	})
 	if err != nil {
 		return err
 	}
+	serverMetrics.Watch(srv, 0)
 	interrupter.srv = srv
 	names := make([]string, 0, len(defs))
 	for name := range defs {
@@ -342,12 +345,13 @@ func (a *app) secretValue(name string) (string, error) {
 	return vals[name], nil
 }
 
-// backendCache makes each backend once, on first use.
+// backendCache makes each backend once, on first use, decorated with metrics (nil: none).
 type backendCache struct {
-	a      *app
-	ctx    context.Context
-	mu     sync.Mutex
-	byName map[string]hashike.Backend
+	a       *app
+	ctx     context.Context
+	mu      sync.Mutex
+	byName  map[string]hashike.Backend
+	metrics *metrics.Backend
 }
 
 func (c *backendCache) get(name string) (hashike.Backend, error) {
@@ -369,6 +373,7 @@ func (c *backendCache) get(name string) (hashike.Backend, error) {
 			return nil, err
 		}
 	}
+	b = metrics.DecorateBackend(b, c.metrics)
 	c.byName[name] = b
 	return b, nil
 }
