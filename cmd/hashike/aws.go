@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -80,7 +79,7 @@ func (a *app) ecsBackendConfig(ctx context.Context) (ecs.Config, error) {
 	c.EventsQueueURL = queue
 	c.ManagedGroups = managed
 	c.Clock = a.clock
-	c.Logger = slog.New(&lineHandler{w: a.stderr})
+	c.Logger = a.backendLogger()
 	return c, nil
 }
 

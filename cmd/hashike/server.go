@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os/signal"
@@ -135,6 +134,11 @@ func (a *app) openServerStore(ctx context.Context) (hashike.ServerStore, error) 
 }
 
 func (a *app) serve(ctx context.Context, f serverFlags) error {
+	logger, err := a.logger()
+	if err != nil {
+		return err
+	}
+	a.procLog = logger
 	conf, err := a.readConfig(f.config)
 	if err != nil {
 		return err
@@ -190,7 +194,6 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 		self, alive = *a.replica, a.alive
 	}
 
-	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
 	// One registry for the whole process, never Prometheus's global one (package metrics).
 	reg := metrics.NewRegistry()
 	serverMetrics := metrics.NewServer(reg)
