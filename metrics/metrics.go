@@ -26,8 +26,10 @@
 // # Names
 //
 // Prometheus's conventions: every name starts with hashike_, counters end in _total, durations
-// are _seconds (histograms), sizes _bytes; labels are bounded sets (job, queue, state, backend,
-// operation, group), never run IDs.
+// are _seconds (histograms), sizes _bytes; labels are bounded sets (job_name, queue, state,
+// backend, operation, group), never run IDs. A hashike job is job_name, never job: Prometheus
+// gives job and instance to the scrape target, and would rename a scraped job label to
+// exported_job.
 package metrics
 
 import (

@@ -60,25 +60,25 @@ func NewServer(reg prometheus.Registerer) *Server {
 		enqueued: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "runs_enqueued_total",
 			Help: "Runs created queued by this replica, by job, queue and trigger (api, schedule, retry, rerun, manual, runner).",
-		}, []string{"job", "queue", "trigger"}),
+		}, []string{"job_name", "queue", "trigger"}),
 		dispatchWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "run_dispatch_wait_seconds",
 			Help:    "Time from a run being due (its enqueue, or its not-before time when later) to a replica claiming it, by job and queue.",
 			Buckets: DispatchWaitBuckets,
-		}, []string{"job", "queue"}),
+		}, []string{"job_name", "queue"}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "runs_finished_total",
 			Help: "Runs that ended under this replica's supervision, by job, queue and final state.",
-		}, []string{"job", "queue", "state"}),
+		}, []string{"job_name", "queue", "state"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "run_duration_seconds",
 			Help:    "Time from a run's task starting to the run's end, by job and final state (runs that never started are not observed).",
 			Buckets: RunDurationBuckets,
-		}, []string{"job", "state"}),
+		}, []string{"job_name", "state"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "run_retries_total",
 			Help: "Retries enqueued by this replica, by job and cause (the state the retried run ended in: failed, timed_out, start_failed, lost).",
-		}, []string{"job", "cause"}),
+		}, []string{"job_name", "cause"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "autoscaler_decisions_total",
 			Help: "Decisions of the cluster autoscalers run on this replica (the leader), by cluster, policy and result (ok, error: the cluster could not be observed).",

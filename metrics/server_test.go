@@ -55,14 +55,14 @@ func TestServerEvents(t *testing.T) {
 	want := `
 # HELP hashike_run_retries_total Retries enqueued by this replica, by job and cause (the state the retried run ended in: failed, timed_out, start_failed, lost).
 # TYPE hashike_run_retries_total counter
-hashike_run_retries_total{cause="failed",job="nightly"} 1
+hashike_run_retries_total{cause="failed",job_name="nightly"} 1
 # HELP hashike_runs_enqueued_total Runs created queued by this replica, by job, queue and trigger (api, schedule, retry, rerun, manual, runner).
 # TYPE hashike_runs_enqueued_total counter
-hashike_runs_enqueued_total{job="nightly",queue="default",trigger="api"} 1
+hashike_runs_enqueued_total{job_name="nightly",queue="default",trigger="api"} 1
 # HELP hashike_runs_finished_total Runs that ended under this replica's supervision, by job, queue and final state.
 # TYPE hashike_runs_finished_total counter
-hashike_runs_finished_total{job="nightly",queue="default",state="canceled"} 1
-hashike_runs_finished_total{job="nightly",queue="default",state="failed"} 1
+hashike_runs_finished_total{job_name="nightly",queue="default",state="canceled"} 1
+hashike_runs_finished_total{job_name="nightly",queue="default",state="failed"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"hashike_runs_enqueued_total", "hashike_runs_finished_total", "hashike_run_retries_total"); err != nil {

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 
 	"github.com/hashike/hashike"
 )
@@ -87,4 +89,31 @@ func (a *app) backendLogger() *slog.Logger {
 		return newLogger(a.stderr, format, level)
 	}
 	return slog.New(&lineHandler{w: a.stderr})
+}
+
+// logLines is a writer that logs each line written to it as one info record, the line as
+// its step: for what writes progress lines (a pull) inside a process that logs records.
+type logLines struct {
+	log *slog.Logger
+	msg string
+
+	mu   sync.Mutex
+	part []byte
+}
+
+func (w *logLines) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.part = append(w.part, p...)
+	for {
+		i := bytes.IndexByte(w.part, '\n')
+		if i < 0 {
+			break
+		}
+		if line := strings.TrimSpace(string(w.part[:i])); line != "" {
+			w.log.Info(w.msg, "step", line)
+		}
+		w.part = w.part[i+1:]
+	}
+	return len(p), nil
 }

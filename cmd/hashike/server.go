@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os/signal"
@@ -139,6 +140,8 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 	if err != nil {
 		return err
 	}
+	// A record logged with a request's context says its ID, whichever package logs it.
+	logger = slog.New(httpapi.LogRequestIDs(logger.Handler()))
 	a.procLog = logger
 	conf, err := a.readConfig(f.config)
 	if err != nil {

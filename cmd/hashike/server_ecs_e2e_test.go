@@ -96,6 +96,9 @@ type ecsWorld struct {
 	scale  func(name string, dead func() bool) (ecsscale.ECSAPI, ecsscale.AutoScalingAPI)
 	// events, when set, gives the autoscaler its EC2 and SQS clients (the events loop).
 	events func() (ecsscale.EC2API, ecsscale.SQSAPI)
+	// env, when set, is the servers' environment (default: empty); args are more server flags.
+	env  func(string) (string, bool)
+	args []string
 }
 
 // newECSWorld makes the cloud (cluster jobs, no instances yet) and registers the report job
@@ -126,6 +129,7 @@ func (w *ecsWorld) alive(o hashike.Owner) bool {
 type replica struct {
 	self   hashike.Owner
 	api    *httpapi.Client
+	url    string // the server's own address, unproxied
 	stderr *lockedBuffer
 	store  *freezable
 	cancel context.CancelFunc
@@ -159,7 +163,10 @@ func (w *ecsWorld) startServer(name string) *replica {
 			return r.store
 		},
 	}
-	args := []string{"server", "--db", w.db, "--jobs", w.jobs, "--listen", "127.0.0.1:0", "--no-auth", "--shutdown-timeout", "5s"}
+	if w.env != nil {
+		a.lookupEnv = w.env
+	}
+	args := append([]string{"server", "--db", w.db, "--jobs", w.jobs, "--listen", "127.0.0.1:0", "--no-auth", "--shutdown-timeout", "5s"}, w.args...)
 	if w.config != "" {
 		args = append(args, "--config", w.config)
 		a.scaleAPI = func() scaleAPIs {
@@ -200,7 +207,7 @@ func (w *ecsWorld) startServer(name string) *replica {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r.api = api
+			r.api, r.url = api, m[1]
 			return r
 		}
 		select {
