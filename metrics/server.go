@@ -72,9 +72,9 @@ func NewServer(reg prometheus.Registerer) *Server {
 		}, []string{"job_name", "queue", "state"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "run_duration_seconds",
-			Help:    "Time from a run's task starting to the run's end, by job and final state (runs that never started are not observed).",
+			Help:    "Time from a run's task starting to the run's end, by job, whatever its end (runs that never started are not observed; ends by state: hashike_runs_finished_total).",
 			Buckets: RunDurationBuckets,
-		}, []string{"job_name", "state"}),
+		}, []string{"job_name"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "run_retries_total",
 			Help: "Retries enqueued by this replica, by job and cause (the state the retried run ended in: failed, timed_out, start_failed, lost).",
@@ -107,7 +107,7 @@ func (m *Server) RunDispatched(run *hashike.Run, waited time.Duration) {
 func (m *Server) RunFinished(run *hashike.Run) {
 	m.finished.WithLabelValues(run.Job, run.Queue, string(run.State)).Inc()
 	if run.StartedAt != nil && run.FinishedAt != nil {
-		m.duration.WithLabelValues(run.Job, string(run.State)).Observe(max(run.FinishedAt.Sub(*run.StartedAt).Seconds(), 0))
+		m.duration.WithLabelValues(run.Job).Observe(max(run.FinishedAt.Sub(*run.StartedAt).Seconds(), 0))
 	}
 }
 

@@ -44,10 +44,11 @@ func (s *Store) ReadBacklog(ctx context.Context, now time.Time) (hashike.Backlog
 		return hashike.BacklogStats{}, dbErr(op, err)
 	}
 
-	// A due item became due at its not-before time, else at its enqueue.
+	// A due item became due at its not-before time, else at its enqueue; an item's
+	// not_before is '' when it has none.
 	rows, err = s.r.QueryContext(ctx, `SELECT queue, COUNT(*),
-			COALESCE(SUM(not_before IS NULL OR not_before <= ?1), 0),
-			MIN(CASE WHEN not_before IS NULL OR not_before <= ?1 THEN MAX(enqueued_at, COALESCE(not_before, '')) END)
+			COALESCE(SUM(not_before = '' OR not_before <= ?1), 0),
+			MIN(CASE WHEN not_before = '' OR not_before <= ?1 THEN MAX(enqueued_at, not_before) END)
 		FROM queue_items GROUP BY queue`, at)
 	if err != nil {
 		return hashike.BacklogStats{}, dbErr(op, err)

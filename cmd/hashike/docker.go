@@ -31,9 +31,9 @@ func (a *app) dockerBackend() (hashike.Backend, error) {
 		return nil, hashike.Errorf(hashike.EInvalid, "%s: %v", from, err)
 	}
 	var progress io.Writer = a.stderr
-	if a.procLog != nil {
-		// In a server, a pull's steps are log records like the rest (--log-format json).
-		progress = &logLines{log: a.procLog, msg: "pulling an image"}
+	if l, ok := a.structuredLog(); ok {
+		// In a server (or with --log-format), a pull's steps are log records like the rest.
+		progress = &logLines{log: l, msg: "pulling an image"}
 	}
 	return docker.Open(docker.Config{
 		Endpoint: ep,

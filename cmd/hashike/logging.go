@@ -82,13 +82,22 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 // one runs in this process, else, for the commands people watch (hashike run), one line
 // per record unless --log-format or --log-level asked for structured records.
 func (a *app) backendLogger() *slog.Logger {
-	if a.procLog != nil {
-		return a.procLog
-	}
-	if format, level, asked, err := a.logSettings(); err == nil && asked {
-		return newLogger(a.stderr, format, level)
+	if l, ok := a.structuredLog(); ok {
+		return l
 	}
 	return slog.New(&lineHandler{w: a.stderr})
+}
+
+// structuredLog is the process's structured logger, when it has one: a long-running
+// command's, or one that --log-format or --log-level asked for.
+func (a *app) structuredLog() (*slog.Logger, bool) {
+	if a.procLog != nil {
+		return a.procLog, true
+	}
+	if format, level, asked, err := a.logSettings(); err == nil && asked {
+		return newLogger(a.stderr, format, level), true
+	}
+	return nil, false
 }
 
 // logLines is a writer that logs each line written to it as one info record, the line as
