@@ -188,7 +188,7 @@ func (a *app) scaleClients(ctx context.Context, region string) (scaleAPIs, error
 	if a.scaleAPI != nil {
 		return a.scaleAPI(), nil
 	}
-	cfg, err := awsConfig(ctx)
+	cfg, err := a.awsConfig(ctx)
 	if err != nil {
 		return scaleAPIs{}, err
 	}

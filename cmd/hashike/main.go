@@ -53,7 +53,9 @@ type app struct {
 	log    logFlags
 	// procLog is the process's structured logger once a long-running command (server,
 	// autoscaler) made it: the backends it builds log there too.
-	procLog     *slog.Logger
+	procLog *slog.Logger
+	// awsObserve, when set, is told of every attempt of every AWS call (metrics).
+	awsObserve  func(service, operation, code string, throttled bool)
 	secretsFile string
 	// eventsQueue is the ECS events queue of runs that name none (--events-queue).
 	eventsQueue string

@@ -201,6 +201,7 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 	// One registry for the whole process, never Prometheus's global one (package metrics).
 	reg := metrics.NewRegistry()
 	serverMetrics := metrics.NewServer(reg)
+	a.awsObserve = metrics.NewAWS(reg).ObserveAttempt
 	var scalers []server.Autoscaler
 	interrupter := &serverInterrupter{}
 	if as := conf.Autoscaler; as != nil {
