@@ -94,6 +94,12 @@ bench:
 	$(GO) test -run='^$$' -bench=BenchmarkDay -benchtime=2x -count=1 ./sim/
 	$(GO) test -run='^$$' -bench=. -benchtime=20x -count=1 ./runners/
 
+# The /metrics scrape of a server holding 1M runs in 100 queues, on SQLite and PostgreSQL
+# (docs/benchmarks.md); most of its time is filling the two databases.
+.PHONY: bench-metrics
+bench-metrics:
+	$(GO) test -run='^$$' -bench=BenchmarkMetricsScrape -benchtime=20x -count=1 -timeout=30m ./bench/server/
+
 # GitHub's webhook request path (docs/github-webhook.md): the server's part, the whole HTTP
 # handler (both on SQLite) and the durable write on PostgreSQL, each with its p99.
 bench-webhook:
