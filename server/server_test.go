@@ -77,6 +77,8 @@ type opts struct {
 	runners *RunnerPools
 	// ecs, when set, is the backend of jobs whose backend is "ecs".
 	ecs hashike.Backend
+	// metrics, when set, is told what the server does.
+	metrics Metrics
 }
 
 var self = hashike.Owner{Host: "test", PID: 1, Start: "1"}
@@ -131,6 +133,7 @@ func newEnv(t *testing.T, o opts) *env {
 		GitHubWebhook:     o.github,
 		Runners:           o.runners,
 		Logger:            o.logger,
+		Metrics:           o.metrics,
 	})
 	if err != nil {
 		t.Fatal(err)
