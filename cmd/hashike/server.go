@@ -59,7 +59,8 @@ func (a *app) serverCmd() *cobra.Command {
 		Use:   "server",
 		Short: "Serve the HTTP API and run the job queue, retries and cron schedules",
 		Example: `  hashike server --jobs ./jobs --no-auth
-  hashike server --db postgres://hashike@db/hashike --listen 0.0.0.0:8080 --jobs /etc/hashike/jobs`,
+  hashike server --db postgres://hashike@db/hashike --listen 0.0.0.0:8080 --jobs /etc/hashike/jobs
+  hashike server --jobs ./jobs --log-format json --log-level debug`,
 		Long: `Serve hashike's HTTP API (see /v1/openapi.json) and run the dispatcher, the scheduler
 and the reconciler.
 
@@ -82,6 +83,10 @@ the leader also runs the cluster autoscaler over the groups it lists, with hashi
 as demand (README "Autoscaling a cluster"); the ECS backend then leaves those groups to it.
 With a runners section, the leader runs the GitHub Actions runner controller over its pools
 (docs/runners.md).
+
+GET /metrics serves Prometheus metrics (no token, as /healthz; README "Metrics and
+dashboard"). --log-format json and --log-level set its log records; every API request's
+record has its X-Request-Id.
 
 SIGTERM or SIGINT stops it gracefully: it stops taking requests and claiming runs, and
 leaves running tasks running; the next server (or replica) adopts them.`,
