@@ -211,13 +211,13 @@ func dashboardQueries(t *testing.T) []string {
 	return out
 }
 
-type prometheus struct {
+type promServer struct {
 	url string
 }
 
 // startPrometheus runs Prometheus on a free loopback port, scraping target every second as
 // job "hashike", with its data in a temp directory; it is stopped when the test ends.
-func startPrometheus(t *testing.T, bin, target string) *prometheus {
+func startPrometheus(t *testing.T, bin, target string) *promServer {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
@@ -263,7 +263,7 @@ scrape_configs:
 			t.Logf("prometheus's log:\n%s", lastBytes(logs.String(), 4000))
 		}
 	})
-	p := &prometheus{url: "http://" + addr}
+	p := &promServer{url: "http://" + addr}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		if r, err := http.Get(p.url + "/-/ready"); err == nil {
 			r.Body.Close()
@@ -283,7 +283,7 @@ scrape_configs:
 }
 
 // query runs an instant query and returns how many series it returned.
-func (p *prometheus) query(q string) (int, error) {
+func (p *promServer) query(q string) (int, error) {
 	r, err := http.Get(p.url + "/api/v1/query?query=" + url.QueryEscape(q))
 	if err != nil {
 		return 0, err
@@ -306,7 +306,7 @@ func (p *prometheus) query(q string) (int, error) {
 }
 
 // await waits until q returns data.
-func (p *prometheus) await(t *testing.T, q string, limit time.Duration) {
+func (p *promServer) await(t *testing.T, q string, limit time.Duration) {
 	t.Helper()
 	for deadline := time.Now().Add(limit); ; time.Sleep(200 * time.Millisecond) {
 		n, err := p.query(q)
