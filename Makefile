@@ -82,6 +82,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeQueue -fuzztime=30s ./httpapi/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeToken -fuzztime=30s ./httpapi/
 	$(GO) test -run='^$$' -fuzz=FuzzParseRunQuery -fuzztime=30s ./httpapi/
+	$(GO) test -run='^$$' -fuzz=FuzzRequestID -fuzztime=30s ./httpapi/
 	$(GO) test -run='^$$' -fuzz=FuzzParseCluster -fuzztime=30s ./sim/
 	$(GO) test -run='^$$' -fuzz=FuzzReadTrace -fuzztime=30s ./sim/
 	$(GO) test -run='^$$' -fuzz=FuzzDecide -fuzztime=30s ./runners/

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -62,4 +63,33 @@ func TestLogRequestIDsOutsideARequest(t *testing.T) {
 	if strings.Contains(buf.String(), "request_id") || !strings.Contains(buf.String(), `"replica":"r1"`) {
 		t.Errorf("outside a request: %s", buf.String())
 	}
+}
+
+// FuzzRequestID: whatever a client sends as X-Request-Id, the request's ID is either what it
+// sent (printable ASCII without spaces, quotes or backslashes, 1-128 bytes) or 32 hex digits,
+// so that it can never break a log line.
+func FuzzRequestID(f *testing.F) {
+	for _, s := range []string{"", "abc", "a b", "x\ny", `a"b`, strings.Repeat("z", 129), "\x7f", "ünïcode"} {
+		f.Add(s)
+	}
+	generated := regexp.MustCompile(`^[0-9a-f]{32}$`)
+	f.Fuzz(func(t *testing.T, sent string) {
+		req := httptest.NewRequest("GET", "/healthz", nil)
+		req.Header[HeaderRequestID] = []string{sent}
+		id := requestID(req)
+		if id == sent {
+			if !validRequestID(id) {
+				t.Fatalf("%q kept though invalid", sent)
+			}
+			for _, c := range []byte(id) {
+				if c <= ' ' || c > '~' || c == '"' || c == '\\' {
+					t.Fatalf("%q kept with byte %q", sent, c)
+				}
+			}
+			return
+		}
+		if !generated.MatchString(id) {
+			t.Fatalf("%q became %q", sent, id)
+		}
+	})
 }
