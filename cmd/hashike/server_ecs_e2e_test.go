@@ -578,15 +578,15 @@ func TestServerOnECSWaitsForCapacityScalesOutAndRuns(t *testing.T) {
 			// saying which run waited; a capacity provider's task waits in PROVISIONING instead.
 			log := srv.stderr.String()
 			for _, line := range []string{
-				`waiting for capacity cluster=jobs why=\S+ .*\brun=` + waited + `\b`,
-				`scale out group=jobs-asg from=` + fmt.Sprint(tc.desired) + ` to=` + fmt.Sprint(tc.desired+1) + ` .*\brun=` + waited + `\b`,
+				`waiting for capacity"? cluster=jobs why=\S+ .*\brun=` + waited + `\b`,
+				`scale out"? group=jobs-asg from=` + fmt.Sprint(tc.desired) + ` to=` + fmt.Sprint(tc.desired+1) + ` .*\brun=` + waited + `\b`,
 			} {
 				if shown := regexp.MustCompile(line).MatchString(log); shown == tc.provider {
 					t.Fatalf("the server's log matches %q: %v, want %v:\n%s", line, shown, !tc.provider, log)
 				}
 			}
 			for _, id := range ids {
-				if id != waited && regexp.MustCompile(`(waiting for capacity|scale out) .*\brun=`+id).MatchString(log) {
+				if id != waited && regexp.MustCompile(`(waiting for capacity|scale out)"? .*\brun=`+id).MatchString(log) {
 					t.Fatalf("the server's log says run %s waited for capacity; it had room:\n%s", id, log)
 				}
 			}
@@ -733,7 +733,7 @@ func TestServerOnECSCancel(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.waiting {
-				for !regexp.MustCompile(`waiting for capacity .*\brun=` + run.ID).MatchString(srv.stderr.String()) {
+				for !regexp.MustCompile(`waiting for capacity"? .*\brun=` + run.ID).MatchString(srv.stderr.String()) {
 					select {
 					case <-ctx.Done():
 						t.Fatal("the run never waited for capacity")
