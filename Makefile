@@ -86,6 +86,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeToken -fuzztime=30s ./httpapi/
 	$(GO) test -run='^$$' -fuzz=FuzzParseRunQuery -fuzztime=30s ./httpapi/
 	$(GO) test -run='^$$' -fuzz=FuzzParseRunsQuery -fuzztime=30s ./console/
+	$(GO) test -run='^$$' -fuzz=FuzzRequestID -fuzztime=30s ./httpapi/
 	$(GO) test -run='^$$' -fuzz=FuzzParseCluster -fuzztime=30s ./sim/
 	$(GO) test -run='^$$' -fuzz=FuzzReadTrace -fuzztime=30s ./sim/
 	$(GO) test -run='^$$' -fuzz=FuzzDecide -fuzztime=30s ./runners/
@@ -121,6 +122,11 @@ bench-logs: build
 		./$(BIN) logs search --server= --db $(LOGBENCH)/server.db --objects $(LOGBENCH)/objects 'ERROR .*timed out'
 	farm-bench -n 5 --timeout 900 --vs "sh -c 'find $(LOGBENCH)/zst -name *.zst | xargs zstdcat | grep -iE \"error .*timed out\" | wc -l'" -- \
 		./$(BIN) logs search --server= --db $(LOGBENCH)/server.db --objects $(LOGBENCH)/objects '(?i)error .*timed out'
+# The /metrics scrape of a server holding 1M runs in 100 queues, on SQLite and PostgreSQL
+# (docs/benchmarks.md); most of its time is filling the two databases.
+.PHONY: bench-metrics
+bench-metrics:
+	$(GO) test -run='^$$' -bench=BenchmarkMetricsScrape -benchtime=20x -count=1 -timeout=30m ./bench/server/
 
 # GitHub's webhook request path (docs/github-webhook.md): the server's part, the whole HTTP
 # handler (both on SQLite) and the durable write on PostgreSQL, each with its p99.

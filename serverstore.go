@@ -71,6 +71,7 @@ type ServerStore interface {
 	WebhookDeliveries
 	Snapshots
 	RunObjects
+	Backlog
 }
 
 // Snapshots keep small documents a leader publishes for every replica to read, such as the

@@ -27,7 +27,8 @@ type Options struct {
 	// only.
 	NoAuth bool
 	// Logger gets one record per request (and the text of internal errors, which clients do
-	// not see); nil logs nothing.
+	// not see), each with the request's ID (request_id, see HeaderRequestID); nil logs
+	// nothing.
 	Logger *slog.Logger
 	// Mount serves other handlers on the API's listener, by path prefix ("/ui/": the web
 	// console). A prefix must not overlap the API's routes.
@@ -99,6 +100,7 @@ func NewHandler(svc api.Service, opts Options) http.Handler {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
+	h.log = slog.New(LogRequestIDs(h.log.Handler()))
 	for _, rt := range routes {
 		h.mux.Handle(rt.method+" "+rt.path, h.wrap(rt))
 	}
@@ -145,7 +147,10 @@ func noteError(ctx context.Context, err error) {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rl := &requestLog{}
-	r = r.WithContext(context.WithValue(r.Context(), requestLogKey{}, rl))
+	id := requestID(r)
+	w.Header().Set(HeaderRequestID, id)
+	ctx := context.WithValue(r.Context(), requestLogKey{}, rl)
+	r = r.WithContext(context.WithValue(ctx, requestIDKey{}, id))
 	sw := &statusWriter{ResponseWriter: w}
 	w = sw
 

@@ -13,21 +13,28 @@
 //
 // Each area of hashike has one file here with one constructor of the same shape:
 //
-//	func NewServer(reg prometheus.Registerer, ...) *Server        // server.go
+//	func NewServer(reg prometheus.Registerer) *Server                   // server.go
+//	func NewBackend(reg prometheus.Registerer) *Backend                 // backend.go
 //	func DecorateBackend(b hashike.Backend, m *Backend) hashike.Backend // backend.go
+//	func NewAWS(reg prometheus.Registerer) *AWS                         // aws.go
 //
 // The constructor makes the area's collectors and registers them on reg (MustRegister: a name
 // registered twice is a programming error and panics at start, not at scrape). The value it
 // returns implements the Go interface the reporting package declares (server.Metrics, ...),
 // or is a decorator around a port (karpenter's cloudprovider/metrics Decorate shape), so the
 // domain package never sees Prometheus. A new area (per-task resources, runner pools) adds
-// its file, its constructor and its wiring line in cmd/hashike/server.go's metrics setup.
+// its file, its constructor and its wiring line in cmd/hashike/server.go, next to
+// metrics.NewRegistry. What stands at any moment (a depth, a capacity) rather than what
+// happens is better a collector read at scrape (as Server.Watch's): keep its reads cheap and
+// bounded, as the /metrics benchmark (bench/server) checks.
 //
 // # Names
 //
 // Prometheus's conventions: every name starts with hashike_, counters end in _total, durations
-// are _seconds (histograms), sizes _bytes; labels are bounded sets (job, queue, state, backend,
-// operation, group), never run IDs.
+// are _seconds (histograms), sizes _bytes; labels are bounded sets (job_name, queue, state,
+// backend, operation, group), never run IDs. A hashike job is job_name, never job: Prometheus
+// gives job and instance to the scrape target, and would rename a scraped job label to
+// exported_job.
 package metrics
 
 import (

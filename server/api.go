@@ -812,7 +812,7 @@ func (s *Server) Trigger(ctx context.Context, name string) (*hashike.Run, error)
 	if err != nil {
 		return nil, err
 	}
-	stored, _, err := s.store.CreateRun(ctx, run)
+	stored, _, err := s.createRun(ctx, run)
 	if err != nil {
 		return nil, err
 	}

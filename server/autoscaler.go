@@ -90,6 +90,7 @@ func (s *Server) observeDecision(name string, st *autoscalerState, d autoscale.D
 	st.last, st.err = d.At, d.Err
 	st.mu.Unlock()
 	st.capacity.keep(d)
+	s.metrics.AutoscalerDecided(name, d)
 	if d.Err != nil {
 		s.log.Warn("autoscaler: no decision", "cluster", name, "policy", d.Policy, "err", d.Err)
 		return

@@ -92,6 +92,7 @@ func (s *Server) supervise(run *hashike.Run, claimed bool) {
 		}()
 		ctx := s.runCtx
 		if claimed {
+			s.metrics.RunDispatched(run, max(s.clock.Now().Sub(dueAt(run)), 0))
 			s.log.Info("dispatched", "run", run.ID, "job", run.Job, "version", run.JobVersion, "queue", run.Queue,
 				"attempt", run.Attempt, "backend", run.Backend)
 		}
@@ -125,8 +126,9 @@ func (s *Server) supervise(run *hashike.Run, claimed bool) {
 }
 
 // logFinished writes the line an operator greps for: how a run ended, with its exit and
-// how long it ran.
+// how long it ran; and counts the end (Metrics.RunFinished).
 func (s *Server) logFinished(run *hashike.Run) {
+	s.metrics.RunFinished(run)
 	attrs := []any{"run", run.ID, "job", run.Job, "queue", run.Queue, "attempt", run.Attempt, "state", run.State}
 	if run.Exit != nil {
 		attrs = append(attrs, "exit", run.Exit.Code, "reason", run.Exit.Reason)
@@ -272,8 +274,12 @@ func (s *Server) settle(ctx context.Context, run *hashike.Run) error {
 		if err != nil {
 			return err
 		}
-		if _, _, err := s.store.CreateRun(ctx, next); err != nil {
+		_, created, err := s.createRun(ctx, next)
+		if err != nil {
 			return fmt.Errorf("enqueue the retry of %s: %w", run.ID, err)
+		}
+		if created {
+			s.metrics.RunRetried(run)
 		}
 		s.poke()
 	} else if err := s.notifyEnd(ctx, run, def, d); err != nil {

@@ -138,6 +138,9 @@ func (s *Server) createRun(ctx context.Context, run *hashike.Run, objs ...byRefO
 	if (err != nil || !created) && len(keys) > 0 {
 		_ = s.cfg.Objects.Delete(context.WithoutCancel(ctx), keys...)
 	}
+	if err == nil && created {
+		s.metrics.RunEnqueued(stored)
+	}
 	return stored, created, err
 }
 

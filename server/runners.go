@@ -84,7 +84,7 @@ func (s *Server) StartRunner(ctx context.Context, req runners.StartRequest) (str
 	}
 	// Held before the run exists: the reconciler may adopt it as soon as it is stored.
 	s.runnerSecrets.put(run.ID, req.JITConfig)
-	stored, created, err := s.store.CreateRun(ctx, run)
+	stored, created, err := s.createRun(ctx, run)
 	if err != nil || !created {
 		s.runnerSecrets.drop(run.ID)
 	}

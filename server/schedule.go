@@ -106,7 +106,7 @@ func (s *Server) fire(ctx context.Context, v hashike.JobVersion, def *job.Defini
 	if err != nil {
 		return err
 	}
-	if _, _, err := s.store.CreateRun(ctx, run); err != nil {
+	if _, _, err := s.createRun(ctx, run); err != nil {
 		return err
 	}
 	if action == cron.ActionQueue {

@@ -132,16 +132,19 @@ type Config struct {
 	// backends that measure them (hashike.UsageSampler); each run's summary is recorded with
 	// its end, and Usage.Running feeds the per-task gauges.
 	Usage *usage.Monitor
+	// Metrics is told what this replica does (see Metrics); nil: nothing is measured.
+	Metrics Metrics
 }
 
 // Server is one replica of `hashike server`.
 type Server struct {
-	cfg    Config
-	store  hashike.ServerStore
-	logs   hashike.LogStore
-	clock  hashike.Clock
-	log    *slog.Logger
-	holder string // this replica's lease holder name
+	cfg     Config
+	store   hashike.ServerStore
+	logs    hashike.LogStore
+	clock   hashike.Clock
+	log     *slog.Logger
+	metrics Metrics
+	holder  string // this replica's lease holder name
 
 	rndMu sync.Mutex
 	rnd   *rand.Rand
@@ -190,6 +193,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
+	}
 	def := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d
@@ -232,7 +238,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logs = cfg.Store
 	}
 	s := &Server{
-		cfg: cfg, store: cfg.Store, logs: cfg.Logs, clock: cfg.Clock, log: cfg.Logger,
+		cfg: cfg, store: cfg.Store, logs: cfg.Logs, clock: cfg.Clock, log: cfg.Logger, metrics: cfg.Metrics,
 		holder:     holderName(cfg.Self),
 		rnd:        rand.New(rand.NewPCG(beUint64(seed[:8]), beUint64(seed[8:]))),
 		wake:       make(chan struct{}, 1),

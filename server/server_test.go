@@ -79,6 +79,8 @@ type opts struct {
 	ecs hashike.Backend
 	// config, when set, changes the server's config (its object store, say).
 	config func(*Config)
+	// metrics, when set, is told what the server does.
+	metrics Metrics
 }
 
 var self = hashike.Owner{Host: "test", PID: 1, Start: "1"}
@@ -133,6 +135,7 @@ func newEnv(t *testing.T, o opts) *env {
 		GitHubWebhook:     o.github,
 		Runners:           o.runners,
 		Logger:            o.logger,
+		Metrics:           o.metrics,
 	}
 	if o.config != nil {
 		o.config(&cfg)

@@ -69,6 +69,12 @@ package storetest
 //     other fields of its argument are ignored.
 //   - ListDeliveries orders by (CreatedAt, ID); a run without deliveries (or unknown) gives
 //     none without error. Body comes back as equal JSON.
+//
+// Backlog
+//   - ReadBacklog lists ListQueues's queues. A queued run is due when its NotBefore is nil or
+//     <= now; OldestDue is the earliest max(CreatedAt, NotBefore) of the due runs, to the
+//     microsecond. Ended runs count nowhere. The outbox counts deliveries neither delivered
+//     nor failed; OutboxOldest is their earliest CreatedAt, to the microsecond.
 
 import (
 	"context"
@@ -125,6 +131,7 @@ func RunServer(t *testing.T, open func(t *testing.T) hashike.ServerStore, reopen
 		{"WebhookDeliveriesConcurrent", testWebhookConcurrent},
 		{"Snapshots", testSnapshots},
 		{"RunObjects", testRunObjects},
+		{"Backlog", testBacklog},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

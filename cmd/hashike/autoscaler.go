@@ -65,7 +65,11 @@ SIGTERM or SIGINT stops it after the decision under way.`,
 
 // runAutoscalers runs one controller per cluster until ctx ends, logging every decision.
 func (a *app) runAutoscalers(ctx context.Context, cfg *AutoscalerConfig, dryRun bool) error {
-	log := slog.New(slog.NewTextHandler(a.stderr, nil))
+	log, err := a.logger()
+	if err != nil {
+		return err
+	}
+	a.procLog = log
 	scalers, err := a.autoscalers(ctx, cfg, autoscalerOpts{dryRun: dryRun, log: log})
 	if err != nil {
 		return err
@@ -184,7 +188,7 @@ func (a *app) scaleClients(ctx context.Context, region string) (scaleAPIs, error
 	if a.scaleAPI != nil {
 		return a.scaleAPI(), nil
 	}
-	cfg, err := awsConfig(ctx)
+	cfg, err := a.awsConfig(ctx)
 	if err != nil {
 		return scaleAPIs{}, err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -23,13 +22,17 @@ import (
 // AWS_REGION, AWS_PROFILE and the endpoint variables AWS_ENDPOINT_URL and
 // AWS_ENDPOINT_URL_ECS / _AUTO_SCALING / _CLOUDWATCH_LOGS / _SQS / ..., so hashike can be
 // pointed at any ECS-compatible endpoint.
-func awsConfig(ctx context.Context) (aws.Config, error) {
+// In a server, every attempt of every call is counted (awsAttempts, a.awsObserve).
+func (a *app) awsConfig(ctx context.Context) (aws.Config, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return cfg, &hashike.Error{Code: hashike.EInvalid, Message: "AWS configuration", Err: err}
 	}
 	if cfg.Region == "" {
 		return cfg, hashike.Errorf(hashike.EInvalid, "AWS configuration: no region (set AWS_REGION or a profile's region)")
+	}
+	if a.awsObserve != nil {
+		cfg.APIOptions = append(cfg.APIOptions, awsAttempts(a.awsObserve))
 	}
 	return cfg, nil
 }
@@ -64,7 +67,7 @@ func (a *app) ecsBackendConfig(ctx context.Context) (ecs.Config, error) {
 	if a.ecsConfig != nil {
 		c = a.ecsConfig()
 	} else {
-		cfg, err := awsConfig(ctx)
+		cfg, err := a.awsConfig(ctx)
 		if err != nil {
 			return ecs.Config{}, err
 		}
@@ -83,13 +86,13 @@ func (a *app) ecsBackendConfig(ctx context.Context) (ecs.Config, error) {
 	c.EventsQueueURL = queue
 	c.ManagedGroups = managed
 	c.Clock = a.clock
-	c.Logger = slog.New(&lineHandler{w: a.stderr})
+	c.Logger = a.backendLogger()
 	return c, nil
 }
 
 // checkAWS verifies that the roles, secrets, SSM parameters and log groups spec refers to exist.
 func (a *app) checkAWS(ctx context.Context, spec *hashike.JobSpec) ([]hashike.FieldError, error) {
-	cfg, err := awsConfig(ctx)
+	cfg, err := a.awsConfig(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -29,12 +30,17 @@ func (a *app) dockerBackend() (hashike.Backend, error) {
 	if err != nil {
 		return nil, hashike.Errorf(hashike.EInvalid, "%s: %v", from, err)
 	}
+	var progress io.Writer = a.stderr
+	if l, ok := a.structuredLog(); ok {
+		// In a server (or with --log-format), a pull's steps are log records like the rest.
+		progress = &logLines{log: l, msg: "pulling an image"}
+	}
 	return docker.Open(docker.Config{
 		Endpoint: ep,
 		Clock:    a.clock,
 		Registry: &docker.Credentials{ConfigDir: docker.ConfigDir(a.env), ECR: ecrTokens{}},
 		Pull:     policy,
-		Progress: a.stderr,
+		Progress: progress,
 	})
 }
 

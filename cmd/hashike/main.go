@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -50,6 +51,12 @@ type app struct {
 	asked       string
 	dbPath      string
 	objectsPath string
+	log         logFlags
+	// procLog is the process's structured logger once a long-running command (server,
+	// autoscaler) made it: the backends it builds log there too.
+	procLog *slog.Logger
+	// awsObserve, when set, is told of every attempt of every AWS call (metrics).
+	awsObserve func(service, operation, code string, throttled bool)
 	secretsFile string
 	// eventsQueue is the ECS events queue of runs that name none (--events-queue).
 	eventsQueue string
@@ -130,6 +137,8 @@ func (a *app) rootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.server, "server", "", "a hashike server's URL: every command about runs asks it (env HASHIKE_SERVER); --server= (empty) is this machine's run history")
 	a.serverSet = func() bool { return root.PersistentFlags().Changed("server") }
 	root.PersistentFlags().StringVar(&a.token, "token", "", "the server's API token; prefer env HASHIKE_TOKEN (a flag shows in ps)")
+	root.PersistentFlags().StringVar(&a.log.format, "log-format", "", "log records as text or json (env HASHIKE_LOG_FORMAT; default text)")
+	root.PersistentFlags().StringVar(&a.log.level, "log-level", "", "least level logged: debug, info, warn or error (env HASHIKE_LOG_LEVEL; default info)")
 	root.AddCommand(
 		a.runCmd(), a.waitCmd(), a.logsCmd(), a.runsCmd(), a.describeCmd(), a.stopCmd(),
 		a.validateCmd(), a.superviseCmd(), a.serverCmd(), a.tokenCmd(),

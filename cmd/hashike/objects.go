@@ -47,7 +47,7 @@ func (a *app) serverObjects(ctx context.Context, c ObjectStoreConfig) (hashike.O
 	}
 	c = a.objectStoreConfig(c)
 	if c.S3.Bucket != "" {
-		cfg, err := awsConfig(ctx)
+		cfg, err := a.awsConfig(ctx)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -72,7 +72,8 @@ func (a *app) serverCmd() *cobra.Command {
 		Use:   "server",
 		Short: "Serve the HTTP API and run the job queue, retries and cron schedules",
 		Example: `  hashike server --jobs ./jobs --no-auth
-  hashike server --db postgres://hashike@db/hashike --listen 0.0.0.0:8080 --jobs /etc/hashike/jobs`,
+  hashike server --db postgres://hashike@db/hashike --listen 0.0.0.0:8080 --jobs /etc/hashike/jobs
+  hashike server --jobs ./jobs --log-format json --log-level debug`,
 		Long: `Serve hashike's HTTP API (see /v1/openapi.json) and run the dispatcher, the scheduler
 and the reconciler.
 
@@ -98,6 +99,10 @@ With a runners section, the leader runs the GitHub Actions runner controller ove
 and runs' results are kept (default: objects/ beside the SQLite database; S3 for replicas on
 several hosts and for payloads on ECS), its payloads section how (README "Payloads and
 results").
+
+GET /metrics serves Prometheus metrics (no token, as /healthz; README "Metrics and
+dashboard"). --log-format json and --log-level set its log records; every API request's
+record has its X-Request-Id.
 
 SIGTERM or SIGINT stops it gracefully: it stops taking requests and claiming runs, and
 leaves running tasks running; the next server (or replica) adopts them.`,
@@ -155,6 +160,13 @@ func (a *app) openServerStore(ctx context.Context) (hashike.ServerStore, error) 
 }
 
 func (a *app) serve(ctx context.Context, f serverFlags) error {
+	logger, err := a.logger()
+	if err != nil {
+		return err
+	}
+	// A record logged with a request's context says its ID, whichever package logs it.
+	logger = slog.New(httpapi.LogRequestIDs(logger.Handler()))
+	a.procLog = logger
 	conf, err := a.readConfig(f.config)
 	if err != nil {
 		return err
@@ -210,9 +222,10 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 		self, alive = *a.replica, a.alive
 	}
 
-	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
 	// One registry for the whole process, never Prometheus's global one (package metrics).
 	reg := metrics.NewRegistry()
+	serverMetrics := metrics.NewServer(reg)
+	a.awsObserve = metrics.NewAWS(reg).ObserveAttempt
 	var scalers []server.Autoscaler
 	interrupter := &serverInterrupter{}
 	if as := conf.Autoscaler; as != nil {
@@ -227,7 +240,7 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 	if err != nil {
 		return fmt.Errorf("object store: %w", err)
 	}
-	backends := &backendCache{a: a, ctx: ctx, byName: map[string]hashike.Backend{}}
+	backends := &backendCache{a: a, ctx: ctx, byName: map[string]hashike.Backend{}, metrics: metrics.NewBackend(reg)}
 	sender := notify.NewSender(nil, a.secretValue, a.clock)
 	// GitHub's webhook secret comes from the environment only: it is a secret, not config.
 	var githubWebhook server.GitHubWebhook
@@ -286,10 +299,12 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 		Objects: objects, ObjectURLs: objectURLs, InlinePayloadBytes: conf.Payloads.InlineBytes,
 		MaxResultBytes: conf.Payloads.MaxResultBytes, URLMargin: time.Duration(conf.Payloads.URLMargin),
 		Autoscalers: scalers, GitHubWebhook: githubWebhook, Runners: runnerPools,
+		Metrics: serverMetrics,
 	})
 	if err != nil {
 		return err
 	}
+	serverMetrics.Watch(srv, 0)
 	interrupter.srv = srv
 	names := make([]string, 0, len(defs))
 	for name := range defs {
@@ -396,12 +411,13 @@ func (a *app) secretValue(name string) (string, error) {
 	return vals[name], nil
 }
 
-// backendCache makes each backend once, on first use.
+// backendCache makes each backend once, on first use, decorated with metrics (nil: none).
 type backendCache struct {
-	a      *app
-	ctx    context.Context
-	mu     sync.Mutex
-	byName map[string]hashike.Backend
+	a       *app
+	ctx     context.Context
+	mu      sync.Mutex
+	byName  map[string]hashike.Backend
+	metrics *metrics.Backend
 }
 
 func (c *backendCache) get(name string) (hashike.Backend, error) {
@@ -423,6 +439,7 @@ func (c *backendCache) get(name string) (hashike.Backend, error) {
 			return nil, err
 		}
 	}
+	b = metrics.DecorateBackend(b, c.metrics)
 	c.byName[name] = b
 	return b, nil
 }

@@ -97,9 +97,10 @@ type ecsWorld struct {
 	// events, when set, gives the autoscaler its EC2 and SQS clients (the events loop).
 	events func() (ecsscale.EC2API, ecsscale.SQSAPI)
 	// objects, when set, is the servers' object store (an S3 fake); flags are more flags of
-	// `hashike server`.
+	// `hashike server`; env, when set, is the servers' environment (default: empty).
 	objects func() (hashike.ObjectStore, hashike.ObjectURLs)
 	flags   []string
+	env     func(string) (string, bool)
 }
 
 // newECSWorld makes the cloud (cluster jobs, no instances yet) and registers the report job
@@ -130,6 +131,7 @@ func (w *ecsWorld) alive(o hashike.Owner) bool {
 type replica struct {
 	self   hashike.Owner
 	api    *httpapi.Client
+	url    string // the server's own address, unproxied
 	stderr *lockedBuffer
 	store  *freezable
 	cancel context.CancelFunc
@@ -162,6 +164,9 @@ func (w *ecsWorld) startServer(name string) *replica {
 			r.store = &freezable{ServerStore: s, gone: make(chan struct{}), frozenCh: make(chan struct{})}
 			return r.store
 		},
+	}
+	if w.env != nil {
+		a.lookupEnv = w.env
 	}
 	args := append([]string{"server", "--db", w.db, "--jobs", w.jobs, "--listen", "127.0.0.1:0", "--no-auth", "--shutdown-timeout", "5s"}, w.flags...)
 	if w.config != "" {
@@ -204,7 +209,7 @@ func (w *ecsWorld) startServer(name string) *replica {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r.api = api
+			r.api, r.url = api, m[1]
 			return r
 		}
 		select {
@@ -575,15 +580,15 @@ func TestServerOnECSWaitsForCapacityScalesOutAndRuns(t *testing.T) {
 			// saying which run waited; a capacity provider's task waits in PROVISIONING instead.
 			log := srv.stderr.String()
 			for _, line := range []string{
-				`waiting for capacity cluster=jobs why=\S+ .*\brun=` + waited + `\b`,
-				`scale out group=jobs-asg from=` + fmt.Sprint(tc.desired) + ` to=` + fmt.Sprint(tc.desired+1) + ` .*\brun=` + waited + `\b`,
+				`waiting for capacity"? cluster=jobs why=\S+ .*\brun=` + waited + `\b`,
+				`scale out"? group=jobs-asg from=` + fmt.Sprint(tc.desired) + ` to=` + fmt.Sprint(tc.desired+1) + ` .*\brun=` + waited + `\b`,
 			} {
 				if shown := regexp.MustCompile(line).MatchString(log); shown == tc.provider {
 					t.Fatalf("the server's log matches %q: %v, want %v:\n%s", line, shown, !tc.provider, log)
 				}
 			}
 			for _, id := range ids {
-				if id != waited && regexp.MustCompile(`(waiting for capacity|scale out) .*\brun=`+id).MatchString(log) {
+				if id != waited && regexp.MustCompile(`(waiting for capacity|scale out)"? .*\brun=`+id).MatchString(log) {
 					t.Fatalf("the server's log says run %s waited for capacity; it had room:\n%s", id, log)
 				}
 			}
@@ -730,7 +735,7 @@ func TestServerOnECSCancel(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.waiting {
-				for !regexp.MustCompile(`waiting for capacity .*\brun=` + run.ID).MatchString(srv.stderr.String()) {
+				for !regexp.MustCompile(`waiting for capacity"? .*\brun=` + run.ID).MatchString(srv.stderr.String()) {
 					select {
 					case <-ctx.Done():
 						t.Fatal("the run never waited for capacity")

@@ -52,7 +52,7 @@ func (a *app) jobfileOptions(ctx context.Context, f jsonnetFlags, offline bool) 
 	)
 	get := func() (jobfile.Lookups, error) {
 		once.Do(func() {
-			cfg, err := awsConfig(ctx)
+			cfg, err := a.awsConfig(ctx)
 			if err != nil {
 				cfgErr = err
 				return
