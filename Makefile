@@ -36,7 +36,7 @@ tidy-check:
 	git diff --exit-code -- go.mod go.sum
 
 # The domain and the pure packages must not reach Docker, SQL, AWS, HTTP or YAML.
-DOMAIN_PKGS := . ./runner ./process ./secret ./dispatch ./cron ./job ./server ./autoscale ./sim ./plot ./leadership ./runners
+DOMAIN_PKGS := . ./runner ./process ./secret ./dispatch ./cron ./job ./server ./autoscale ./sim ./plot ./leadership ./runners ./retention
 check-imports:
 	@bad=$$($(GO) list -deps $(DOMAIN_PKGS) | grep -E '^(github\.com/|golang\.org/x/|modernc\.org/|gopkg\.in/|go\.opentelemetry\.io/)|^(database/sql|net/http)$$' | grep -v '^github.com/hashike/hashike' ); \
 	if [ -n "$$bad" ]; then echo "domain packages import outside dependencies:"; echo "$$bad"; exit 1; fi; \
