@@ -73,6 +73,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzGHRunnerConfig -fuzztime=30s ./cmd/hashike-testjob/
 	$(GO) test -run='^$$' -fuzz=FuzzLoadDefinition -fuzztime=30s ./jobfile/
 	$(GO) test -run='^$$' -fuzz=FuzzScanLimits -fuzztime=30s ./jobfile/
+	$(GO) test -run='^$$' -fuzz=FuzzParseDuration -fuzztime=30s .
 	$(GO) test -run='^$$' -fuzz=FuzzTFStateLookup -fuzztime=30s ./jobfile/
 	$(GO) test -run='^$$' -fuzz=FuzzVerify -fuzztime=30s ./notify/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeEnqueue -fuzztime=30s ./httpapi/
