@@ -21,6 +21,7 @@ import (
 	"github.com/hashike/hashike/dispatch"
 	"github.com/hashike/hashike/internal/fakebackend"
 	"github.com/hashike/hashike/job"
+	"github.com/hashike/hashike/retention"
 	"github.com/hashike/hashike/sqlite"
 )
 
@@ -76,6 +77,10 @@ type opts struct {
 	runners *RunnerPools
 	// ecs, when set, is the backend of jobs whose backend is "ecs".
 	ecs hashike.Backend
+	// retention, when set, gives the leader a pruner with this default, on the store as
+	// pruneStore wraps it (an outage).
+	retention  *hashike.Retention
+	pruneStore func(hashike.Pruning) hashike.Pruning
 }
 
 var self = hashike.Owner{Host: "test", PID: 1, Start: "1"}
@@ -104,7 +109,20 @@ func newEnv(t *testing.T, o opts) *env {
 	if o.reconcile == 0 {
 		o.reconcile = 50 * time.Millisecond
 	}
+	var pruner *retention.Pruner
+	var defaultRetention hashike.Retention
+	if o.retention != nil {
+		var ps hashike.Pruning = st
+		if o.pruneStore != nil {
+			ps = o.pruneStore(st)
+		}
+		if pruner, err = retention.New(retention.Config{Store: ps, Clock: e.clock}); err != nil {
+			t.Fatal(err)
+		}
+		defaultRetention = *o.retention
+	}
 	s, err := New(Config{
+		Pruner: pruner, Retention: defaultRetention,
 		Store: store, Clock: e.clock, Random: rand.Reader, Self: o.self,
 		Backend: func(name string) (hashike.Backend, error) {
 			if name == "ecs" && o.ecs != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/autoscale"
 	"github.com/hashike/hashike/ecsscale"
+	"github.com/hashike/hashike/retention"
 	"github.com/hashike/hashike/sim"
 )
 
@@ -29,6 +30,91 @@ type Config struct {
 	Autoscaler *AutoscalerConfig `json:"autoscaler"`
 	// Runners, when set, has `hashike server` keep ephemeral GitHub Actions runner pools.
 	Runners *RunnersConfig `json:"runners"`
+	// Retention is how long ended runs, their logs and their archived logs are kept, for runs
+	// of jobs without a retention of their own and of `hashike run`; unset: kept forever.
+	Retention *RetentionConfig `json:"retention"`
+}
+
+// RetentionConfig is the retention section: the default retention (a job definition's
+// retention overrides it field by field) and how the leader's pruner works through it.
+// Durations are Go's duration text or whole days ("7d"); they are read by Validate, which
+// places a bad one at its file:line:col.
+type RetentionConfig struct {
+	// Logs, Archive and Runs are hashike.Retention's: how long after a run ended its logs stay
+	// in the database, its archived logs in the object store, and the run itself. Unset or
+	// "0s": forever.
+	Logs    *string `json:"logs"`
+	Archive *string `json:"archive"`
+	Runs    *string `json:"runs"`
+	// Interval is how often the leader prunes (default 1h).
+	Interval string `json:"interval"`
+	// Batch is how many runs one transaction deletes (default 500, at most 1000).
+	Batch int `json:"batch"`
+}
+
+// Default is the section's hashike.Retention (nothing: keep forever). Fields Validate
+// refuses are left unset.
+func (r *RetentionConfig) Default() hashike.Retention {
+	if r == nil {
+		return hashike.Retention{}
+	}
+	d, _ := r.parse()
+	return d
+}
+
+// PruneInterval is the section's interval (0: the server's default).
+func (r *RetentionConfig) PruneInterval() time.Duration {
+	if r == nil || r.Interval == "" {
+		return 0
+	}
+	v, _ := hashike.ParseDuration(r.Interval)
+	return v
+}
+
+// parse reads the durations; errs maps a field's path to what is wrong with it.
+func (r *RetentionConfig) parse() (hashike.Retention, map[string]error) {
+	var out hashike.Retention
+	errs := map[string]error{}
+	for _, f := range []struct {
+		path string
+		in   *string
+		out  **hashike.Duration
+	}{{"retention.logs", r.Logs, &out.Logs}, {"retention.archive", r.Archive, &out.Archive}, {"retention.runs", r.Runs, &out.Runs}} {
+		if f.in == nil {
+			continue
+		}
+		v, err := hashike.ParseDuration(*f.in)
+		if err != nil {
+			errs[f.path] = err
+			continue
+		}
+		d := hashike.Duration(v)
+		*f.out = &d
+	}
+	return out, errs
+}
+
+func (r *RetentionConfig) validate(bad func(path, format string, args ...any)) {
+	d, errs := r.parse()
+	for _, path := range []string{"retention.logs", "retention.archive", "retention.runs"} {
+		if err := errs[path]; err != nil {
+			bad(path, "%v", err)
+		}
+	}
+	if r.Interval != "" {
+		if v, err := hashike.ParseDuration(r.Interval); err != nil {
+			bad("retention.interval", "%v", err)
+		} else if v < time.Minute {
+			bad("retention.interval", "%s: want at least 1m (the default is 1h)", v)
+		}
+	}
+	if r.Batch < 0 || r.Batch > hashike.MaxPruneBatch {
+		bad("retention.batch", "%d: want 1 to %d (0: the default, %d)", r.Batch, hashike.MaxPruneBatch, retention.DefaultBatch)
+	}
+	if d.Logs != nil && d.Runs != nil && *d.Runs > 0 && *d.Logs > *d.Runs {
+		bad("retention.runs", "%s is shorter than logs (%s): a run's logs go with it",
+			time.Duration(*d.Runs), time.Duration(*d.Logs))
+	}
 }
 
 // AutoscalerConfig is the autoscaler section: the clusters whose Auto Scaling groups it owns
@@ -237,6 +323,9 @@ func (c *Config) validate(pos positions, hostArch string) []string {
 	}
 	if c.Runners != nil {
 		c.Runners.validate(hostArch, bad)
+	}
+	if c.Retention != nil {
+		c.Retention.validate(bad)
 	}
 	a := c.Autoscaler
 	if a == nil {

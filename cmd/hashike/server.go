@@ -219,7 +219,12 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 		}
 		runnerPools = rc.ServerPools(gh)
 	}
+	pruner, err := a.pruner(srvStore, conf.Retention, logger)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
+		Pruner: pruner, Retention: conf.Retention.Default(), PruneInterval: conf.Retention.PruneInterval(),
 		Store: srvStore, Backend: backends.get, Clock: a.clock, Logger: logger, Random: rand.Reader,
 		Self: self, Alive: alive,
 		ParseDefinition: func(name string, doc []byte) (*job.Definition, error) {

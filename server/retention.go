@@ -1,0 +1,68 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/job"
+	"github.com/hashike/hashike/retention"
+)
+
+// DefaultPruneInterval is how often the leader prunes what retention lets go.
+const DefaultPruneInterval = time.Hour
+
+// Policy is the retention policy now: the configured default, and the own retention of each
+// registered job's latest version.
+func (s *Server) Policy(ctx context.Context) (retention.Policy, error) {
+	p := retention.Policy{Default: s.cfg.Retention}
+	versions, err := s.store.ListJobs(ctx)
+	if err != nil {
+		return p, fmt.Errorf("retention policy: %w", err)
+	}
+	for _, v := range versions {
+		def, err := job.Decode(v)
+		if err != nil {
+			return p, fmt.Errorf("retention policy: %w", err)
+		}
+		if def.Retention.IsZero() {
+			continue
+		}
+		family := def.TaskDefinition.Family
+		if family == "" {
+			family = v.Name
+		}
+		p.Jobs = append(p.Jobs, retention.Job{Name: v.Name, Family: family, Retention: def.Retention})
+	}
+	return p, nil
+}
+
+// Prune makes one retention pass now (with dryRun, only says what it would delete).
+// EInvalid when the server has no pruner.
+func (s *Server) Prune(ctx context.Context, dryRun bool) (retention.Report, error) {
+	if s.cfg.Pruner == nil {
+		return retention.Report{}, hashike.Errorf(hashike.EInvalid, "this server's store does not prune")
+	}
+	policy, err := s.Policy(ctx)
+	if err != nil {
+		return retention.Report{}, err
+	}
+	return s.cfg.Pruner.Prune(ctx, policy, dryRun)
+}
+
+// pruneTick is the leader's retention pass. A failed pass (the database or the archive
+// unreachable) is logged and the next tick tries again: a pass keeps no state.
+func (s *Server) pruneTick(ctx context.Context) {
+	rep, err := s.Prune(ctx, false)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("retention pass failed; trying again next time", "err", err, "logs", rep.Logs, "runs", rep.Runs)
+		}
+		return
+	}
+	if rep.Logs+rep.Runs+rep.ArchiveObjects+rep.Kept > 0 {
+		s.log.Info("retention pass", "logs", rep.Logs, "runs", rep.Runs, "archiveObjects", rep.ArchiveObjects,
+			"archiveBytes", rep.ArchiveBytes, "kept", rep.Kept)
+	}
+}
