@@ -36,13 +36,14 @@ tidy-check:
 	git diff --exit-code -- go.mod go.sum
 
 # The domain and the pure packages must not reach Docker, SQL, AWS, HTTP or YAML.
-DOMAIN_PKGS := . ./runner ./process ./secret ./dispatch ./cron ./job ./server ./autoscale ./sim ./plot ./leadership ./runners ./retention
+DOMAIN_PKGS := . ./api ./runner ./process ./secret ./dispatch ./cron ./job ./server ./autoscale ./sim ./plot ./leadership ./runners ./retention
 check-imports:
 	@bad=$$($(GO) list -deps $(DOMAIN_PKGS) | grep -E '^(github\.com/|golang\.org/x/|modernc\.org/|gopkg\.in/|go\.opentelemetry\.io/)|^(database/sql|net/http)$$' | grep -v '^github.com/hashike/hashike' ); \
 	if [ -n "$$bad" ]; then echo "domain packages import outside dependencies:"; echo "$$bad"; exit 1; fi; \
 	if $(GO) list -deps ./docker | grep -q '^github.com/aws/'; then echo "docker imports the AWS SDK (ECR tokens come through docker.ECRTokens)"; exit 1; fi; \
 	if $(GO) list -deps ./jobfile | grep -q '^github.com/aws/'; then echo "jobfile imports the AWS SDK (its AWS template functions come through jobfile.Lookups)"; exit 1; fi; \
 	if $(GO) list -deps ./ecsscale | grep -qE '^github.com/hashike/hashike/(docker|ecs|sqlite|postgres|httpapi|jobfile|logpack|notify|server|cmd)(/|$$)'; then echo "ecsscale imports another adapter"; exit 1; fi; \
+	if $(GO) list -deps ./httpapi | grep -qE '^github.com/hashike/hashike/(server|cmd)(/|$$)'; then echo "httpapi imports server (it serves an api.Service)"; exit 1; fi; \
 	for p in $(DOMAIN_PKGS); do \
 	  if $(GO) list -deps $$p | grep -qE '^github.com/hashike/hashike/(docker|ecs|sqlite|postgres|jobfile|logpack|httpapi|notify|cmd)'; then echo "$$p imports an adapter"; exit 1; fi; \
 	done; echo "check-imports: ok"

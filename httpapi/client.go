@@ -12,10 +12,11 @@ import (
 	"strings"
 
 	"github.com/hashike/hashike"
-	"github.com/hashike/hashike/server"
+	"github.com/hashike/hashike/api"
 )
 
-// Client calls a hashike server's API: the CLI's --server mode. Its errors are those the
+// Client calls a hashike server's API: the CLI's --server mode. It is an api.Operations, as
+// the server itself is. Its errors are those the
 // server sent, as *hashike.Error with the same code and fields; *AuthError for a 401 or 403;
 // EUnavailable when the server cannot be reached.
 type Client struct {
@@ -23,6 +24,8 @@ type Client struct {
 	token string
 	hc    *http.Client
 }
+
+var _ api.Operations = (*Client)(nil)
 
 // NewClient returns a client of the server at baseURL ("https://hashike.example.com", or
 // with a path prefix when a proxy adds one) that sends token as its bearer token ("" sends
@@ -132,25 +135,25 @@ func (c *Client) Health(ctx context.Context) error {
 }
 
 // ListJobs returns the latest version of every job.
-func (c *Client) ListJobs(ctx context.Context) ([]server.JobView, error) {
+func (c *Client) ListJobs(ctx context.Context) ([]api.JobView, error) {
 	var out jobList
 	_, err := c.call(ctx, "GET", "/v1/jobs", nil, nil, &out)
 	return out.Jobs, err
 }
 
 // GetJob returns a version of a job; 0 is the latest.
-func (c *Client) GetJob(ctx context.Context, name string, version int) (server.JobView, error) {
+func (c *Client) GetJob(ctx context.Context, name string, version int) (api.JobView, error) {
 	var q url.Values
 	if version != 0 {
 		q = url.Values{"version": {fmt.Sprint(version)}}
 	}
-	var out server.JobView
+	var out api.JobView
 	_, err := c.call(ctx, "GET", path("/v1/jobs/%s", name), q, nil, &out)
 	return out, err
 }
 
 // ListJobVersions returns every version of a job, newest first.
-func (c *Client) ListJobVersions(ctx context.Context, name string) ([]server.JobView, error) {
+func (c *Client) ListJobVersions(ctx context.Context, name string) ([]api.JobView, error) {
 	var out versionList
 	_, err := c.call(ctx, "GET", path("/v1/jobs/%s/versions", name), nil, nil, &out)
 	return out.Versions, err
@@ -159,7 +162,7 @@ func (c *Client) ListJobVersions(ctx context.Context, name string) ([]server.Job
 // PutJob registers doc, a job file, as the job's next version; created is false when it is
 // the latest version already. contentType is "application/yaml" or "application/json"; ""
 // guesses from the document.
-func (c *Client) PutJob(ctx context.Context, name string, doc []byte, contentType string) (v server.JobView, created bool, err error) {
+func (c *Client) PutJob(ctx context.Context, name string, doc []byte, contentType string) (v api.JobView, created bool, err error) {
 	if contentType == "" {
 		contentType = "application/yaml"
 		if t := bytes.TrimSpace(doc); len(t) > 0 && t[0] == '{' {
@@ -170,45 +173,56 @@ func (c *Client) PutJob(ctx context.Context, name string, doc []byte, contentTyp
 	return v, status == http.StatusCreated, err
 }
 
+// RegisterJob is PutJob with the content type guessed from doc.
+func (c *Client) RegisterJob(ctx context.Context, name string, doc []byte) (api.JobView, bool, error) {
+	return c.PutJob(ctx, name, doc, "")
+}
+
 // Enqueue queues a run of the job. created is false when req.IdempotencyKey named an
 // earlier run, which is returned.
-func (c *Client) Enqueue(ctx context.Context, name string, req server.EnqueueRequest) (run *hashike.Run, created bool, err error) {
+func (c *Client) Enqueue(ctx context.Context, name string, req api.EnqueueRequest) (run *hashike.Run, created bool, err error) {
 	status, err := c.call(ctx, "POST", path("/v1/jobs/%s/runs", name), nil, req, &run)
 	return run, status == http.StatusCreated, err
 }
 
 // GetRun returns a run with its tries.
-func (c *Client) GetRun(ctx context.Context, id string) (server.RunView, error) {
-	var out server.RunView
+func (c *Client) GetRun(ctx context.Context, id string) (api.RunView, error) {
+	var out api.RunView
 	_, err := c.call(ctx, "GET", path("/v1/runs/%s", id), nil, nil, &out)
 	return out, err
 }
 
-// ListRuns returns a page of runs, newest first; pass page.Next as q.Cursor for the next.
-func (c *Client) ListRuns(ctx context.Context, q RunQuery) (server.RunPage, error) {
-	var out server.RunPage
-	_, err := c.call(ctx, "GET", "/v1/runs", q.values(), nil, &out)
+// ListRuns returns a page of runs, newest first; pass page.Next as f.Before for the next.
+// The API selects by States, Job, Queue and RootID only: another field of f is EInvalid,
+// refused before any request. Limit 0 is the server's DefaultRunLimit.
+func (c *Client) ListRuns(ctx context.Context, f hashike.RunFilter) (api.RunPage, error) {
+	q, err := queryOf(f)
+	if err != nil {
+		return api.RunPage{}, err
+	}
+	var out api.RunPage
+	_, err = c.call(ctx, "GET", "/v1/runs", q.values(), nil, &out)
 	return out, err
 }
 
 // Cancel stops a run (or takes a queued one out of its queue).
-func (c *Client) Cancel(ctx context.Context, id string, req server.CancelRequest) (*hashike.Run, error) {
+func (c *Client) Cancel(ctx context.Context, id string, req api.CancelRequest) (*hashike.Run, error) {
 	var run *hashike.Run
 	_, err := c.call(ctx, "POST", path("/v1/runs/%s/cancel", id), nil, req, &run)
 	return run, err
 }
 
 // Rerun enqueues a new run like the given one.
-func (c *Client) Rerun(ctx context.Context, id string, req server.RerunRequest) (*hashike.Run, error) {
+func (c *Client) Rerun(ctx context.Context, id string, req api.RerunRequest) (*hashike.Run, error) {
 	var run *hashike.Run
 	_, err := c.call(ctx, "POST", path("/v1/runs/%s/rerun", id), nil, req, &run)
 	return run, err
 }
 
-// Logs calls fn with each entry of the run's output as the server sends it. With follow it
+// FollowLogs calls fn with each entry of the run's output as the server sends it. With follow it
 // returns once the run has ended and all its output came; without, once the stored output
 // came. An error of fn ends the stream and is returned.
-func (c *Client) Logs(ctx context.Context, id string, follow bool, fn func(hashike.LogEntry) error) error {
+func (c *Client) FollowLogs(ctx context.Context, id string, follow bool, fn func(hashike.LogEntry) error) error {
 	var q url.Values
 	if follow {
 		q = url.Values{"follow": {"true"}}
@@ -252,8 +266,8 @@ func (c *Client) ListQueues(ctx context.Context) ([]hashike.QueueInfo, error) {
 }
 
 // RunnersStatus returns the runner controller's last view (GET /v1/runners).
-func (c *Client) RunnersStatus(ctx context.Context) (server.RunnersStatus, error) {
-	var out server.RunnersStatus
+func (c *Client) RunnersStatus(ctx context.Context) (api.RunnersStatus, error) {
+	var out api.RunnersStatus
 	_, err := c.call(ctx, "GET", "/v1/runners", nil, nil, &out)
 	return out, err
 }
@@ -281,31 +295,39 @@ func (c *Client) ResumeQueue(ctx context.Context, name string) (hashike.QueueInf
 }
 
 // ListSchedules returns every scheduled job's schedule.
-func (c *Client) ListSchedules(ctx context.Context) ([]server.ScheduleView, error) {
+func (c *Client) ListSchedules(ctx context.Context) ([]api.ScheduleView, error) {
 	var out scheduleList
 	_, err := c.call(ctx, "GET", "/v1/schedules", nil, nil, &out)
 	return out.Schedules, err
 }
 
 // GetSchedule returns a job's schedule.
-func (c *Client) GetSchedule(ctx context.Context, job string) (server.ScheduleView, error) {
-	var out server.ScheduleView
+func (c *Client) GetSchedule(ctx context.Context, job string) (api.ScheduleView, error) {
+	var out api.ScheduleView
 	_, err := c.call(ctx, "GET", path("/v1/jobs/%s/schedule", job), nil, nil, &out)
 	return out, err
 }
 
 // Suspend holds back a job's scheduled fires until Resume.
-func (c *Client) Suspend(ctx context.Context, job string) (server.ScheduleView, error) {
-	var out server.ScheduleView
+func (c *Client) Suspend(ctx context.Context, job string) (api.ScheduleView, error) {
+	var out api.ScheduleView
 	_, err := c.call(ctx, "POST", path("/v1/jobs/%s/schedule/suspend", job), nil, nil, &out)
 	return out, err
 }
 
 // Resume undoes Suspend.
-func (c *Client) Resume(ctx context.Context, job string) (server.ScheduleView, error) {
-	var out server.ScheduleView
+func (c *Client) Resume(ctx context.Context, job string) (api.ScheduleView, error) {
+	var out api.ScheduleView
 	_, err := c.call(ctx, "POST", path("/v1/jobs/%s/schedule/resume", job), nil, nil, &out)
 	return out, err
+}
+
+// SetSuspended is Suspend or Resume.
+func (c *Client) SetSuspended(ctx context.Context, job string, suspended bool) (api.ScheduleView, error) {
+	if suspended {
+		return c.Suspend(ctx, job)
+	}
+	return c.Resume(ctx, job)
 }
 
 // Trigger runs a job now, by hand.
@@ -316,8 +338,8 @@ func (c *Client) Trigger(ctx context.Context, job string) (*hashike.Run, error) 
 }
 
 // CreateToken makes a token; its secret is in the result and nowhere else.
-func (c *Client) CreateToken(ctx context.Context, name string, scope hashike.Scope) (server.CreatedToken, error) {
-	var out server.CreatedToken
+func (c *Client) CreateToken(ctx context.Context, name string, scope hashike.Scope) (api.CreatedToken, error) {
+	var out api.CreatedToken
 	_, err := c.call(ctx, "POST", "/v1/tokens", nil, tokenBody{Name: name, Scope: scope}, &out)
 	return out, err
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
-	"github.com/hashike/hashike/server"
+	"github.com/hashike/hashike/api"
 )
 
 // newClient serves f over HTTP and returns a client with token.
@@ -53,18 +53,18 @@ func TestClient(t *testing.T) {
 	if _, created, _ := c.PutJob(ctx, "etl", []byte("image: etl\n"), "application/yaml"); created {
 		t.Error("PutJob of the same document: created")
 	}
-	if jobs := must[[]server.JobView](t)(c.ListJobs(ctx)); len(jobs) != 2 {
+	if jobs := must[[]api.JobView](t)(c.ListJobs(ctx)); len(jobs) != 2 {
 		t.Errorf("ListJobs: %+v", jobs)
 	}
-	if v := must[server.JobView](t)(c.GetJob(ctx, "etl", 1)); v.Name != "etl" || v.Definition == nil || v.Definition.Description != "image: etl\n" {
+	if v := must[api.JobView](t)(c.GetJob(ctx, "etl", 1)); v.Name != "etl" || v.Definition == nil || v.Definition.Description != "image: etl\n" {
 		t.Errorf("GetJob: %+v", v)
 	}
-	if vs := must[[]server.JobView](t)(c.ListJobVersions(ctx, "etl")); len(vs) != 1 {
+	if vs := must[[]api.JobView](t)(c.ListJobVersions(ctx, "etl")); len(vs) != 1 {
 		t.Errorf("ListJobVersions: %+v", vs)
 	}
 
 	prio := 7
-	run, created, err := c.Enqueue(ctx, "etl", server.EnqueueRequest{Payload: json.RawMessage(`{"a":1}`),
+	run, created, err := c.Enqueue(ctx, "etl", api.EnqueueRequest{Payload: json.RawMessage(`{"a":1}`),
 		Delay: hashike.Duration(time.Minute), Priority: &prio, IdempotencyKey: "k"})
 	if err != nil || !created || run.ID != "run-1" || run.Priority != 7 || string(run.Payload) != `{"a":1}` {
 		t.Fatalf("Enqueue: %+v %t %v", run, created, err)
@@ -72,25 +72,25 @@ func TestClient(t *testing.T) {
 	if d := f.enqueues[0].Delay; d != hashike.Duration(time.Minute) {
 		t.Errorf("delay %v", d)
 	}
-	if again, created, _ := c.Enqueue(ctx, "etl", server.EnqueueRequest{IdempotencyKey: "k"}); created || again.ID != run.ID {
+	if again, created, _ := c.Enqueue(ctx, "etl", api.EnqueueRequest{IdempotencyKey: "k"}); created || again.ID != run.ID {
 		t.Errorf("Enqueue again: %+v %t", again, created)
 	}
-	if rv := must[server.RunView](t)(c.GetRun(ctx, run.ID)); rv.Run == nil || rv.ID != run.ID || len(rv.Attempts) != 1 {
+	if rv := must[api.RunView](t)(c.GetRun(ctx, run.ID)); rv.Run == nil || rv.ID != run.ID || len(rv.Attempts) != 1 {
 		t.Errorf("GetRun: %+v", rv)
 	}
-	rerun := must[*hashike.Run](t)(c.Rerun(ctx, run.ID, server.RerunRequest{Latest: true}))
+	rerun := must[*hashike.Run](t)(c.Rerun(ctx, run.ID, api.RerunRequest{Latest: true}))
 	if rerun.ID != "run-2" || rerun.Trigger != "rerun" {
 		t.Errorf("Rerun: %+v", rerun)
 	}
-	if r := must[*hashike.Run](t)(c.Cancel(ctx, run.ID, server.CancelRequest{Reason: "r"})); r.State != hashike.StateCanceled {
+	if r := must[*hashike.Run](t)(c.Cancel(ctx, run.ID, api.CancelRequest{Reason: "r"})); r.State != hashike.StateCanceled {
 		t.Errorf("Cancel: %+v", r)
 	}
 
-	page := must[server.RunPage](t)(c.ListRuns(ctx, RunQuery{States: []hashike.RunState{hashike.StateQueued}, Job: "etl", Limit: 2}))
+	page := must[api.RunPage](t)(c.ListRuns(ctx, hashike.RunFilter{States: []hashike.RunState{hashike.StateQueued}, Job: "etl", Limit: 2}))
 	if len(page.Runs) != 2 || page.Next != "run-1" {
 		t.Errorf("ListRuns: %+v", page)
 	}
-	page = must[server.RunPage](t)(c.ListRuns(ctx, RunQuery{Cursor: page.Next}))
+	page = must[api.RunPage](t)(c.ListRuns(ctx, hashike.RunFilter{Before: page.Next}))
 	if page.Next != "" {
 		t.Errorf("ListRuns, last page: next %q", page.Next)
 	}
@@ -100,6 +100,15 @@ func TestClient(t *testing.T) {
 	}
 	if !reflect.DeepEqual(f.filters, wantFilters) {
 		t.Errorf("filters %+v, want %+v", f.filters, wantFilters)
+	}
+	// A filter the API cannot express is refused, naming the field, before any request.
+	_, err = c.ListRuns(ctx, hashike.RunFilter{Job: "etl", Active: true, Since: time.Unix(1, 0)})
+	var he *hashike.Error
+	if !errors.As(err, &he) || he.Code != hashike.EInvalid || len(he.Fields) != 2 || he.Fields[0].Path != "Active" || he.Fields[1].Path != "Since" {
+		t.Errorf("ListRuns with Active and Since: %v", err)
+	}
+	if len(f.filters) != len(wantFilters) {
+		t.Errorf("an unexpressible filter reached the server: %+v", f.filters)
 	}
 
 	if q := must[hashike.QueueInfo](t)(c.PutQueue(ctx, hashike.QueueConfig{Name: "fast", MaxConcurrency: 2})); q.Name != "fast" || q.MaxConcurrency != 2 {
@@ -115,23 +124,29 @@ func TestClient(t *testing.T) {
 		t.Errorf("ListQueues: %+v", qs)
 	}
 
-	if ss := must[[]server.ScheduleView](t)(c.ListSchedules(ctx)); len(ss) != 2 {
+	if ss := must[[]api.ScheduleView](t)(c.ListSchedules(ctx)); len(ss) != 2 {
 		t.Errorf("ListSchedules: %+v", ss)
 	}
-	if s := must[server.ScheduleView](t)(c.Suspend(ctx, "etl")); !s.Schedule.Suspended {
+	if s := must[api.ScheduleView](t)(c.Suspend(ctx, "etl")); !s.Schedule.Suspended {
 		t.Errorf("Suspend: %+v", s)
 	}
-	if s := must[server.ScheduleView](t)(c.GetSchedule(ctx, "etl")); !s.Schedule.Suspended || len(s.Next) != 1 {
+	if s := must[api.ScheduleView](t)(c.GetSchedule(ctx, "etl")); !s.Schedule.Suspended || len(s.Next) != 1 {
 		t.Errorf("GetSchedule: %+v", s)
 	}
-	if s := must[server.ScheduleView](t)(c.Resume(ctx, "etl")); s.Schedule.Suspended {
+	if s := must[api.ScheduleView](t)(c.Resume(ctx, "etl")); s.Schedule.Suspended {
 		t.Errorf("Resume: %+v", s)
+	}
+	if s := must[api.ScheduleView](t)(c.SetSuspended(ctx, "etl", true)); !s.Schedule.Suspended {
+		t.Errorf("SetSuspended true: %+v", s)
+	}
+	if s := must[api.ScheduleView](t)(c.SetSuspended(ctx, "etl", false)); s.Schedule.Suspended {
+		t.Errorf("SetSuspended false: %+v", s)
 	}
 	if r := must[*hashike.Run](t)(c.Trigger(ctx, "etl")); r.Trigger != "manual" {
 		t.Errorf("Trigger: %+v", r)
 	}
 
-	ct := must[server.CreatedToken](t)(c.CreateToken(ctx, "ci", hashike.ScopeSubmit))
+	ct := must[api.CreatedToken](t)(c.CreateToken(ctx, "ci", hashike.ScopeSubmit))
 	if ct.Secret == "" || ct.ID == "" || ct.Scope != hashike.ScopeSubmit {
 		t.Errorf("CreateToken: %+v", ct)
 	}
@@ -159,7 +174,7 @@ func TestClientErrors(t *testing.T) {
 	if hashike.ErrorCodeOf(err) != hashike.ENotFound || err.Error() != `run "nope" not found` {
 		t.Errorf("GetRun: %v", err)
 	}
-	_, _, err = c.Enqueue(ctx, "hello", server.EnqueueRequest{Payload: json.RawMessage(`"too long"`)})
+	_, _, err = c.Enqueue(ctx, "hello", api.EnqueueRequest{Payload: json.RawMessage(`"too long"`)})
 	if hashike.ErrorCodeOf(err) != hashike.ETooLarge {
 		t.Errorf("Enqueue: %v", err)
 	}
@@ -241,7 +256,7 @@ func TestClientLogsLive(t *testing.T) {
 	}
 	c := newClient(t, f, read)
 	var got []hashike.LogEntry
-	err := c.Logs(t.Context(), "run-1", true, func(e hashike.LogEntry) error {
+	err := c.FollowLogs(t.Context(), "run-1", true, func(e hashike.LogEntry) error {
 		got = append(got, e)
 		received <- struct{}{}
 		return nil
@@ -263,7 +278,7 @@ func TestClientLogsErrors(t *testing.T) {
 	f := newFake()
 	f.newRun("hello", "api")
 	c := newClient(t, f, read)
-	if err := c.Logs(t.Context(), "nope", false, nil); hashike.ErrorCodeOf(err) != hashike.ENotFound {
+	if err := c.FollowLogs(t.Context(), "nope", false, nil); hashike.ErrorCodeOf(err) != hashike.ENotFound {
 		t.Errorf("unknown run: %v", err)
 	}
 
@@ -274,7 +289,7 @@ func TestClientLogsErrors(t *testing.T) {
 		return &hashike.Error{Code: hashike.EUnavailable, Message: "database is down"}
 	}
 	n := 0
-	err := c.Logs(t.Context(), "run-1", true, func(hashike.LogEntry) error { n++; return nil })
+	err := c.FollowLogs(t.Context(), "run-1", true, func(hashike.LogEntry) error { n++; return nil })
 	if hashike.ErrorCodeOf(err) != hashike.EUnavailable || n != 1 || err.Error() != "database is down" {
 		t.Errorf("error midway: %v after %d entries", err, n)
 	}
@@ -295,7 +310,7 @@ func TestClientLogsErrors(t *testing.T) {
 		}
 	}
 	stop := errors.New("enough")
-	if err := c.Logs(t.Context(), "run-1", true, func(hashike.LogEntry) error { return stop }); err != stop {
+	if err := c.FollowLogs(t.Context(), "run-1", true, func(hashike.LogEntry) error { return stop }); err != stop {
 		t.Errorf("callback's error: %v", err)
 	}
 	select {
@@ -336,7 +351,7 @@ func TestServerTimeoutsSpareLogStreams(t *testing.T) {
 	defer srv.Close()
 	c, _ := NewClient("http://"+ln.Addr().String(), read, nil)
 	var data []byte
-	if err := c.Logs(t.Context(), "run-1", true, func(e hashike.LogEntry) error {
+	if err := c.FollowLogs(t.Context(), "run-1", true, func(e hashike.LogEntry) error {
 		data = append(data, e.Data...)
 		return nil
 	}); err != nil || string(data) != "01" {

@@ -18,7 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashike/hashike"
-	"github.com/hashike/hashike/server"
+	"github.com/hashike/hashike/api"
 )
 
 // Body limits. An enqueue's or rerun's body may hold the service's MaxPayloadBytes plus
@@ -227,7 +227,7 @@ func jsonNames(t reflect.Type) map[string]bool {
 	return names
 }
 
-// enqueueBody is server.EnqueueRequest on the wire: delay and notBefore are decoded here so
+// enqueueBody is api.EnqueueRequest on the wire: delay and notBefore are decoded here so
 // that their errors name them (a type's own UnmarshalJSON error does not say where it was).
 // A test keeps the names equal to EnqueueRequest's.
 type enqueueBody struct {
@@ -241,7 +241,7 @@ type enqueueBody struct {
 	Overrides      *overridesBody  `json:"overrides"`
 }
 
-// overridesBody is server.Overrides on the wire, its timeout decoded here (see enqueueBody).
+// overridesBody is api.Overrides on the wire, its timeout decoded here (see enqueueBody).
 type overridesBody struct {
 	Container   string                 `json:"container"`
 	Command     []string               `json:"command"`
@@ -253,19 +253,19 @@ type overridesBody struct {
 
 // decodeEnqueue decodes an enqueue's body (may be empty) and its Idempotency-Key header
 // values: the header is the field's other spelling; both given and different is EInvalid.
-func decodeEnqueue(data []byte, keyHeader []string) (server.EnqueueRequest, error) {
+func decodeEnqueue(data []byte, keyHeader []string) (api.EnqueueRequest, error) {
 	var b enqueueBody
 	if err := decodeJSON(data, &b, true); err != nil {
-		return server.EnqueueRequest{}, err
+		return api.EnqueueRequest{}, err
 	}
-	req := server.EnqueueRequest{Payload: b.Payload, Priority: b.Priority, Queue: b.Queue,
+	req := api.EnqueueRequest{Payload: b.Payload, Priority: b.Priority, Queue: b.Queue,
 		IdempotencyKey: b.IdempotencyKey, Version: b.Version}
 	if o := b.Overrides; o != nil {
-		req.Overrides = &server.Overrides{Container: o.Container, Command: o.Command, Environment: o.Environment, Cpu: o.Cpu, Memory: o.Memory}
+		req.Overrides = &api.Overrides{Container: o.Container, Command: o.Command, Environment: o.Environment, Cpu: o.Cpu, Memory: o.Memory}
 		if o.Timeout != nil {
 			d, err := hashike.ParseDuration(*o.Timeout)
 			if err != nil {
-				return server.EnqueueRequest{}, bodyError("overrides.timeout", err.Error(), "")
+				return api.EnqueueRequest{}, bodyError("overrides.timeout", err.Error(), "")
 			}
 			t := hashike.Duration(d)
 			req.Overrides.Timeout = &t
@@ -274,42 +274,42 @@ func decodeEnqueue(data []byte, keyHeader []string) (server.EnqueueRequest, erro
 	if b.Delay != nil {
 		d, err := hashike.ParseDuration(*b.Delay)
 		if err != nil {
-			return server.EnqueueRequest{}, bodyError("delay", err.Error(), "")
+			return api.EnqueueRequest{}, bodyError("delay", err.Error(), "")
 		}
 		req.Delay = hashike.Duration(d)
 	}
 	if b.NotBefore != nil {
 		var t time.Time
 		if err := t.UnmarshalText([]byte(*b.NotBefore)); err != nil {
-			return server.EnqueueRequest{}, bodyError("notBefore", fmt.Sprintf("expected an RFC 3339 time such as \"2006-01-02T15:04:05Z\", got %q", *b.NotBefore), "")
+			return api.EnqueueRequest{}, bodyError("notBefore", fmt.Sprintf("expected an RFC 3339 time such as \"2006-01-02T15:04:05Z\", got %q", *b.NotBefore), "")
 		}
 		req.NotBefore = &t
 	}
 	switch {
 	case len(keyHeader) > 1:
-		return server.EnqueueRequest{}, invalid("header", "Idempotency-Key", "given more than once")
+		return api.EnqueueRequest{}, invalid("header", "Idempotency-Key", "given more than once")
 	case len(keyHeader) == 1 && keyHeader[0] != "":
 		if !utf8.ValidString(keyHeader[0]) || strings.ContainsFunc(keyHeader[0], unicode.IsControl) {
 			// The body's key is JSON text; the header's must be text too, or the key
 			// stored is not the key sent (and PostgreSQL refuses it).
-			return server.EnqueueRequest{}, invalid("header", "Idempotency-Key", "must be UTF-8 text without control characters")
+			return api.EnqueueRequest{}, invalid("header", "Idempotency-Key", "must be UTF-8 text without control characters")
 		}
 		if req.IdempotencyKey != "" && req.IdempotencyKey != keyHeader[0] {
-			return server.EnqueueRequest{}, invalid("request", "idempotencyKey", "differs from the Idempotency-Key header")
+			return api.EnqueueRequest{}, invalid("request", "idempotencyKey", "differs from the Idempotency-Key header")
 		}
 		req.IdempotencyKey = keyHeader[0]
 	}
 	return req, nil
 }
 
-func decodeRerun(data []byte) (server.RerunRequest, error) {
-	var req server.RerunRequest
+func decodeRerun(data []byte) (api.RerunRequest, error) {
+	var req api.RerunRequest
 	err := decodeJSON(data, &req, true)
 	return req, err
 }
 
-func decodeCancel(data []byte) (server.CancelRequest, error) {
-	var req server.CancelRequest
+func decodeCancel(data []byte) (api.CancelRequest, error) {
+	var req api.CancelRequest
 	err := decodeJSON(data, &req, true)
 	return req, err
 }
@@ -497,6 +497,23 @@ func parseRunQuery(v url.Values) (RunQuery, error) {
 		return RunQuery{}, queryError(fields)
 	}
 	return q, nil
+}
+
+// queryOf is the query of f, which GET /v1/runs can express when f sets only the fields a
+// RunQuery has.
+func queryOf(f hashike.RunFilter) (RunQuery, error) {
+	var bad []hashike.FieldError
+	for name, set := range map[string]bool{"Family": f.Family != "", "Since": !f.Since.IsZero(), "Active": f.Active,
+		"Unsettled": f.Unsettled, "TaskIDs": len(f.TaskIDs) > 0, "OldestFirst": f.OldestFirst} {
+		if set {
+			bad = append(bad, hashike.FieldError{Path: name, Message: "not a filter of GET /v1/runs"})
+		}
+	}
+	if bad != nil {
+		slices.SortFunc(bad, func(a, b hashike.FieldError) int { return strings.Compare(a.Path, b.Path) })
+		return RunQuery{}, &hashike.Error{Code: hashike.EInvalid, Message: "run filter", Fields: bad}
+	}
+	return RunQuery{States: f.States, Job: f.Job, Queue: f.Queue, Root: f.RootID, Limit: f.Limit, Cursor: f.Before}, nil
 }
 
 // filter is the RunFilter q selects.

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/cron"
 	"github.com/hashike/hashike/job"
-	"github.com/hashike/hashike/server"
 )
 
 // fakeService is a Service with a little state (jobs, runs, queues, schedules, tokens) that
@@ -20,8 +20,8 @@ type fakeService struct {
 	mu         sync.Mutex
 	calls      []string
 	filters    []hashike.RunFilter
-	enqueues   []server.EnqueueRequest
-	jobs       map[string][]server.JobView
+	enqueues   []api.EnqueueRequest
+	jobs       map[string][]api.JobView
 	docs       map[string]string
 	runs       map[string]*hashike.Run
 	runOrder   []string
@@ -43,7 +43,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func newFake() *fakeService {
 	f := &fakeService{
-		jobs:       map[string][]server.JobView{},
+		jobs:       map[string][]api.JobView{},
 		docs:       map[string]string{},
 		runs:       map[string]*hashike.Run{},
 		queues:     map[string]hashike.QueueConfig{},
@@ -60,13 +60,13 @@ func newFake() *fakeService {
 }
 
 // putJob registers a job with a schedule, as RegisterJob does.
-func (f *fakeService) putJob(name, doc string) (server.JobView, bool) {
+func (f *fakeService) putJob(name, doc string) (api.JobView, bool) {
 	if f.docs[name] == doc {
 		vs := f.jobs[name]
 		return vs[len(vs)-1], false
 	}
 	f.docs[name] = doc
-	v := server.JobView{Name: name, Version: len(f.jobs[name]) + 1, Digest: fmt.Sprintf("sha256:%x", len(doc)),
+	v := api.JobView{Name: name, Version: len(f.jobs[name]) + 1, Digest: fmt.Sprintf("sha256:%x", len(doc)),
 		CreatedAt: t0, Source: "api", Definition: &job.Definition{Queue: "default", Description: doc,
 			Schedule: cron.Spec{Expressions: []cron.Expr{{Cron: "0 * * * *"}}}}}
 	f.jobs[name] = append(f.jobs[name], v)
@@ -89,52 +89,52 @@ func notFound(what, name string) error {
 	return hashike.Errorf(hashike.ENotFound, "%s %q not found", what, name)
 }
 
-func (f *fakeService) RegisterJob(ctx context.Context, name string, doc []byte) (server.JobView, bool, error) {
+func (f *fakeService) RegisterJob(ctx context.Context, name string, doc []byte) (api.JobView, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("RegisterJob %s", name); err != nil {
-		return server.JobView{}, false, err
+		return api.JobView{}, false, err
 	}
 	if string(doc) == "" || string(doc) == "bad: [" {
-		return server.JobView{}, false, &hashike.Error{Code: hashike.EInvalid, Message: "invalid job definition",
+		return api.JobView{}, false, &hashike.Error{Code: hashike.EInvalid, Message: "invalid job definition",
 			Fields: []hashike.FieldError{{Path: "taskDefinition", Message: "is required", Severity: hashike.SeverityError, Pos: "request:1:1"}}}
 	}
 	v, created := f.putJob(name, string(doc))
 	return v, created, nil
 }
 
-func (f *fakeService) GetJob(ctx context.Context, name string, version int) (server.JobView, error) {
+func (f *fakeService) GetJob(ctx context.Context, name string, version int) (api.JobView, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("GetJob %s %d", name, version); err != nil {
-		return server.JobView{}, err
+		return api.JobView{}, err
 	}
 	vs := f.jobs[name]
 	switch {
 	case len(vs) == 0:
-		return server.JobView{}, notFound("job", name)
+		return api.JobView{}, notFound("job", name)
 	case version == 0:
 		return vs[len(vs)-1], nil
 	case version > len(vs):
-		return server.JobView{}, hashike.Errorf(hashike.ENotFound, "job %s has no version %d", name, version)
+		return api.JobView{}, hashike.Errorf(hashike.ENotFound, "job %s has no version %d", name, version)
 	}
 	return vs[version-1], nil
 }
 
-func (f *fakeService) ListJobs(ctx context.Context) ([]server.JobView, error) {
+func (f *fakeService) ListJobs(ctx context.Context) ([]api.JobView, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("ListJobs"); err != nil {
 		return nil, err
 	}
-	var out []server.JobView
+	var out []api.JobView
 	for _, vs := range f.jobs {
 		out = append(out, vs[len(vs)-1])
 	}
 	return out, nil
 }
 
-func (f *fakeService) ListJobVersions(ctx context.Context, name string) ([]server.JobView, error) {
+func (f *fakeService) ListJobVersions(ctx context.Context, name string) ([]api.JobView, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("ListJobVersions %s", name); err != nil {
@@ -157,7 +157,7 @@ func (f *fakeService) newRun(name, trigger string) *hashike.Run {
 	return r
 }
 
-func (f *fakeService) Enqueue(ctx context.Context, name string, req server.EnqueueRequest) (*hashike.Run, bool, error) {
+func (f *fakeService) Enqueue(ctx context.Context, name string, req api.EnqueueRequest) (*hashike.Run, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("Enqueue %s", name); err != nil {
@@ -186,29 +186,29 @@ func (f *fakeService) Enqueue(ctx context.Context, name string, req server.Enque
 	return r, true, nil
 }
 
-func (f *fakeService) GetRun(ctx context.Context, id string) (server.RunView, error) {
+func (f *fakeService) GetRun(ctx context.Context, id string) (api.RunView, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("GetRun %s", id); err != nil {
-		return server.RunView{}, err
+		return api.RunView{}, err
 	}
 	r, ok := f.runs[id]
 	if !ok {
-		return server.RunView{}, notFound("run", id)
+		return api.RunView{}, notFound("run", id)
 	}
-	return server.RunView{Run: r, Attempts: []server.AttemptView{{ID: r.ID, Attempt: 1, State: r.State, CreatedAt: r.CreatedAt}}}, nil
+	return api.RunView{Run: r, Attempts: []api.AttemptView{{ID: r.ID, Attempt: 1, State: r.State, CreatedAt: r.CreatedAt}}}, nil
 }
 
-func (f *fakeService) ListRuns(ctx context.Context, fl hashike.RunFilter) (server.RunPage, error) {
+func (f *fakeService) ListRuns(ctx context.Context, fl hashike.RunFilter) (api.RunPage, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("ListRuns"); err != nil {
-		return server.RunPage{}, err
+		return api.RunPage{}, err
 	}
 	f.filters = append(f.filters, fl)
-	var page server.RunPage
+	var page api.RunPage
 	for _, id := range slices.Backward(f.runOrder) {
-		page.Runs = append(page.Runs, server.RunView{Run: f.runs[id]})
+		page.Runs = append(page.Runs, api.RunView{Run: f.runs[id]})
 	}
 	if fl.Before == "" && len(page.Runs) > 0 {
 		page.Next = page.Runs[len(page.Runs)-1].ID
@@ -216,7 +216,7 @@ func (f *fakeService) ListRuns(ctx context.Context, fl hashike.RunFilter) (serve
 	return page, nil
 }
 
-func (f *fakeService) Cancel(ctx context.Context, id string, req server.CancelRequest) (*hashike.Run, error) {
+func (f *fakeService) Cancel(ctx context.Context, id string, req api.CancelRequest) (*hashike.Run, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("Cancel %s %q", id, req.Reason); err != nil {
@@ -233,7 +233,7 @@ func (f *fakeService) Cancel(ctx context.Context, id string, req server.CancelRe
 	return r, nil
 }
 
-func (f *fakeService) Rerun(ctx context.Context, id string, req server.RerunRequest) (*hashike.Run, error) {
+func (f *fakeService) Rerun(ctx context.Context, id string, req api.RerunRequest) (*hashike.Run, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("Rerun %s latest=%t", id, req.Latest); err != nil {
@@ -306,24 +306,24 @@ func (f *fakeService) PutQueue(ctx context.Context, q hashike.QueueConfig) (hash
 	return f.queueInfo(q), nil
 }
 
-func (f *fakeService) schedule(name string) (server.ScheduleView, error) {
+func (f *fakeService) schedule(name string) (api.ScheduleView, error) {
 	vs := f.jobs[name]
 	if len(vs) == 0 {
-		return server.ScheduleView{}, notFound("job", name)
+		return api.ScheduleView{}, notFound("job", name)
 	}
 	v := vs[len(vs)-1]
 	spec := v.Definition.Schedule
 	spec.Suspended = f.suspended[name]
-	return server.ScheduleView{Job: name, Version: v.Version, Schedule: spec, Next: []time.Time{t0.Add(time.Hour)}}, nil
+	return api.ScheduleView{Job: name, Version: v.Version, Schedule: spec, Next: []time.Time{t0.Add(time.Hour)}}, nil
 }
 
-func (f *fakeService) ListSchedules(ctx context.Context) ([]server.ScheduleView, error) {
+func (f *fakeService) ListSchedules(ctx context.Context) ([]api.ScheduleView, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("ListSchedules"); err != nil {
 		return nil, err
 	}
-	var out []server.ScheduleView
+	var out []api.ScheduleView
 	for name := range f.jobs {
 		s, _ := f.schedule(name)
 		out = append(out, s)
@@ -331,23 +331,23 @@ func (f *fakeService) ListSchedules(ctx context.Context) ([]server.ScheduleView,
 	return out, nil
 }
 
-func (f *fakeService) GetSchedule(ctx context.Context, name string) (server.ScheduleView, error) {
+func (f *fakeService) GetSchedule(ctx context.Context, name string) (api.ScheduleView, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("GetSchedule %s", name); err != nil {
-		return server.ScheduleView{}, err
+		return api.ScheduleView{}, err
 	}
 	return f.schedule(name)
 }
 
-func (f *fakeService) SetSuspended(ctx context.Context, name string, suspended bool) (server.ScheduleView, error) {
+func (f *fakeService) SetSuspended(ctx context.Context, name string, suspended bool) (api.ScheduleView, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("SetSuspended %s %t", name, suspended); err != nil {
-		return server.ScheduleView{}, err
+		return api.ScheduleView{}, err
 	}
 	if len(f.jobs[name]) == 0 {
-		return server.ScheduleView{}, notFound("job", name)
+		return api.ScheduleView{}, notFound("job", name)
 	}
 	f.suspended[name] = suspended
 	return f.schedule(name)
@@ -365,20 +365,20 @@ func (f *fakeService) Trigger(ctx context.Context, name string) (*hashike.Run, e
 	return f.newRun(name, "manual"), nil
 }
 
-func (f *fakeService) CreateToken(ctx context.Context, name string, scope hashike.Scope) (server.CreatedToken, error) {
+func (f *fakeService) CreateToken(ctx context.Context, name string, scope hashike.Scope) (api.CreatedToken, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("CreateToken %s %s", name, scope); err != nil {
-		return server.CreatedToken{}, err
+		return api.CreatedToken{}, err
 	}
 	if name == "" {
-		return server.CreatedToken{}, &hashike.Error{Code: hashike.EInvalid, Message: "invalid token",
+		return api.CreatedToken{}, &hashike.Error{Code: hashike.EInvalid, Message: "invalid token",
 			Fields: []hashike.FieldError{{Path: "name", Message: "is required"}}}
 	}
 	secret := fmt.Sprintf("secret-%d", len(f.tokens)+1)
 	t := hashike.Token{ID: fmt.Sprintf("tok-%d", len(f.tokens)+1), Name: name, Scope: scope, CreatedAt: t0, Hash: "h"}
 	f.tokens[secret] = t
-	return server.CreatedToken{Token: t, Secret: secret}, nil
+	return api.CreatedToken{Token: t, Secret: secret}, nil
 }
 
 func (f *fakeService) ListTokens(ctx context.Context) ([]hashike.Token, error) {
@@ -424,30 +424,30 @@ func (f *fakeService) Authenticate(ctx context.Context, secret string) (hashike.
 
 func (f *fakeService) MaxPayloadBytes() int { return f.maxPayload }
 
-func (f *fakeService) RunnersStatus(context.Context) (server.RunnersStatus, error) {
+func (f *fakeService) RunnersStatus(context.Context) (api.RunnersStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("RunnersStatus"); err != nil {
-		return server.RunnersStatus{}, err
+		return api.RunnersStatus{}, err
 	}
-	return server.RunnersStatus{}, hashike.Errorf(hashike.ENotFound, "this server runs no runner pools")
+	return api.RunnersStatus{}, hashike.Errorf(hashike.ENotFound, "this server runs no runner pools")
 }
 
-func (f *fakeService) Health(context.Context) server.Health {
+func (f *fakeService) Health(context.Context) api.Health {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	h := server.Health{Status: server.HealthOK, Checks: map[string]string{"database": server.CheckUp}}
+	h := api.Health{Status: api.HealthOK, Checks: map[string]string{"database": api.CheckUp}}
 	for _, d := range f.down {
-		h.Status, h.Checks[d] = server.HealthUnavailable, server.CheckDown
+		h.Status, h.Checks[d] = api.HealthUnavailable, api.CheckDown
 	}
 	return h
 }
 
-func (f *fakeService) ReceiveGitHubWebhook(ctx context.Context, d server.GitHubDelivery) (server.WebhookOutcome, error) {
+func (f *fakeService) ReceiveGitHubWebhook(ctx context.Context, d api.GitHubDelivery) (api.WebhookOutcome, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("webhook %s %s", d.Event, d.ID); err != nil {
 		return "", err
 	}
-	return server.WebhookIgnored, nil
+	return api.WebhookIgnored, nil
 }

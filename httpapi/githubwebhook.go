@@ -6,12 +6,12 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/hashike/hashike/server"
+	"github.com/hashike/hashike/api"
 )
 
 // webhookReceipt is the body of a webhook delivery's answer.
 type webhookReceipt struct {
-	Outcome server.WebhookOutcome `json:"outcome"`
+	Outcome api.WebhookOutcome `json:"outcome"`
 }
 
 // githubWebhook receives a delivery of GitHub's webhook: the service verifies and stores it;
@@ -22,14 +22,14 @@ func (h *handler) githubWebhook(w http.ResponseWriter, r *http.Request, _ url.Va
 	if err != nil {
 		return err
 	}
-	d := server.GitHubDelivery{
+	d := api.GitHubDelivery{
 		ID:        r.Header.Get("X-GitHub-Delivery"),
 		Event:     r.Header.Get("X-GitHub-Event"),
 		Signature: r.Header.Get("X-Hub-Signature-256"),
 		Body:      body,
 	}
 	out, err := h.svc.ReceiveGitHubWebhook(r.Context(), d)
-	if errors.Is(err, server.ErrWebhookSignature) {
+	if errors.Is(err, api.ErrWebhookSignature) {
 		h.log.LogAttrs(r.Context(), slog.LevelWarn, "GitHub webhook delivery refused",
 			slog.String("delivery", d.ID), slog.String("event", d.Event), slog.String("remote", r.RemoteAddr),
 			slog.String("reason", err.Error()))
@@ -43,7 +43,7 @@ func (h *handler) githubWebhook(w http.ResponseWriter, r *http.Request, _ url.Va
 		return err
 	}
 	status := http.StatusAccepted
-	if out == server.WebhookDuplicate || out == server.WebhookPong {
+	if out == api.WebhookDuplicate || out == api.WebhookPong {
 		status = http.StatusOK
 	}
 	return reply(w, status, webhookReceipt{Outcome: out})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 )
 
 //go:embed openapi.json
@@ -80,14 +81,14 @@ var routes = []route{
 }
 
 type handler struct {
-	svc    Service
+	svc    api.Service
 	noAuth bool
 	log    *slog.Logger
 	mux    *http.ServeMux
 }
 
 // NewHandler returns the API's handler over svc.
-func NewHandler(svc Service, opts Options) http.Handler {
+func NewHandler(svc api.Service, opts Options) http.Handler {
 	h := &handler{svc: svc, noAuth: opts.NoAuth, log: opts.Logger, mux: http.NewServeMux()}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -101,7 +102,7 @@ func NewHandler(svc Service, opts Options) http.Handler {
 // NewServer returns an http.Server for the API on addr, with timeouts that a slow or idle
 // client cannot hold a connection open past (a log stream lifts the write timeout for
 // itself), and http.Server's own errors logged to opts.Logger.
-func NewServer(addr string, svc Service, opts Options) *http.Server {
+func NewServer(addr string, svc api.Service, opts Options) *http.Server {
 	s := &http.Server{
 		Addr:              addr,
 		Handler:           NewHandler(svc, opts),

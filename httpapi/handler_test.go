@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
-	"github.com/hashike/hashike/server"
+	"github.com/hashike/hashike/api"
 )
 
 type response struct {
@@ -462,7 +462,7 @@ func TestEnqueueRequestPassed(t *testing.T) {
 	}
 	got := f.enqueues[0]
 	p := -3
-	want := server.EnqueueRequest{Payload: json.RawMessage(`[1,"two"]`), Delay: hashike.Duration(90e9), Priority: &p,
+	want := api.EnqueueRequest{Payload: json.RawMessage(`[1,"two"]`), Delay: hashike.Duration(90e9), Priority: &p,
 		Queue: "q", IdempotencyKey: "k", Version: 2}
 	if nb := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC); got.NotBefore == nil || !got.NotBefore.Equal(nb) {
 		t.Errorf("notBefore %v", got.NotBefore)
@@ -517,10 +517,10 @@ func TestRequestLog(t *testing.T) {
 	}
 }
 
-// TestEnqueueBodyNames keeps the wire type's names those of server.EnqueueRequest.
+// TestEnqueueBodyNames keeps the wire type's names those of api.EnqueueRequest.
 func TestEnqueueBodyNames(t *testing.T) {
 	got := jsonNames(reflect.TypeFor[enqueueBody]())
-	want := jsonNames(reflect.TypeFor[server.EnqueueRequest]())
+	want := jsonNames(reflect.TypeFor[api.EnqueueRequest]())
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("enqueueBody's names %v, EnqueueRequest's %v", got, want)
 	}

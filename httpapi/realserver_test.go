@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/docker"
 	"github.com/hashike/hashike/docker/dockertest"
 	"github.com/hashike/hashike/github"
@@ -99,11 +100,11 @@ func (a *realAPI) must(status int, out any, method, target, body string, header 
 }
 
 // waitRun polls a run until ok says it is as wanted.
-func (a *realAPI) waitRun(id string, ok func(server.RunView) bool) server.RunView {
+func (a *realAPI) waitRun(id string, ok func(api.RunView) bool) api.RunView {
 	a.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var v server.RunView
+		var v api.RunView
 		a.must(200, &v, "GET", "/v1/runs/"+id, "")
 		if ok(v) {
 			return v
@@ -136,7 +137,7 @@ func TestEnqueueBodyNotAnObject(t *testing.T) {
 			t.Errorf("%q: %+v, want one field saying an object is expected, with its position", body, e)
 		}
 	}
-	var page server.RunPage
+	var page api.RunPage
 	a.must(200, &page, "GET", "/v1/runs", "")
 	if len(page.Runs) != 0 {
 		t.Errorf("%d runs made", len(page.Runs))
@@ -189,7 +190,7 @@ func TestGarbageCursor(t *testing.T) {
 			t.Errorf("cursor %q: %+v, want the field cursor", cursor, e)
 		}
 	}
-	var page server.RunPage
+	var page api.RunPage
 	a.must(200, &page, "GET", "/v1/runs?limit=1", "")
 	a.must(200, nil, "GET", "/v1/runs?limit=1&cursor="+page.Runs[0].ID, "")
 }
@@ -267,11 +268,11 @@ func TestJobStateAcrossAttempts(t *testing.T) {
 	var first hashike.Run
 	a.must(201, &first, "POST", "/v1/jobs/flaky/runs", `{}`)
 
-	v := a.waitRun(first.ID, func(v server.RunView) bool { return v.State.Terminal() && v.JobState == hashike.StateRunning })
+	v := a.waitRun(first.ID, func(v api.RunView) bool { return v.State.Terminal() && v.JobState == hashike.StateRunning })
 	if v.State != hashike.StateFailed || v.LatestAttempt != 2 || len(v.Attempts) != 2 {
 		t.Errorf("first try: state %s, latestAttempt %d, %d attempts; want failed, 2, 2", v.State, v.LatestAttempt, len(v.Attempts))
 	}
-	var page server.RunPage
+	var page api.RunPage
 	a.must(200, &page, "GET", "/v1/runs?root="+first.ID, "")
 	if len(page.Runs) != 2 {
 		t.Fatalf("%d tries listed", len(page.Runs))
@@ -282,7 +283,7 @@ func TestJobStateAcrossAttempts(t *testing.T) {
 		}
 	}
 	close(release)
-	a.waitRun(first.ID, func(v server.RunView) bool { return v.JobState == hashike.StateSucceeded })
+	a.waitRun(first.ID, func(v api.RunView) bool { return v.JobState == hashike.StateSucceeded })
 	a.must(200, &page, "GET", "/v1/runs?job=flaky", "")
 	for _, r := range page.Runs {
 		if r.JobState != hashike.StateSucceeded {
@@ -309,7 +310,7 @@ func TestPayloadFitsTheEnvironment(t *testing.T) {
 	payload := func(n int) string { return `"` + strings.Repeat("x", n-2) + `"` } // n bytes of JSON
 	var run hashike.Run
 	a.must(201, &run, "POST", "/v1/jobs/hello/runs", `{"payload":`+payload(job.PayloadLimit)+`}`)
-	v := a.waitRun(run.ID, func(v server.RunView) bool { return v.State.Terminal() })
+	v := a.waitRun(run.ID, func(v api.RunView) bool { return v.State.Terminal() })
 	if v.State != hashike.StateSucceeded {
 		t.Errorf("a payload at the limit: run %s (%+v)", v.State, v.Exit)
 	}

@@ -14,9 +14,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/github"
 	"github.com/hashike/hashike/internal/fakebackend"
-	"github.com/hashike/hashike/server"
 )
 
 // The JSON Schema keywords checkSchema reads; TestSchemaKeywords fails on any other in the
@@ -428,7 +428,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	check("POST", "/v1/jobs/hello/runs", `{"payload":"`+strings.Repeat("x", 300<<10)+`"}`, 413)
 	check("POST", "/v1/jobs/nope/runs", `{}`, 404)
 	for _, id := range ids {
-		a.waitRun(id, func(v server.RunView) bool { return v.State.Terminal() })
+		a.waitRun(id, func(v api.RunView) bool { return v.State.Terminal() })
 	}
 	check("GET", "/v1/runs", "", 200)
 	check("GET", "/v1/runs?job=hello&limit=2", "", 200)

@@ -2,23 +2,23 @@ package httpapi
 
 import (
 	"github.com/hashike/hashike"
-	"github.com/hashike/hashike/server"
+	"github.com/hashike/hashike/api"
 )
 
 // The bodies of the list routes: an object, so that a field (a cursor) can be added later
 // without breaking a client.
 type (
 	jobList struct {
-		Jobs []server.JobView `json:"jobs"`
+		Jobs []api.JobView `json:"jobs"`
 	}
 	versionList struct {
-		Versions []server.JobView `json:"versions"`
+		Versions []api.JobView `json:"versions"`
 	}
 	queueList struct {
 		Queues []hashike.QueueInfo `json:"queues"`
 	}
 	scheduleList struct {
-		Schedules []server.ScheduleView `json:"schedules"`
+		Schedules []api.ScheduleView `json:"schedules"`
 	}
 	tokenList struct {
 		Tokens []hashike.Token `json:"tokens"`

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/cron"
 	"github.com/hashike/hashike/dispatch"
 	"github.com/hashike/hashike/job"
@@ -64,38 +65,38 @@ func checkText(path, s string) error {
 
 // RegisterJob parses doc (a job file's YAML or JSON) and records it as the job's next version
 // when it differs from the latest; created=false when it does not.
-func (s *Server) RegisterJob(ctx context.Context, name string, doc []byte) (JobView, bool, error) {
+func (s *Server) RegisterJob(ctx context.Context, name string, doc []byte) (api.JobView, bool, error) {
 	if !job.ValidName(name) {
-		return JobView{}, false, invalid("name", "%q is not a job name: 1 to 255 letters, digits, '-' or '_', starting with a letter or digit", name)
+		return api.JobView{}, false, invalid("name", "%q is not a job name: 1 to 255 letters, digits, '-' or '_', starting with a letter or digit", name)
 	}
 	def, err := s.cfg.ParseDefinition(name, doc)
 	if err != nil {
-		return JobView{}, false, err
+		return api.JobView{}, false, err
 	}
 	return s.Register(ctx, name, def, "api")
 }
 
 // Register records a parsed, valid definition (from the API or the job directory).
-func (s *Server) Register(ctx context.Context, name string, def *job.Definition, source string) (JobView, bool, error) {
+func (s *Server) Register(ctx context.Context, name string, def *job.Definition, source string) (api.JobView, bool, error) {
 	if def.TaskDefinition.Family == "" {
 		def.TaskDefinition.Family = name
 	}
 	if errs := hashike.Errors(append(def.JobSpec.Validate(), def.Validate()...)); len(errs) > 0 {
-		return JobView{}, false, &hashike.Error{Code: hashike.EInvalid, Message: "invalid job definition", Fields: errs}
+		return api.JobView{}, false, &hashike.Error{Code: hashike.EInvalid, Message: "invalid job definition", Fields: errs}
 	}
 	if b, err := s.cfg.Backend(backendOf(def)); err != nil {
-		return JobView{}, false, invalid("backend", "%v", err)
+		return api.JobView{}, false, invalid("backend", "%v", err)
 	} else if errs := hashike.Errors(b.Check(&def.JobSpec)); len(errs) > 0 {
-		return JobView{}, false, &hashike.Error{Code: hashike.EInvalid, Message: "the backend cannot run this job", Fields: errs}
+		return api.JobView{}, false, &hashike.Error{Code: hashike.EInvalid, Message: "the backend cannot run this job", Fields: errs}
 	}
 	doc, digest, err := def.Encode()
 	if err != nil {
-		return JobView{}, false, err
+		return api.JobView{}, false, err
 	}
 	v, created, err := s.store.PutJob(ctx, hashike.JobVersion{Name: name, Definition: doc, Digest: digest,
 		CreatedAt: s.clock.Now(), Source: source})
 	if err != nil {
-		return JobView{}, false, err
+		return api.JobView{}, false, err
 	}
 	view, err := viewOf(v)
 	return view, created, err
@@ -108,25 +109,25 @@ func backendOf(def *job.Definition) string {
 	return def.Backend
 }
 
-func viewOf(v hashike.JobVersion) (JobView, error) {
+func viewOf(v hashike.JobVersion) (api.JobView, error) {
 	d, err := job.Decode(v)
 	if err != nil {
-		return JobView{}, err
+		return api.JobView{}, err
 	}
-	return JobView{Name: v.Name, Version: v.Version, Digest: v.Digest, CreatedAt: v.CreatedAt, Source: v.Source, Definition: d}, nil
+	return api.JobView{Name: v.Name, Version: v.Version, Digest: v.Digest, CreatedAt: v.CreatedAt, Source: v.Source, Definition: d}, nil
 }
 
 // GetJob returns a version of a job (0: the latest).
-func (s *Server) GetJob(ctx context.Context, name string, version int) (JobView, error) {
+func (s *Server) GetJob(ctx context.Context, name string, version int) (api.JobView, error) {
 	v, err := s.store.GetJob(ctx, name, version)
 	if err != nil {
-		return JobView{}, err
+		return api.JobView{}, err
 	}
 	return viewOf(v)
 }
 
 // ListJobs returns every job's latest version.
-func (s *Server) ListJobs(ctx context.Context) ([]JobView, error) {
+func (s *Server) ListJobs(ctx context.Context) ([]api.JobView, error) {
 	vs, err := s.store.ListJobs(ctx)
 	if err != nil {
 		return nil, err
@@ -135,7 +136,7 @@ func (s *Server) ListJobs(ctx context.Context) ([]JobView, error) {
 }
 
 // ListJobVersions returns every version of a job, newest first.
-func (s *Server) ListJobVersions(ctx context.Context, name string) ([]JobView, error) {
+func (s *Server) ListJobVersions(ctx context.Context, name string) ([]api.JobView, error) {
 	vs, err := s.store.ListJobVersions(ctx, name)
 	if err != nil {
 		return nil, err
@@ -143,8 +144,8 @@ func (s *Server) ListJobVersions(ctx context.Context, name string) ([]JobView, e
 	return views(vs)
 }
 
-func views(vs []hashike.JobVersion) ([]JobView, error) {
-	out := make([]JobView, 0, len(vs))
+func views(vs []hashike.JobVersion) ([]api.JobView, error) {
+	out := make([]api.JobView, 0, len(vs))
 	for _, v := range vs {
 		view, err := viewOf(v)
 		if err != nil {
@@ -157,7 +158,7 @@ func views(vs []hashike.JobVersion) ([]JobView, error) {
 
 // Enqueue queues a run of the job. With an idempotency key already used for this job, it
 // returns that run (created=false); a different payload with the same key is EConflict.
-func (s *Server) Enqueue(ctx context.Context, name string, req EnqueueRequest) (*hashike.Run, bool, error) {
+func (s *Server) Enqueue(ctx context.Context, name string, req api.EnqueueRequest) (*hashike.Run, bool, error) {
 	def, v, err := s.definition(ctx, name, req.Version)
 	if err != nil {
 		return nil, false, err
@@ -325,22 +326,22 @@ func setEnv(have, set []hashike.KeyValuePair) []hashike.KeyValuePair {
 }
 
 // GetRun returns a run with a summary of every try of its enqueue.
-func (s *Server) GetRun(ctx context.Context, id string) (RunView, error) {
+func (s *Server) GetRun(ctx context.Context, id string) (api.RunView, error) {
 	run, err := s.store.GetRun(ctx, id)
 	if err != nil {
-		return RunView{}, err
+		return api.RunView{}, err
 	}
-	view := RunView{Run: run}
+	view := api.RunView{Run: run}
 	if run.RootID == "" {
 		return view, nil
 	}
 	tries, err := s.store.ListRuns(ctx, hashike.RunFilter{RootID: run.RootID})
 	if err != nil {
-		return RunView{}, err
+		return api.RunView{}, err
 	}
 	slices.SortFunc(tries, func(a, b *hashike.Run) int { return a.Attempt - b.Attempt })
 	for _, t := range tries {
-		view.Attempts = append(view.Attempts, AttemptView{ID: t.ID, Attempt: t.Attempt, State: t.State, Exit: t.Exit,
+		view.Attempts = append(view.Attempts, api.AttemptView{ID: t.ID, Attempt: t.Attempt, State: t.State, Exit: t.Exit,
 			CreatedAt: t.CreatedAt, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt})
 	}
 	if run.ServerRun() {
@@ -357,26 +358,26 @@ func (s *Server) GetRun(ctx context.Context, id string) (RunView, error) {
 const MaxPageSize = 500
 
 // ListRuns returns a page of runs, newest first; f.Before is the cursor.
-func (s *Server) ListRuns(ctx context.Context, f hashike.RunFilter) (RunPage, error) {
+func (s *Server) ListRuns(ctx context.Context, f hashike.RunFilter) (api.RunPage, error) {
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
 	f.Limit = min(f.Limit, MaxPageSize)
 	runs, err := s.store.ListRuns(ctx, f)
 	if f.Before != "" && hashike.ErrorCodeOf(err) == hashike.ENotFound {
-		return RunPage{}, &hashike.Error{Code: hashike.EInvalid, Message: "invalid query",
+		return api.RunPage{}, &hashike.Error{Code: hashike.EInvalid, Message: "invalid query",
 			Fields: []hashike.FieldError{{Path: "cursor", Severity: hashike.SeverityError,
 				Message: fmt.Sprintf("%q is not a cursor: pass the next of the previous page (a run ID)", f.Before)}}}
 	}
 	if err != nil {
-		return RunPage{}, err
+		return api.RunPage{}, err
 	}
-	page := RunPage{Runs: make([]RunView, 0, len(runs))}
+	page := api.RunPage{Runs: make([]api.RunView, 0, len(runs))}
 	latest := map[string]*hashike.Run{} // by root ID
 	for _, r := range runs {
-		v := RunView{Run: r}
+		v := api.RunView{Run: r}
 		if err := s.setJobState(ctx, &v, latest); err != nil {
-			return RunPage{}, err
+			return api.RunPage{}, err
 		}
 		page.Runs = append(page.Runs, v)
 	}
@@ -389,7 +390,7 @@ func (s *Server) ListRuns(ctx context.Context, f hashike.RunFilter) (RunPage, er
 // setJobState sets v's JobState and LatestAttempt: those of the latest try of its enqueue.
 // Only an ended run can have a later try (a retry is made once a try has ended), so only those
 // are looked up; latest remembers what was, by root ID.
-func (s *Server) setJobState(ctx context.Context, v *RunView, latest map[string]*hashike.Run) error {
+func (s *Server) setJobState(ctx context.Context, v *api.RunView, latest map[string]*hashike.Run) error {
 	r := v.Run
 	if !r.ServerRun() {
 		return nil
@@ -420,7 +421,7 @@ func (s *Server) setJobState(ctx context.Context, v *RunView, latest map[string]
 // Cancel cancels a queued run at once, or stops a started one (SIGTERM, then SIGKILL after
 // the containers' stopTimeout; the run ends canceled when its task has stopped). Canceling an
 // ended run is EConflict.
-func (s *Server) Cancel(ctx context.Context, id string, req CancelRequest) (*hashike.Run, error) {
+func (s *Server) Cancel(ctx context.Context, id string, req api.CancelRequest) (*hashike.Run, error) {
 	run, err := s.store.GetRun(ctx, id)
 	if err != nil {
 		return nil, err
@@ -489,7 +490,7 @@ func (s *Server) stopRun(ctx context.Context, run *hashike.Run, cause hashike.St
 
 // Rerun enqueues a new run of a run's job with its payload (or req's), as a new enqueue: its
 // own tries, its own retries.
-func (s *Server) Rerun(ctx context.Context, id string, req RerunRequest) (*hashike.Run, error) {
+func (s *Server) Rerun(ctx context.Context, id string, req api.RerunRequest) (*hashike.Run, error) {
 	old, err := s.store.GetRun(ctx, id)
 	if err != nil {
 		return nil, err
@@ -644,12 +645,12 @@ func (s *Server) PutQueue(ctx context.Context, q hashike.QueueConfig) (hashike.Q
 }
 
 // ListSchedules returns the schedule of every job that has one.
-func (s *Server) ListSchedules(ctx context.Context) ([]ScheduleView, error) {
+func (s *Server) ListSchedules(ctx context.Context) ([]api.ScheduleView, error) {
 	vs, err := s.store.ListJobs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := []ScheduleView{}
+	out := []api.ScheduleView{}
 	for _, v := range vs {
 		def, err := job.Decode(v)
 		if err != nil {
@@ -668,19 +669,19 @@ func (s *Server) ListSchedules(ctx context.Context) ([]ScheduleView, error) {
 }
 
 // GetSchedule returns a job's schedule and its next five fires.
-func (s *Server) GetSchedule(ctx context.Context, name string) (ScheduleView, error) {
+func (s *Server) GetSchedule(ctx context.Context, name string) (api.ScheduleView, error) {
 	def, v, err := s.definition(ctx, name, 0)
 	if err != nil {
-		return ScheduleView{}, err
+		return api.ScheduleView{}, err
 	}
 	return s.scheduleView(ctx, v, def)
 }
 
-func (s *Server) scheduleView(ctx context.Context, v hashike.JobVersion, def *job.Definition) (ScheduleView, error) {
+func (s *Server) scheduleView(ctx context.Context, v hashike.JobVersion, def *job.Definition) (api.ScheduleView, error) {
 	if len(def.Schedule.Expressions) == 0 {
-		return ScheduleView{}, notFound("job %s has no schedule (its definition has no schedule.expressions)", v.Name)
+		return api.ScheduleView{}, notFound("job %s has no schedule (its definition has no schedule.expressions)", v.Name)
 	}
-	view := ScheduleView{Job: v.Name, Version: v.Version, Schedule: def.Schedule, Next: []time.Time{}}
+	view := api.ScheduleView{Job: v.Name, Version: v.Version, Schedule: def.Schedule, Next: []time.Time{}}
 	fires, err := cron.NextFires(def.Schedule, s.clock.Now(), 5)
 	if err != nil {
 		return view, err
@@ -699,13 +700,13 @@ func (s *Server) scheduleView(ctx context.Context, v hashike.JobVersion, def *jo
 }
 
 // SetSuspended suspends or resumes a job's schedule: a new version of the job.
-func (s *Server) SetSuspended(ctx context.Context, name string, suspended bool) (ScheduleView, error) {
+func (s *Server) SetSuspended(ctx context.Context, name string, suspended bool) (api.ScheduleView, error) {
 	def, v, err := s.definition(ctx, name, 0)
 	if err != nil {
-		return ScheduleView{}, err
+		return api.ScheduleView{}, err
 	}
 	if len(def.Schedule.Expressions) == 0 {
-		return ScheduleView{}, notFound("job %s has no schedule (its definition has no schedule.expressions)", name)
+		return api.ScheduleView{}, notFound("job %s has no schedule (its definition has no schedule.expressions)", name)
 	}
 	if def.Schedule.Suspended != suspended {
 		next := *def
@@ -715,10 +716,10 @@ func (s *Server) SetSuspended(ctx context.Context, name string, suspended bool) 
 			source = "api: schedule suspended"
 		}
 		if _, _, err := s.Register(ctx, name, &next, source); err != nil {
-			return ScheduleView{}, err
+			return api.ScheduleView{}, err
 		}
 		if def, v, err = s.definition(ctx, name, 0); err != nil {
-			return ScheduleView{}, err
+			return api.ScheduleView{}, err
 		}
 	}
 	return s.scheduleView(ctx, v, def)
@@ -747,31 +748,31 @@ func (s *Server) Trigger(ctx context.Context, name string) (*hashike.Run, error)
 const TokenPrefix = "hsk_"
 
 // CreateToken makes a token; its secret is in the result only.
-func (s *Server) CreateToken(ctx context.Context, name string, scope hashike.Scope) (CreatedToken, error) {
+func (s *Server) CreateToken(ctx context.Context, name string, scope hashike.Scope) (api.CreatedToken, error) {
 	if !scope.Valid() {
-		return CreatedToken{}, invalid("scope", "%q is not a scope: read, submit or admin", scope)
+		return api.CreatedToken{}, invalid("scope", "%q is not a scope: read, submit or admin", scope)
 	}
 	if name == "" || len(name) > 100 {
-		return CreatedToken{}, invalid("name", "a token needs a name of 1 to 100 characters")
+		return api.CreatedToken{}, invalid("name", "a token needs a name of 1 to 100 characters")
 	}
 	if err := checkText("name", name); err != nil {
-		return CreatedToken{}, err
+		return api.CreatedToken{}, err
 	}
 	var raw [32]byte
 	if _, err := io.ReadFull(s.cfg.Random, raw[:]); err != nil {
-		return CreatedToken{}, fmt.Errorf("token secret: %w", err)
+		return api.CreatedToken{}, fmt.Errorf("token secret: %w", err)
 	}
 	secret := TokenPrefix + hex.EncodeToString(raw[:])
 	now := s.clock.Now()
 	id, err := hashike.NewRunID(now, s.cfg.Random)
 	if err != nil {
-		return CreatedToken{}, err
+		return api.CreatedToken{}, err
 	}
 	t := hashike.Token{ID: "tok_" + id, Name: name, Hash: HashToken(secret), Scope: scope, CreatedAt: now}
 	if err := s.store.CreateToken(ctx, t); err != nil {
-		return CreatedToken{}, err
+		return api.CreatedToken{}, err
 	}
-	return CreatedToken{Token: t, Secret: secret}, nil
+	return api.CreatedToken{Token: t, Secret: secret}, nil
 }
 
 // HashToken is how a token's secret is stored: hex SHA-256. The secret has 256 random bits, so
@@ -799,7 +800,7 @@ func (s *Server) Authenticate(ctx context.Context, secret string) (hashike.Token
 // applyOverrides returns the job's spec with an enqueue's overrides applied and checked as
 // the job's own definition is, or nil when there are none. Errors name the field of the
 // request ("overrides.memory").
-func applyOverrides(def *job.Definition, o *Overrides) (*hashike.JobSpec, error) {
+func applyOverrides(def *job.Definition, o *api.Overrides) (*hashike.JobSpec, error) {
 	if o == nil {
 		return nil, nil
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/autoscale"
 )
 
@@ -35,13 +36,6 @@ type autoscalerState struct {
 	mu   sync.Mutex
 	last time.Time // the last decision, zero before the first
 	err  error     // the last observation's error
-}
-
-// AutoscalerHealth is one autoscaler in Health: when it last decided (on this replica, the
-// leader) and the error of its last observation of the cluster ("" when it succeeded).
-type AutoscalerHealth struct {
-	LastDecision *time.Time `json:"lastDecision,omitempty"`
-	Error        string     `json:"error,omitempty"`
 }
 
 // autoscalerLoops are the leader-only loops of the configured autoscalers.
@@ -114,15 +108,15 @@ func (s *Server) observeDecision(name string, st *autoscalerState, d autoscale.D
 }
 
 // autoscalerHealth is the autoscalers' part of Health.
-func (s *Server) autoscalerHealth() map[string]AutoscalerHealth {
+func (s *Server) autoscalerHealth() map[string]api.AutoscalerHealth {
 	if len(s.cfg.Autoscalers) == 0 {
 		return nil
 	}
-	out := map[string]AutoscalerHealth{}
+	out := map[string]api.AutoscalerHealth{}
 	for i, a := range s.cfg.Autoscalers {
 		st := s.autoscalers[i]
 		st.mu.Lock()
-		var h AutoscalerHealth
+		var h api.AutoscalerHealth
 		if !st.last.IsZero() {
 			last := st.last
 			h.LastDecision = &last

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/autoscale"
 	"github.com/hashike/hashike/internal/fakebackend"
 	"github.com/hashike/hashike/job"
@@ -142,7 +143,7 @@ func TestInterruptEndsTheRunLostAndRetries(t *testing.T) {
 		return fakebackend.Behavior{}
 	}})
 	e.register("j", definition(func(d *job.Definition) { d.RetryStrategy.Attempts = 1 }))
-	run := e.enqueue("j", EnqueueRequest{})
+	run := e.enqueue("j", api.EnqueueRequest{})
 	e.eventually("the run to start", func() bool { r := e.get(run.ID); return r.State == hashike.StateRunning && r.Task != nil })
 	arn := e.get(run.ID).Task.ID
 	reason := "EC2 Spot Instance Interruption Warning for i-0abc: reclaimed at 2026-12-06T02:00:00Z"
@@ -287,6 +288,6 @@ func TestEnqueueWakesTheAutoscaler(t *testing.T) {
 	if n := c.snapshots.Load(); n != 1 {
 		t.Fatalf("%d decisions before any run was queued", n)
 	}
-	e.enqueue("hello", EnqueueRequest{})
+	e.enqueue("hello", api.EnqueueRequest{})
 	e.eventually("a decision woken by the enqueue", func() bool { return c.snapshots.Load() >= 2 })
 }

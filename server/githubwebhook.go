@@ -2,11 +2,11 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 )
 
 // Defaults of the GitHub webhook's Config fields.
@@ -35,33 +35,6 @@ type GitHubWebhook interface {
 	ParseWorkflowJob(body []byte) (hashike.WorkflowJobEvent, error)
 }
 
-// GitHubDelivery is one request to the GitHub webhook endpoint, as received.
-type GitHubDelivery struct {
-	ID        string // X-GitHub-Delivery
-	Event     string // X-GitHub-Event
-	Signature string // X-Hub-Signature-256
-	Body      []byte // the raw body, what the signature covers
-}
-
-// WebhookOutcome says what ReceiveGitHubWebhook did with a delivery.
-type WebhookOutcome string
-
-const (
-	// WebhookQueued: a workflow_job delivery was stored for the runner controller (202).
-	WebhookQueued WebhookOutcome = "queued"
-	// WebhookDuplicate: a delivery with this ID was stored already; nothing changed (200).
-	WebhookDuplicate WebhookOutcome = "duplicate"
-	// WebhookPong: a ping, answered and not stored (200).
-	WebhookPong WebhookOutcome = "pong"
-	// WebhookIgnored: an event the server does not read, verified and dropped unstored (202):
-	// the App or hook may subscribe to more events than workflow_job.
-	WebhookIgnored WebhookOutcome = "ignored"
-)
-
-// ErrWebhookSignature is the error of a delivery whose signature is missing or does not match:
-// the HTTP API answers 401 with no detail.
-var ErrWebhookSignature = errors.New("github webhook: signature missing or invalid")
-
 // ReceiveGitHubWebhook takes one delivery of GitHub's webhook: it checks the signature over
 // the raw body (ErrWebhookSignature, wrapping the reason), then stores a workflow_job event
 // in the ServerStore's WebhookDeliveries (deduped by d.ID) and wakes the runner controller
@@ -69,20 +42,20 @@ var ErrWebhookSignature = errors.New("github webhook: signature missing or inval
 // write. A ping is answered; other events are dropped. ENotFound when no webhook is
 // configured; EInvalid for a workflow_job without a delivery ID or with a body that does not
 // parse.
-func (s *Server) ReceiveGitHubWebhook(ctx context.Context, d GitHubDelivery) (WebhookOutcome, error) {
+func (s *Server) ReceiveGitHubWebhook(ctx context.Context, d api.GitHubDelivery) (api.WebhookOutcome, error) {
 	wh := s.cfg.GitHubWebhook
 	if wh == nil {
 		return "", hashike.Errorf(hashike.ENotFound, "no GitHub webhook is configured on this server")
 	}
 	if err := wh.Verify(d.Body, d.Signature); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrWebhookSignature, err)
+		return "", fmt.Errorf("%w: %w", api.ErrWebhookSignature, err)
 	}
 	switch d.Event {
 	case githubEventPing:
-		return WebhookPong, nil
+		return api.WebhookPong, nil
 	case githubEventWorkflowJob:
 	default:
-		return WebhookIgnored, nil
+		return api.WebhookIgnored, nil
 	}
 	if d.ID == "" {
 		return "", invalid("X-GitHub-Delivery", "a workflow_job delivery needs its delivery ID")
@@ -97,13 +70,13 @@ func (s *Server) ReceiveGitHubWebhook(ctx context.Context, d GitHubDelivery) (We
 		return "", fmt.Errorf("store GitHub delivery %s: %w", d.ID, err)
 	}
 	if !created {
-		return WebhookDuplicate, nil
+		return api.WebhookDuplicate, nil
 	}
 	select {
 	case s.githubWake <- struct{}{}:
 	default:
 	}
-	return WebhookQueued, nil
+	return api.WebhookQueued, nil
 }
 
 // GitHubWakeups receives a value (coalesced: at most one waits) whenever this replica stored a

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/github"
 	"github.com/hashike/hashike/job"
 	"github.com/hashike/hashike/sqlite"
@@ -22,8 +23,8 @@ const testWebhookSecret = "webhook secret"
 var queuedJob = []byte(`{"action":"queued","workflow_job":{"id":42,"run_id":7,"labels":["self-hosted","linux","x64","medium"],` +
 	`"runner_id":null,"created_at":"2026-03-02T09:00:00Z"},"repository":{"full_name":"octo-org/example"}}`)
 
-func signed(id, event string, body []byte) GitHubDelivery {
-	return GitHubDelivery{ID: id, Event: event, Body: body, Signature: github.SignWebhook([]byte(testWebhookSecret), body)}
+func signed(id, event string, body []byte) api.GitHubDelivery {
+	return api.GitHubDelivery{ID: id, Event: event, Body: body, Signature: github.SignWebhook([]byte(testWebhookSecret), body)}
 }
 
 func newWebhookEnv(t *testing.T, clock *testClock) *env {
@@ -53,7 +54,7 @@ func TestGitHubWebhookStoresWakesAndDedupes(t *testing.T) {
 	e := newWebhookEnv(t, nil)
 	ctx := context.Background()
 	got, err := e.s.ReceiveGitHubWebhook(ctx, signed("d-1", "workflow_job", queuedJob))
-	if err != nil || got != WebhookQueued {
+	if err != nil || got != api.WebhookQueued {
 		t.Fatalf("first delivery: %q, %v; want queued", got, err)
 	}
 	select {
@@ -63,7 +64,7 @@ func TestGitHubWebhookStoresWakesAndDedupes(t *testing.T) {
 	}
 	// GitHub's redelivery carries the same ID: acknowledged, not stored twice, no wake-up.
 	got, err = e.s.ReceiveGitHubWebhook(ctx, signed("d-1", "workflow_job", queuedJob))
-	if err != nil || got != WebhookDuplicate {
+	if err != nil || got != api.WebhookDuplicate {
 		t.Fatalf("redelivery: %q, %v; want duplicate", got, err)
 	}
 	if !drained(e.s.GitHubWakeups()) {
@@ -91,9 +92,9 @@ func TestGitHubWebhookRefusesBadSignatures(t *testing.T) {
 	tampered.Body = bytes.Replace(queuedJob, []byte("medium"), []byte("xlarge"), 1)
 	pingForged := signed("d-4", "ping", []byte(`{"zen":"x"}`))
 	pingForged.Signature = forged.Signature
-	for name, d := range map[string]GitHubDelivery{"forged": forged, "unsigned": unsigned, "tampered": tampered, "forged ping": pingForged} {
+	for name, d := range map[string]api.GitHubDelivery{"forged": forged, "unsigned": unsigned, "tampered": tampered, "forged ping": pingForged} {
 		_, err := e.s.ReceiveGitHubWebhook(ctx, d)
-		if !errors.Is(err, ErrWebhookSignature) {
+		if !errors.Is(err, api.ErrWebhookSignature) {
 			t.Errorf("%s: %v, want ErrWebhookSignature", name, err)
 		}
 	}
@@ -111,11 +112,11 @@ func TestGitHubWebhookOtherEvents(t *testing.T) {
 	for _, tt := range []struct {
 		event string
 		body  string
-		want  WebhookOutcome
+		want  api.WebhookOutcome
 	}{
-		{"ping", `{"zen":"Keep it logically awesome.","hook_id":1}`, WebhookPong},
-		{"push", `{"ref":"refs/heads/main"}`, WebhookIgnored},
-		{"workflow_run", `{"action":"requested"}`, WebhookIgnored},
+		{"ping", `{"zen":"Keep it logically awesome.","hook_id":1}`, api.WebhookPong},
+		{"push", `{"ref":"refs/heads/main"}`, api.WebhookIgnored},
+		{"workflow_run", `{"action":"requested"}`, api.WebhookIgnored},
 	} {
 		got, err := e.s.ReceiveGitHubWebhook(ctx, signed("id-"+tt.event, tt.event, []byte(tt.body)))
 		if err != nil || got != tt.want {
@@ -130,7 +131,7 @@ func TestGitHubWebhookOtherEvents(t *testing.T) {
 func TestGitHubWebhookInvalid(t *testing.T) {
 	e := newWebhookEnv(t, nil)
 	ctx := context.Background()
-	for name, d := range map[string]GitHubDelivery{
+	for name, d := range map[string]api.GitHubDelivery{
 		"no delivery ID": signed("", "workflow_job", queuedJob),
 		"not a job":      signed("d-1", "workflow_job", []byte(`{"action":"queued"}`)),
 		"not JSON":       signed("d-2", "workflow_job", []byte(`queued`)),
@@ -170,7 +171,7 @@ func TestGitHubWebhookPrune(t *testing.T) {
 		t.Fatalf("after pruning: %+v; want only the delivery within the retention", ds)
 	}
 	// A redelivery of the pruned one is new again (its ID was forgotten).
-	if got, err := e.s.ReceiveGitHubWebhook(ctx, signed("old", "workflow_job", queuedJob)); err != nil || got != WebhookQueued {
+	if got, err := e.s.ReceiveGitHubWebhook(ctx, signed("old", "workflow_job", queuedJob)); err != nil || got != api.WebhookQueued {
 		t.Errorf("redelivery after pruning: %q, %v", got, err)
 	}
 }
@@ -187,7 +188,7 @@ func BenchmarkReceiveGitHubWebhook(b *testing.B) {
 		d := signed(fmt.Sprintf("bench-%d", i), "workflow_job", queuedJob)
 		i++
 		start := time.Now()
-		if got, err := s.ReceiveGitHubWebhook(ctx, d); err != nil || got != WebhookQueued {
+		if got, err := s.ReceiveGitHubWebhook(ctx, d); err != nil || got != api.WebhookQueued {
 			b.Fatal(got, err)
 		}
 		lat = append(lat, time.Since(start))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/dispatch"
 	"github.com/hashike/hashike/internal/fakebackend"
 	"github.com/hashike/hashike/job"
@@ -24,7 +25,7 @@ func TestEnqueueOverrides(t *testing.T) {
 		d.TaskDefinition.ContainerDefinitions[0].Environment = []hashike.KeyValuePair{{Name: "MODE", Value: "job"}, {Name: "KEEP", Value: "1"}}
 	}))
 	timeout := hashike.Duration(5 * time.Minute)
-	run := e.enqueue("hello", EnqueueRequest{Overrides: &Overrides{
+	run := e.enqueue("hello", api.EnqueueRequest{Overrides: &api.Overrides{
 		Command: []string{"sleep", "1"}, Environment: []hashike.KeyValuePair{{Name: "MODE", Value: "oneshot"}},
 		Cpu: ptr(512), Memory: ptr(128), Timeout: &timeout}})
 	tries := e.settled(run.ID)
@@ -42,11 +43,11 @@ func TestEnqueueOverrides(t *testing.T) {
 		t.Errorf("resources = %+v", tries[0].Resources)
 	}
 	// The job itself is unchanged: a plain enqueue runs its definition.
-	plain := e.enqueue("hello", EnqueueRequest{})
+	plain := e.enqueue("hello", api.EnqueueRequest{})
 	if c := plain.Spec.TaskDefinition.ContainerDefinitions[0]; c.Command != nil || env_(plain, "MODE") != "job" || *c.Memory != 64 {
 		t.Errorf("a plain run got the overrides: %+v", c)
 	}
-	rerun, err := e.s.Rerun(context.Background(), tries[1].ID, RerunRequest{})
+	rerun, err := e.s.Rerun(context.Background(), tries[1].ID, api.RerunRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,16 +62,16 @@ func TestEnqueueOverridesBadInput(t *testing.T) {
 	e := newEnv(t, opts{noLoop: true})
 	e.register("hello", definition(nil))
 	for _, tc := range []struct {
-		o    Overrides
+		o    api.Overrides
 		path string
 	}{
-		{Overrides{Container: "nope"}, "overrides.container"},
-		{Overrides{Memory: ptr(1)}, "overrides.memory"},
-		{Overrides{Cpu: ptr(-1)}, "overrides.cpu"},
-		{Overrides{Command: []string{}}, "overrides.command"},
-		{Overrides{Environment: []hashike.KeyValuePair{{Value: "x"}}}, "overrides.environment[0].name"},
+		{api.Overrides{Container: "nope"}, "overrides.container"},
+		{api.Overrides{Memory: ptr(1)}, "overrides.memory"},
+		{api.Overrides{Cpu: ptr(-1)}, "overrides.cpu"},
+		{api.Overrides{Command: []string{}}, "overrides.command"},
+		{api.Overrides{Environment: []hashike.KeyValuePair{{Value: "x"}}}, "overrides.environment[0].name"},
 	} {
-		_, _, err := e.s.Enqueue(context.Background(), "hello", EnqueueRequest{Overrides: &tc.o})
+		_, _, err := e.s.Enqueue(context.Background(), "hello", api.EnqueueRequest{Overrides: &tc.o})
 		var paths []string
 		if he, ok := err.(*hashike.Error); ok {
 			for _, f := range he.Fields {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/runners"
 )
 
@@ -33,16 +34,6 @@ type runnerState struct {
 	lost     int                 // lost or late webhooks detected in this term
 	// listed is the last runner listing of each scope.
 	listed map[runners.Scope][]runners.GitHubRunner
-}
-
-// RunnerHealth is the runner controller in Health: when it last decided (on the leader),
-// and why its last pass failed, if it did ("" otherwise).
-type RunnerHealth struct {
-	LastDecision *time.Time `json:"lastDecision,omitempty"`
-	Error        string     `json:"error,omitempty"`
-	// LostWebhooks counts the queued jobs a re-scan of GitHub found that no webhook announced
-	// (lost or late deliveries), since this replica became leader.
-	LostWebhooks int `json:"lostWebhooks"`
 }
 
 // runnerLoop is the leader-only loop of the runner controller: a new Controller per term
@@ -91,14 +82,14 @@ func (s *Server) observeRunners(d runners.Decision) {
 	}
 }
 
-func (s *Server) runnerHealth() *RunnerHealth {
+func (s *Server) runnerHealth() *api.RunnerHealth {
 	if s.cfg.Runners == nil {
 		return nil
 	}
 	st := &s.runnerState
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	h := &RunnerHealth{LostWebhooks: st.lost}
+	h := &api.RunnerHealth{LostWebhooks: st.lost}
 	if !st.last.IsZero() {
 		last := st.last
 		h.LastDecision = &last
@@ -158,74 +149,11 @@ func (w *webhookDemand) QueuedJobs(ctx context.Context) ([]runners.QueuedJob, er
 	return out, nil
 }
 
-// RunnersStatus is the body of GET /v1/runners: the leader's last decision per pool, its
-// runners by state and the jobs queued now with how long they have waited.
-type RunnersStatus struct {
-	// Leader reports whether this replica runs the controller; a follower has no status.
-	Leader    bool             `json:"leader"`
-	DecidedAt *time.Time       `json:"decidedAt,omitempty"`
-	Pools     []RunnerPoolView `json:"pools"`
-	Runners   []RunnerView     `json:"runners"`
-	Queued    []QueuedJobView  `json:"queued"`
-	// Recent are the last jobs runners took (at most 100, most recent first), with their
-	// wait, as the webhook's "in_progress" deliveries said.
-	Recent []RecentJobView `json:"recent"`
-	// LostWebhooks counts the jobs found queued that no webhook announced, this term.
-	LostWebhooks int `json:"lostWebhooks"`
-}
-
-// RunnerPoolView is one pool's counts at the last decision.
-type RunnerPoolView struct {
-	Name     string `json:"name"`
-	Job      string `json:"job"`
-	Max      int    `json:"max"`
-	Queued   int    `json:"queued"`
-	Idle     int    `json:"idle"`
-	Starting int    `json:"starting"`
-	Busy     int    `json:"busy"`
-	Offline  int    `json:"offline"`
-	Desired  int    `json:"desired"`
-	MinIdle  int    `json:"minIdle"`
-	// MinIdleReason says where MinIdle comes from (base, a schedule, the SLO).
-	MinIdleReason string `json:"minIdleReason,omitempty"`
-}
-
-// RunnerView is one runner of the controller's, from its run and its registration.
-type RunnerView struct {
-	Name     string     `json:"name"`
-	Pool     string     `json:"pool"`
-	State    string     `json:"state"`
-	RunID    string     `json:"runId,omitempty"`
-	GitHubID int64      `json:"githubId,omitempty"`
-	Created  *time.Time `json:"created,omitempty"`
-}
-
-// QueuedJobView is a job queued at GitHub, as the webhook intake knows it.
-type QueuedJobView struct {
-	ID       int64     `json:"id"`
-	Labels   []string  `json:"labels"`
-	Pool     string    `json:"pool,omitempty"`
-	QueuedAt time.Time `json:"queuedAt"`
-	// WaitSeconds is how long it has waited so far.
-	WaitSeconds float64 `json:"waitSeconds"`
-}
-
-// RecentJobView is a job a runner took: queued -> started by GitHub's times.
-type RecentJobView struct {
-	ID          int64     `json:"id"`
-	Labels      []string  `json:"labels"`
-	Pool        string    `json:"pool,omitempty"`
-	Runner      string    `json:"runner,omitempty"`
-	QueuedAt    time.Time `json:"queuedAt"`
-	StartedAt   time.Time `json:"startedAt"`
-	WaitSeconds float64   `json:"waitSeconds"`
-}
-
 // RunnersStatus returns the runner controller's last view. ENotFound when the server runs no
 // runner pools.
-func (s *Server) RunnersStatus(ctx context.Context) (RunnersStatus, error) {
+func (s *Server) RunnersStatus(ctx context.Context) (api.RunnersStatus, error) {
 	if s.cfg.Runners == nil {
-		return RunnersStatus{}, notFound("this server runs no runner pools (no runners section in its config)")
+		return api.RunnersStatus{}, notFound("this server runs no runner pools (no runners section in its config)")
 	}
 	st := &s.runnerState
 	st.mu.Lock()
@@ -235,8 +163,8 @@ func (s *Server) RunnersStatus(ctx context.Context) (RunnersStatus, error) {
 		gh = append(gh, rs...)
 	}
 	st.mu.Unlock()
-	out := RunnersStatus{Leader: s.Leader(), Pools: []RunnerPoolView{}, Runners: []RunnerView{}, Queued: []QueuedJobView{},
-		Recent: []RecentJobView{}, LostWebhooks: lost}
+	out := api.RunnersStatus{Leader: s.Leader(), Pools: []api.RunnerPoolView{}, Runners: []api.RunnerView{}, Queued: []api.QueuedJobView{},
+		Recent: []api.RecentJobView{}, LostWebhooks: lost}
 	if !last.IsZero() {
 		out.DecidedAt = &last
 	}
@@ -247,27 +175,27 @@ func (s *Server) RunnersStatus(ctx context.Context) (RunnersStatus, error) {
 	}
 	for _, p := range plan.Pools() {
 		ps := byName[p.Name]
-		out.Pools = append(out.Pools, RunnerPoolView{Name: p.Name, Job: p.Job, Max: p.Max, Queued: ps.Queued, Idle: ps.Idle,
+		out.Pools = append(out.Pools, api.RunnerPoolView{Name: p.Name, Job: p.Job, Max: p.Max, Queued: ps.Queued, Idle: ps.Idle,
 			Starting: ps.Starting, Busy: ps.Busy, Offline: ps.Offline, Desired: ps.Desired, MinIdle: ps.MinIdle, MinIdleReason: ps.MinIdleReason})
 	}
 	runs, err := s.ListRunnerRuns(ctx)
 	if err != nil {
-		return RunnersStatus{}, err
+		return api.RunnersStatus{}, err
 	}
 	for _, r := range runners.Merge(gh, runs) {
-		v := RunnerView{Name: r.Name, Pool: r.Pool, State: string(r.State), RunID: r.RunID, GitHubID: r.GitHubID}
+		v := api.RunnerView{Name: r.Name, Pool: r.Pool, State: string(r.State), RunID: r.RunID, GitHubID: r.GitHubID}
 		if !r.Created.IsZero() {
 			created := r.Created
 			v.Created = &created
 		}
 		out.Runners = append(out.Runners, v)
 	}
-	slices.SortFunc(out.Runners, func(a, b RunnerView) int {
+	slices.SortFunc(out.Runners, func(a, b api.RunnerView) int {
 		return cmp.Or(cmp.Compare(a.Pool, b.Pool), cmp.Compare(a.State, b.State), cmp.Compare(a.Name, b.Name))
 	})
 	now := s.clock.Now()
 	for _, j := range queued {
-		v := QueuedJobView{ID: j.ID, Labels: j.Labels, QueuedAt: j.QueuedAt, WaitSeconds: now.Sub(j.QueuedAt).Seconds()}
+		v := api.QueuedJobView{ID: j.ID, Labels: j.Labels, QueuedAt: j.QueuedAt, WaitSeconds: now.Sub(j.QueuedAt).Seconds()}
 		if p, err := plan.Match(j.Labels); err == nil {
 			v.Pool = p.Name
 		}
@@ -275,7 +203,7 @@ func (s *Server) RunnersStatus(ctx context.Context) (RunnersStatus, error) {
 	}
 	if demand != nil {
 		for _, j := range demand.Recent() {
-			v := RecentJobView{ID: j.ID, Labels: j.Labels, Runner: j.RunnerName, QueuedAt: j.QueuedAt, StartedAt: j.StartedAt,
+			v := api.RecentJobView{ID: j.ID, Labels: j.Labels, Runner: j.RunnerName, QueuedAt: j.QueuedAt, StartedAt: j.StartedAt,
 				WaitSeconds: j.Wait().Seconds()}
 			if p, err := plan.Match(j.Labels); err == nil {
 				v.Pool = p.Name

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/github"
 	"github.com/hashike/hashike/internal/fakebackend"
 	"github.com/hashike/hashike/job"
@@ -67,7 +68,7 @@ func newRunnerBenchServer(b *testing.B) (*Server, <-chan string) {
 	return s, started
 }
 
-func queuedDelivery(id string, job int) GitHubDelivery {
+func queuedDelivery(id string, job int) api.GitHubDelivery {
 	body := fmt.Appendf(nil, `{"action":"queued","workflow_job":{"id":%d,"labels":["self-hosted","linux","x64","medium"],"created_at":%q}}`,
 		job, time.Now().UTC().Format(time.RFC3339))
 	return signed(id, "workflow_job", body)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/cron"
 	"github.com/hashike/hashike/job"
 )
@@ -95,7 +96,7 @@ func (s *Server) fire(ctx context.Context, v hashike.JobVersion, def *job.Defini
 		o.notBefore = &hold
 	case cron.ActionCancelPreviousThenStart:
 		for _, r := range append(active, queued...) {
-			if _, err := s.Cancel(ctx, r.ID, CancelRequest{Reason: fmt.Sprintf("superseded by the fire at %s (overlap: cancel_previous)", f.At)}); err != nil &&
+			if _, err := s.Cancel(ctx, r.ID, api.CancelRequest{Reason: fmt.Sprintf("superseded by the fire at %s (overlap: cancel_previous)", f.At)}); err != nil &&
 				hashike.ErrorCodeOf(err) != hashike.EConflict {
 				return err
 			}

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/job"
 	"github.com/hashike/hashike/leadership"
 	"github.com/hashike/hashike/retention"
@@ -427,3 +428,5 @@ func (s *Server) definition(ctx context.Context, name string, version int) (*job
 	s.mu.Unlock()
 	return d, v, nil
 }
+
+var _ api.Service = (*Server)(nil)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/cron"
 	"github.com/hashike/hashike/dispatch"
 	"github.com/hashike/hashike/internal/fakebackend"
@@ -196,7 +197,7 @@ func definition(mod func(*job.Definition)) *job.Definition {
 
 func ptr[T any](v T) *T { return &v }
 
-func (e *env) register(name string, d *job.Definition) JobView {
+func (e *env) register(name string, d *job.Definition) api.JobView {
 	e.t.Helper()
 	v, _, err := e.s.Register(context.Background(), name, d, "test")
 	if err != nil {
@@ -205,7 +206,7 @@ func (e *env) register(name string, d *job.Definition) JobView {
 	return v
 }
 
-func (e *env) enqueue(name string, req EnqueueRequest) *hashike.Run {
+func (e *env) enqueue(name string, req api.EnqueueRequest) *hashike.Run {
 	e.t.Helper()
 	r, _, err := e.s.Enqueue(context.Background(), name, req)
 	if err != nil {
@@ -265,7 +266,7 @@ func env_(run *hashike.Run, name string) string {
 func TestEnqueueRunsWithPayload(t *testing.T) {
 	e := newEnv(t, opts{})
 	e.register("hello", definition(nil))
-	run := e.enqueue("hello", EnqueueRequest{Payload: json.RawMessage(`{ "n": 1 }`)})
+	run := e.enqueue("hello", api.EnqueueRequest{Payload: json.RawMessage(`{ "n": 1 }`)})
 	if run.State != hashike.StateQueued || run.Attempt != 1 || run.RootID != run.ID || run.Job != "hello" || run.JobVersion != 1 {
 		t.Fatalf("enqueued run = %+v", run)
 	}
@@ -298,15 +299,15 @@ func TestEnqueueIdempotencyKey(t *testing.T) {
 	e := newEnv(t, opts{})
 	e.register("hello", definition(nil))
 	ctx := context.Background()
-	a, created, err := e.s.Enqueue(ctx, "hello", EnqueueRequest{IdempotencyKey: "k1", Payload: json.RawMessage(`{"a":1}`)})
+	a, created, err := e.s.Enqueue(ctx, "hello", api.EnqueueRequest{IdempotencyKey: "k1", Payload: json.RawMessage(`{"a":1}`)})
 	if err != nil || !created {
 		t.Fatal(created, err)
 	}
-	b, created, err := e.s.Enqueue(ctx, "hello", EnqueueRequest{IdempotencyKey: "k1", Payload: json.RawMessage(`{ "a" : 1 }`)})
+	b, created, err := e.s.Enqueue(ctx, "hello", api.EnqueueRequest{IdempotencyKey: "k1", Payload: json.RawMessage(`{ "a" : 1 }`)})
 	if err != nil || created || b.ID != a.ID {
 		t.Fatalf("repeat: created=%v id=%s (first %s) err=%v", created, b.ID, a.ID, err)
 	}
-	_, _, err = e.s.Enqueue(ctx, "hello", EnqueueRequest{IdempotencyKey: "k1", Payload: json.RawMessage(`{"a":2}`)})
+	_, _, err = e.s.Enqueue(ctx, "hello", api.EnqueueRequest{IdempotencyKey: "k1", Payload: json.RawMessage(`{"a":2}`)})
 	if hashike.ErrorCodeOf(err) != hashike.EConflict {
 		t.Fatalf("other payload, same key: %v", err)
 	}
@@ -323,16 +324,16 @@ func TestEnqueueBadInput(t *testing.T) {
 	cases := []struct {
 		name string
 		job  string
-		req  EnqueueRequest
+		req  api.EnqueueRequest
 		code hashike.ErrorCode
 	}{
-		{"unknown job", "nope", EnqueueRequest{}, hashike.ENotFound},
-		{"payload over the job's limit", "small", EnqueueRequest{Payload: json.RawMessage(`"` + strings.Repeat("x", 20) + `"`)}, hashike.ETooLarge},
-		{"priority out of range", "small", EnqueueRequest{Priority: ptr(101)}, hashike.EInvalid},
-		{"bad queue", "small", EnqueueRequest{Queue: "a b"}, hashike.EInvalid},
-		{"delay and notBefore", "small", EnqueueRequest{Delay: hashike.Duration(time.Second), NotBefore: ptr(time.Now())}, hashike.EInvalid},
-		{"unknown version", "small", EnqueueRequest{Version: 7}, hashike.ENotFound},
-		{"NUL in the idempotency key", "small", EnqueueRequest{IdempotencyKey: "a\x00b"}, hashike.EInvalid},
+		{"unknown job", "nope", api.EnqueueRequest{}, hashike.ENotFound},
+		{"payload over the job's limit", "small", api.EnqueueRequest{Payload: json.RawMessage(`"` + strings.Repeat("x", 20) + `"`)}, hashike.ETooLarge},
+		{"priority out of range", "small", api.EnqueueRequest{Priority: ptr(101)}, hashike.EInvalid},
+		{"bad queue", "small", api.EnqueueRequest{Queue: "a b"}, hashike.EInvalid},
+		{"delay and notBefore", "small", api.EnqueueRequest{Delay: hashike.Duration(time.Second), NotBefore: ptr(time.Now())}, hashike.EInvalid},
+		{"unknown version", "small", api.EnqueueRequest{Version: 7}, hashike.ENotFound},
+		{"NUL in the idempotency key", "small", api.EnqueueRequest{IdempotencyKey: "a\x00b"}, hashike.EInvalid},
 	}
 	for _, c := range cases {
 		_, _, err := e.s.Enqueue(ctx, c.job, c.req)
@@ -357,11 +358,11 @@ func TestRegisterVersions(t *testing.T) {
 	if v1.Version != 1 || v2.Version != 2 {
 		t.Fatalf("versions %d, %d", v1.Version, v2.Version)
 	}
-	run := e.enqueue("j", EnqueueRequest{})
+	run := e.enqueue("j", api.EnqueueRequest{})
 	if run.JobVersion != 2 || run.Priority != 5 {
 		t.Errorf("run used version %d priority %d", run.JobVersion, run.Priority)
 	}
-	old := e.enqueue("j", EnqueueRequest{Version: 1})
+	old := e.enqueue("j", api.EnqueueRequest{Version: 1})
 	if old.JobVersion != 1 || old.Priority != 0 {
 		t.Errorf("run of version 1 used version %d priority %d", old.JobVersion, old.Priority)
 	}
@@ -377,7 +378,7 @@ func TestRetriesApplicationFailures(t *testing.T) {
 		d.RetryStrategy = dispatch.RetryStrategy{Attempts: 3}
 		d.Notifications = []job.Notification{{Type: job.KindWebhook, URL: "http://127.0.0.1:1/hook"}}
 	}))
-	run := e.enqueue("flaky", EnqueueRequest{})
+	run := e.enqueue("flaky", api.EnqueueRequest{})
 	tries := e.settled(run.ID)
 	if got := states(tries); !slices.Equal(got, []string{"#1 failed", "#2 failed", "#3 failed"}) {
 		t.Fatalf("tries = %v", got)
@@ -414,7 +415,7 @@ func TestEvaluateOnExitAndInfrastructureBudget(t *testing.T) {
 	e.register("j", definition(func(d *job.Definition) {
 		d.RetryStrategy = dispatch.RetryStrategy{Attempts: 5, EvaluateOnExit: []dispatch.EvaluateOnExit{{OnExitCode: "2", Action: "EXIT"}}}
 	}))
-	run := e.enqueue("j", EnqueueRequest{})
+	run := e.enqueue("j", api.EnqueueRequest{})
 	tries := e.settled(run.ID)
 	if got := states(tries); !slices.Equal(got, []string{"#1 start_failed", "#2 start_failed", "#3 failed"}) {
 		t.Fatalf("tries = %v", got)
@@ -429,7 +430,7 @@ func TestAttemptTimeoutStopsTheTask(t *testing.T) {
 		d.Timeout = hashike.Duration(200 * time.Millisecond)
 		d.RetryStrategy = dispatch.RetryStrategy{Attempts: 2}
 	}))
-	run := e.enqueue("slow", EnqueueRequest{})
+	run := e.enqueue("slow", api.EnqueueRequest{})
 	tries := e.settled(run.ID)
 	if got := states(tries); !slices.Equal(got, []string{"#1 timed_out", "#2 timed_out"}) {
 		t.Fatalf("tries = %v", got)
@@ -445,16 +446,16 @@ func TestCancelQueuedAndRunning(t *testing.T) {
 	e := newEnv(t, opts{behave: func(hashike.StartRequest) fakebackend.Behavior { return fakebackend.Behavior{Hold: hold} }})
 	ctx := context.Background()
 	e.register("j", definition(func(d *job.Definition) { d.Queue = "q"; d.RetryStrategy.Attempts = 3 }))
-	running := e.enqueue("j", EnqueueRequest{})
+	running := e.enqueue("j", api.EnqueueRequest{})
 	e.eventually("the run to start", func() bool { return e.get(running.ID).State == hashike.StateRunning })
 	if _, err := e.s.PutQueue(ctx, hashike.QueueConfig{Name: "q", Paused: true}); err != nil {
 		t.Fatal(err)
 	}
-	queued := e.enqueue("j", EnqueueRequest{})
-	if _, err := e.s.Cancel(ctx, queued.ID, CancelRequest{Reason: "not needed"}); err != nil {
+	queued := e.enqueue("j", api.EnqueueRequest{})
+	if _, err := e.s.Cancel(ctx, queued.ID, api.CancelRequest{Reason: "not needed"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.s.Cancel(ctx, running.ID, CancelRequest{}); err != nil {
+	if _, err := e.s.Cancel(ctx, running.ID, api.CancelRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{queued.ID, running.ID} {
@@ -466,7 +467,7 @@ func TestCancelQueuedAndRunning(t *testing.T) {
 	if e.backend.Starts(queued.ID) != 0 {
 		t.Errorf("the canceled queued run was started")
 	}
-	if _, err := e.s.Cancel(ctx, running.ID, CancelRequest{}); hashike.ErrorCodeOf(err) != hashike.EConflict {
+	if _, err := e.s.Cancel(ctx, running.ID, api.CancelRequest{}); hashike.ErrorCodeOf(err) != hashike.EConflict {
 		t.Errorf("cancel of an ended run: %v", err)
 	}
 }
@@ -475,13 +476,13 @@ func TestRerunWithEditedPayload(t *testing.T) {
 	e := newEnv(t, opts{})
 	e.register("j", definition(nil))
 	ctx := context.Background()
-	first := e.enqueue("j", EnqueueRequest{Payload: json.RawMessage(`{"v":1}`)})
+	first := e.enqueue("j", api.EnqueueRequest{Payload: json.RawMessage(`{"v":1}`)})
 	e.settled(first.ID)
-	same, err := e.s.Rerun(ctx, first.ID, RerunRequest{})
+	same, err := e.s.Rerun(ctx, first.ID, api.RerunRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	edited, err := e.s.Rerun(ctx, first.ID, RerunRequest{Payload: json.RawMessage(`{"v":2}`)})
+	edited, err := e.s.Rerun(ctx, first.ID, api.RerunRequest{Payload: json.RawMessage(`{"v":2}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -506,7 +507,7 @@ func TestQueueConcurrencyPauseResume(t *testing.T) {
 	}
 	var ids []string
 	for range 5 {
-		ids = append(ids, e.enqueue("j", EnqueueRequest{}).ID)
+		ids = append(ids, e.enqueue("j", api.EnqueueRequest{}).ID)
 	}
 	e.eventually("two runs to start", func() bool { return e.backendStarted(ids) == 2 })
 	time.Sleep(100 * time.Millisecond) // several dispatch rounds
@@ -550,7 +551,7 @@ func TestDelayedRunWaits(t *testing.T) {
 	tc := newTestClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
 	e := newEnv(t, opts{clock: tc})
 	e.register("j", definition(nil))
-	run := e.enqueue("j", EnqueueRequest{Delay: hashike.Duration(time.Hour)})
+	run := e.enqueue("j", api.EnqueueRequest{Delay: hashike.Duration(time.Hour)})
 	time.Sleep(100 * time.Millisecond)
 	if st := e.get(run.ID).State; st != hashike.StateQueued {
 		t.Fatalf("a run delayed by an hour is %s", st)
@@ -572,11 +573,11 @@ func TestNotificationsRecoveryAndRetriedDelivery(t *testing.T) {
 	e.register("j", definition(func(d *job.Definition) {
 		d.Notifications = []job.Notification{{Type: job.KindSlack, URL: "https://hooks.slack.com/services/T/B/X", Events: []string{job.EventFailure, job.EventRecovery}}}
 	}))
-	e.settled(e.enqueue("j", EnqueueRequest{}).ID)
-	ok := e.enqueue("j", EnqueueRequest{})
+	e.settled(e.enqueue("j", api.EnqueueRequest{}).ID)
+	ok := e.enqueue("j", api.EnqueueRequest{})
 	fail.Store(false)
 	e.settled(ok.ID)
-	e.settled(e.enqueue("j", EnqueueRequest{}).ID) // a second success: no new recovery
+	e.settled(e.enqueue("j", api.EnqueueRequest{}).ID) // a second success: no new recovery
 	// The failed delivery is retried after its backoff (5 s at most with full jitter).
 	deadline := time.Now().Add(20 * time.Second)
 	for len(e.deliveries()) < 2 && time.Now().Before(deadline) {
@@ -605,7 +606,7 @@ func TestOverdueNotification(t *testing.T) {
 		d.ExpectedDuration = hashike.Duration(100 * time.Millisecond)
 		d.Notifications = []job.Notification{{Type: job.KindWebhook, URL: "http://127.0.0.1:1/x"}}
 	}))
-	run := e.enqueue("j", EnqueueRequest{})
+	run := e.enqueue("j", api.EnqueueRequest{})
 	e.eventually("the overdue notification", func() bool { return len(e.deliveries()) == 1 })
 	time.Sleep(200 * time.Millisecond) // reconciler rounds: still one
 	if ds := e.deliveries(); len(ds) != 1 || ds[0].Event != job.EventOverdue || ds[0].RunID != run.ID {
@@ -761,7 +762,7 @@ func TestQuietEnd(t *testing.T) {
 		{"notified", hashike.StateSucceeded, exit(0), false},
 		{"held", hashike.StateSucceeded, exit(0), false},
 	} {
-		run := e.enqueue(c.job, EnqueueRequest{})
+		run := e.enqueue(c.job, api.EnqueueRequest{})
 		ended := *run
 		ended.State, ended.Exit = c.state, c.exit
 		if got := e.s.quietEnd(context.Background(), &ended); got != c.want {
@@ -875,7 +876,7 @@ func adoptsStartedRun(t *testing.T, owner hashike.Owner) {
 	hold := make(chan struct{})
 	e := newEnv(t, opts{noLoop: true, behave: func(hashike.StartRequest) fakebackend.Behavior { return fakebackend.Behavior{Hold: hold} }})
 	e.register("j", definition(nil))
-	run := e.enqueue("j", EnqueueRequest{})
+	run := e.enqueue("j", api.EnqueueRequest{})
 	ctx := context.Background()
 	claimed, err := e.store.ClaimRuns(ctx, time.Now(), 10, owner)
 	if err != nil || len(claimed) != 1 {
@@ -932,7 +933,7 @@ func TestClaimsBackOffDuringOutage(t *testing.T) {
 	e := newEnv(t, opts{store: func(s hashike.ServerStore) hashike.ServerStore { db = &claimOutage{ServerStore: s}; return db }})
 	e.register("j", definition(nil))
 	db.down.Store(true)
-	run := e.enqueue("j", EnqueueRequest{})
+	run := e.enqueue("j", api.EnqueueRequest{})
 	time.Sleep(time.Second)
 	if n := db.claims.Load(); n == 0 || n > 20 {
 		t.Errorf("%d claims in the second the database was down, want 1 to 20 (a backoff from 10 ms)", n)
@@ -953,7 +954,7 @@ func TestRunEndingDuringOutageIsRecordedAfter(t *testing.T) {
 		store:  func(s hashike.ServerStore) hashike.ServerStore { db = &outage{ServerStore: s}; return db },
 		behave: func(hashike.StartRequest) fakebackend.Behavior { return fakebackend.Behavior{Hold: hold} }})
 	e.register("j", definition(nil))
-	run := e.enqueue("j", EnqueueRequest{})
+	run := e.enqueue("j", api.EnqueueRequest{})
 	e.eventually("the run to start", func() bool { return e.get(run.ID).State == hashike.StateRunning })
 	db.down.Store(true)
 	close(hold) // the task ends while the database is down
@@ -970,11 +971,11 @@ func TestRunEndingDuringOutageIsRecordedAfter(t *testing.T) {
 func TestHealth(t *testing.T) {
 	e := newEnv(t, opts{noLoop: true})
 	ctx := context.Background()
-	if h := e.s.Health(ctx); !h.Healthy() || h.Checks["database"] != CheckUp {
+	if h := e.s.Health(ctx); !h.Healthy() || h.Checks["database"] != api.CheckUp {
 		t.Errorf("Health = %+v, want ok", h)
 	}
 	e.store.Close()
-	if h := e.s.Health(ctx); h.Healthy() || h.Status != HealthUnavailable || h.Checks["database"] != CheckDown {
+	if h := e.s.Health(ctx); h.Healthy() || h.Status != api.HealthUnavailable || h.Checks["database"] != api.CheckDown {
 		t.Errorf("Health with the database closed = %+v, want unavailable, database down", h)
 	}
 }
@@ -1071,7 +1072,7 @@ func TestLogsEveryDispatchAndEnd(t *testing.T) {
 	var log syncBuf
 	e := newEnv(t, opts{logger: testLogger(&log)})
 	e.register("hello", definition(nil))
-	run := e.enqueue("hello", EnqueueRequest{})
+	run := e.enqueue("hello", api.EnqueueRequest{})
 	if tries := e.settled(run.ID); len(tries) != 1 || tries[0].State != hashike.StateSucceeded {
 		t.Fatalf("tries = %v", states(e.settled(run.ID)))
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/dispatch"
 	"github.com/hashike/hashike/internal/fakebackend"
 	"github.com/hashike/hashike/job"
@@ -85,7 +86,7 @@ func TestWebhookSignedEndToEnd(t *testing.T) {
 	if _, _, err := s.Register(ctx, "failing", def, "test"); err != nil {
 		t.Fatal(err)
 	}
-	run, _, err := s.Enqueue(ctx, "failing", EnqueueRequest{})
+	run, _, err := s.Enqueue(ctx, "failing", api.EnqueueRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}

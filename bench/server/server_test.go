@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/internal/fakebackend"
 	"github.com/hashike/hashike/internal/pgtest"
@@ -303,7 +304,7 @@ func newHarness(b *testing.B, db database) *harness {
 }
 
 func (h *harness) enqueueDirect(ctx context.Context) (string, error) {
-	r, _, err := h.srv.Enqueue(ctx, jobName, server.EnqueueRequest{Payload: payload})
+	r, _, err := h.srv.Enqueue(ctx, jobName, api.EnqueueRequest{Payload: payload})
 	if err != nil {
 		return "", err
 	}
@@ -425,7 +426,7 @@ func BenchmarkHTTPEnqueue(b *testing.B) {
 				b.Fatal(err)
 			}
 			enqueue := func(ctx context.Context) (string, error) {
-				r, _, err := c.Enqueue(ctx, jobName, server.EnqueueRequest{Payload: payload})
+				r, _, err := c.Enqueue(ctx, jobName, api.EnqueueRequest{Payload: payload})
 				if err != nil {
 					return "", err
 				}

@@ -6,7 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hashike/hashike"
-	"github.com/hashike/hashike/server"
+	"github.com/hashike/hashike/api"
 )
 
 func (a *app) cancelCmd() *cobra.Command {
@@ -28,7 +28,7 @@ canceled, exit 143, once its task has stopped. A canceled run is not retried.`,
 			if err != nil {
 				return err
 			}
-			run, err := cl.Cancel(cmd.Context(), args[0], server.CancelRequest{Reason: reason})
+			run, err := cl.Cancel(cmd.Context(), args[0], api.CancelRequest{Reason: reason})
 			if err != nil {
 				return err
 			}

@@ -93,7 +93,7 @@ func (a *app) completeRuns(ctx context.Context, prefix string) []cobra.Completio
 		if err != nil {
 			return nil
 		}
-		page, err := cl.ListRuns(ctx, httpapi.RunQuery{Limit: 100})
+		page, err := cl.ListRuns(ctx, hashike.RunFilter{Limit: 100})
 		if err != nil {
 			return nil
 		}

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hashike/hashike"
-	"github.com/hashike/hashike/server"
+	"github.com/hashike/hashike/api"
 )
 
 func (a *app) describeCmd() *cobra.Command {
@@ -35,7 +35,7 @@ func (a *app) describeCmd() *cobra.Command {
 				return err
 			}
 			if output == "json" {
-				return writeJSON(a.stdout, server.RunView{Run: run}) // the server's shape
+				return writeJSON(a.stdout, api.RunView{Run: run}) // the server's shape
 			}
 			return a.writeRun(run, nil)
 		},
@@ -62,7 +62,7 @@ func (a *app) serverDescribe(ctx context.Context, id, output string) error {
 
 // writeRun shows a run for people: its fields, the server's when it has them, the tries of
 // its enqueue, and its history.
-func (a *app) writeRun(run *hashike.Run, attempts []server.AttemptView) error {
+func (a *app) writeRun(run *hashike.Run, attempts []api.AttemptView) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	row := func(k, format string, v ...any) { fmt.Fprintf(tw, "%s:\t"+format+"\n", append([]any{k}, v...)...) }
 	ts := func(t *time.Time) string {

@@ -9,8 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/httpapi"
-	"github.com/hashike/hashike/server"
 )
 
 type enqueueFlags struct {
@@ -82,12 +82,12 @@ the job's definition.`,
 }
 
 // overrides turns the override flags into the request's Overrides (nil when none is set).
-func (a *app) overrides(cmd *cobra.Command, command []string, f enqueueFlags) (*server.Overrides, error) {
+func (a *app) overrides(cmd *cobra.Command, command []string, f enqueueFlags) (*api.Overrides, error) {
 	fl := cmd.Flags()
 	if len(command) == 0 && !fl.Changed("env") && !fl.Changed("cpu") && !fl.Changed("memory") && !fl.Changed("timeout") && !fl.Changed("container") {
 		return nil, nil
 	}
-	o := &server.Overrides{Container: f.container}
+	o := &api.Overrides{Container: f.container}
 	if len(command) > 0 {
 		o.Command = command
 	}
@@ -124,7 +124,7 @@ func (a *app) enqueue(cmd *cobra.Command, name string, command []string, f enque
 	if err != nil {
 		return err
 	}
-	req := server.EnqueueRequest{Queue: f.queue, IdempotencyKey: f.idempotencyKey, Version: f.version}
+	req := api.EnqueueRequest{Queue: f.queue, IdempotencyKey: f.idempotencyKey, Version: f.version}
 	if req.Overrides, err = a.overrides(cmd, command, f); err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ const waitPoll = 200 * time.Millisecond
 // decided not to retry it, and returns that try. With show, each try's output goes to the
 // CLI's stdout and stderr as it comes; otherwise the logs stream is only the signal that the
 // try ended.
-func (a *app) waitFinal(ctx context.Context, cl *httpapi.Client, run *hashike.Run, show bool) (server.RunView, error) {
+func (a *app) waitFinal(ctx context.Context, cl *httpapi.Client, run *hashike.Run, show bool) (api.RunView, error) {
 	id := run.ID
 	for {
 		var p *printer
@@ -220,18 +220,18 @@ func (a *app) waitFinal(ctx context.Context, cl *httpapi.Client, run *hashike.Ru
 			p = newPrinter(a.stdout, a.stderr, &run.Spec)
 			fn = func(e hashike.LogEntry) error { p.entry(e); return nil }
 		}
-		err := cl.Logs(ctx, id, true, fn)
+		err := cl.FollowLogs(ctx, id, true, fn)
 		if p != nil {
 			p.Close()
 		}
 		if err != nil {
-			return server.RunView{}, err
+			return api.RunView{}, err
 		}
 		// The try has ended; the server settles it (decides the retry) right after.
 		for {
 			v, err := cl.GetRun(ctx, id)
 			if err != nil {
-				return server.RunView{}, err
+				return api.RunView{}, err
 			}
 			if next := nextAttempt(v, id); next != "" {
 				if show {
@@ -246,20 +246,20 @@ func (a *app) waitFinal(ctx context.Context, cl *httpapi.Client, run *hashike.Ru
 			}
 			select {
 			case <-ctx.Done():
-				return server.RunView{}, ctx.Err()
+				return api.RunView{}, ctx.Err()
 			case <-a.clock.After(waitPoll):
 			}
 		}
 		next, err := cl.GetRun(ctx, id)
 		if err != nil {
-			return server.RunView{}, err
+			return api.RunView{}, err
 		}
 		run = next.Run
 	}
 }
 
 // nextAttempt is the ID of the try after id of the same enqueue, "" when there is none (yet).
-func nextAttempt(v server.RunView, id string) string {
+func nextAttempt(v api.RunView, id string) string {
 	for i, t := range v.Attempts {
 		if t.ID == id && i+1 < len(v.Attempts) {
 			return v.Attempts[i+1].ID

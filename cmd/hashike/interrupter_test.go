@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/ecsscale"
 	"github.com/hashike/hashike/internal/fakebackend"
 	"github.com/hashike/hashike/job"
@@ -46,7 +47,7 @@ func TestServerInterrupter(t *testing.T) {
 	if _, _, err := srv.Register(ctx, "j", def, "test"); err != nil {
 		t.Fatal(err)
 	}
-	run, _, err := srv.Enqueue(ctx, "j", server.EnqueueRequest{})
+	run, _, err := srv.Enqueue(ctx, "j", api.EnqueueRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -257,7 +257,7 @@ func (a *app) serverLogs(ctx context.Context, id string, follow bool, lf logFilt
 	p := newPrinter(a.stdout, a.stderr, &v.Spec)
 	p.timestamps = lf.timestamps
 	src := func(follow bool, out func(hashike.LogEntry)) error {
-		return cl.Logs(ctx, v.ID, follow, func(e hashike.LogEntry) error { out(e); return nil })
+		return cl.FollowLogs(ctx, v.ID, follow, func(e hashike.LogEntry) error { out(e); return nil })
 	}
 	err = lf.emit(src, follow, p.entry)
 	p.Close()

@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/docker"
 	"github.com/hashike/hashike/docker/dockertest"
 	"github.com/hashike/hashike/httpapi"
@@ -48,7 +49,7 @@ taskDefinition:
 	}
 	var roots []string
 	for range 2 {
-		run, _, err := srv.c.Enqueue(ctx, "work", server.EnqueueRequest{})
+		run, _, err := srv.c.Enqueue(ctx, "work", api.EnqueueRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +93,7 @@ taskDefinition:
 
 	// The API answers again once the database does.
 	for {
-		if _, err := srv.c.ListRuns(ctx, httpapi.RunQuery{}); err == nil {
+		if _, err := srv.c.ListRuns(ctx, hashike.RunFilter{}); err == nil {
 			break
 		} else if time.Now().After(deadline) {
 			t.Fatalf("the API does not answer after the outage: %v", err)

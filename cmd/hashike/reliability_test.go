@@ -25,6 +25,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/docker"
 	"github.com/hashike/hashike/docker/dockertest"
 	"github.com/hashike/hashike/httpapi"
@@ -191,7 +192,7 @@ func (s *starts) settled(runID string) int {
 }
 
 // allRuns lists every run through the API, following the pages.
-func allRuns(t *testing.T, c *httpapi.Client, q httpapi.RunQuery) []*hashike.Run {
+func allRuns(t *testing.T, c *httpapi.Client, q hashike.RunFilter) []*hashike.Run {
 	t.Helper()
 	var out []*hashike.Run
 	q.Limit = 500
@@ -206,7 +207,7 @@ func allRuns(t *testing.T, c *httpapi.Client, q httpapi.RunQuery) []*hashike.Run
 		if page.Next == "" {
 			return out
 		}
-		q.Cursor = page.Next
+		q.Before = page.Next
 	}
 }
 
@@ -216,7 +217,7 @@ func waitSettled(t *testing.T, c func() *httpapi.Client, roots []string, timeout
 	deadline := time.Now().Add(timeout)
 	for {
 		byRoot := map[string][]*hashike.Run{}
-		for _, r := range allRuns(t, c(), httpapi.RunQuery{Job: ""}) {
+		for _, r := range allRuns(t, c(), hashike.RunFilter{Job: ""}) {
 			byRoot[r.RootID] = append(byRoot[r.RootID], r)
 		}
 		done := 0
@@ -241,7 +242,7 @@ func waitSettled(t *testing.T, c func() *httpapi.Client, roots []string, timeout
 func output(t *testing.T, c *httpapi.Client, id string) string {
 	t.Helper()
 	var out strings.Builder
-	if err := c.Logs(context.Background(), id, false, func(e hashike.LogEntry) error { out.Write(e.Data); return nil }); err != nil {
+	if err := c.FollowLogs(context.Background(), id, false, func(e hashike.LogEntry) error { out.Write(e.Data); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return out.String()
@@ -335,7 +336,7 @@ taskDefinition:
 	}
 	var roots []string
 	for i := range 100 {
-		run, _, err := srv.c.Enqueue(ctx, "work", server.EnqueueRequest{IdempotencyKey: strconv.Itoa(i)})
+		run, _, err := srv.c.Enqueue(ctx, "work", api.EnqueueRequest{IdempotencyKey: strconv.Itoa(i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -343,7 +344,7 @@ taskDefinition:
 	}
 	// Kill it mid-flight: some runs done, some running, most queued.
 	deadline := time.Now().Add(2 * time.Minute)
-	for len(allRuns(t, srv.c, httpapi.RunQuery{States: []hashike.RunState{hashike.StateSucceeded}})) < 15 {
+	for len(allRuns(t, srv.c, hashike.RunFilter{States: []hashike.RunState{hashike.StateSucceeded}})) < 15 {
 		if time.Now().After(deadline) {
 			t.Fatal("runs do not complete")
 		}
@@ -353,7 +354,7 @@ taskDefinition:
 	// Enqueueing again with the same keys after the restart makes no new runs.
 	srv = startServer(t, nil, "--db", db, "--jobs", jobs)
 	for i := range 100 {
-		run, created, err := srv.c.Enqueue(ctx, "work", server.EnqueueRequest{IdempotencyKey: strconv.Itoa(i)})
+		run, created, err := srv.c.Enqueue(ctx, "work", api.EnqueueRequest{IdempotencyKey: strconv.Itoa(i)})
 		if err != nil || created || run.ID != roots[i] {
 			t.Fatalf("repeat enqueue %d after the restart: created=%v id=%s want %s err=%v", i, created, run.ID, roots[i], err)
 		}
@@ -419,13 +420,13 @@ taskDefinition:
 		if i%2 == 1 {
 			c = b.c
 		}
-		run, _, err := c.Enqueue(ctx, "work", server.EnqueueRequest{})
+		run, _, err := c.Enqueue(ctx, "work", api.EnqueueRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		roots = append(roots, run.ID)
 	}
-	for len(allRuns(t, a.c, httpapi.RunQuery{States: []hashike.RunState{hashike.StateSucceeded}})) < 10 {
+	for len(allRuns(t, a.c, hashike.RunFilter{States: []hashike.RunState{hashike.StateSucceeded}})) < 10 {
 		time.Sleep(50 * time.Millisecond)
 	}
 	holder, _ := leader()
@@ -610,14 +611,14 @@ taskDefinition:
 	srv := startServer(t, []string{"DOCKER_HOST=unix://" + d.sock}, "--db", filepath.Join(dir, "server.db"), "--jobs", jobs)
 	var roots []string
 	for range 3 {
-		run, _, err := srv.c.Enqueue(ctx, "long", server.EnqueueRequest{})
+		run, _, err := srv.c.Enqueue(ctx, "long", api.EnqueueRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		roots = append(roots, run.ID)
 	}
 	deadline := time.Now().Add(time.Minute)
-	for len(allRuns(t, srv.c, httpapi.RunQuery{States: []hashike.RunState{hashike.StateRunning}})) < 3 {
+	for len(allRuns(t, srv.c, hashike.RunFilter{States: []hashike.RunState{hashike.StateRunning}})) < 3 {
 		if time.Now().After(deadline) {
 			t.Fatal("the runs did not start")
 		}
@@ -630,10 +631,10 @@ taskDefinition:
 	d.kill()
 	// The server keeps serving while the engine is gone.
 	for range 5 {
-		if _, err := srv.c.ListRuns(ctx, httpapi.RunQuery{}); err != nil {
+		if _, err := srv.c.ListRuns(ctx, hashike.RunFilter{}); err != nil {
 			t.Fatalf("the server stopped serving without the engine: %v", err)
 		}
-		if _, _, err := srv.c.Enqueue(ctx, "long", server.EnqueueRequest{IdempotencyKey: "during-outage"}); err != nil {
+		if _, _, err := srv.c.Enqueue(ctx, "long", api.EnqueueRequest{IdempotencyKey: "during-outage"}); err != nil {
 			t.Fatalf("enqueue without the engine: %v", err)
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -671,7 +672,7 @@ func TestServerGracefulShutdown(t *testing.T) {
 	ctx := context.Background()
 	var roots []string
 	for range 3 {
-		run, _, err := srv.c.Enqueue(ctx, "steady", server.EnqueueRequest{})
+		run, _, err := srv.c.Enqueue(ctx, "steady", api.EnqueueRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,9 +1,8 @@
 package main
 
 import (
+	"github.com/hashike/hashike/api"
 	"github.com/spf13/cobra"
-
-	"github.com/hashike/hashike/server"
 )
 
 func (a *app) rerunCmd() *cobra.Command {
@@ -29,7 +28,7 @@ enqueue, with its own tries and retries. --wait waits as enqueue --wait does.`,
 			if err != nil {
 				return err
 			}
-			req := server.RerunRequest{Latest: latest}
+			req := api.RerunRequest{Latest: latest}
 			if payload != "" {
 				p, err := a.readPayload("--payload", payload)
 				if err != nil {

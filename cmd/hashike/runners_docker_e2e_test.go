@@ -28,8 +28,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/docker/dockertest"
-	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/internal/githubfake"
 	"github.com/hashike/hashike/internal/pgtest"
 	"github.com/hashike/hashike/server"
@@ -399,7 +399,7 @@ func TestRunnersReplicaKilled(t *testing.T) {
 	w.waitJobsDone(ids, 90*time.Second)
 	// Every runner is a run the operator lists (through the API, checked against openapi.json).
 	runnerRuns := 0
-	for _, r := range allRuns(t, survivor.c, httpapi.RunQuery{}) {
+	for _, r := range allRuns(t, survivor.c, hashike.RunFilter{}) {
 		if r.Trigger == server.TriggerRunner {
 			runnerRuns++
 		}

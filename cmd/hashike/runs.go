@@ -10,8 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hashike/hashike"
-	"github.com/hashike/hashike/httpapi"
-	"github.com/hashike/hashike/server"
+	"github.com/hashike/hashike/api"
 )
 
 func (a *app) runsCmd() *cobra.Command {
@@ -64,7 +63,7 @@ ends with its next --cursor on stderr (in -o json, the page's "next").`,
 				return &hashike.Error{Code: hashike.EInvalid, Message: "invalid flags", Fields: bad}
 			}
 			if srv {
-				return a.serverRuns(cmd.Context(), httpapi.RunQuery{States: f.States, Job: job, Queue: queue, Limit: limit, Cursor: cursor}, output)
+				return a.serverRuns(cmd.Context(), hashike.RunFilter{States: f.States, Job: job, Queue: queue, Limit: limit, Before: cursor}, output)
 			}
 			r, closeAll, err := a.wireStore()
 			if err != nil {
@@ -78,11 +77,11 @@ ends with its next --cursor on stderr (in -o json, the page's "next").`,
 			}
 			if output == "json" {
 				// The server's shape (GET /v1/runs), so that a script reads both alike.
-				views := make([]server.RunView, len(runs))
+				views := make([]api.RunView, len(runs))
 				for i, run := range runs {
-					views[i] = server.RunView{Run: run}
+					views[i] = api.RunView{Run: run}
 				}
-				return writeJSON(a.stdout, server.RunPage{Runs: views})
+				return writeJSON(a.stdout, api.RunPage{Runs: views})
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			wide := output == "wide"
@@ -111,7 +110,7 @@ ends with its next --cursor on stderr (in -o json, the page's "next").`,
 }
 
 // serverRuns lists a page of the server's runs.
-func (a *app) serverRuns(ctx context.Context, q httpapi.RunQuery, output string) error {
+func (a *app) serverRuns(ctx context.Context, q hashike.RunFilter, output string) error {
 	cl, err := a.client("runs")
 	if err != nil {
 		return err

@@ -6,9 +6,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hashike/hashike/api"
 	"github.com/spf13/cobra"
-
-	"github.com/hashike/hashike/server"
 )
 
 func (a *app) schedulesCmd() *cobra.Command {
@@ -169,7 +168,7 @@ func (a *app) triggerCmd() *cobra.Command {
 	return c
 }
 
-func (a *app) writeSchedule(s server.ScheduleView) error {
+func (a *app) writeSchedule(s api.ScheduleView) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	row := func(k, format string, v ...any) { fmt.Fprintf(tw, "%s:\t"+format+"\n", append([]any{k}, v...)...) }
 	row("Job", "%s (version %d)", s.Job, s.Version)

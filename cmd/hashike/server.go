@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/ecsscale"
 	"github.com/hashike/hashike/github"
 	"github.com/hashike/hashike/httpapi"
@@ -383,7 +384,7 @@ func (a *app) tokenCmd() *cobra.Command {
 		Example: `  hashike token create --name ci --scope submit`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var t server.CreatedToken
+			var t api.CreatedToken
 			err := a.withOfflineServer(cmd.Context(), func(ctx context.Context, srv *server.Server) (err error) {
 				t, err = srv.CreateToken(ctx, name, hashike.Scope(scope))
 				return err

@@ -20,6 +20,7 @@ import (
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/ecsscale"
 	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/internal/awsfake"
@@ -137,12 +138,12 @@ func (w *ecsWorld) autoscaled(max int, registerDelay time.Duration) *scaleRecord
 }
 
 // enqueueN enqueues n runs of the report job and returns their IDs.
-func enqueueN(t *testing.T, api *httpapi.Client, n int) []string {
+func enqueueN(t *testing.T, c *httpapi.Client, n int) []string {
 	t.Helper()
 	ctx := ectx(t)
 	ids := make([]string, 0, n)
 	for range n {
-		run, created, err := api.Enqueue(ctx, "report", server.EnqueueRequest{})
+		run, created, err := c.Enqueue(ctx, "report", api.EnqueueRequest{})
 		if err != nil || !created {
 			t.Fatalf("enqueue: created %v, %v", created, err)
 		}
@@ -152,15 +153,15 @@ func enqueueN(t *testing.T, api *httpapi.Client, n int) []string {
 }
 
 // awaitEnded waits (at most limit) until every run has ended and returns them.
-func awaitEnded(t *testing.T, api *httpapi.Client, ids []string, limit time.Duration, log func() string) map[string]server.RunView {
+func awaitEnded(t *testing.T, c *httpapi.Client, ids []string, limit time.Duration, log func() string) map[string]api.RunView {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit+10*time.Second)
 	defer cancel()
 	deadline := time.Now().Add(limit)
-	out := map[string]server.RunView{}
+	out := map[string]api.RunView{}
 	for _, id := range ids {
 		for {
-			v, err := api.GetRun(ctx, id)
+			v, err := c.GetRun(ctx, id)
 			if err != nil {
 				t.Fatalf("GET /v1/runs/%s: %v", id, err)
 			}
@@ -179,7 +180,7 @@ func awaitEnded(t *testing.T, api *httpapi.Client, ids []string, limit time.Dura
 
 // checkNoneKilled: every run succeeded at its first attempt, with exactly one task each in
 // the cloud, which ended because its container exited (no task stopped by a scale-in).
-func checkNoneKilled(t *testing.T, w *ecsWorld, views map[string]server.RunView) {
+func checkNoneKilled(t *testing.T, w *ecsWorld, views map[string]api.RunView) {
 	t.Helper()
 	for id, v := range views {
 		if v.State != hashike.StateSucceeded || v.Attempt != 1 {
@@ -369,11 +370,11 @@ func TestServerAutoscalerSpotInterruption(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	tries, err := srv.api.ListRuns(ctx, httpapi.RunQuery{Job: "report", Limit: 10})
+	tries, err := srv.api.ListRuns(ctx, hashike.RunFilter{Job: "report", Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var first *server.RunView
+	var first *api.RunView
 	for i := range tries.Runs {
 		if tries.Runs[i].Attempt == 1 {
 			first = &tries.Runs[i]

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/docker/dockertest"
 	"github.com/hashike/hashike/server"
 )
@@ -221,17 +222,17 @@ func (s *srvEnv) okJSON(v any, args ...string) {
 	}
 }
 
-func (s *srvEnv) view(id string) server.RunView {
+func (s *srvEnv) view(id string) api.RunView {
 	s.t.Helper()
-	var v server.RunView
+	var v api.RunView
 	s.okJSON(&v, "describe", id)
 	return v
 }
 
 // settled waits until the run has ended and the server has acted on its end.
-func (s *srvEnv) settled(id string) server.RunView {
+func (s *srvEnv) settled(id string) api.RunView {
 	s.t.Helper()
-	var v server.RunView
+	var v api.RunView
 	s.waitFor(func() bool { v = s.view(id); return v.State.Terminal() && v.Settled }, "run %s to end", id)
 	return v
 }
@@ -264,7 +265,7 @@ func TestServerEnqueueWaitShowsPayloadAndExitCode(t *testing.T) {
 
 	// The payload from standard input and from a file; -o json --wait prints the final try.
 	out, errs, code = s.withStdin(`[1, 2, 3]`, "enqueue", "echo", "--payload", "-", "--wait", "-o", "json")
-	var final server.RunView
+	var final api.RunView
 	if code != 0 || json.Unmarshal([]byte(out), &final) != nil {
 		t.Fatalf("--payload - -o json --wait: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
@@ -309,7 +310,7 @@ func TestServerEnqueueWaitShowsPayloadAndExitCode(t *testing.T) {
 	s.settled(first)
 
 	// runs: the server's runs, newest first, a page at a time.
-	var page server.RunPage
+	var page api.RunPage
 	s.okJSON(&page, "runs", "--job", "echo")
 	if len(page.Runs) != 4 || page.Next != "" || page.Runs[0].ID != first {
 		t.Fatalf("runs --job echo: %d runs, next %q", len(page.Runs), page.Next)
@@ -322,7 +323,7 @@ func TestServerEnqueueWaitShowsPayloadAndExitCode(t *testing.T) {
 	if m == nil {
 		t.Fatalf("runs --limit 3 printed no cursor; stderr %q", errs)
 	}
-	var rest server.RunPage
+	var rest api.RunPage
 	s.okJSON(&rest, "runs", "--job", "echo", "--limit", "3", "--cursor", m[1])
 	if len(rest.Runs) != 1 || rest.Runs[0].ID != page.Runs[3].ID {
 		t.Fatalf("the next page: %+v", rest.Runs)
@@ -444,7 +445,7 @@ func TestServerJobsSchedulesQueues(t *testing.T) {
 		!regexp.MustCompile(`(?m)^retry\s+1\s+retries\s+-\s*$`).MatchString(out) {
 		t.Fatalf("jobs:\n%s", out)
 	}
-	var jobs []server.JobView
+	var jobs []api.JobView
 	s.okJSON(&jobs, "jobs")
 	if len(jobs) != len(serverJobs) {
 		t.Fatalf("jobs -o json: %d jobs", len(jobs))
@@ -486,7 +487,7 @@ func TestServerJobsSchedulesQueues(t *testing.T) {
 	if !regexp.MustCompile(`(?s)^VERSION\s+REGISTERED\s+DIGEST\s+SOURCE\n3 .*\n2 .*\n1 .*\n$`).MatchString(out) {
 		t.Fatalf("jobs versions:\n%s", out)
 	}
-	var one server.JobView
+	var one api.JobView
 	s.okJSON(&one, "jobs", "show", "extra", "--version", "1")
 	if one.Version != 1 || one.Definition == nil || one.Definition.Description != "prints its payload" {
 		t.Fatalf("jobs show --version 1: %+v", one)
@@ -504,7 +505,7 @@ func TestServerJobsSchedulesQueues(t *testing.T) {
 		!regexp.MustCompile(`(?m)^nightly\s+0 3 \* \* \*\s+Asia/Tokyo\s+no\s+\d{4}-`).MatchString(out) {
 		t.Fatalf("schedules:\n%s", out)
 	}
-	var sched server.ScheduleView
+	var sched api.ScheduleView
 	s.okJSON(&sched, "schedules", "show", "nightly")
 	if len(sched.Next) != 5 {
 		t.Fatalf("schedules show: %d next fires, want 5", len(sched.Next))
@@ -621,7 +622,7 @@ func TestServerBadInputThroughTheCLI(t *testing.T) {
 		t.Fatalf("no server listening: exit %d, stderr %q", code, errs)
 	}
 	// Nothing was enqueued by any of it.
-	var page server.RunPage
+	var page api.RunPage
 	s.okJSON(&page, "runs")
 	if len(page.Runs) != 0 {
 		t.Fatalf("bad input enqueued %d runs", len(page.Runs))

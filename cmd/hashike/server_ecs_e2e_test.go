@@ -23,13 +23,13 @@ import (
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/ecs"
 	"github.com/hashike/hashike/ecsscale"
 	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/internal/apitest"
 	"github.com/hashike/hashike/internal/awsfake"
 	"github.com/hashike/hashike/process"
-	"github.com/hashike/hashike/server"
 )
 
 // reportJob is a job on an EC2 cluster. CAPACITY is how it finds capacity: hakoScaleOut or
@@ -393,7 +393,7 @@ func followLogs(t *testing.T, api *httpapi.Client, id string, until func(string)
 	t.Helper()
 	var out strings.Builder
 	stop := errors.New("seen")
-	err := api.Logs(ectx(t), id, true, func(e hashike.LogEntry) error {
+	err := api.FollowLogs(ectx(t), id, true, func(e hashike.LogEntry) error {
 		out.Write(e.Data)
 		if until != nil && until(out.String()) {
 			return stop
@@ -496,7 +496,7 @@ func TestServerOnECSWaitsForCapacityScalesOutAndRuns(t *testing.T) {
 			ctx := ectx(t)
 			var ids []string
 			for i := 0; i < tc.runs; i++ {
-				run, created, err := srv.api.Enqueue(ctx, "report", server.EnqueueRequest{})
+				run, created, err := srv.api.Enqueue(ctx, "report", api.EnqueueRequest{})
 				if err != nil || !created {
 					t.Fatalf("POST /v1/jobs/report/runs: created %v, %v", created, err)
 				}
@@ -506,7 +506,7 @@ func TestServerOnECSWaitsForCapacityScalesOutAndRuns(t *testing.T) {
 				ids = append(ids, run.ID)
 			}
 
-			views := map[string]server.RunView{}
+			views := map[string]api.RunView{}
 			for _, id := range ids {
 				out := followLogs(t, srv.api, id, nil)
 				if out != "report line 1\nreport done 1\n" {
@@ -625,7 +625,7 @@ func TestServerOnECSReattachesAfterReplicaDies(t *testing.T) {
 			}
 
 			ctx := ectx(t)
-			run, _, err := a.api.Enqueue(ctx, "report", server.EnqueueRequest{})
+			run, _, err := a.api.Enqueue(ctx, "report", api.EnqueueRequest{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -721,7 +721,7 @@ func TestServerOnECSCancel(t *testing.T) {
 			w.cloud.AddAutoScalingGroup("jobs-asg", "jobs", 0, 3, desired, 1024, 2048, delay)
 			srv := w.startServer("a")
 			ctx := ectx(t)
-			run, _, err := srv.api.Enqueue(ctx, "report", server.EnqueueRequest{})
+			run, _, err := srv.api.Enqueue(ctx, "report", api.EnqueueRequest{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -736,7 +736,7 @@ func TestServerOnECSCancel(t *testing.T) {
 			} else {
 				followLogs(t, srv.api, run.ID, func(out string) bool { return strings.Contains(out, "started 1\n") })
 			}
-			if _, err := srv.api.Cancel(ctx, run.ID, server.CancelRequest{Reason: "not needed"}); err != nil {
+			if _, err := srv.api.Cancel(ctx, run.ID, api.CancelRequest{Reason: "not needed"}); err != nil {
 				t.Fatalf("POST /v1/runs/%s/cancel: %v", run.ID, err)
 			}
 			out := followLogs(t, srv.api, run.ID, nil) // until the run ends

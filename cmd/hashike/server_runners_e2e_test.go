@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/github"
 	"github.com/hashike/hashike/httpapi"
 	"github.com/hashike/hashike/internal/apitest"
@@ -159,7 +160,7 @@ func TestServerRunnersLostWebhookGetsRunner(t *testing.T) {
 		}
 		return out.String()
 	}
-	var st server.RunnersStatus
+	var st api.RunnersStatus
 	if err := json.Unmarshal([]byte(cli("runners", "-o", "json")), &st); err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hashike/hashike"
-	"github.com/hashike/hashike/server"
+	"github.com/hashike/hashike/api"
 )
 
 func (a *app) stopCmd() *cobra.Command {
@@ -67,7 +67,7 @@ func (a *app) serverStop(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	run, err := cl.Cancel(ctx, id, server.CancelRequest{Reason: "hashike stop"})
+	run, err := cl.Cancel(ctx, id, api.CancelRequest{Reason: "hashike stop"})
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/docker/dockertest"
 	"github.com/hashike/hashike/notify"
 	"github.com/hashike/hashike/server"
@@ -78,7 +79,7 @@ taskDefinition:
       command: [exit, "3"]
 `)
 			srv := startServer(t, tc.env(dir, secret), "--db", filepath.Join(dir, "server.db"), "--jobs", jobs)
-			run, _, err := srv.c.Enqueue(t.Context(), "failing", server.EnqueueRequest{})
+			run, _, err := srv.c.Enqueue(t.Context(), "failing", api.EnqueueRequest{})
 			if err != nil {
 				t.Fatal(err)
 			}
