@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/job"
 )
 
@@ -45,8 +46,8 @@ func TestLeaderPrunesAfterOutage(t *testing.T) {
 	day := hashike.Duration(24 * time.Hour)
 	e.register("short", definition(func(d *job.Definition) { d.Retention.Runs = &day }))
 	e.register("plain", definition(nil))
-	short := e.settled(e.enqueue("short", EnqueueRequest{}).ID)[0]
-	plain := e.settled(e.enqueue("plain", EnqueueRequest{}).ID)[0]
+	short := e.settled(e.enqueue("short", api.EnqueueRequest{}).ID)[0]
+	plain := e.settled(e.enqueue("plain", api.EnqueueRequest{}).ID)[0]
 	if err := e.store.AppendLogs(context.Background(), plain.ID, []hashike.LogEntry{{Container: "app", Stream: hashike.Stdout,
 		Time: clk.Now(), Data: []byte("kept a week\n")}}); err != nil {
 		t.Fatal(err)
