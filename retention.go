@@ -112,3 +112,33 @@ func (q ExpiryQuery) Validate() (int, error) {
 	}
 	return q.Limit, nil
 }
+
+// PruneReport is what a retention pass deleted, or with DryRun would delete.
+type PruneReport struct {
+	DryRun bool      `json:"dryRun"`
+	At     time.Time `json:"at"`
+	// Scopes are the pass's listings: one per job with a retention of its own, then the rest.
+	Scopes []PruneScope `json:"scopes"`
+	// Logs and Runs total the scopes'.
+	Logs int `json:"logs"`
+	Runs int `json:"runs"`
+	// ArchiveObjects and ArchiveBytes are the archived log objects deleted.
+	ArchiveObjects int   `json:"archiveObjects"`
+	ArchiveBytes   int64 `json:"archiveBytes"`
+	// Kept counts runs left alone because their logs could not be archived (a run may count
+	// twice: for its logs and for its row).
+	Kept int `json:"kept,omitempty"`
+	// Errors are the first errors met (a pass goes on past a run it could not archive).
+	Errors []string `json:"errors,omitempty"`
+}
+
+// PruneScope is one scope's share of a PruneReport.
+type PruneScope struct {
+	// Job is the job whose own retention applied; empty for the default.
+	Job        string     `json:"job,omitempty"`
+	LogsBefore *time.Time `json:"logsBefore,omitempty"`
+	RunsBefore *time.Time `json:"runsBefore,omitempty"`
+	// Logs counts the runs whose logs were deleted from the database; Runs the runs deleted.
+	Logs int `json:"logs"`
+	Runs int `json:"runs"`
+}

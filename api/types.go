@@ -112,3 +112,9 @@ type CreatedToken struct {
 	hashike.Token
 	Secret string `json:"secret"`
 }
+
+// PruneRequest is the body of POST /v1/prune.
+type PruneRequest struct {
+	// DryRun reports what a pass would delete, and deletes nothing.
+	DryRun bool `json:"dryRun,omitempty"`
+}

@@ -433,6 +433,17 @@ func (f *fakeService) RunnersStatus(context.Context) (api.RunnersStatus, error) 
 	return api.RunnersStatus{}, hashike.Errorf(hashike.ENotFound, "this server runs no runner pools")
 }
 
+func (f *fakeService) Prune(_ context.Context, req api.PruneRequest) (hashike.PruneReport, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("Prune dryRun=%t", req.DryRun); err != nil {
+		return hashike.PruneReport{}, err
+	}
+	before := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	return hashike.PruneReport{DryRun: req.DryRun, At: before.AddDate(0, 0, 7), Logs: 3, Runs: 1,
+		Scopes: []hashike.PruneScope{{Job: "nightly", RunsBefore: &before, Runs: 1}, {LogsBefore: &before, Logs: 3}}}, nil
+}
+
 func (f *fakeService) Health(context.Context) api.Health {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -76,6 +76,8 @@ var routes = []route{
 
 	{"GET", "/v1/runners", hashike.ScopeRead, nil, (*handler).runners},
 
+	{"POST", "/v1/prune", hashike.ScopeAdmin, nil, (*handler).prune},
+
 	// GitHub cannot send a bearer token: the delivery's signature authenticates it.
 	{"POST", "/v1/github/webhook", "", nil, (*handler).githubWebhook},
 }

@@ -77,36 +77,10 @@ func New(cfg Config) (*Pruner, error) {
 	return &Pruner{cfg: cfg, log: cfg.Logger}, nil
 }
 
-// Report is what a pass deleted, or with DryRun would delete.
-type Report struct {
-	DryRun bool      `json:"dryRun"`
-	At     time.Time `json:"at"`
-	// Scopes are the pass's listings: one per job with a retention of its own, then the rest.
-	Scopes []ScopeReport `json:"scopes"`
-	// Logs and Runs total the scopes'.
-	Logs int `json:"logs"`
-	Runs int `json:"runs"`
-	// ArchiveObjects and ArchiveBytes are the archived log objects deleted.
-	ArchiveObjects int   `json:"archiveObjects"`
-	ArchiveBytes   int64 `json:"archiveBytes"`
-	// Kept counts runs left alone because their logs could not be archived.
-	Kept int `json:"kept,omitempty"`
-	// Errors are the first errors met (the pass goes on past a run it could not archive).
-	Errors []string `json:"errors,omitempty"`
-}
+// Report is what a pass deleted, or with dryRun would delete.
+type Report = hashike.PruneReport
 
-// ScopeReport is one scope's share of a Report.
-type ScopeReport struct {
-	// Job is the job whose own retention applied; empty for the default.
-	Job        string     `json:"job,omitempty"`
-	LogsBefore *time.Time `json:"logsBefore,omitempty"`
-	RunsBefore *time.Time `json:"runsBefore,omitempty"`
-	// Logs counts the runs whose logs were deleted from the database; Runs the runs deleted.
-	Logs int `json:"logs"`
-	Runs int `json:"runs"`
-}
-
-func (r *Report) fail(err error) {
+func fail(r *Report, err error) {
 	if len(r.Errors) < maxErrors {
 		r.Errors = append(r.Errors, err.Error())
 	}
@@ -121,10 +95,10 @@ func (r *Report) fail(err error) {
 // Kept and its error reported.
 func (p *Pruner) Prune(ctx context.Context, policy Policy, dryRun bool) (Report, error) {
 	now := p.cfg.Clock.Now()
-	rep := Report{DryRun: dryRun, At: now, Scopes: []ScopeReport{}}
+	rep := Report{DryRun: dryRun, At: now, Scopes: []hashike.PruneScope{}}
 	var errs []error
 	for _, sc := range policy.Scopes(now) {
-		sr := ScopeReport{Job: sc.Job}
+		sr := hashike.PruneScope{Job: sc.Job}
 		if !sc.LogsBefore.IsZero() {
 			sr.LogsBefore = &sc.LogsBefore
 			n, err := p.sweep(ctx, &rep, sc, sc.LogsBefore, p.cfg.Store.ExpiredLogs, func(ids []string) (int, error) {
@@ -155,7 +129,7 @@ func (p *Pruner) Prune(ctx context.Context, policy Policy, dryRun bool) (Report,
 		}
 	}
 	for _, err := range errs {
-		rep.fail(err)
+		fail(&rep, err)
 	}
 	if len(errs) > 0 {
 		return rep, errs[0]
@@ -216,7 +190,7 @@ func (p *Pruner) archived(ctx context.Context, rep *Report, page []hashike.RunKe
 		if p.cfg.Archive != nil {
 			if err := p.cfg.Archive.EnsureArchived(ctx, k.ID); err != nil {
 				rep.Kept++
-				rep.fail(fmt.Errorf("archive logs of run %s: %w", k.ID, err))
+				fail(rep, fmt.Errorf("archive logs of run %s: %w", k.ID, err))
 				p.log.Warn("retention: archiving a run's logs failed; they are kept", "run", k.ID, "err", err)
 				continue
 			}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hashike/hashike"
+	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/job"
 	"github.com/hashike/hashike/retention"
 )
@@ -38,15 +39,19 @@ func (s *Server) Policy(ctx context.Context) (retention.Policy, error) {
 	return p, nil
 }
 
-// Prune makes one retention pass now (with dryRun, only says what it would delete).
-// EInvalid when the server has no pruner.
-func (s *Server) Prune(ctx context.Context, dryRun bool) (retention.Report, error) {
+// Prune makes one retention pass now, on whichever replica is asked (a pass keeps no state,
+// so one beside the leader's only finds less to do). EInvalid when the server has no pruner.
+func (s *Server) Prune(ctx context.Context, req api.PruneRequest) (hashike.PruneReport, error) {
+	return s.prune(ctx, req.DryRun)
+}
+
+func (s *Server) prune(ctx context.Context, dryRun bool) (hashike.PruneReport, error) {
 	if s.cfg.Pruner == nil {
-		return retention.Report{}, hashike.Errorf(hashike.EInvalid, "this server's store does not prune")
+		return hashike.PruneReport{}, hashike.Errorf(hashike.EInvalid, "this server does not prune: it was started without a pruner")
 	}
 	policy, err := s.Policy(ctx)
 	if err != nil {
-		return retention.Report{}, err
+		return hashike.PruneReport{}, err
 	}
 	return s.cfg.Pruner.Prune(ctx, policy, dryRun)
 }
@@ -54,7 +59,7 @@ func (s *Server) Prune(ctx context.Context, dryRun bool) (retention.Report, erro
 // pruneTick is the leader's retention pass. A failed pass (the database or the archive
 // unreachable) is logged and the next tick tries again: a pass keeps no state.
 func (s *Server) pruneTick(ctx context.Context) {
-	rep, err := s.Prune(ctx, false)
+	rep, err := s.prune(ctx, false)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("retention pass failed; trying again next time", "err", err, "logs", rep.Logs, "runs", rep.Runs)

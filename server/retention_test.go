@@ -74,7 +74,7 @@ func TestLeaderPrunesAfterOutage(t *testing.T) {
 		t.Fatalf("the plain job's run after pruning: %s", r.State)
 	}
 	// A dry run through the server reports nothing left to delete.
-	rep, err := e.s.Prune(context.Background(), true)
+	rep, err := e.s.Prune(context.Background(), api.PruneRequest{DryRun: true})
 	if err != nil || !rep.DryRun || rep.Logs != 0 || rep.Runs != 0 {
 		t.Fatalf("dry run after the pass = %+v, %v", rep, err)
 	}
