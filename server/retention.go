@@ -17,24 +17,30 @@ const DefaultPruneInterval = time.Hour
 // Policy is the retention policy now: the configured default, and the own retention of each
 // registered job's latest version.
 func (s *Server) Policy(ctx context.Context) (retention.Policy, error) {
-	p := retention.Policy{Default: s.cfg.Retention}
-	versions, err := s.store.ListJobs(ctx)
+	return RetentionPolicy(ctx, s.store, s.cfg.Retention)
+}
+
+// RetentionPolicy is the policy of the jobs registered in store (each one's latest version's
+// retention) over def.
+func RetentionPolicy(ctx context.Context, store hashike.ServerStore, def hashike.Retention) (retention.Policy, error) {
+	p := retention.Policy{Default: def}
+	versions, err := store.ListJobs(ctx)
 	if err != nil {
 		return p, fmt.Errorf("retention policy: %w", err)
 	}
 	for _, v := range versions {
-		def, err := job.Decode(v)
+		d, err := job.Decode(v)
 		if err != nil {
 			return p, fmt.Errorf("retention policy: %w", err)
 		}
-		if def.Retention.IsZero() {
+		if d.Retention.IsZero() {
 			continue
 		}
-		family := def.TaskDefinition.Family
+		family := d.TaskDefinition.Family
 		if family == "" {
 			family = v.Name
 		}
-		p.Jobs = append(p.Jobs, retention.Job{Name: v.Name, Family: family, Retention: def.Retention})
+		p.Jobs = append(p.Jobs, retention.Job{Name: v.Name, Family: family, Retention: d.Retention})
 	}
 	return p, nil
 }

@@ -129,7 +129,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.runCmd(), a.waitCmd(), a.logsCmd(), a.runsCmd(), a.describeCmd(), a.stopCmd(),
 		a.validateCmd(), a.superviseCmd(), a.serverCmd(), a.tokenCmd(),
 		a.enqueueCmd(), a.cancelCmd(), a.rerunCmd(), a.jobsCmd(), a.schedulesCmd(), a.queuesCmd(), a.runnersCmd(),
-		a.simCmd(), a.versionCmd(), a.autoscalerCmd(),
+		a.pruneCmd(), a.simCmd(), a.versionCmd(), a.autoscalerCmd(),
 	)
 	root.Version = buildVersion().line()
 	root.SetVersionTemplate("{{.Version}}\n")
