@@ -151,7 +151,7 @@ func TestRoutes(t *testing.T) {
 		{name: "revoke token", method: "DELETE", target: "/v1/tokens/tok-read", token: admin, status: 204,
 			calls: []string{"RevokeToken tok-read"}},
 		{name: "prune dry run", method: "POST", target: "/v1/prune", token: admin, body: `{"dryRun":true}`, status: 200,
-			want: []string{`"dryRun":true`, `"logs":3`, `{"job":"nightly","runsBefore":"2026-11-01T00:00:00Z","logs":0,"runs":1}`},
+			want:  []string{`"dryRun":true`, `"logs":3`, `{"job":"nightly","runsBefore":"2026-11-01T00:00:00Z","logs":0,"runs":1}`},
 			calls: []string{"Prune dryRun=true"}},
 		{name: "prune, empty body", method: "POST", target: "/v1/prune", token: admin, status: 200,
 			want: []string{`"dryRun":false`}, calls: []string{"Prune dryRun=false"}},

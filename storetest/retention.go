@@ -214,10 +214,10 @@ func testDeleteLogs(t *testing.T, s PruningStore) {
 // queued, running or unsettled.
 func testExpiredRunsSpareDependents(t *testing.T, s PruningStore) {
 	ctx := context.Background()
-	endedRun(t, s, sid("d", 1), "", day0, hashike.StateSucceeded, false)        // hashike run: no settling
-	endedRun(t, s, sid("d", 2), "nightly", day0, hashike.StateSucceeded, true)  // settled
-	endedRun(t, s, sid("d", 3), "nightly", day0, hashike.StateFailed, false)    // unsettled
-	endedRun(t, s, sid("d", 4), "nightly", day0, hashike.StateFailed, true)     // retried: try 2 queued
+	endedRun(t, s, sid("d", 1), "", day0, hashike.StateSucceeded, false)       // hashike run: no settling
+	endedRun(t, s, sid("d", 2), "nightly", day0, hashike.StateSucceeded, true) // settled
+	endedRun(t, s, sid("d", 3), "nightly", day0, hashike.StateFailed, false)   // unsettled
+	endedRun(t, s, sid("d", 4), "nightly", day0, hashike.StateFailed, true)    // retried: try 2 queued
 	retry := queuedRun(sid("d", 5), "q", 0, day0.Add(time.Hour))
 	retry.Attempt, retry.RootID, retry.RetryOf, retry.Trigger = 2, sid("d", 4), sid("d", 4), "retry"
 	create(t, s, retry)
