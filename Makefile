@@ -112,3 +112,10 @@ bench-runners:
 bench-autoscaler:
 	$(GO) test -run='^$$' -bench=BenchmarkQueuedToSetDesiredCapacity -benchtime=60x -count=1 ./ecsscale/
 	$(GO) test -count=1 -v -run='^(TestAPICallsAt200Instances|TestScaleInNeverStopsARunningTask|TestLiveDecisionsReplayInTheSimulator)$$' ./ecsscale/
+
+# The database under retention (docs/benchmarks.md "Retention"): 14 simulated days of 80,000
+# runs a day on SQLite with logs and runs kept 7 days; the database file's size after each
+# day's pass. HASHIKE_BENCH_RUNS_PER_DAY and HASHIKE_BENCH_DAYS scale it.
+.PHONY: bench-retention
+bench-retention:
+	$(GO) test -run='^$$' -bench=BenchmarkRetentionWeeks -benchtime=1x -count=1 -timeout=3h ./retention/
