@@ -81,6 +81,8 @@ the leader also runs the cluster autoscaler over the groups it lists, with hashi
 as demand (README "Autoscaling a cluster"); the ECS backend then leaves those groups to it.
 With a runners section, the leader runs the GitHub Actions runner controller over its pools
 (docs/runners.md).
+With a retention section (and with jobs that have a retention of their own), the leader
+deletes the logs and runs past their retention every interval (README "Retention").
 
 SIGTERM or SIGINT stops it gracefully: it stops taking requests and claiming runs, and
 leaves running tasks running; the next server (or replica) adopts them.`,
