@@ -30,9 +30,10 @@ type Archive interface {
 type ArchiveLayout struct {
 	// Prefixes are the key prefixes that hold archived logs ("logs/").
 	Prefixes []string
-	// Parse returns the family and the (UTC) day an archived object's key is filed under; ok
+	// Parse returns the family and the (UTC) day an archived object is filed under, from its
+	// key (a dt= partition) or, for a layout whose keys have no date, its Modified time; ok
 	// false leaves the object alone.
-	Parse func(key string) (family string, day time.Time, ok bool)
+	Parse func(o hashike.ObjectInfo) (family string, day time.Time, ok bool)
 }
 
 // Config is what a Pruner needs. Store and Clock are required.
@@ -224,7 +225,7 @@ func (p *Pruner) pruneArchive(ctx context.Context, rep *Report, before func(stri
 	}
 	for _, prefix := range p.cfg.Layout.Prefixes {
 		err := p.cfg.Objects.List(ctx, prefix, func(o hashike.ObjectInfo) error {
-			family, day, ok := p.cfg.Layout.Parse(o.Key)
+			family, day, ok := p.cfg.Layout.Parse(o)
 			if !ok {
 				return nil
 			}

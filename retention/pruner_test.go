@@ -488,8 +488,8 @@ func (o *objects) keys() []string {
 }
 
 // layout is a date-partitioned layout: logs/FAMILY/YYYY/MM/DD/...
-var layout = retention.ArchiveLayout{Prefixes: []string{"logs/"}, Parse: func(key string) (string, time.Time, bool) {
-	parts := strings.Split(key, "/")
+var layout = retention.ArchiveLayout{Prefixes: []string{"logs/"}, Parse: func(o hashike.ObjectInfo) (string, time.Time, bool) {
+	parts := strings.Split(o.Key, "/")
 	if len(parts) < 6 {
 		return "", time.Time{}, false
 	}
