@@ -63,7 +63,9 @@ func (s *Store) expired(ctx context.Context, op string, q hashike.ExpiryQuery, c
 				jobs = append(jobs, j)
 			}
 		}
-		where = append(where, `r.job <> ALL(`+arg(jobs)+`::text[])`)
+		if len(jobs) > 0 { // a nil array would be NULL, and <> ALL(NULL) excludes every run
+			where = append(where, `r.job <> ALL(`+arg(jobs)+`::text[])`)
+		}
 	}
 	if q.After != nil {
 		aus, ans, err := splitTime(q.After.CreatedAt)
