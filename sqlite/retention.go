@@ -17,8 +17,9 @@ const ended = `('succeeded', 'failed', 'start_failed', 'timed_out', 'canceled', 
 
 // deletable is what a run (r) must be for DeleteRuns beyond its age: ended, settled when it is
 // a registered job's, and every try of its enqueue ended and settled, so that neither the
-// reconciler nor a waiting client depends on it.
-const deletable = `r.state IN ` + ended + ` AND (r.job = '' OR r.settled = 1)
+// reconciler nor a waiting client depends on it. The unary + keeps SQLite from reading r
+// through runs_state (every ended run) rather than by ID or created_at.
+const deletable = `+r.state IN ` + ended + ` AND (r.job = '' OR r.settled = 1)
 	AND (r.root_id = '' OR NOT EXISTS (SELECT 1 FROM runs a WHERE a.root_id = r.root_id AND a.root_id != ''
 		AND (a.state NOT IN ` + ended + ` OR (a.job != '' AND a.settled = 0))))`
 
@@ -30,7 +31,7 @@ func (s *Store) ExpiredLogs(ctx context.Context, q hashike.ExpiryQuery) ([]hashi
 
 // ExpiredRuns lists the runs DeleteRuns would delete, oldest first.
 func (s *Store) ExpiredRuns(ctx context.Context, q hashike.ExpiryQuery) ([]hashike.RunKey, error) {
-	return s.expired(ctx, "list expired runs", q, `runs r`, deletable)
+	return s.expired(ctx, "list expired runs", q, `runs r INDEXED BY runs_created_at`, deletable)
 }
 
 func (s *Store) expired(ctx context.Context, op string, q hashike.ExpiryQuery, from, cond string) ([]hashike.RunKey, error) {
@@ -102,7 +103,8 @@ func pruneIDs(op string, ids []string) (string, error) {
 }
 
 // DeleteLogs deletes the logs of the given ended runs and sets their logs_deleted_at, in one
-// write transaction.
+// write transaction. Runs are found by ID (+state: not through runs_state, which would read
+// every ended run).
 func (s *Store) DeleteLogs(ctx context.Context, runIDs []string, now time.Time) (int, error) {
 	const op = "delete logs"
 	ids, err := pruneIDs(op, runIDs)
@@ -119,11 +121,11 @@ func (s *Store) DeleteLogs(ctx context.Context, runIDs []string, now time.Time) 
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `DELETE FROM run_logs WHERE run_id IN
-		(SELECT id FROM runs WHERE id IN (SELECT value FROM json_each(?)) AND state IN `+ended+`)`, ids); err != nil {
+		(SELECT id FROM runs WHERE id IN (SELECT value FROM json_each(?)) AND +state IN `+ended+`)`, ids); err != nil {
 		return 0, dbErr(op, err)
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE runs SET logs_deleted_at = ?
-		WHERE id IN (SELECT value FROM json_each(?)) AND state IN `+ended+` AND logs_deleted_at IS NULL`, at, ids)
+		WHERE id IN (SELECT value FROM json_each(?)) AND +state IN `+ended+` AND logs_deleted_at IS NULL`, at, ids)
 	if err != nil {
 		return 0, dbErr(op, err)
 	}
