@@ -36,7 +36,7 @@ tidy-check:
 	git diff --exit-code -- go.mod go.sum
 
 # The domain and the pure packages must not reach Docker, SQL, AWS, HTTP or YAML.
-DOMAIN_PKGS := . ./api ./runner ./usage ./process ./secret ./dispatch ./cron ./job ./server ./autoscale ./sim ./plot ./leadership ./runners
+DOMAIN_PKGS := . ./api ./runner ./usage ./process ./secret ./dispatch ./cron ./job ./server ./autoscale ./sim ./plot ./leadership ./runners ./retention
 check-imports:
 	@bad=$$($(GO) list -deps $(DOMAIN_PKGS) | grep -E '^(github\.com/|golang\.org/x/|modernc\.org/|gopkg\.in/|go\.opentelemetry\.io/)|^(database/sql|net/http)$$' | grep -v '^github.com/hashike/hashike' ); \
 	if [ -n "$$bad" ]; then echo "domain packages import outside dependencies:"; echo "$$bad"; exit 1; fi; \
@@ -79,6 +79,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzGHRunnerConfig -fuzztime=30s ./cmd/hashike-testjob/
 	$(GO) test -run='^$$' -fuzz=FuzzLoadDefinition -fuzztime=30s ./jobfile/
 	$(GO) test -run='^$$' -fuzz=FuzzScanLimits -fuzztime=30s ./jobfile/
+	$(GO) test -run='^$$' -fuzz=FuzzParseDuration -fuzztime=30s .
 	$(GO) test -run='^$$' -fuzz=FuzzTFStateLookup -fuzztime=30s ./jobfile/
 	$(GO) test -run='^$$' -fuzz=FuzzVerify -fuzztime=30s ./notify/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeEnqueue -fuzztime=30s ./httpapi/
@@ -152,3 +153,10 @@ bench-ghosts:
 bench-autoscaler:
 	$(GO) test -run='^$$' -bench=BenchmarkQueuedToSetDesiredCapacity -benchtime=60x -count=1 ./ecsscale/
 	$(GO) test -count=1 -v -run='^(TestAPICallsAt200Instances|TestScaleInNeverStopsARunningTask|TestLiveDecisionsReplayInTheSimulator)$$' ./ecsscale/
+
+# The database under retention (docs/benchmarks.md "Retention"): 14 simulated days of 80,000
+# runs a day on SQLite with logs and runs kept 7 days; the database file's size after each
+# day's pass. HASHIKE_BENCH_RUNS_PER_DAY and HASHIKE_BENCH_DAYS scale it.
+.PHONY: bench-retention
+bench-retention:
+	$(GO) test -run='^$$' -bench=BenchmarkRetentionWeeks -benchtime=1x -count=1 -timeout=3h ./retention/

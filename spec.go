@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -72,17 +73,37 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// ParseDuration parses Go duration text and refuses negative values.
+// ParseDuration parses Go duration text, optionally led by whole days ("7d", "1d12h": a day
+// is 24 hours), and refuses negative values.
 func ParseDuration(s string) (time.Duration, error) {
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("invalid duration %q (use a value such as \"90s\", \"10m\" or \"1h30m\")", s)
+	invalid := fmt.Errorf("invalid duration %q (use a value such as \"90s\", \"10m\", \"1h30m\" or \"7d\")", s)
+	var days time.Duration
+	rest := s
+	if i := strings.IndexByte(s, 'd'); i > 0 && strings.Trim(s[:i], "0123456789") == "" {
+		n, err := strconv.ParseInt(s[:i], 10, 64)
+		if err != nil || n > maxDays {
+			return 0, invalid
+		}
+		days, rest = time.Duration(n)*24*time.Hour, s[i+1:]
+		if rest == "" {
+			return days, nil
+		}
+	}
+	v, err := time.ParseDuration(rest)
+	if err != nil || (days > 0 && strings.HasPrefix(rest, "-")) {
+		return 0, invalid
 	}
 	if v < 0 {
 		return 0, fmt.Errorf("duration %q must not be negative", s)
 	}
-	return v, nil
+	if days > math.MaxInt64-v {
+		return 0, invalid
+	}
+	return days + v, nil
 }
+
+// maxDays is the most whole days a time.Duration holds.
+const maxDays = math.MaxInt64 / int64(24*time.Hour)
 
 // TaskDefinition mirrors the ECS RegisterTaskDefinition input. Fields ECS knows but hashike
 // does not model are kept in Extra (by their ECS names) so a backend can honour, refuse or

@@ -209,3 +209,38 @@ func TestValidateEnvironmentAndSecretOfOneName(t *testing.T) {
 		t.Errorf("errors %q", errs)
 	}
 }
+
+func TestParseDurationDays(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"7d": 7 * 24 * time.Hour, "1d12h": 36 * time.Hour, "0d": 0, "90s": 90 * time.Second, "400d": 400 * 24 * time.Hour,
+	} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %s, %v; want %s", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"d", "7", "7dd", "1.5d", "-7d", "7d-1h", "99999999999d", "106751d24h", "", "7 d"} {
+		if got, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) = %s, want an error", in, got)
+		}
+	}
+}
+
+// FuzzParseDuration: whatever is accepted is not negative and reads back the same from the
+// text it is written as.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"7d", "1d12h", "90s", "1h30m", "0", "-1h", "106751d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseDuration(s)
+		if err != nil {
+			return
+		}
+		if v < 0 {
+			t.Fatalf("ParseDuration(%q) = %s, negative", s, v)
+		}
+		if back, err := ParseDuration(v.String()); err != nil || back != v {
+			t.Fatalf("ParseDuration(%q) = %s, which reads back as %s, %v", s, v, back, err)
+		}
+	})
+}

@@ -87,6 +87,14 @@ type Logs interface {
 	SearchLogs(ctx context.Context, q hashike.LogQuery, fn func(hashike.LogMatch) error) error
 }
 
+// Retention prunes what the retention policy lets go.
+type Retention interface {
+	// Prune makes one retention pass now (the leader makes one every interval anyway): the
+	// logs, archived logs and runs past their retention are deleted, logs archived first.
+	// With req.DryRun nothing is deleted and the report says what would be.
+	Prune(ctx context.Context, req PruneRequest) (hashike.PruneReport, error)
+}
+
 // Operations is what a caller can ask of hashike server, in the same process or over HTTP:
 // *server.Server and *httpapi.Client both implement it, so the CLI's client mode and the
 // console are written once against it.
@@ -99,6 +107,7 @@ type Operations interface {
 	Runners
 	Capacity
 	Logs
+	Retention
 }
 
 // Service is what the server's transports serve: the Operations plus what only a transport

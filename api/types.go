@@ -127,3 +127,9 @@ type ResultInfo struct {
 	ContentType string    `json:"contentType,omitempty"`
 	CreatedAt   time.Time `json:"createdAt"`
 }
+
+// PruneRequest is the body of POST /v1/prune.
+type PruneRequest struct {
+	// DryRun reports what a pass would delete, and deletes nothing.
+	DryRun bool `json:"dryRun,omitempty"`
+}

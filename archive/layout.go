@@ -2,9 +2,12 @@ package archive
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hashike/hashike"
 )
 
 const (
@@ -79,4 +82,36 @@ func parseServiceKey(key string) (k serviceKey, ok bool) {
 	}
 	k.runID, k.seq = name[:i], seq
 	return k, true
+}
+
+// KeyPrefix is the prefix of every key the archive writes.
+const KeyPrefix = "logs/"
+
+// ParseKey tells the retention pruner which family and (UTC) day an archived object is filed
+// under: the dt= partition of a by-service key; for a by-task key, whose path has no date, the
+// day it was written (o.Modified). ok is false for any other key.
+func ParseKey(o hashike.ObjectInfo) (family string, day time.Time, ok bool) {
+	if k, ok := parseServiceKey(o.Key); ok {
+		fam, err := url.PathUnescape(k.family)
+		d, derr := time.Parse(time.DateOnly, k.date)
+		if err != nil || derr != nil {
+			return "", time.Time{}, false
+		}
+		return fam, d, true
+	}
+	rest, ok := strings.CutPrefix(o.Key, taskPrefix)
+	if !ok || o.Modified.IsZero() {
+		return "", time.Time{}, false
+	}
+	part, _, _ := strings.Cut(rest, "/")
+	fam, ok := strings.CutPrefix(part, "family=")
+	if !ok {
+		return "", time.Time{}, false
+	}
+	fam, err := url.PathUnescape(fam)
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	m := o.Modified.UTC()
+	return fam, time.Date(m.Year(), m.Month(), m.Day(), 0, 0, 0, 0, time.UTC), true
 }

@@ -134,6 +134,9 @@ func (c *chain) advance(ctx context.Context) error {
 			}
 			key := c.segs[c.i].TaskKey
 			body, _, err := c.objects.Get(ctx, key)
+			if hashike.ErrorCodeOf(err) == hashike.ENotFound {
+				return hashike.Errorf(hashike.ENotFound, "the archived output is gone (%s): past the archive's retention, or deleted", key)
+			}
 			if err != nil {
 				return fmt.Errorf("read archived output: %s: %w", key, err)
 			}

@@ -206,6 +206,13 @@ func (c *Client) ListRuns(ctx context.Context, f hashike.RunFilter) (api.RunPage
 	return out, err
 }
 
+// Prune makes a retention pass on the server (with req.DryRun, says what it would delete).
+func (c *Client) Prune(ctx context.Context, req api.PruneRequest) (hashike.PruneReport, error) {
+	var rep hashike.PruneReport
+	_, err := c.call(ctx, "POST", "/v1/prune", nil, req, &rep)
+	return rep, err
+}
+
 // Cancel stops a run (or takes a queued one out of its queue).
 func (c *Client) Cancel(ctx context.Context, id string, req api.CancelRequest) (*hashike.Run, error) {
 	var run *hashike.Run

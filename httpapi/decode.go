@@ -315,6 +315,12 @@ func decodeCancel(data []byte) (api.CancelRequest, error) {
 	return req, err
 }
 
+func decodePrune(data []byte) (api.PruneRequest, error) {
+	var req api.PruneRequest
+	err := decodeJSON(data, &req, true)
+	return req, err
+}
+
 // queueBody is the body of PUT /v1/queues/{name}; the name is the path's.
 type queueBody struct {
 	MaxConcurrency int  `json:"maxConcurrency"`

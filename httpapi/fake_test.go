@@ -479,6 +479,17 @@ func (f *fakeService) CapacityStatus(context.Context) (api.CapacityStatus, error
 	return api.CapacityStatus{}, hashike.Errorf(hashike.ENotFound, "this server runs no cluster autoscaler")
 }
 
+func (f *fakeService) Prune(_ context.Context, req api.PruneRequest) (hashike.PruneReport, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("Prune dryRun=%t", req.DryRun); err != nil {
+		return hashike.PruneReport{}, err
+	}
+	before := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	return hashike.PruneReport{DryRun: req.DryRun, At: before.AddDate(0, 0, 7), Logs: 3, Runs: 1,
+		Scopes: []hashike.PruneScope{{Job: "nightly", RunsBefore: &before, Runs: 1}, {LogsBefore: &before, Logs: 3}}}, nil
+}
+
 func (f *fakeService) Health(context.Context) api.Health {
 	f.mu.Lock()
 	defer f.mu.Unlock()

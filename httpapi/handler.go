@@ -83,6 +83,8 @@ var routes = []route{
 	{"GET", "/v1/runners", hashike.ScopeRead, nil, (*handler).runners},
 	{"GET", "/v1/capacity", hashike.ScopeRead, nil, (*handler).capacity},
 
+	{"POST", "/v1/prune", hashike.ScopeAdmin, nil, (*handler).prune},
+
 	// GitHub cannot send a bearer token: the delivery's signature authenticates it.
 	{"POST", "/v1/github/webhook", "", nil, (*handler).githubWebhook},
 }

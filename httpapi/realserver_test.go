@@ -21,6 +21,7 @@ import (
 	"github.com/hashike/hashike/internal/fakebackend"
 	"github.com/hashike/hashike/job"
 	"github.com/hashike/hashike/jobfile"
+	"github.com/hashike/hashike/retention"
 	"github.com/hashike/hashike/server"
 	"github.com/hashike/hashike/sqlite"
 )
@@ -48,7 +49,13 @@ func newRealAPIOn(t *testing.T, b hashike.Backend) *realAPI {
 		t.Fatal(err)
 	}
 	self := hashike.Owner{Host: "test", PID: 1, Start: "1"}
+	pruner, err := retention.New(retention.Config{Store: st, Clock: hashike.SystemClock{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := hashike.Duration(24 * time.Hour)
 	srv, err := server.New(server.Config{
+		Pruner: pruner, Retention: hashike.Retention{Logs: &day},
 		Store: st, Clock: hashike.SystemClock{}, Random: rand.Reader, Self: self,
 		Backend: func(name string) (hashike.Backend, error) { return b, nil },
 		Alive:   func(o hashike.Owner) bool { return o == self },

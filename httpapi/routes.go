@@ -41,6 +41,24 @@ func (h *handler) capacity(w http.ResponseWriter, r *http.Request, _ url.Values)
 	return reply(w, http.StatusOK, st)
 }
 
+// prune makes a retention pass; an empty body is {} (a real pass).
+func (h *handler) prune(w http.ResponseWriter, r *http.Request, _ url.Values) error {
+	data, err := readBody(w, r, maxSmallBodyBytes)
+	if err != nil {
+		return err
+	}
+	req, err := decodePrune(data)
+	if err != nil {
+		return err
+	}
+	rep, err := h.svc.Prune(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	rep.Scopes = orEmpty(rep.Scopes)
+	return reply(w, http.StatusOK, rep)
+}
+
 func (h *handler) openAPI(w http.ResponseWriter, r *http.Request, _ url.Values) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(openAPI)

@@ -405,6 +405,9 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	check("GET", "/v1/openapi.json", "", 200)
 	check("GET", "/v1/runners", "", 404)  // this server runs no runner pools
 	check("GET", "/v1/capacity", "", 404) // nor autoscalers
+	check("POST", "/v1/prune", `{"dryRun":true}`, 200)
+	check("POST", "/v1/prune", "", 200)
+	check("POST", "/v1/prune", `{"dryRun":1}`, 400)
 
 	def := jobDoc("queue: reports\nschedule:\n  expressions: [{cron: '0 3 * * *'}]\nretryStrategy: {attempts: 2}\n")
 	check("PUT", "/v1/jobs/hello", def, 201)

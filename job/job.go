@@ -59,6 +59,10 @@ type Definition struct {
 	// MaxPayloadBytes bounds an enqueue's payload for this job; 0 means the server's limit,
 	// which also caps it. At most MaxPayloadByReference (64 MiB).
 	MaxPayloadBytes int `json:"maxPayloadBytes,omitempty"`
+	// Retention is how long this job's runs, their logs in the database and their archived
+	// logs are kept after they ended; each field left out is the server's (retention in its
+	// config file), and "0s" keeps forever.
+	Retention hashike.Retention `json:"retention,omitzero"`
 }
 
 // Events a notification can be sent on.

@@ -647,17 +647,7 @@ func (d *decoder) decode(path string, keyAt pos, n ast.Node, rv reflect.Value, n
 	}
 	switch t {
 	case durationType:
-		s, isStr := stringValue(n)
-		if !isStr {
-			d.typeError(path, at, t, n)
-			return
-		}
-		v, err := hashike.ParseDuration(s)
-		if err != nil {
-			d.report(path, at, true, "%v", err)
-			return
-		}
-		rv.SetInt(int64(v))
+		d.decodeDuration(path, at, n, rv)
 		return
 	case taskSizeType:
 		switch x := n.(type) {
@@ -682,12 +672,33 @@ func (d *decoder) decode(path string, keyAt pos, n ast.Node, rv reflect.Value, n
 	switch t.Kind() {
 	case reflect.Pointer:
 		p := reflect.New(t.Elem())
-		if d.decodeScalarOrCompound(path, at, n, p.Elem()) {
+		decode := d.decodeScalarOrCompound
+		if t.Elem() == durationType {
+			decode = d.decodeDuration
+		}
+		if decode(path, at, n, p.Elem()) {
 			rv.Set(p)
 		}
 	default:
 		d.decodeScalarOrCompound(path, at, n, rv)
 	}
+}
+
+// decodeDuration decodes a duration's text into rv (a hashike.Duration) and reports whether
+// it was stored.
+func (d *decoder) decodeDuration(path string, at pos, n ast.Node, rv reflect.Value) bool {
+	s, isStr := stringValue(n)
+	if !isStr {
+		d.typeError(path, at, rv.Type(), n)
+		return false
+	}
+	v, err := hashike.ParseDuration(s)
+	if err != nil {
+		d.report(path, at, true, "%v", err)
+		return false
+	}
+	rv.SetInt(int64(v))
+	return true
 }
 
 // decodeScalarOrCompound decodes a resolved, non-null node into rv (not a pointer). It

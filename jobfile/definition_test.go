@@ -170,6 +170,14 @@ func TestLoadDefinitionErrors(t *testing.T) {
 			{"def.yaml:9:23", "notifications[0].events[1]", `"late" is not an event: failure, recovery or overdue`},
 		},
 	}, {
+		name: "bad retention",
+		text: definition + "retention:\n  logs: 7 days\n  rnus: 1h\n  archive: -1h\n",
+		want: []fieldWant{
+			{"def.yaml:7:9", "retention.logs", `invalid duration "7 days" (use a value such as "90s", "10m", "1h30m" or "7d")`},
+			{"def.yaml:8:3", "retention.rnus", `unknown field "rnus" (did you mean "runs"?)`},
+			{"def.yaml:9:12", "retention.archive", `duration "-1h" must not be negative`},
+		},
+	}, {
 		name: "slack secret",
 		text: definition + "notifications: [{type: slack, url: 'https://hooks.slack.com/x', secret: s}]\n",
 		want: []fieldWant{{"def.yaml:6:73", "notifications[0].secret", "Slack incoming webhooks are not signed: the URL is the secret"}},
@@ -361,5 +369,26 @@ func TestInspectDirAgreesWithLoadDir(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("files with errors: InspectDir %v, LoadDir %v", got, want)
+	}
+}
+
+// TestLoadDefinitionRetention: a job's retention reads days, and "0s" (keep forever) is kept
+// apart from a field left out (the server's).
+func TestLoadDefinitionRetention(t *testing.T) {
+	d, err := jobfile.LoadDefinition("def.yaml", []byte(definition+"retention: {logs: 7d, runs: 1d12h, archive: 0s}\n"), api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := d.Job.Retention
+	if r.Logs == nil || time.Duration(*r.Logs) != 7*24*time.Hour || r.Runs == nil || time.Duration(*r.Runs) != 36*time.Hour ||
+		r.Archive == nil || *r.Archive != 0 {
+		t.Fatalf("retention = %+v", r)
+	}
+	d, err = jobfile.LoadDefinition("def.yaml", []byte(definition+"retention: {logs: 48h}\n"), api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := d.Job.Retention; r.Runs != nil || r.Archive != nil || time.Duration(*r.Logs) != 48*time.Hour {
+		t.Fatalf("retention = %+v; want runs and archive unset", r)
 	}
 }

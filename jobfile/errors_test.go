@@ -145,7 +145,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "bad duration",
 			job:  "timeout: 10 minutes\n" + container,
-			want: []fieldWant{{"job.yaml:1:10", "timeout", `invalid duration "10 minutes" (use a value such as "90s", "10m" or "1h30m")`}},
+			want: []fieldWant{{"job.yaml:1:10", "timeout", `invalid duration "10 minutes" (use a value such as "90s", "10m", "1h30m" or "7d")`}},
 		},
 		{
 			name: "missing image",

@@ -64,13 +64,13 @@ type schemaGen struct {
 	docs  map[string]string // "pkgpath.Type" and "pkgpath.Type.Field" -> doc
 }
 
-const durationPattern = `^(0|([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`
+const durationPattern = `^([0-9]+d(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))*|(0|([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$`
 
 func (g *schemaGen) schema(t reflect.Type) map[string]any {
 	switch t {
 	case durationType:
 		return map[string]any{"type": "string", "pattern": durationPattern,
-			"description": `A duration as Go writes it: "90s", "10m", "1h30m".`}
+			"description": `A duration as Go writes it ("90s", "10m", "1h30m"), optionally led by whole days ("7d", "1d12h").`}
 	case taskSizeType:
 		return map[string]any{"type": []string{"string", "number"},
 			"description": g.doc(t, "") + ` A number is read as its decimal text.`}

@@ -219,7 +219,7 @@ func (s *Store) GetRun(ctx context.Context, id string) (*hashike.Run, error) {
 	}
 	// IDs compare as bytes (COLLATE "C"), so those starting with id form one contiguous range
 	// of the primary key, beginning at the first ID >= id; the first two tell a unique match
-	// from an ambiguous one. Runs are never deleted, so the match is still there to read.
+	// from an ambiguous one. Retention may delete the match in between: then it is not found.
 	rows, err := s.pool.Query(ctx, `SELECT id FROM runs WHERE id >= $1 ORDER BY id LIMIT 2`, id)
 	if err != nil {
 		return nil, dbErr(op, err)

@@ -532,3 +532,9 @@ func TestOpenBadDSN(t *testing.T) {
 		t.Fatalf("Open with a malformed DSN = %v, want EInvalid", err)
 	}
 }
+
+func TestPruning(t *testing.T) {
+	storetest.RunPruning(t, func(t *testing.T) storetest.PruningStore {
+		return open(t, pgtest.DSN(t))
+	})
+}

@@ -4,7 +4,7 @@
 //
 // Every replica dispatches: claiming a queued run is atomic in the ServerStore, so a run is
 // claimed by one replica only and a queue's concurrency cap holds across replicas. The loops
-// that must run once (the scheduler's ticks, the reconciler, the cluster autoscalers) run on the replica holding the
+// that must run once (the scheduler's ticks, the reconciler, the cluster autoscalers, the retention pruner) run on the replica holding the
 // "leader" lease (package leadership elects it: they start when this replica gains the lease
 // and have stopped before it lets the lease go); a replica proves it is alive by renewing its own "replica:" lease, and a
 // run whose owner's lease expired (or, on the same host, whose owner process is gone) is
@@ -36,6 +36,7 @@ import (
 	"github.com/hashike/hashike/api"
 	"github.com/hashike/hashike/job"
 	"github.com/hashike/hashike/leadership"
+	"github.com/hashike/hashike/retention"
 	"github.com/hashike/hashike/usage"
 )
 
@@ -134,6 +135,12 @@ type Config struct {
 	Usage *usage.Monitor
 	// Metrics is told what this replica does (see Metrics); nil: nothing is measured.
 	Metrics Metrics
+
+	// Pruner, when set, is run by the leader every PruneInterval (default 1 h) with the
+	// Retention default and each job's own retention; nil: nothing is pruned.
+	Pruner        *retention.Pruner
+	Retention     hashike.Retention
+	PruneInterval time.Duration
 }
 
 // Server is one replica of `hashike server`.
@@ -230,6 +237,7 @@ func New(cfg Config) (*Server, error) {
 	defd(&cfg.ScheduleInterval, DefaultScheduleInterval)
 	defd(&cfg.ReconcileInterval, DefaultReconcileInterval)
 	defd(&cfg.GitHubDeliveryRetention, DefaultGitHubDeliveryRetention)
+	defd(&cfg.PruneInterval, DefaultPruneInterval)
 	var seed [16]byte
 	if _, err := io.ReadFull(cfg.Random, seed[:]); err != nil {
 		return nil, fmt.Errorf("server: seed: %w", err)
@@ -326,6 +334,12 @@ func (s *Server) Start(ctx context.Context) {
 		leaderLoops = append(leaderLoops, s.runnerLoop)
 	}
 	leaderLoops = append(leaderLoops, s.cfg.LeaderLoops...)
+	if s.cfg.Pruner != nil {
+		leaderLoops = append(leaderLoops, func(ctx context.Context) {
+			s.pruneTick(ctx)
+			s.every(ctx, s.cfg.PruneInterval, s.pruneTick)
+		})
+	}
 	s.leaderLoops = leadership.While(ctx, leaderLoops...)
 	if s.elector == nil {
 		s.setLeader(true)

@@ -22,6 +22,7 @@ import (
 	"github.com/hashike/hashike/dispatch"
 	"github.com/hashike/hashike/internal/fakebackend"
 	"github.com/hashike/hashike/job"
+	"github.com/hashike/hashike/retention"
 	"github.com/hashike/hashike/sqlite"
 )
 
@@ -81,6 +82,10 @@ type opts struct {
 	config func(*Config)
 	// metrics, when set, is told what the server does.
 	metrics Metrics
+	// retention, when set, gives the leader a pruner with this default, on the store as
+	// pruneStore wraps it (an outage).
+	retention  *hashike.Retention
+	pruneStore func(hashike.Pruning) hashike.Pruning
 }
 
 var self = hashike.Owner{Host: "test", PID: 1, Start: "1"}
@@ -109,7 +114,20 @@ func newEnv(t *testing.T, o opts) *env {
 	if o.reconcile == 0 {
 		o.reconcile = 50 * time.Millisecond
 	}
+	var pruner *retention.Pruner
+	var defaultRetention hashike.Retention
+	if o.retention != nil {
+		var ps hashike.Pruning = st
+		if o.pruneStore != nil {
+			ps = o.pruneStore(st)
+		}
+		if pruner, err = retention.New(retention.Config{Store: ps, Clock: e.clock}); err != nil {
+			t.Fatal(err)
+		}
+		defaultRetention = *o.retention
+	}
 	cfg := Config{
+		Pruner: pruner, Retention: defaultRetention,
 		Store: store, Clock: e.clock, Random: rand.Reader, Self: o.self,
 		Backend: func(name string) (hashike.Backend, error) {
 			if name == "ecs" && o.ecs != nil {

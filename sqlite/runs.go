@@ -412,8 +412,9 @@ func (s *Store) ListRuns(ctx context.Context, f hashike.RunFilter) ([]*hashike.R
 		if err != nil {
 			return nil, dbErr("list runs", err)
 		}
-		// Runs are never deleted and their created_at never changes: the cursor needs no
-		// transaction around both queries.
+		// A run's created_at never changes, so the cursor needs no transaction around both
+		// queries (should retention delete the cursor's run in between, the page is still
+		// the one after it).
 		where = append(where, "(created_at, id) < (?, ?)")
 		args = append(args, createdAt, f.Before)
 	}

@@ -354,3 +354,9 @@ func TestConcurrentOpen(t *testing.T) {
 		}
 	}
 }
+
+func TestPruning(t *testing.T) {
+	storetest.RunPruning(t, func(t *testing.T) storetest.PruningStore {
+		return open(t, filepath.Join(t.TempDir(), "hashike.db"))
+	})
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/hashike/hashike/ecsscale"
 	"github.com/hashike/hashike/job"
 	"github.com/hashike/hashike/objects3"
+	"github.com/hashike/hashike/retention"
 	"github.com/hashike/hashike/sim"
 )
 
@@ -36,6 +37,9 @@ type Config struct {
 	ObjectStore ObjectStoreConfig `json:"objectStore"`
 	// Payloads tunes payloads by reference and results.
 	Payloads PayloadsConfig `json:"payloads"`
+	// Retention is how long ended runs, their logs and their archived logs are kept, for runs
+	// of jobs without a retention of their own and of `hashike run`; unset: kept forever.
+	Retention *RetentionConfig `json:"retention"`
 }
 
 // ObjectStoreConfig is the objectStore section: S3 when s3.bucket is set, else the local
@@ -68,6 +72,88 @@ type PayloadsConfig struct {
 	// URLMargin is added to a run's timeout for the validity of the URLs its containers get
 	// on ECS (default 1h): a run without a timeout gets URLs valid 7 days, S3's most.
 	URLMargin hashike.Duration `json:"urlMargin"`
+}
+
+// RetentionConfig is the retention section: the default retention (a job definition's
+// retention overrides it field by field) and how the leader's pruner works through it.
+// Durations are Go's duration text or whole days ("7d"); they are read by Validate, which
+// places a bad one at its file:line:col.
+type RetentionConfig struct {
+	// Logs, Archive and Runs are hashike.Retention's: how long after a run ended its logs stay
+	// in the database, its archived logs in the object store, and the run itself. Unset or
+	// "0s": forever.
+	Logs    *string `json:"logs"`
+	Archive *string `json:"archive"`
+	Runs    *string `json:"runs"`
+	// Interval is how often the leader prunes (default 1h).
+	Interval string `json:"interval"`
+	// Batch is how many runs one transaction deletes (default 500, at most 1000).
+	Batch int `json:"batch"`
+}
+
+// Default is the section's hashike.Retention (nothing: keep forever). Fields Validate
+// refuses are left unset.
+func (r *RetentionConfig) Default() hashike.Retention {
+	if r == nil {
+		return hashike.Retention{}
+	}
+	d, _ := r.parse()
+	return d
+}
+
+// PruneInterval is the section's interval (0: the server's default).
+func (r *RetentionConfig) PruneInterval() time.Duration {
+	if r == nil || r.Interval == "" {
+		return 0
+	}
+	v, _ := hashike.ParseDuration(r.Interval)
+	return v
+}
+
+// parse reads the durations; errs maps a field's path to what is wrong with it.
+func (r *RetentionConfig) parse() (hashike.Retention, map[string]error) {
+	var out hashike.Retention
+	errs := map[string]error{}
+	for _, f := range []struct {
+		path string
+		in   *string
+		out  **hashike.Duration
+	}{{"retention.logs", r.Logs, &out.Logs}, {"retention.archive", r.Archive, &out.Archive}, {"retention.runs", r.Runs, &out.Runs}} {
+		if f.in == nil {
+			continue
+		}
+		v, err := hashike.ParseDuration(*f.in)
+		if err != nil {
+			errs[f.path] = err
+			continue
+		}
+		d := hashike.Duration(v)
+		*f.out = &d
+	}
+	return out, errs
+}
+
+func (r *RetentionConfig) validate(bad func(path, format string, args ...any)) {
+	d, errs := r.parse()
+	for _, path := range []string{"retention.logs", "retention.archive", "retention.runs"} {
+		if err := errs[path]; err != nil {
+			bad(path, "%v", err)
+		}
+	}
+	if r.Interval != "" {
+		if v, err := hashike.ParseDuration(r.Interval); err != nil {
+			bad("retention.interval", "%v", err)
+		} else if v < time.Minute {
+			bad("retention.interval", "%s: want at least 1m (the default is 1h)", v)
+		}
+	}
+	if r.Batch < 0 || r.Batch > hashike.MaxPruneBatch {
+		bad("retention.batch", "%d: want 1 to %d (0: the default, %d)", r.Batch, hashike.MaxPruneBatch, retention.DefaultBatch)
+	}
+	if d.Logs != nil && d.Runs != nil && *d.Runs > 0 && *d.Logs > *d.Runs {
+		bad("retention.runs", "%s is shorter than logs (%s): a run's logs go with it",
+			time.Duration(*d.Runs), time.Duration(*d.Logs))
+	}
 }
 
 // AutoscalerConfig is the autoscaler section: the clusters whose Auto Scaling groups it owns
@@ -297,6 +383,9 @@ func (c *Config) validate(pos positions, hostArch string) []string {
 	}
 	if c.Payloads.URLMargin < 0 {
 		bad("payloads.urlMargin", "want a duration > 0 such as 1h")
+	}
+	if c.Retention != nil {
+		c.Retention.validate(bad)
 	}
 	a := c.Autoscaler
 	if a == nil {

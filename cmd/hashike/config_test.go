@@ -65,6 +65,25 @@ func TestConfigJSON(t *testing.T) {
 	}
 }
 
+// TestConfigRetention: the retention section reads days; what it leaves out is kept forever.
+func TestConfigRetention(t *testing.T) {
+	c, err := ParseConfig("c.yaml", []byte("retention:\n  logs: 7d\n  archive: 90d\n  runs: 400d\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Retention.Default()
+	if time.Duration(*r.Logs) != 7*24*time.Hour || time.Duration(*r.Archive) != 90*24*time.Hour || time.Duration(*r.Runs) != 400*24*time.Hour {
+		t.Fatalf("retention = %+v", c.Retention)
+	}
+	c, err = ParseConfig("c.yaml", []byte("retention: {logs: 7d}\n"), env(nil))
+	if err != nil || c.Retention.Default().Runs != nil || c.Retention.Default().Archive != nil {
+		t.Fatalf("retention = %+v, %v; want runs and archive unset", c.Retention, err)
+	}
+	if d := (&Config{}).Retention.Default(); !d.IsZero() {
+		t.Fatalf("no retention section = %+v, want nothing", d)
+	}
+}
+
 // TestConfigErrors: every problem is reported at once, each at its file:line:col, as a usage
 // error.
 func TestConfigErrors(t *testing.T) {
@@ -74,6 +93,12 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"unknown field", "autoscaler:\n  clusters: []\n  polcy: {}\n", []string{`c.yaml:3:3: unknown field "polcy"`}},
 		{"type", "autoscaler:\n  dryRun: maybe\n", []string{"c.yaml:2:"}},
+		{"retention", "retention:\n  logs: 30d\n  runs: 7d\n  archive: 7 days\n  batch: 5000\n  interval: 10s\n", []string{
+			`c.yaml:4:12: retention.archive: invalid duration "7 days"`,
+			`c.yaml:5:10: retention.batch: 5000: want 1 to 1000`,
+			`c.yaml:6:13: retention.interval: 10s: want at least 1m`,
+			`c.yaml:3:9: retention.runs: 168h0m0s is shorter than logs (720h0m0s)`,
+		}},
 		{"every validation error", `autoscaler:
   policy:
     name: karpenter

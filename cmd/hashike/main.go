@@ -56,7 +56,7 @@ type app struct {
 	// autoscaler) made it: the backends it builds log there too.
 	procLog *slog.Logger
 	// awsObserve, when set, is told of every attempt of every AWS call (metrics).
-	awsObserve func(service, operation, code string, throttled bool)
+	awsObserve  func(service, operation, code string, throttled bool)
 	secretsFile string
 	// eventsQueue is the ECS events queue of runs that name none (--events-queue).
 	eventsQueue string
@@ -143,7 +143,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.runCmd(), a.waitCmd(), a.logsCmd(), a.runsCmd(), a.describeCmd(), a.stopCmd(),
 		a.validateCmd(), a.superviseCmd(), a.serverCmd(), a.tokenCmd(),
 		a.enqueueCmd(), a.cancelCmd(), a.rerunCmd(), a.resultCmd(), a.jobsCmd(), a.schedulesCmd(), a.queuesCmd(), a.runnersCmd(), a.capacityCmd(),
-		a.simCmd(), a.versionCmd(), a.autoscalerCmd(),
+		a.pruneCmd(), a.simCmd(), a.versionCmd(), a.autoscalerCmd(),
 	)
 	root.Version = buildVersion().line()
 	root.SetVersionTemplate("{{.Version}}\n")

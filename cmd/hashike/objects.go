@@ -82,9 +82,11 @@ func newS3Objects(cfg aws.Config, c S3Config) (*objects3.Store, error) {
 
 // serverArchive is the server's log archive, wired.
 type serverArchive struct {
-	logs   hashike.LogStore
-	search hashike.LogSearcher
-	loops  []func(context.Context)
+	archiver *archive.Archiver
+	objects  hashike.ObjectStore
+	logs     hashike.LogStore
+	search   hashike.LogSearcher
+	loops    []func(context.Context)
 }
 
 // logArchive wires the log archive over the server's database (db, whose index role it uses;
@@ -102,6 +104,7 @@ func (a *app) logArchive(db hashike.ServerStore, st hashike.ServerStore, objects
 	loop := &archive.Loop{Archiver: arch, Index: index, Runs: st, Clock: a.clock, Log: logger,
 		Interval: f.interval, RollEvery: roll}
 	return serverArchive{
+		archiver: arch, objects: objects,
 		logs:   &archive.Logs{DB: st, Index: index, Objects: objects},
 		search: &archive.Searcher{Objects: objects, Runs: st},
 		loops:  []func(context.Context){loop.Run},

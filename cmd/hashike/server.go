@@ -23,8 +23,8 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/api"
-	"github.com/hashike/hashike/console"
 	"github.com/hashike/hashike/archive"
+	"github.com/hashike/hashike/console"
 	"github.com/hashike/hashike/ecsscale"
 	"github.com/hashike/hashike/github"
 	"github.com/hashike/hashike/httpapi"
@@ -103,6 +103,9 @@ results").
 GET /metrics serves Prometheus metrics (no token, as /healthz; README "Metrics and
 dashboard"). --log-format json and --log-level set its log records; every API request's
 record has its X-Request-Id.
+
+With a retention section (and with jobs that have a retention of their own), the leader
+deletes the logs and runs past their retention every interval (README "Retention").
 
 SIGTERM or SIGINT stops it gracefully: it stops taking requests and claiming runs, and
 leaves running tasks running; the next server (or replica) adopts them.`,
@@ -281,8 +284,13 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 	if err != nil {
 		return err
 	}
+	pruner, err := a.pruner(srvStore, conf.Retention, logger, &archived)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
 		Logs: archived.logs, LogSearch: archived.search, LeaderLoops: archived.loops,
+		Pruner: pruner, Retention: conf.Retention.Default(), PruneInterval: conf.Retention.PruneInterval(),
 		Usage: monitor, Store: srvStore, Backend: backends.get, Clock: a.clock, Logger: logger, Random: rand.Reader,
 		Self: self, Alive: alive,
 		ParseDefinition: func(name string, doc []byte) (*job.Definition, error) {
