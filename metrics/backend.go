@@ -56,12 +56,35 @@ func NewBackend(reg prometheus.Registerer) *Backend {
 }
 
 // DecorateBackend returns b with its calls counted, timed and their errors counted in m;
-// nil m returns b. It changes nothing of what b does.
+// nil m returns b. It changes nothing of what b does: the roles b has beyond hashike.Backend
+// (hashike.TaskFiles, hashike.UsageSampler) are kept, so that callers that look for them
+// still find them.
 func DecorateBackend(b hashike.Backend, m *Backend) hashike.Backend {
 	if m == nil {
 		return b
 	}
-	return &backend{Backend: b, m: m, name: b.Name()}
+	d := &backend{Backend: b, m: m, name: b.Name()}
+	files, hasFiles := b.(hashike.TaskFiles)
+	sampler, hasSampler := b.(hashike.UsageSampler)
+	switch {
+	case hasFiles && hasSampler:
+		return struct {
+			*backend
+			hashike.TaskFiles
+			hashike.UsageSampler
+		}{d, files, sampler}
+	case hasFiles:
+		return struct {
+			*backend
+			hashike.TaskFiles
+		}{d, files}
+	case hasSampler:
+		return struct {
+			*backend
+			hashike.UsageSampler
+		}{d, sampler}
+	}
+	return d
 }
 
 type backend struct {

@@ -127,3 +127,50 @@ func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 
 	}
 	return n
 }
+
+// filesBackend has the TaskFiles role (the local backend reads a stopped task's result with it).
+type filesBackend struct{ stubBackend }
+
+func (b *filesBackend) ReadFile(context.Context, hashike.TaskRef, string, int64) ([]byte, string, error) {
+	return []byte("result"), "app", nil
+}
+
+// samplingBackend has the UsageSampler role too.
+type samplingBackend struct{ filesBackend }
+
+func (b *samplingBackend) UsageSource() string          { return hashike.UsageSourceDocker }
+func (b *samplingBackend) UsageInterval() time.Duration { return time.Second }
+func (b *samplingBackend) SampleUsage(context.Context, []hashike.UsageQuery) ([]hashike.TaskUsage, error) {
+	return nil, nil
+}
+
+// TestDecorateBackendKeepsRoles: the decorated backend still has the roles the backend has
+// (a result is collected through TaskFiles, CPU and memory through UsageSampler), and only
+// those.
+func TestDecorateBackendKeepsRoles(t *testing.T) {
+	m := metrics.NewBackend(prometheus.NewRegistry())
+	for _, c := range []struct {
+		name           string
+		b              hashike.Backend
+		files, sampler bool
+	}{
+		{"plain", &stubBackend{}, false, false},
+		{"files", &filesBackend{}, true, false},
+		{"files and sampler", &samplingBackend{}, true, true},
+	} {
+		d := metrics.DecorateBackend(c.b, m)
+		files, hasFiles := d.(hashike.TaskFiles)
+		_, hasSampler := d.(hashike.UsageSampler)
+		if hasFiles != c.files || hasSampler != c.sampler {
+			t.Errorf("%s: decorated has TaskFiles %t, UsageSampler %t; want %t, %t", c.name, hasFiles, hasSampler, c.files, c.sampler)
+		}
+		if hasFiles {
+			if data, _, err := files.ReadFile(context.Background(), hashike.TaskRef{}, "/hashike/result", 10); err != nil || string(data) != "result" {
+				t.Errorf("%s: ReadFile through the decorator = %q, %v", c.name, data, err)
+			}
+		}
+		if _, err := d.Start(context.Background(), hashike.StartRequest{RunID: "r"}); err != nil {
+			t.Errorf("%s: Start through the decorator: %v", c.name, err)
+		}
+	}
+}
