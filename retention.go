@@ -68,11 +68,12 @@ type Pruning interface {
 	// ExpiredRuns lists, oldest first, at most q.Limit runs in q's scope that ended before
 	// q.Before and may be deleted (see Pruning).
 	ExpiredRuns(ctx context.Context, q ExpiryQuery) ([]RunKey, error)
-	// DeleteRuns deletes the given runs with their transitions, logs and notifications, in one
-	// transaction, and returns how many it deleted. It checks again that each may be deleted
-	// (see Pruning) and skips those that may not and those unknown. API tokens, jobs and
-	// queues are never touched. EInvalid for more than MaxPruneBatch IDs.
-	DeleteRuns(ctx context.Context, runIDs []string) (int, error)
+	// DeleteRuns deletes the given runs with their transitions, logs, notifications and
+	// records of objects (RunObjects), in one transaction, and returns the IDs of those it
+	// deleted: their objects in the object store may go too. It checks again that each may be
+	// deleted (see Pruning) and skips those that may not and those unknown. API tokens, jobs
+	// and queues are never touched. EInvalid for more than MaxPruneBatch IDs.
+	DeleteRuns(ctx context.Context, runIDs []string) (deleted []string, err error)
 }
 
 // ExpiryQuery selects runs for Pruning's listings.

@@ -138,19 +138,36 @@ func (s *Store) DeleteLogs(ctx context.Context, runIDs []string, now time.Time) 
 
 // DeleteRuns deletes the given runs that may be deleted with their transitions (which have no
 // foreign key: see 0002_server.sql); logs and notifications go by ON DELETE CASCADE.
-func (s *Store) DeleteRuns(ctx context.Context, runIDs []string) (int, error) {
+func (s *Store) DeleteRuns(ctx context.Context, runIDs []string) ([]string, error) {
 	const op = "delete runs"
 	ids, err := pruneIDs(op, runIDs)
 	if err != nil || len(ids) == 0 {
-		return 0, err
+		return nil, err
 	}
-	var n int
+	var deleted []string
 	err = s.inTx(ctx, op, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `WITH del AS (
+		deleted = deleted[:0]
+		rows, err := tx.Query(ctx, `WITH del AS (
 				DELETE FROM runs WHERE id IN (SELECT r.id FROM runs r WHERE r.id = ANY($1) AND `+deletable+`)
 				RETURNING id),
-			tr AS (DELETE FROM run_transitions WHERE run_id IN (SELECT id FROM del))
-			SELECT count(*) FROM del`, ids).Scan(&n)
+			tr AS (DELETE FROM run_transitions WHERE run_id IN (SELECT id FROM del)),
+			ob AS (DELETE FROM run_objects WHERE run_id IN (SELECT id FROM del))
+			SELECT id FROM del ORDER BY id`, ids)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			deleted = append(deleted, id)
+		}
+		return rows.Err()
 	})
-	return n, err
+	if err != nil {
+		return nil, err
+	}
+	return deleted, nil
 }

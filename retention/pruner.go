@@ -48,7 +48,10 @@ type Config struct {
 	// retention.
 	Objects hashike.ObjectStore
 	Layout  ArchiveLayout
-	Logger  *slog.Logger
+	// RunObjects, with Objects, is the key prefix of a run's own objects (its payload,
+	// script and result: "runs/ID/"); they are deleted with the run.
+	RunObjects func(runID string) string
+	Logger     *slog.Logger
 	// Batch is how many runs one transaction deletes (default DefaultBatch, at most
 	// hashike.MaxPruneBatch).
 	Batch int
@@ -113,7 +116,9 @@ func (p *Pruner) Prune(ctx context.Context, policy Policy, dryRun bool) (Report,
 		if !sc.RunsBefore.IsZero() {
 			sr.RunsBefore = &sc.RunsBefore
 			n, err := p.sweep(ctx, &rep, sc, sc.RunsBefore, p.cfg.Store.ExpiredRuns, func(ids []string) (int, error) {
-				return p.cfg.Store.DeleteRuns(ctx, ids)
+				deleted, err := p.cfg.Store.DeleteRuns(ctx, ids)
+				p.deleteRunObjects(ctx, &rep, deleted)
+				return len(deleted), err
 			}, dryRun)
 			sr.Runs = n
 			if err != nil {
@@ -199,6 +204,28 @@ func (p *Pruner) archived(ctx context.Context, rep *Report, page []hashike.RunKe
 		ids = append(ids, k.ID)
 	}
 	return ids
+}
+
+// deleteRunObjects deletes the objects of the deleted runs (payloads, scripts, results) from
+// the object store. A failure is reported and the pass goes on: the runs are gone already.
+func (p *Pruner) deleteRunObjects(ctx context.Context, rep *Report, runIDs []string) {
+	if p.cfg.Objects == nil || p.cfg.RunObjects == nil {
+		return
+	}
+	for _, id := range runIDs {
+		var keys []string
+		err := p.cfg.Objects.List(ctx, p.cfg.RunObjects(id), func(o hashike.ObjectInfo) error {
+			keys = append(keys, o.Key)
+			return nil
+		})
+		if err == nil && len(keys) > 0 {
+			err = p.cfg.Objects.Delete(ctx, keys...)
+		}
+		if err != nil {
+			fail(rep, fmt.Errorf("delete the objects of run %s: %w", id, err))
+			p.log.Warn("retention: deleting a deleted run's objects failed; they stay in the object store", "run", id, "err", err)
+		}
+	}
 }
 
 // deleteBatch bounds the keys of one ObjectStore.Delete call (S3 DeleteObjects takes 1000).

@@ -157,9 +157,9 @@ func (c *counting) DeleteLogs(ctx context.Context, ids []string, now time.Time) 
 	return c.store.DeleteLogs(ctx, ids, now)
 }
 
-func (c *counting) DeleteRuns(ctx context.Context, ids []string) (int, error) {
+func (c *counting) DeleteRuns(ctx context.Context, ids []string) ([]string, error) {
 	if err := c.fail(); err != nil {
-		return 0, err
+		return nil, err
 	}
 	c.mu.Lock()
 	c.runBatch = append(c.runBatch, len(ids))
@@ -540,4 +540,39 @@ func (nopStore) ExpiredRuns(context.Context, hashike.ExpiryQuery) ([]hashike.Run
 	return nil, nil
 }
 func (nopStore) DeleteLogs(context.Context, []string, time.Time) (int, error) { return 0, nil }
-func (nopStore) DeleteRuns(context.Context, []string) (int, error)            { return 0, nil }
+func (nopStore) DeleteRuns(context.Context, []string) ([]string, error)       { return nil, nil }
+
+// TestPruneDeletesRunObjects: a deleted run's objects (payload, result) leave the object store
+// with its row; those of runs kept stay, and a dry run deletes none.
+func TestPruneDeletesRunObjects(t *testing.T) {
+	eachStore(t, func(t *testing.T, s store) {
+		addRun(t, s, "old", "", day0, hashike.StateSucceeded)
+		addRun(t, s, "young", "", day0.AddDate(0, 0, 9), hashike.StateSucceeded)
+		o := &objects{}
+		for _, k := range []string{"runs/old/payload.json", "runs/old/result", "runs/young/result", "runs/older/result"} {
+			if err := o.Put(context.Background(), k, strings.NewReader("{}"), 2, hashike.PutOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p := newPruner(t, retention.Config{Store: s, Clock: &clock{now: day0.AddDate(0, 0, 10)}, Objects: o,
+			RunObjects: func(id string) string { return "runs/" + id + "/" }})
+		policy := retention.Policy{Default: hashike.Retention{Runs: days(8)}}
+		for _, dry := range []bool{true, false} {
+			rep, err := p.Prune(context.Background(), policy, dry)
+			if err != nil || rep.Runs != 1 {
+				t.Fatalf("Prune (dry %t) = %+v, %v; want the old run", dry, rep, err)
+			}
+			want := []string{"runs/old/payload.json", "runs/old/result", "runs/older/result", "runs/young/result"}
+			if !dry {
+				want = []string{"runs/older/result", "runs/young/result"}
+			}
+			var got []string
+			if err := o.List(context.Background(), "", func(i hashike.ObjectInfo) error { got = append(got, i.Key); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("objects after a pass (dry %t) = %v, want %v", dry, got, want)
+			}
+		}
+	})
+}

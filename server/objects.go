@@ -62,6 +62,10 @@ func ScriptKey(rootID string) string { return "runs/" + rootID + "/script" }
 // under its first try's ID, read by every try.
 func PayloadKey(rootID string) string { return "runs/" + rootID + "/payload.json" }
 
+// RunPrefix is the prefix of the object keys of a run's own objects (its payload and script,
+// when it is an enqueue's first try, and its result): they go when the run is deleted.
+func RunPrefix(runID string) string { return "runs/" + runID + "/" }
+
 // ResultKey is the object key of a run's result.
 func ResultKey(runID string) string { return "runs/" + runID + "/result" }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -140,21 +141,52 @@ func (s *Store) DeleteLogs(ctx context.Context, runIDs []string, now time.Time) 
 }
 
 // DeleteRuns deletes the given runs that may be deleted; their transitions, logs,
-// notifications and queue entries go with them (ON DELETE CASCADE).
-func (s *Store) DeleteRuns(ctx context.Context, runIDs []string) (int, error) {
+// notifications and queue entries go with them (ON DELETE CASCADE), their records of objects
+// (which may precede the run, so have no foreign key) in the same transaction.
+func (s *Store) DeleteRuns(ctx context.Context, runIDs []string) ([]string, error) {
 	const op = "delete runs"
 	ids, err := pruneIDs(op, runIDs)
 	if err != nil || len(runIDs) == 0 {
-		return 0, err
+		return nil, err
 	}
-	res, err := s.w.ExecContext(ctx, `DELETE FROM runs WHERE id IN
-		(SELECT r.id FROM runs r WHERE r.id IN (SELECT value FROM json_each(?)) AND `+deletable+`)`, ids)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, dbErr(op, err)
+		return nil, dbErr(op, err)
 	}
-	n, err := res.RowsAffected()
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `DELETE FROM runs WHERE id IN
+		(SELECT r.id FROM runs r WHERE r.id IN (SELECT value FROM json_each(?)) AND `+deletable+`)
+		RETURNING id`, ids)
 	if err != nil {
-		return 0, dbErr(op, err)
+		return nil, dbErr(op, err)
 	}
-	return int(n), nil
+	var deleted []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, dbErr(op, err)
+		}
+		deleted = append(deleted, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, dbErr(op, err)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr(op, err)
+	}
+	if len(deleted) > 0 {
+		gone, err := json.Marshal(deleted)
+		if err != nil {
+			return nil, dbErr(op, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM run_objects WHERE run_id IN (SELECT value FROM json_each(?))`, string(gone)); err != nil {
+			return nil, dbErr(op, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, dbErr(op, err)
+	}
+	slices.Sort(deleted)
+	return deleted, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -158,8 +159,8 @@ func testExpiredPaging(t *testing.T, s PruningStore) {
 			break
 		}
 		if page == 0 {
-			if n, err := s.DeleteRuns(context.Background(), []string{ks[len(ks)-1].ID}); err != nil || n != 1 {
-				t.Fatalf("DeleteRuns of the page's last run = %d, %v", n, err)
+			if gone, err := s.DeleteRuns(context.Background(), []string{ks[len(ks)-1].ID}); err != nil || len(gone) != 1 || gone[0] != ks[len(ks)-1].ID {
+				t.Fatalf("DeleteRuns of the page's last run = %v, %v", gone, err)
 			}
 		}
 		got = append(got, keyIDs(ks)...)
@@ -231,9 +232,9 @@ func testExpiredRunsSpareDependents(t *testing.T, s PruningStore) {
 	before := day0.AddDate(0, 0, 30)
 	wantList(t, "expired runs", expiredRuns(t, s, hashike.ExpiryQuery{Before: before}), sid("d", 1), sid("d", 2))
 	all := []string{sid("d", 1), sid("d", 2), sid("d", 3), sid("d", 4), sid("d", 5), sid("d", 6), sid("d", 7)}
-	n, err := s.DeleteRuns(ctx, all)
-	if err != nil || n != 2 {
-		t.Fatalf("DeleteRuns of every run = %d, %v; want 2 (only those the server no longer needs)", n, err)
+	gone, err := s.DeleteRuns(ctx, all)
+	if err != nil || !slices.Equal(gone, []string{sid("d", 1), sid("d", 2)}) {
+		t.Fatalf("DeleteRuns of every run = %v, %v; want d1 and d2 (only those the server no longer needs)", gone, err)
 	}
 	for _, id := range all[2:] {
 		get(t, s, id)
@@ -256,8 +257,23 @@ func testDeleteRuns(t *testing.T, s PruningStore) {
 	if err := s.CreateToken(ctx, hashike.Token{ID: "tok-1", Name: "ci", Hash: "abc123", Scope: hashike.ScopeRead, CreatedAt: day0}); err != nil {
 		t.Fatalf("CreateToken: %v", err)
 	}
-	if n, err := s.DeleteRuns(ctx, []string{sid("x", 1)}); err != nil || n != 1 {
-		t.Fatalf("DeleteRuns = %d, %v", n, err)
+	for _, name := range []string{hashike.RunObjectPayload, hashike.RunObjectResult} {
+		for _, id := range []string{sid("x", 1), sid("x", 2)} {
+			if err := s.PutRunObject(ctx, hashike.RunObject{RunID: id, Name: name, Key: "runs/" + id + "/" + name, Size: 2, CreatedAt: day0}); err != nil {
+				t.Fatalf("PutRunObject: %v", err)
+			}
+		}
+	}
+	if gone, err := s.DeleteRuns(ctx, []string{sid("x", 1)}); err != nil || !slices.Equal(gone, []string{sid("x", 1)}) {
+		t.Fatalf("DeleteRuns = %v, %v", gone, err)
+	}
+	// The deleted run's records of objects go with it; the other run keeps its own.
+	for _, name := range []string{hashike.RunObjectPayload, hashike.RunObjectResult} {
+		_, err := s.GetRunObject(ctx, sid("x", 1), name)
+		wantCode(t, err, hashike.ENotFound, "GetRunObject "+name+" of a deleted run")
+		if _, err := s.GetRunObject(ctx, sid("x", 2), name); err != nil {
+			t.Fatalf("GetRunObject %s of the run not deleted: %v", name, err)
+		}
 	}
 	_, err := s.GetRun(ctx, sid("x", 1))
 	wantCode(t, err, hashike.ENotFound, "GetRun of a deleted run")

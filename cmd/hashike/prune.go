@@ -93,7 +93,7 @@ func (a *app) pruneLocal(ctx context.Context, config string, dryRun bool) (hashi
 		return hashike.PruneReport{}, fmt.Errorf("prune: the store %T has no job registry", store)
 	}
 	// `hashike run`'s history has no log archive: its output is deleted, not archived.
-	pruner, err := a.pruner(store, conf.Retention, slog.New(slog.DiscardHandler), nil)
+	pruner, err := a.pruner(store, conf.Retention, slog.New(slog.DiscardHandler), nil, nil)
 	if err != nil {
 		return hashike.PruneReport{}, err
 	}
