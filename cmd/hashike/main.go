@@ -197,6 +197,12 @@ func (a *app) database() string {
 	if v := a.env("HASHIKE_DB"); v != "" {
 		return v
 	}
+	return filepath.Join(a.stateDir(), "hashike.db")
+}
+
+// stateDir is hashike's state directory: $XDG_STATE_HOME/hashike, else
+// ~/.local/state/hashike. The default databases and object store live there.
+func (a *app) stateDir() string {
 	dir := a.env("XDG_STATE_HOME")
 	if dir == "" {
 		home := a.env("HOME")
@@ -205,7 +211,7 @@ func (a *app) database() string {
 		}
 		dir = filepath.Join(home, ".local", "state")
 	}
-	return filepath.Join(dir, "hashike", "hashike.db")
+	return filepath.Join(dir, "hashike")
 }
 
 func (a *app) secrets() string {

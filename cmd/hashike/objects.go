@@ -63,17 +63,23 @@ func (a *app) serverObjects(ctx context.Context, c ObjectStoreConfig) (hashike.O
 	}
 	dir := c.Dir
 	if dir == "" {
-		db := a.serverDatabase()
-		if isPostgres(db) {
-			db = a.database()
-		}
-		dir = filepath.Join(filepath.Dir(db), "objects")
+		dir = a.defaultObjectsDir()
 	}
 	s, err := objectfs.Open(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open the object store %s: %w", dir, err)
 	}
 	return s, nil, nil
+}
+
+// defaultObjectsDir is the local object store's directory when neither --objects nor the
+// config names one: objects/ beside the server's SQLite database; with PostgreSQL, whose
+// connection string is no path, objects/ in the state directory.
+func (a *app) defaultObjectsDir() string {
+	if db := a.serverDatabase(); !isPostgres(db) {
+		return filepath.Join(filepath.Dir(db), "objects")
+	}
+	return filepath.Join(a.stateDir(), "objects")
 }
 
 func newS3Objects(cfg aws.Config, c S3Config) (*objects3.Store, error) {
