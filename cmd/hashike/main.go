@@ -56,7 +56,7 @@ type app struct {
 	// autoscaler) made it: the backends it builds log there too.
 	procLog *slog.Logger
 	// awsObserve, when set, is told of every attempt of every AWS call (metrics).
-	awsObserve func(service, operation, code string, throttled bool)
+	awsObserve  func(service, operation, code string, throttled bool)
 	secretsFile string
 	// eventsQueue is the ECS events queue of runs that name none (--events-queue).
 	eventsQueue string

@@ -23,8 +23,8 @@ import (
 
 	"github.com/hashike/hashike"
 	"github.com/hashike/hashike/api"
-	"github.com/hashike/hashike/console"
 	"github.com/hashike/hashike/archive"
+	"github.com/hashike/hashike/console"
 	"github.com/hashike/hashike/ecsscale"
 	"github.com/hashike/hashike/github"
 	"github.com/hashike/hashike/httpapi"
