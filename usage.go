@@ -121,6 +121,9 @@ func RightSizing(u ResourceUsage, reserved Resources, ran time.Duration) (memory
 // (throttled time only where the source measures it).
 func (u ResourceUsage) Measured() string {
 	s := fmt.Sprintf("%d samples from %s", u.Samples, u.Source)
+	if u.Samples == 1 {
+		s = "1 sample from " + u.Source
+	}
 	if u.ThrottledSeconds != nil {
 		s += fmt.Sprintf("; CPU throttled %.1f s", *u.ThrottledSeconds)
 	}

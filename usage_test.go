@@ -57,6 +57,7 @@ func TestResourceUsageMeasured(t *testing.T) {
 	}{
 		{hashike.ResourceUsage{Source: hashike.UsageSourceDocker, Samples: 12, ThrottledSeconds: &throttled}, "12 samples from docker; CPU throttled 0.2 s"},
 		{hashike.ResourceUsage{Source: hashike.UsageSourceContainerInsights, Samples: 3}, "3 samples from containerinsights"},
+		{hashike.ResourceUsage{Source: hashike.UsageSourceContainerInsights, Samples: 1}, "1 sample from containerinsights"},
 	} {
 		if got := tt.u.Measured(); got != tt.want {
 			t.Errorf("Measured() = %q, want %q", got, tt.want)
