@@ -66,10 +66,10 @@ func (c *Console) resultView(ctx context.Context, v api.RunView) *runResult {
 	}
 	info, rc, err := c.svc.RunResult(ctx, v.ID)
 	if err != nil {
-		switch hashike.ErrorCodeOf(err) {
-		case hashike.ETooLarge:
+		switch code := hashike.ErrorCodeOf(err); {
+		case code == hashike.ETooLarge:
 			return &runResult{Refused: err.Error()}
-		case hashike.ENotFound:
+		case code == hashike.ENotFound:
 			return &runResult{Unreadable: err.Error()}
 		default:
 			c.log.Error("console: read result", "run", v.ID, "err", err)
