@@ -61,7 +61,31 @@ func DecorateBackend(b hashike.Backend, m *Backend) hashike.Backend {
 	if m == nil {
 		return b
 	}
-	return &backend{Backend: b, m: m, name: b.Name()}
+	d := &backend{Backend: b, m: m, name: b.Name()}
+	// The decorator keeps the optional roles b has: the server reads a local task's result
+	// through TaskFiles and samples usage through UsageSampler, and a role hidden by the
+	// decorator is silently a feature lost.
+	files, hasFiles := b.(hashike.TaskFiles)
+	sampler, hasSampler := b.(hashike.UsageSampler)
+	switch {
+	case hasFiles && hasSampler:
+		return &struct {
+			*backend
+			hashike.TaskFiles
+			hashike.UsageSampler
+		}{d, files, sampler}
+	case hasFiles:
+		return &struct {
+			*backend
+			hashike.TaskFiles
+		}{d, files}
+	case hasSampler:
+		return &struct {
+			*backend
+			hashike.UsageSampler
+		}{d, sampler}
+	}
+	return d
 }
 
 type backend struct {

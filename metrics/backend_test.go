@@ -127,3 +127,50 @@ func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 
 	}
 	return n
 }
+
+// rolesBackend has the optional roles a Backend may have.
+type rolesBackend struct {
+	stubBackend
+}
+
+func (*rolesBackend) ReadFile(context.Context, hashike.TaskRef, string, int64) ([]byte, string, error) {
+	return []byte("result"), "app", nil
+}
+
+var (
+	_ hashike.TaskFiles    = (*rolesBackend)(nil)
+	_ hashike.UsageSampler = (*rolesBackend)(nil)
+)
+
+func (*rolesBackend) UsageSource() string          { return hashike.UsageSourceDocker }
+func (*rolesBackend) UsageInterval() time.Duration { return time.Second }
+func (*rolesBackend) SampleUsage(context.Context, []hashike.UsageQuery) ([]hashike.TaskUsage, error) {
+	return []hashike.TaskUsage{{TaskID: "t"}}, nil
+}
+
+// TestDecorateBackendKeepsRoles: what the server finds out by type assertion (reading a
+// result, sampling usage) still works through the decorator.
+func TestDecorateBackendKeepsRoles(t *testing.T) {
+	m := metrics.NewBackend(prometheus.NewRegistry())
+	b := metrics.DecorateBackend(&rolesBackend{}, m)
+	files, ok := b.(hashike.TaskFiles)
+	if !ok {
+		t.Fatal("the decorated backend lost TaskFiles")
+	}
+	if data, _, err := files.ReadFile(context.Background(), hashike.TaskRef{}, "/hashike/result", 10); err != nil || string(data) != "result" {
+		t.Errorf("ReadFile through the decorator: %q, %v", data, err)
+	}
+	sampler, ok := b.(hashike.UsageSampler)
+	if !ok {
+		t.Fatal("the decorated backend lost UsageSampler")
+	}
+	if got, err := sampler.SampleUsage(context.Background(), nil); err != nil || len(got) != 1 || sampler.UsageSource() != hashike.UsageSourceDocker {
+		t.Errorf("SampleUsage through the decorator: %v, %v", got, err)
+	}
+	if _, ok := metrics.DecorateBackend(&stubBackend{}, m).(hashike.TaskFiles); ok {
+		t.Error("the decorator gave TaskFiles to a backend without it")
+	}
+	if b.Name() != "ecs" {
+		t.Errorf("Name through the decorator: %q", b.Name())
+	}
+}
