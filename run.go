@@ -195,6 +195,19 @@ type Run struct {
 // job) rather than to `hashike run`.
 func (r *Run) ServerRun() bool { return r.Job != "" }
 
+// Ran is how long the run has run: from its start to its end, or to now while it runs; 0
+// before it started.
+func (r *Run) Ran(now time.Time) time.Duration {
+	if r.StartedAt == nil {
+		return 0
+	}
+	end := now
+	if r.FinishedAt != nil {
+		end = *r.FinishedAt
+	}
+	return end.Sub(*r.StartedAt)
+}
+
 // Deadline is when the run's timeout expires (from its start), and whether it has one.
 func (r *Run) Deadline() (time.Time, bool) {
 	if r.Spec.Timeout <= 0 || r.StartedAt == nil {

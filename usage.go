@@ -117,6 +117,19 @@ func RightSizing(u ResourceUsage, reserved Resources, ran time.Duration) (memory
 	return memory, cpu
 }
 
+// Measured says how the usage was measured: "12 samples from docker; CPU throttled 0.3 s"
+// (throttled time only where the source measures it).
+func (u ResourceUsage) Measured() string {
+	s := fmt.Sprintf("%d samples from %s", u.Samples, u.Source)
+	if u.Samples == 1 {
+		s = "1 sample from " + u.Source
+	}
+	if u.ThrottledSeconds != nil {
+		s += fmt.Sprintf("; CPU throttled %.1f s", *u.ThrottledSeconds)
+	}
+	return s
+}
+
 // trimFloat shows whole numbers without decimals and others with one.
 func trimFloat(f float64) string {
 	if f == math.Trunc(f) {

@@ -48,3 +48,38 @@ func TestResourceUsageValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestResourceUsageMeasured(t *testing.T) {
+	throttled := 0.25
+	for _, tt := range []struct {
+		u    hashike.ResourceUsage
+		want string
+	}{
+		{hashike.ResourceUsage{Source: hashike.UsageSourceDocker, Samples: 12, ThrottledSeconds: &throttled}, "12 samples from docker; CPU throttled 0.2 s"},
+		{hashike.ResourceUsage{Source: hashike.UsageSourceContainerInsights, Samples: 3}, "3 samples from containerinsights"},
+		{hashike.ResourceUsage{Source: hashike.UsageSourceContainerInsights, Samples: 1}, "1 sample from containerinsights"},
+	} {
+		if got := tt.u.Measured(); got != tt.want {
+			t.Errorf("Measured() = %q, want %q", got, tt.want)
+		}
+	}
+}
+
+func TestRunRan(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	start, end := t0.Add(time.Second), t0.Add(time.Minute)
+	now := t0.Add(time.Hour)
+	for _, tt := range []struct {
+		name string
+		r    hashike.Run
+		want time.Duration
+	}{
+		{"not started", hashike.Run{}, 0},
+		{"running", hashike.Run{StartedAt: &start}, time.Hour - time.Second},
+		{"ended", hashike.Run{StartedAt: &start, FinishedAt: &end}, 59 * time.Second},
+	} {
+		if got := tt.r.Ran(now); got != tt.want {
+			t.Errorf("%s: Ran = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

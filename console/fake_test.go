@@ -1,7 +1,9 @@
 package console
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -24,6 +26,14 @@ type fakeService struct {
 	enqueued []api.EnqueueRequest
 	reruns   []api.RerunRequest
 	authErr  error // Authenticate's error, when set (the database is down)
+	// results are the runs' results (RunResult), by run ID; resultErr is RunResult's error.
+	results   map[string]fakeResult
+	resultErr error
+}
+
+type fakeResult struct {
+	contentType string
+	body        []byte
 }
 
 func (f *fakeService) record(s string) {
@@ -84,6 +94,22 @@ func (f *fakeService) FollowLogs(ctx context.Context, id string, follow bool, fn
 		}
 	}
 	return nil
+}
+
+func (f *fakeService) RunResult(ctx context.Context, id string) (api.ResultInfo, io.ReadCloser, error) {
+	f.record("RunResult " + id)
+	if _, err := f.GetRun(ctx, id); err != nil {
+		return api.ResultInfo{}, nil, err
+	}
+	if f.resultErr != nil {
+		return api.ResultInfo{}, nil, f.resultErr
+	}
+	res, ok := f.results[id]
+	if !ok {
+		return api.ResultInfo{}, nil, hashike.Errorf(hashike.ENotFound, "run %s has no result", id)
+	}
+	return api.ResultInfo{RunID: id, Size: int64(len(res.body)), ContentType: res.contentType, CreatedAt: t0},
+		io.NopCloser(bytes.NewReader(res.body)), nil
 }
 
 func (f *fakeService) Cancel(ctx context.Context, id string, req api.CancelRequest) (*hashike.Run, error) {

@@ -18,6 +18,7 @@ func (c *Console) routes() {
 	m.Handle("GET /ui/runs/{id}", c.page(hashike.ScopeRead, c.runPage))
 	m.Handle("GET /ui/runs/{id}/logs/stream", c.page(hashike.ScopeRead, c.logStream))
 	m.Handle("GET /ui/runs/{id}/logs.txt", c.page(hashike.ScopeRead, c.logText))
+	m.Handle("GET /ui/runs/{id}/result", c.page(hashike.ScopeRead, c.resultDownload))
 	m.Handle("POST /ui/runs/{id}/cancel", c.page(hashike.ScopeSubmit, c.cancel))
 	m.Handle("POST /ui/runs/{id}/rerun", c.page(hashike.ScopeSubmit, c.rerun))
 	m.Handle("GET /ui/enqueue", c.page(hashike.ScopeSubmit, c.enqueueForm))

@@ -187,7 +187,8 @@ func (c *Console) runPage(w http.ResponseWriter, r *http.Request, s *session) er
 		timeline = append(timeline, timelineEntry{At: t.At, From: t.From, To: t.To, Reason: t.Reason})
 	}
 	data := map[string]any{"Title": "Run " + v.ID, "Run": v, "Timeline": timeline, "Payload": prettyJSON(v.Payload),
-		"TaskLink": ecsTaskLink(v.Task), "Live": !v.State.Terminal()}
+		"TaskLink": ecsTaskLink(v.Task), "Live": !v.State.Terminal(),
+		"Usage": usageView(v.Run, c.opts.Now()), "Result": c.resultView(r.Context(), v)}
 	c.render(w, r, s, http.StatusOK, "run", data)
 	return nil
 }

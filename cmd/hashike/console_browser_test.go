@@ -33,6 +33,8 @@ var consoleJobs = map[string]string{
 	"greet": `["env", "HASHIKE_PAYLOAD", "print", "1", "before the pause", "sleep", "3s", "print", "2", "after the pause"]`,
 	"slow":  `["print", "1", "working", "sleep", "120s"]`,
 	"fails": `["env", "HASHIKE_PAYLOAD", "stderr", "1", "something broke", "exit", "3"]`,
+	// answer writes its payload back as its result.
+	"answer": `["copy", "/hashike/payload.json", "/hashike/result"]`,
 	// firehose writes 10,000 lines a second for 5 seconds (in bursts of 1,000 every 100 ms).
 	"firehose": firehoseCmd(),
 }
@@ -283,6 +285,19 @@ func TestConsoleInBrowser(t *testing.T) {
 		if err := json.Unmarshal([]byte(payload), &v); err != nil || v["try"] != 2 {
 			t.Errorf("the rerun's payload is %q", payload)
 		}
+	})
+
+	t.Run("the result shows once the run ends, with its download", func(t *testing.T) {
+		b.t = t
+		id := b.enqueue(s.direct, "answer", `{"answer": 42}`)
+		b.waitJS("the run succeeds", `document.getElementById("run-state").textContent.trim() == "succeeded"`, 60*time.Second)
+		b.waitJS("the result, indented", `(document.querySelector("#run-result pre") || {}).textContent == '{\n  "answer": 42\n}'`, 30*time.Second)
+		var href string
+		b.eval(`document.querySelector('#run-result a[download]').getAttribute("href")`, &href)
+		if href != "/ui/runs/"+id+"/result" {
+			t.Errorf("the download links to %q", href)
+		}
+		b.screenshot("run-result")
 	})
 
 	t.Run("the run page keeps up with a job writing 10,000 lines a second", func(t *testing.T) {

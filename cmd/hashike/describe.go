@@ -128,22 +128,10 @@ func (a *app) writeRun(run *hashike.Run, attempts []api.AttemptView, objects []h
 	row("Watch container", "%s", run.Spec.Watched())
 	row("Resources", "%s", run.Resources)
 	if u := run.Usage; u != nil {
-		var ran time.Duration
-		if run.StartedAt != nil {
-			end := a.clock.Now()
-			if run.FinishedAt != nil {
-				end = *run.FinishedAt
-			}
-			ran = end.Sub(*run.StartedAt)
-		}
-		memory, cpu := hashike.RightSizing(*u, run.Resources, ran)
+		memory, cpu := hashike.RightSizing(*u, run.Resources, run.Ran(a.clock.Now()))
 		row("Memory", "%s", memory)
 		row("CPU", "%s", cpu)
-		measured := fmt.Sprintf("%d samples from %s", u.Samples, u.Source)
-		if u.ThrottledSeconds != nil {
-			measured += fmt.Sprintf("; CPU throttled %.1f s", *u.ThrottledSeconds)
-		}
-		row("Measured", "%s", measured)
+		row("Measured", "%s", u.Measured())
 	}
 	row("Digest", "%s", run.Digest)
 	if run.IdempotencyKey != "" {

@@ -51,7 +51,7 @@ func TestResourceUsageInDescribe(t *testing.T) {
 	if secs, _ := strconv.ParseFloat(c[2], 64); secs <= 0 {
 		t.Errorf("describe shows %s CPU seconds, want > 0:\n%s", c[2], text)
 	}
-	if !strings.Contains(text, "samples from docker; CPU throttled") {
+	if !strings.Contains(text, " from docker; CPU throttled") {
 		t.Errorf("describe lacks how it was measured:\n%s", text)
 	}
 }

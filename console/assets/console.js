@@ -166,15 +166,15 @@
     });
   }
 
-  // refresh replaces the run page's state, facts and timeline with the server's; once the
-  // run ended (final), its actions too (the rerun form is left alone while the run lives, so
-  // as not to take an edit away).
+  // refresh replaces the run page's state, facts, usage and timeline with the server's; once
+  // the run ended (final), its actions and result too (the rerun form is left alone while the
+  // run lives, so as not to take an edit away).
   function refresh(final) {
     if (!document.getElementById("run-state")) return;
     fetch(location.href, { headers: { "Accept": "text/html" } }).then(function (r) { return r.text(); }).then(function (html) {
       var doc = new DOMParser().parseFromString(html, "text/html");
-      var ids = ["run-state", "run-facts", "run-timeline"];
-      if (final) ids.push("run-actions", "rerun-box");
+      var ids = ["run-state", "run-facts", "run-usage", "run-timeline"];
+      if (final) ids.push("run-actions", "rerun-box", "run-result");
       ids.forEach(function (id) {
         var now = document.getElementById(id), fresh = doc.getElementById(id);
         if (now && fresh) now.replaceWith(document.importNode(fresh, true));
