@@ -26,7 +26,7 @@ func (a *app) pruneCmd() *cobra.Command {
 		Short: "Delete the logs and runs past their retention (--dry-run: only say what)",
 		Example: `  hashike prune --dry-run
   hashike prune -o json
-  HASHIKE_SERVER=http://hashike:8080 hashike prune --dry-run`,
+  hashike prune --config hashike.yaml            # this machine's history, with the config's retention`,
 		Long: `Make one retention pass now (README "Retention"): the logs of runs that ended before
 their logs retention are deleted from the database (archived first when there is a log
 archive), and runs that ended before their runs retention are deleted with their history,

@@ -284,7 +284,7 @@ func (a *app) serve(ctx context.Context, f serverFlags) error {
 	if err != nil {
 		return err
 	}
-	pruner, err := a.pruner(srvStore, conf.Retention, logger, objects, &archived)
+	pruner, err := a.pruner(store, conf.Retention, logger, objects, &archived)
 	if err != nil {
 		return err
 	}
