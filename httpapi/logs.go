@@ -51,10 +51,21 @@ func (h *handler) logs(w http.ResponseWriter, r *http.Request, q url.Values) err
 	if err != nil {
 		return err
 	}
+	return streamLines(w, r, 0, func(send func(v any) error) error {
+		return h.svc.FollowLogs(r.Context(), r.PathValue("id"), follow, func(e hashike.LogEntry) error {
+			return send(toLogLine(e))
+		})
+	})
+}
+
+// streamLines answers with the values run sends, as JSON lines (application/x-ndjson),
+// flushed at most every flushEvery (0: each line). The status is sent with the first line: an
+// error of run before it is an ordinary error response, an error after it the stream's last
+// line. A stream lasts as long as run: the server's write timeout, meant for ordinary
+// responses, would cut it (net/http already lifted the read deadline once the request was
+// read).
+func streamLines(w http.ResponseWriter, r *http.Request, flushEvery time.Duration, run func(send func(v any) error) error) error {
 	rc := http.NewResponseController(w)
-	// A stream lasts as long as the run and its output: the server's write timeout, meant
-	// for ordinary responses, would cut it. (net/http already lifted the read deadline once
-	// the request was read.)
 	_ = rc.SetWriteDeadline(time.Time{})
 	started := false
 	start := func() {
@@ -67,13 +78,17 @@ func (h *handler) logs(w http.ResponseWriter, r *http.Request, q url.Values) err
 		}
 	}
 	enc := json.NewEncoder(w)
-	err = h.svc.FollowLogs(r.Context(), r.PathValue("id"), follow, func(e hashike.LogEntry) error {
+	var last time.Time
+	err := run(func(v any) error {
 		start()
-		if err := enc.Encode(toLogLine(e)); err != nil {
+		if err := enc.Encode(v); err != nil {
 			return err
 		}
-		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return err
+		if time.Since(last) >= flushEvery {
+			last = time.Now()
+			if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+				return err
+			}
 		}
 		return nil
 	})

@@ -104,46 +104,12 @@ func (h *handler) searchLogs(w http.ResponseWriter, r *http.Request, v url.Value
 	if err := q.Validate(); err != nil {
 		return err
 	}
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a search over a large archive outlasts the write timeout
-	started := false
-	start := func() {
-		if !started {
-			started = true
-			w.Header().Set("Content-Type", "application/x-ndjson")
-			w.Header().Set("Cache-Control", "no-store")
-			w.Header().Set("X-Accel-Buffering", "no")
-			w.WriteHeader(http.StatusOK)
-		}
-	}
-	enc := json.NewEncoder(w)
-	last := time.Now()
-	err = h.svc.SearchLogs(r.Context(), q, func(m hashike.LogMatch) error {
-		start()
-		if err := enc.Encode(logMatchLine{LogMatch: m}); err != nil {
-			return err
-		}
-		// Flushed now and then: a search sends many lines at once.
-		if time.Since(last) > 100*time.Millisecond {
-			last = time.Now()
-			if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-				return err
-			}
-		}
-		return nil
+	// Flushed now and then: a search sends many lines at once.
+	return streamLines(w, r, 100*time.Millisecond, func(send func(v any) error) error {
+		return h.svc.SearchLogs(r.Context(), q, func(m hashike.LogMatch) error {
+			return send(logMatchLine{LogMatch: m})
+		})
 	})
-	if !started {
-		if err != nil {
-			return err
-		}
-		start()
-		return nil
-	}
-	if err != nil {
-		noteError(r.Context(), err)
-		enc.Encode(errorBody{Error: toWire(err)}) // the client may be gone; nothing more to do
-	}
-	return nil
 }
 
 // SearchLogs searches the server's log archive (GET /v1/logs/search), calling fn with each
