@@ -22,14 +22,7 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
 func TestConsolePagesOnARealServer(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "server.db")
-	token := func(scope string) string {
-		out, err := exec.Command(hashikeBin, "token", "create", "--db", db, "--name", scope, "--scope", scope).Output()
-		if err != nil {
-			t.Fatalf("token create: %v", err)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	admin, read := token("admin"), token("read")
+	admin, read := scopeToken(t, db, "admin"), scopeToken(t, db, "read")
 	p := startServerAuth(t, true, nil, "--db", db)
 
 	api := func(method, path, body string, out any) int {

@@ -11,19 +11,23 @@ import (
 	"testing"
 )
 
+// scopeToken creates a token of that scope (named after it) in the server database db and
+// returns its secret.
+func scopeToken(t *testing.T, db, scope string) string {
+	t.Helper()
+	out, err := exec.Command(hashikeBin, "token", "create", "--db", db, "--name", scope, "--scope", scope).Output()
+	if err != nil {
+		t.Fatalf("token create: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // TestServerAPIBadInput sends bad requests to a real server with real tokens: every one gets
 // its documented status and an error body naming what is wrong, and nothing is recorded.
 func TestServerAPIBadInput(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "server.db")
-	token := func(scope string) string {
-		out, err := exec.Command(hashikeBin, "token", "create", "--db", db, "--name", scope, "--scope", scope).Output()
-		if err != nil {
-			t.Fatalf("token create: %v", err)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	admin, read := token("admin"), token("read")
+	admin, read := scopeToken(t, db, "admin"), scopeToken(t, db, "read")
 	p := startServerAuth(t, true, nil, "--db", db)
 	do := func(method, path, tok, body string) (int, map[string]any) {
 		t.Helper()
