@@ -181,19 +181,12 @@ func envName(s string) bool {
 // token's environment variable).
 func (a *app) githubPort(rc *RunnersConfig) (runners.GitHub, error) {
 	g := rc.GitHub
-	cfg := github.Config{APIURL: g.BaseURL, CAFile: g.CAFile, AppID: g.AppID, InstallationID: g.InstallationID, Clock: a.clock}
-	if g.App() {
-		key, err := os.ReadFile(g.PrivateKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("the GitHub App's private key: %w", err)
-		}
-		cfg.PrivateKey = key
-	} else {
-		cfg.Token = a.env(g.TokenEnv)
-		if cfg.Token == "" {
-			return nil, hashike.Errorf(hashike.EInvalid, "runners.github.tokenEnv: the environment variable %s is empty or not set", g.TokenEnv)
-		}
+	key, token, err := a.githubCredentials(g)
+	if err != nil {
+		return nil, err
 	}
+	cfg := github.Config{APIURL: g.BaseURL, CAFile: g.CAFile, AppID: g.AppID, InstallationID: g.InstallationID, Clock: a.clock,
+		PrivateKey: key, Token: token}
 	c, err := github.New(cfg)
 	if err != nil {
 		return nil, err
@@ -201,21 +194,28 @@ func (a *app) githubPort(rc *RunnersConfig) (runners.GitHub, error) {
 	return &github.RunnerPort{Client: c}, nil
 }
 
+// githubCredentials reads the config's secrets: the GitHub App's private key from its file,
+// or the token from the environment variable the config names.
+func (a *app) githubCredentials(g GitHubConfig) (key []byte, token string, err error) {
+	if g.App() {
+		if key, err = os.ReadFile(g.PrivateKeyFile); err != nil {
+			return nil, "", fmt.Errorf("the GitHub App's private key: %w", err)
+		}
+		return key, "", nil
+	}
+	if token = a.env(g.TokenEnv); token == "" {
+		return nil, "", hashike.Errorf(hashike.EInvalid, "runners.github.tokenEnv: the environment variable %s is empty or not set", g.TokenEnv)
+	}
+	return nil, token, nil
+}
+
 // scaleSetPort is the scale-set API over the config's connection (the scale-set mode).
 func (a *app) scaleSetPort(rc *RunnersConfig) (runners.ScaleSets, error) {
 	g := rc.GitHub
-	cfg := github.ScaleSetConfig{CAFile: g.CAFile, AppID: g.AppID, InstallationID: g.InstallationID}
-	if g.App() {
-		key, err := os.ReadFile(g.PrivateKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("the GitHub App's private key: %w", err)
-		}
-		cfg.PrivateKey = key
-	} else {
-		cfg.Token = a.env(g.TokenEnv)
-		if cfg.Token == "" {
-			return nil, hashike.Errorf(hashike.EInvalid, "runners.github.tokenEnv: the environment variable %s is empty or not set", g.TokenEnv)
-		}
+	key, token, err := a.githubCredentials(g)
+	if err != nil {
+		return nil, err
 	}
+	cfg := github.ScaleSetConfig{CAFile: g.CAFile, AppID: g.AppID, InstallationID: g.InstallationID, PrivateKey: key, Token: token}
 	return &github.ScaleSetPort{Config: cfg, ServerURL: github.ServerURLOf(g.BaseURL)}, nil
 }
