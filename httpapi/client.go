@@ -241,9 +241,30 @@ func (c *Client) FollowLogs(ctx context.Context, id string, follow bool, fn func
 		return err
 	}
 	defer resp.Body.Close()
-	dec := json.NewDecoder(resp.Body)
+	return readLines(ctx, resp.Body, "log stream of run "+id, func(l *logLine) error {
+		e, err := l.entry()
+		if err != nil {
+			return fmt.Errorf("GET %s: %w", p, err)
+		}
+		return fn(e)
+	})
+}
+
+// streamLine is a line of a stream the server answers with streamLines: its last line may
+// carry the error that cut the stream short.
+type streamLine interface {
+	streamError() *wireError
+}
+
+func (l logLine) streamError() *wireError      { return l.Error }
+func (l logMatchLine) streamError() *wireError { return l.Error }
+
+// readLines decodes the JSON lines of such a stream (what names it in errors), calling fn
+// with each until the stream ends, a line carries an error, or fn fails.
+func readLines[L streamLine](ctx context.Context, body io.Reader, what string, fn func(*L) error) error {
+	dec := json.NewDecoder(body)
 	for {
-		var l logLine
+		var l L
 		err := dec.Decode(&l)
 		switch {
 		case errors.Is(err, io.EOF):
@@ -252,15 +273,12 @@ func (c *Client) FollowLogs(ctx context.Context, id string, follow bool, fn func
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return &hashike.Error{Code: hashike.EUnavailable, Message: "log stream of run " + id + " broke off", Err: err}
-		case l.Error != nil:
-			return fromWire(0, *l.Error)
+			return &hashike.Error{Code: hashike.EUnavailable, Message: what + " broke off", Err: err}
 		}
-		e, err := l.entry()
-		if err != nil {
-			return fmt.Errorf("GET %s: %w", p, err)
+		if we := l.streamError(); we != nil {
+			return fromWire(0, *we)
 		}
-		if err := fn(e); err != nil {
+		if err := fn(&l); err != nil {
 			return err
 		}
 	}

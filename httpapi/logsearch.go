@@ -2,9 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -120,23 +117,5 @@ func (c *Client) SearchLogs(ctx context.Context, q hashike.LogQuery, fn func(has
 		return err
 	}
 	defer resp.Body.Close()
-	dec := json.NewDecoder(resp.Body)
-	for {
-		var l logMatchLine
-		err := dec.Decode(&l)
-		switch {
-		case errors.Is(err, io.EOF):
-			return nil
-		case err != nil:
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return &hashike.Error{Code: hashike.EUnavailable, Message: "log search stream broke off", Err: err}
-		case l.Error != nil:
-			return fromWire(0, *l.Error)
-		}
-		if err := fn(l.LogMatch); err != nil {
-			return err
-		}
-	}
+	return readLines(ctx, resp.Body, "log search stream", func(l *logMatchLine) error { return fn(l.LogMatch) })
 }
