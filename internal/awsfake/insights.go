@@ -151,12 +151,9 @@ func (l logsClient) FilterLogEvents(ctx context.Context, in *cloudwatchlogs.Filt
 	if err != nil {
 		return nil, apiError("InvalidParameterException", "Invalid filter pattern: %v", err)
 	}
-	limit := 10000
-	if in.Limit != nil {
-		if *in.Limit < 1 || *in.Limit > 10000 {
-			return nil, apiError("InvalidParameterException", "1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value between 1 and 10000", *in.Limit)
-		}
-		limit = int(*in.Limit)
+	limit, err := eventsLimit(in.Limit)
+	if err != nil {
+		return nil, err
 	}
 	now := c.clock.Now()
 	c.writeInsights(now)

@@ -67,12 +67,9 @@ func (l logsClient) GetLogEvents(ctx context.Context, in *cloudwatchlogs.GetLogE
 	if deref(in.LogStreamName) == "" {
 		return nil, apiError("InvalidParameterException", "1 validation error detected: Value null at 'logStreamName' failed to satisfy constraint: Member must not be null")
 	}
-	limit := 10000
-	if in.Limit != nil {
-		if *in.Limit < 1 || *in.Limit > 10000 {
-			return nil, apiError("InvalidParameterException", "1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value between 1 and 10000", *in.Limit)
-		}
-		limit = int(*in.Limit)
+	limit, err := eventsLimit(in.Limit)
+	if err != nil {
+		return nil, err
 	}
 	now := c.clock.Now()
 	g := c.streams[group]
@@ -154,4 +151,16 @@ func (l logsClient) GetLogEvents(ctx context.Context, in *cloudwatchlogs.GetLogE
 	out.NextForwardToken = ptr(fmt.Sprintf("f/%020d/s", end))
 	out.NextBackwardToken = ptr(fmt.Sprintf("b/%020d/s", first))
 	return out, nil
+}
+
+// eventsLimit is a CloudWatch Logs read's Limit: 10,000 events when not given, and 1 to
+// 10,000 when given, as GetLogEvents and FilterLogEvents check it.
+func eventsLimit(limit *int32) (int, error) {
+	if limit == nil {
+		return 10000, nil
+	}
+	if *limit < 1 || *limit > 10000 {
+		return 0, apiError("InvalidParameterException", "1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value between 1 and 10000", *limit)
+	}
+	return int(*limit), nil
 }
