@@ -23,10 +23,7 @@ type PruningStore interface {
 // a run of `hashike run` (no Job) is never settled and needs not be; ExceptJobs never leaves
 // out runs without a job. open must return a new, empty store each time.
 func RunPruning(t *testing.T, open func(t *testing.T) PruningStore) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s PruningStore)
-	}{
+	runClosing(t, open, []suiteCase[PruningStore]{
 		{"ExpiredLogsAgeAndState", testExpiredLogsAgeAndState},
 		{"ExpiredPaging", testExpiredPaging},
 		{"DeleteLogs", testDeleteLogs},
@@ -34,18 +31,7 @@ func RunPruning(t *testing.T, open func(t *testing.T) PruningStore) {
 		{"DeleteRuns", testDeleteRuns},
 		{"ExpiryScopes", testExpiryScopes},
 		{"BatchBounds", testBatchBounds},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := open(t)
-			t.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
-			tt.fn(t, s)
-		})
-	}
+	})
 }
 
 // day0 is when the suite's runs are created; they end a minute later unless said otherwise.

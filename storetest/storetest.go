@@ -33,10 +33,7 @@ import (
 // Run runs the suite. open must return a new, empty store each time it is called; Run closes
 // it when the subtest ends.
 func Run(t *testing.T, open func(t *testing.T) hashike.Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s hashike.Store)
-	}{
+	runClosing(t, open, []suiteCase[hashike.Store]{
 		{"CreateAndGet", testCreateAndGet},
 		{"CreateDuplicateID", testCreateDuplicateID},
 		{"GetByPrefix", testGetByPrefix},
@@ -53,8 +50,19 @@ func Run(t *testing.T, open func(t *testing.T) hashike.Store) {
 		{"RoundTrip", testRoundTrip},
 		{"Usage", testUsage},
 		{"ListRuns", testListRuns},
-	}
-	for _, tt := range tests {
+	})
+}
+
+// suiteCase is one subtest of a conformance suite over subjects of type S.
+type suiteCase[S any] struct {
+	name string
+	fn   func(t *testing.T, s S)
+}
+
+// runClosing runs each case as a subtest on a new subject from open, and closes the subject
+// when the subtest ends.
+func runClosing[S interface{ Close() error }](t *testing.T, open func(t *testing.T) S, cases []suiteCase[S]) {
+	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)
 			t.Cleanup(func() {
